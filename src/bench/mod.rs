@@ -1,0 +1,35 @@
+//! `sessiontop bench`: capacity figures for this machine, as a user would ask for them.
+//!
+//! Each target measures one part and prints one JSON object (`--json`) or a
+//! short table. Benchmarks live here, not in tests: a test never fails because
+//! the machine is slow.
+
+mod engine;
+mod stats;
+
+use color_eyre::eyre::eyre;
+
+use crate::cli::BenchTarget;
+use crate::config::Config;
+
+pub fn run(
+    target: BenchTarget,
+    sessions: usize,
+    json: bool,
+    remote: bool,
+    config: &Config,
+) -> color_eyre::Result<()> {
+    let report = match target {
+        BenchTarget::Engine => engine::run(sessions, config)?,
+        BenchTarget::Server | BenchTarget::Tui => {
+            let _ = remote;
+            return Err(eyre!("this benchmark is not built yet"));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}

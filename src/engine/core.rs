@@ -1,0 +1,642 @@
+//! The engine's core: every session rule, as plain synchronous code.
+//!
+//! Each operation takes the current time as an argument and first ends every
+//! session whose deadline has passed, so no operation ever sees a session that
+//! should already be over. Changes become events in the history ring and in an
+//! outbox that the driver publishes. No I/O, no tokio, no clock reads here.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+use super::clock::Millis;
+use super::event::{Event, EventKind, History, TooOld};
+use super::schedule::{Schedule, Slot};
+use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
+use super::token::{Handle, PresentedToken, Token, TokenMint, VerifierHash};
+
+/// Longest user name, in bytes.
+pub const MAX_USER_LEN: usize = 256;
+/// Most attributes a session may carry, and the longest key and value.
+pub const MAX_ATTRIBUTES: usize = 32;
+pub const MAX_ATTRIBUTE_KEY_LEN: usize = 64;
+pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Unknown, malformed and ended tokens all get this one answer, so the
+    /// answer tells an attacker nothing.
+    #[error("the token is not valid for any active session")]
+    InvalidToken,
+    #[error("no active session has handle {0}")]
+    NoSuchSession(Handle),
+    #[error("invalid user: {0}")]
+    InvalidUser(&'static str),
+    #[error("invalid attributes: {0}")]
+    InvalidAttributes(String),
+    #[error("{field} {value} is outside the allowed range {min} to {max}")]
+    TimeoutOutOfBounds {
+        field: &'static str,
+        value: String,
+        min: String,
+        max: String,
+    },
+}
+
+/// What a login asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    pub user: String,
+    pub attributes: Option<Attributes>,
+    pub idle_timeout: Option<Duration>,
+    pub absolute_timeout: Option<Duration>,
+}
+
+impl Login {
+    pub fn user(user: impl Into<String>) -> Self {
+        Login {
+            user: user.into(),
+            ..Login::default()
+        }
+    }
+}
+
+/// One page of the session listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub user: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a listing page ended; pass it back to get the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    idle_deadline: Millis,
+    slot: Slot,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.idle_deadline, self.slot)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (deadline, slot) = s.split_once('.').ok_or(())?;
+        Ok(Cursor {
+            idle_deadline: deadline.parse().map_err(|_| ())?,
+            slot: slot.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub sessions: Vec<SessionView>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Counters since the engine started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub logins: u64,
+    pub touches: u64,
+    pub renewals: u64,
+    pub logged_out: u64,
+    pub revoked: u64,
+    pub expired_idle: u64,
+    pub expired_absolute: u64,
+    pub expired_closing_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub active: u64,
+    pub peak: u64,
+    pub totals: Totals,
+    pub last_seq: u64,
+}
+
+/// Hashes a selector by itself: selectors come from the CSPRNG, so they are
+/// already uniformly spread and no attacker chooses the keys we insert.
+#[derive(Default)]
+struct SelectorHasher(u64);
+
+impl Hasher for SelectorHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SelectorMap = HashMap<u64, Slot, BuildHasherDefault<SelectorHasher>>;
+
+pub struct Engine {
+    policy: Policy,
+    records: Vec<Option<Record>>,
+    free: Vec<Slot>,
+    by_selector: SelectorMap,
+    schedule: Schedule,
+    /// The next daily closing instant, if a closing time is set.
+    next_closing: Option<Millis>,
+    mint: TokenMint,
+    history: History,
+    outbox: Vec<Event>,
+    totals: Totals,
+    peak: u64,
+    /// Compared against when a token's selector is unknown, so a miss costs what a hit does.
+    decoy_hash: VerifierHash,
+}
+
+impl Engine {
+    pub fn new(policy: Policy, history_capacity: usize, now: Millis) -> Self {
+        let next_closing = policy.closing_time.map(|c| c.next_after(now));
+        Engine {
+            policy,
+            records: Vec::new(),
+            free: Vec::new(),
+            by_selector: SelectorMap::default(),
+            schedule: Schedule::default(),
+            next_closing,
+            mint: TokenMint::default(),
+            history: History::new(history_capacity),
+            outbox: Vec::new(),
+            totals: Totals::default(),
+            peak: 0,
+            decoy_hash: [0xA5; 32],
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn active(&self) -> usize {
+        self.by_selector.len()
+    }
+
+    /// The next daily closing instant, when a closing time is set.
+    pub fn next_closing(&self) -> Option<Millis> {
+        self.next_closing
+    }
+
+    /// Starts a session; the token is returned here and nowhere else.
+    pub fn login(
+        &mut self,
+        now: Millis,
+        login: Login,
+    ) -> Result<(Token, SessionView), EngineError> {
+        self.expire_due(now);
+        let user = validate_user(&login.user)?;
+        let attributes = validate_attributes(login.attributes)?;
+        let idle = self.pick_timeout(
+            "idle_timeout",
+            login.idle_timeout,
+            self.policy.idle_timeout,
+            self.policy.idle_bounds,
+        )?;
+        let absolute = self.pick_timeout(
+            "absolute_timeout",
+            login.absolute_timeout,
+            self.policy.absolute_timeout,
+            self.policy.absolute_bounds,
+        )?;
+
+        let (token, selector, verifier_hash) = loop {
+            let minted = self.mint.mint();
+            if !self.by_selector.contains_key(&minted.1) {
+                break minted;
+            }
+        };
+        let record = Record {
+            selector,
+            verifier_hash,
+            user,
+            attributes,
+            created: now,
+            last_seen: now,
+            idle_timeout_ms: idle,
+            absolute_deadline: now.saturating_add(absolute),
+            last_touch_event: now,
+        };
+        let slot = self.store(record);
+        let record = self.record(slot);
+        self.schedule
+            .insert(slot, record.idle_deadline(), record.absolute_deadline);
+        self.totals.logins += 1;
+        self.peak = self.peak.max(self.by_selector.len() as u64);
+        let view = self.view(slot, State::Active);
+        self.emit(now, EventKind::Created, None, None, None, view.clone());
+        Ok((token, view))
+    }
+
+    /// Records activity on the session behind `token`.
+    pub fn touch(&mut self, now: Millis, token: &str) -> Result<SessionView, EngineError> {
+        self.expire_due(now);
+        let slot = self.authenticate(token)?;
+        Ok(self.touch_slot(now, slot, None))
+    }
+
+    /// Records activity on a session by handle: an operator's or simulator's touch.
+    pub fn touch_handle(
+        &mut self,
+        now: Millis,
+        handle: Handle,
+        actor: &str,
+    ) -> Result<SessionView, EngineError> {
+        self.expire_due(now);
+        let slot = self.slot_of(handle)?;
+        Ok(self.touch_slot(now, slot, Some(actor)))
+    }
+
+    fn touch_slot(&mut self, now: Millis, slot: Slot, actor: Option<&str>) -> SessionView {
+        let interval = self.policy.touch_event_interval.as_millis() as i64;
+        let record = self.record_mut(slot);
+        let old_idle = record.idle_deadline();
+        record.last_seen = record.last_seen.max(now);
+        let new_idle = record.idle_deadline();
+        let coalesced = now - record.last_touch_event < interval;
+        if !coalesced {
+            record.last_touch_event = now;
+        }
+        self.schedule.move_idle(slot, old_idle, new_idle);
+        self.totals.touches += 1;
+        let view = self.view(slot, State::Active);
+        if !coalesced {
+            self.emit(
+                now,
+                EventKind::Touched,
+                None,
+                None,
+                actor.map(CompactString::from),
+                view.clone(),
+            );
+        }
+        view
+    }
+
+    /// Replaces the token of a session: same handle, new secret; the old token dies.
+    pub fn renew(&mut self, now: Millis, token: &str) -> Result<(Token, SessionView), EngineError> {
+        self.expire_due(now);
+        let slot = self.authenticate(token)?;
+        let selector = self.record(slot).selector;
+        let (token, hash) = self.mint.remint(selector);
+        self.record_mut(slot).verifier_hash = hash;
+        self.totals.renewals += 1;
+        let view = self.touch_slot(now, slot, None);
+        self.emit(now, EventKind::Renewed, None, None, None, view.clone());
+        Ok((token, view))
+    }
+
+    /// Ends the session behind `token` at the user's request.
+    pub fn logout(&mut self, now: Millis, token: &str) -> Result<(), EngineError> {
+        self.expire_due(now);
+        let slot = self.authenticate(token)?;
+        self.totals.logged_out += 1;
+        self.end(now, slot, EventKind::LoggedOut, None, None, None);
+        Ok(())
+    }
+
+    /// Ends a session on an operator's order.
+    pub fn revoke(&mut self, now: Millis, handle: Handle, actor: &str) -> Result<(), EngineError> {
+        self.expire_due(now);
+        let slot = self.slot_of(handle)?;
+        self.totals.revoked += 1;
+        self.end(
+            now,
+            slot,
+            EventKind::Revoked,
+            None,
+            None,
+            Some(CompactString::from(actor)),
+        );
+        Ok(())
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    /// This scans all sessions: a per-user index would cost memory on every session.
+    pub fn revoke_user(&mut self, now: Millis, user: &str, actor: &str) -> usize {
+        self.expire_due(now);
+        let slots: Vec<Slot> = self
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, r)| match r {
+                Some(r) if r.user == user => Some(slot as Slot),
+                _ => None,
+            })
+            .collect();
+        for &slot in &slots {
+            self.totals.revoked += 1;
+            self.end(
+                now,
+                slot,
+                EventKind::Revoked,
+                None,
+                None,
+                Some(CompactString::from(actor)),
+            );
+        }
+        slots.len()
+    }
+
+    pub fn get(&self, handle: Handle) -> Option<SessionView> {
+        let slot = self.slot_of(handle).ok()?;
+        Some(self.view(slot, State::Active))
+    }
+
+    /// Active sessions in idle-deadline order, one page at a time.
+    pub fn list(&self, query: &ListQuery) -> Page {
+        let limit = query.limit.max(1);
+        let mut sessions = Vec::with_capacity(limit.min(1024));
+        let mut last = None;
+        let after = query.cursor.map(|c| (c.idle_deadline, c.slot));
+        for (idle_deadline, slot) in self.schedule.by_idle_deadline(after) {
+            let record = self.record(slot);
+            if query.user.as_deref().is_some_and(|u| record.user != u) {
+                continue;
+            }
+            if sessions.len() == limit {
+                return Page {
+                    sessions,
+                    next_cursor: last,
+                };
+            }
+            sessions.push(record.view(self.next_closing, State::Active));
+            last = Some(Cursor {
+                idle_deadline,
+                slot,
+            });
+        }
+        Page {
+            sessions,
+            next_cursor: None,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            active: self.by_selector.len() as u64,
+            peak: self.peak,
+            totals: self.totals.clone(),
+            last_seq: self.history.last_seq(),
+        }
+    }
+
+    /// Events after `seq`, from the history ring.
+    pub fn events_since(&self, seq: u64) -> Result<Vec<Event>, TooOld> {
+        self.history.since(seq)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.history.last_seq()
+    }
+
+    /// The events of one session that the history still holds.
+    pub fn session_events(&self, handle: Handle) -> Vec<Event> {
+        self.history.of_session(handle)
+    }
+
+    /// Hands over the events made since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// When the next session will end, if any is live.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let next = self.schedule.next().map(|(at, _, _)| at);
+        match (next, self.next_closing) {
+            (Some(next), Some(closing)) => Some(next.min(closing)),
+            (next, _) => next,
+        }
+    }
+
+    /// Ends every session whose deadline is at or before `now`; returns how many ended.
+    pub fn expire_due(&mut self, now: Millis) -> usize {
+        self.expire_due_at_most(now, usize::MAX)
+    }
+
+    /// Like `expire_due`, but stops after `max` sessions so a caller can yield.
+    pub fn expire_due_at_most(&mut self, now: Millis, max: usize) -> usize {
+        let mut ended = 0;
+        while ended < max {
+            let next = self.schedule.next();
+            if let Some(closing) = self.next_closing.filter(|&c| c <= now) {
+                match next {
+                    // Every session still live at the closing instant ends there.
+                    Some((deadline, _, slot)) if closing <= deadline => {
+                        self.expire(now, slot, ExpiryReason::ClosingTime, closing)
+                    }
+                    Some((deadline, reason, slot)) => self.expire(now, slot, reason, deadline),
+                    None => {
+                        self.next_closing = self.policy.closing_time.map(|c| c.next_after(now));
+                        continue;
+                    }
+                }
+            } else {
+                match next {
+                    Some((deadline, reason, slot)) if deadline <= now => {
+                        self.expire(now, slot, reason, deadline)
+                    }
+                    _ => break,
+                }
+            }
+            ended += 1;
+        }
+        ended
+    }
+
+    fn expire(&mut self, now: Millis, slot: Slot, reason: ExpiryReason, deadline: Millis) {
+        match reason {
+            ExpiryReason::Idle => self.totals.expired_idle += 1,
+            ExpiryReason::Absolute => self.totals.expired_absolute += 1,
+            ExpiryReason::ClosingTime => self.totals.expired_closing_time += 1,
+        }
+        self.end(
+            now,
+            slot,
+            EventKind::Expired,
+            Some(reason),
+            Some(deadline),
+            None,
+        );
+    }
+
+    fn end(
+        &mut self,
+        now: Millis,
+        slot: Slot,
+        kind: EventKind,
+        reason: Option<ExpiryReason>,
+        deadline: Option<Millis>,
+        actor: Option<CompactString>,
+    ) {
+        let state = match kind {
+            EventKind::LoggedOut => State::LoggedOut,
+            EventKind::Revoked => State::Revoked,
+            _ => State::Expired,
+        };
+        let view = self.view(slot, state);
+        let record = self.records[slot as usize]
+            .take()
+            .expect("ending a live slot");
+        self.schedule
+            .remove(slot, record.idle_deadline(), record.absolute_deadline);
+        self.by_selector.remove(&record.selector);
+        self.free.push(slot);
+        self.emit(now, kind, reason, deadline, actor, view);
+    }
+
+    fn emit(
+        &mut self,
+        now: Millis,
+        kind: EventKind,
+        reason: Option<ExpiryReason>,
+        deadline: Option<Millis>,
+        actor: Option<CompactString>,
+        session: SessionView,
+    ) {
+        let event = Event {
+            seq: 0,
+            at: now,
+            kind,
+            reason,
+            deadline,
+            actor,
+            session,
+        };
+        let event = self.history.push(event).clone();
+        self.outbox.push(event);
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
+        let Some(presented) = PresentedToken::parse(token) else {
+            // Hash anyway so a malformed token costs the same as a wrong one.
+            let _ = PresentedToken::parse(&"A".repeat(super::token::TOKEN_LEN))
+                .map(|p| p.verifies(&self.decoy_hash));
+            return Err(EngineError::InvalidToken);
+        };
+        match self.by_selector.get(&presented.selector) {
+            Some(&slot) if presented.verifies(&self.record(slot).verifier_hash) => Ok(slot),
+            Some(_) => Err(EngineError::InvalidToken),
+            None => {
+                let _ = presented.verifies(&self.decoy_hash);
+                Err(EngineError::InvalidToken)
+            }
+        }
+    }
+
+    fn slot_of(&self, handle: Handle) -> Result<Slot, EngineError> {
+        self.by_selector
+            .get(&handle.0)
+            .copied()
+            .ok_or(EngineError::NoSuchSession(handle))
+    }
+
+    fn store(&mut self, record: Record) -> Slot {
+        let selector = record.selector;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.records[slot as usize] = Some(record);
+                slot
+            }
+            None => {
+                self.records.push(Some(record));
+                (self.records.len() - 1) as Slot
+            }
+        };
+        self.by_selector.insert(selector, slot);
+        slot
+    }
+
+    fn record(&self, slot: Slot) -> &Record {
+        self.records[slot as usize]
+            .as_ref()
+            .expect("indexed slots are live")
+    }
+
+    fn record_mut(&mut self, slot: Slot) -> &mut Record {
+        self.records[slot as usize]
+            .as_mut()
+            .expect("indexed slots are live")
+    }
+
+    fn view(&self, slot: Slot, state: State) -> SessionView {
+        self.record(slot).view(self.next_closing, state)
+    }
+
+    fn pick_timeout(
+        &self,
+        field: &'static str,
+        asked: Option<Duration>,
+        default: Duration,
+        bounds: super::session::Bounds,
+    ) -> Result<i64, EngineError> {
+        let Some(asked) = asked else {
+            return Ok(default.as_millis() as i64);
+        };
+        if !bounds.contains(asked) {
+            return Err(EngineError::TimeoutOutOfBounds {
+                field,
+                value: humantime::format_duration(asked).to_string(),
+                min: humantime::format_duration(bounds.min).to_string(),
+                max: humantime::format_duration(bounds.max).to_string(),
+            });
+        }
+        Ok(asked.as_millis() as i64)
+    }
+}
+
+fn validate_user(user: &str) -> Result<CompactString, EngineError> {
+    if user.trim().is_empty() {
+        return Err(EngineError::InvalidUser("the user name is empty"));
+    }
+    if user.len() > MAX_USER_LEN {
+        return Err(EngineError::InvalidUser(
+            "the user name is longer than 256 bytes",
+        ));
+    }
+    Ok(CompactString::from(user))
+}
+
+fn validate_attributes(
+    attributes: Option<Attributes>,
+) -> Result<Option<Arc<Attributes>>, EngineError> {
+    let Some(attributes) = attributes else {
+        return Ok(None);
+    };
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(EngineError::InvalidAttributes(format!(
+            "at most {MAX_ATTRIBUTES} attributes are allowed, got {}",
+            attributes.len()
+        )));
+    }
+    for (key, value) in &attributes {
+        if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY_LEN {
+            return Err(EngineError::InvalidAttributes(format!(
+                "attribute names must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes"
+            )));
+        }
+        if value.len() > MAX_ATTRIBUTE_VALUE_LEN {
+            return Err(EngineError::InvalidAttributes(format!(
+                "attribute {key:?} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes"
+            )));
+        }
+    }
+    Ok((!attributes.is_empty()).then(|| Arc::new(attributes)))
+}

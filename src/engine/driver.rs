@@ -1,0 +1,311 @@
+//! Runs the engine core on tokio: one owner of the state, one cloneable handle.
+//!
+//! Like mini-redis's `Db`, the handle fronts shared state behind a mutex that
+//! no one outside this file sees, and a background task sleeps until the next
+//! deadline, ends what is due and publishes the events. Operations wake the
+//! task only when they bring the next deadline forward, so an idle engine with
+//! a million sessions costs nothing. Events go out on a broadcast channel: a
+//! subscriber that falls behind is told to resync; it never blocks the engine.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, broadcast};
+
+use super::clock::{Clock, Millis, VirtualClock};
+use super::core::{Engine, EngineError, ListQuery, Login, Page, Stats};
+use super::event::{Event, TooOld};
+use super::session::{Policy, SessionView};
+use super::token::{Handle, Token};
+
+/// Sessions ended per lock hold, so a burst of expiries never stalls callers for long.
+const EXPIRY_CHUNK: usize = 4096;
+
+/// Tunables of the driver.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Events kept for resuming subscribers.
+    pub history: usize,
+    /// Events a subscriber may fall behind by before it is told to resync.
+    pub subscriber_buffer: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            history: 100_000,
+            subscriber_buffer: 65_536,
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: Mutex<Engine>,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<Event>,
+    wake: Notify,
+    /// When the driver plans to wake next (`i64::MAX`: only when told).
+    planned_wake: AtomicI64,
+    shutdown: AtomicBool,
+    /// Random per engine run, so a subscriber can tell a restarted engine from this one.
+    instance: String,
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Event(Event),
+    /// The subscriber fell behind and missed events: reload the snapshot.
+    Resync,
+}
+
+/// A live feed of events, starting after a known sequence number.
+pub struct Subscription {
+    /// Events already past when the subscription began, to apply first.
+    pub backlog: Vec<Event>,
+    receiver: broadcast::Receiver<Event>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the engine has shut down.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match self.receiver.recv().await {
+            Ok(event) => Some(Delivery::Event(event)),
+            Err(broadcast::error::RecvError::Lagged(_)) => Some(Delivery::Resync),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Delivery::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Resync),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Every live session and the feed of what happens after it, taken at one instant.
+pub struct Snapshot {
+    pub sessions: Vec<SessionView>,
+    pub seq: u64,
+    pub now: Millis,
+    pub subscription: Subscription,
+}
+
+impl EngineHandle {
+    /// Starts an engine and its driver task on the current tokio runtime.
+    pub fn spawn(policy: Policy, clock: Arc<dyn Clock>, config: DriverConfig) -> Self {
+        let engine = Engine::new(policy, config.history, clock.now());
+        let (events, _) = broadcast::channel(config.subscriber_buffer.max(16));
+        let mut instance = [0u8; 6];
+        getrandom::fill(&mut instance).expect("the OS random number generator failed");
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            clock,
+            events,
+            wake: Notify::new(),
+            planned_wake: AtomicI64::new(i64::MIN),
+            shutdown: AtomicBool::new(false),
+            instance: hex::encode(instance),
+        });
+        tokio::spawn(drive(shared.clone()));
+        EngineHandle { shared }
+    }
+
+    /// Stops the driver task. Subscriptions end once every handle is dropped.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    pub fn now(&self) -> Millis {
+        self.shared.clock.now()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// Runs `op` on the engine at the current time, then publishes its events
+    /// and wakes the driver if the next deadline moved earlier.
+    fn apply<R>(&self, op: impl FnOnce(&mut Engine, Millis) -> R) -> R {
+        let mut engine = self.lock();
+        let now = self.shared.clock.now();
+        let result = op(&mut engine, now);
+        self.publish(&mut engine);
+        result
+    }
+
+    fn publish(&self, engine: &mut Engine) {
+        for event in engine.take_events() {
+            // No subscriber is not an error: the history still holds the event.
+            let _ = self.shared.events.send(event);
+        }
+        if let Some(next) = engine.next_deadline()
+            && next < self.shared.planned_wake.load(Ordering::SeqCst)
+        {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Engine> {
+        self.shared
+            .engine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.lock().policy().clone()
+    }
+
+    pub fn next_closing(&self) -> Option<Millis> {
+        self.lock().next_closing()
+    }
+
+    pub fn login(&self, login: Login) -> Result<(Token, SessionView), EngineError> {
+        self.apply(|e, now| e.login(now, login))
+    }
+
+    pub fn touch(&self, token: &str) -> Result<SessionView, EngineError> {
+        self.apply(|e, now| e.touch(now, token))
+    }
+
+    pub fn touch_handle(&self, handle: Handle, actor: &str) -> Result<SessionView, EngineError> {
+        self.apply(|e, now| e.touch_handle(now, handle, actor))
+    }
+
+    pub fn renew(&self, token: &str) -> Result<(Token, SessionView), EngineError> {
+        self.apply(|e, now| e.renew(now, token))
+    }
+
+    pub fn logout(&self, token: &str) -> Result<(), EngineError> {
+        self.apply(|e, now| e.logout(now, token))
+    }
+
+    pub fn revoke(&self, handle: Handle, actor: &str) -> Result<(), EngineError> {
+        self.apply(|e, now| e.revoke(now, handle, actor))
+    }
+
+    pub fn revoke_user(&self, user: &str, actor: &str) -> usize {
+        self.apply(|e, now| e.revoke_user(now, user, actor))
+    }
+
+    /// A live session and the events of it the history still holds.
+    pub fn get(&self, handle: Handle) -> Option<(SessionView, Vec<Event>)> {
+        self.apply(|e, now| {
+            e.expire_due(now);
+            e.get(handle).map(|s| (s, e.session_events(handle)))
+        })
+    }
+
+    pub fn list(&self, query: &ListQuery) -> Page {
+        self.apply(|e, now| {
+            e.expire_due(now);
+            e.list(query)
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.apply(|e, now| {
+            e.expire_due(now);
+            e.stats()
+        })
+    }
+
+    /// Events after `seq` from the history, then everything that follows, with no gap.
+    pub fn subscribe_after(&self, seq: u64) -> Result<Subscription, TooOld> {
+        let engine = self.lock();
+        let backlog = engine.events_since(seq)?;
+        Ok(Subscription {
+            backlog,
+            receiver: self.shared.events.subscribe(),
+        })
+    }
+
+    /// Every live session, in idle-deadline order, and the events that follow.
+    pub fn snapshot(&self) -> Snapshot {
+        self.apply(|e, now| {
+            e.expire_due(now);
+            let page = e.list(&ListQuery {
+                limit: usize::MAX,
+                ..ListQuery::default()
+            });
+            Snapshot {
+                sessions: page.sessions,
+                seq: e.last_seq(),
+                now,
+                subscription: Subscription {
+                    backlog: Vec::new(),
+                    receiver: self.shared.events.subscribe(),
+                },
+            }
+        })
+    }
+
+    /// The virtual clock, if this engine runs on one.
+    pub fn virtual_clock(&self) -> Option<&VirtualClock> {
+        self.shared.clock.as_virtual()
+    }
+
+    /// Changes the virtual clock (pause, speed, step) and lets the driver re-plan.
+    /// Returns `None` when the engine runs on the system clock.
+    pub fn adjust_clock<R>(&self, change: impl FnOnce(&VirtualClock) -> R) -> Option<R> {
+        let clock = self.shared.clock.as_virtual()?;
+        let result = change(clock);
+        self.shared.wake.notify_one();
+        Some(result)
+    }
+}
+
+async fn drive(shared: Arc<Shared>) {
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let (next, more_due) = {
+            let mut engine = shared
+                .engine
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = shared.clock.now();
+            let ended = engine.expire_due_at_most(now, EXPIRY_CHUNK);
+            for event in engine.take_events() {
+                let _ = shared.events.send(event);
+            }
+            let next = engine.next_deadline();
+            // Stored under the lock, so an operation that brings the deadline
+            // forward after this point sees the plan and wakes us.
+            shared
+                .planned_wake
+                .store(next.unwrap_or(i64::MAX), Ordering::SeqCst);
+            (next, ended == EXPIRY_CHUNK)
+        };
+        if more_due {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let wait = next.and_then(|deadline| shared.clock.real_wait_until(deadline));
+        match wait {
+            Some(wait) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shared.wake.notified() => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The session engine: every rule about sessions, and nothing else.
+//!
+//! `core` is plain synchronous Rust over an injected clock reading: create,
+//! touch, renew, log out, revoke, expire, and the event log. `driver` runs it
+//! on tokio, sleeping until the next deadline, behind one cloneable handle.
+//! This module must not do I/O of its own, know about HTTP or terminals, or
+//! put a token anywhere but the login and renew answers.
+
+pub mod clock;
+mod core;
+pub mod driver;
+pub mod event;
+mod schedule;
+pub mod session;
+pub mod token;
+
+pub use clock::{Clock, Millis, SystemClock, VirtualClock};
+pub use core::{Cursor, Engine, EngineError, ListQuery, Login, MAX_USER_LEN, Page, Stats, Totals};
+pub use driver::{EngineHandle, Subscription};
+pub use event::{Event, EventKind, TooOld};
+pub use session::{Attributes, Bounds, ClosingTime, ExpiryReason, Policy, SessionView, State};
+pub use token::{Handle, Token};

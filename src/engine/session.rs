@@ -1,0 +1,279 @@
+//! What a session is: the policy that bounds it, the record the engine keeps,
+//! and the public view of it that lists, events and the API show.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, NaiveTime, TimeZone, Utc};
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+use super::clock::Millis;
+use super::token::{Handle, VerifierHash};
+
+/// Free-form facts a login carries, such as `ip` and `user_agent`.
+pub type Attributes = BTreeMap<String, String>;
+
+/// The timeouts every session lives under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+    pub closing_time: Option<ClosingTime>,
+    /// Bounds a per-session idle timeout given at login must lie within.
+    pub idle_bounds: Bounds,
+    /// Bounds a per-session absolute timeout given at login must lie within.
+    pub absolute_bounds: Bounds,
+    /// At most one `touched` event per session per this interval.
+    pub touch_event_interval: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_timeout: Duration::from_secs(8 * 3600),
+            closing_time: None,
+            idle_bounds: Bounds {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(24 * 3600),
+            },
+            absolute_bounds: Bounds {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(30 * 24 * 3600),
+            },
+            touch_event_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Bounds {
+    pub fn contains(&self, d: Duration) -> bool {
+        self.min <= d && d <= self.max
+    }
+}
+
+/// A daily wall-clock time, in the machine's local time zone, at which every session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosingTime(pub NaiveTime);
+
+impl ClosingTime {
+    /// The first closing instant strictly after `now`.
+    pub fn next_after(&self, now: Millis) -> Millis {
+        let now_local = Local
+            .timestamp_millis_opt(now)
+            .single()
+            .unwrap_or_else(|| Local.from_utc_datetime(&DateTime::<Utc>::UNIX_EPOCH.naive_utc()));
+        let mut day = now_local.date_naive();
+        // Two days cover a closing time that is skipped by a daylight-saving jump.
+        for _ in 0..3 {
+            let candidate = day.and_time(self.0);
+            if let Some(at) = Local.from_local_datetime(&candidate).earliest() {
+                let at = at.timestamp_millis();
+                if at > now {
+                    return at;
+                }
+            }
+            day = day.succ_opt().unwrap_or(day);
+        }
+        now + 24 * 3600 * 1000
+    }
+}
+
+impl std::fmt::Display for ClosingTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%H:%M"))
+    }
+}
+
+/// How a session ended because time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryReason {
+    Idle,
+    Absolute,
+    ClosingTime,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Active,
+    LoggedOut,
+    Revoked,
+    Expired,
+}
+
+/// What the engine keeps per live session. Kept small: there may be millions.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub selector: u64,
+    pub verifier_hash: VerifierHash,
+    pub user: CompactString,
+    pub attributes: Option<Arc<Attributes>>,
+    pub created: Millis,
+    pub last_seen: Millis,
+    pub idle_timeout_ms: i64,
+    pub absolute_deadline: Millis,
+    pub last_touch_event: Millis,
+}
+
+impl Record {
+    pub fn idle_deadline(&self) -> Millis {
+        self.last_seen + self.idle_timeout_ms
+    }
+
+    pub fn view(&self, closing: Option<Millis>, state: State) -> SessionView {
+        let idle = self.idle_deadline();
+        let mut expires_at = idle.min(self.absolute_deadline);
+        if let Some(closing) = closing {
+            expires_at = expires_at.min(closing);
+        }
+        SessionView {
+            handle: Handle(self.selector),
+            user: self.user.clone(),
+            attributes: self.attributes.clone(),
+            created_at: self.created,
+            last_seen_at: self.last_seen,
+            idle_expires_at: idle,
+            absolute_expires_at: self.absolute_deadline,
+            expires_at,
+            idle_timeout_ms: self.idle_timeout_ms,
+            state,
+        }
+    }
+}
+
+/// A session as the world may see it: a handle, never a token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionView {
+    #[schema(value_type = String, example = "9f2c4e1a7b3d5c60")]
+    pub handle: Handle,
+    #[schema(value_type = String)]
+    pub user: CompactString,
+    #[serde(default, serialize_with = "attributes_or_empty")]
+    #[schema(value_type = Object)]
+    pub attributes: Option<Arc<Attributes>>,
+    #[serde(with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Millis,
+    #[serde(with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: Millis,
+    #[serde(with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub idle_expires_at: Millis,
+    #[serde(with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub absolute_expires_at: Millis,
+    /// The earliest of the idle, absolute and closing-time deadlines.
+    #[serde(with = "rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Millis,
+    /// This session's idle timeout in milliseconds (the policy's, or its own override).
+    pub idle_timeout_ms: i64,
+    pub state: State,
+}
+
+impl SessionView {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.as_ref()?.get(key).map(String::as_str)
+    }
+}
+
+fn attributes_or_empty<S: serde::Serializer>(
+    attributes: &Option<Arc<Attributes>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match attributes {
+        Some(attributes) => attributes.serialize(s),
+        None => Attributes::new().serialize(s),
+    }
+}
+
+/// Formats engine time as RFC 3339 UTC with milliseconds.
+pub fn format_rfc3339(ms: Millis) -> String {
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => "1970-01-01T00:00:00.000Z".to_owned(),
+    }
+}
+
+/// Serde for engine time as RFC 3339 strings with milliseconds.
+pub mod rfc3339_ms {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_rfc3339(*ms))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.timestamp_millis())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for optional engine time.
+pub mod rfc3339_ms_opt {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.collect_str(&format_rfc3339(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+        let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        s.map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.timestamp_millis())
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(
+            format_rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+
+    #[test]
+    fn closing_time_is_the_next_occurrence() {
+        let closing = ClosingTime(NaiveTime::from_hms_opt(23, 0, 0).unwrap());
+        let now = Local
+            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+            .earliest()
+            .unwrap()
+            .timestamp_millis();
+        let next = closing.next_after(now);
+        let expected = Local
+            .with_ymd_and_hms(2026, 3, 10, 23, 0, 0)
+            .earliest()
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(next, expected);
+        // At the closing instant itself, the next one is a day later (or so, across DST).
+        let after = closing.next_after(next);
+        assert!(after > next && after - next <= 25 * 3600 * 1000);
+    }
+}

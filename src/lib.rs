@@ -1,0 +1,12 @@
+//! sessiontop: a terminal dashboard for live login sessions, with its own session engine.
+//!
+//! `engine` holds every session rule; `server` puts it behind HTTP; `source`
+//! gives the dashboard one interface over the embedded engine or a server;
+//! `tui` is the dashboard; `sim` simulates logins; `bench` measures capacity.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod server;
+pub mod tui;
