@@ -82,16 +82,20 @@ proptest! {
                     prop_assert!(session.expires_at > now);
                     tokens.push((token, session.handle));
                 }
-                Op::Touch(i) => if let Some(i) = pick(i) {
-                    if let Ok(s) = engine.touch(now, tokens[i].0.expose()) {
+                Op::Touch(i) => {
+                    if let Some(i) = pick(i)
+                        && let Ok(s) = engine.touch(now, tokens[i].0.expose())
+                    {
                         prop_assert_eq!(s.last_seen_at, now);
                     }
                 }
                 Op::TouchHandle(i) => if let Some(i) = pick(i) {
                     let _ = engine.touch_handle(now, tokens[i].1, "sim");
                 }
-                Op::Renew(i) => if let Some(i) = pick(i) {
-                    if let Ok((new, s)) = engine.renew(now, tokens[i].0.expose()) {
+                Op::Renew(i) => {
+                    if let Some(i) = pick(i)
+                        && let Ok((new, s)) = engine.renew(now, tokens[i].0.expose())
+                    {
                         prop_assert_eq!(s.handle, tokens[i].1);
                         let old = std::mem::replace(&mut tokens[i].0, new);
                         prop_assert_eq!(engine.touch(now, old.expose()), Err(EngineError::InvalidToken));
