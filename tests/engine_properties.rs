@@ -117,6 +117,20 @@ proptest! {
             }
             events.extend(engine.take_events());
 
+            // The listing is in idle-deadline order, also when read in pages.
+            let mut paged = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = engine.list(&ListQuery { user: None, limit: 3, cursor });
+                paged.extend(page.sessions.iter().map(|s| (s.idle_expires_at, s.handle)));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            prop_assert!(paged.windows(2).all(|w| w[0].0 <= w[1].0), "out of order: {:?}", paged);
+            prop_assert_eq!(paged.len(), engine.active());
+
             // Nothing live is past a deadline.
             let live = all_sessions(&engine);
             for s in live.values() {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::event::{Event, EventKind, History, TooOld};
-use super::schedule::{Schedule, Slot};
+use super::schedule::{Position, Slot, Track};
 use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
 use super::token::{Handle, PresentedToken, Token, TokenMint, VerifierHash};
 
@@ -75,14 +75,11 @@ pub struct ListQuery {
 
 /// Where a listing page ended; pass it back to get the next page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    idle_deadline: Millis,
-    slot: Slot,
-}
+pub struct Cursor(Position);
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.idle_deadline, self.slot)
+        self.0.fmt(f)
     }
 }
 
@@ -90,11 +87,7 @@ impl std::str::FromStr for Cursor {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (deadline, slot) = s.split_once('.').ok_or(())?;
-        Ok(Cursor {
-            idle_deadline: deadline.parse().map_err(|_| ())?,
-            slot: slot.parse().map_err(|_| ())?,
-        })
+        s.parse().map(Cursor)
     }
 }
 
@@ -151,7 +144,11 @@ pub struct Engine {
     records: Vec<Option<Record>>,
     free: Vec<Slot>,
     by_selector: SelectorMap,
-    schedule: Schedule,
+    /// Live sessions by idle deadline, and by absolute deadline.
+    idle: Track,
+    absolute: Track,
+    /// Engine time never runs backwards, even if the clock does.
+    latest: Millis,
     /// The next daily closing instant, if a closing time is set.
     next_closing: Option<Millis>,
     mint: TokenMint,
@@ -171,7 +168,9 @@ impl Engine {
             records: Vec::new(),
             free: Vec::new(),
             by_selector: SelectorMap::default(),
-            schedule: Schedule::default(),
+            idle: Track::default(),
+            absolute: Track::default(),
+            latest: now,
             next_closing,
             mint: TokenMint::default(),
             history: History::new(history_capacity),
@@ -201,7 +200,7 @@ impl Engine {
         now: Millis,
         login: Login,
     ) -> Result<(Token, SessionView), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let user = validate_user(&login.user)?;
         let attributes = validate_attributes(login.attributes)?;
         let idle = self.pick_timeout(
@@ -236,8 +235,9 @@ impl Engine {
         };
         let slot = self.store(record);
         let record = self.record(slot);
-        self.schedule
-            .insert(slot, record.idle_deadline(), record.absolute_deadline);
+        let (idle_deadline, absolute_deadline) = (record.idle_deadline(), record.absolute_deadline);
+        self.idle.insert(slot, idle, idle_deadline);
+        self.absolute.insert(slot, absolute, absolute_deadline);
         self.totals.logins += 1;
         self.peak = self.peak.max(self.by_selector.len() as u64);
         let view = self.view(slot, State::Active);
@@ -247,7 +247,7 @@ impl Engine {
 
     /// Records activity on the session behind `token`.
     pub fn touch(&mut self, now: Millis, token: &str) -> Result<SessionView, EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         Ok(self.touch_slot(now, slot, None))
     }
@@ -259,7 +259,7 @@ impl Engine {
         handle: Handle,
         actor: &str,
     ) -> Result<SessionView, EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.slot_of(handle)?;
         Ok(self.touch_slot(now, slot, Some(actor)))
     }
@@ -267,14 +267,13 @@ impl Engine {
     fn touch_slot(&mut self, now: Millis, slot: Slot, actor: Option<&str>) -> SessionView {
         let interval = self.policy.touch_event_interval.as_millis() as i64;
         let record = self.record_mut(slot);
-        let old_idle = record.idle_deadline();
         record.last_seen = record.last_seen.max(now);
         let new_idle = record.idle_deadline();
         let coalesced = now - record.last_touch_event < interval;
         if !coalesced {
             record.last_touch_event = now;
         }
-        self.schedule.move_idle(slot, old_idle, new_idle);
+        self.idle.reschedule(slot, new_idle);
         self.totals.touches += 1;
         let view = self.view(slot, State::Active);
         if !coalesced {
@@ -292,7 +291,7 @@ impl Engine {
 
     /// Replaces the token of a session: same handle, new secret; the old token dies.
     pub fn renew(&mut self, now: Millis, token: &str) -> Result<(Token, SessionView), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         let selector = self.record(slot).selector;
         let (token, hash) = self.mint.remint(selector);
@@ -305,7 +304,7 @@ impl Engine {
 
     /// Ends the session behind `token` at the user's request.
     pub fn logout(&mut self, now: Millis, token: &str) -> Result<(), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         self.totals.logged_out += 1;
         self.end(now, slot, EventKind::LoggedOut, None, None, None);
@@ -314,7 +313,7 @@ impl Engine {
 
     /// Ends a session on an operator's order.
     pub fn revoke(&mut self, now: Millis, handle: Handle, actor: &str) -> Result<(), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.slot_of(handle)?;
         self.totals.revoked += 1;
         self.end(
@@ -331,7 +330,7 @@ impl Engine {
     /// Ends every session of `user`; returns how many there were.
     /// This scans all sessions: a per-user index would cost memory on every session.
     pub fn revoke_user(&mut self, now: Millis, user: &str, actor: &str) -> usize {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slots: Vec<Slot> = self
             .records
             .iter()
@@ -365,8 +364,7 @@ impl Engine {
         let limit = query.limit.max(1);
         let mut sessions = Vec::with_capacity(limit.min(1024));
         let mut last = None;
-        let after = query.cursor.map(|c| (c.idle_deadline, c.slot));
-        for (idle_deadline, slot) in self.schedule.by_idle_deadline(after) {
+        for (position, slot) in self.idle.in_order(query.cursor.map(|c| c.0)) {
             let record = self.record(slot);
             if query.user.as_deref().is_some_and(|u| record.user != u) {
                 continue;
@@ -378,10 +376,7 @@ impl Engine {
                 };
             }
             sessions.push(record.view(self.next_closing, State::Active));
-            last = Some(Cursor {
-                idle_deadline,
-                slot,
-            });
+            last = Some(Cursor(position));
         }
         Page {
             sessions,
@@ -419,11 +414,32 @@ impl Engine {
 
     /// When the next session will end, if any is live.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let next = self.schedule.next().map(|(at, _, _)| at);
+        let next = self.next_expiry().map(|(at, _, _)| at);
         match (next, self.next_closing) {
             (Some(next), Some(closing)) => Some(next.min(closing)),
             (next, _) => next,
         }
+    }
+
+    /// The earliest idle or absolute deadline, its reason and its session.
+    /// On a tie the absolute limit is named, as it is the harder rule.
+    fn next_expiry(&self) -> Option<(Millis, ExpiryReason, Slot)> {
+        let idle = self.idle.first();
+        let absolute = self.absolute.first();
+        match (idle, absolute) {
+            (Some((i, _)), Some((a, slot))) if a <= i => Some((a, ExpiryReason::Absolute, slot)),
+            (Some((i, slot)), _) => Some((i, ExpiryReason::Idle, slot)),
+            (None, Some((a, slot))) => Some((a, ExpiryReason::Absolute, slot)),
+            (None, None) => None,
+        }
+    }
+
+    /// Engine time for an operation at `now`: never earlier than any before it.
+    /// Ends what is due by then, so no operation sees a session past its deadline.
+    fn catch_up(&mut self, now: Millis) -> Millis {
+        let now = now.max(self.latest);
+        self.expire_due(now);
+        now
     }
 
     /// Ends every session whose deadline is at or before `now`; returns how many ended.
@@ -433,9 +449,11 @@ impl Engine {
 
     /// Like `expire_due`, but stops after `max` sessions so a caller can yield.
     pub fn expire_due_at_most(&mut self, now: Millis, max: usize) -> usize {
+        let now = now.max(self.latest);
+        self.latest = now;
         let mut ended = 0;
         while ended < max {
-            let next = self.schedule.next();
+            let next = self.next_expiry();
             if let Some(closing) = self.next_closing.filter(|&c| c <= now) {
                 match next {
                     // Every session still live at the closing instant ends there.
@@ -495,8 +513,8 @@ impl Engine {
         let record = self.records[slot as usize]
             .take()
             .expect("ending a live slot");
-        self.schedule
-            .remove(slot, record.idle_deadline(), record.absolute_deadline);
+        self.idle.remove(slot);
+        self.absolute.remove(slot);
         self.by_selector.remove(&record.selector);
         self.free.push(slot);
         self.emit(now, kind, reason, deadline, actor, view);
