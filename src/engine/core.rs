@@ -5,8 +5,6 @@
 //! should already be over. Changes become events in the history ring and in an
 //! outbox that the driver publishes. No I/O, no tokio, no clock reads here.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +15,7 @@ use super::clock::Millis;
 use super::event::{Event, EventKind, History, TooOld};
 use super::schedule::{Position, Slot, Track};
 use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
-use super::token::{Handle, PresentedToken, Token, TokenMint, VerifierHash};
+use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
 
 /// Longest user name, in bytes.
 pub const MAX_USER_LEN: usize = 256;
@@ -118,32 +116,14 @@ pub struct Stats {
     pub last_seq: u64,
 }
 
-/// Hashes a selector by itself: selectors come from the CSPRNG, so they are
-/// already uniformly spread and no attacker chooses the keys we insert.
-#[derive(Default)]
-struct SelectorHasher(u64);
-
-impl Hasher for SelectorHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type SelectorMap = HashMap<u64, Slot, BuildHasherDefault<SelectorHasher>>;
-
 pub struct Engine {
     policy: Policy,
+    /// Live sessions by slot; a selector decodes to its slot.
     records: Vec<Option<Record>>,
-    free: Vec<Slot>,
-    by_selector: SelectorMap,
+    /// Vacant slots, with the generation their next session gets.
+    free: Vec<(Slot, u32)>,
+    live: usize,
+    selectors: SelectorCodec,
     /// Live sessions by idle deadline, and by absolute deadline.
     idle: Track,
     absolute: Track,
@@ -167,7 +147,8 @@ impl Engine {
             policy,
             records: Vec::new(),
             free: Vec::new(),
-            by_selector: SelectorMap::default(),
+            live: 0,
+            selectors: SelectorCodec::default(),
             idle: Track::default(),
             absolute: Track::default(),
             latest: now,
@@ -186,7 +167,7 @@ impl Engine {
     }
 
     pub fn active(&self) -> usize {
-        self.by_selector.len()
+        self.live
     }
 
     /// The next daily closing instant, when a closing time is set.
@@ -216,12 +197,9 @@ impl Engine {
             self.policy.absolute_bounds,
         )?;
 
-        let (token, selector, verifier_hash) = loop {
-            let minted = self.mint.mint();
-            if !self.by_selector.contains_key(&minted.1) {
-                break minted;
-            }
-        };
+        let (slot, generation) = self.free.pop().unwrap_or((self.records.len() as Slot, 0));
+        let selector = self.selectors.encode(slot, generation);
+        let (token, verifier_hash) = self.mint.issue(selector);
         let record = Record {
             selector,
             verifier_hash,
@@ -233,13 +211,18 @@ impl Engine {
             absolute_deadline: now.saturating_add(absolute),
             last_touch_event: now,
         };
-        let slot = self.store(record);
+        if slot as usize == self.records.len() {
+            self.records.push(Some(record));
+        } else {
+            self.records[slot as usize] = Some(record);
+        }
+        self.live += 1;
         let record = self.record(slot);
         let (idle_deadline, absolute_deadline) = (record.idle_deadline(), record.absolute_deadline);
         self.idle.insert(slot, idle, idle_deadline);
         self.absolute.insert(slot, absolute, absolute_deadline);
         self.totals.logins += 1;
-        self.peak = self.peak.max(self.by_selector.len() as u64);
+        self.peak = self.peak.max(self.live as u64);
         let view = self.view(slot, State::Active);
         self.emit(now, EventKind::Created, None, None, None, view.clone());
         Ok((token, view))
@@ -294,7 +277,7 @@ impl Engine {
         let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         let selector = self.record(slot).selector;
-        let (token, hash) = self.mint.remint(selector);
+        let (token, hash) = self.mint.issue(selector);
         self.record_mut(slot).verifier_hash = hash;
         self.totals.renewals += 1;
         let view = self.touch_slot(now, slot, None);
@@ -386,7 +369,7 @@ impl Engine {
 
     pub fn stats(&self) -> Stats {
         Stats {
-            active: self.by_selector.len() as u64,
+            active: self.live as u64,
             peak: self.peak,
             totals: self.totals.clone(),
             last_seq: self.history.last_seq(),
@@ -515,8 +498,9 @@ impl Engine {
             .expect("ending a live slot");
         self.idle.remove(slot);
         self.absolute.remove(slot);
-        self.by_selector.remove(&record.selector);
-        self.free.push(slot);
+        self.live -= 1;
+        let (_, generation) = self.selectors.decode(record.selector);
+        self.free.push((slot, generation.wrapping_add(1)));
         self.emit(now, kind, reason, deadline, actor, view);
     }
 
@@ -543,43 +527,29 @@ impl Engine {
     }
 
     fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
-        let Some(presented) = PresentedToken::parse(token) else {
-            // Hash anyway so a malformed token costs the same as a wrong one.
-            let _ = PresentedToken::parse(&"A".repeat(super::token::TOKEN_LEN))
-                .map(|p| p.verifies(&self.decoy_hash));
-            return Err(EngineError::InvalidToken);
-        };
-        match self.by_selector.get(&presented.selector) {
-            Some(&slot) if presented.verifies(&self.record(slot).verifier_hash) => Ok(slot),
-            Some(_) => Err(EngineError::InvalidToken),
-            None => {
-                let _ = presented.verifies(&self.decoy_hash);
-                Err(EngineError::InvalidToken)
-            }
+        let presented = PresentedToken::parse(token);
+        let slot = presented.as_ref().and_then(|p| self.live_slot(p.selector));
+        // Hash even when there is nothing to compare against, so a miss costs what a hit does.
+        let stored = slot.map_or(&self.decoy_hash, |slot| &self.record(slot).verifier_hash);
+        let verified = presented.is_some_and(|p| p.verifies(stored));
+        match slot {
+            Some(slot) if verified => Ok(slot),
+            _ => Err(EngineError::InvalidToken),
+        }
+    }
+
+    /// The slot of the live session with this selector, if there is one.
+    fn live_slot(&self, selector: u64) -> Option<Slot> {
+        let (slot, _) = self.selectors.decode(selector);
+        match self.records.get(slot as usize) {
+            Some(Some(record)) if record.selector == selector => Some(slot),
+            _ => None,
         }
     }
 
     fn slot_of(&self, handle: Handle) -> Result<Slot, EngineError> {
-        self.by_selector
-            .get(&handle.0)
-            .copied()
+        self.live_slot(handle.0)
             .ok_or(EngineError::NoSuchSession(handle))
-    }
-
-    fn store(&mut self, record: Record) -> Slot {
-        let selector = record.selector;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.records[slot as usize] = Some(record);
-                slot
-            }
-            None => {
-                self.records.push(Some(record));
-                (self.records.len() - 1) as Slot
-            }
-        };
-        self.by_selector.insert(selector, slot);
-        slot
     }
 
     fn record(&self, slot: Slot) -> &Record {
