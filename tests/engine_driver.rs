@@ -150,3 +150,12 @@ async fn a_burst_sharing_one_deadline_all_expire_in_deadline_order() {
     }
     assert_eq!(engine.stats().active, 0);
 }
+
+#[tokio::test]
+async fn the_driver_stops_and_feeds_end_when_the_last_handle_is_dropped() {
+    let (engine, _clock) = start(100, 100);
+    let mut feed = engine.subscribe_after(0).unwrap();
+    drop(engine);
+    let end = tokio::time::timeout(Duration::from_secs(5), feed.next()).await;
+    assert_eq!(end.expect("the feed ends promptly"), None);
+}

@@ -248,31 +248,33 @@ impl Engine {
     }
 
     fn touch_slot(&mut self, now: Millis, slot: Slot, actor: Option<&str>) -> SessionView {
-        let interval = self.policy.touch_event_interval.as_millis() as i64;
-        let record = self.record_mut(slot);
-        record.last_seen = record.last_seen.max(now);
-        let new_idle = record.idle_deadline();
-        let coalesced = now - record.last_touch_event < interval;
-        if !coalesced {
-            record.last_touch_event = now;
-        }
-        self.idle.reschedule(slot, new_idle);
+        let announce = self.mark_seen(now, slot);
         self.totals.touches += 1;
         let view = self.view(slot, State::Active);
-        if !coalesced {
-            self.emit(
-                now,
-                EventKind::Touched,
-                None,
-                None,
-                actor.map(CompactString::from),
-                view.clone(),
-            );
+        if announce {
+            let actor = actor.map(CompactString::from);
+            self.emit(now, EventKind::Touched, None, None, actor, view.clone());
         }
         view
     }
 
+    /// Moves the session's idle deadline for activity at `now`. Returns whether
+    /// a `touched` event is due, at most one per `touch_event_interval`.
+    fn mark_seen(&mut self, now: Millis, slot: Slot) -> bool {
+        let interval = self.policy.touch_event_interval.as_millis() as i64;
+        let record = self.record_mut(slot);
+        record.last_seen = record.last_seen.max(now);
+        let idle_deadline = record.idle_deadline();
+        let announce = now - record.last_touch_event >= interval;
+        if announce {
+            record.last_touch_event = now;
+        }
+        self.idle.reschedule(slot, idle_deadline);
+        announce
+    }
+
     /// Replaces the token of a session: same handle, new secret; the old token dies.
+    /// Renewing is activity, announced by the `renewed` event alone.
     pub fn renew(&mut self, now: Millis, token: &str) -> Result<(Token, SessionView), EngineError> {
         let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
@@ -280,7 +282,9 @@ impl Engine {
         let (token, hash) = self.mint.issue(selector);
         self.record_mut(slot).verifier_hash = hash;
         self.totals.renewals += 1;
-        let view = self.touch_slot(now, slot, None);
+        self.mark_seen(now, slot);
+        self.record_mut(slot).last_touch_event = now;
+        let view = self.view(slot, State::Active);
         self.emit(now, EventKind::Renewed, None, None, None, view.clone());
         Ok((token, view))
     }
