@@ -1,0 +1,693 @@
+//! The dashboard's state and its one way to change: `App::update(Msg)`.
+//!
+//! Input, source updates and ticks arrive as `Msg`s; `update` changes the
+//! state and returns `Command`s for the event loop (source calls, quit). It
+//! does no I/O and reads no clock: time arrives in `Msg::Tick`. Views read
+//! `&App` and never change it.
+
+use std::collections::VecDeque;
+
+use chrono::FixedOffset;
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::activity::Activity;
+use super::keymap::{Action, KeyMap};
+use super::mirror::{Mirror, Position, SortColumn};
+use super::msg::{Command, Msg};
+use super::theme::Theme;
+use super::view;
+use crate::config::Config;
+use crate::engine::{Event, EventKind, Handle, SessionView};
+use crate::sim;
+use crate::source::{
+    ClockReading, CommandOutcome, ConnectionState, SourceCommand, SourceInfo, SourceSnapshot,
+    SourceUpdate,
+};
+
+/// Logins a burst (`N`) simulates.
+pub const BURST: usize = 10;
+/// Longest name the login prompt accepts.
+const MAX_PROMPT: usize = 64;
+/// How long a status message stays in the footer (real ms).
+const STATUS_MS: u64 = 4_000;
+
+/// Dashboard settings from `[dashboard]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub linger_ms: u64,
+    pub warn_below: f64,
+    pub critical_below: f64,
+    pub event_log: usize,
+    pub show_touches: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        let d = &config.dashboard;
+        Settings {
+            linger_ms: d.linger.as_millis() as u64,
+            warn_below: d.warn_below,
+            critical_below: d.critical_below,
+            event_log: d.event_log,
+            show_touches: d.show_touches,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter; it applies as you type.
+    Filter,
+    /// Typing the user name for a simulated login.
+    Prompt(String),
+    Confirm(Confirm),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Revoke { handle: Handle, user: String },
+    RevokeUser { user: String, sessions: usize },
+}
+
+/// The detail view of one session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub handle: Handle,
+    /// Its events, oldest first: the source's history, then what arrived since.
+    pub events: Vec<Event>,
+    pub loading: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub until_ms: u64,
+}
+
+pub struct App {
+    pub info: SourceInfo,
+    pub keymap: KeyMap,
+    pub theme: Theme,
+    pub tz: FixedOffset,
+    pub settings: Settings,
+    pub clock: ClockReading,
+    /// Real milliseconds since the dashboard started.
+    pub real_ms: u64,
+    pub mirror: Mirror,
+    /// The selected row's position (kept even if it leaves, to find its neighbour).
+    pub selected: Option<Position>,
+    /// The first row on screen; `None` is the top of the list.
+    pub top: Option<Position>,
+    pub size: (u16, u16),
+    /// Newest first.
+    pub log: VecDeque<Event>,
+    pub activity: Activity,
+    pub mode: Mode,
+    pub detail: Option<Detail>,
+    /// Updates held back while the view is frozen, and the clock it froze at.
+    pub frozen: Option<(ClockReading, Vec<SourceUpdate>)>,
+    pub status: Option<Status>,
+    pub simulator_on: bool,
+    pub connection: ConnectionState,
+    pub last_seq: u64,
+    rng: StdRng,
+    dirty: bool,
+    drawn_second: i64,
+}
+
+impl App {
+    pub fn new(
+        info: SourceInfo,
+        config: &Config,
+        keymap: KeyMap,
+        tz: FixedOffset,
+        seed: u64,
+    ) -> Self {
+        App {
+            info,
+            keymap,
+            theme: Theme {
+                no_color: config.dashboard.no_color,
+            },
+            tz,
+            settings: Settings::from_config(config),
+            clock: ClockReading {
+                now: 0,
+                speed: config.dashboard.speed,
+                paused: false,
+            },
+            real_ms: 0,
+            mirror: Mirror::new(SortColumn::Idle),
+            selected: None,
+            top: None,
+            size: (120, 40),
+            log: VecDeque::new(),
+            activity: Activity::default(),
+            mode: Mode::Normal,
+            detail: None,
+            frozen: None,
+            status: None,
+            simulator_on: config.simulator.enabled,
+            connection: ConnectionState::Connected,
+            last_seq: 0,
+            rng: StdRng::seed_from_u64(seed),
+            dirty: true,
+            drawn_second: i64::MIN,
+        }
+    }
+
+    /// The clock reading the screen shows (held while frozen).
+    pub fn shown_clock(&self) -> ClockReading {
+        self.frozen.as_ref().map_or(self.clock, |(clock, _)| *clock)
+    }
+
+    /// Whether the next frame would differ from the last one drawn.
+    pub fn needs_redraw(&self) -> bool {
+        self.dirty || self.shown_clock().now.div_euclid(1000) != self.drawn_second
+    }
+
+    /// Brings selection and scrolling up to date; call before drawing.
+    pub fn prepare_frame(&mut self) {
+        self.refresh_selection();
+        self.ensure_visible();
+    }
+
+    pub fn mark_drawn(&mut self) {
+        self.dirty = false;
+        self.drawn_second = self.shown_clock().now.div_euclid(1000);
+    }
+
+    pub fn selected_row(&self) -> Option<&super::mirror::Row> {
+        self.mirror.get(self.selected.as_ref()?.1)
+    }
+
+    /// Rows of the sessions table that fit on screen.
+    pub fn table_height(&self) -> usize {
+        view::layout(self.size).table_rows()
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Tick { clock, real_ms } => {
+                self.clock = clock;
+                self.real_ms = real_ms;
+                if self.mirror.drop_lingering(real_ms) {
+                    self.dirty = true;
+                }
+                if self.status.as_ref().is_some_and(|s| s.until_ms <= real_ms) {
+                    self.status = None;
+                    self.dirty = true;
+                }
+                if self.frozen.is_none() {
+                    self.activity
+                        .advance(clock.now, self.mirror.active() as u64);
+                }
+                return Vec::new();
+            }
+            Msg::Snapshot(snapshot) => self.load(snapshot),
+            Msg::Update(update) => self.on_update(update),
+            Msg::Resize(w, h) => self.size = (w, h),
+            Msg::Key(key) => {
+                self.dirty = true;
+                return self.on_key(key);
+            }
+            Msg::Mouse(mouse) => self.on_mouse(mouse),
+            Msg::Outcome(outcome) => self.on_outcome(outcome),
+        }
+        self.dirty = true;
+        Vec::new()
+    }
+
+    fn load(&mut self, snapshot: SourceSnapshot) {
+        self.last_seq = snapshot.seq;
+        self.clock.now = snapshot.now;
+        self.mirror.load(snapshot.sessions);
+        self.activity.load(&snapshot.stats, snapshot.now);
+    }
+
+    fn on_update(&mut self, update: SourceUpdate) {
+        if let Some((_, held)) = &mut self.frozen {
+            if matches!(update, SourceUpdate::Resync(_)) {
+                held.clear();
+            }
+            held.push(update);
+            return;
+        }
+        match update {
+            SourceUpdate::Event(event) => self.apply_event(event),
+            SourceUpdate::Resync(snapshot) => {
+                self.load(snapshot);
+                self.set_status("caught up after falling behind (resynced)", false);
+            }
+            SourceUpdate::Connection(state) => self.connection = state,
+        }
+    }
+
+    /// Applies one engine event to the mirror, the counters, the log and the detail view.
+    pub fn apply_event(&mut self, event: Event) {
+        if event.seq != 0 && event.seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = self.last_seq.max(event.seq);
+        self.mirror
+            .apply(&event, self.real_ms, self.settings.linger_ms);
+        self.activity.record(&event, self.mirror.active() as u64);
+        if let Some(detail) = &mut self.detail
+            && detail.handle == event.session.handle
+        {
+            detail.events.push(event.clone());
+        }
+        if event.kind != EventKind::Touched || self.settings.show_touches {
+            if self.log.len() == self.settings.event_log {
+                self.log.pop_back();
+            }
+            self.log.push_front(event);
+        }
+    }
+
+    fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+            until_ms: self.real_ms + STATUS_MS,
+        });
+    }
+
+    fn on_outcome(&mut self, outcome: Result<CommandOutcome, crate::source::SourceError>) {
+        match outcome {
+            Ok(CommandOutcome::Done(text)) => self.set_status(text, false),
+            Ok(CommandOutcome::Detail { session, events }) => {
+                let Some(detail) = &mut self.detail else {
+                    return;
+                };
+                if session.as_ref().is_some_and(|s| s.handle != detail.handle) {
+                    return;
+                }
+                let arrived: Vec<Event> = std::mem::take(&mut detail.events);
+                let mut all = if events.is_empty() {
+                    // The source no longer holds them (ended session): use our log.
+                    self.log
+                        .iter()
+                        .rev()
+                        .filter(|e| e.session.handle == detail.handle)
+                        .cloned()
+                        .collect()
+                } else {
+                    events
+                };
+                let known = all.last().map_or(0, |e| e.seq);
+                all.extend(arrived.into_iter().filter(|e| e.seq > known));
+                detail.events = all;
+                detail.loading = false;
+            }
+            Ok(CommandOutcome::Clock(clock)) => {
+                self.clock = clock;
+                let text = if clock.paused {
+                    "clock paused".to_owned()
+                } else {
+                    format!("clock running at ×{}", speed_label(clock.speed))
+                };
+                self.set_status(text, false);
+            }
+            Ok(CommandOutcome::Simulator(on)) => {
+                self.simulator_on = on;
+                self.set_status(if on { "simulator on" } else { "simulator off" }, false);
+            }
+            Err(e) => self.set_status(e.to_string(), true),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        match self.mode.clone() {
+            Mode::Help => {
+                match self.keymap.action(&key) {
+                    Some(Action::Quit) => return vec![Command::Quit],
+                    Some(Action::Help) => self.mode = Mode::Normal,
+                    _ if key.code == KeyCode::Esc => self.mode = Mode::Normal,
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Prompt(mut input) => {
+                match key.code {
+                    _ if ctrl_c => return vec![Command::Quit],
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Enter => {
+                        let user = input.trim().to_owned();
+                        if user.is_empty() {
+                            self.set_status("type a user name, or Esc to cancel", true);
+                            return Vec::new();
+                        }
+                        self.mode = Mode::Normal;
+                        return vec![self.login_command(user, manual_attributes())];
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                        self.mode = Mode::Prompt(input);
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.mode = Mode::Prompt(String::new());
+                    }
+                    KeyCode::Char(c) if !c.is_control() && input.chars().count() < MAX_PROMPT => {
+                        input.push(c);
+                        self.mode = Mode::Prompt(input);
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Filter => {
+                let mut filter = self.mirror.filter().to_owned();
+                match key.code {
+                    _ if ctrl_c => return vec![Command::Quit],
+                    KeyCode::Esc => {
+                        filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        filter.pop();
+                    }
+                    KeyCode::Down => self.move_selection(1),
+                    KeyCode::Up => self.move_selection(-1),
+                    KeyCode::Char(c) if !c.is_control() && filter.chars().count() < MAX_PROMPT => {
+                        filter.push(c)
+                    }
+                    _ => {}
+                }
+                self.set_filter(&filter);
+                Vec::new()
+            }
+            Mode::Confirm(confirm) => {
+                self.mode = Mode::Normal;
+                match key.code {
+                    _ if ctrl_c => vec![Command::Quit],
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm {
+                        Confirm::Revoke { handle, .. } => {
+                            vec![Command::Source(SourceCommand::Revoke(handle))]
+                        }
+                        Confirm::RevokeUser { user, .. } => {
+                            vec![Command::Source(SourceCommand::RevokeUser(user))]
+                        }
+                    },
+                    _ => {
+                        self.set_status("nothing revoked", false);
+                        Vec::new()
+                    }
+                }
+            }
+            Mode::Normal => {
+                if key.code == KeyCode::Esc {
+                    if self.detail.take().is_none() && !self.mirror.filter().is_empty() {
+                        self.set_filter("");
+                    }
+                    return Vec::new();
+                }
+                match self.keymap.action(&key) {
+                    Some(action) => self.on_action(action),
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+
+    fn set_filter(&mut self, filter: &str) {
+        if filter != self.mirror.filter() {
+            self.mirror.set_filter(filter);
+            self.top = None;
+            self.selected = self.mirror.first().cloned();
+        }
+    }
+
+    fn login_command(
+        &mut self,
+        user: String,
+        attributes: std::collections::BTreeMap<String, String>,
+    ) -> Command {
+        Command::Source(SourceCommand::Login { user, attributes })
+    }
+
+    /// The selected session, if it is still live.
+    fn selected_live(&self) -> Option<&SessionView> {
+        self.selected_row()
+            .filter(|row| row.ended.is_none())
+            .map(|row| &row.session)
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Command> {
+        let page = self.table_height().max(1) as isize;
+        match action {
+            Action::Quit => return vec![Command::Quit],
+            Action::Help => self.mode = Mode::Help,
+            Action::Login => self.mode = Mode::Prompt(sim::random_user(&mut self.rng)),
+            Action::Burst => {
+                return (0..BURST)
+                    .map(|_| {
+                        let user = sim::random_user(&mut self.rng);
+                        let attributes = sim::random_attributes(&mut self.rng);
+                        self.login_command(user, attributes)
+                    })
+                    .collect();
+            }
+            Action::Activity => match self.selected_live() {
+                Some(s) => return vec![Command::Source(SourceCommand::Touch(s.handle))],
+                None => self.set_status("select a live session first", true),
+            },
+            Action::Revoke => match self.selected_live() {
+                Some(s) => {
+                    self.mode = Mode::Confirm(Confirm::Revoke {
+                        handle: s.handle,
+                        user: s.user.to_string(),
+                    })
+                }
+                None => self.set_status("select a live session first", true),
+            },
+            Action::RevokeUser => match self.selected_live().map(|s| s.user.to_string()) {
+                Some(user) => {
+                    let sessions = self
+                        .mirror
+                        .rows()
+                        .filter(|r| r.ended.is_none() && r.session.user == user)
+                        .count();
+                    self.mode = Mode::Confirm(Confirm::RevokeUser { user, sessions });
+                }
+                None => self.set_status("select a live session first", true),
+            },
+            Action::Filter => self.mode = Mode::Filter,
+            Action::SortNext | Action::SortPrev => {
+                let (column, reverse) = self.mirror.sort();
+                let by = if action == Action::SortNext { 1 } else { -1 };
+                self.mirror.set_sort(column.step(by), reverse);
+                self.top = None;
+            }
+            Action::SortReverse => {
+                let (column, reverse) = self.mirror.sort();
+                self.mirror.set_sort(column, !reverse);
+                self.top = None;
+            }
+            Action::Pause => {
+                if !self.info.clock_control {
+                    self.set_status("the clock cannot be paused on a server", true);
+                } else {
+                    return vec![Command::Source(SourceCommand::SetPaused(
+                        !self.clock.paused,
+                    ))];
+                }
+            }
+            Action::Faster | Action::Slower => {
+                if !self.info.clock_control {
+                    self.set_status("the clock speed cannot change on a server", true);
+                } else {
+                    let factor = if action == Action::Faster { 2.0 } else { 0.5 };
+                    return vec![Command::Source(SourceCommand::ScaleSpeed(factor))];
+                }
+            }
+            Action::Simulator => {
+                if !self.info.simulator {
+                    self.set_status("no simulator on this source", true);
+                } else {
+                    return vec![Command::Source(SourceCommand::SetSimulator(
+                        !self.simulator_on,
+                    ))];
+                }
+            }
+            Action::Freeze => match self.frozen.take() {
+                Some((_, held)) => {
+                    for update in held {
+                        self.on_update(update);
+                    }
+                    self.set_status("view live again", false);
+                }
+                None => self.frozen = Some((self.clock, Vec::new())),
+            },
+            Action::Detail => {
+                if self.detail.is_some() {
+                    self.detail = None;
+                } else if let Some(row) = self.selected_row() {
+                    let handle = row.session.handle;
+                    self.detail = Some(Detail {
+                        handle,
+                        events: Vec::new(),
+                        loading: true,
+                    });
+                    return vec![Command::Source(SourceCommand::Detail(handle))];
+                }
+            }
+            Action::Down => return self.move_and_follow(1),
+            Action::Up => return self.move_and_follow(-1),
+            Action::PageDown => return self.move_and_follow(page),
+            Action::PageUp => return self.move_and_follow(-page),
+            Action::Top => {
+                self.selected = self.mirror.first().cloned();
+                self.top = None;
+            }
+            Action::Bottom => {
+                self.selected = self.mirror.last().cloned();
+                self.ensure_visible();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Moves the selection; an open detail view follows it.
+    fn move_and_follow(&mut self, by: isize) -> Vec<Command> {
+        self.move_selection(by);
+        match (&self.detail, self.selected_row()) {
+            (Some(detail), Some(row)) if detail.handle != row.session.handle => {
+                let handle = row.session.handle;
+                self.detail = Some(Detail {
+                    handle,
+                    events: Vec::new(),
+                    loading: true,
+                });
+                vec![Command::Source(SourceCommand::Detail(handle))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn move_selection(&mut self, by: isize) {
+        self.refresh_selection();
+        let Some(current) = self.selected.clone() else {
+            return;
+        };
+        let target = if by >= 0 {
+            self.mirror
+                .walk(Some(&current))
+                .take(by as usize + 1)
+                .last()
+                .cloned()
+        } else {
+            self.mirror
+                .walk_back(&current)
+                .take(by.unsigned_abs())
+                .last()
+                .cloned()
+        };
+        if let Some(target) = target {
+            self.selected = Some(target);
+        }
+        self.ensure_visible();
+    }
+
+    /// Follows the selected session to its new position, or to its neighbour if it left.
+    fn refresh_selection(&mut self) {
+        self.selected = match self.selected.take() {
+            Some(old) => self
+                .mirror
+                .position(old.1)
+                .or_else(|| self.mirror.walk(Some(&old)).next().cloned())
+                .or_else(|| self.mirror.last().cloned()),
+            None => self.mirror.first().cloned(),
+        };
+    }
+
+    /// Scrolls so the selected row is on screen and the screen is full.
+    fn ensure_visible(&mut self) {
+        let height = self.table_height().max(1);
+        let Some(selected) = self.selected.clone() else {
+            self.top = None;
+            return;
+        };
+        if let Some(top) = &self.top
+            && self.mirror.before(&selected, top)
+        {
+            self.top = Some(selected);
+        } else if !self
+            .mirror
+            .walk(self.top.as_ref())
+            .take(height)
+            .any(|p| *p == selected)
+        {
+            self.top = Some(
+                self.mirror
+                    .walk_back(&selected)
+                    .take(height - 1)
+                    .last()
+                    .cloned()
+                    .unwrap_or(selected),
+            );
+        }
+        if let Some(top) = self.top.clone() {
+            let shown = self.mirror.walk(Some(&top)).take(height).count();
+            if shown < height {
+                self.top = self
+                    .mirror
+                    .walk_back(&top)
+                    .take(height - shown)
+                    .last()
+                    .cloned()
+                    .or(Some(top));
+            }
+            if self.top.as_ref() == self.mirror.first() {
+                self.top = None;
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        match mouse.kind {
+            MouseEventKind::ScrollDown => self.move_selection(3),
+            MouseEventKind::ScrollUp => self.move_selection(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some(row) = view::layout(self.size).table_row_at(mouse.column, mouse.row)
+                else {
+                    return;
+                };
+                if let Some(p) = self.mirror.walk(self.top.as_ref()).nth(row) {
+                    self.selected = Some(p.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the operator's own simulated logins carry.
+fn manual_attributes() -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([
+        ("ip".to_owned(), "127.0.0.1".to_owned()),
+        ("user_agent".to_owned(), "sessiontop (operator)".to_owned()),
+    ])
+}
+
+/// "2", "0.5", "100".
+pub fn speed_label(speed: f64) -> String {
+    if speed.fract() == 0.0 {
+        format!("{speed:.0}")
+    } else {
+        format!("{speed}")
+    }
+}
