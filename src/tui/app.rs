@@ -230,6 +230,7 @@ impl App {
         self.clock.now = snapshot.now;
         self.mirror.load(snapshot.sessions);
         self.activity.load(&snapshot.stats, snapshot.now);
+        self.refresh_selection();
     }
 
     fn on_update(&mut self, update: SourceUpdate) {
@@ -310,7 +311,7 @@ impl App {
             Ok(CommandOutcome::Clock(clock)) => {
                 self.clock = clock;
                 let text = if clock.paused {
-                    "clock paused".to_owned()
+                    format!("clock paused (×{} when resumed)", speed_label(clock.speed))
                 } else {
                     format!("clock running at ×{}", speed_label(clock.speed))
                 };

@@ -9,12 +9,16 @@
 
 pub mod activity;
 pub mod app;
+pub mod fixture;
 pub mod keymap;
 pub mod mirror;
 pub mod msg;
 pub mod text;
 pub mod theme;
 pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
     let row = app.mirror.get(detail.handle);
     let field = |name: &str, value: String| {
         Line::from(vec![
-            Span::styled(format!(" {name:<16}"), theme.style(Role::Muted)),
+            Span::styled(format!(" {name:<18}"), theme.style(Role::Muted)),
             Span::raw(value),
         ])
     };

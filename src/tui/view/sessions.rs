@@ -116,7 +116,7 @@ fn build_row<'a>(app: &App, row: &MirrorRow, now: i64) -> Row<'a> {
     let origin = Cell::from(origin(s));
     let started = Cell::from(time_of_day(s.created_at, &app.tz));
     let last_seen = Cell::from(ago(now - s.last_seen_at));
-    if let Some((ending, at)) = row.ended {
+    if let Some((ending, _)) = row.ended {
         let style = theme.style(Role::Ended);
         let state_role = if matches!(ending, crate::tui::mirror::Ending::LoggedOut) {
             Role::Muted
@@ -128,7 +128,7 @@ fn build_row<'a>(app: &App, row: &MirrorRow, now: i64) -> Row<'a> {
             user.style(style),
             origin.style(style),
             started.style(style),
-            Cell::from(ago(now - at)).style(style),
+            last_seen.style(style),
             Cell::from("—"),
             Cell::from("—"),
             Cell::from(format!("✕ {}", ending.label())).style(theme.style(state_role)),
