@@ -257,6 +257,8 @@ impl App {
             return;
         }
         self.last_seq = self.last_seq.max(event.seq);
+        // The event is news from the clock too: never show a time before it.
+        self.clock.now = self.clock.now.max(event.at);
         self.mirror
             .apply(&event, self.real_ms, self.settings.linger_ms);
         self.activity.record(&event, self.mirror.active() as u64);
