@@ -85,7 +85,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         "activity",
         &["a"],
         "simulate activity on the selected session",
-        Some("activity"),
+        None,
     ),
     spec(
         Action::Revoke,
@@ -169,7 +169,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         "freeze",
         &["f"],
         "freeze the view (events wait until unfrozen)",
-        Some("freeze"),
+        None,
     ),
     spec(
         Action::Down,
