@@ -261,37 +261,36 @@ fn the_default_dashboard_shows_simulated_sessions_at_once_and_ctrl_c_restores_th
     assert_terminal_restored(&bytes);
 }
 
-#[test]
-fn a_bad_config_file_is_a_clear_error_and_nothing_starts() {
-    let dir = TempDir::new("badconfig");
-    let config = dir.0.join("config.toml");
-    std::fs::write(&config, "[policy]\nidle_timeout = \"soon\"\n").unwrap();
+/// Runs the binary with `config` as its config file, outside a terminal: (success, stdout, stderr).
+fn run_with_config(name: &str, config: &str) -> (bool, String, String) {
+    let dir = TempDir::new(name);
+    let path = dir.0.join("config.toml");
+    std::fs::write(&path, config).unwrap();
     let output = Command::new(BIN)
         .arg("--config")
-        .arg(&config)
+        .arg(&path)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_config_file_is_a_clear_error_and_nothing_starts() {
+    let (ok, stdout, stderr) = run_with_config("badconfig", "[policy]\nidle_timeout = \"soon\"\n");
+    assert!(!ok);
     assert!(
         stderr.contains("idle_timeout") && stderr.contains("soon"),
         "{stderr}"
     );
-    assert!(
-        !String::from_utf8_lossy(&output.stdout).contains("\x1b["),
-        "the terminal was not touched"
-    );
+    assert!(!stdout.contains("\x1b["), "the terminal was not touched");
 
-    std::fs::write(&config, "[keys]\nrevoke = [\"Hyper-x\"]\n").unwrap();
-    let output = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (ok, _, stderr) = run_with_config("badkeys", "[keys]\nrevoke = [\"Hyper-x\"]\n");
+    assert!(!ok);
     assert!(
         stderr.contains("keys.revoke") && stderr.contains("Hyper-x"),
         "{stderr}"

@@ -43,6 +43,10 @@ fn char_key(app: &mut App, c: char) -> Vec<Command> {
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), modifiers)))
 }
 
+fn send(app: &mut App, event: crate::engine::Event) {
+    app.update(Msg::Update(SourceUpdate::Event(event)));
+}
+
 fn tick(app: &mut App, now: i64, real_ms: u64) {
     app.update(Msg::Tick {
         clock: ClockReading {
@@ -73,12 +77,7 @@ fn main_screen() {
     let mut app = app();
     for (seq, kind, n) in [(101, EventKind::Created, 7), (102, EventKind::LoggedOut, 2)] {
         let s = sessions()[n - 1].clone();
-        app.update(Msg::Update(SourceUpdate::Event(event(
-            seq,
-            kind,
-            T0 - 1_000,
-            &s,
-        ))));
+        send(&mut app, event(seq, kind, T0 - 1_000, &s));
     }
     insta::assert_snapshot!(render(&mut app).backend());
 }
@@ -427,12 +426,7 @@ fn f_freezes_the_view_until_pressed_again() {
     char_key(&mut app, 'f');
     assert!(screen(&mut app).contains("FROZEN"));
     let new = session(20, "heidi", "192.0.2.1", T0, T0);
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        101,
-        EventKind::Created,
-        T0,
-        &new,
-    ))));
+    send(&mut app, event(101, EventKind::Created, T0, &new));
     tick(&mut app, T0 + 5_000, 5_000);
     assert_eq!(app.mirror.active(), 8, "held back while frozen");
     assert_eq!(app.shown_clock().now, T0, "countdowns stand still too");
@@ -543,12 +537,7 @@ fn keys_rebound_in_config_work_and_show_in_the_footer() {
 fn created_adds_a_row_and_a_log_line() {
     let mut app = app();
     let new = session(20, "heidi", "192.0.2.1", T0, T0);
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        101,
-        EventKind::Created,
-        T0,
-        &new,
-    ))));
+    send(&mut app, event(101, EventKind::Created, T0, &new));
     assert_eq!(app.mirror.active(), 9);
     assert_eq!(app.activity.totals.logins, 19);
     assert_eq!(app.log[0].kind, EventKind::Created);
@@ -560,12 +549,7 @@ fn touched_moves_the_idle_deadline_and_the_row_without_a_log_line() {
     let mut app = app();
     let frank = sessions()[5].clone();
     assert_eq!(order(&app)[0], frank.user);
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        101,
-        EventKind::Touched,
-        T0,
-        &frank,
-    ))));
+    send(&mut app, event(101, EventKind::Touched, T0, &frank));
     assert_eq!(
         app.mirror
             .get(frank.handle)
@@ -580,12 +564,7 @@ fn touched_moves_the_idle_deadline_and_the_row_without_a_log_line() {
         "activity is hidden from the log by default"
     );
     app.settings.show_touches = true;
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        102,
-        EventKind::Touched,
-        T0,
-        &frank,
-    ))));
+    send(&mut app, event(102, EventKind::Touched, T0, &frank));
     assert_eq!(app.log.len(), 1);
 }
 
@@ -593,12 +572,7 @@ fn touched_moves_the_idle_deadline_and_the_row_without_a_log_line() {
 fn renewed_is_logged() {
     let mut app = app();
     let bob = sessions()[1].clone();
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        101,
-        EventKind::Renewed,
-        T0,
-        &bob,
-    ))));
+    send(&mut app, event(101, EventKind::Renewed, T0, &bob));
     assert_eq!(app.log[0].kind, EventKind::Renewed);
     assert!(screen(&mut app).contains("token renewed"));
 }
@@ -628,12 +602,7 @@ fn ended_sessions_linger_marked_with_how_they_ended_then_leave() {
         ),
     ];
     for (i, (kind, s, _, _)) in ends.iter().enumerate() {
-        app.update(Msg::Update(SourceUpdate::Event(event(
-            101 + i as u64,
-            *kind,
-            T0,
-            s,
-        ))));
+        send(&mut app, event(101 + i as u64, *kind, T0, s));
     }
     let text = screen(&mut app);
     for (_, s, ending, reason) in &ends {
@@ -661,7 +630,7 @@ fn expiries_show_their_reason_and_lateness() {
     );
     expired.reason = Some(ExpiryReason::Absolute);
     expired.deadline = Some(carol.absolute_expires_at);
-    app.update(Msg::Update(SourceUpdate::Event(expired)));
+    send(&mut app, expired);
     assert_eq!(app.activity.totals.expired_absolute, 1);
     assert!(screen(&mut app).contains("absolute limit 8h reached · 3 ms late"));
 }
@@ -670,12 +639,7 @@ fn expiries_show_their_reason_and_lateness() {
 fn events_already_seen_are_ignored() {
     let mut app = app();
     let new = session(20, "heidi", "192.0.2.1", T0, T0);
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        100,
-        EventKind::Created,
-        T0,
-        &new,
-    ))));
+    send(&mut app, event(100, EventKind::Created, T0, &new));
     assert_eq!(app.mirror.active(), 8, "seq 100 is in the snapshot already");
 }
 
@@ -708,12 +672,7 @@ fn the_selection_follows_its_session_when_the_order_changes() {
     char_key(&mut app, 'j');
     let user = selected_user(&app);
     let selected = app.selected_row().unwrap().session.clone();
-    app.update(Msg::Update(SourceUpdate::Event(event(
-        101,
-        EventKind::Touched,
-        T0,
-        &selected,
-    ))));
+    send(&mut app, event(101, EventKind::Touched, T0, &selected));
     app.prepare_frame();
     assert_eq!(selected_user(&app), user);
 }
