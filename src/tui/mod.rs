@@ -10,6 +10,7 @@
 pub mod activity;
 pub mod app;
 pub mod fixture;
+mod input;
 pub mod keymap;
 pub mod mirror;
 pub mod msg;
