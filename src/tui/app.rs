@@ -18,7 +18,7 @@ use super::msg::{Command, Msg};
 use super::theme::Theme;
 use super::view;
 use crate::config::Config;
-use crate::engine::{Event, EventKind, Handle};
+use crate::engine::{Event, EventKind, Handle, Millis};
 use crate::source::{
     ClockReading, CommandOutcome, ConnectionState, SourceInfo, SourceSnapshot, SourceUpdate,
 };
@@ -95,6 +95,8 @@ pub struct App {
     pub clock: ClockReading,
     /// Real milliseconds since the dashboard started.
     pub real_ms: u64,
+    /// Wall-clock time when the dashboard started (the header shows real time from it).
+    pub wall_start: Millis,
     pub mirror: Mirror,
     /// The selected row's position (kept even if it leaves, to find its neighbour).
     pub selected: Option<Position>,
@@ -139,6 +141,7 @@ impl App {
                 paused: false,
             },
             real_ms: 0,
+            wall_start: 0,
             mirror: Mirror::new(SortColumn::Idle),
             selected: None,
             top: None,

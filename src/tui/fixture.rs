@@ -152,6 +152,7 @@ pub fn app_with(sessions: Vec<SessionView>, width: u16, height: u16) -> App {
         FixedOffset::east_opt(0).expect("UTC"),
         42,
     );
+    app.wall_start = T0;
     app.update(super::msg::Msg::Resize(width, height));
     app.update(super::msg::Msg::Snapshot(snapshot(sessions, 100)));
     app.update(super::msg::Msg::Tick {

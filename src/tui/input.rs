@@ -20,8 +20,10 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
-        let ctrl_c =
-            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        // Ctrl-C always quits, whatever the mode and however `quit` is rebound.
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return vec![Command::Quit];
+        }
         match self.mode.clone() {
             Mode::Help => {
                 match self.keymap.action(&key) {
@@ -34,7 +36,6 @@ impl App {
             }
             Mode::Prompt(mut input) => {
                 match key.code {
-                    _ if ctrl_c => return vec![Command::Quit],
                     KeyCode::Esc => self.mode = Mode::Normal,
                     KeyCode::Enter => {
                         let user = input.trim().to_owned();
@@ -63,7 +64,6 @@ impl App {
             Mode::Filter => {
                 let mut filter = self.mirror.filter().to_owned();
                 match key.code {
-                    _ if ctrl_c => return vec![Command::Quit],
                     KeyCode::Esc => {
                         filter.clear();
                         self.mode = Mode::Normal;
@@ -85,7 +85,6 @@ impl App {
             Mode::Confirm(confirm) => {
                 self.mode = Mode::Normal;
                 match key.code {
-                    _ if ctrl_c => vec![Command::Quit],
                     KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm {
                         Confirm::Revoke { handle, .. } => {
                             vec![Command::Source(SourceCommand::Revoke(handle))]

@@ -32,7 +32,7 @@ use futures_util::{FutureExt, StreamExt};
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, SimulatorConfig};
 use crate::engine::clock::system_now;
 use crate::engine::{EngineHandle, VirtualClock};
 use crate::source::{CommandOutcome, Embedded, SessionSource, SourceError, UpdateStream};
@@ -69,13 +69,27 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             clock,
             config.engine.to_driver_config()?,
         );
-        let simulator = crate::sim::spawn(engine.clone(), config.simulator.clone());
+        // The simulator starts once the snapshot is taken, so its first logins
+        // arrive as events and fill the event log from the first second.
+        let simulator = crate::sim::spawn(
+            engine.clone(),
+            SimulatorConfig {
+                enabled: false,
+                ..config.simulator.clone()
+            },
+        );
+        let start_simulator = config.simulator.enabled.then(|| simulator.clone());
         let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
         let tz = *chrono::Local::now().offset();
         let seed = system_now() as u64;
         let app = App::new(source.info(), &config, keymap, tz, seed);
         let fps = config.dashboard.fps;
-        let result = run_with(source, app, fps).await;
+        let result = run_with(source, app, fps, move || {
+            if let Some(simulator) = start_simulator {
+                simulator.set_enabled(true);
+            }
+        })
+        .await;
         engine.shutdown();
         result
     });
@@ -133,6 +147,9 @@ fn init_terminal() -> color_eyre::Result<DefaultTerminal> {
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
+        // A panic in any task (the simulator, a command) leaves the screen
+        // restored and the state unknown: stop rather than draw on.
+        std::process::exit(101);
     }));
     crossterm::execute!(std::io::stdout(), EnableMouseCapture)
         .wrap_err("cannot enable the mouse")?;
@@ -148,11 +165,17 @@ fn restore_terminal() {
     ratatui::restore();
 }
 
-async fn run_with(source: Arc<dyn SessionSource>, app: App, fps: u32) -> color_eyre::Result<()> {
+async fn run_with(
+    source: Arc<dyn SessionSource>,
+    app: App,
+    fps: u32,
+    connected: impl FnOnce(),
+) -> color_eyre::Result<()> {
     let (snapshot, updates) = source
         .connect()
         .await
         .wrap_err("cannot load the sessions")?;
+    connected();
     let mut terminal = init_terminal()?;
     let result = event_loop(&mut terminal, source, app, snapshot, updates, fps).await;
     restore_terminal();
@@ -168,6 +191,7 @@ async fn event_loop(
     fps: u32,
 ) -> color_eyre::Result<()> {
     let started = Instant::now();
+    app.wall_start = system_now();
     let size = terminal.size()?;
     app.update(Msg::Resize(size.width, size.height));
     app.update(Msg::Snapshot(snapshot));

@@ -529,6 +529,15 @@ fn keys_rebound_in_config_work_and_show_in_the_footer() {
     assert!(matches!(app.mode, Mode::Confirm(_)));
     key(&mut app, KeyCode::Esc);
     assert!(screen(&mut app).contains("x revoke"));
+    let keys = std::collections::BTreeMap::from([("quit".to_owned(), vec!["Q".to_owned()])]);
+    app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
+    assert!(char_key(&mut app, 'q').is_empty());
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(
+        app.update(Msg::Key(ctrl_c)),
+        vec![Command::Quit],
+        "Ctrl-C always quits"
+    );
 }
 
 // ---- engine events ----

@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 theme.style(Role::Muted),
             ),
             Span::styled(
-                format!("{:<11}", e.kind.as_str()),
+                format!("{:<11}", e.kind.as_str().replace('_', " ")),
                 theme.style(kind_role(e.kind)),
             ),
             Span::raw(reason(app, e)),

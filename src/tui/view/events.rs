@@ -44,7 +44,7 @@ pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
             theme.style(Role::Muted),
         ),
         Span::styled(
-            format!("{:<11}", event.kind.as_str()),
+            format!("{:<11}", event.kind.as_str().replace('_', " ")),
             theme.style(kind_role(event.kind)),
         ),
         Span::raw(format!("{:<15}", untrusted(&event.session.user, 14))),

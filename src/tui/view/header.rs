@@ -58,5 +58,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("off", theme.style(Role::Warn))
         });
     }
+    spans.push(sep());
+    spans.push(Span::styled("real ", theme.style(Role::Muted)));
+    spans.push(Span::raw(time_of_day(
+        app.wall_start + app.real_ms as i64,
+        &app.tz,
+    )));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
