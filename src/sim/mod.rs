@@ -119,15 +119,7 @@ const MAX_NAP: Duration = Duration::from_millis(250);
 /// Starts the simulator on `engine`; it starts on or off as the config says.
 pub fn spawn(engine: EngineHandle, config: SimulatorConfig) -> Arc<SimulatorControl> {
     let (enabled, watcher) = watch::channel(config.enabled);
-    let mut sim = Simulator {
-        engine,
-        idle_timeout_ms: 0,
-        config,
-        rng: StdRng::from_os_rng(),
-        plan: BinaryHeap::new(),
-        order: 0,
-    };
-    sim.idle_timeout_ms = sim.engine.policy().idle_timeout.as_millis() as i64;
+    let sim = Simulator::new(engine, config, StdRng::from_os_rng());
     tokio::spawn(sim.run(watcher));
     Arc::new(SimulatorControl { enabled })
 }
@@ -142,6 +134,18 @@ struct Simulator {
 }
 
 impl Simulator {
+    fn new(engine: EngineHandle, config: SimulatorConfig, rng: StdRng) -> Self {
+        let idle_timeout_ms = engine.policy().idle_timeout.as_millis() as i64;
+        Simulator {
+            engine,
+            config,
+            idle_timeout_ms,
+            rng,
+            plan: BinaryHeap::new(),
+            order: 0,
+        }
+    }
+
     async fn run(mut self, mut enabled: watch::Receiver<bool>) {
         let mut burst_done = false;
         loop {
@@ -153,22 +157,9 @@ impl Simulator {
             }
             if !burst_done {
                 burst_done = true;
-                for _ in 0..self.config.initial_logins {
-                    self.login();
-                }
+                self.burst();
             }
-            if !self
-                .plan
-                .iter()
-                .any(|p| matches!(p.0.action, Action::Login))
-            {
-                self.plan_next_login(self.engine.now());
-            }
-            let now = self.engine.now();
-            while self.plan.peek().is_some_and(|p| p.0.at <= now) {
-                let Reverse(planned) = self.plan.pop().expect("peeked");
-                self.perform(planned.action, now);
-            }
+            self.act(self.engine.now());
             let nap = self
                 .plan
                 .peek()
@@ -184,6 +175,28 @@ impl Simulator {
                     }
                 }
             }
+        }
+    }
+
+    /// The logins at start.
+    fn burst(&mut self) {
+        for _ in 0..self.config.initial_logins {
+            self.login();
+        }
+    }
+
+    /// Does everything due by `now`, and plans the next arrival if none is planned.
+    fn act(&mut self, now: Millis) {
+        if !self
+            .plan
+            .iter()
+            .any(|p| matches!(p.0.action, Action::Login))
+        {
+            self.plan_next_login(now);
+        }
+        while self.plan.peek().is_some_and(|p| p.0.at <= now) {
+            let Reverse(planned) = self.plan.pop().expect("peeked");
+            self.perform(planned.action, planned.at, now);
         }
     }
 
@@ -274,11 +287,13 @@ impl Simulator {
         }
     }
 
-    fn perform(&mut self, action: Action, now: Millis) {
+    /// Carries out an action planned for `at`, now that the clock reads `now`.
+    fn perform(&mut self, action: Action, at: Millis, now: Millis) {
         match action {
             Action::Login => {
                 self.login();
-                self.plan_next_login(now);
+                // From the planned time, not from now: a late wake-up must not thin out arrivals.
+                self.plan_next_login(at);
             }
             Action::Touch {
                 token,
@@ -300,6 +315,80 @@ impl Simulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SimulatorMix;
+    use crate::engine::driver::DriverConfig;
+    use crate::engine::{Policy, Stats, VirtualClock};
+
+    /// Runs `users` simulated users of one kind for `minutes` of paused-clock
+    /// time in 10-second steps, and returns the engine's counters.
+    async fn run_mix(mix: SimulatorMix, users: usize, rate: f64, minutes: u64) -> Stats {
+        let policy = Policy {
+            absolute_timeout: Duration::from_secs(30 * 60),
+            ..Policy::default()
+        };
+        let clock = Arc::new(VirtualClock::paused_at(1_000_000));
+        let engine = EngineHandle::spawn(policy, clock, DriverConfig::default());
+        let config = SimulatorConfig {
+            enabled: true,
+            initial_logins: users,
+            logins_per_minute: rate,
+            activity_interval: Duration::from_secs(60),
+            mix,
+        };
+        let mut sim = Simulator::new(engine.clone(), config, StdRng::seed_from_u64(3));
+        sim.burst();
+        for _ in 0..minutes * 6 {
+            engine.adjust_clock(|c| c.step(Duration::from_secs(10)));
+            sim.act(engine.now());
+        }
+        engine.stats()
+    }
+
+    fn only(go_idle: f64, log_out: f64, stay: f64) -> SimulatorMix {
+        SimulatorMix {
+            go_idle,
+            log_out,
+            stay,
+        }
+    }
+
+    #[tokio::test]
+    async fn users_who_go_quiet_expire_idle() {
+        let stats = run_mix(only(1.0, 0.0, 0.0), 20, 0.0, 25).await;
+        assert_eq!(stats.totals.logins, 20);
+        assert_eq!(stats.totals.expired_idle, 20);
+        assert_eq!(stats.totals.logged_out + stats.totals.expired_absolute, 0);
+    }
+
+    #[tokio::test]
+    async fn users_who_log_out_log_out_before_they_idle() {
+        let stats = run_mix(only(0.0, 1.0, 0.0), 20, 0.0, 25).await;
+        assert_eq!(stats.totals.logged_out, 20);
+        assert_eq!(stats.totals.expired_idle, 0);
+    }
+
+    #[tokio::test]
+    async fn users_who_stay_stay_until_the_absolute_limit() {
+        let stats = run_mix(only(0.0, 0.0, 1.0), 20, 0.0, 20).await;
+        assert_eq!(
+            stats.active, 20,
+            "still there after 20 minutes, past the idle timeout"
+        );
+        let stats = run_mix(only(0.0, 0.0, 1.0), 20, 0.0, 35).await;
+        assert_eq!(stats.totals.expired_absolute, 20);
+        assert_eq!(stats.totals.expired_idle + stats.totals.logged_out, 0);
+    }
+
+    #[tokio::test]
+    async fn logins_arrive_at_the_configured_rate() {
+        let stats = run_mix(only(1.0, 0.0, 0.0), 0, 30.0, 20).await;
+        // 600 expected; a Poisson count stays well within this band.
+        assert!(
+            (450..=750).contains(&stats.totals.logins),
+            "{}",
+            stats.totals.logins
+        );
+    }
 
     #[test]
     fn user_names_come_from_the_assets_without_comments() {
