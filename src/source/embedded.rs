@@ -184,3 +184,132 @@ impl Embedded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::engine::driver::DriverConfig;
+    use crate::engine::{EventKind, Policy, VirtualClock};
+
+    fn source() -> Embedded {
+        let clock = Arc::new(VirtualClock::paused_at(1_000_000));
+        Embedded::new(
+            EngineHandle::spawn(Policy::default(), clock, DriverConfig::default()),
+            None,
+        )
+    }
+
+    async fn next_event(updates: &mut super::super::UpdateStream) -> crate::engine::Event {
+        match tokio::time::timeout(Duration::from_secs(5), updates.next()).await {
+            Ok(Some(SourceUpdate::Event(event))) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_become_events_after_the_snapshot() {
+        let source = source();
+        source
+            .execute(SourceCommand::Login {
+                user: "before".to_owned(),
+                attributes: BTreeMap::new(),
+            })
+            .await
+            .unwrap();
+        let (snapshot, mut updates) = source.connect().await.unwrap();
+        assert_eq!(snapshot.sessions.len(), 1);
+        assert_eq!(snapshot.stats.totals.logins, 1);
+
+        let outcome = source
+            .execute(SourceCommand::Login {
+                user: "alice".to_owned(),
+                attributes: BTreeMap::from([("ip".to_owned(), "192.0.2.1".to_owned())]),
+            })
+            .await
+            .unwrap();
+        let CommandOutcome::Done(text) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(text.starts_with("logged in alice as "), "{text}");
+        let created = next_event(&mut updates).await;
+        assert_eq!(created.kind, EventKind::Created);
+        assert_eq!(created.seq, snapshot.seq + 1, "no gap after the snapshot");
+        let handle = created.session.handle;
+
+        // Touch events are coalesced per second of clock time; step past that.
+        source
+            .engine()
+            .adjust_clock(|c| c.step(Duration::from_secs(2)));
+        source.execute(SourceCommand::Touch(handle)).await.unwrap();
+        assert_eq!(next_event(&mut updates).await.kind, EventKind::Touched);
+
+        let detail = source.execute(SourceCommand::Detail(handle)).await.unwrap();
+        let CommandOutcome::Detail { session, events } = detail else {
+            panic!()
+        };
+        assert_eq!(session.unwrap().user, "alice");
+        assert_eq!(events.len(), 2);
+
+        source.execute(SourceCommand::Revoke(handle)).await.unwrap();
+        let revoked = next_event(&mut updates).await;
+        assert_eq!(revoked.kind, EventKind::Revoked);
+        assert_eq!(revoked.actor.as_deref(), Some(OPERATOR));
+        assert!(source.execute(SourceCommand::Revoke(handle)).await.is_err());
+
+        let outcome = source
+            .execute(SourceCommand::RevokeUser("before".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            CommandOutcome::Done("revoked 1 session of before".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn clock_commands_pause_and_scale_the_virtual_clock() {
+        let source = source();
+        assert!(source.info().clock_control);
+        let CommandOutcome::Clock(clock) = source
+            .execute(SourceCommand::SetPaused(false))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert!(!clock.paused);
+        let CommandOutcome::Clock(clock) = source
+            .execute(SourceCommand::ScaleSpeed(4.0))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(clock.speed, 4.0);
+        let CommandOutcome::Clock(clock) = source
+            .execute(SourceCommand::ScaleSpeed(1000.0))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(clock.speed, 100.0, "clamped");
+        assert_eq!(source.clock().speed, 100.0);
+    }
+
+    #[tokio::test]
+    async fn without_a_simulator_the_toggle_says_so() {
+        let source = source();
+        assert!(!source.info().simulator);
+        let err = source
+            .execute(SourceCommand::SetSimulator(true))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("simulator"), "{err}");
+    }
+}
