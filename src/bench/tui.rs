@@ -92,14 +92,14 @@ fn synthetic_events(
         let seq = first_seq + i as u64;
         let at = T0 + (i as i64);
         let roll = rng.below(100);
-        let event = if roll < 70 || live.is_empty() && roll >= 85 {
-            let index = rng.below(live.len());
-            fixture::event(seq, EventKind::Touched, at, &live[index])
-        } else if roll < 85 {
+        let event = if live.is_empty() || (70..85).contains(&roll) {
             *next_id += 1;
             let session = synthetic_session(*next_id, rng);
             live.push(session.clone());
             fixture::event(seq, EventKind::Created, at, &session)
+        } else if roll < 70 {
+            let index = rng.below(live.len());
+            fixture::event(seq, EventKind::Touched, at, &live[index])
         } else {
             let index = rng.below(live.len());
             let session = live.swap_remove(index);
