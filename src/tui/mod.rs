@@ -176,6 +176,11 @@ async fn run_with(
         .await
         .wrap_err("cannot load the sessions")?;
     connected();
+    tracing::info!(
+        mode = %source.info().mode,
+        sessions = snapshot.sessions.len(),
+        "dashboard started"
+    );
     let mut terminal = init_terminal()?;
     let result = event_loop(&mut terminal, source, app, snapshot, updates, fps).await;
     restore_terminal();
@@ -249,7 +254,11 @@ async fn event_loop(
                         let run = source.execute(command);
                         let tx = outcome_tx.clone();
                         tokio::spawn(async move {
-                            let _ = tx.send(run.await);
+                            let outcome = run.await;
+                            if let Err(e) = &outcome {
+                                tracing::warn!("command failed: {e}");
+                            }
+                            let _ = tx.send(outcome);
                         });
                     }
                 }
