@@ -685,3 +685,19 @@ fn the_selection_follows_its_session_when_the_order_changes() {
     app.prepare_frame();
     assert_eq!(selected_user(&app), user);
 }
+
+#[test]
+fn help_fits_the_smallest_terminal_in_two_columns() {
+    let mut app = fixture::app_with(sessions(), 100, 24);
+    char_key(&mut app, '?');
+    let text = screen(&mut app);
+    for needle in [
+        "simulate a login",
+        "quit",
+        "Esc",
+        "a burst of 10 logins",
+        "last session",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
