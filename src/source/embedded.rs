@@ -38,23 +38,31 @@ impl Embedded {
     }
 }
 
-fn split(engine: &EngineHandle, snapshot: Snapshot) -> (SourceSnapshot, Subscription) {
-    let stats = engine.stats();
-    let Snapshot {
-        sessions,
-        seq,
-        now,
-        subscription,
-    } = snapshot;
-    (
-        SourceSnapshot {
+/// A snapshot with the counters as they were at its sequence number, so no
+/// event is counted twice. Rare races with a login between the two calls are
+/// retried; after a few tries the counters may be off by the odd event.
+fn take_snapshot(engine: &EngineHandle, info: SourceInfo) -> (SourceSnapshot, Subscription) {
+    let mut tries = 0;
+    loop {
+        let Snapshot {
             sessions,
             seq,
-            stats,
             now,
-        },
-        subscription,
-    )
+            subscription,
+        } = engine.snapshot();
+        let stats = engine.stats();
+        tries += 1;
+        if stats.last_seq == seq || tries == 5 {
+            let snapshot = SourceSnapshot {
+                info,
+                sessions,
+                seq,
+                stats,
+                now,
+            };
+            return (snapshot, subscription);
+        }
+    }
 }
 
 impl SessionSource for Embedded {
@@ -84,19 +92,20 @@ impl SessionSource for Embedded {
     }
 
     fn connect(&self) -> BoxFuture<'static, Result<(SourceSnapshot, UpdateStream), SourceError>> {
-        let engine = self.engine.clone();
+        let source = self.clone();
         async move {
-            let (snapshot, subscription) = split(&engine, engine.snapshot());
+            let (snapshot, subscription) = take_snapshot(&source.engine, source.info());
             let updates = stream::unfold(
-                (engine, subscription),
-                |(engine, mut subscription)| async move {
+                (source, subscription),
+                |(source, mut subscription)| async move {
                     match subscription.next().await? {
                         Delivery::Event(event) => {
-                            Some((SourceUpdate::Event(event), (engine, subscription)))
+                            Some((SourceUpdate::Event(event), (source, subscription)))
                         }
                         Delivery::Resync => {
-                            let (snapshot, subscription) = split(&engine, engine.snapshot());
-                            Some((SourceUpdate::Resync(snapshot), (engine, subscription)))
+                            let (snapshot, subscription) =
+                                take_snapshot(&source.engine, source.info());
+                            Some((SourceUpdate::Resync(snapshot), (source, subscription)))
                         }
                     }
                 },

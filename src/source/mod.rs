@@ -46,6 +46,8 @@ pub struct ClockReading {
 /// Every live session at one instant, and what the counters were then.
 #[derive(Debug, Clone)]
 pub struct SourceSnapshot {
+    /// What the source is now (a server that restarted may run another policy).
+    pub info: SourceInfo,
     pub sessions: Vec<SessionView>,
     /// The sequence number of the last event the snapshot includes.
     pub seq: u64,
@@ -115,6 +117,7 @@ pub enum SourceError {
 
 /// The dashboard's one interface to its sessions.
 pub trait SessionSource: Send + Sync + 'static {
+    /// What is known before connecting; each snapshot brings the current one.
     fn info(&self) -> SourceInfo;
 
     /// The current reading of the source's clock; cheap, called every frame.

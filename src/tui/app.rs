@@ -224,6 +224,7 @@ impl App {
     }
 
     fn load(&mut self, snapshot: SourceSnapshot) {
+        self.info = snapshot.info;
         self.last_seq = snapshot.seq;
         self.clock.now = snapshot.now;
         self.mirror.load(snapshot.sessions);

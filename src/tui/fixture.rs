@@ -123,6 +123,7 @@ pub fn info() -> SourceInfo {
 pub fn snapshot(sessions: Vec<SessionView>, seq: u64) -> SourceSnapshot {
     let active = sessions.len() as u64;
     SourceSnapshot {
+        info: info(),
         sessions,
         seq,
         stats: Stats {
