@@ -142,10 +142,14 @@ impl Embedded {
                 )))
             }
             SourceCommand::Touch(handle) => {
-                self.engine
+                let session = self
+                    .engine
                     .touch_handle(handle, OPERATOR)
                     .map_err(refused)?;
-                Ok(CommandOutcome::Done(format!("activity on {handle}")))
+                Ok(CommandOutcome::Session {
+                    text: format!("activity on {handle}"),
+                    session,
+                })
             }
             SourceCommand::Revoke(handle) => {
                 self.engine.revoke(handle, OPERATOR).map_err(refused)?;

@@ -97,6 +97,12 @@ pub enum SourceCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandOutcome {
     Done(String),
+    /// Done, and this is the session as it is now (a touch whose event the
+    /// engine coalesced still moves the countdown on screen).
+    Session {
+        text: String,
+        session: SessionView,
+    },
     Detail {
         session: Option<SessionView>,
         events: Vec<Event>,

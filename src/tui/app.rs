@@ -285,6 +285,10 @@ impl App {
     fn on_outcome(&mut self, outcome: Result<CommandOutcome, crate::source::SourceError>) {
         match outcome {
             Ok(CommandOutcome::Done(text)) => self.set_status(text, false),
+            Ok(CommandOutcome::Session { text, session }) => {
+                self.mirror.refresh(session);
+                self.set_status(text, false);
+            }
             Ok(CommandOutcome::Detail { session, events }) => {
                 let Some(detail) = &mut self.detail else {
                     return;

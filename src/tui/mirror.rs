@@ -264,6 +264,27 @@ impl Mirror {
         }
     }
 
+    /// Takes a newer view of a live session (from a command's answer, not an event).
+    pub fn refresh(&mut self, session: SessionView) {
+        let handle = session.handle;
+        let Some(row) = self.rows.get(&handle) else {
+            return;
+        };
+        if row.ended.is_some() || row.session.last_seen_at >= session.last_seen_at {
+            return;
+        }
+        let old = self.position(handle);
+        if let Some(row) = self.rows.get_mut(&handle) {
+            row.session = session;
+        }
+        if let Some(old) = old {
+            self.order.remove(&old);
+        }
+        if let Some(new) = self.position(handle) {
+            self.order.insert(new);
+        }
+    }
+
     /// Drops ended sessions whose linger is over; says whether any left.
     pub fn drop_lingering(&mut self, real_ms: u64) -> bool {
         let mut any = false;

@@ -578,6 +578,27 @@ fn touched_moves_the_idle_deadline_and_the_row_without_a_log_line() {
 }
 
 #[test]
+fn a_touch_answer_moves_the_countdown_even_without_an_event() {
+    let mut app = app();
+    let mut frank = sessions()[5].clone();
+    frank.last_seen_at = T0;
+    frank.idle_expires_at = T0 + fixture::IDLE_MS;
+    app.update(Msg::Outcome(Ok(CommandOutcome::Session {
+        text: "activity".to_owned(),
+        session: frank.clone(),
+    })));
+    assert_eq!(
+        app.mirror
+            .get(frank.handle)
+            .unwrap()
+            .session
+            .idle_expires_at,
+        T0 + fixture::IDLE_MS
+    );
+    assert_eq!(order(&app).last().unwrap(), &frank.user.to_string());
+}
+
+#[test]
 fn renewed_is_logged() {
     let mut app = app();
     let bob = sessions()[1].clone();
