@@ -51,11 +51,10 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
         ),
         Confirm::RevokeUser { user, sessions } => (
             "Revoke user",
-            format!(
-                " Revoke all {sessions} live session{} of {}?",
-                if *sessions == 1 { "" } else { "s" },
-                untrusted(user, 24)
-            ),
+            match sessions {
+                1 => format!(" Revoke the only live session of {}?", untrusted(user, 24)),
+                n => format!(" Revoke all {n} live sessions of {}?", untrusted(user, 24)),
+            },
         ),
     };
     let lines = vec![
