@@ -312,3 +312,40 @@ fn a_stdout_that_is_not_a_terminal_is_a_clear_error() {
     assert!(stderr.contains("needs a terminal"), "{stderr}");
     assert!(output.stdout.is_empty(), "nothing was drawn");
 }
+
+#[test]
+fn a_click_selects_a_row_and_the_wheel_scrolls() {
+    let mut d = Dashboard::start("mouse", &["--no-sim"]);
+    d.wait_text("No live sessions");
+    for user in ["e2e-older", "e2e-newer"] {
+        d.press("n");
+        d.wait_text("Simulate a login");
+        d.press(&format!("\x15{user}\r"));
+        d.wait_text(user);
+    }
+    d.wait_for("the prompt to close", |s| !s.contains("Simulate a login"));
+    // Sorted by idle deadline: the newer login is on the second row (screen row 10, 1-based).
+    d.press("\x1b[<0;21;10M\x1b[<0;21;10m");
+    d.press("\r");
+    let screen = d.wait_text("Esc to close");
+    let user_line = screen
+        .lines()
+        .find(|l| l.contains(" user "))
+        .unwrap_or_default();
+    assert!(user_line.contains("e2e-newer"), "{screen}");
+    d.press("\x1b");
+    d.wait_for("the details to close", |s| !s.contains("Esc to close"));
+    // Wheel up selects the row above; its details name the older login.
+    d.press("\x1b[<64;21;10M");
+    d.press("\r");
+    let screen = d.wait_text("Esc to close");
+    let user_line = screen
+        .lines()
+        .find(|l| l.contains(" user "))
+        .unwrap_or_default();
+    assert!(user_line.contains("e2e-older"), "{screen}");
+    d.press("q");
+    let (ok, bytes) = d.wait_exit();
+    assert!(ok);
+    assert_terminal_restored(&bytes);
+}
