@@ -44,7 +44,10 @@ impl App {
                             return Vec::new();
                         }
                         self.mode = Mode::Normal;
-                        return vec![self.login_command(user, manual_attributes())];
+                        return vec![Command::Source(SourceCommand::Login {
+                            user,
+                            attributes: manual_attributes(),
+                        })];
                     }
                     KeyCode::Backspace => {
                         input.pop();
@@ -122,14 +125,6 @@ impl App {
         }
     }
 
-    fn login_command(
-        &mut self,
-        user: String,
-        attributes: std::collections::BTreeMap<String, String>,
-    ) -> Command {
-        Command::Source(SourceCommand::Login { user, attributes })
-    }
-
     /// The selected session, if it is still live.
     fn selected_live(&self) -> Option<&SessionView> {
         self.selected_row()
@@ -148,7 +143,7 @@ impl App {
                     .map(|_| {
                         let user = sim::random_user(&mut self.rng);
                         let attributes = sim::random_attributes(&mut self.rng);
-                        self.login_command(user, attributes)
+                        Command::Source(SourceCommand::Login { user, attributes })
                     })
                     .collect();
             }
