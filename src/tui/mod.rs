@@ -22,7 +22,6 @@ pub mod view;
 mod tests;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
     }
     let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
-    let log_file = init_logging();
+    let logging = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,9 +94,10 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
     });
     // Drop the runtime without waiting on tasks that sleep until the next deadline.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    if let (Err(_), Some(path)) = (&result, &log_file) {
-        tracing::error!("dashboard stopped with an error; log at {}", path.display());
+    if let Err(e) = &result {
+        tracing::error!("dashboard stopped: {e:#}");
     }
+    drop(logging);
     result
 }
 
@@ -116,26 +116,29 @@ pub fn tune_allocator() {
     }
 }
 
-/// Sets up file logging; returns the log file's path. Never logs to the terminal.
-fn init_logging() -> Option<PathBuf> {
+/// Where the dashboard logs: a file in the user's state (or cache) directory,
+/// written by a background thread so logging never stalls a frame. Never the
+/// terminal. The guard flushes the file when dropped at exit.
+struct Logging {
+    _guard: tracing_appender::non_blocking::WorkerGuard,
+}
+
+fn init_logging() -> Option<Logging> {
     let dir = dirs::state_dir()
         .or_else(dirs::cache_dir)?
         .join("sessiontop");
     std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("dashboard.log"))
-        .ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "dashboard.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONTOP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(writer)
         .try_init()
         .ok()?;
-    Some(dir.join("dashboard.log"))
+    Some(Logging { _guard: guard })
 }
 
 /// Enters the alternate screen with raw mode and mouse capture; panics restore it first.
