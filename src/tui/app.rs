@@ -116,7 +116,8 @@ pub struct App {
     pub last_seq: u64,
     pub(super) rng: StdRng,
     dirty: bool,
-    drawn_second: i64,
+    /// The clock's and the real second last drawn: when either moves, so does the screen.
+    drawn_second: (i64, u64),
 }
 
 impl App {
@@ -157,7 +158,7 @@ impl App {
             last_seq: 0,
             rng: StdRng::seed_from_u64(seed),
             dirty: true,
-            drawn_second: i64::MIN,
+            drawn_second: (i64::MIN, u64::MAX),
         }
     }
 
@@ -168,7 +169,7 @@ impl App {
 
     /// Whether the next frame would differ from the last one drawn.
     pub fn needs_redraw(&self) -> bool {
-        self.dirty || self.shown_clock().now.div_euclid(1000) != self.drawn_second
+        self.dirty || self.second() != self.drawn_second
     }
 
     /// Brings selection and scrolling up to date; call before drawing.
@@ -177,9 +178,14 @@ impl App {
         self.ensure_visible();
     }
 
+    fn second(&self) -> (i64, u64) {
+        let real = (self.wall_start.max(0) as u64 + self.real_ms) / 1000;
+        (self.shown_clock().now.div_euclid(1000), real)
+    }
+
     pub fn mark_drawn(&mut self) {
         self.dirty = false;
-        self.drawn_second = self.shown_clock().now.div_euclid(1000);
+        self.drawn_second = self.second();
     }
 
     pub fn selected_row(&self) -> Option<&super::mirror::Row> {

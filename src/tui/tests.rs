@@ -154,6 +154,8 @@ fn countdowns_move_with_the_clock_and_nothing_else() {
         !app.needs_redraw(),
         "no visible countdown moved within the same second"
     );
+    tick(&mut app, T0 + 1_400, 1_000);
+    assert!(app.needs_redraw(), "the real time in the header moved");
 }
 
 #[test]
