@@ -202,7 +202,8 @@ impl App {
             Msg::Tick { clock, real_ms } => {
                 self.clock = clock;
                 self.real_ms = real_ms;
-                if self.mirror.drop_lingering(real_ms) {
+                // A frozen view keeps its ended rows too.
+                if self.frozen.is_none() && self.mirror.drop_lingering(real_ms) {
                     self.dirty = true;
                 }
                 if self.status.as_ref().is_some_and(|s| s.until_ms <= real_ms) {

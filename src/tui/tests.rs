@@ -425,16 +425,21 @@ fn shift_s_toggles_the_simulator() {
 #[test]
 fn f_freezes_the_view_until_pressed_again() {
     let mut app = app();
+    let bob = sessions()[1].clone();
+    send(&mut app, event(100 + 1, EventKind::LoggedOut, T0, &bob));
     char_key(&mut app, 'f');
     assert!(screen(&mut app).contains("FROZEN"));
     let new = session(20, "heidi", "192.0.2.1", T0, T0);
-    send(&mut app, event(101, EventKind::Created, T0, &new));
+    send(&mut app, event(102, EventKind::Created, T0, &new));
     tick(&mut app, T0 + 5_000, 5_000);
-    assert_eq!(app.mirror.active(), 8, "held back while frozen");
+    assert_eq!(app.mirror.active(), 7, "held back while frozen");
+    assert_eq!(app.mirror.shown(), 8, "the ended row stays while frozen");
     assert_eq!(app.shown_clock().now, T0, "countdowns stand still too");
     char_key(&mut app, 'f');
-    assert_eq!(app.mirror.active(), 9);
+    assert_eq!(app.mirror.active(), 8);
     assert_eq!(app.shown_clock().now, T0 + 5_000);
+    tick(&mut app, T0 + 5_000, 5_001);
+    assert_eq!(app.mirror.shown(), 8, "the ended row left, heidi arrived");
 }
 
 #[test]
