@@ -729,3 +729,23 @@ fn help_fits_the_smallest_terminal_in_two_columns() {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
 }
+
+#[test]
+fn a_closing_time_expiry_names_the_closing_time() {
+    let mut app = app();
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    let dave = sessions()[3].clone();
+    let mut expired = event(101, EventKind::Expired, T0, &dave);
+    expired.reason = Some(ExpiryReason::ClosingTime);
+    expired.deadline = Some(T0);
+    send(&mut app, expired);
+    assert_eq!(app.activity.totals.expired_closing_time, 1);
+    let text = screen(&mut app);
+    assert!(
+        text.contains("closing time 23:00 reached · 0 ms late"),
+        "{text}"
+    );
+    assert!(text.contains("✕ closing time"), "{text}");
+}
