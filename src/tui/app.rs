@@ -258,7 +258,7 @@ impl App {
     }
 
     /// Applies one engine event to the mirror, the counters, the log and the detail view.
-    pub fn apply_event(&mut self, event: Event) {
+    fn apply_event(&mut self, event: Event) {
         if event.seq != 0 && event.seq <= self.last_seq {
             return;
         }

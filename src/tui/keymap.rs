@@ -486,4 +486,19 @@ mod tests {
             assert!(!map.keys(spec.action).is_empty(), "{}", spec.name);
         }
     }
+
+    #[test]
+    fn config_toml_documents_every_action_with_its_default_keys() {
+        let text = include_str!("../../config.toml");
+        for spec in ACTIONS {
+            let keys = spec
+                .default_keys
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let line = format!("# {} = [{keys}]", spec.name);
+            assert!(text.contains(&line), "config.toml lacks `{line}`");
+        }
+    }
 }
