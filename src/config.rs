@@ -256,6 +256,8 @@ pub struct SimulatorConfig {
     pub activity_interval: Duration,
     /// Shares of simulated users by how their session ends. They need not sum to 1.
     pub mix: SimulatorMix,
+    /// A scripted lesson to play instead of random logins: a bundled name or a file.
+    pub scenario: Option<String>,
 }
 
 impl Default for SimulatorConfig {
@@ -266,6 +268,7 @@ impl Default for SimulatorConfig {
             logins_per_minute: 6.0,
             activity_interval: Duration::from_secs(60),
             mix: SimulatorMix::default(),
+            scenario: None,
         }
     }
 }
@@ -445,6 +448,10 @@ impl Config {
                 "all zero",
                 "at least one share above 0",
             ));
+        }
+        if let Some(scenario) = &s.scenario {
+            crate::sim::scenario::Scenario::load(scenario)
+                .map_err(|e| invalid("simulator.scenario", scenario.clone(), e))?;
         }
         crate::tui::keymap::KeyMap::from_config(&self.keys)?;
         if self.server.body_limit < 256 {

@@ -56,9 +56,13 @@ enabled = true
 
 impl Dashboard {
     fn start(name: &str, args: &[&str]) -> Dashboard {
+        Self::start_with(name, CONFIG, args)
+    }
+
+    fn start_with(name: &str, config_text: &str, args: &[&str]) -> Dashboard {
         let dir = TempDir::new(name);
         let config = dir.0.join("config.toml");
-        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 40,
@@ -348,4 +352,24 @@ fn a_click_selects_a_row_and_the_wheel_scrolls() {
     let (ok, bytes) = d.wait_exit();
     assert!(ok);
     assert_terminal_restored(&bytes);
+}
+
+#[test]
+fn a_bundled_scenario_shows_each_way_a_session_ends() {
+    let config = "[simulator]\nscenario = \"each-way\"\n";
+    let mut d = Dashboard::start_with("scenario", config, &["--speed", "100"]);
+    d.wait_text("scenario: Four sessions");
+    let screen = d.wait_for("all four endings", |s| {
+        s.contains("revoked by trainer")
+            && s.contains("logged out")
+            && s.contains("idle for 1m")
+            && s.contains("absolute limit 2m30s reached")
+    });
+    assert!(
+        screen.contains("sim off"),
+        "the random simulator stays off: {screen}"
+    );
+    d.press("q");
+    let (ok, _) = d.wait_exit();
+    assert!(ok);
 }

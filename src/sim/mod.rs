@@ -6,6 +6,8 @@
 //! up the simulated users too. It holds its users' tokens (as a real web app
 //! would) and never shows them. It keeps no dashboard state.
 
+pub mod scenario;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
@@ -334,6 +336,7 @@ mod tests {
             logins_per_minute: rate,
             activity_interval: Duration::from_secs(60),
             mix,
+            scenario: None,
         };
         let mut sim = Simulator::new(engine.clone(), config, StdRng::seed_from_u64(3));
         sim.burst();

@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, SimulatorConfig};
 use crate::engine::clock::system_now;
 use crate::engine::{EngineHandle, VirtualClock};
+use crate::sim::scenario::{Playback, Scenario};
 use crate::source::{CommandOutcome, Embedded, SessionSource, SourceError, UpdateStream};
 use app::App;
 use keymap::KeyMap;
@@ -77,15 +78,27 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
                 ..config.simulator.clone()
             },
         );
-        let start_simulator = config.simulator.enabled.then(|| simulator.clone());
+        let scenario = match &config.simulator.scenario {
+            Some(name) => Some(Scenario::load(name).map_err(|e| eyre!(e))?),
+            None => None,
+        };
+        let start_simulator =
+            (config.simulator.enabled && scenario.is_none()).then(|| simulator.clone());
         let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
         let tz = *chrono::Local::now().offset();
         let seed = system_now() as u64;
-        let app = App::new(source.info(), &config, keymap, tz, seed);
+        let mut app = App::new(source.info(), &config, keymap, tz, seed);
+        app.simulator_on = start_simulator.is_some();
         let fps = config.dashboard.fps;
-        let result = run_with(source, app, fps, move || {
+        let playback_engine = engine.clone();
+        let result = run_with(source, app, fps, move |app| {
             if let Some(simulator) = start_simulator {
                 simulator.set_enabled(true);
+            }
+            if let Some(scenario) = scenario {
+                app.set_status(format!("scenario: {}", scenario.description), false);
+                let start = playback_engine.now();
+                tokio::spawn(Playback::new(playback_engine, scenario, start).run());
             }
         })
         .await;
@@ -170,15 +183,15 @@ fn restore_terminal() {
 
 async fn run_with(
     source: Arc<dyn SessionSource>,
-    app: App,
+    mut app: App,
     fps: u32,
-    connected: impl FnOnce(),
+    connected: impl FnOnce(&mut App),
 ) -> color_eyre::Result<()> {
     let (snapshot, updates) = source
         .connect()
         .await
         .wrap_err("cannot load the sessions")?;
-    connected();
+    connected(&mut app);
     tracing::info!(
         mode = %source.info().mode,
         sessions = snapshot.sessions.len(),
