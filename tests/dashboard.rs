@@ -143,6 +143,28 @@ impl Dashboard {
         self.wait_for(text, |s| s.contains(text))
     }
 
+    /// Simulates a login of `user` with `n`, replacing the suggested name.
+    fn login(&mut self, user: &str) {
+        self.press("n");
+        self.wait_text("Simulate a login");
+        self.press(&format!("\x15{user}\r"));
+        self.wait_text(user);
+        self.wait_for("the prompt to close", |s| !s.contains("Simulate a login"));
+    }
+
+    /// Opens the details of the selected session and returns its user line.
+    fn details_user(&mut self) -> String {
+        self.press("\r");
+        let screen = self.wait_text("Esc to close");
+        self.press("\x1b");
+        self.wait_for("the details to close", |s| !s.contains("Esc to close"));
+        screen
+            .lines()
+            .find(|l| l.contains(" user "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Waits for the process to end and returns its success and all its output.
     fn wait_exit(mut self) -> (bool, Vec<u8>) {
         let deadline = Instant::now() + WAIT;
@@ -203,9 +225,7 @@ fn a_login_counts_down_expires_idle_and_another_is_revoked() {
     );
 
     // n opens a prompt with a random name; type our own instead.
-    d.press("n");
-    d.wait_text("Simulate a login");
-    d.press("\x15e2e-first\r");
+    d.login("e2e-first");
     let screen = d.wait_for("the session with a countdown", |s| {
         countdown_of(s, "e2e-first").is_some()
     });
@@ -224,9 +244,7 @@ fn a_login_counts_down_expires_idle_and_another_is_revoked() {
     d.wait_for("the ended session to leave", |s| {
         !s.contains("expired idle")
     });
-    d.press("n");
-    d.wait_text("Simulate a login");
-    d.press("\x15e2e-second\r");
+    d.login("e2e-second");
     d.wait_for("the second session", |s| {
         countdown_of(s, "e2e-second").is_some()
     });
@@ -321,33 +339,14 @@ fn a_stdout_that_is_not_a_terminal_is_a_clear_error() {
 fn a_click_selects_a_row_and_the_wheel_scrolls() {
     let mut d = Dashboard::start("mouse", &["--no-sim"]);
     d.wait_text("No live sessions");
-    for user in ["e2e-older", "e2e-newer"] {
-        d.press("n");
-        d.wait_text("Simulate a login");
-        d.press(&format!("\x15{user}\r"));
-        d.wait_text(user);
-    }
-    d.wait_for("the prompt to close", |s| !s.contains("Simulate a login"));
+    d.login("e2e-older");
+    d.login("e2e-newer");
     // Sorted by idle deadline: the newer login is on the second row (screen row 10, 1-based).
     d.press("\x1b[<0;21;10M\x1b[<0;21;10m");
-    d.press("\r");
-    let screen = d.wait_text("Esc to close");
-    let user_line = screen
-        .lines()
-        .find(|l| l.contains(" user "))
-        .unwrap_or_default();
-    assert!(user_line.contains("e2e-newer"), "{screen}");
-    d.press("\x1b");
-    d.wait_for("the details to close", |s| !s.contains("Esc to close"));
-    // Wheel up selects the row above; its details name the older login.
+    assert!(d.details_user().contains("e2e-newer"));
+    // Wheel up selects the row above: the older login.
     d.press("\x1b[<64;21;10M");
-    d.press("\r");
-    let screen = d.wait_text("Esc to close");
-    let user_line = screen
-        .lines()
-        .find(|l| l.contains(" user "))
-        .unwrap_or_default();
-    assert!(user_line.contains("e2e-older"), "{screen}");
+    assert!(d.details_user().contains("e2e-older"));
     d.press("q");
     let (ok, bytes) = d.wait_exit();
     assert!(ok);

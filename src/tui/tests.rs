@@ -47,6 +47,13 @@ fn send(app: &mut App, event: crate::engine::Event) {
     app.update(Msg::Update(SourceUpdate::Event(event)));
 }
 
+fn ctrl_c(app: &mut App) -> Vec<Command> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )))
+}
+
 fn tick(app: &mut App, now: i64, real_ms: u64) {
     app.update(Msg::Tick {
         clock: ClockReading {
@@ -200,14 +207,9 @@ fn no_color_draws_without_colours() {
 fn q_and_ctrl_c_quit() {
     let mut app = app();
     assert_eq!(char_key(&mut app, 'q'), vec![Command::Quit]);
-    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert_eq!(app.update(Msg::Key(ctrl_c)), vec![Command::Quit]);
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit]);
     char_key(&mut app, 'n');
-    assert_eq!(
-        app.update(Msg::Key(ctrl_c)),
-        vec![Command::Quit],
-        "even in the prompt"
-    );
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit], "even in the prompt");
 }
 
 #[test]
@@ -539,12 +541,7 @@ fn keys_rebound_in_config_work_and_show_in_the_footer() {
     let keys = std::collections::BTreeMap::from([("quit".to_owned(), vec!["Q".to_owned()])]);
     app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
     assert!(char_key(&mut app, 'q').is_empty());
-    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert_eq!(
-        app.update(Msg::Key(ctrl_c)),
-        vec![Command::Quit],
-        "Ctrl-C always quits"
-    );
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit], "Ctrl-C always quits");
 }
 
 // ---- engine events ----
