@@ -24,6 +24,8 @@ pub enum ConfigError {
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Keys(#[from] crate::tui::keymap::KeyMapError),
     #[error("{key} = {value:?} is not allowed: {allowed}")]
     Invalid {
         key: &'static str,
@@ -214,6 +216,8 @@ pub struct DashboardConfig {
     pub critical_below: f64,
     /// Events kept in the dashboard's log.
     pub event_log: usize,
+    /// Whether the event log lists `touched` events (activity) too.
+    pub show_touches: bool,
     pub no_color: bool,
     /// Server to connect to instead of the embedded engine.
     pub server: Option<String>,
@@ -224,12 +228,14 @@ pub struct DashboardConfig {
 impl Default for DashboardConfig {
     fn default() -> Self {
         DashboardConfig {
-            speed: 1.0,
+            // Ten times real time: a 15-minute idle timeout runs out in 90 seconds of a demo.
+            speed: 10.0,
             fps: 30,
             linger: Duration::from_secs(5),
             warn_below: 0.25,
             critical_below: 0.10,
             event_log: 1000,
+            show_touches: false,
             no_color: false,
             server: None,
             token_file: None,
@@ -241,6 +247,8 @@ impl Default for DashboardConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SimulatorConfig {
     pub enabled: bool,
+    /// Logins at start, so the dashboard is alive from the first second.
+    pub initial_logins: usize,
     /// Average simulated logins per minute of clock time.
     pub logins_per_minute: f64,
     /// Average pause between a simulated user's requests (clock time).
@@ -248,15 +256,19 @@ pub struct SimulatorConfig {
     pub activity_interval: Duration,
     /// Shares of simulated users by how their session ends. They need not sum to 1.
     pub mix: SimulatorMix,
+    /// A scripted lesson to play instead of random logins: a bundled name or a file.
+    pub scenario: Option<String>,
 }
 
 impl Default for SimulatorConfig {
     fn default() -> Self {
         SimulatorConfig {
             enabled: true,
-            logins_per_minute: 30.0,
+            initial_logins: 12,
+            logins_per_minute: 6.0,
             activity_interval: Duration::from_secs(60),
             mix: SimulatorMix::default(),
+            scenario: None,
         }
     }
 }
@@ -275,9 +287,9 @@ pub struct SimulatorMix {
 impl Default for SimulatorMix {
     fn default() -> Self {
         SimulatorMix {
-            go_idle: 0.5,
+            go_idle: 0.55,
             log_out: 0.4,
-            stay: 0.1,
+            stay: 0.05,
         }
     }
 }
@@ -400,6 +412,13 @@ impl Config {
             ));
         }
         let s = &self.simulator;
+        if s.initial_logins > 10_000 {
+            return Err(invalid(
+                "simulator.initial_logins",
+                s.initial_logins.to_string(),
+                "0 to 10000",
+            ));
+        }
         if !(s.logins_per_minute.is_finite() && (0.0..=60_000.0).contains(&s.logins_per_minute)) {
             return Err(invalid(
                 "simulator.logins_per_minute",
@@ -430,6 +449,11 @@ impl Config {
                 "at least one share above 0",
             ));
         }
+        if let Some(scenario) = &s.scenario {
+            crate::sim::scenario::Scenario::load(scenario)
+                .map_err(|e| invalid("simulator.scenario", scenario.clone(), e))?;
+        }
+        crate::tui::keymap::KeyMap::from_config(&self.keys)?;
         if self.server.body_limit < 256 {
             return Err(invalid(
                 "server.body_limit",

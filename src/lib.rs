@@ -9,4 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod server;
+pub mod sim;
+pub mod source;
 pub mod tui;

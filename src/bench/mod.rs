@@ -6,6 +6,7 @@
 
 mod engine;
 mod stats;
+mod tui;
 
 use color_eyre::eyre::eyre;
 
@@ -20,7 +21,8 @@ pub fn run(
     config: &Config,
 ) -> color_eyre::Result<()> {
     let report = match target {
-        BenchTarget::Engine => engine::run(sessions, config)?,
+        BenchTarget::Engine => serde_json::to_value(engine::run(sessions, config)?)?,
+        BenchTarget::Tui if !remote => serde_json::to_value(tui::run(sessions, config)?)?,
         BenchTarget::Server | BenchTarget::Tui => {
             let _ = remote;
             return Err(eyre!("this benchmark is not built yet"));

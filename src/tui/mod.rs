@@ -1,7 +1,284 @@
-//! The dashboard.
+//! The dashboard: an Elm-style loop over terminal input, source updates and ticks.
+//!
+//! `run` checks the terminal, starts the embedded engine, the simulator and
+//! the source, then runs one `tokio::select!` loop: input, source updates,
+//! command outcomes and a 1/fps tick become `Msg`s for `App::update`; the
+//! screen is redrawn only when something changed or a visible countdown
+//! moved. The terminal is restored on quit, on error and on panic. Logs go to
+//! a file, never to the screen. This module owns the terminal and nothing else.
 
-use crate::config::Config;
+pub mod activity;
+pub mod app;
+pub mod fixture;
+mod input;
+pub mod keymap;
+pub mod mirror;
+pub mod msg;
+pub mod text;
+pub mod theme;
+pub mod view;
 
-pub fn run(_config: Config) -> color_eyre::Result<()> {
-    Err(color_eyre::eyre::eyre!("the dashboard is not built yet"))
+#[cfg(test)]
+mod tests;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{WrapErr, eyre};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use futures_util::{FutureExt, StreamExt};
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, SimulatorConfig};
+use crate::engine::clock::system_now;
+use crate::engine::{EngineHandle, VirtualClock};
+use crate::sim::scenario::{Playback, Scenario};
+use crate::source::{CommandOutcome, Embedded, SessionSource, SourceError, UpdateStream};
+use app::App;
+use keymap::KeyMap;
+use msg::{Command, Msg};
+
+/// Source updates applied per wake-up before the screen gets a turn.
+const UPDATE_BATCH: usize = 4096;
+
+pub fn run(config: Config) -> color_eyre::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        return Err(eyre!(
+            "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
+        ));
+    }
+    if let Some(url) = &config.dashboard.server {
+        return Err(eyre!(
+            "connecting the dashboard to a server ({url}) is not available in this build yet; run `sessiontop` without --server for the embedded engine"
+        ));
+    }
+    let keymap = KeyMap::from_config(&config.keys)?;
+    tune_allocator();
+    let logging = init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the tokio runtime")?;
+    let result = runtime.block_on(async move {
+        let clock = Arc::new(VirtualClock::new(system_now(), config.dashboard.speed));
+        let engine = EngineHandle::spawn(
+            config.policy.to_policy()?,
+            clock,
+            config.engine.to_driver_config()?,
+        );
+        // The simulator starts once the snapshot is taken, so its first logins
+        // arrive as events and fill the event log from the first second.
+        let simulator = crate::sim::spawn(
+            engine.clone(),
+            SimulatorConfig {
+                enabled: false,
+                ..config.simulator.clone()
+            },
+        );
+        let scenario = match &config.simulator.scenario {
+            Some(name) => Some(Scenario::load(name).map_err(|e| eyre!(e))?),
+            None => None,
+        };
+        let start_simulator =
+            (config.simulator.enabled && scenario.is_none()).then(|| simulator.clone());
+        let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
+        let tz = *chrono::Local::now().offset();
+        let seed = system_now() as u64;
+        let mut app = App::new(source.info(), &config, keymap, tz, seed);
+        app.simulator_on = start_simulator.is_some();
+        let fps = config.dashboard.fps;
+        let playback_engine = engine.clone();
+        let result = run_with(source, app, fps, move |app| {
+            if let Some(simulator) = start_simulator {
+                simulator.set_enabled(true);
+            }
+            if let Some(scenario) = scenario {
+                app.set_status(format!("scenario: {}", scenario.description), false);
+                let start = playback_engine.now();
+                tokio::spawn(Playback::new(playback_engine, scenario, start).run());
+            }
+        })
+        .await;
+        engine.shutdown();
+        result
+    });
+    // Drop the runtime without waiting on tasks that sleep until the next deadline.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if let Err(e) = &result {
+        tracing::error!("dashboard stopped: {e:#}");
+    }
+    drop(logging);
+    result
+}
+
+/// Keeps freed memory in the process instead of giving it back to the OS at
+/// once. With glibc's default, the heap top is trimmed and faulted in again
+/// every few frames while sessions come and go, which cost 4 ms frames in
+/// `bench tui`; with this, frames stay well under 1 ms. Only the dashboard
+/// process calls it.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt is thread-safe and only sets allocator parameters;
+    // any value is valid for these two options.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+    }
+}
+
+/// Where the dashboard logs: a file in the user's state (or cache) directory,
+/// written by a background thread so logging never stalls a frame. Never the
+/// terminal. The guard flushes the file when dropped at exit.
+struct Logging {
+    _guard: tracing_appender::non_blocking::WorkerGuard,
+}
+
+fn init_logging() -> Option<Logging> {
+    let dir = dirs::state_dir()
+        .or_else(dirs::cache_dir)?
+        .join("sessiontop");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "dashboard.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONTOP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init()
+        .ok()?;
+    Some(Logging { _guard: guard })
+}
+
+/// Enters the alternate screen with raw mode and mouse capture; panics restore it first.
+fn init_terminal() -> color_eyre::Result<DefaultTerminal> {
+    // color-eyre's hooks first, so the terminal is restored before its report prints.
+    let _ = color_eyre::install();
+    let terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+        // A panic in any task (the simulator, a command) leaves the screen
+        // restored and the state unknown: stop rather than draw on.
+        std::process::exit(101);
+    }));
+    crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+        .wrap_err("cannot enable the mouse")?;
+    Ok(terminal)
+}
+
+fn restore_terminal() {
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        crossterm::cursor::Show
+    );
+    ratatui::restore();
+}
+
+async fn run_with(
+    source: Arc<dyn SessionSource>,
+    mut app: App,
+    fps: u32,
+    connected: impl FnOnce(&mut App),
+) -> color_eyre::Result<()> {
+    let (snapshot, updates) = source
+        .connect()
+        .await
+        .wrap_err("cannot load the sessions")?;
+    connected(&mut app);
+    tracing::info!(
+        mode = %source.info().mode,
+        sessions = snapshot.sessions.len(),
+        "dashboard started"
+    );
+    let mut terminal = init_terminal()?;
+    let result = event_loop(&mut terminal, source, app, snapshot, updates, fps).await;
+    restore_terminal();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    source: Arc<dyn SessionSource>,
+    mut app: App,
+    snapshot: crate::source::SourceSnapshot,
+    mut updates: UpdateStream,
+    fps: u32,
+) -> color_eyre::Result<()> {
+    let started = Instant::now();
+    app.wall_start = system_now();
+    let size = terminal.size()?;
+    app.update(Msg::Resize(size.width, size.height));
+    app.update(Msg::Snapshot(snapshot));
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (outcome_tx, mut outcomes) =
+        mpsc::unbounded_channel::<Result<CommandOutcome, SourceError>>();
+    let mut source_open = true;
+    loop {
+        if app.needs_redraw() {
+            app.prepare_frame();
+            terminal.draw(|frame| view::draw(frame, &app))?;
+            app.mark_drawn();
+        }
+        let mut msgs = Vec::new();
+        tokio::select! {
+            input = input.next() => match input {
+                Some(Ok(TermEvent::Key(key))) => msgs.push(Msg::Key(key)),
+                Some(Ok(TermEvent::Mouse(mouse))) => msgs.push(Msg::Mouse(mouse)),
+                Some(Ok(TermEvent::Resize(w, h))) => msgs.push(Msg::Resize(w, h)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).wrap_err("cannot read the terminal"),
+                None => return Ok(()),
+            },
+            update = updates.next(), if source_open => match update {
+                Some(update) => {
+                    msgs.push(Msg::Update(update));
+                    // Take what else is already waiting, so a burst costs one frame.
+                    while msgs.len() < UPDATE_BATCH {
+                        match updates.next().now_or_never() {
+                            Some(Some(update)) => msgs.push(Msg::Update(update)),
+                            Some(None) => { source_open = false; break; }
+                            None => break,
+                        }
+                    }
+                }
+                None => {
+                    source_open = false;
+                    msgs.push(Msg::Outcome(Err(SourceError::Connection("the session source stopped".to_owned()))));
+                }
+            },
+            Some(outcome) = outcomes.recv() => msgs.push(Msg::Outcome(outcome)),
+            _ = tick.tick() => msgs.push(Msg::Tick {
+                clock: source.clock(),
+                real_ms: started.elapsed().as_millis() as u64,
+            }),
+        }
+        for msg in msgs {
+            for command in app.update(msg) {
+                match command {
+                    Command::Quit => return Ok(()),
+                    Command::Source(command) => {
+                        tracing::info!(?command, "command");
+                        let run = source.execute(command);
+                        let tx = outcome_tx.clone();
+                        tokio::spawn(async move {
+                            let outcome = run.await;
+                            if let Err(e) = &outcome {
+                                tracing::warn!("command failed: {e}");
+                            }
+                            let _ = tx.send(outcome);
+                        });
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,139 @@
+//! Where the dashboard's sessions come from: one interface, whichever mode runs.
+//!
+//! A source is connected once and then gives the dashboard an initial
+//! [`SourceSnapshot`] followed by a stream of [`SourceUpdate`]s with no gap,
+//! and carries out [`SourceCommand`]s (log in, touch, revoke, clock changes).
+//! `Embedded` calls an in-process engine; a later `Remote` will call a session
+//! server over HTTP and follow its SSE stream, behind the same trait.
+//! A source owns no dashboard state and draws nothing; it never hands a
+//! session token to the dashboard.
+
+pub mod embedded;
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+
+use crate::engine::{Event, Handle, Millis, Policy, SessionView, Stats};
+
+pub use embedded::Embedded;
+
+/// Live updates after a snapshot.
+pub type UpdateStream = Pin<Box<dyn Stream<Item = SourceUpdate> + Send>>;
+
+/// What the dashboard shows about where its sessions come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    /// "embedded", or the server URL.
+    pub mode: String,
+    pub policy: Policy,
+    /// Whether the clock keys (pause, speed) do anything.
+    pub clock_control: bool,
+    /// Whether this source can run the login simulator.
+    pub simulator: bool,
+}
+
+/// The source's clock, read once per frame. Countdowns are computed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockReading {
+    pub now: Millis,
+    pub speed: f64,
+    pub paused: bool,
+}
+
+/// Every live session at one instant, and what the counters were then.
+#[derive(Debug, Clone)]
+pub struct SourceSnapshot {
+    /// What the source is now (a server that restarted may run another policy).
+    pub info: SourceInfo,
+    pub sessions: Vec<SessionView>,
+    /// The sequence number of the last event the snapshot includes.
+    pub seq: u64,
+    pub stats: Stats,
+    pub now: Millis,
+}
+
+/// What a connected source delivers.
+#[derive(Debug, Clone)]
+pub enum SourceUpdate {
+    Event(Event),
+    /// Events were missed: the mirror must be replaced by this snapshot.
+    Resync(SourceSnapshot),
+    /// Connection state changed (always `Connected` for the embedded engine).
+    Connection(ConnectionState),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectionState {
+    Connected,
+    /// Lost; the next try is in this many milliseconds of real time.
+    Reconnecting {
+        retry_in_ms: u64,
+        reason: String,
+    },
+}
+
+/// What the dashboard asks a source to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceCommand {
+    Login {
+        user: String,
+        attributes: BTreeMap<String, String>,
+    },
+    Touch(Handle),
+    Revoke(Handle),
+    RevokeUser(String),
+    /// The live session and the events of it the source still holds.
+    Detail(Handle),
+    SetPaused(bool),
+    /// Multiplies the clock speed by this factor.
+    ScaleSpeed(f64),
+    SetSimulator(bool),
+}
+
+/// What came of a command, in words the dashboard can show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandOutcome {
+    Done(String),
+    /// Done, and this is the session as it is now (a touch whose event the
+    /// engine coalesced still moves the countdown on screen).
+    Session {
+        text: String,
+        session: SessionView,
+    },
+    Detail {
+        session: Option<SessionView>,
+        events: Vec<Event>,
+    },
+    Clock(ClockReading),
+    Simulator(bool),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("not available on this source: {0}")]
+    Unsupported(&'static str),
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+/// The dashboard's one interface to its sessions.
+pub trait SessionSource: Send + Sync + 'static {
+    /// What is known before connecting; each snapshot brings the current one.
+    fn info(&self) -> SourceInfo;
+
+    /// The current reading of the source's clock; cheap, called every frame.
+    fn clock(&self) -> ClockReading;
+
+    /// A snapshot and the updates that follow it, with no gap.
+    fn connect(&self) -> BoxFuture<'static, Result<(SourceSnapshot, UpdateStream), SourceError>>;
+
+    fn execute(
+        &self,
+        command: SourceCommand,
+    ) -> BoxFuture<'static, Result<CommandOutcome, SourceError>>;
+}

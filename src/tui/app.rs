@@ -1,0 +1,427 @@
+//! The dashboard's state and its one way to change: `App::update(Msg)`.
+//!
+//! Input, source updates and ticks arrive as `Msg`s; `update` changes the
+//! state and returns `Command`s for the event loop (source calls, quit). It
+//! does no I/O and reads no clock: time arrives in `Msg::Tick`. Views read
+//! `&App` and never change it. What keys and the mouse do is in `input`.
+
+use std::collections::VecDeque;
+
+use chrono::FixedOffset;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::activity::Activity;
+use super::keymap::KeyMap;
+use super::mirror::{Mirror, Position, SortColumn};
+use super::msg::{Command, Msg};
+use super::theme::Theme;
+use super::view;
+use crate::config::Config;
+use crate::engine::{Event, EventKind, Handle, Millis};
+use crate::source::{
+    ClockReading, CommandOutcome, ConnectionState, SourceInfo, SourceSnapshot, SourceUpdate,
+};
+
+/// Logins a burst (`N`) simulates.
+pub const BURST: usize = 10;
+/// Longest name the login prompt accepts.
+pub(super) const MAX_PROMPT: usize = 64;
+/// How long a status message stays in the footer (real ms).
+const STATUS_MS: u64 = 4_000;
+
+/// Dashboard settings from `[dashboard]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub linger_ms: u64,
+    pub warn_below: f64,
+    pub critical_below: f64,
+    pub event_log: usize,
+    pub show_touches: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        let d = &config.dashboard;
+        Settings {
+            linger_ms: d.linger.as_millis() as u64,
+            warn_below: d.warn_below,
+            critical_below: d.critical_below,
+            event_log: d.event_log,
+            show_touches: d.show_touches,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter; it applies as you type.
+    Filter,
+    /// Typing the user name for a simulated login.
+    Prompt(String),
+    Confirm(Confirm),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Revoke { handle: Handle, user: String },
+    RevokeUser { user: String, sessions: usize },
+}
+
+/// The detail view of one session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub handle: Handle,
+    /// Its events, oldest first: the source's history, then what arrived since.
+    pub events: Vec<Event>,
+    pub loading: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub until_ms: u64,
+}
+
+pub struct App {
+    pub info: SourceInfo,
+    pub keymap: KeyMap,
+    pub theme: Theme,
+    pub tz: FixedOffset,
+    pub settings: Settings,
+    pub clock: ClockReading,
+    /// Real milliseconds since the dashboard started.
+    pub real_ms: u64,
+    /// Wall-clock time when the dashboard started (the header shows real time from it).
+    pub wall_start: Millis,
+    pub mirror: Mirror,
+    /// The selected row's position (kept even if it leaves, to find its neighbour).
+    pub selected: Option<Position>,
+    /// The first row on screen; `None` is the top of the list.
+    pub top: Option<Position>,
+    pub size: (u16, u16),
+    /// Newest first.
+    pub log: VecDeque<Event>,
+    pub activity: Activity,
+    pub mode: Mode,
+    pub detail: Option<Detail>,
+    /// Updates held back while the view is frozen, and the clock it froze at.
+    pub frozen: Option<(ClockReading, Vec<SourceUpdate>)>,
+    pub status: Option<Status>,
+    pub simulator_on: bool,
+    pub connection: ConnectionState,
+    pub last_seq: u64,
+    pub(super) rng: StdRng,
+    dirty: bool,
+    /// The clock's and the real second last drawn: when either moves, so does the screen.
+    drawn_second: (i64, u64),
+}
+
+impl App {
+    pub fn new(
+        info: SourceInfo,
+        config: &Config,
+        keymap: KeyMap,
+        tz: FixedOffset,
+        seed: u64,
+    ) -> Self {
+        App {
+            info,
+            keymap,
+            theme: Theme {
+                no_color: config.dashboard.no_color,
+            },
+            tz,
+            settings: Settings::from_config(config),
+            clock: ClockReading {
+                now: 0,
+                speed: config.dashboard.speed,
+                paused: false,
+            },
+            real_ms: 0,
+            wall_start: 0,
+            mirror: Mirror::new(SortColumn::Idle),
+            selected: None,
+            top: None,
+            size: (120, 40),
+            log: VecDeque::new(),
+            activity: Activity::default(),
+            mode: Mode::Normal,
+            detail: None,
+            frozen: None,
+            status: None,
+            simulator_on: config.simulator.enabled,
+            connection: ConnectionState::Connected,
+            last_seq: 0,
+            rng: StdRng::seed_from_u64(seed),
+            dirty: true,
+            drawn_second: (i64::MIN, u64::MAX),
+        }
+    }
+
+    /// The clock reading the screen shows (held while frozen).
+    pub fn shown_clock(&self) -> ClockReading {
+        self.frozen.as_ref().map_or(self.clock, |(clock, _)| *clock)
+    }
+
+    /// Whether the next frame would differ from the last one drawn.
+    pub fn needs_redraw(&self) -> bool {
+        self.dirty || self.second() != self.drawn_second
+    }
+
+    /// Brings selection and scrolling up to date; call before drawing.
+    pub fn prepare_frame(&mut self) {
+        self.refresh_selection();
+        self.ensure_visible();
+    }
+
+    fn second(&self) -> (i64, u64) {
+        let real = (self.wall_start.max(0) as u64 + self.real_ms) / 1000;
+        (self.shown_clock().now.div_euclid(1000), real)
+    }
+
+    pub fn mark_drawn(&mut self) {
+        self.dirty = false;
+        self.drawn_second = self.second();
+    }
+
+    pub fn selected_row(&self) -> Option<&super::mirror::Row> {
+        self.mirror.get(self.selected.as_ref()?.1)
+    }
+
+    /// Rows of the sessions table that fit on screen.
+    pub fn table_height(&self) -> usize {
+        view::layout(self.size).table_rows()
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Tick { clock, real_ms } => {
+                self.clock = clock;
+                self.real_ms = real_ms;
+                // A frozen view keeps its ended rows too.
+                if self.frozen.is_none() && self.mirror.drop_lingering(real_ms) {
+                    self.dirty = true;
+                }
+                if self.status.as_ref().is_some_and(|s| s.until_ms <= real_ms) {
+                    self.status = None;
+                    self.dirty = true;
+                }
+                if self.frozen.is_none() {
+                    self.activity
+                        .advance(clock.now, self.mirror.active() as u64);
+                }
+                return Vec::new();
+            }
+            Msg::Snapshot(snapshot) => self.load(snapshot),
+            Msg::Update(update) => self.on_update(update),
+            Msg::Resize(w, h) => self.size = (w, h),
+            Msg::Key(key) => {
+                self.dirty = true;
+                return self.on_key(key);
+            }
+            Msg::Mouse(mouse) => self.on_mouse(mouse),
+            Msg::Outcome(outcome) => self.on_outcome(outcome),
+        }
+        self.dirty = true;
+        Vec::new()
+    }
+
+    fn load(&mut self, snapshot: SourceSnapshot) {
+        self.info = snapshot.info;
+        self.last_seq = snapshot.seq;
+        self.clock.now = snapshot.now;
+        self.mirror.load(snapshot.sessions);
+        self.activity.load(&snapshot.stats, snapshot.now);
+        self.refresh_selection();
+    }
+
+    pub(super) fn on_update(&mut self, update: SourceUpdate) {
+        if let Some((_, held)) = &mut self.frozen {
+            if matches!(update, SourceUpdate::Resync(_)) {
+                held.clear();
+            }
+            held.push(update);
+            return;
+        }
+        match update {
+            SourceUpdate::Event(event) => self.apply_event(event),
+            SourceUpdate::Resync(snapshot) => {
+                self.load(snapshot);
+                self.set_status("caught up after falling behind (resynced)", false);
+            }
+            SourceUpdate::Connection(state) => self.connection = state,
+        }
+    }
+
+    /// Applies one engine event to the mirror, the counters, the log and the detail view.
+    fn apply_event(&mut self, event: Event) {
+        if event.seq != 0 && event.seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = self.last_seq.max(event.seq);
+        // The event is news from the clock too: never show a time before it.
+        self.clock.now = self.clock.now.max(event.at);
+        self.mirror
+            .apply(&event, self.real_ms, self.settings.linger_ms);
+        self.activity.record(&event, self.mirror.active() as u64);
+        if let Some(detail) = &mut self.detail
+            && detail.handle == event.session.handle
+        {
+            detail.events.push(event.clone());
+        }
+        if event.kind != EventKind::Touched || self.settings.show_touches {
+            if self.log.len() == self.settings.event_log {
+                self.log.pop_back();
+            }
+            self.log.push_front(event);
+        }
+    }
+
+    pub(super) fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+            until_ms: self.real_ms + STATUS_MS,
+        });
+    }
+
+    fn on_outcome(&mut self, outcome: Result<CommandOutcome, crate::source::SourceError>) {
+        match outcome {
+            Ok(CommandOutcome::Done(text)) => self.set_status(text, false),
+            Ok(CommandOutcome::Session { text, session }) => {
+                self.mirror.refresh(session);
+                self.set_status(text, false);
+            }
+            Ok(CommandOutcome::Detail { session, events }) => {
+                let Some(detail) = &mut self.detail else {
+                    return;
+                };
+                if session.as_ref().is_some_and(|s| s.handle != detail.handle) {
+                    return;
+                }
+                let arrived: Vec<Event> = std::mem::take(&mut detail.events);
+                let mut all = if events.is_empty() {
+                    // The source no longer holds them (ended session): use our log.
+                    self.log
+                        .iter()
+                        .rev()
+                        .filter(|e| e.session.handle == detail.handle)
+                        .cloned()
+                        .collect()
+                } else {
+                    events
+                };
+                let known = all.last().map_or(0, |e| e.seq);
+                all.extend(arrived.into_iter().filter(|e| e.seq > known));
+                detail.events = all;
+                detail.loading = false;
+            }
+            Ok(CommandOutcome::Clock(clock)) => {
+                self.clock = clock;
+                let text = if clock.paused {
+                    format!("clock paused (×{} when resumed)", speed_label(clock.speed))
+                } else {
+                    format!("clock running at ×{}", speed_label(clock.speed))
+                };
+                self.set_status(text, false);
+            }
+            Ok(CommandOutcome::Simulator(on)) => {
+                self.simulator_on = on;
+                self.set_status(if on { "simulator on" } else { "simulator off" }, false);
+            }
+            Err(e) => self.set_status(e.to_string(), true),
+        }
+    }
+
+    pub(super) fn move_selection(&mut self, by: isize) {
+        self.refresh_selection();
+        let Some(current) = self.selected.clone() else {
+            return;
+        };
+        let target = if by >= 0 {
+            self.mirror
+                .walk(Some(&current))
+                .take(by as usize + 1)
+                .last()
+                .cloned()
+        } else {
+            self.mirror
+                .walk_back(&current)
+                .take(by.unsigned_abs())
+                .last()
+                .cloned()
+        };
+        if let Some(target) = target {
+            self.selected = Some(target);
+        }
+        self.ensure_visible();
+    }
+
+    /// Follows the selected session to its new position, or to its neighbour if it left.
+    pub(super) fn refresh_selection(&mut self) {
+        self.selected = match self.selected.take() {
+            Some(old) => self
+                .mirror
+                .position(old.1)
+                .or_else(|| self.mirror.walk(Some(&old)).next().cloned())
+                .or_else(|| self.mirror.last().cloned()),
+            None => self.mirror.first().cloned(),
+        };
+    }
+
+    /// Scrolls so the selected row is on screen and the screen is full.
+    pub(super) fn ensure_visible(&mut self) {
+        let height = self.table_height().max(1);
+        let Some(selected) = self.selected.clone() else {
+            self.top = None;
+            return;
+        };
+        if let Some(top) = &self.top
+            && self.mirror.before(&selected, top)
+        {
+            self.top = Some(selected);
+        } else if !self
+            .mirror
+            .walk(self.top.as_ref())
+            .take(height)
+            .any(|p| *p == selected)
+        {
+            self.top = Some(
+                self.mirror
+                    .walk_back(&selected)
+                    .take(height - 1)
+                    .last()
+                    .cloned()
+                    .unwrap_or(selected),
+            );
+        }
+        if let Some(top) = self.top.clone() {
+            let shown = self.mirror.walk(Some(&top)).take(height).count();
+            if shown < height {
+                self.top = self
+                    .mirror
+                    .walk_back(&top)
+                    .take(height - shown)
+                    .last()
+                    .cloned()
+                    .or(Some(top));
+            }
+            if self.top.as_ref() == self.mirror.first() {
+                self.top = None;
+            }
+        }
+    }
+}
+
+/// "2", "0.5", "100".
+pub fn speed_label(speed: f64) -> String {
+    if speed.fract() == 0.0 {
+        format!("{speed:.0}")
+    } else {
+        format!("{speed}")
+    }
+}

@@ -1,0 +1,291 @@
+//! Turning keys and mouse actions into state changes and commands.
+//!
+//! Part of `App::update`: the modes (help, prompt, filter, confirm) decide
+//! what a key means, then the key table maps it to an action. No I/O here.
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::app::{App, BURST, Confirm, Detail, MAX_PROMPT, Mode};
+use super::keymap::Action;
+use super::msg::Command;
+use super::view;
+use crate::engine::SessionView;
+use crate::sim;
+use crate::source::SourceCommand;
+
+impl App {
+    pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        // Ctrl-C always quits, whatever the mode and however `quit` is rebound.
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return vec![Command::Quit];
+        }
+        match self.mode.clone() {
+            Mode::Help => {
+                match self.keymap.action(&key) {
+                    Some(Action::Quit) => return vec![Command::Quit],
+                    Some(Action::Help) => self.mode = Mode::Normal,
+                    _ if key.code == KeyCode::Esc => self.mode = Mode::Normal,
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Prompt(mut input) => {
+                match key.code {
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Enter => {
+                        let user = input.trim().to_owned();
+                        if user.is_empty() {
+                            self.set_status("type a user name, or Esc to cancel", true);
+                            return Vec::new();
+                        }
+                        self.mode = Mode::Normal;
+                        return vec![Command::Source(SourceCommand::Login {
+                            user,
+                            attributes: manual_attributes(),
+                        })];
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                        self.mode = Mode::Prompt(input);
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.mode = Mode::Prompt(String::new());
+                    }
+                    KeyCode::Char(c) if !c.is_control() && input.chars().count() < MAX_PROMPT => {
+                        input.push(c);
+                        self.mode = Mode::Prompt(input);
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
+            Mode::Filter => {
+                let mut filter = self.mirror.filter().to_owned();
+                match key.code {
+                    KeyCode::Esc => {
+                        filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        filter.pop();
+                    }
+                    KeyCode::Down => self.move_selection(1),
+                    KeyCode::Up => self.move_selection(-1),
+                    KeyCode::Char(c) if !c.is_control() && filter.chars().count() < MAX_PROMPT => {
+                        filter.push(c)
+                    }
+                    _ => {}
+                }
+                self.set_filter(&filter);
+                Vec::new()
+            }
+            Mode::Confirm(confirm) => {
+                self.mode = Mode::Normal;
+                match key.code {
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm {
+                        Confirm::Revoke { handle, .. } => {
+                            vec![Command::Source(SourceCommand::Revoke(handle))]
+                        }
+                        Confirm::RevokeUser { user, .. } => {
+                            vec![Command::Source(SourceCommand::RevokeUser(user))]
+                        }
+                    },
+                    _ => {
+                        self.set_status("nothing revoked", false);
+                        Vec::new()
+                    }
+                }
+            }
+            Mode::Normal => {
+                if key.code == KeyCode::Esc {
+                    if self.detail.take().is_none() && !self.mirror.filter().is_empty() {
+                        self.set_filter("");
+                    }
+                    return Vec::new();
+                }
+                match self.keymap.action(&key) {
+                    Some(action) => self.on_action(action),
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+
+    fn set_filter(&mut self, filter: &str) {
+        if filter != self.mirror.filter() {
+            self.mirror.set_filter(filter);
+            self.top = None;
+            self.selected = self.mirror.first().cloned();
+        }
+    }
+
+    /// The selected session, if it is still live.
+    fn selected_live(&self) -> Option<&SessionView> {
+        self.selected_row()
+            .filter(|row| row.ended.is_none())
+            .map(|row| &row.session)
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Command> {
+        let page = self.table_height().max(1) as isize;
+        match action {
+            Action::Quit => return vec![Command::Quit],
+            Action::Help => self.mode = Mode::Help,
+            Action::Login => self.mode = Mode::Prompt(sim::random_user(&mut self.rng)),
+            Action::Burst => {
+                return (0..BURST)
+                    .map(|_| {
+                        let user = sim::random_user(&mut self.rng);
+                        let attributes = sim::random_attributes(&mut self.rng);
+                        Command::Source(SourceCommand::Login { user, attributes })
+                    })
+                    .collect();
+            }
+            Action::Activity => match self.selected_live() {
+                Some(s) => return vec![Command::Source(SourceCommand::Touch(s.handle))],
+                None => self.set_status("select a live session first", true),
+            },
+            Action::Revoke => match self.selected_live() {
+                Some(s) => {
+                    self.mode = Mode::Confirm(Confirm::Revoke {
+                        handle: s.handle,
+                        user: s.user.to_string(),
+                    })
+                }
+                None => self.set_status("select a live session first", true),
+            },
+            Action::RevokeUser => match self.selected_live().map(|s| s.user.to_string()) {
+                Some(user) => {
+                    let sessions = self
+                        .mirror
+                        .rows()
+                        .filter(|r| r.ended.is_none() && r.session.user == user)
+                        .count();
+                    self.mode = Mode::Confirm(Confirm::RevokeUser { user, sessions });
+                }
+                None => self.set_status("select a live session first", true),
+            },
+            Action::Filter => self.mode = Mode::Filter,
+            Action::SortNext | Action::SortPrev => {
+                let (column, reverse) = self.mirror.sort();
+                let by = if action == Action::SortNext { 1 } else { -1 };
+                self.mirror.set_sort(column.step(by), reverse);
+                self.top = None;
+            }
+            Action::SortReverse => {
+                let (column, reverse) = self.mirror.sort();
+                self.mirror.set_sort(column, !reverse);
+                self.top = None;
+            }
+            Action::Pause => {
+                if !self.info.clock_control {
+                    self.set_status("the clock cannot be paused on a server", true);
+                } else {
+                    return vec![Command::Source(SourceCommand::SetPaused(
+                        !self.clock.paused,
+                    ))];
+                }
+            }
+            Action::Faster | Action::Slower => {
+                if !self.info.clock_control {
+                    self.set_status("the clock speed cannot change on a server", true);
+                } else {
+                    let factor = if action == Action::Faster { 2.0 } else { 0.5 };
+                    return vec![Command::Source(SourceCommand::ScaleSpeed(factor))];
+                }
+            }
+            Action::Simulator => {
+                if !self.info.simulator {
+                    self.set_status("no simulator on this source", true);
+                } else {
+                    return vec![Command::Source(SourceCommand::SetSimulator(
+                        !self.simulator_on,
+                    ))];
+                }
+            }
+            Action::Freeze => match self.frozen.take() {
+                Some((_, held)) => {
+                    for update in held {
+                        self.on_update(update);
+                    }
+                    self.set_status("view live again", false);
+                }
+                None => self.frozen = Some((self.clock, Vec::new())),
+            },
+            Action::Detail => {
+                if self.detail.is_some() {
+                    self.detail = None;
+                } else if let Some(row) = self.selected_row() {
+                    let handle = row.session.handle;
+                    self.detail = Some(Detail {
+                        handle,
+                        events: Vec::new(),
+                        loading: true,
+                    });
+                    return vec![Command::Source(SourceCommand::Detail(handle))];
+                }
+            }
+            Action::Down => return self.move_and_follow(1),
+            Action::Up => return self.move_and_follow(-1),
+            Action::PageDown => return self.move_and_follow(page),
+            Action::PageUp => return self.move_and_follow(-page),
+            Action::Top => {
+                self.selected = self.mirror.first().cloned();
+                self.top = None;
+            }
+            Action::Bottom => {
+                self.selected = self.mirror.last().cloned();
+                self.ensure_visible();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Moves the selection; an open detail view follows it.
+    fn move_and_follow(&mut self, by: isize) -> Vec<Command> {
+        self.move_selection(by);
+        match (&self.detail, self.selected_row()) {
+            (Some(detail), Some(row)) if detail.handle != row.session.handle => {
+                let handle = row.session.handle;
+                self.detail = Some(Detail {
+                    handle,
+                    events: Vec::new(),
+                    loading: true,
+                });
+                vec![Command::Source(SourceCommand::Detail(handle))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
+        match mouse.kind {
+            MouseEventKind::ScrollDown => self.move_selection(3),
+            MouseEventKind::ScrollUp => self.move_selection(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some(row) = view::layout(self.size).table_row_at(mouse.column, mouse.row)
+                else {
+                    return;
+                };
+                if let Some(p) = self.mirror.walk(self.top.as_ref()).nth(row) {
+                    self.selected = Some(p.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the operator's own simulated logins carry.
+fn manual_attributes() -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([
+        ("ip".to_owned(), "127.0.0.1".to_owned()),
+        ("user_agent".to_owned(), "sessiontop (operator)".to_owned()),
+    ])
+}

@@ -1,0 +1,504 @@
+//! The one key table: which keys do which action.
+//!
+//! The footer hints and the help overlay are both generated from
+//! [`ACTIONS`], and `[keys]` in config.toml rebinds any action by name. This
+//! module maps keys to actions; it does not decide what an action does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    Login,
+    Burst,
+    Activity,
+    Revoke,
+    RevokeUser,
+    Filter,
+    SortNext,
+    SortPrev,
+    SortReverse,
+    Pause,
+    Faster,
+    Slower,
+    Simulator,
+    Freeze,
+    Detail,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+}
+
+/// One row of the key table.
+pub struct ActionSpec {
+    pub action: Action,
+    /// The name `[keys]` in config.toml uses.
+    pub name: &'static str,
+    pub default_keys: &'static [&'static str],
+    /// What the help overlay says.
+    pub help: &'static str,
+    /// The footer's short word, for the actions the footer shows.
+    pub hint: Option<&'static str>,
+}
+
+const fn spec(
+    action: Action,
+    name: &'static str,
+    default_keys: &'static [&'static str],
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> ActionSpec {
+    ActionSpec {
+        action,
+        name,
+        default_keys,
+        help,
+        hint,
+    }
+}
+
+/// Every action, in the order the help overlay lists them.
+pub const ACTIONS: &[ActionSpec] = &[
+    spec(
+        Action::Login,
+        "login",
+        &["n"],
+        "simulate a login (random or typed name)",
+        Some("login"),
+    ),
+    spec(Action::Burst, "burst", &["N"], "a burst of 10 logins", None),
+    spec(
+        Action::Activity,
+        "activity",
+        &["a"],
+        "activity on the selected session",
+        None,
+    ),
+    spec(
+        Action::Revoke,
+        "revoke",
+        &["r", "Delete"],
+        "revoke the selected session (asks)",
+        Some("revoke"),
+    ),
+    spec(
+        Action::RevokeUser,
+        "revoke_user",
+        &["R"],
+        "revoke all sessions of its user (asks)",
+        None,
+    ),
+    spec(
+        Action::Detail,
+        "detail",
+        &["Enter"],
+        "details and events of the session",
+        Some("details"),
+    ),
+    spec(
+        Action::Filter,
+        "filter",
+        &["/"],
+        "filter by user, handle or ip",
+        Some("filter"),
+    ),
+    spec(
+        Action::SortNext,
+        "sort_next",
+        &[">"],
+        "sort by the next column",
+        None,
+    ),
+    spec(
+        Action::SortPrev,
+        "sort_prev",
+        &["<"],
+        "sort by the previous column",
+        None,
+    ),
+    spec(
+        Action::SortReverse,
+        "sort_reverse",
+        &["I"],
+        "reverse the sort order",
+        None,
+    ),
+    spec(
+        Action::Pause,
+        "pause",
+        &["Space"],
+        "pause or resume the clock",
+        Some("pause"),
+    ),
+    spec(
+        Action::Faster,
+        "faster",
+        &["+", "="],
+        "clock twice as fast (up to ×100)",
+        Some("faster"),
+    ),
+    spec(
+        Action::Slower,
+        "slower",
+        &["-"],
+        "clock half as fast (down to ×0.5)",
+        Some("slower"),
+    ),
+    spec(
+        Action::Simulator,
+        "simulator",
+        &["S"],
+        "simulated logins on or off",
+        Some("sim"),
+    ),
+    spec(
+        Action::Freeze,
+        "freeze",
+        &["f"],
+        "freeze the view (events wait)",
+        None,
+    ),
+    spec(
+        Action::Down,
+        "down",
+        &["j", "Down"],
+        "select the next session",
+        None,
+    ),
+    spec(
+        Action::Up,
+        "up",
+        &["k", "Up"],
+        "select the previous session",
+        None,
+    ),
+    spec(
+        Action::PageDown,
+        "page_down",
+        &["PageDown"],
+        "one page down",
+        None,
+    ),
+    spec(Action::PageUp, "page_up", &["PageUp"], "one page up", None),
+    spec(Action::Top, "top", &["g", "Home"], "first session", None),
+    spec(
+        Action::Bottom,
+        "bottom",
+        &["G", "End"],
+        "last session",
+        None,
+    ),
+    spec(Action::Help, "help", &["?"], "this help", Some("help")),
+    spec(Action::Quit, "quit", &["q", "Ctrl-c"], "quit", Some("quit")),
+];
+
+/// A key as config.toml spells it: "r", "Delete", "Ctrl-c", "Space", "PageDown".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyMapError {
+    #[error(
+        "keys.{0} is not an action; the actions are: {actions}",
+        actions = action_names()
+    )]
+    UnknownAction(String),
+    #[error(
+        "keys.{action} = {key:?} is not a key; use a character (\"r\"), a name (Enter, Esc, Space, Tab, Backspace, Delete, Insert, Up, Down, Left, Right, Home, End, PageUp, PageDown, F1..F12) or Ctrl- before either"
+    )]
+    BadKey { action: String, key: String },
+    #[error("keys.{action} lists no keys; give at least one")]
+    Empty { action: String },
+}
+
+fn action_names() -> String {
+    ACTIONS
+        .iter()
+        .map(|a| a.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl KeySpec {
+    pub fn parse(text: &str) -> Option<KeySpec> {
+        let (ctrl, rest) = match text
+            .strip_prefix("Ctrl-")
+            .or_else(|| text.strip_prefix("ctrl-"))
+        {
+            Some(rest) if !rest.is_empty() => (true, rest),
+            _ => (false, text),
+        };
+        let code = match rest {
+            "Enter" => KeyCode::Enter,
+            "Esc" => KeyCode::Esc,
+            "Space" => KeyCode::Char(' '),
+            "Tab" => KeyCode::Tab,
+            "Backspace" => KeyCode::Backspace,
+            "Delete" => KeyCode::Delete,
+            "Insert" => KeyCode::Insert,
+            "Up" => KeyCode::Up,
+            "Down" => KeyCode::Down,
+            "Left" => KeyCode::Left,
+            "Right" => KeyCode::Right,
+            "Home" => KeyCode::Home,
+            "End" => KeyCode::End,
+            "PageUp" => KeyCode::PageUp,
+            "PageDown" => KeyCode::PageDown,
+            f if f.len() >= 2 && f.starts_with('F') => {
+                let n: u8 = f[1..].parse().ok()?;
+                if !(1..=12).contains(&n) {
+                    return None;
+                }
+                KeyCode::F(n)
+            }
+            c => {
+                let mut chars = c.chars();
+                let ch = chars.next()?;
+                if chars.next().is_some() || ch.is_control() {
+                    return None;
+                }
+                KeyCode::Char(if ctrl { ch.to_ascii_lowercase() } else { ch })
+            }
+        };
+        Some(KeySpec { code, ctrl })
+    }
+
+    pub fn matches(&self, key: &KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl != self.ctrl {
+            return false;
+        }
+        match (self.code, key.code) {
+            // Terminals report Shift with upper-case letters and symbols; the character says it all.
+            (KeyCode::Char(a), KeyCode::Char(b)) => {
+                if self.ctrl {
+                    a.eq_ignore_ascii_case(&b)
+                } else {
+                    a == b
+                }
+            }
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("Ctrl-")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("Space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Enter => f.write_str("Enter"),
+            KeyCode::Esc => f.write_str("Esc"),
+            KeyCode::Tab => f.write_str("Tab"),
+            KeyCode::Backspace => f.write_str("Backspace"),
+            KeyCode::Delete => f.write_str("Del"),
+            KeyCode::Insert => f.write_str("Ins"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::Home => f.write_str("Home"),
+            KeyCode::End => f.write_str("End"),
+            KeyCode::PageUp => f.write_str("PgUp"),
+            KeyCode::PageDown => f.write_str("PgDn"),
+            KeyCode::F(n) => write!(f, "F{n}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// The bindings in force: the defaults with `[keys]` on top.
+#[derive(Debug, Clone)]
+pub struct KeyMap {
+    bindings: Vec<(Action, Vec<KeySpec>)>,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        Self::from_config(&BTreeMap::new()).expect("the default key table is valid")
+    }
+}
+
+impl KeyMap {
+    /// The default table with each action named in `keys` rebound to the keys listed.
+    pub fn from_config(keys: &BTreeMap<String, Vec<String>>) -> Result<KeyMap, KeyMapError> {
+        for name in keys.keys() {
+            if !ACTIONS.iter().any(|a| a.name == name) {
+                return Err(KeyMapError::UnknownAction(name.clone()));
+            }
+        }
+        let mut bindings = Vec::with_capacity(ACTIONS.len());
+        for spec in ACTIONS {
+            let texts: Vec<&str> = match keys.get(spec.name) {
+                Some(list) if list.is_empty() => {
+                    return Err(KeyMapError::Empty {
+                        action: spec.name.to_owned(),
+                    });
+                }
+                Some(list) => list.iter().map(String::as_str).collect(),
+                None => spec.default_keys.to_vec(),
+            };
+            let mut parsed = Vec::with_capacity(texts.len());
+            for text in texts {
+                parsed.push(KeySpec::parse(text).ok_or_else(|| KeyMapError::BadKey {
+                    action: spec.name.to_owned(),
+                    key: text.to_owned(),
+                })?);
+            }
+            bindings.push((spec.action, parsed));
+        }
+        Ok(KeyMap { bindings })
+    }
+
+    /// The action `key` is bound to. A key rebound in config wins over a default.
+    pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        self.bindings
+            .iter()
+            .find(|(_, keys)| keys.iter().any(|k| k.matches(key)))
+            .map(|(action, _)| *action)
+    }
+
+    pub fn keys(&self, action: Action) -> &[KeySpec] {
+        self.bindings
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map_or(&[], |(_, keys)| keys.as_slice())
+    }
+
+    /// The keys of `action` as the help overlay shows them: "r, Del".
+    pub fn describe(&self, action: Action) -> String {
+        self.keys(action)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Footer hints: the first key of each action that has a hint.
+    pub fn hints(&self) -> Vec<(String, &'static str)> {
+        ACTIONS
+            .iter()
+            .filter_map(|spec| {
+                let hint = spec.hint?;
+                let key = self.keys(spec.action).first()?;
+                Some((key.to_string(), hint))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn default_keys_reach_their_actions() {
+        let map = KeyMap::default();
+        assert_eq!(
+            map.action(&key(KeyCode::Char('r'), KeyModifiers::NONE)),
+            Some(Action::Revoke)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Delete, KeyModifiers::NONE)),
+            Some(Action::Revoke)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char('N'), KeyModifiers::SHIFT)),
+            Some(Action::Burst)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char(' '), KeyModifiers::NONE)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char('c'), KeyModifiers::NONE)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_rebound_action_answers_only_to_its_new_keys() {
+        let keys = BTreeMap::from([(
+            "revoke".to_owned(),
+            vec!["x".to_owned(), "Ctrl-d".to_owned()],
+        )]);
+        let map = KeyMap::from_config(&keys).unwrap();
+        assert_eq!(
+            map.action(&key(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Some(Action::Revoke)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char('d'), KeyModifiers::CONTROL)),
+            Some(Action::Revoke)
+        );
+        assert_eq!(
+            map.action(&key(KeyCode::Char('r'), KeyModifiers::NONE)),
+            None
+        );
+        assert!(map.hints().contains(&("x".to_owned(), "revoke")));
+    }
+
+    #[test]
+    fn unknown_actions_and_keys_are_named_in_the_error() {
+        let keys = BTreeMap::from([("explode".to_owned(), vec!["x".to_owned()])]);
+        let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+        assert!(
+            err.contains("keys.explode") && err.contains("revoke"),
+            "{err}"
+        );
+        let keys = BTreeMap::from([("revoke".to_owned(), vec!["Hyper-x".to_owned()])]);
+        let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+        assert!(
+            err.contains("keys.revoke") && err.contains("Hyper-x"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_action_has_a_default_key_and_a_unique_name() {
+        let map = KeyMap::default();
+        let mut names: Vec<_> = ACTIONS.iter().map(|a| a.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ACTIONS.len());
+        for spec in ACTIONS {
+            assert!(!map.keys(spec.action).is_empty(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn config_toml_documents_every_action_with_its_default_keys() {
+        let text = include_str!("../../config.toml");
+        for spec in ACTIONS {
+            let keys = spec
+                .default_keys
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let line = format!("# {} = [{keys}]", spec.name);
+            assert!(text.contains(&line), "config.toml lacks `{line}`");
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The dashboard's own copy of the sessions, kept in display order.
+//!
+//! Sessions are held by handle; `order` holds the (sort key, handle) of each
+//! one that passes the filter, so an event moves one entry in O(log n) and a
+//! frame walks only the rows on screen. Re-sorting everything happens only
+//! when the user picks another column or filter. Ended sessions stay for a
+//! moment ("linger"), marked with how they ended. Nothing here draws.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
+
+use compact_str::CompactString;
+
+use crate::engine::{Event, EventKind, ExpiryReason, Handle, Millis, SessionView};
+
+/// Columns of the sessions table, in the order `<` and `>` walk them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortColumn {
+    Handle,
+    User,
+    Origin,
+    Started,
+    LastSeen,
+    Idle,
+    Absolute,
+    State,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 8] = [
+        SortColumn::Handle,
+        SortColumn::User,
+        SortColumn::Origin,
+        SortColumn::Started,
+        SortColumn::LastSeen,
+        SortColumn::Idle,
+        SortColumn::Absolute,
+        SortColumn::State,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            SortColumn::Handle => "HANDLE",
+            SortColumn::User => "USER",
+            SortColumn::Origin => "ORIGIN",
+            SortColumn::Started => "STARTED",
+            SortColumn::LastSeen => "LAST SEEN",
+            SortColumn::Idle => "IDLE LEFT",
+            SortColumn::Absolute => "ABSOLUTE",
+            SortColumn::State => "STATE",
+        }
+    }
+
+    pub fn step(self, by: isize) -> SortColumn {
+        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0) as isize;
+        let n = SortColumn::ALL.len() as isize;
+        SortColumn::ALL[(i + by).rem_euclid(n) as usize]
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    LoggedOut,
+    Revoked,
+    Expired(ExpiryReason),
+}
+
+impl Ending {
+    pub fn label(self) -> &'static str {
+        match self {
+            Ending::LoggedOut => "logged out",
+            Ending::Revoked => "revoked",
+            Ending::Expired(ExpiryReason::Idle) => "expired idle",
+            Ending::Expired(ExpiryReason::Absolute) => "expired abs",
+            Ending::Expired(ExpiryReason::ClosingTime) => "closing time",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub session: SessionView,
+    /// How and when (clock time) it ended, while it lingers.
+    pub ended: Option<(Ending, Millis)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SortKey {
+    Number(i64),
+    Text(CompactString),
+}
+
+pub type Position = (SortKey, Handle);
+
+pub struct Mirror {
+    rows: HashMap<Handle, Row>,
+    order: BTreeSet<Position>,
+    sort: SortColumn,
+    reverse: bool,
+    /// Lower-case filter text; empty shows everything.
+    filter: String,
+    /// Ended sessions to drop, by the real time (ms since start) they leave.
+    leaving: VecDeque<(u64, Handle)>,
+    ended: usize,
+}
+
+impl Mirror {
+    pub fn new(sort: SortColumn) -> Self {
+        Mirror {
+            rows: HashMap::new(),
+            order: BTreeSet::new(),
+            sort,
+            reverse: false,
+            filter: String::new(),
+            leaving: VecDeque::new(),
+            ended: 0,
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.rows.len() - self.ended
+    }
+
+    /// Rows that pass the filter, ended ones included.
+    pub fn shown(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn sort(&self) -> (SortColumn, bool) {
+        (self.sort, self.reverse)
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    pub fn get(&self, handle: Handle) -> Option<&Row> {
+        self.rows.get(&handle)
+    }
+
+    /// Replaces everything with a snapshot's sessions.
+    pub fn load(&mut self, sessions: Vec<SessionView>) {
+        self.rows.clear();
+        self.leaving.clear();
+        self.ended = 0;
+        self.rows.reserve(sessions.len());
+        for session in sessions {
+            self.rows.insert(
+                session.handle,
+                Row {
+                    session,
+                    ended: None,
+                },
+            );
+        }
+        self.rebuild();
+    }
+
+    fn key(&self, row: &Row) -> SortKey {
+        let s = &row.session;
+        match self.sort {
+            SortColumn::Handle => SortKey::Number(s.handle.0 as i64 ^ i64::MIN),
+            SortColumn::User => SortKey::Text(s.user.clone()),
+            SortColumn::Origin => SortKey::Text(s.attribute("ip").unwrap_or("").into()),
+            SortColumn::Started => SortKey::Number(s.created_at),
+            SortColumn::LastSeen => SortKey::Number(s.last_seen_at),
+            SortColumn::Idle => SortKey::Number(s.idle_expires_at),
+            SortColumn::Absolute => SortKey::Number(s.absolute_expires_at),
+            SortColumn::State => SortKey::Number(match row.ended {
+                None => 0,
+                Some((Ending::Expired(_), _)) => 1,
+                Some((Ending::Revoked, _)) => 2,
+                Some((Ending::LoggedOut, _)) => 3,
+            }),
+        }
+    }
+
+    pub fn position(&self, handle: Handle) -> Option<Position> {
+        let row = self.rows.get(&handle)?;
+        self.passes(row).then(|| (self.key(row), handle))
+    }
+
+    fn passes(&self, row: &Row) -> bool {
+        if self.filter.is_empty() {
+            return true;
+        }
+        let s = &row.session;
+        contains_lower(&s.user, &self.filter)
+            || s.handle.to_string().contains(&self.filter)
+            || s.attribute("ip")
+                .is_some_and(|ip| contains_lower(ip, &self.filter))
+    }
+
+    /// Re-sorts from scratch: only when the sort or the filter changes.
+    fn rebuild(&mut self) {
+        let mut positions: Vec<Position> = self
+            .rows
+            .values()
+            .filter(|row| self.passes(row))
+            .map(|row| (self.key(row), row.session.handle))
+            .collect();
+        positions.sort_unstable();
+        self.order = positions.into_iter().collect();
+    }
+
+    pub fn set_sort(&mut self, sort: SortColumn, reverse: bool) {
+        let resort = sort != self.sort;
+        self.sort = sort;
+        self.reverse = reverse;
+        if resort {
+            self.rebuild();
+        }
+    }
+
+    pub fn set_filter(&mut self, filter: &str) {
+        let filter = filter.to_lowercase();
+        if filter != self.filter {
+            self.filter = filter;
+            self.rebuild();
+        }
+    }
+
+    /// Applies one engine event. `real_ms` and `linger_ms` time the stay of ended sessions.
+    pub fn apply(&mut self, event: &Event, real_ms: u64, linger_ms: u64) {
+        let handle = event.session.handle;
+        let old = self.position(handle);
+        let ending = match (event.kind, event.reason) {
+            (EventKind::LoggedOut, _) => Some(Ending::LoggedOut),
+            (EventKind::Revoked, _) => Some(Ending::Revoked),
+            (EventKind::Expired, reason) => {
+                Some(Ending::Expired(reason.unwrap_or(ExpiryReason::Idle)))
+            }
+            _ => None,
+        };
+        match self.rows.get_mut(&handle) {
+            Some(row) if row.ended.is_some() => return,
+            Some(row) => {
+                row.session = event.session.clone();
+                if let Some(ending) = ending {
+                    row.ended = Some((ending, event.at));
+                }
+            }
+            None if ending.is_some() => return,
+            None => {
+                self.rows.insert(
+                    handle,
+                    Row {
+                        session: event.session.clone(),
+                        ended: None,
+                    },
+                );
+            }
+        }
+        if ending.is_some() {
+            self.ended += 1;
+            self.leaving.push_back((real_ms + linger_ms, handle));
+        }
+        if let Some(old) = old {
+            self.order.remove(&old);
+        }
+        if let Some(new) = self.position(handle) {
+            self.order.insert(new);
+        }
+    }
+
+    /// Takes a newer view of a live session (from a command's answer, not an event).
+    pub fn refresh(&mut self, session: SessionView) {
+        let handle = session.handle;
+        let Some(row) = self.rows.get(&handle) else {
+            return;
+        };
+        if row.ended.is_some() || row.session.last_seen_at >= session.last_seen_at {
+            return;
+        }
+        let old = self.position(handle);
+        if let Some(row) = self.rows.get_mut(&handle) {
+            row.session = session;
+        }
+        if let Some(old) = old {
+            self.order.remove(&old);
+        }
+        if let Some(new) = self.position(handle) {
+            self.order.insert(new);
+        }
+    }
+
+    /// Drops ended sessions whose linger is over; says whether any left.
+    pub fn drop_lingering(&mut self, real_ms: u64) -> bool {
+        let mut any = false;
+        while let Some(&(due, handle)) = self.leaving.front() {
+            if due > real_ms {
+                break;
+            }
+            self.leaving.pop_front();
+            if let Some(position) = self.position(handle) {
+                self.order.remove(&position);
+            }
+            if self.rows.remove(&handle).is_some() {
+                self.ended -= 1;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// Positions in display order, starting at `from` (inclusive) or at the top.
+    pub fn walk<'a>(
+        &'a self,
+        from: Option<&Position>,
+    ) -> Box<dyn Iterator<Item = &'a Position> + 'a> {
+        match (from, self.reverse) {
+            (None, false) => Box::new(self.order.iter()),
+            (None, true) => Box::new(self.order.iter().rev()),
+            (Some(p), false) => Box::new(self.order.range((Bound::Included(p), Bound::Unbounded))),
+            (Some(p), true) => Box::new(
+                self.order
+                    .range((Bound::Unbounded, Bound::Included(p)))
+                    .rev(),
+            ),
+        }
+    }
+
+    /// Positions in reverse display order, strictly before `from`.
+    pub fn walk_back<'a>(&'a self, from: &Position) -> Box<dyn Iterator<Item = &'a Position> + 'a> {
+        if self.reverse {
+            Box::new(self.order.range((Bound::Excluded(from), Bound::Unbounded)))
+        } else {
+            Box::new(
+                self.order
+                    .range((Bound::Unbounded, Bound::Excluded(from)))
+                    .rev(),
+            )
+        }
+    }
+
+    /// Whether `a` comes before `b` on screen.
+    pub fn before(&self, a: &Position, b: &Position) -> bool {
+        if self.reverse { a > b } else { a < b }
+    }
+
+    pub fn first(&self) -> Option<&Position> {
+        self.walk(None).next()
+    }
+
+    pub fn last(&self) -> Option<&Position> {
+        if self.reverse {
+            self.order.first()
+        } else {
+            self.order.last()
+        }
+    }
+
+    /// Every row (any order): for tests and sessions of one user.
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.rows.values()
+    }
+}
+
+fn contains_lower(haystack: &str, needle_lower: &str) -> bool {
+    if haystack.is_ascii() {
+        haystack
+            .as_bytes()
+            .windows(needle_lower.len().max(1))
+            .any(|w| w.eq_ignore_ascii_case(needle_lower.as_bytes()))
+            || needle_lower.is_empty()
+    } else {
+        haystack.to_lowercase().contains(needle_lower)
+    }
+}

@@ -1,0 +1,748 @@
+//! Screens (insta snapshots at 120x40 on a paused clock) and `App::update`
+//! for every key and every engine event kind.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::{App, Confirm, Mode};
+use super::fixture::{self, T0, event, session, sessions};
+use super::mirror::{Ending, SortColumn};
+use super::msg::{Command, Msg};
+use super::view;
+use crate::engine::{EventKind, ExpiryReason, Handle};
+use crate::source::{ClockReading, CommandOutcome, SourceCommand, SourceError, SourceUpdate};
+
+fn app() -> App {
+    fixture::app_with(sessions(), 120, 40)
+}
+
+fn render(app: &mut App) -> Terminal<TestBackend> {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    app.prepare_frame();
+    terminal.draw(|frame| view::draw(frame, app)).unwrap();
+    app.mark_drawn();
+    terminal
+}
+
+fn screen(app: &mut App) -> String {
+    render(app).backend().to_string()
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn char_key(app: &mut App, c: char) -> Vec<Command> {
+    let modifiers = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), modifiers)))
+}
+
+fn send(app: &mut App, event: crate::engine::Event) {
+    app.update(Msg::Update(SourceUpdate::Event(event)));
+}
+
+fn ctrl_c(app: &mut App) -> Vec<Command> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+fn tick(app: &mut App, now: i64, real_ms: u64) {
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now,
+            speed: 1.0,
+            paused: true,
+        },
+        real_ms,
+    });
+}
+
+fn selected_user(app: &App) -> String {
+    app.selected_row().unwrap().session.user.to_string()
+}
+
+/// Users in display order, as the table shows them.
+fn order(app: &App) -> Vec<String> {
+    app.mirror
+        .walk(None)
+        .map(|p| app.mirror.get(p.1).unwrap().session.user.to_string())
+        .collect()
+}
+
+// ---- screens ----
+
+#[test]
+fn main_screen() {
+    let mut app = app();
+    for (seq, kind, n) in [(101, EventKind::Created, 7), (102, EventKind::LoggedOut, 2)] {
+        let s = sessions()[n - 1].clone();
+        send(&mut app, event(seq, kind, T0 - 1_000, &s));
+    }
+    insta::assert_snapshot!(render(&mut app).backend());
+}
+
+#[test]
+fn help_screen() {
+    let mut app = app();
+    char_key(&mut app, '?');
+    insta::assert_snapshot!(render(&mut app).backend());
+}
+
+#[test]
+fn detail_screen() {
+    let mut app = app();
+    char_key(&mut app, 'j');
+    let commands = key(&mut app, KeyCode::Enter);
+    let handle = app.selected_row().unwrap().session.handle;
+    assert_eq!(
+        commands,
+        vec![Command::Source(SourceCommand::Detail(handle))]
+    );
+    let s = app.selected_row().unwrap().session.clone();
+    let events = vec![
+        event(50, EventKind::Created, s.created_at, &s),
+        event(60, EventKind::Touched, s.last_seen_at, &s),
+    ];
+    app.update(Msg::Outcome(Ok(CommandOutcome::Detail {
+        session: Some(s),
+        events,
+    })));
+    insta::assert_snapshot!(render(&mut app).backend());
+}
+
+#[test]
+fn filter_screen() {
+    let mut app = app();
+    char_key(&mut app, '/');
+    for c in "ali".chars() {
+        char_key(&mut app, c);
+    }
+    insta::assert_snapshot!(render(&mut app).backend());
+}
+
+#[test]
+fn too_small_terminal_asks_to_be_enlarged() {
+    let mut app = fixture::app_with(sessions(), 60, 15);
+    let text = screen(&mut app);
+    assert!(text.contains("enlarge it to at least 100x24"), "{text}");
+}
+
+#[test]
+fn untrusted_user_names_are_escaped_and_cut() {
+    let mut app = app();
+    let text = screen(&mut app);
+    assert!(text.contains("eve\\u{1b}[2J…"), "{text}");
+    assert!(text.contains("frank-with-a-…"), "{text}");
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
+fn countdowns_move_with_the_clock_and_nothing_else() {
+    let mut app = app();
+    let before = screen(&mut app);
+    assert!(
+        before.contains("13:00"),
+        "bob has 13 minutes left: {before}"
+    );
+    tick(&mut app, T0 + 1_000, 1);
+    assert!(app.needs_redraw());
+    let after = screen(&mut app);
+    assert!(after.contains("12:59"), "{after}");
+    tick(&mut app, T0 + 1_400, 2);
+    assert!(
+        !app.needs_redraw(),
+        "no visible countdown moved within the same second"
+    );
+    tick(&mut app, T0 + 1_400, 1_000);
+    assert!(app.needs_redraw(), "the real time in the header moved");
+}
+
+#[test]
+fn countdowns_turn_colour_as_they_run_low() {
+    let mut app = app();
+    // frank has 30 s of 15 min left: below 10 %, red.
+    let terminal = render(&mut app);
+    let buffer = terminal.backend().buffer();
+    let row = (0..40)
+        .find(|&y| {
+            (0..120)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .contains("frank")
+        })
+        .unwrap();
+    let line: String = (0..120).map(|x| buffer[(x, row)].symbol()).collect();
+    let x = line.find("00:30").unwrap();
+    let x = line[..x].chars().count() as u16;
+    assert_eq!(buffer[(x, row)].fg, ratatui::style::Color::Red);
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let mut config = crate::config::Config::default();
+    config.dashboard.no_color = true;
+    let mut app = app();
+    app.theme.no_color = config.dashboard.no_color;
+    let terminal = render(&mut app);
+    let buffer = terminal.backend().buffer();
+    assert!(
+        buffer
+            .content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+}
+
+// ---- keys ----
+
+#[test]
+fn q_and_ctrl_c_quit() {
+    let mut app = app();
+    assert_eq!(char_key(&mut app, 'q'), vec![Command::Quit]);
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit]);
+    char_key(&mut app, 'n');
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit], "even in the prompt");
+}
+
+#[test]
+fn question_mark_opens_help_and_esc_closes_it() {
+    let mut app = app();
+    char_key(&mut app, '?');
+    assert_eq!(app.mode, Mode::Help);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+    char_key(&mut app, '?');
+    char_key(&mut app, '?');
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn n_offers_a_random_user_and_logs_in_the_typed_name() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    let Mode::Prompt(suggested) = app.mode.clone() else {
+        panic!("no prompt")
+    };
+    assert!(crate::sim::user_names().contains(&suggested.as_str()));
+    let ctrl_u = KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    app.update(Msg::Key(ctrl_u));
+    for c in "mallory".chars() {
+        char_key(&mut app, c);
+    }
+    key(&mut app, KeyCode::Backspace);
+    let commands = key(&mut app, KeyCode::Enter);
+    let [Command::Source(SourceCommand::Login { user, attributes })] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(user, "mallor");
+    assert_eq!(attributes["ip"], "127.0.0.1");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn esc_cancels_the_login_prompt() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn shift_n_simulates_a_burst_of_ten_logins() {
+    let mut app = app();
+    let commands = char_key(&mut app, 'N');
+    assert_eq!(commands.len(), 10);
+    assert!(
+        commands
+            .iter()
+            .all(|c| matches!(c, Command::Source(SourceCommand::Login { .. })))
+    );
+}
+
+#[test]
+fn a_simulates_activity_on_the_selected_session() {
+    let mut app = app();
+    let handle = app.selected_row().unwrap().session.handle;
+    assert_eq!(
+        char_key(&mut app, 'a'),
+        vec![Command::Source(SourceCommand::Touch(handle))]
+    );
+}
+
+#[test]
+fn r_asks_before_revoking_and_y_revokes() {
+    let mut app = app();
+    let handle = app.selected_row().unwrap().session.handle;
+    assert!(char_key(&mut app, 'r').is_empty());
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Revoke { handle: h, .. }) if h == handle));
+    assert_eq!(
+        char_key(&mut app, 'y'),
+        vec![Command::Source(SourceCommand::Revoke(handle))]
+    );
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn delete_asks_too_and_any_other_key_keeps_the_session() {
+    let mut app = app();
+    key(&mut app, KeyCode::Delete);
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    assert!(char_key(&mut app, 'n').is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.status.as_ref().unwrap().text, "nothing revoked");
+}
+
+#[test]
+fn shift_r_revokes_every_session_of_the_user_after_asking() {
+    let mut app = app();
+    while selected_user(&app) != "alice" {
+        char_key(&mut app, 'j');
+    }
+    char_key(&mut app, 'R');
+    assert_eq!(
+        app.mode,
+        Mode::Confirm(Confirm::RevokeUser {
+            user: "alice".to_owned(),
+            sessions: 2
+        })
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Source(SourceCommand::RevokeUser(
+            "alice".to_owned()
+        ))]
+    );
+}
+
+#[test]
+fn slash_filters_by_user_handle_or_ip_and_esc_clears() {
+    let mut app = app();
+    char_key(&mut app, '/');
+    for c in "ALI".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.mirror.shown(), 2);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.mirror.shown(), 2, "Enter keeps the filter");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.mirror.shown(), 8);
+    char_key(&mut app, '/');
+    for c in "203.0.113".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.mirror.shown(), 2, "by ip");
+    key(&mut app, KeyCode::Esc);
+    char_key(&mut app, '/');
+    let handle = sessions()[3].handle.to_string();
+    for c in handle[10..].chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(order(&app), vec!["dave"], "by handle");
+}
+
+#[test]
+fn angle_brackets_pick_the_sort_column_and_i_reverses() {
+    let mut app = app();
+    assert_eq!(app.mirror.sort(), (SortColumn::Idle, false));
+    assert_eq!(
+        order(&app)[0],
+        "frank-with-a-very-long-user-name",
+        "soonest idle deadline first"
+    );
+    char_key(&mut app, '>');
+    assert_eq!(app.mirror.sort().0, SortColumn::Absolute);
+    assert_eq!(order(&app)[0], "carol");
+    char_key(&mut app, '<');
+    char_key(&mut app, '<');
+    assert_eq!(app.mirror.sort().0, SortColumn::LastSeen);
+    char_key(&mut app, '<');
+    char_key(&mut app, '<');
+    char_key(&mut app, '<');
+    assert_eq!(app.mirror.sort().0, SortColumn::User);
+    assert_eq!(order(&app)[..3], ["alice", "alice", "bob"]);
+    char_key(&mut app, 'I');
+    assert_eq!(app.mirror.sort(), (SortColumn::User, true));
+    assert_eq!(order(&app)[0], "grace");
+}
+
+#[test]
+fn space_pauses_and_plus_minus_change_the_speed() {
+    let mut app = app();
+    tick(&mut app, T0, 0);
+    assert_eq!(
+        char_key(&mut app, ' '),
+        vec![Command::Source(SourceCommand::SetPaused(false))],
+        "the fixture clock is paused"
+    );
+    assert_eq!(
+        char_key(&mut app, '+'),
+        vec![Command::Source(SourceCommand::ScaleSpeed(2.0))]
+    );
+    assert_eq!(
+        char_key(&mut app, '-'),
+        vec![Command::Source(SourceCommand::ScaleSpeed(0.5))]
+    );
+    app.update(Msg::Outcome(Ok(CommandOutcome::Clock(ClockReading {
+        now: T0,
+        speed: 4.0,
+        paused: false,
+    }))));
+    assert!(!app.clock.paused);
+    assert!(screen(&mut app).contains("×4"));
+}
+
+#[test]
+fn clock_keys_say_so_when_the_source_has_no_clock_control() {
+    let mut app = app();
+    app.info.clock_control = false;
+    assert!(char_key(&mut app, ' ').is_empty());
+    assert!(app.status.as_ref().unwrap().error);
+    assert!(char_key(&mut app, '+').is_empty());
+}
+
+#[test]
+fn shift_s_toggles_the_simulator() {
+    let mut app = app();
+    assert_eq!(
+        char_key(&mut app, 'S'),
+        vec![Command::Source(SourceCommand::SetSimulator(false))]
+    );
+    app.update(Msg::Outcome(Ok(CommandOutcome::Simulator(false))));
+    assert!(!app.simulator_on);
+    assert_eq!(
+        char_key(&mut app, 'S'),
+        vec![Command::Source(SourceCommand::SetSimulator(true))]
+    );
+}
+
+#[test]
+fn f_freezes_the_view_until_pressed_again() {
+    let mut app = app();
+    let bob = sessions()[1].clone();
+    send(&mut app, event(100 + 1, EventKind::LoggedOut, T0, &bob));
+    char_key(&mut app, 'f');
+    assert!(screen(&mut app).contains("FROZEN"));
+    let new = session(20, "heidi", "192.0.2.1", T0, T0);
+    send(&mut app, event(102, EventKind::Created, T0, &new));
+    tick(&mut app, T0 + 5_000, 5_000);
+    assert_eq!(app.mirror.active(), 7, "held back while frozen");
+    assert_eq!(app.mirror.shown(), 8, "the ended row stays while frozen");
+    assert_eq!(app.shown_clock().now, T0, "countdowns stand still too");
+    char_key(&mut app, 'f');
+    assert_eq!(app.mirror.active(), 8);
+    assert_eq!(app.shown_clock().now, T0 + 5_000);
+    tick(&mut app, T0 + 5_000, 5_001);
+    assert_eq!(app.mirror.shown(), 8, "the ended row left, heidi arrived");
+}
+
+#[test]
+fn enter_opens_the_details_and_esc_closes_them() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    assert!(app.detail.as_ref().unwrap().loading);
+    app.update(Msg::Outcome(Ok(CommandOutcome::Detail {
+        session: None,
+        events: vec![],
+    })));
+    assert!(!app.detail.as_ref().unwrap().loading);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.detail.is_none());
+}
+
+#[test]
+fn navigation_keys_move_the_selection() {
+    let mut app = fixture::app_with(
+        (0..100)
+            .map(|i| {
+                session(
+                    i,
+                    &format!("user{i:03}"),
+                    "192.0.2.1",
+                    T0 - 60_000,
+                    T0 - 60_000 + i as i64 * 1000,
+                )
+            })
+            .collect(),
+        120,
+        40,
+    );
+    assert_eq!(selected_user(&app), "user000");
+    char_key(&mut app, 'j');
+    key(&mut app, KeyCode::Down);
+    assert_eq!(selected_user(&app), "user002");
+    char_key(&mut app, 'k');
+    assert_eq!(selected_user(&app), "user001");
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(selected_user(&app), "user000", "stops at the top");
+    let page = app.table_height();
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(selected_user(&app), format!("user{page:03}"));
+    assert!(
+        screen(&mut app).contains(&format!("user{page:03}")),
+        "scrolled into view"
+    );
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!(selected_user(&app), "user000");
+    char_key(&mut app, 'G');
+    assert_eq!(selected_user(&app), "user099");
+    assert!(screen(&mut app).contains("user099"));
+    char_key(&mut app, 'g');
+    assert_eq!(selected_user(&app), "user000");
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(selected_user(&app), "user000");
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_click_selects() {
+    let mut app = app();
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    app.update(mouse(MouseEventKind::ScrollDown, 10, 10));
+    assert_eq!(order(&app)[3], selected_user(&app));
+    app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
+    assert_eq!(order(&app)[0], selected_user(&app));
+    let table = view::layout(app.size).table;
+    app.update(mouse(
+        MouseEventKind::Down(MouseButton::Left),
+        20,
+        table.y + 2 + 4,
+    ));
+    assert_eq!(order(&app)[4], selected_user(&app));
+}
+
+#[test]
+fn keys_rebound_in_config_work_and_show_in_the_footer() {
+    let mut app = app();
+    let keys = std::collections::BTreeMap::from([("revoke".to_owned(), vec!["x".to_owned()])]);
+    app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
+    assert!(char_key(&mut app, 'r').is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    char_key(&mut app, 'x');
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    key(&mut app, KeyCode::Esc);
+    assert!(screen(&mut app).contains("x revoke"));
+    let keys = std::collections::BTreeMap::from([("quit".to_owned(), vec!["Q".to_owned()])]);
+    app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
+    assert!(char_key(&mut app, 'q').is_empty());
+    assert_eq!(ctrl_c(&mut app), vec![Command::Quit], "Ctrl-C always quits");
+}
+
+// ---- engine events ----
+
+#[test]
+fn created_adds_a_row_and_a_log_line() {
+    let mut app = app();
+    let new = session(20, "heidi", "192.0.2.1", T0, T0);
+    send(&mut app, event(101, EventKind::Created, T0, &new));
+    assert_eq!(app.mirror.active(), 9);
+    assert_eq!(app.activity.totals.logins, 19);
+    assert_eq!(app.log[0].kind, EventKind::Created);
+    assert!(screen(&mut app).contains("logged in from 192.0.2.1"));
+}
+
+#[test]
+fn touched_moves_the_idle_deadline_and_the_row_without_a_log_line() {
+    let mut app = app();
+    let frank = sessions()[5].clone();
+    assert_eq!(order(&app)[0], frank.user);
+    send(&mut app, event(101, EventKind::Touched, T0, &frank));
+    assert_eq!(
+        app.mirror
+            .get(frank.handle)
+            .unwrap()
+            .session
+            .idle_expires_at,
+        T0 + fixture::IDLE_MS
+    );
+    assert_eq!(order(&app).last().unwrap(), &frank.user.to_string());
+    assert!(
+        app.log.is_empty(),
+        "activity is hidden from the log by default"
+    );
+    app.settings.show_touches = true;
+    send(&mut app, event(102, EventKind::Touched, T0, &frank));
+    assert_eq!(app.log.len(), 1);
+}
+
+#[test]
+fn a_touch_answer_moves_the_countdown_even_without_an_event() {
+    let mut app = app();
+    let mut frank = sessions()[5].clone();
+    frank.last_seen_at = T0;
+    frank.idle_expires_at = T0 + fixture::IDLE_MS;
+    app.update(Msg::Outcome(Ok(CommandOutcome::Session {
+        text: "activity".to_owned(),
+        session: frank.clone(),
+    })));
+    assert_eq!(
+        app.mirror
+            .get(frank.handle)
+            .unwrap()
+            .session
+            .idle_expires_at,
+        T0 + fixture::IDLE_MS
+    );
+    assert_eq!(order(&app).last().unwrap(), &frank.user.to_string());
+}
+
+#[test]
+fn renewed_is_logged() {
+    let mut app = app();
+    let bob = sessions()[1].clone();
+    send(&mut app, event(101, EventKind::Renewed, T0, &bob));
+    assert_eq!(app.log[0].kind, EventKind::Renewed);
+    assert!(screen(&mut app).contains("token renewed"));
+}
+
+#[test]
+fn ended_sessions_linger_marked_with_how_they_ended_then_leave() {
+    let mut app = app();
+    let all = sessions();
+    let ends = [
+        (
+            EventKind::LoggedOut,
+            &all[0],
+            Ending::LoggedOut,
+            "logged out",
+        ),
+        (
+            EventKind::Revoked,
+            &all[1],
+            Ending::Revoked,
+            "revoked by operator",
+        ),
+        (
+            EventKind::Expired,
+            &all[5],
+            Ending::Expired(ExpiryReason::Idle),
+            "idle for 15m",
+        ),
+    ];
+    for (i, (kind, s, _, _)) in ends.iter().enumerate() {
+        send(&mut app, event(101 + i as u64, *kind, T0, s));
+    }
+    let text = screen(&mut app);
+    for (_, s, ending, reason) in &ends {
+        assert_eq!(app.mirror.get(s.handle).unwrap().ended.unwrap().0, *ending);
+        assert!(text.contains(ending.label()), "{text}");
+        assert!(text.contains(reason), "{text}");
+    }
+    assert_eq!(app.mirror.active(), 5);
+    assert_eq!(app.mirror.shown(), 8, "still on screen");
+    tick(&mut app, T0, 4_999);
+    assert_eq!(app.mirror.shown(), 8);
+    tick(&mut app, T0, 5_000);
+    assert_eq!(app.mirror.shown(), 5, "gone after the linger");
+}
+
+#[test]
+fn expiries_show_their_reason_and_lateness() {
+    let mut app = app();
+    let carol = sessions()[2].clone();
+    let mut expired = event(
+        101,
+        EventKind::Expired,
+        carol.absolute_expires_at + 3,
+        &carol,
+    );
+    expired.reason = Some(ExpiryReason::Absolute);
+    expired.deadline = Some(carol.absolute_expires_at);
+    send(&mut app, expired);
+    assert_eq!(app.activity.totals.expired_absolute, 1);
+    assert!(screen(&mut app).contains("absolute limit 8h reached · 3 ms late"));
+}
+
+#[test]
+fn events_already_seen_are_ignored() {
+    let mut app = app();
+    let new = session(20, "heidi", "192.0.2.1", T0, T0);
+    send(&mut app, event(100, EventKind::Created, T0, &new));
+    assert_eq!(app.mirror.active(), 8, "seq 100 is in the snapshot already");
+}
+
+#[test]
+fn resync_replaces_the_mirror() {
+    let mut app = app();
+    let only = vec![session(30, "ivan", "192.0.2.9", T0, T0)];
+    app.update(Msg::Update(SourceUpdate::Resync(fixture::snapshot(
+        only, 500,
+    ))));
+    assert_eq!(order(&app), vec!["ivan"]);
+    assert_eq!(app.last_seq, 500);
+    assert_eq!(selected_user(&app), "ivan");
+}
+
+#[test]
+fn a_failed_command_is_shown_as_an_error() {
+    let mut app = app();
+    app.update(Msg::Outcome(Err(SourceError::Refused(format!(
+        "no active session has handle {}",
+        Handle(1)
+    )))));
+    assert!(app.status.as_ref().unwrap().error);
+    assert!(screen(&mut app).contains("no active session has handle"));
+}
+
+#[test]
+fn the_selection_follows_its_session_when_the_order_changes() {
+    let mut app = app();
+    char_key(&mut app, 'j');
+    let user = selected_user(&app);
+    let selected = app.selected_row().unwrap().session.clone();
+    send(&mut app, event(101, EventKind::Touched, T0, &selected));
+    app.prepare_frame();
+    assert_eq!(selected_user(&app), user);
+}
+
+#[test]
+fn help_fits_the_smallest_terminal_in_two_columns() {
+    let mut app = fixture::app_with(sessions(), 100, 24);
+    char_key(&mut app, '?');
+    let text = screen(&mut app);
+    for needle in [
+        "simulate a login",
+        "quit",
+        "Esc",
+        "a burst of 10 logins",
+        "last session",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_closing_time_expiry_names_the_closing_time() {
+    let mut app = app();
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    let dave = sessions()[3].clone();
+    let mut expired = event(101, EventKind::Expired, T0, &dave);
+    expired.reason = Some(ExpiryReason::ClosingTime);
+    expired.deadline = Some(T0);
+    send(&mut app, expired);
+    assert_eq!(app.activity.totals.expired_closing_time, 1);
+    let text = screen(&mut app);
+    assert!(
+        text.contains("closing time 23:00 reached · 0 ms late"),
+        "{text}"
+    );
+    assert!(text.contains("✕ closing time"), "{text}");
+}

@@ -1,0 +1,181 @@
+//! Turning values into short, safe text for the screen.
+//!
+//! User names and attributes are untrusted: control characters are shown
+//! escaped and long values are cut with an ellipsis, so no value can move the
+//! cursor, ring the bell or push other columns off the screen.
+
+use chrono::{FixedOffset, TimeZone};
+use unicode_width::UnicodeWidthChar;
+
+use crate::engine::Millis;
+
+/// `text` with control characters escaped, cut to `max` columns with "…".
+pub fn untrusted(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    let mut width = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let piece: std::borrow::Cow<'_, str> = if c.is_control() {
+            c.escape_default().collect::<String>().into()
+        } else {
+            let mut buf = [0u8; 4];
+            String::from(&*c.encode_utf8(&mut buf)).into()
+        };
+        let w: usize = piece.chars().map(|c| c.width().unwrap_or(0)).sum();
+        let room_for_ellipsis = if chars.peek().is_some() { 1 } else { 0 };
+        if width + w + room_for_ellipsis > max {
+            if width < max {
+                out.push('…');
+            }
+            return out;
+        }
+        out.push_str(&piece);
+        width += w;
+    }
+    out
+}
+
+/// A countdown: "mm:ss", or "h:mm:ss" from an hour up. Negative counts as 0.
+pub fn countdown(ms: i64) -> String {
+    let s = ms.max(0).div_euclid(1000) + i64::from(ms.max(0) % 1000 != 0);
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
+    }
+}
+
+/// "4s ago", "3m ago", "2h ago", "5d ago".
+pub fn ago(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+/// A duration as people say it: "15m", "8h", "1h30m", "90s" → "1m30s", "250ms".
+pub fn duration(ms: i64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (sec, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// The clock time of day "HH:MM:SS" in the dashboard's time zone.
+pub fn time_of_day(at: Millis, tz: &FixedOffset) -> String {
+    match tz.timestamp_millis_opt(at).single() {
+        Some(t) => t.format("%H:%M:%S").to_string(),
+        None => "--:--:--".to_owned(),
+    }
+}
+
+/// Date and time "YYYY-MM-DD HH:MM:SS.mmm" for the detail view.
+pub fn date_time(at: Millis, tz: &FixedOffset) -> String {
+    match tz.timestamp_millis_opt(at).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        None => "?".to_owned(),
+    }
+}
+
+/// A ratio clamped to 0..=1 (ratatui panics outside it; NaN counts as 0).
+pub fn clamp_ratio(ratio: f64) -> f64 {
+    if ratio.is_nan() {
+        0.0
+    } else {
+        ratio.clamp(0.0, 1.0)
+    }
+}
+
+/// A text gauge `width` cells wide, with eighth blocks so it shrinks smoothly.
+pub fn bar(ratio: f64, width: usize) -> String {
+    const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (clamp_ratio(ratio) * (width * 8) as f64).round() as usize;
+    let full = eighths / 8;
+    let mut out = String::with_capacity(width * 3);
+    for _ in 0..full {
+        out.push('█');
+    }
+    if full < width {
+        let part = eighths % 8;
+        out.push(if part == 0 { '·' } else { EIGHTHS[part] });
+        for _ in full + 1..width {
+            out.push('·');
+        }
+    }
+    out
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_untrusted_text_are_escaped() {
+        assert_eq!(untrusted("eve\x1b[2J\n", 40), "eve\\u{1b}[2J\\n");
+        assert!(!untrusted("a\u{7}b\rc", 40).chars().any(char::is_control));
+    }
+
+    #[test]
+    fn long_untrusted_text_is_cut_with_an_ellipsis() {
+        assert_eq!(untrusted("abcdefghij", 5), "abcd…");
+        assert_eq!(untrusted("abcde", 5), "abcde");
+        assert_eq!(untrusted("日本語テキスト", 6), "日本…");
+    }
+
+    #[test]
+    fn countdowns_round_up_so_zero_means_over() {
+        assert_eq!(countdown(0), "00:00");
+        assert_eq!(countdown(1), "00:01");
+        assert_eq!(countdown(65_000), "01:05");
+        assert_eq!(countdown(-5), "00:00");
+        assert_eq!(countdown(8 * 3_600_000), "8:00:00");
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(15 * 60_000), "15m");
+        assert_eq!(duration(8 * 3_600_000), "8h");
+        assert_eq!(duration(90_000), "1m30s");
+        assert_eq!(duration(250), "250ms");
+    }
+
+    #[test]
+    fn gauges_clamp_their_ratio() {
+        assert_eq!(bar(2.0, 4), "████");
+        assert_eq!(bar(-1.0, 4), "····");
+        assert_eq!(bar(f64::NAN, 4), "····");
+        assert_eq!(bar(0.5, 4), "██··");
+        assert_eq!(clamp_ratio(7.0), 1.0);
+    }
+
+    #[test]
+    fn thousands_get_separators() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+}

@@ -1,0 +1,68 @@
+//! Small dialogs: the login prompt and the revoke confirmations.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::centered;
+use crate::tui::app::{App, Confirm};
+use crate::tui::text::untrusted;
+use crate::tui::theme::Role;
+
+fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>) {
+    let theme = &app.theme;
+    let rect = centered(area, 64, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.style(Role::Warn))
+                .title(Span::styled(format!(" {title} "), theme.style(Role::Warn))),
+        ),
+        rect,
+    );
+}
+
+pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
+    let theme = &app.theme;
+    let lines = vec![
+        Line::from(" Log in as (a random user; type another name if you like):"),
+        Line::from(vec![
+            Span::raw(" > "),
+            Span::styled(untrusted(input, 56), theme.style(Role::Title)),
+            Span::styled("▏", theme.style(Role::Key)),
+        ]),
+        Line::styled(
+            " Enter log in · Esc cancel · Ctrl-U clear",
+            theme.style(Role::Muted),
+        ),
+    ];
+    popup(frame, area, app, "Simulate a login", lines);
+}
+
+pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
+    let theme = &app.theme;
+    let (title, question) = match confirm {
+        Confirm::Revoke { handle, user } => (
+            "Revoke session",
+            format!(" Revoke session {handle} of {}?", untrusted(user, 24)),
+        ),
+        Confirm::RevokeUser { user, sessions } => (
+            "Revoke user",
+            match sessions {
+                1 => format!(" Revoke the only live session of {}?", untrusted(user, 24)),
+                n => format!(" Revoke all {n} live sessions of {}?", untrusted(user, 24)),
+            },
+        ),
+    };
+    let lines = vec![
+        Line::from(question),
+        Line::styled(
+            " y / Enter: revoke · any other key: keep",
+            theme.style(Role::Muted),
+        ),
+    ];
+    popup(frame, area, app, title, lines);
+}

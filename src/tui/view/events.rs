@@ -1,0 +1,95 @@
+//! The event log, newest first, with reasons in plain language.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::engine::{Event, EventKind, ExpiryReason};
+use crate::tui::app::App;
+use crate::tui::text::{duration, time_of_day, untrusted};
+use crate::tui::theme::Role;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let title = if app.settings.show_touches {
+        " Events "
+    } else {
+        " Events (activity hidden) "
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Role::Muted))
+        .title(Span::styled(title, theme.style(Role::Title)));
+    let height = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = app.log.iter().take(height).map(|e| line(app, e)).collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+pub fn kind_role(kind: EventKind) -> Role {
+    match kind {
+        EventKind::Created => Role::Good,
+        EventKind::Touched | EventKind::Renewed => Role::Normal,
+        EventKind::LoggedOut => Role::Muted,
+        EventKind::Revoked => Role::Accent,
+        EventKind::Expired => Role::Critical,
+    }
+}
+
+pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
+    let theme = &app.theme;
+    Line::from(vec![
+        Span::styled(
+            format!("{} ", time_of_day(event.at, &app.tz)),
+            theme.style(Role::Muted),
+        ),
+        Span::styled(
+            format!("{:<11}", event.kind.as_str().replace('_', " ")),
+            theme.style(kind_role(event.kind)),
+        ),
+        Span::raw(format!("{:<15}", untrusted(&event.session.user, 14))),
+        Span::styled(
+            format!("{} ", event.session.handle),
+            theme.style(Role::Muted),
+        ),
+        Span::raw(reason(app, event)),
+    ])
+}
+
+/// Why it happened, as a person would say it.
+pub fn reason(app: &App, event: &Event) -> String {
+    let s = &event.session;
+    let actor = event.actor.as_deref().map(|a| untrusted(a, 24));
+    let mut text = match (event.kind, event.reason) {
+        (EventKind::Created, _) => match s.attribute("ip") {
+            Some(ip) => format!("logged in from {}", untrusted(ip, 40)),
+            None => "logged in".to_owned(),
+        },
+        (EventKind::Touched, _) => match actor {
+            Some(actor) => format!("activity (by {actor})"),
+            None => "activity".to_owned(),
+        },
+        (EventKind::Renewed, _) => "token renewed".to_owned(),
+        (EventKind::LoggedOut, _) => "logged out".to_owned(),
+        (EventKind::Revoked, _) => format!(
+            "revoked by {}",
+            actor.unwrap_or_else(|| "an operator".to_owned())
+        ),
+        (EventKind::Expired, Some(ExpiryReason::Absolute)) => {
+            format!(
+                "absolute limit {} reached",
+                duration(s.absolute_expires_at - s.created_at)
+            )
+        }
+        (EventKind::Expired, Some(ExpiryReason::ClosingTime)) => match app.info.policy.closing_time
+        {
+            Some(closing) => format!("closing time {closing} reached"),
+            None => "closing time reached".to_owned(),
+        },
+        (EventKind::Expired, _) => format!("idle for {}", duration(s.idle_timeout_ms)),
+    };
+    if let Some(late) = event.lateness_ms() {
+        text.push_str(&format!(" · {late} ms late"));
+    }
+    text
+}

@@ -1,0 +1,68 @@
+//! The top line: mode, policy, clock (speed, PAUSED, FROZEN) and simulator.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::source::ConnectionState;
+use crate::tui::app::{App, speed_label};
+use crate::tui::text::{duration, time_of_day, untrusted};
+use crate::tui::theme::Role;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let policy = &app.info.policy;
+    let clock = app.shown_clock();
+    let sep = || Span::styled(" │ ", theme.style(Role::Muted));
+    let closing = policy
+        .closing_time
+        .map_or("off".to_owned(), |c| c.to_string());
+    let mut spans = vec![
+        Span::styled(" sessiontop ", theme.style(Role::Title)),
+        sep(),
+        Span::raw(untrusted(&app.info.mode, 40)),
+        sep(),
+        Span::styled("idle ", theme.style(Role::Muted)),
+        Span::raw(duration(policy.idle_timeout.as_millis() as i64)),
+        Span::styled("  absolute ", theme.style(Role::Muted)),
+        Span::raw(duration(policy.absolute_timeout.as_millis() as i64)),
+        Span::styled("  closing ", theme.style(Role::Muted)),
+        Span::raw(closing),
+        sep(),
+        Span::styled("clock ", theme.style(Role::Muted)),
+        Span::styled(time_of_day(clock.now, &app.tz), theme.style(Role::Title)),
+        Span::raw(format!(" ×{}", speed_label(clock.speed))),
+    ];
+    if clock.paused {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(" PAUSED ", theme.style(Role::Badge)));
+    }
+    if app.frozen.is_some() {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(" FROZEN ", theme.style(Role::Badge)));
+    }
+    if let ConnectionState::Reconnecting { retry_in_ms, .. } = &app.connection {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            format!(" RECONNECTING in {}s ", retry_in_ms.div_ceil(1000)),
+            theme.style(Role::Badge),
+        ));
+    }
+    if app.info.simulator {
+        spans.push(sep());
+        spans.push(Span::styled("sim ", theme.style(Role::Muted)));
+        spans.push(if app.simulator_on {
+            Span::styled("on", theme.style(Role::Good))
+        } else {
+            Span::styled("off", theme.style(Role::Warn))
+        });
+    }
+    spans.push(sep());
+    spans.push(Span::styled("real ", theme.style(Role::Muted)));
+    spans.push(Span::raw(time_of_day(
+        app.wall_start + app.real_ms as i64,
+        &app.tz,
+    )));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,62 @@
+//! The help overlay, generated from the same key table as the footer.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::centered;
+use crate::tui::app::App;
+use crate::tui::keymap::ACTIONS;
+use crate::tui::theme::Role;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let entry = |keys: String, help: &'static str| {
+        Line::from(vec![
+            Span::styled(format!(" {keys:<12}"), theme.style(Role::Key)),
+            Span::raw(help),
+        ])
+    };
+    let mut lines: Vec<Line> = ACTIONS
+        .iter()
+        .map(|spec| entry(app.keymap.describe(spec.action), spec.help))
+        .collect();
+    lines.push(entry(
+        "Esc".to_owned(),
+        "close help or details, clear filter",
+    ));
+    lines.push(entry("mouse".to_owned(), "wheel scrolls, click selects"));
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        " Rebind keys in config.toml under [keys], e.g. revoke = [\"x\", \"Delete\"]",
+        theme.style(Role::Muted),
+    ));
+    // Two columns when one does not fit the terminal's height.
+    let rows = lines.len() as u16;
+    let (width, height, columns) = if rows + 2 <= area.height {
+        (76, rows + 2, 1)
+    } else {
+        (100, rows.div_ceil(2) + 2, 2)
+    };
+    let popup = centered(area, width, height);
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Role::Title))
+        .title(Span::styled(
+            " Keys (? or Esc to close) ",
+            theme.style(Role::Title),
+        ));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    if columns == 1 {
+        frame.render_widget(Paragraph::new(lines), inner);
+    } else {
+        let [left, right] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+        let second = lines.split_off(lines.len().div_ceil(2));
+        frame.render_widget(Paragraph::new(lines), left);
+        frame.render_widget(Paragraph::new(second), right);
+    }
+}

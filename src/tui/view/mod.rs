@@ -1,0 +1,122 @@
+//! Drawing: pure functions from `&App` to a frame. Nothing here changes state.
+//!
+//! `layout` is shared with `App` so that scrolling and mouse clicks agree
+//! with what is on screen.
+
+mod detail;
+mod dialog;
+mod events;
+mod footer;
+mod header;
+mod help;
+mod sessions;
+mod stats;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::app::{App, Mode};
+use super::theme::Role;
+
+/// The smallest terminal the dashboard draws in.
+pub const MIN_WIDTH: u16 = 100;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub stats: Rect,
+    pub table: Rect,
+    pub events: Rect,
+    pub footer: Rect,
+}
+
+impl Areas {
+    /// Session rows that fit: the table less its borders and column titles.
+    pub fn table_rows(&self) -> usize {
+        self.table.height.saturating_sub(3) as usize
+    }
+
+    /// Which visible table row (0 = first) is at a screen cell, if any.
+    pub fn table_row_at(&self, column: u16, row: u16) -> Option<usize> {
+        let first = self.table.y + 2;
+        let inside = column > self.table.x && column + 1 < self.table.right() && row >= first;
+        let index = row.checked_sub(first)? as usize;
+        (inside && index < self.table_rows()).then_some(index)
+    }
+}
+
+pub fn layout((width, height): (u16, u16)) -> Areas {
+    let area = Rect::new(0, 0, width.max(MIN_WIDTH), height.max(MIN_HEIGHT));
+    let events = (area.height / 4).clamp(6, 14);
+    let [header, stats, table, events, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(5),
+        Constraint::Min(5),
+        Constraint::Length(events),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        stats,
+        table,
+        events,
+        footer,
+    }
+}
+
+/// Draws the whole screen for `app`.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = vec![
+            Line::from(format!("The terminal is {}x{}.", area.width, area.height)),
+            Line::from(format!(
+                "Please enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}."
+            )),
+            Line::from("(q quits)"),
+        ];
+        frame.render_widget(
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .style(app.theme.style(Role::Warn))
+                .wrap(Wrap { trim: true }),
+            Rect {
+                y: area.height / 2 - area.height.min(2) / 2,
+                ..area
+            },
+        );
+        return;
+    }
+    let areas = layout((area.width, area.height));
+    header::draw(frame, areas.header, app);
+    stats::draw(frame, areas.stats, app);
+    sessions::draw(frame, areas.table, app);
+    events::draw(frame, areas.events, app);
+    footer::draw(frame, areas.footer, app);
+    if let Some(detail) = &app.detail {
+        detail::draw(frame, area, app, detail);
+    }
+    match &app.mode {
+        Mode::Help => help::draw(frame, area, app),
+        Mode::Prompt(input) => dialog::prompt(frame, area, app, input),
+        Mode::Confirm(confirm) => dialog::confirm(frame, area, app, confirm),
+        Mode::Normal | Mode::Filter => {}
+    }
+}
+
+/// A rectangle of at most `width` x `height` in the middle of `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}

@@ -1,0 +1,117 @@
+//! The stats panel: counters, per-minute rates and sparklines.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
+
+use crate::tui::activity::BUCKET_MS;
+use crate::tui::app::App;
+use crate::tui::text::thousands;
+use crate::tui::theme::{Role, Theme};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Role::Muted))
+        .title(Span::styled(" Activity ", theme.style(Role::Title)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [numbers, active, logins, expiries] = Layout::horizontal([
+        Constraint::Length(46),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ])
+    .spacing(2)
+    .areas(inner);
+
+    let a = &app.activity;
+    let (logins_per_min, expiries_per_min) = a.per_minute();
+    let label = |s: &'static str| Span::styled(s, theme.style(Role::Muted));
+    let value = |n: u64| Span::styled(thousands(n), theme.style(Role::Normal));
+    let lines = vec![
+        Line::from(vec![
+            label("active "),
+            Span::styled(
+                thousands(app.mirror.active() as u64),
+                theme.style(Role::Title),
+            ),
+            label("   peak "),
+            value(a.peak),
+            label("   logins "),
+            value(a.totals.logins),
+        ]),
+        Line::from(vec![
+            label("logins/min "),
+            value(logins_per_min as u64),
+            label("   expiries/min "),
+            value(expiries_per_min as u64),
+        ]),
+        Line::from(vec![
+            label("expired "),
+            value(a.expired()),
+            label("   logged out "),
+            value(a.totals.logged_out),
+            label("   revoked "),
+            value(a.totals.revoked),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(lines), numbers);
+    let span = format!("last {}m", (BUCKET_MS * active.width as i64) / 60_000);
+    spark(
+        frame,
+        active,
+        theme,
+        "active",
+        &span,
+        a.series(active.width as usize, |b| b.active),
+        Role::Title,
+    );
+    spark(
+        frame,
+        logins,
+        theme,
+        "logins",
+        &span,
+        a.series(logins.width as usize, |b| b.logins),
+        Role::Good,
+    );
+    spark(
+        frame,
+        expiries,
+        theme,
+        "expiries",
+        &span,
+        a.series(expiries.width as usize, |b| b.expiries),
+        Role::Critical,
+    );
+}
+
+fn spark(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    title: &str,
+    span: &str,
+    data: Vec<u64>,
+    role: Role,
+) {
+    if area.height < 2 || area.width < 4 {
+        return;
+    }
+    let [title_area, chart] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(title.to_owned(), theme.style(role)),
+            Span::styled(format!(" ({span})"), theme.style(Role::Muted)),
+        ])),
+        title_area,
+    );
+    frame.render_widget(
+        Sparkline::default().data(&data).style(theme.style(role)),
+        chart,
+    );
+}
