@@ -7,6 +7,7 @@
 //! convert; `json_errors` catches what is left (405, for example). An error
 //! message never holds a token: none of them echoes a header.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -131,16 +132,66 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `axum::Json`, with its rejections in the API's error shape.
+/// A JSON object body, with every rejection in the API's error shape.
+///
+/// Like `axum::Json`, but a body that is not an object is refused: serde
+/// would otherwise read `["alice"]` as `{"user": "alice"}`.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        if !has_json_content_type(&req) {
+            return Err(ApiError::bad_request(
+                "not_json",
+                "send the body as JSON, with the header Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the server's limit (server.body_limit)",
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", rejection.body_text())
+            }
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    Ok(_) => {
+                        ApiError::unprocessable("invalid_body", "the body must be a JSON object")
+                    }
+                    Err(e) => ApiError::bad_request(
+                        "malformed_json",
+                        format!("the body is not JSON: {e}"),
+                    ),
+                },
+            );
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(JsonBody(value))
     }
+}
+
+fn has_json_content_type(req: &Request) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// `axum::extract::Query`, with its rejections in the API's error shape.
