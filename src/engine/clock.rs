@@ -38,8 +38,14 @@ impl Clock for SystemClock {
     }
 
     fn real_wait_until(&self, deadline: Millis) -> Option<Duration> {
-        let wait = deadline.saturating_sub(self.now()).max(0);
-        Some(Duration::from_millis(wait as u64))
+        // To the nanosecond, not the millisecond: a wait floored to whole
+        // milliseconds would add up to a millisecond of lateness to every expiry.
+        let deadline = UNIX_EPOCH + Duration::from_millis(deadline.max(0) as u64);
+        Some(
+            deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
+        )
     }
 }
 

@@ -5,8 +5,6 @@
 //! should already be over. Changes become events in the history ring and in an
 //! outbox that the driver publishes. No I/O, no tokio, no clock reads here.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
 use super::event::{Event, EventKind, History, TooOld};
-use super::schedule::{Schedule, Slot};
+use super::schedule::{Position, Slot, Track};
 use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
-use super::token::{Handle, PresentedToken, Token, TokenMint, VerifierHash};
+use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
 
 /// Longest user name, in bytes.
 pub const MAX_USER_LEN: usize = 256;
@@ -75,14 +73,11 @@ pub struct ListQuery {
 
 /// Where a listing page ended; pass it back to get the next page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    idle_deadline: Millis,
-    slot: Slot,
-}
+pub struct Cursor(Position);
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.idle_deadline, self.slot)
+        self.0.fmt(f)
     }
 }
 
@@ -90,11 +85,7 @@ impl std::str::FromStr for Cursor {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (deadline, slot) = s.split_once('.').ok_or(())?;
-        Ok(Cursor {
-            idle_deadline: deadline.parse().map_err(|_| ())?,
-            slot: slot.parse().map_err(|_| ())?,
-        })
+        s.parse().map(Cursor)
     }
 }
 
@@ -125,33 +116,19 @@ pub struct Stats {
     pub last_seq: u64,
 }
 
-/// Hashes a selector by itself: selectors come from the CSPRNG, so they are
-/// already uniformly spread and no attacker chooses the keys we insert.
-#[derive(Default)]
-struct SelectorHasher(u64);
-
-impl Hasher for SelectorHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type SelectorMap = HashMap<u64, Slot, BuildHasherDefault<SelectorHasher>>;
-
 pub struct Engine {
     policy: Policy,
+    /// Live sessions by slot; a selector decodes to its slot.
     records: Vec<Option<Record>>,
-    free: Vec<Slot>,
-    by_selector: SelectorMap,
-    schedule: Schedule,
+    /// Vacant slots, with the generation their next session gets.
+    free: Vec<(Slot, u32)>,
+    live: usize,
+    selectors: SelectorCodec,
+    /// Live sessions by idle deadline, and by absolute deadline.
+    idle: Track,
+    absolute: Track,
+    /// Engine time never runs backwards, even if the clock does.
+    latest: Millis,
     /// The next daily closing instant, if a closing time is set.
     next_closing: Option<Millis>,
     mint: TokenMint,
@@ -170,8 +147,11 @@ impl Engine {
             policy,
             records: Vec::new(),
             free: Vec::new(),
-            by_selector: SelectorMap::default(),
-            schedule: Schedule::default(),
+            live: 0,
+            selectors: SelectorCodec::default(),
+            idle: Track::default(),
+            absolute: Track::default(),
+            latest: now,
             next_closing,
             mint: TokenMint::default(),
             history: History::new(history_capacity),
@@ -187,7 +167,7 @@ impl Engine {
     }
 
     pub fn active(&self) -> usize {
-        self.by_selector.len()
+        self.live
     }
 
     /// The next daily closing instant, when a closing time is set.
@@ -201,7 +181,7 @@ impl Engine {
         now: Millis,
         login: Login,
     ) -> Result<(Token, SessionView), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let user = validate_user(&login.user)?;
         let attributes = validate_attributes(login.attributes)?;
         let idle = self.pick_timeout(
@@ -217,12 +197,9 @@ impl Engine {
             self.policy.absolute_bounds,
         )?;
 
-        let (token, selector, verifier_hash) = loop {
-            let minted = self.mint.mint();
-            if !self.by_selector.contains_key(&minted.1) {
-                break minted;
-            }
-        };
+        let (slot, generation) = self.free.pop().unwrap_or((self.records.len() as Slot, 0));
+        let selector = self.selectors.encode(slot, generation);
+        let (token, verifier_hash) = self.mint.issue(selector);
         let record = Record {
             selector,
             verifier_hash,
@@ -234,12 +211,18 @@ impl Engine {
             absolute_deadline: now.saturating_add(absolute),
             last_touch_event: now,
         };
-        let slot = self.store(record);
+        if slot as usize == self.records.len() {
+            self.records.push(Some(record));
+        } else {
+            self.records[slot as usize] = Some(record);
+        }
+        self.live += 1;
         let record = self.record(slot);
-        self.schedule
-            .insert(slot, record.idle_deadline(), record.absolute_deadline);
+        let (idle_deadline, absolute_deadline) = (record.idle_deadline(), record.absolute_deadline);
+        self.idle.insert(slot, idle, idle_deadline);
+        self.absolute.insert(slot, absolute, absolute_deadline);
         self.totals.logins += 1;
-        self.peak = self.peak.max(self.by_selector.len() as u64);
+        self.peak = self.peak.max(self.live as u64);
         let view = self.view(slot, State::Active);
         self.emit(now, EventKind::Created, None, None, None, view.clone());
         Ok((token, view))
@@ -247,7 +230,7 @@ impl Engine {
 
     /// Records activity on the session behind `token`.
     pub fn touch(&mut self, now: Millis, token: &str) -> Result<SessionView, EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         Ok(self.touch_slot(now, slot, None))
     }
@@ -259,53 +242,56 @@ impl Engine {
         handle: Handle,
         actor: &str,
     ) -> Result<SessionView, EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.slot_of(handle)?;
         Ok(self.touch_slot(now, slot, Some(actor)))
     }
 
     fn touch_slot(&mut self, now: Millis, slot: Slot, actor: Option<&str>) -> SessionView {
-        let interval = self.policy.touch_event_interval.as_millis() as i64;
-        let record = self.record_mut(slot);
-        let old_idle = record.idle_deadline();
-        record.last_seen = record.last_seen.max(now);
-        let new_idle = record.idle_deadline();
-        let coalesced = now - record.last_touch_event < interval;
-        if !coalesced {
-            record.last_touch_event = now;
-        }
-        self.schedule.move_idle(slot, old_idle, new_idle);
+        let announce = self.mark_seen(now, slot);
         self.totals.touches += 1;
         let view = self.view(slot, State::Active);
-        if !coalesced {
-            self.emit(
-                now,
-                EventKind::Touched,
-                None,
-                None,
-                actor.map(CompactString::from),
-                view.clone(),
-            );
+        if announce {
+            let actor = actor.map(CompactString::from);
+            self.emit(now, EventKind::Touched, None, None, actor, view.clone());
         }
         view
     }
 
+    /// Moves the session's idle deadline for activity at `now`. Returns whether
+    /// a `touched` event is due, at most one per `touch_event_interval`.
+    fn mark_seen(&mut self, now: Millis, slot: Slot) -> bool {
+        let interval = self.policy.touch_event_interval.as_millis() as i64;
+        let record = self.record_mut(slot);
+        record.last_seen = record.last_seen.max(now);
+        let idle_deadline = record.idle_deadline();
+        let announce = now - record.last_touch_event >= interval;
+        if announce {
+            record.last_touch_event = now;
+        }
+        self.idle.reschedule(slot, idle_deadline);
+        announce
+    }
+
     /// Replaces the token of a session: same handle, new secret; the old token dies.
+    /// Renewing is activity, announced by the `renewed` event alone.
     pub fn renew(&mut self, now: Millis, token: &str) -> Result<(Token, SessionView), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         let selector = self.record(slot).selector;
-        let (token, hash) = self.mint.remint(selector);
+        let (token, hash) = self.mint.issue(selector);
         self.record_mut(slot).verifier_hash = hash;
         self.totals.renewals += 1;
-        let view = self.touch_slot(now, slot, None);
+        self.mark_seen(now, slot);
+        self.record_mut(slot).last_touch_event = now;
+        let view = self.view(slot, State::Active);
         self.emit(now, EventKind::Renewed, None, None, None, view.clone());
         Ok((token, view))
     }
 
     /// Ends the session behind `token` at the user's request.
     pub fn logout(&mut self, now: Millis, token: &str) -> Result<(), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         self.totals.logged_out += 1;
         self.end(now, slot, EventKind::LoggedOut, None, None, None);
@@ -314,7 +300,7 @@ impl Engine {
 
     /// Ends a session on an operator's order.
     pub fn revoke(&mut self, now: Millis, handle: Handle, actor: &str) -> Result<(), EngineError> {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slot = self.slot_of(handle)?;
         self.totals.revoked += 1;
         self.end(
@@ -331,7 +317,7 @@ impl Engine {
     /// Ends every session of `user`; returns how many there were.
     /// This scans all sessions: a per-user index would cost memory on every session.
     pub fn revoke_user(&mut self, now: Millis, user: &str, actor: &str) -> usize {
-        self.expire_due(now);
+        let now = self.catch_up(now);
         let slots: Vec<Slot> = self
             .records
             .iter()
@@ -365,8 +351,7 @@ impl Engine {
         let limit = query.limit.max(1);
         let mut sessions = Vec::with_capacity(limit.min(1024));
         let mut last = None;
-        let after = query.cursor.map(|c| (c.idle_deadline, c.slot));
-        for (idle_deadline, slot) in self.schedule.by_idle_deadline(after) {
+        for (position, slot) in self.idle.in_order(query.cursor.map(|c| c.0)) {
             let record = self.record(slot);
             if query.user.as_deref().is_some_and(|u| record.user != u) {
                 continue;
@@ -378,10 +363,7 @@ impl Engine {
                 };
             }
             sessions.push(record.view(self.next_closing, State::Active));
-            last = Some(Cursor {
-                idle_deadline,
-                slot,
-            });
+            last = Some(Cursor(position));
         }
         Page {
             sessions,
@@ -391,7 +373,7 @@ impl Engine {
 
     pub fn stats(&self) -> Stats {
         Stats {
-            active: self.by_selector.len() as u64,
+            active: self.live as u64,
             peak: self.peak,
             totals: self.totals.clone(),
             last_seq: self.history.last_seq(),
@@ -419,11 +401,32 @@ impl Engine {
 
     /// When the next session will end, if any is live.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let next = self.schedule.next().map(|(at, _, _)| at);
+        let next = self.next_expiry().map(|(at, _, _)| at);
         match (next, self.next_closing) {
             (Some(next), Some(closing)) => Some(next.min(closing)),
             (next, _) => next,
         }
+    }
+
+    /// The earliest idle or absolute deadline, its reason and its session.
+    /// On a tie the absolute limit is named, as it is the harder rule.
+    fn next_expiry(&self) -> Option<(Millis, ExpiryReason, Slot)> {
+        let idle = self.idle.first();
+        let absolute = self.absolute.first();
+        match (idle, absolute) {
+            (Some((i, _)), Some((a, slot))) if a <= i => Some((a, ExpiryReason::Absolute, slot)),
+            (Some((i, slot)), _) => Some((i, ExpiryReason::Idle, slot)),
+            (None, Some((a, slot))) => Some((a, ExpiryReason::Absolute, slot)),
+            (None, None) => None,
+        }
+    }
+
+    /// Engine time for an operation at `now`: never earlier than any before it.
+    /// Ends what is due by then, so no operation sees a session past its deadline.
+    fn catch_up(&mut self, now: Millis) -> Millis {
+        let now = now.max(self.latest);
+        self.expire_due(now);
+        now
     }
 
     /// Ends every session whose deadline is at or before `now`; returns how many ended.
@@ -433,9 +436,11 @@ impl Engine {
 
     /// Like `expire_due`, but stops after `max` sessions so a caller can yield.
     pub fn expire_due_at_most(&mut self, now: Millis, max: usize) -> usize {
+        let now = now.max(self.latest);
+        self.latest = now;
         let mut ended = 0;
         while ended < max {
-            let next = self.schedule.next();
+            let next = self.next_expiry();
             if let Some(closing) = self.next_closing.filter(|&c| c <= now) {
                 match next {
                     // Every session still live at the closing instant ends there.
@@ -495,10 +500,11 @@ impl Engine {
         let record = self.records[slot as usize]
             .take()
             .expect("ending a live slot");
-        self.schedule
-            .remove(slot, record.idle_deadline(), record.absolute_deadline);
-        self.by_selector.remove(&record.selector);
-        self.free.push(slot);
+        self.idle.remove(slot);
+        self.absolute.remove(slot);
+        self.live -= 1;
+        let (_, generation) = self.selectors.decode(record.selector);
+        self.free.push((slot, generation.wrapping_add(1)));
         self.emit(now, kind, reason, deadline, actor, view);
     }
 
@@ -525,43 +531,29 @@ impl Engine {
     }
 
     fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
-        let Some(presented) = PresentedToken::parse(token) else {
-            // Hash anyway so a malformed token costs the same as a wrong one.
-            let _ = PresentedToken::parse(&"A".repeat(super::token::TOKEN_LEN))
-                .map(|p| p.verifies(&self.decoy_hash));
-            return Err(EngineError::InvalidToken);
-        };
-        match self.by_selector.get(&presented.selector) {
-            Some(&slot) if presented.verifies(&self.record(slot).verifier_hash) => Ok(slot),
-            Some(_) => Err(EngineError::InvalidToken),
-            None => {
-                let _ = presented.verifies(&self.decoy_hash);
-                Err(EngineError::InvalidToken)
-            }
+        let presented = PresentedToken::parse(token);
+        let slot = presented.as_ref().and_then(|p| self.live_slot(p.selector));
+        // Hash even when there is nothing to compare against, so a miss costs what a hit does.
+        let stored = slot.map_or(&self.decoy_hash, |slot| &self.record(slot).verifier_hash);
+        let verified = presented.is_some_and(|p| p.verifies(stored));
+        match slot {
+            Some(slot) if verified => Ok(slot),
+            _ => Err(EngineError::InvalidToken),
+        }
+    }
+
+    /// The slot of the live session with this selector, if there is one.
+    fn live_slot(&self, selector: u64) -> Option<Slot> {
+        let (slot, _) = self.selectors.decode(selector);
+        match self.records.get(slot as usize) {
+            Some(Some(record)) if record.selector == selector => Some(slot),
+            _ => None,
         }
     }
 
     fn slot_of(&self, handle: Handle) -> Result<Slot, EngineError> {
-        self.by_selector
-            .get(&handle.0)
-            .copied()
+        self.live_slot(handle.0)
             .ok_or(EngineError::NoSuchSession(handle))
-    }
-
-    fn store(&mut self, record: Record) -> Slot {
-        let selector = record.selector;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.records[slot as usize] = Some(record);
-                slot
-            }
-            None => {
-                self.records.push(Some(record));
-                (self.records.len() - 1) as Slot
-            }
-        };
-        self.by_selector.insert(selector, slot);
-        slot
     }
 
     fn record(&self, slot: Slot) -> &Record {

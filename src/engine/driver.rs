@@ -39,10 +39,22 @@ impl Default for DriverConfig {
     }
 }
 
-/// A cheap, cloneable handle to a running engine.
+/// A cheap, cloneable handle to a running engine. The driver stops when
+/// `shutdown` is called or the last handle is dropped.
 #[derive(Clone)]
 pub struct EngineHandle {
     shared: Arc<Shared>,
+    _stop_on_drop: Arc<StopOnDrop>,
+}
+
+/// Held by handles only, never by the driver, so its drop means no handle is left.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown.store(true, Ordering::SeqCst);
+        self.0.wake.notify_one();
+    }
 }
 
 struct Shared {
@@ -117,7 +129,10 @@ impl EngineHandle {
             instance: hex::encode(instance),
         });
         tokio::spawn(drive(shared.clone()));
-        EngineHandle { shared }
+        EngineHandle {
+            _stop_on_drop: Arc::new(StopOnDrop(shared.clone())),
+            shared,
+        }
     }
 
     /// Stops the driver task. Subscriptions end once every handle is dropped.

@@ -1,68 +1,379 @@
-//! The deadline index: which session ends next, found in O(log n).
+//! The deadline index: which session ends next, in O(1) per touch.
 //!
-//! Two ordered sets of (deadline, slot): one for idle deadlines, which move on
-//! every touch, and one for absolute deadlines, which never move. The daily
-//! closing time is one instant shared by every live session, so it needs no
-//! index. The idle set also gives the admin listing its order.
+//! Sessions that share a timeout also share an order: a touch gives a session
+//! the latest idle deadline of its timeout, and logins arrive in time order.
+//! So each distinct timeout gets a *lane*, a doubly linked list in deadline
+//! order, and a touch just moves a session to the back of its lane. An ordered
+//! set of lane heads gives the next deadline overall in O(log lanes). Engine
+//! time never runs backwards, which keeps every lane sorted; a late append is
+//! still placed correctly, just not in O(1).
+//!
+//! A `Track` is one such index; the engine keeps one for idle deadlines and one
+//! for absolute deadlines. The daily closing time is one instant shared by
+//! every live session, so it needs no index.
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use super::clock::Millis;
-use super::session::ExpiryReason;
 
 pub(crate) type Slot = u32;
+type LaneId = u32;
+const NIL: u32 = u32::MAX;
 
-#[derive(Debug, Default)]
-pub(crate) struct Schedule {
-    idle: BTreeSet<(Millis, Slot)>,
-    absolute: BTreeSet<(Millis, Slot)>,
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    deadline: Millis,
+    prev: Slot,
+    next: Slot,
+    lane: LaneId,
 }
 
-impl Schedule {
-    pub fn insert(&mut self, slot: Slot, idle: Millis, absolute: Millis) {
-        self.idle.insert((idle, slot));
-        self.absolute.insert((absolute, slot));
-    }
+const VACANT: Entry = Entry {
+    deadline: 0,
+    prev: NIL,
+    next: NIL,
+    lane: NIL,
+};
 
-    pub fn move_idle(&mut self, slot: Slot, from: Millis, to: Millis) {
-        if from != to {
-            self.idle.remove(&(from, slot));
-            self.idle.insert((to, slot));
-        }
-    }
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    timeout: Millis,
+    head: Slot,
+    tail: Slot,
+}
 
-    pub fn remove(&mut self, slot: Slot, idle: Millis, absolute: Millis) {
-        self.idle.remove(&(idle, slot));
-        self.absolute.remove(&(absolute, slot));
-    }
+/// Where a walk in deadline order stopped; opaque to callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub deadline: Millis,
+    lane: LaneId,
+    slot: Slot,
+}
 
-    /// The earliest deadline of any session, with its reason and slot.
-    /// On a tie the absolute limit is named, as it is the harder rule.
-    pub fn next(&self) -> Option<(Millis, ExpiryReason, Slot)> {
-        let idle = self.idle.first().copied();
-        let absolute = self.absolute.first().copied();
-        match (idle, absolute) {
-            (Some((i, is)), Some((a, as_))) => Some(if a <= i {
-                (a, ExpiryReason::Absolute, as_)
-            } else {
-                (i, ExpiryReason::Idle, is)
-            }),
-            (Some((i, s)), None) => Some((i, ExpiryReason::Idle, s)),
-            (None, Some((a, s))) => Some((a, ExpiryReason::Absolute, s)),
-            (None, None) => None,
-        }
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.deadline, self.lane, self.slot)
     }
+}
 
-    /// Slots in idle-deadline order, starting after `after` (exclusive).
-    pub fn by_idle_deadline(
-        &self,
-        after: Option<(Millis, Slot)>,
-    ) -> impl Iterator<Item = (Millis, Slot)> + '_ {
-        let start = match after {
-            Some(key) => Bound::Excluded(key),
-            None => Bound::Unbounded,
+impl std::str::FromStr for Position {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut parts = s.split('.');
+        let mut next = || parts.next().ok_or(());
+        let position = Position {
+            deadline: next()?.parse().map_err(|_| ())?,
+            lane: next()?.parse().map_err(|_| ())?,
+            slot: next()?.parse().map_err(|_| ())?,
         };
-        self.idle.range((start, Bound::Unbounded)).copied()
+        if parts.next().is_some() {
+            return Err(());
+        }
+        Ok(position)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Track {
+    entries: Vec<Entry>,
+    lanes: Vec<Lane>,
+    lane_of_timeout: HashMap<Millis, LaneId>,
+    free_lanes: Vec<LaneId>,
+    /// (deadline of the lane's head, lane) for every non-empty lane.
+    heads: BTreeSet<(Millis, LaneId)>,
+}
+
+impl Track {
+    /// Adds `slot` with a deadline `timeout` after its start.
+    pub fn insert(&mut self, slot: Slot, timeout: Millis, deadline: Millis) {
+        let lane = self.lane_for(timeout);
+        let index = slot as usize;
+        if self.entries.len() <= index {
+            self.entries.resize(index + 1, VACANT);
+        }
+        self.entries[index] = Entry {
+            deadline,
+            lane,
+            ..VACANT
+        };
+        self.append(slot);
+    }
+
+    /// Gives `slot` a new, later-or-equal deadline in the same lane.
+    pub fn reschedule(&mut self, slot: Slot, deadline: Millis) {
+        if self.entries[slot as usize].deadline == deadline {
+            return;
+        }
+        self.unlink(slot);
+        self.entries[slot as usize].deadline = deadline;
+        self.append(slot);
+    }
+
+    pub fn remove(&mut self, slot: Slot) {
+        self.unlink(slot);
+        let lane = self.entries[slot as usize].lane;
+        self.entries[slot as usize] = VACANT;
+        if self.lanes[lane as usize].head == NIL {
+            let timeout = self.lanes[lane as usize].timeout;
+            self.lane_of_timeout.remove(&timeout);
+            self.free_lanes.push(lane);
+        }
+    }
+
+    /// The earliest deadline and its slot.
+    pub fn first(&self) -> Option<(Millis, Slot)> {
+        let &(deadline, lane) = self.heads.first()?;
+        Some((deadline, self.lanes[lane as usize].head))
+    }
+
+    /// Slots in deadline order, starting after `after`.
+    pub fn in_order(&self, after: Option<Position>) -> InOrder<'_> {
+        let mut frontier = BinaryHeap::new();
+        for &(_, lane) in &self.heads {
+            let start = self.resume(lane, after);
+            if start != NIL {
+                frontier.push(Reverse((
+                    self.entries[start as usize].deadline,
+                    lane,
+                    start,
+                )));
+            }
+        }
+        InOrder {
+            track: self,
+            frontier,
+        }
+    }
+
+    /// The first slot of `lane` that comes after `after` in the total order
+    /// (deadline, lane, order within the lane).
+    fn resume(&self, lane: LaneId, after: Option<Position>) -> Slot {
+        let head = self.lanes[lane as usize].head;
+        let Some(after) = after else {
+            return head;
+        };
+        if lane == after.lane
+            && let Some(entry) = self.entries.get(after.slot as usize)
+            && entry.lane == lane
+            && entry.deadline == after.deadline
+        {
+            return entry.next;
+        }
+        let mut slot = head;
+        while slot != NIL {
+            let deadline = self.entries[slot as usize].deadline;
+            let past = if lane > after.lane {
+                deadline >= after.deadline
+            } else {
+                deadline > after.deadline
+            };
+            if past {
+                break;
+            }
+            slot = self.entries[slot as usize].next;
+        }
+        slot
+    }
+
+    fn lane_for(&mut self, timeout: Millis) -> LaneId {
+        if let Some(&lane) = self.lane_of_timeout.get(&timeout) {
+            return lane;
+        }
+        let fresh = Lane {
+            timeout,
+            head: NIL,
+            tail: NIL,
+        };
+        let lane = match self.free_lanes.pop() {
+            Some(lane) => {
+                self.lanes[lane as usize] = fresh;
+                lane
+            }
+            None => {
+                self.lanes.push(fresh);
+                (self.lanes.len() - 1) as LaneId
+            }
+        };
+        self.lane_of_timeout.insert(timeout, lane);
+        lane
+    }
+
+    /// Puts a detached `slot` into its lane in deadline order: at the back,
+    /// unless engine time stepped back, in which case it walks to its place.
+    fn append(&mut self, slot: Slot) {
+        let Entry { deadline, lane, .. } = self.entries[slot as usize];
+        let mut after = self.lanes[lane as usize].tail;
+        while after != NIL && self.entries[after as usize].deadline > deadline {
+            after = self.entries[after as usize].prev;
+        }
+        let before = if after == NIL {
+            self.lanes[lane as usize].head
+        } else {
+            self.entries[after as usize].next
+        };
+        self.entries[slot as usize].prev = after;
+        self.entries[slot as usize].next = before;
+        if before == NIL {
+            self.lanes[lane as usize].tail = slot;
+        } else {
+            self.entries[before as usize].prev = slot;
+        }
+        if after == NIL {
+            let old_head = self.lanes[lane as usize].head;
+            self.lanes[lane as usize].head = slot;
+            self.replace_head(lane, old_head);
+        } else {
+            self.entries[after as usize].next = slot;
+        }
+    }
+
+    fn unlink(&mut self, slot: Slot) {
+        let Entry {
+            prev, next, lane, ..
+        } = self.entries[slot as usize];
+        if next == NIL {
+            self.lanes[lane as usize].tail = prev;
+        } else {
+            self.entries[next as usize].prev = prev;
+        }
+        if prev == NIL {
+            self.lanes[lane as usize].head = next;
+            self.replace_head(lane, slot);
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        self.entries[slot as usize].prev = NIL;
+        self.entries[slot as usize].next = NIL;
+    }
+
+    /// Keeps `heads` in step after the head of `lane` changed from `old_head`.
+    fn replace_head(&mut self, lane: LaneId, old_head: Slot) {
+        if old_head != NIL {
+            self.heads
+                .remove(&(self.entries[old_head as usize].deadline, lane));
+        }
+        let head = self.lanes[lane as usize].head;
+        if head != NIL {
+            self.heads
+                .insert((self.entries[head as usize].deadline, lane));
+        }
+    }
+}
+
+/// A walk over a track's slots in deadline order.
+pub(crate) struct InOrder<'a> {
+    track: &'a Track,
+    frontier: BinaryHeap<Reverse<(Millis, LaneId, Slot)>>,
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = (Position, Slot);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Reverse((deadline, lane, slot)) = self.frontier.pop()?;
+        let next = self.track.entries[slot as usize].next;
+        if next != NIL {
+            let next_deadline = self.track.entries[next as usize].deadline;
+            self.frontier.push(Reverse((next_deadline, lane, next)));
+        }
+        Some((
+            Position {
+                deadline,
+                lane,
+                slot,
+            },
+            slot,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(track: &Track) -> Vec<Slot> {
+        track.in_order(None).map(|(_, slot)| slot).collect()
+    }
+
+    #[test]
+    fn first_is_the_earliest_deadline_across_lanes() {
+        let mut track = Track::default();
+        track.insert(0, 100, 1_100);
+        track.insert(1, 50, 1_050);
+        track.insert(2, 100, 1_200);
+        assert_eq!(track.first(), Some((1_050, 1)));
+        track.remove(1);
+        assert_eq!(track.first(), Some((1_100, 0)));
+        assert_eq!(order(&track), [0, 2]);
+    }
+
+    #[test]
+    fn reschedule_moves_a_slot_to_the_back_of_its_lane() {
+        let mut track = Track::default();
+        for slot in 0..4 {
+            track.insert(slot, 100, 1_000 + slot as Millis);
+        }
+        track.reschedule(0, 1_010);
+        assert_eq!(order(&track), [1, 2, 3, 0]);
+        assert_eq!(track.first(), Some((1_001, 1)));
+    }
+
+    #[test]
+    fn an_out_of_order_append_still_lands_in_order() {
+        let mut track = Track::default();
+        track.insert(0, 100, 1_000);
+        track.insert(1, 100, 1_020);
+        track.insert(2, 100, 1_010);
+        track.insert(3, 100, 900);
+        assert_eq!(order(&track), [3, 0, 2, 1]);
+        assert_eq!(track.first(), Some((900, 3)));
+    }
+
+    #[test]
+    fn walking_resumes_after_a_position_across_lanes() {
+        let mut track = Track::default();
+        track.insert(0, 100, 1_000);
+        track.insert(1, 7, 1_000);
+        track.insert(2, 100, 1_005);
+        track.insert(3, 7, 1_003);
+        let all: Vec<_> = track.in_order(None).collect();
+        assert_eq!(
+            all.iter().map(|&(_, s)| s).collect::<Vec<_>>(),
+            [0, 1, 3, 2]
+        );
+        for (i, &(position, _)) in all.iter().enumerate() {
+            let rest: Vec<_> = track.in_order(Some(position)).map(|(_, s)| s).collect();
+            let expected: Vec<_> = all[i + 1..].iter().map(|&(_, s)| s).collect();
+            assert_eq!(rest, expected, "after {position}");
+        }
+    }
+
+    #[test]
+    fn empty_lanes_are_reclaimed() {
+        let mut track = Track::default();
+        for slot in 0..100 {
+            track.insert(slot, 1_000 + slot as Millis, 5_000 + slot as Millis);
+        }
+        for slot in 0..100 {
+            track.remove(slot);
+        }
+        assert!(track.lane_of_timeout.is_empty());
+        assert!(track.heads.is_empty());
+        track.insert(0, 3, 10);
+        assert_eq!(track.lanes.len(), 100, "a freed lane is reused");
+    }
+
+    #[test]
+    fn positions_round_trip_through_text() {
+        let position = Position {
+            deadline: 1_800_000_000_123,
+            lane: 2,
+            slot: 77,
+        };
+        assert_eq!(position.to_string().parse(), Ok(position));
+        assert!("1.2".parse::<Position>().is_err());
+        assert!("1.2.3.4".parse::<Position>().is_err());
     }
 }

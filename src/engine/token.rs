@@ -1,8 +1,8 @@
 //! Session tokens and handles (the split-token scheme).
 //!
-//! A token is base64url(selector 8 bytes ‖ verifier 24 bytes) from the OS
-//! CSPRNG. The selector finds the session; only a SHA-256 of the verifier is
-//! kept, and it is checked in constant time. The handle, the selector in hex,
+//! A token is base64url(selector 8 bytes ‖ verifier 24 bytes). The verifier,
+//! 192 bits from the OS CSPRNG, is the secret; only its SHA-256 is kept, and it
+//! is checked in constant time. The selector finds the session. The handle, the selector in hex,
 //! is public; the token is secret and never leaves the login/renew answer.
 
 use std::fmt;
@@ -112,14 +112,70 @@ impl PresentedToken {
     }
 }
 
-/// Mints tokens from the OS CSPRNG, fetching randomness in blocks so a login
-/// does not pay for a system call each time.
+/// Turns a session's storage slot into its selector and back.
+///
+/// The selector is a keyed pseudorandom permutation (a four-round Feistel
+/// network over SipHash, with keys from the OS CSPRNG) of the slot and a
+/// per-slot generation. Selectors therefore look random and cannot be guessed,
+/// yet finding a session from a token needs no index: decode, then one array
+/// read. Reusing a slot bumps its generation, so an old handle never names a
+/// new session. The secret part of a token is the verifier, not the selector.
+pub struct SelectorCodec {
+    keys: [(u64, u64); 4],
+}
+
+impl Default for SelectorCodec {
+    fn default() -> Self {
+        let mut raw = [0u8; 64];
+        getrandom::fill(&mut raw).expect("the OS random number generator failed");
+        let word =
+            |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        SelectorCodec {
+            keys: [
+                (word(0), word(1)),
+                (word(2), word(3)),
+                (word(4), word(5)),
+                (word(6), word(7)),
+            ],
+        }
+    }
+}
+
+impl SelectorCodec {
+    fn round(&self, round: usize, half: u32) -> u32 {
+        use std::hash::Hasher;
+        let (k0, k1) = self.keys[round];
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
+        hasher.write_u32(half);
+        hasher.finish() as u32
+    }
+
+    pub fn encode(&self, slot: u32, generation: u32) -> u64 {
+        let (mut left, mut right) = (slot, generation);
+        for round in 0..4 {
+            (left, right) = (right, left ^ self.round(round, right));
+        }
+        (u64::from(left) << 32) | u64::from(right)
+    }
+
+    /// The slot and generation a selector names.
+    pub fn decode(&self, selector: u64) -> (u32, u32) {
+        let (mut left, mut right) = ((selector >> 32) as u32, selector as u32);
+        for round in (0..4).rev() {
+            (left, right) = (right ^ self.round(round, left), left);
+        }
+        (left, right)
+    }
+}
+
+/// Mints tokens with verifiers from the OS CSPRNG, fetching randomness in
+/// blocks so a login does not pay for a system call each time.
 pub struct TokenMint {
     pool: Box<[u8; POOL_BYTES]>,
     used: usize,
 }
 
-const POOL_BYTES: usize = TOKEN_BYTES * 128;
+const POOL_BYTES: usize = VERIFIER_LEN * 128;
 
 impl Default for TokenMint {
     fn default() -> Self {
@@ -131,38 +187,26 @@ impl Default for TokenMint {
 }
 
 impl TokenMint {
-    fn random_bytes(&mut self) -> [u8; TOKEN_BYTES] {
+    fn random_verifier(&mut self) -> [u8; VERIFIER_LEN] {
         if self.used == POOL_BYTES {
             // Without the OS CSPRNG no token can be trusted; there is nothing safe to fall back to.
             getrandom::fill(&mut self.pool[..]).expect("the OS random number generator failed");
             self.used = 0;
         }
-        let mut out = [0u8; TOKEN_BYTES];
-        let chunk = &mut self.pool[self.used..self.used + TOKEN_BYTES];
+        let mut out = [0u8; VERIFIER_LEN];
+        let chunk = &mut self.pool[self.used..self.used + VERIFIER_LEN];
         out.copy_from_slice(chunk);
         chunk.fill(0);
-        self.used += TOKEN_BYTES;
+        self.used += VERIFIER_LEN;
         out
     }
 
-    /// A new token with a fresh selector.
-    pub fn mint(&mut self) -> (Token, u64, VerifierHash) {
-        let bytes = self.random_bytes();
-        let selector = u64::from_be_bytes(bytes[..SELECTOR_LEN].try_into().expect("8 bytes"));
-        let (token, hash) = Self::assemble(selector, &bytes[SELECTOR_LEN..]);
-        (token, selector, hash)
-    }
-
-    /// A new token that keeps `selector` (so the handle stays) with a fresh verifier.
-    pub fn remint(&mut self, selector: u64) -> (Token, VerifierHash) {
-        let bytes = self.random_bytes();
-        Self::assemble(selector, &bytes[SELECTOR_LEN..])
-    }
-
-    fn assemble(selector: u64, verifier: &[u8]) -> (Token, VerifierHash) {
+    /// A new token for `selector` with a fresh verifier, and the verifier's hash.
+    pub fn issue(&mut self, selector: u64) -> (Token, VerifierHash) {
+        let verifier = self.random_verifier();
         let mut raw = [0u8; TOKEN_BYTES];
         raw[..SELECTOR_LEN].copy_from_slice(&selector.to_be_bytes());
-        raw[SELECTOR_LEN..].copy_from_slice(verifier);
+        raw[SELECTOR_LEN..].copy_from_slice(&verifier);
         let hash: VerifierHash = Sha256::digest(verifier).into();
         (Token(URL_SAFE_NO_PAD.encode(raw)), hash)
     }
@@ -173,23 +217,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn minted_token_parses_and_verifies() {
+    fn issued_token_parses_and_verifies() {
         let mut mint = TokenMint::default();
-        let (token, selector, hash) = mint.mint();
+        let (token, hash) = mint.issue(0x0123_4567_89ab_cdef);
         assert_eq!(token.expose().len(), TOKEN_LEN);
         let presented = PresentedToken::parse(token.expose()).unwrap();
-        assert_eq!(presented.selector, selector);
+        assert_eq!(presented.selector, 0x0123_4567_89ab_cdef);
         assert!(presented.verifies(&hash));
     }
 
     #[test]
-    fn reminted_token_keeps_selector_and_old_verifier_fails() {
+    fn a_reissued_token_keeps_the_selector_and_the_old_verifier_fails() {
         let mut mint = TokenMint::default();
-        let (old, selector, old_hash) = mint.mint();
-        let (new, new_hash) = mint.remint(selector);
+        let (old, old_hash) = mint.issue(42);
+        let (new, new_hash) = mint.issue(42);
         let old = PresentedToken::parse(old.expose()).unwrap();
         let new = PresentedToken::parse(new.expose()).unwrap();
-        assert_eq!(new.selector, selector);
+        assert_eq!(new.selector, 42);
         assert!(new.verifies(&new_hash));
         assert!(!old.verifies(&new_hash));
         assert!(old.verifies(&old_hash));
@@ -211,10 +255,34 @@ mod tests {
     #[test]
     fn tokens_differ_and_debug_hides_them() {
         let mut mint = TokenMint::default();
-        let (a, _, _) = mint.mint();
-        let (b, _, _) = mint.mint();
+        let (a, _) = mint.issue(1);
+        let (b, _) = mint.issue(1);
         assert_ne!(a, b);
         assert!(!format!("{a:?}").contains(a.expose()));
+    }
+
+    #[test]
+    fn selectors_decode_to_their_slot_and_generation() {
+        let codec = SelectorCodec::default();
+        for (slot, generation) in [(0, 0), (1, 0), (0, 1), (999_999, 7), (u32::MAX, u32::MAX)] {
+            let selector = codec.encode(slot, generation);
+            assert_eq!(codec.decode(selector), (slot, generation));
+        }
+    }
+
+    #[test]
+    fn neighbouring_slots_get_unrelated_selectors() {
+        let codec = SelectorCodec::default();
+        let a = codec.encode(1, 0);
+        let b = codec.encode(2, 0);
+        let c = codec.encode(1, 1);
+        // Roughly half the bits differ; a counter would differ in one or two.
+        for (x, y) in [(a, b), (a, c), (b, c)] {
+            let differing = (x ^ y).count_ones();
+            assert!((12..=52).contains(&differing), "{x:016x} {y:016x}");
+        }
+        let other = SelectorCodec::default();
+        assert_ne!(other.encode(1, 0), a, "keys differ per engine");
     }
 
     #[test]
