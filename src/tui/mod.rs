@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::engine::clock::system_now;
 use crate::engine::{EngineHandle, VirtualClock};
-use crate::source::{CommandOutcome, Embedded, SessionSource, SourceError, UpdateStream};
+use crate::source::{CommandOutcome, Embedded, Remote, SessionSource, SourceError, UpdateStream};
 use app::App;
 use keymap::KeyMap;
 use msg::{Command, Msg};
@@ -48,11 +48,6 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
-    if let Some(url) = &config.dashboard.server {
-        return Err(eyre!(
-            "connecting the dashboard to a server ({url}) is not available in this build yet; run `sessiontop` without --server for the embedded engine"
-        ));
-    }
     let keymap = KeyMap::from_config(&config.keys)?;
     let log_file = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,6 +56,15 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         .build()
         .wrap_err("cannot start the tokio runtime")?;
     let result = runtime.block_on(async move {
+        let tz = *chrono::Local::now().offset();
+        let seed = system_now() as u64;
+        let fps = config.dashboard.fps;
+        if let Some(url) = &config.dashboard.server {
+            let token = Remote::token_from(config.dashboard.token_file.as_deref())?;
+            let source = Arc::new(Remote::new(url, token)?);
+            let app = App::new(source.info(), &config, keymap, tz, seed);
+            return run_with(source, app, fps).await;
+        }
         let clock = Arc::new(VirtualClock::new(system_now(), config.dashboard.speed));
         let engine = EngineHandle::spawn(
             config.policy.to_policy()?,
@@ -69,10 +73,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         );
         let simulator = crate::sim::spawn(engine.clone(), config.simulator.clone());
         let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
-        let tz = *chrono::Local::now().offset();
-        let seed = system_now() as u64;
         let app = App::new(source.info(), &config, keymap, tz, seed);
-        let fps = config.dashboard.fps;
         let result = run_with(source, app, fps).await;
         engine.shutdown();
         result
@@ -131,11 +132,17 @@ fn restore_terminal() {
     ratatui::restore();
 }
 
-async fn run_with(source: Arc<dyn SessionSource>, app: App, fps: u32) -> color_eyre::Result<()> {
+async fn run_with(
+    source: Arc<dyn SessionSource>,
+    mut app: App,
+    fps: u32,
+) -> color_eyre::Result<()> {
     let (snapshot, updates) = source
         .connect()
         .await
         .wrap_err("cannot load the sessions")?;
+    // A server's policy and version are known only once connected.
+    app.info = source.info();
     let mut terminal = init_terminal()?;
     let result = event_loop(&mut terminal, source, app, snapshot, updates, fps).await;
     restore_terminal();

@@ -2,6 +2,7 @@
 //! to cut every open connection, as a network drop would.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -10,6 +11,8 @@ use tokio::sync::watch;
 pub struct Proxy {
     pub addr: SocketAddr,
     upstream: Arc<Mutex<SocketAddr>>,
+    /// While set, new connections are closed at once, as if the network were down.
+    refusing: Arc<AtomicBool>,
     cuts: watch::Sender<u64>,
 }
 
@@ -20,9 +23,14 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let upstream = Arc::new(Mutex::new(upstream));
         let (cuts, _) = watch::channel(0u64);
-        let (target, cut_signal) = (upstream.clone(), cuts.clone());
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (target, cut_signal, refuse) = (upstream.clone(), cuts.clone(), refusing.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let target = *target.lock().unwrap();
                 let mut cut = cut_signal.subscribe();
                 tokio::spawn(async move {
@@ -40,13 +48,20 @@ impl Proxy {
         Proxy {
             addr,
             upstream,
+            refusing,
             cuts,
         }
     }
 
-    /// Drops every connection open now; new ones still go through.
+    /// Drops every open connection and refuses new ones until `restore`.
     pub fn cut(&self) {
+        self.refusing.store(true, Ordering::SeqCst);
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.refusing.store(false, Ordering::SeqCst);
     }
 
     /// Sends new connections to another server from now on.
