@@ -2,44 +2,12 @@
 //! parsed with vt100. Needs nothing installed beyond Rust. Every wait polls the
 //! screen against a deadline; no test sleeps for a fixed time.
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
-use std::path::PathBuf;
+mod support;
+
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sessiontop");
-const WAIT: Duration = Duration::from_secs(15);
-
-struct Dashboard {
-    child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    /// Every byte the dashboard wrote, and the screen they draw.
-    output: Arc<Mutex<(Vec<u8>, vt100::Parser)>>,
-    _dir: TempDir,
-}
-
-/// A directory removed at the end of the test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("sessiontop-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::pty::{BIN, Dashboard, TempDir, assert_terminal_restored};
 
 const CONFIG: &str = r#"
 [policy]
@@ -54,151 +22,17 @@ linger = "1s"
 enabled = true
 "#;
 
-impl Dashboard {
-    fn start(name: &str, args: &[&str]) -> Dashboard {
-        Self::start_with(name, CONFIG, args)
-    }
-
-    fn start_with(name: &str, config_text: &str, args: &[&str]) -> Dashboard {
-        let dir = TempDir::new(name);
-        let config = dir.0.join("config.toml");
-        std::fs::write(&config, config_text).unwrap();
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: 40,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
-        let mut command = CommandBuilder::new(BIN);
-        command.arg("--config");
-        command.arg(&config);
-        for arg in args {
-            command.arg(arg);
-        }
-        command.env("TERM", "xterm-256color");
-        command.env("XDG_STATE_HOME", &dir.0);
-        command.env("HOME", &dir.0);
-        command.env_remove("NO_COLOR");
-        command.env_remove("SESSIONTOP_CONFIG");
-        let child = pty.slave.spawn_command(command).unwrap();
-        drop(pty.slave);
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let writer = pty.master.take_writer().unwrap();
-        let output = Arc::new(Mutex::new((
-            Vec::new(),
-            vt100::Parser::new(
-                NonZeroU16::new(40).unwrap(),
-                NonZeroU16::new(120).unwrap(),
-                0,
-            ),
-        )));
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let _master = pty.master;
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut out = sink.lock().unwrap();
-                out.0.extend_from_slice(&buf[..n]);
-                out.1.process(&buf[..n]);
-            }
-        });
-        Dashboard {
-            child,
-            writer,
-            output,
-            _dir: dir,
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.output.lock().unwrap().1.screen().contents()
-    }
-
-    fn press(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    /// Waits until `test` holds for the screen; returns that screen.
-    fn wait_for(&self, what: &str, test: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen();
-            if test(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_text(&self, text: &str) -> String {
-        self.wait_for(text, |s| s.contains(text))
-    }
-
-    /// Simulates a login of `user` with `n`, replacing the suggested name.
-    fn login(&mut self, user: &str) {
-        self.press("n");
-        self.wait_text("Simulate a login");
-        self.press(&format!("\x15{user}\r"));
-        self.wait_text(user);
-        self.wait_for("the prompt to close", |s| !s.contains("Simulate a login"));
-    }
-
-    /// Opens the details of the selected session and returns its user line.
-    fn details_user(&mut self) -> String {
-        self.press("\r");
-        let screen = self.wait_text("Esc to close");
-        self.press("\x1b");
-        self.wait_for("the details to close", |s| !s.contains("Esc to close"));
-        screen
-            .lines()
-            .find(|l| l.contains(" user "))
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Waits for the process to end and returns its success and all its output.
-    fn wait_exit(mut self) -> (bool, Vec<u8>) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader drain what is left.
-                std::thread::sleep(Duration::from_millis(100));
-                let bytes = self.output.lock().unwrap().0.clone();
-                return (status.success(), bytes);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the dashboard did not exit; screen:\n{}", self.screen());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// The dashboard with the test config file and `args`.
+fn start(name: &str, args: &[&str]) -> Dashboard {
+    start_with(name, CONFIG, args)
 }
 
-fn assert_terminal_restored(bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    let entered = text
-        .find("\x1b[?1049h")
-        .expect("the alternate screen was entered");
-    let left = text
-        .rfind("\x1b[?1049l")
-        .expect("the alternate screen was left");
-    assert!(left > entered);
-    let shown = text.rfind("\x1b[?25h").expect("the cursor was shown again");
-    assert!(shown > entered);
-    assert!(
-        text.contains("\x1b[?1000l") || text.contains("\x1b[?1006l"),
-        "mouse capture was turned off"
-    );
+fn start_with(name: &str, config_text: &str, args: &[&str]) -> Dashboard {
+    let dir = TempDir::new(name);
+    let config = dir.write("config.toml", config_text);
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    Dashboard::start(&dir.0, &all, &[]).keeping(dir)
 }
 
 /// The idle countdown ("mm:ss") in the row of `user`.
@@ -217,7 +51,7 @@ fn countdown_of(screen: &str, user: &str) -> Option<String> {
 
 #[test]
 fn a_login_counts_down_expires_idle_and_another_is_revoked() {
-    let mut d = Dashboard::start("lifecycle", &["--idle-timeout", "3s", "--no-sim"]);
+    let mut d = start("lifecycle", &["--idle-timeout", "3s", "--no-sim"]);
     d.wait_text("No live sessions");
     assert!(
         d.screen().contains("idle 3s"),
@@ -264,7 +98,7 @@ fn a_login_counts_down_expires_idle_and_another_is_revoked() {
 
 #[test]
 fn the_default_dashboard_shows_simulated_sessions_at_once_and_ctrl_c_restores_the_terminal() {
-    let mut d = Dashboard::start("default", &[]);
+    let mut d = start("default", &[]);
     let started = Instant::now();
     d.wait_for("simulated sessions", |s| {
         s.contains("● active") && s.contains("logged in from")
@@ -337,7 +171,7 @@ fn a_stdout_that_is_not_a_terminal_is_a_clear_error() {
 
 #[test]
 fn a_click_selects_a_row_and_the_wheel_scrolls() {
-    let mut d = Dashboard::start("mouse", &["--no-sim"]);
+    let mut d = start("mouse", &["--no-sim"]);
     d.wait_text("No live sessions");
     d.login("e2e-older");
     d.login("e2e-newer");
@@ -356,7 +190,7 @@ fn a_click_selects_a_row_and_the_wheel_scrolls() {
 #[test]
 fn a_bundled_scenario_shows_each_way_a_session_ends() {
     let config = "[simulator]\nscenario = \"each-way\"\n";
-    let mut d = Dashboard::start_with("scenario", config, &["--speed", "100"]);
+    let mut d = start_with("scenario", config, &["--speed", "100"]);
     d.wait_text("scenario: Four sessions");
     let screen = d.wait_for("all four endings", |s| {
         s.contains("revoked by trainer")

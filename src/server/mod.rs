@@ -1,9 +1,279 @@
 //! The session server: the engine behind an HTTP API and an event stream.
+//!
+//! A thin axum layer. It maps HTTP to engine calls (`app_api`, `admin_api`),
+//! streams engine events as SSE (`events`), checks API tokens (`auth`), turns
+//! every failure into one JSON error shape (`error`), counts what Prometheus
+//! wants (`metrics`) and describes itself (`openapi`). It holds no session
+//! rules of its own, and it never logs, echoes or puts a token in a URL.
+//!
+//! `run` is what `sessiontop serve` calls; `serve` and `serve_engine` start a
+//! server on a listener the caller bound, which is what tests and the
+//! benchmark use.
 
-use crate::config::Config;
+pub mod admin_api;
+pub mod app_api;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod openapi;
 
-pub fn run(_config: Config) -> color_eyre::Result<()> {
-    Err(color_eyre::eyre::eyre!(
-        "the session server is not built yet"
-    ))
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use color_eyre::eyre::WrapErr;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::{Config, ConfigError, ServerConfig};
+use crate::engine::{EngineHandle, SystemClock};
+use auth::{ApiTokens, Role, TokenError};
+use metrics::Metrics;
+
+/// What every handler shares.
+pub struct ServerState {
+    pub engine: EngineHandle,
+    tokens: ApiTokens,
+    metrics: Arc<Metrics>,
+    keep_alive: Duration,
+    /// Turns true when the server begins to shut down; event streams end then.
+    shutdown: watch::Receiver<bool>,
+    /// The serialized OpenAPI document, set once the router is built.
+    openapi: OnceLock<Bytes>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    #[error(
+        "server.listen = {listen:?} is not an address to listen on: use HOST:PORT, such as 127.0.0.1:7878"
+    )]
+    BadAddress { listen: String },
+    #[error(
+        "refusing to listen on {listen} (not a loopback address) without configured API tokens: set SESSIONTOP_APP_TOKEN and SESSIONTOP_ADMIN_TOKEN, or server.app_token_file and server.admin_token_file"
+    )]
+    NotLoopback { listen: String },
+    #[error("cannot listen on {listen}: {reason}")]
+    Bind { listen: String, reason: String },
+    #[error("the server stopped with an I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The router and the OpenAPI document, built from one list of routes.
+pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(app_api::login))
+        .routes(routes!(app_api::touch))
+        .routes(routes!(app_api::renew))
+        .routes(routes!(app_api::logout))
+        .routes(routes!(admin_api::list_sessions))
+        .routes(routes!(admin_api::get_session, admin_api::revoke_session))
+        .routes(routes!(admin_api::touch_session))
+        .routes(routes!(admin_api::revoke_user))
+        .routes(routes!(admin_api::stats))
+        .routes(routes!(events::stream))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::healthz))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    let router = router
+        .fallback(error::no_route)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state);
+    (router, api)
+}
+
+/// Runs a server with its own engine on `listener` until `shutdown` resolves.
+/// The config must name both API tokens (see `run` for generating them).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let engine = EngineHandle::spawn(
+        config.policy.to_policy()?,
+        Arc::new(SystemClock),
+        config.engine.to_driver_config()?,
+    );
+    let result = serve_engine(engine.clone(), &config.server, listener, shutdown).await;
+    engine.shutdown();
+    result
+}
+
+/// Runs a server over an engine the caller started (the benchmark fills it first).
+pub async fn serve_engine(
+    engine: EngineHandle,
+    config: &ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let tokens = ApiTokens::from_config(config)?;
+    let (stop, stopped) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(ServerState {
+        engine: engine.clone(),
+        tokens,
+        metrics: metrics.clone(),
+        keep_alive: config.keep_alive,
+        shutdown: stopped,
+        openapi: OnceLock::new(),
+    });
+    let (router, api) = router(state.clone(), config.body_limit);
+    let document = api
+        .to_json()
+        .expect("the OpenAPI document always serializes");
+    let _ = state.openapi.set(Bytes::from(document));
+    let follower = tokio::spawn(metrics::follow_expiries(engine, metrics));
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight, closing event streams");
+            let _ = stop.send(true);
+        })
+        .await;
+    follower.abort();
+    tracing::info!("server stopped");
+    Ok(result?)
+}
+
+/// `sessiontop serve`: tokens, address check, bind, serve until SIGINT/SIGTERM.
+pub fn run(mut config: Config) -> color_eyre::Result<()> {
+    init_logging();
+    let generated = settle_tokens(&mut config.server);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = bind(&config.server.listen, !generated.is_empty()).await?;
+        let local = listener.local_addr().map_err(ServerError::Io)?;
+        // Checked before anything is printed, so a bad token file prints no tokens.
+        ApiTokens::from_config(&config.server)?;
+        if !generated.is_empty() {
+            println!("No API tokens are configured; these were generated for this run and are not shown again:");
+            for (role, token) in &generated {
+                let name = match role {
+                    Role::App => "app token:  ",
+                    Role::Admin => "admin token:",
+                };
+                println!("  {name} {token}");
+            }
+        }
+        println!("listening on http://{local}");
+        tracing::info!(%local, "listening");
+        serve(config, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Folds `SESSIONTOP_APP_TOKEN` / `SESSIONTOP_ADMIN_TOKEN` into the config
+/// (they beat the file) and generates any token still missing.
+fn settle_tokens(server: &mut ServerConfig) -> Vec<(Role, String)> {
+    let mut generated = Vec::new();
+    for (role, var) in [
+        (Role::App, "SESSIONTOP_APP_TOKEN"),
+        (Role::Admin, "SESSIONTOP_ADMIN_TOKEN"),
+    ] {
+        let (token, file) = match role {
+            Role::App => (&mut server.app_token, &server.app_token_file),
+            Role::Admin => (&mut server.admin_token, &server.admin_token_file),
+        };
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+            *token = Some(value.trim().to_owned());
+        }
+        if token.is_none() && file.is_none() {
+            let fresh = auth::generate_token(role);
+            *token = Some(fresh.clone());
+            generated.push((role, fresh));
+        }
+    }
+    generated
+}
+
+/// Binds `listen`, refusing a non-loopback address when tokens were generated.
+async fn bind(listen: &str, tokens_generated: bool) -> Result<TcpListener, ServerError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|_| ServerError::BadAddress {
+            listen: listen.to_owned(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ServerError::BadAddress {
+            listen: listen.to_owned(),
+        });
+    }
+    if tokens_generated && !addrs.iter().all(|a| a.ip().is_loopback()) {
+        return Err(ServerError::NotLoopback {
+            listen: listen.to_owned(),
+        });
+    }
+    TcpListener::bind(&addrs[..]).await.map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the address is already in use; stop the other server or choose another with --listen".to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied; ports below 1024 need privileges, choose another with --listen".to_owned()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "this machine has no such address; choose another with --listen".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        ServerError::Bind {
+            listen: listen.to_owned(),
+            reason,
+        }
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+/// Structured logs to stderr; `SESSIONTOP_LOG` (or `RUST_LOG`) sets the filter.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SESSIONTOP_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -9,6 +9,7 @@
 //! session token to the dashboard.
 
 pub mod embedded;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use futures_util::future::BoxFuture;
 use crate::engine::{Event, Handle, Millis, Policy, SessionView, Stats};
 
 pub use embedded::Embedded;
+pub use remote::Remote;
 
 /// Live updates after a snapshot.
 pub type UpdateStream = Pin<Box<dyn Stream<Item = SourceUpdate> + Send>>;

@@ -35,7 +35,7 @@ use crate::config::{Config, SimulatorConfig};
 use crate::engine::clock::system_now;
 use crate::engine::{EngineHandle, VirtualClock};
 use crate::sim::scenario::{Playback, Scenario};
-use crate::source::{CommandOutcome, Embedded, SessionSource, SourceError, UpdateStream};
+use crate::source::{CommandOutcome, Embedded, Remote, SessionSource, SourceError, UpdateStream};
 use app::App;
 use keymap::KeyMap;
 use msg::{Command, Msg};
@@ -49,11 +49,6 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
-    if let Some(url) = &config.dashboard.server {
-        return Err(eyre!(
-            "connecting the dashboard to a server ({url}) is not available in this build yet; run `sessiontop` without --server for the embedded engine"
-        ));
-    }
     let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
     let logging = init_logging();
@@ -63,6 +58,15 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         .build()
         .wrap_err("cannot start the tokio runtime")?;
     let result = runtime.block_on(async move {
+        let tz = *chrono::Local::now().offset();
+        let seed = system_now() as u64;
+        let fps = config.dashboard.fps;
+        if let Some(url) = &config.dashboard.server {
+            let token = Remote::token_from(config.dashboard.token_file.as_deref())?;
+            let source = Arc::new(Remote::new(url, token)?);
+            let app = App::new(source.info(), &config, keymap, tz, seed);
+            return run_with(source, app, fps, |_| {}).await;
+        }
         let clock = Arc::new(VirtualClock::new(system_now(), config.dashboard.speed));
         let engine = EngineHandle::spawn(
             config.policy.to_policy()?,
@@ -85,11 +89,8 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         let start_simulator =
             (config.simulator.enabled && scenario.is_none()).then(|| simulator.clone());
         let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
-        let tz = *chrono::Local::now().offset();
-        let seed = system_now() as u64;
         let mut app = App::new(source.info(), &config, keymap, tz, seed);
         app.simulator_on = start_simulator.is_some();
-        let fps = config.dashboard.fps;
         let playback_engine = engine.clone();
         let result = run_with(source, app, fps, move |app| {
             if let Some(simulator) = start_simulator {

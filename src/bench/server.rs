@@ -1,0 +1,361 @@
+//! `sessiontop bench server`: touch requests per second and their latency
+//! over loopback HTTP with 100,000 live sessions, and events per second
+//! delivered to 10 event-stream clients.
+//!
+//! The server runs in this process on its own tokio runtime; the load
+//! generator runs on a separate single-threaded runtime on its own OS thread,
+//! with 32 keep-alive connections. Each connection sends one request and
+//! waits for its answer (no pipelining), like `wrk` or `redis-benchmark`
+//! without `-P`. The client speaks just enough HTTP/1.1 for this request, so
+//! that it costs the shared CPU as little as possible.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{WrapErr, eyre};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::stats::quantile;
+use crate::config::Config;
+use crate::engine::{EngineHandle, Login, SystemClock};
+use crate::server::auth::{Role, generate_token};
+
+const SESSIONS: usize = 100_000;
+const CONNECTIONS: usize = 32;
+const WARMUP: Duration = Duration::from_secs(1);
+const MEASURE: Duration = Duration::from_secs(10);
+const STREAM_CLIENTS: usize = 10;
+const STREAM_MEASURE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize)]
+pub struct ServerReport {
+    pub sessions: usize,
+    pub connections: usize,
+    pub duration_s: f64,
+    pub touch_requests: usize,
+    pub touch_rps: f64,
+    pub latency_ms: Latency,
+    /// Answers other than 200 during the measurement (should be 0).
+    pub errors: usize,
+    pub sse_clients: usize,
+    /// Events received by all stream clients together, per second.
+    pub sse_events_per_s: f64,
+    pub sse_events_per_s_per_client: f64,
+    /// Events the engine published per second meanwhile (each client should see all).
+    pub events_published_per_s: f64,
+    /// `resync` events the stream clients received (0 means nobody fell behind).
+    pub sse_resyncs: usize,
+    /// touch requests per second while the stream clients were connected.
+    pub touch_rps_with_streams: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn run(config: &Config) -> color_eyre::Result<ServerReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the tokio runtime")?;
+    let mut policy = config.policy.to_policy()?;
+    // Nothing expires during the run: only touches are measured.
+    policy.idle_timeout = policy.idle_bounds.max;
+    policy.absolute_timeout = policy.absolute_bounds.max;
+    policy.closing_time = None;
+    let driver = config.engine.to_driver_config()?;
+    let mut server_config = config.server.clone();
+    let app_token = generate_token(Role::App);
+    let admin_token = generate_token(Role::Admin);
+    server_config.app_token = Some(app_token.clone());
+    server_config.admin_token = Some(admin_token.clone());
+    server_config.app_token_file = None;
+    server_config.admin_token_file = None;
+
+    let (engine, addr, stop) = runtime.block_on(async {
+        let engine = EngineHandle::spawn(policy, Arc::new(SystemClock), driver);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = engine.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) =
+                crate::server::serve_engine(serving, &server_config, listener, shutdown).await
+            {
+                eprintln!("sessiontop bench: the server failed: {e}");
+            }
+        });
+        Ok::<_, std::io::Error>((engine, addr, stop))
+    })?;
+
+    let mut tokens = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let (token, _) = engine.login(Login::user(format!("user{:05}", i % 10_000)))?;
+        tokens.push(token.expose().to_owned());
+    }
+    let tokens = Arc::new(tokens);
+
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the load generator's runtime")?;
+    let load = std::thread::scope(|scope| {
+        scope
+            .spawn(|| client.block_on(drive(addr, app_token, admin_token, tokens, &engine)))
+            .join()
+            .map_err(|_| eyre!("the load generator panicked"))
+    })??;
+
+    let _ = stop.send(());
+    engine.shutdown();
+    drop(runtime);
+    Ok(load)
+}
+
+async fn drive(
+    addr: SocketAddr,
+    app_token: String,
+    admin_token: String,
+    tokens: Arc<Vec<String>>,
+    engine: &EngineHandle,
+) -> color_eyre::Result<ServerReport> {
+    let app_token: Arc<str> = app_token.into();
+
+    // Phase 1: touches alone.
+    let phase = touch_phase(addr, &app_token, &tokens, 0, WARMUP, MEASURE).await?;
+    let mut latencies: Vec<f64> = phase
+        .latencies_us
+        .iter()
+        .map(|&us| us as f64 / 1000.0)
+        .collect();
+    let touch_requests = latencies.len();
+    let touch_rps = touch_requests as f64 / MEASURE.as_secs_f64();
+
+    // Phase 2: the same load with 10 event-stream clients connected.
+    let stop_streams = Arc::new(AtomicBool::new(false));
+    let mut streams = Vec::new();
+    for _ in 0..STREAM_CLIENTS {
+        streams.push(tokio::spawn(count_stream_events(
+            addr,
+            admin_token.clone(),
+            stop_streams.clone(),
+        )));
+    }
+    // Let every stream connect before the clock starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seq_before = engine.stats().last_seq;
+    let started = Instant::now();
+    let with_streams =
+        touch_phase(addr, &app_token, &tokens, 1, Duration::ZERO, STREAM_MEASURE).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let published = engine.stats().last_seq - seq_before;
+    // Let the streams drain what was published, then stop them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_streams.store(true, Ordering::SeqCst);
+    let mut received = 0usize;
+    let mut resyncs = 0usize;
+    for stream in streams {
+        let (events, resync) = stream.await??;
+        received += events;
+        resyncs += resync;
+    }
+
+    Ok(ServerReport {
+        sessions: tokens.len(),
+        connections: CONNECTIONS,
+        duration_s: MEASURE.as_secs_f64(),
+        touch_requests,
+        touch_rps,
+        latency_ms: Latency {
+            p50: quantile(&mut latencies, 0.5),
+            p99: quantile(&mut latencies, 0.99),
+            max: quantile(&mut latencies, 1.0),
+        },
+        errors: phase.errors,
+        sse_clients: STREAM_CLIENTS,
+        sse_events_per_s: received as f64 / elapsed,
+        sse_events_per_s_per_client: received as f64 / elapsed / STREAM_CLIENTS as f64,
+        events_published_per_s: published as f64 / elapsed,
+        sse_resyncs: resyncs,
+        touch_rps_with_streams: with_streams.latencies_us.len() as f64
+            / STREAM_MEASURE.as_secs_f64(),
+    })
+}
+
+struct PhaseResult {
+    latencies_us: Vec<u32>,
+    errors: usize,
+}
+
+/// 32 connections touch sessions round-robin for `warmup + measure`;
+/// only requests that start after the warm-up are recorded.
+async fn touch_phase(
+    addr: SocketAddr,
+    app_token: &Arc<str>,
+    tokens: &Arc<Vec<String>>,
+    offset: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> color_eyre::Result<PhaseResult> {
+    let start = Instant::now();
+    let record_from = start + warmup;
+    let end = record_from + measure;
+    let mut tasks = Vec::new();
+    for connection in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(touch_loop(
+            addr,
+            app_token.clone(),
+            tokens.clone(),
+            connection * 7 + offset,
+            record_from,
+            end,
+        )));
+    }
+    let mut result = PhaseResult {
+        latencies_us: Vec::new(),
+        errors: 0,
+    };
+    for task in tasks {
+        let (latencies, errors) = task.await??;
+        result.latencies_us.extend(latencies);
+        result.errors += errors;
+    }
+    Ok(result)
+}
+
+async fn touch_loop(
+    addr: SocketAddr,
+    app_token: Arc<str>,
+    tokens: Arc<Vec<String>>,
+    first: usize,
+    record_from: Instant,
+    end: Instant,
+) -> color_eyre::Result<(Vec<u32>, usize)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut request = Vec::with_capacity(512);
+    let mut buffer = Vec::with_capacity(8192);
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut errors = 0;
+    let mut i = first;
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let token = &tokens[i % tokens.len()];
+        i += CONNECTIONS * 7 + 1;
+        let body_len = r#"{"token":""}"#.len() + token.len();
+        request.clear();
+        write!(
+            request,
+            "POST /v1/sessions/touch HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {app_token}\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n{{\"token\":\"{token}\"}}"
+        )?;
+        stream.write_all(&request).await?;
+        let status = read_response(&mut stream, &mut buffer).await?;
+        if sent >= record_from {
+            latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            if status != 200 {
+                errors += 1;
+            }
+        }
+    }
+    Ok((latencies, errors))
+}
+
+/// Reads one response with a Content-Length body; returns its status.
+async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> color_eyre::Result<u16> {
+    loop {
+        if let Some(head_end) = find(buffer, b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buffer[..head_end])?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| eyre!("not an HTTP response"))?;
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let total = head_end + 4 + length;
+            while buffer.len() < total {
+                read_more(stream, buffer).await?;
+            }
+            buffer.drain(..total);
+            return Ok(status);
+        }
+        read_more(stream, buffer).await?;
+    }
+}
+
+async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> color_eyre::Result<()> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await?;
+    if n == 0 {
+        return Err(eyre!("the server closed the connection"));
+    }
+    buffer.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Follows the event stream and counts events (and resyncs) until told to stop.
+async fn count_stream_events(
+    addr: SocketAddr,
+    admin_token: String,
+    stop: Arc<AtomicBool>,
+) -> color_eyre::Result<(usize, usize)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET /v1/admin/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {admin_token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut events, mut resyncs) = (0usize, 0usize);
+    while !stop.load(Ordering::SeqCst) {
+        let n =
+            match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut chunk)).await {
+                Ok(n) => n?,
+                Err(_) => continue,
+            };
+        if n == 0 {
+            break;
+        }
+        // Count "\nid: " (one per event) and "event: resync", across chunk
+        // edges: only matches that end in the new bytes count.
+        let old = carry.len();
+        carry.extend_from_slice(&chunk[..n]);
+        events += count_new(&carry, b"\nid: ", old);
+        resyncs += count_new(&carry, b"event: resync", old);
+        let keep = carry.len().saturating_sub(16);
+        carry.drain(..keep);
+    }
+    Ok((events, resyncs))
+}
+
+/// Matches of `needle` in `haystack` that end after its first `old` bytes.
+fn count_new(haystack: &[u8], needle: &[u8], old: usize) -> usize {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(at, w)| at + needle.len() > old && *w == needle)
+        .count()
+}

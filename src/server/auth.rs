@@ -1,0 +1,260 @@
+//! API tokens: where they come from, and the extractors that check them.
+//!
+//! There are two roles. The app token logs users in, touches, renews and logs
+//! out; the admin token can do all of that and also use `/v1/admin` and
+//! `/metrics`. Presented tokens are hashed and compared in constant time with
+//! both configured hashes, so neither timing nor the answer tells which part of
+//! a guess was right. This module never logs or echoes a token.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::ServerState;
+use super::error::ApiError;
+use crate::config::ServerConfig;
+
+/// Shortest token the server accepts from configuration.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// What a token lets its bearer do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    App,
+    Admin,
+}
+
+/// The configured tokens, kept only as SHA-256 hashes.
+#[derive(Clone)]
+pub struct ApiTokens {
+    app: [u8; 32],
+    admin: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no {role} token is configured: set server.{role}_token or server.{role}_token_file")]
+    Missing { role: &'static str },
+    #[error("cannot read {key} {path}: {source}")]
+    Unreadable {
+        key: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces"
+    )]
+    Weak {
+        role: &'static str,
+        from: &'static str,
+    },
+    #[error("the app token and the admin token are the same: give them different values")]
+    Same,
+}
+
+impl ApiTokens {
+    /// The tokens `config` names, directly or in files.
+    pub fn from_config(config: &ServerConfig) -> Result<Self, TokenError> {
+        let app = configured_token(
+            "app",
+            config.app_token.as_deref(),
+            config.app_token_file.as_deref(),
+        )?
+        .ok_or(TokenError::Missing { role: "app" })?;
+        let admin = configured_token(
+            "admin",
+            config.admin_token.as_deref(),
+            config.admin_token_file.as_deref(),
+        )?
+        .ok_or(TokenError::Missing { role: "admin" })?;
+        if app == admin {
+            return Err(TokenError::Same);
+        }
+        Ok(ApiTokens {
+            app: digest(&app),
+            admin: digest(&admin),
+        })
+    }
+
+    /// The role `presented` grants, if any. Both comparisons always run.
+    pub fn role_of(&self, presented: &str) -> Option<Role> {
+        let hash = digest(presented);
+        let is_app = hash.ct_eq(&self.app);
+        let is_admin = hash.ct_eq(&self.admin);
+        if bool::from(is_admin) {
+            Some(Role::Admin)
+        } else if bool::from(is_app) {
+            Some(Role::App)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `config` names a token for `role` (directly or by file).
+pub fn is_configured(token: Option<&str>, file: Option<&std::path::Path>) -> bool {
+    token.is_some() || file.is_some()
+}
+
+fn configured_token(
+    role: &'static str,
+    token: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, TokenError> {
+    let (value, from) = match (token, file) {
+        (Some(token), _) => (token.to_owned(), "server token setting"),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| TokenError::Unreadable {
+                key: if role == "app" {
+                    "server.app_token_file"
+                } else {
+                    "server.admin_token_file"
+                },
+                path: path.display().to_string(),
+                source,
+            })?;
+            (text.trim().to_owned(), "token file")
+        }
+        (None, None) => return Ok(None),
+    };
+    let acceptable = value.len() >= MIN_TOKEN_LEN && value.bytes().all(|b| b.is_ascii_graphic());
+    if !acceptable {
+        return Err(TokenError::Weak { role, from });
+    }
+    Ok(Some(value))
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A fresh token from the OS CSPRNG: 256 bits, base64url, with a prefix that
+/// says what it is for.
+pub fn generate_token(role: Role) -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    let prefix = match role {
+        Role::App => "st_app_",
+        Role::Admin => "st_admin_",
+    };
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let missing = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the API token in the header Authorization: Bearer <token>",
+        )
+    };
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(missing());
+    }
+    Ok(token.trim())
+}
+
+fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
+    state.tokens.role_of(bearer(parts)?).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the API token is not valid",
+        )
+    })
+}
+
+/// A caller holding the app token or the admin token.
+pub struct AppCaller;
+
+impl FromRequestParts<Arc<ServerState>> for AppCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, ApiError> {
+        role(parts, state).map(|_| AppCaller)
+    }
+}
+
+/// A caller holding the admin token.
+pub struct AdminCaller;
+
+impl FromRequestParts<Arc<ServerState>> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, ApiError> {
+        match role(parts, state)? {
+            Role::Admin => Ok(AdminCaller),
+            Role::App => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this endpoint needs the admin token; the app token cannot use it",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(app: &str, admin: &str) -> ServerConfig {
+        ServerConfig {
+            app_token: Some(app.to_owned()),
+            admin_token: Some(admin.to_owned()),
+            ..ServerConfig::default()
+        }
+    }
+
+    #[test]
+    fn each_token_grants_its_role_and_nothing_else_grants_any() {
+        let tokens =
+            ApiTokens::from_config(&config("app-token-0123456789", "admin-token-0123456789"))
+                .unwrap();
+        assert_eq!(tokens.role_of("app-token-0123456789"), Some(Role::App));
+        assert_eq!(tokens.role_of("admin-token-0123456789"), Some(Role::Admin));
+        assert_eq!(tokens.role_of("app-token-012345678"), None);
+        assert_eq!(tokens.role_of(""), None);
+    }
+
+    #[test]
+    fn short_or_equal_tokens_are_refused_without_showing_them() {
+        let err = ApiTokens::from_config(&config("short", "admin-token-0123456789"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("app token"), "{err}");
+        assert!(!err.contains("short"), "{err}");
+        assert!(matches!(
+            ApiTokens::from_config(&config("same-token-0123456789", "same-token-0123456789")),
+            Err(TokenError::Same)
+        ));
+    }
+
+    #[test]
+    fn generated_tokens_are_long_and_distinct() {
+        let a = generate_token(Role::App);
+        let b = generate_token(Role::App);
+        assert_ne!(a, b);
+        assert!(a.len() >= 43 + "st_app_".len());
+    }
+}

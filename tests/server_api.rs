@@ -1,0 +1,828 @@
+//! The session server's HTTP API, driven over loopback like a web app and an
+//! operator would: lifecycle, admin routes, auth, bad input, OpenAPI, metrics.
+
+mod server_support;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use server_support::{ADMIN, APP, TestServer, error_code, read};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lives_from_login_through_touch_and_renew_to_logout() {
+    let server = TestServer::start().await;
+    let (status, login) = server
+        .app_post(
+            "/v1/sessions",
+            json!({"user": "alice", "attributes": {"ip": "10.0.0.1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = login["token"].as_str().unwrap().to_owned();
+    let session = &login["session"];
+    assert_eq!(session["user"], "alice");
+    assert_eq!(session["attributes"]["ip"], "10.0.0.1");
+    assert_eq!(session["state"], "active");
+    assert_eq!(session["handle"].as_str().unwrap().len(), 16);
+    for key in [
+        "created_at",
+        "last_seen_at",
+        "idle_expires_at",
+        "absolute_expires_at",
+        "expires_at",
+    ] {
+        let t = session[key].as_str().unwrap();
+        assert!(t.ends_with('Z') && t.len() == 24, "{key} = {t}");
+    }
+
+    let (status, touched) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(touched["session"]["handle"], session["handle"]);
+    assert!(
+        touched.get("token").is_none(),
+        "touch never returns a token"
+    );
+
+    let (status, renewed) = server
+        .app_post("/v1/sessions/renew", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_token = renewed["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    assert_eq!(renewed["session"]["handle"], session["handle"]);
+
+    let (status, body) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the old token is dead");
+    assert_eq!(error_code(&body), "invalid_token");
+
+    let (status, body) = server
+        .app_post("/v1/sessions/logout", json!({"token": new_token}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(body, Value::Null);
+
+    let (status, body) = server
+        .app_post("/v1/sessions/touch", json!({"token": new_token}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "invalid_token");
+    let (status, _) = server
+        .app_post("/v1/sessions/logout", json!({"token": new_token}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let stats = server.stats().await;
+    assert_eq!(stats["active"], 0);
+    assert_eq!(stats["totals"]["logins"], 1);
+    assert_eq!(stats["totals"]["renewals"], 1);
+    assert_eq!(stats["totals"]["logged_out"], 1);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_can_do_what_the_app_token_can() {
+    let server = TestServer::start().await;
+    let response = server
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(ADMIN),
+            Some(json!({"user": "root"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_a_short_idle_timeout_expires_on_its_own() {
+    let server = TestServer::start().await;
+    let (token, _) = server
+        .login_with(json!({"user": "quick", "idle_timeout": "50ms"}))
+        .await;
+    assert_eq!(server.active().await, 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, _) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let stats = server.stats().await;
+    assert_eq!(stats["active"], 0);
+    assert_eq!(stats["totals"]["expired_idle"], 1);
+
+    let (status, metrics) = read_text(&server, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        metrics.contains("sessiontop_sessions_ended_total{reason=\"idle\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sessiontop_expiry_lateness_seconds_count 1"),
+        "{metrics}"
+    );
+}
+
+async fn read_text(server: &TestServer, path: &str) -> (StatusCode, String) {
+    let response = server.call(Method::GET, path, Some(ADMIN), None).await;
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lists_sessions_in_idle_deadline_order_page_by_page() {
+    let server = TestServer::start().await;
+    // Longer idle timeouts end later, so login order is not deadline order.
+    let mut expected = Vec::new();
+    for (i, idle) in ["5m", "1m", "3m", "2m", "4m"].iter().enumerate() {
+        let user = if i % 2 == 0 { "even" } else { "odd" };
+        let (_, handle) = server
+            .login_with(json!({"user": user, "idle_timeout": idle}))
+            .await;
+        expected.push((idle.trim_end_matches('m').parse::<u32>().unwrap(), handle));
+    }
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, h)| h).collect();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/admin/sessions?limit=2&cursor={c}"),
+            None => "/v1/admin/sessions?limit=2".to_owned(),
+        };
+        let (status, page) = server.admin(Method::GET, &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        for s in page["sessions"].as_array().unwrap() {
+            seen.push(s["handle"].as_str().unwrap().to_owned());
+            assert!(s.get("token").is_none());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+
+    let (_, page) = server
+        .admin(Method::GET, "/v1/admin/sessions?user=odd")
+        .await;
+    let users: Vec<&str> = page["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["odd", "odd"]);
+    assert_eq!(page["next_cursor"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_gets_touches_and_revokes_by_handle() {
+    let server = TestServer::start().await;
+    let (token, handle) = server.login("carol").await;
+
+    let (status, detail) = server
+        .admin(Method::GET, &format!("/v1/admin/sessions/{handle}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["session"]["handle"], handle.as_str());
+    assert_eq!(detail["events"][0]["kind"], "created");
+    assert!(
+        !detail.to_string().contains(&token),
+        "no token in admin answers"
+    );
+
+    let (status, touched) = server
+        .admin(Method::POST, &format!("/v1/admin/sessions/{handle}/touch"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(touched["session"]["handle"], handle.as_str());
+
+    let (status, body) = server
+        .admin(Method::DELETE, &format!("/v1/admin/sessions/{handle}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a revoked session's token is dead"
+    );
+    for (method, path) in [
+        (Method::GET, format!("/v1/admin/sessions/{handle}")),
+        (Method::POST, format!("/v1/admin/sessions/{handle}/touch")),
+        (Method::DELETE, format!("/v1/admin/sessions/{handle}")),
+    ] {
+        let (status, body) = server.admin(method, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(error_code(&body), "no_such_session");
+    }
+    assert_eq!(server.stats().await["totals"]["revoked"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_revokes_every_session_of_one_user() {
+    let server = TestServer::start().await;
+    for _ in 0..3 {
+        server.login("dave smith").await;
+    }
+    let (other, _) = server.login("erin").await;
+    let (status, body) = server
+        .admin(Method::DELETE, "/v1/admin/users/dave%20smith/sessions")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"revoked": 3}));
+    assert_eq!(server.active().await, 1);
+    let (status, _) = server
+        .app_post("/v1/sessions/touch", json!({"token": other}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "another user's session lives on");
+    let (status, body) = server
+        .admin(Method::DELETE, "/v1/admin/users/nobody/sessions")
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"revoked": 0})));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_show_counts_policy_clock_version_and_instance() {
+    let server = TestServer::start().await;
+    server.login("frank").await;
+    let stats = server.stats().await;
+    assert_eq!(stats["active"], 1);
+    assert_eq!(stats["peak"], 1);
+    for key in [
+        "logins",
+        "touches",
+        "renewals",
+        "logged_out",
+        "revoked",
+        "expired_idle",
+        "expired_absolute",
+        "expired_closing_time",
+    ] {
+        assert!(stats["totals"][key].is_u64(), "totals.{key}");
+    }
+    assert_eq!(stats["policy"]["idle_timeout"], "15m");
+    assert_eq!(stats["policy"]["absolute_timeout"], "8h");
+    assert_eq!(stats["policy"]["closing_time"], Value::Null);
+    assert!(stats["server_time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(stats["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(stats["instance"].as_str().unwrap().len(), 12);
+    assert_eq!(stats["last_seq"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_auth_failure_is_401_or_403_in_the_error_shape() {
+    let server = TestServer::start().await;
+    let login = json!({"user": "mallory"});
+    let cases: Vec<(Method, &str, Option<&str>, StatusCode)> = vec![
+        (Method::POST, "/v1/sessions", None, StatusCode::UNAUTHORIZED),
+        (
+            Method::POST,
+            "/v1/sessions",
+            Some("wrong-token-0123456789"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::POST,
+            "/v1/sessions",
+            Some(""),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            Some("wrong-token-0123456789"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/0000000000000001",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sessions/0000000000000001/touch",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/sessions/0000000000000001",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/users/x/sessions",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/events",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/events",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (Method::GET, "/metrics", Some(APP), StatusCode::FORBIDDEN),
+        (Method::GET, "/metrics", None, StatusCode::UNAUTHORIZED),
+    ];
+    for (method, path, token, expected) in cases {
+        let body = (method == Method::POST && path == "/v1/sessions").then(|| login.clone());
+        let (status, body) = read(server.call(method.clone(), path, token, body).await).await;
+        assert_eq!(status, expected, "{method} {path} with {token:?}");
+        let code = error_code(&body);
+        assert_eq!(
+            code,
+            if expected == StatusCode::FORBIDDEN {
+                "forbidden"
+            } else {
+                "unauthorized"
+            }
+        );
+    }
+    // A scheme other than Bearer is no token at all.
+    let response = server
+        .client
+        .get(server.url("/v1/admin/stats"))
+        .basic_auth("admin", Some(ADMIN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(server.active().await, 0, "no failed call logged anyone in");
+
+    // /healthz and /openapi.json need no token.
+    let (status, body) = read(server.call(Method::GET, "/healthz", None, None).await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let response = server.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Sends `body` as the raw bytes of a JSON login and returns status and error code.
+async fn raw_post(
+    server: &TestServer,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let response = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(APP)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    if status.is_success() {
+        return (status, body.to_string());
+    }
+    (status, error_code(&body).to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let server = TestServer::start_with(|c| c.server.body_limit = 4096).await;
+    let (token, handle) = server.login("grace").await;
+    let before = server.stats().await;
+    let json = "application/json";
+    let long_user = "u".repeat(257);
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            "text/plain",
+            b"{\"user\": \"x\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "not_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": 5}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"[\"x\"]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"admin\": true}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"attributes\": {\"a\": 1}}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"   \"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            format!("{{\"user\": \"{long_user}\"}}").into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"soon\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_duration",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"1ms\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"3days\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"absolute_timeout\": \"90days\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            format!("{{\"user\": \"{}\"}}", "x".repeat(5000)).into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": 42}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            format!("{{\"token\": \"{token}\", \"extra\": 1}}").into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": \"\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": \"not-a-token\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/renew",
+            json,
+            b"{\"token\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/logout",
+            json,
+            b"{}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ];
+    for (path, content_type, body, expected, code) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        let (status, got) = raw_post(&server, path, content_type, body).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (expected, code),
+            "POST {path} {shown}"
+        );
+    }
+
+    let bad_queries = [
+        ("/v1/admin/sessions?limit=abc", "bad_query"),
+        ("/v1/admin/sessions?limit=0", "bad_query"),
+        ("/v1/admin/sessions?limit=1001", "bad_query"),
+        ("/v1/admin/sessions?limit=-1", "bad_query"),
+        ("/v1/admin/sessions?color=red", "bad_query"),
+        ("/v1/admin/sessions?cursor=garbage", "bad_cursor"),
+        ("/v1/admin/sessions?cursor=1.x", "bad_cursor"),
+    ];
+    for (path, code) in bad_queries {
+        let (status, body) = server.admin(Method::GET, path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, code),
+            "{path}"
+        );
+    }
+    let bad_handles = [
+        (
+            Method::GET,
+            "/v1/admin/sessions/xyz".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/zzzzzzzzzzzzzzzz".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/sessions/{handle}0"),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sessions/%00/touch".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/0000000000000000".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_such_session",
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/sessions/ffffffffffffffff".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_such_session",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/users/{}/sessions", "u".repeat(300)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            Method::GET,
+            "/v1/nothing".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_route",
+        ),
+        (
+            Method::PUT,
+            "/v1/sessions".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, expected, code) in bad_handles {
+        let (status, body) = server.admin(method.clone(), &path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (expected, code),
+            "{method} {path}"
+        );
+    }
+
+    let after = server.stats().await;
+    assert_eq!(after["active"], before["active"]);
+    assert_eq!(after["totals"], before["totals"]);
+    assert_eq!(
+        after["last_seq"], before["last_seq"],
+        "no event came of bad input"
+    );
+    let (status, _) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the good session is untouched by all that"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route_the_router_serves() {
+    let server = TestServer::start().await;
+    let (status, doc) = read(server.call(Method::GET, "/openapi.json", None, None).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let scheme = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+            let public = path == "/healthz" || path == "/openapi.json";
+            assert_eq!(
+                operation.get("security").is_none(),
+                public,
+                "{method} {path}: security requirement"
+            );
+            let success = match (method.as_str(), path.as_str()) {
+                ("post", "/v1/sessions") => "201",
+                ("delete", "/v1/admin/sessions/{handle}") | ("post", "/v1/sessions/logout") => {
+                    "204"
+                }
+                _ => "200",
+            };
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key(success), "{method} {path}");
+            for (status, response) in responses {
+                if status.starts_with('4') {
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(
+                        schema, "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    documented.sort();
+    let mut design = vec![
+        "POST /v1/sessions",
+        "POST /v1/sessions/touch",
+        "POST /v1/sessions/renew",
+        "POST /v1/sessions/logout",
+        "GET /v1/admin/sessions",
+        "GET /v1/admin/sessions/{handle}",
+        "POST /v1/admin/sessions/{handle}/touch",
+        "DELETE /v1/admin/sessions/{handle}",
+        "DELETE /v1/admin/users/{user}/sessions",
+        "GET /v1/admin/stats",
+        "GET /v1/admin/events",
+        "GET /metrics",
+        "GET /healthz",
+        "GET /openapi.json",
+    ];
+    design.sort();
+    assert_eq!(documented, design);
+
+    // Every documented operation is served: no `no_route` and no 405 for any of them.
+    for route in &design {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path
+            .replace("{handle}", "0000000000000001")
+            .replace("{user}", "nobody");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let response = if path.ends_with("/events") {
+            // Only the head: the stream would not end.
+            server.call(method, &path, Some(ADMIN), None).await
+        } else {
+            server
+                .call(method, &path, Some(ADMIN), Some(json!({})))
+                .await
+        };
+        let status = response.status();
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
+        if status == StatusCode::NOT_FOUND {
+            let (_, body) = read(response).await;
+            assert_ne!(error_code(&body), "no_route", "{route}");
+        }
+    }
+    // And a path outside the document is not served.
+    let (status, body) = server.admin(Method::GET, "/v1/admin/unknown").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "no_route")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_sessions_and_requests_by_route_and_status() {
+    let server = TestServer::start().await;
+    let (token, _) = server.login("heidi").await;
+    server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    server
+        .app_post("/v1/sessions/touch", json!({"token": "nope"}))
+        .await;
+    let (status, text) = read_text(&server, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "sessiontop_active_sessions 1",
+        "sessiontop_logins_total 1",
+        "sessiontop_touches_total 1",
+        "sessiontop_sessions_ended_total{reason=\"logged_out\"} 0",
+        "sessiontop_expiry_lateness_seconds_bucket{le=\"+Inf\"} 0",
+        "sessiontop_http_requests_total{method=\"POST\",route=\"/v1/sessions/touch\",status=\"200\"} 1",
+        "sessiontop_http_requests_total{method=\"POST\",route=\"/v1/sessions/touch\",status=\"404\"} 1",
+        "sessiontop_http_requests_total{method=\"POST\",route=\"/v1/sessions\",status=\"201\"} 1",
+        "# TYPE sessiontop_expiry_lateness_seconds histogram",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_tokens_refuses_to_start() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = sessiontop::config::Config::default();
+    let err = sessiontop::server::serve(config, listener, async {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("app token"), "{err}");
+}

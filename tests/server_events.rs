@@ -1,0 +1,294 @@
+//! The live event stream over real HTTP: order and content, resume with
+//! Last-Event-ID, resync, slow clients, and shutdown.
+
+mod server_support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use server_support::{ADMIN, Sse, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn instance_of(event: &Sse) -> &str {
+    event.id.rsplit_once('-').unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arrive_in_order_with_id_kind_and_session() {
+    let server = TestServer::start_with(|c| {
+        c.policy.touch_event_interval = Duration::ZERO;
+    })
+    .await;
+    let mut stream = server.events(None).await;
+    let (token, handle) = server
+        .login_with(json!({"user": "ivan", "idle_timeout": "5s"}))
+        .await;
+    server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    let (_, renewed) = server
+        .app_post("/v1/sessions/renew", json!({"token": token}))
+        .await;
+    let new_token = renewed["token"].as_str().unwrap().to_owned();
+    server
+        .app_post("/v1/sessions/logout", json!({"token": new_token}))
+        .await;
+    let (_, other) = server.login("judy").await;
+    server
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/sessions/{other}"),
+        )
+        .await;
+    let (_, expiring) = server
+        .login_with(json!({"user": "ken", "idle_timeout": "30ms"}))
+        .await;
+
+    // A renewal is activity, announced by its one `renewed` event.
+    let events = stream.take(8).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "touched",
+            "renewed",
+            "logged_out",
+            "created",
+            "revoked",
+            "created",
+            "expired"
+        ]
+    );
+    let stats = server.stats().await;
+    let instance = stats["instance"].as_str().unwrap();
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event.id, format!("{instance}-{}", event.seq()));
+        assert_eq!(event.data["kind"], event.event.as_str());
+        if i > 0 {
+            assert_eq!(event.seq(), events[i - 1].seq() + 1, "no gap");
+        }
+        assert!(event.data["at"].as_str().unwrap().ends_with('Z'));
+        assert!(!event.data.to_string().contains(&token));
+        assert!(!event.data.to_string().contains(&new_token));
+    }
+    assert_eq!(events[0].data["session"]["handle"], handle.as_str());
+    assert_eq!(events[0].data["session"]["user"], "ivan");
+    assert_eq!(events[5].data["actor"], "admin");
+    let expired = &events[7];
+    assert_eq!(expired.data["session"]["handle"], expiring.as_str());
+    assert_eq!(expired.data["reason"], "idle");
+    assert_eq!(expired.data["session"]["state"], "expired");
+    assert!(expired.data["deadline"].as_str().unwrap() <= expired.data["at"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_after_a_disconnect_with_no_gap_and_no_duplicate() {
+    let server = TestServer::start_with(|c| {
+        c.policy.touch_event_interval = Duration::ZERO;
+    })
+    .await;
+    let mut stream = server.events(None).await;
+    let (token, _) = server.login("laura").await;
+    for _ in 0..3 {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+    }
+    let first = stream.take(4).await;
+    drop(stream);
+    // While the client is away:
+    for _ in 0..5 {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+    }
+    let last = first.last().unwrap();
+    let mut resumed = server.events(Some(&last.id)).await;
+    let missed = resumed.take(5).await;
+    server
+        .app_post("/v1/sessions/logout", json!({"token": token}))
+        .await;
+    let live = resumed.take(1).await;
+    let seqs: Vec<u64> = first
+        .iter()
+        .chain(&missed)
+        .chain(&live)
+        .map(Sse::seq)
+        .collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert_eq!(live[0].event, "logged_out");
+    assert!(
+        resumed
+            .next_within(Duration::from_millis(200))
+            .await
+            .is_none(),
+        "nothing more, and no duplicate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_older_than_the_history_gets_one_resync_then_live_events() {
+    let server = TestServer::start_with(|c| {
+        c.engine.history = 4;
+        c.policy.touch_event_interval = Duration::ZERO;
+    })
+    .await;
+    let mut stream = server.events(None).await;
+    let (token, _) = server.login("mike").await;
+    let first = stream.take(1).await.remove(0);
+    drop(stream);
+    for _ in 0..10 {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+    }
+    let mut resumed = server.events(Some(&first.id)).await;
+    let resync = resumed.next().await.unwrap();
+    assert_eq!(resync.event, "resync");
+    assert_eq!(resync.data["reason"], "too_old");
+    server
+        .app_post("/v1/sessions/logout", json!({"token": token}))
+        .await;
+    let next = resumed.next().await.unwrap();
+    assert_eq!(next.event, "logged_out");
+    assert_eq!(
+        next.seq(),
+        12,
+        "live from where the server is, not a replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_from_another_server_run_gets_a_resync() {
+    let server = TestServer::start().await;
+    for id in ["0123456789ab-1", "garbage", "-5"] {
+        let mut stream = server.events(Some(id)).await;
+        let resync = stream.next().await.unwrap();
+        assert_eq!(resync.event, "resync", "{id}");
+        assert_eq!(resync.data["reason"], "other_instance");
+        let instance = server.stats().await["instance"].clone();
+        assert_eq!(resync.data["instance"], instance);
+        server.login("nina").await;
+        let created = stream.next().await.unwrap();
+        assert_eq!(created.event, "created");
+        assert_eq!(instance_of(&created), instance.as_str().unwrap());
+    }
+}
+
+/// Opens the event stream on a raw socket with a tiny receive buffer, and then
+/// never reads: the stalled client.
+async fn stalled_client(server: &TestServer) -> tokio::net::TcpStream {
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/admin/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_blocks_neither_the_engine_nor_other_clients_and_gets_a_resync() {
+    let server = TestServer::start_with(|c| {
+        c.engine.subscriber_buffer = 16;
+        c.policy.touch_event_interval = Duration::ZERO;
+        c.server.body_limit = 64 * 1024;
+    })
+    .await;
+    let mut stalled = stalled_client(&server).await;
+    let mut reader = server.events(None).await;
+    // Big attributes make big events, so the stalled socket's buffers fill quickly.
+    let attributes: serde_json::Map<String, serde_json::Value> = (0..30)
+        .map(|i| (format!("k{i}"), json!("v".repeat(1000))))
+        .collect();
+    let (token, _) = server
+        .login_with(json!({"user": "oscar", "attributes": attributes}))
+        .await;
+    const TOUCHES: usize = 400;
+    let started = Instant::now();
+    let mut read = 0;
+    let mut received = vec![reader.take(1).await.remove(0)];
+    for i in 0..TOUCHES {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+        // The healthy client keeps up as it goes.
+        if i % 8 == 7 {
+            received.extend(reader.take(8).await);
+            read += 8;
+        }
+    }
+    received.extend(reader.take(TOUCHES - read).await);
+    let elapsed = started.elapsed();
+    let seqs: Vec<u64> = received.iter().map(Sse::seq).collect();
+    assert_eq!(seqs, (1..=(TOUCHES as u64 + 1)).collect::<Vec<_>>());
+    assert!(
+        received.iter().all(|e| e.event != "resync"),
+        "the healthy client never lagged"
+    );
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "touches and delivery took {elapsed:?}"
+    );
+
+    // The stalled client, once it reads again, is told it missed events.
+    let mut seen = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let needle = b"event: resync";
+    while Instant::now() < deadline {
+        // Another event after the stall lets the stream notice the lag.
+        let n = tokio::time::timeout(Duration::from_millis(200), stalled.read(&mut chunk)).await;
+        match n {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {
+                server.login("poke").await;
+            }
+        }
+        if seen.windows(needle.len()).any(|w| w == needle) {
+            break;
+        }
+    }
+    assert!(
+        seen.windows(needle.len()).any(|w| w == needle),
+        "the stalled client got a resync (read {} bytes)",
+        seen.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_event_streams_cleanly() {
+    let server = TestServer::start().await;
+    let mut stream = server.events(None).await;
+    server.login("quinn").await;
+    assert_eq!(stream.next().await.unwrap().event, "created");
+    let started = Instant::now();
+    server.stop().await.expect("graceful shutdown succeeds");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(stream.next().await.is_none(), "the stream has ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_comments_keep_a_quiet_stream_open() {
+    let server = TestServer::start_with(|c| c.server.keep_alive = Duration::from_millis(50)).await;
+    let response = server
+        .client
+        .get(server.url("/v1/admin/events"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    use futures_util::StreamExt;
+    let chunk = tokio::time::timeout(Duration::from_secs(2), body.next())
+        .await
+        .expect("a keep-alive within 2s")
+        .unwrap()
+        .unwrap();
+    assert!(chunk.starts_with(b":"), "{chunk:?}");
+}

@@ -1,0 +1,62 @@
+//! A real `sessiontop serve` child process on an ephemeral loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use super::pty::BIN;
+
+pub const APP_TOKEN: &str = "e2e-app-token-0123456789";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts a server with known tokens and waits until it listens.
+    pub fn start(extra_args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+            .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("SESSIONTOP_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server printed where it listens")
+                .unwrap();
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                break addr.trim().parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
