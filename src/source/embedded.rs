@@ -68,6 +68,7 @@ fn take_snapshot(engine: &EngineHandle, info: SourceInfo) -> (SourceSnapshot, Su
 impl SessionSource for Embedded {
     fn info(&self) -> SourceInfo {
         SourceInfo {
+            remote: false,
             mode: "embedded".to_owned(),
             policy: self.engine.policy(),
             clock_control: self.engine.virtual_clock().is_some(),

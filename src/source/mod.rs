@@ -35,6 +35,8 @@ pub struct SourceInfo {
     pub clock_control: bool,
     /// Whether this source can run the login simulator.
     pub simulator: bool,
+    /// Whether sessions come over a network link that can drop (a server).
+    pub remote: bool,
 }
 
 /// The source's clock, read once per frame. Countdowns are computed from it.

@@ -190,6 +190,7 @@ impl Shared {
             policy: facts.policy,
             clock_control: false,
             simulator: false,
+            remote: true,
         }
     }
 

@@ -113,6 +113,10 @@ pub struct App {
     pub status: Option<Status>,
     pub simulator_on: bool,
     pub connection: ConnectionState,
+    /// Real milliseconds when `connection` last changed.
+    pub connection_since_ms: u64,
+    /// Real milliseconds when the last event arrived.
+    pub last_event_ms: Option<u64>,
     pub last_seq: u64,
     pub(super) rng: StdRng,
     dirty: bool,
@@ -155,6 +159,8 @@ impl App {
             status: None,
             simulator_on: config.simulator.enabled,
             connection: ConnectionState::Connected,
+            connection_since_ms: 0,
+            last_event_ms: None,
             last_seq: 0,
             rng: StdRng::seed_from_u64(seed),
             dirty: true,
@@ -251,9 +257,15 @@ impl App {
             SourceUpdate::Event(event) => self.apply_event(event),
             SourceUpdate::Resync(snapshot) => {
                 self.load(snapshot);
-                self.set_status("caught up after falling behind (resynced)", false);
+                self.set_status("reloaded every session: events were missed (resync)", false);
             }
-            SourceUpdate::Connection(state) => self.connection = state,
+            SourceUpdate::Connection(state) => {
+                if let ConnectionState::Reconnecting { reason, .. } = &state {
+                    self.set_status(format!("lost the session source: {reason}"), true);
+                }
+                self.connection = state;
+                self.connection_since_ms = self.real_ms;
+            }
         }
     }
 
@@ -263,6 +275,7 @@ impl App {
             return;
         }
         self.last_seq = self.last_seq.max(event.seq);
+        self.last_event_ms = Some(self.real_ms);
         // The event is news from the clock too: never show a time before it.
         self.clock.now = self.clock.now.max(event.at);
         self.mirror
@@ -278,6 +291,22 @@ impl App {
                 self.log.pop_back();
             }
             self.log.push_front(event);
+        }
+    }
+
+    /// Whether the link to the sessions is down, so what is shown may be out of date.
+    pub fn is_stale(&self) -> bool {
+        matches!(self.connection, ConnectionState::Reconnecting { .. })
+    }
+
+    /// Real seconds until the next reconnection attempt, while disconnected.
+    pub fn reconnect_in_s(&self) -> Option<u64> {
+        match &self.connection {
+            ConnectionState::Reconnecting { retry_in_ms, .. } => {
+                let waited = self.real_ms.saturating_sub(self.connection_since_ms);
+                Some(retry_in_ms.saturating_sub(waited).div_ceil(1000))
+            }
+            ConnectionState::Connected => None,
         }
     }
 

@@ -113,6 +113,7 @@ pub fn sessions() -> Vec<SessionView> {
 
 pub fn info() -> SourceInfo {
     SourceInfo {
+        remote: false,
         mode: "embedded".to_owned(),
         policy: Policy::default(),
         clock_control: true,

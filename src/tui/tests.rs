@@ -746,3 +746,66 @@ fn a_closing_time_expiry_names_the_closing_time() {
     );
     assert!(text.contains("✕ closing time"), "{text}");
 }
+
+// ---- a remote source's link ----
+
+fn remote_app() -> App {
+    let mut app = app();
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app
+}
+
+#[test]
+fn a_remote_header_says_connected_and_how_old_the_last_event_is() {
+    let mut app = remote_app();
+    tick(&mut app, T0, 1_000);
+    assert!(screen(&mut app).contains("● connected · no event yet"));
+    send(&mut app, event(900, EventKind::Touched, T0, &sessions()[0]));
+    tick(&mut app, T0 + 4_000, 5_000);
+    let shown = screen(&mut app);
+    assert!(shown.contains("last event 4s ago"), "{shown}");
+}
+
+#[test]
+fn a_dropped_link_counts_down_to_the_retry_and_marks_countdowns_stale() {
+    let mut app = remote_app();
+    tick(&mut app, T0, 10_000);
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Reconnecting {
+            retry_in_ms: 4_000,
+            reason: "connection refused".into(),
+        },
+    )));
+    tick(&mut app, T0 + 1_000, 11_000);
+    let shown = screen(&mut app);
+    assert!(shown.contains("RECONNECTING in 3s"), "{shown}");
+    assert!(shown.contains("STALE"), "{shown}");
+    assert!(
+        shown.contains("connection refused"),
+        "the reason is shown: {shown}"
+    );
+    assert!(app.is_stale());
+    // Countdowns keep moving from the known deadlines while away.
+    let before = shown
+        .lines()
+        .find(|l| l.contains("alice"))
+        .map(str::to_owned);
+    tick(&mut app, T0 + 2_000, 12_000);
+    let after = screen(&mut app)
+        .lines()
+        .find(|l| l.contains("alice"))
+        .map(str::to_owned);
+    assert_ne!(before, after);
+
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Connected,
+    )));
+    tick(&mut app, T0 + 3_000, 13_000);
+    let shown = screen(&mut app);
+    assert!(
+        !shown.contains("STALE") && !shown.contains("RECONNECTING"),
+        "{shown}"
+    );
+    assert!(!app.is_stale());
+}

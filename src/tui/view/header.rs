@@ -5,7 +5,6 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::source::ConnectionState;
 use crate::tui::app::{App, speed_label};
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
@@ -42,10 +41,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(" FROZEN ", theme.style(Role::Badge)));
     }
-    if let ConnectionState::Reconnecting { retry_in_ms, .. } = &app.connection {
+    if let Some(seconds) = app.reconnect_in_s() {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(
-            format!(" RECONNECTING in {}s ", retry_in_ms.div_ceil(1000)),
+            format!(" RECONNECTING in {seconds}s "),
             theme.style(Role::Badge),
         ));
     }

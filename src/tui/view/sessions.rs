@@ -39,6 +39,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme.style(Role::Warn),
         ));
     }
+    if app.is_stale() {
+        title.push(Span::styled(
+            " STALE: disconnected, counting down from the last known deadlines ",
+            theme.style(Role::Badge),
+        ));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Muted))
@@ -159,7 +165,9 @@ fn build_row<'a>(app: &App, row: &MirrorRow, now: i64) -> Row<'a> {
 
 fn countdown_style(app: &App, ratio: f64) -> Style {
     let s = &app.settings;
-    let role = if ratio < s.critical_below {
+    let role = if app.is_stale() {
+        Role::Muted
+    } else if ratio < s.critical_below {
         Role::Critical
     } else if ratio < s.warn_below {
         Role::Warn

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
 use crate::tui::activity::BUCKET_MS;
 use crate::tui::app::App;
-use crate::tui::text::thousands;
+use crate::tui::text::{duration, thousands};
 use crate::tui::theme::{Role, Theme};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -15,7 +15,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Muted))
-        .title(Span::styled(" Activity ", theme.style(Role::Title)));
+        .title(Line::from(title(app)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [numbers, active, logins, expiries] = Layout::horizontal([
@@ -114,4 +114,27 @@ fn spark(
         Sparkline::default().data(&data).style(theme.style(role)),
         chart,
     );
+}
+
+/// " Activity ", and for a server, the state of the link to it.
+fn title(app: &App) -> Vec<Span<'static>> {
+    let theme = &app.theme;
+    let mut spans = vec![Span::styled(" Activity ", theme.style(Role::Title))];
+    if !app.info.remote {
+        return spans;
+    }
+    spans.push(if app.is_stale() {
+        Span::styled("○ disconnected", theme.style(Role::Critical))
+    } else {
+        Span::styled("● connected", theme.style(Role::Good))
+    });
+    let age = match app.last_event_ms {
+        Some(at) => format!(
+            " · last event {} ago ",
+            duration(app.real_ms.saturating_sub(at) as i64)
+        ),
+        None => " · no event yet ".to_owned(),
+    };
+    spans.push(Span::styled(age, theme.style(Role::Muted)));
+    spans
 }
