@@ -430,6 +430,13 @@ impl Config {
                 "at least one share above 0",
             ));
         }
+        if self.server.keep_alive < Duration::from_millis(10) {
+            return Err(invalid(
+                "server.keep_alive",
+                humantime::format_duration(self.server.keep_alive).to_string(),
+                "a duration of at least 10ms",
+            ));
+        }
         if self.server.body_limit < 256 {
             return Err(invalid(
                 "server.body_limit",

@@ -130,7 +130,7 @@ pub async fn serve_engine(
         engine: engine.clone(),
         tokens,
         metrics: metrics.clone(),
-        keep_alive: config.keep_alive,
+        keep_alive: config.keep_alive.max(Duration::from_millis(10)),
         shutdown: stopped,
         openapi: OnceLock::new(),
     });
