@@ -13,10 +13,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -25,6 +26,11 @@ use super::auth::AdminCaller;
 use super::error::ErrorBody;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, Event, Subscription};
+
+/// A chunk is sent once it holds this many bytes, or when no more events
+/// are waiting. Writing every waiting event in one chunk keeps the cost per
+/// event low when many arrive at once.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Why a client must reload its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -53,6 +59,7 @@ enum Outgoing {
 /// One client's stream: what is queued for it, then the live subscription.
 struct Feed {
     state: Arc<ServerState>,
+    instance: Arc<str>,
     queued: VecDeque<Outgoing>,
     subscription: Subscription,
     shutdown: watch::Receiver<bool>,
@@ -120,11 +127,11 @@ pub async fn stream(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Response {
     let engine = &state.engine;
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let mut queued = VecDeque::new();
-    let subscription = match parse_last_event_id(last_event_id, engine.instance()) {
+    let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
         Resume::Live => subscribe_live(engine),
         Resume::After(seq) => match engine.subscribe_after(seq) {
             Ok(subscription) => subscription,
@@ -138,7 +145,6 @@ pub async fn stream(
             subscribe_live(engine)
         }
     };
-    let mut subscription = subscription;
     queued.extend(
         std::mem::take(&mut subscription.backlog)
             .into_iter()
@@ -147,55 +153,106 @@ pub async fn stream(
     state.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
     let feed = Feed {
         shutdown: state.shutdown.clone(),
+        instance: engine.instance().into(),
         state: state.clone(),
         queued,
         subscription,
     };
-    let keep_alive = KeepAlive::new().interval(state.keep_alive);
-    Sse::new(futures_util::stream::unfold(feed, next_event)).keep_alive(keep_alive)
+    let body = Body::from_stream(futures_util::stream::unfold(feed, next_chunk));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
-async fn next_event(mut feed: Feed) -> Option<(Result<SseEvent, Infallible>, Feed)> {
+/// The next piece of the stream: every event already waiting (up to
+/// `CHUNK_BYTES`), else the next one to arrive, else a keep-alive comment.
+/// `None` ends the stream: on shutdown, or when the engine is gone.
+async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)> {
     if *feed.shutdown.borrow() {
         return None;
     }
-    let outgoing = match feed.queued.pop_front() {
-        Some(outgoing) => outgoing,
-        None => {
-            let mut shutdown = feed.shutdown.clone();
-            tokio::select! {
-                biased;
-                _ = shutdown.wait_for(|&stop| stop) => return None,
-                delivery = feed.subscription.next() => match delivery? {
-                    Delivery::Event(event) => Outgoing::Event(event),
-                    Delivery::Resync => Outgoing::Resync(ResyncReason::Lagged),
-                },
-            }
+    let mut chunk = Vec::with_capacity(1024);
+    while chunk.len() < CHUNK_BYTES {
+        let Some(outgoing) = feed.queued.pop_front() else {
+            break;
+        };
+        write_sse(&mut chunk, &feed.instance, &outgoing);
+    }
+    if chunk.is_empty() {
+        let mut shutdown = feed.shutdown.clone();
+        let keep_alive = feed.state.keep_alive;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|&stop| stop) => return None,
+            delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
+                Err(_) => chunk.extend_from_slice(b":\n\n"),
+                Ok(None) => return None,
+                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.instance, &delivery.into()),
+            },
         }
-    };
-    let sse = render(&feed.state.engine, outgoing);
-    Some((Ok(sse), feed))
+        while chunk.len() < CHUNK_BYTES {
+            let Some(delivery) = feed.subscription.try_next() else {
+                break;
+            };
+            write_sse(&mut chunk, &feed.instance, &delivery.into());
+        }
+    }
+    Some((Ok(Bytes::from(chunk)), feed))
 }
 
-fn render(engine: &EngineHandle, outgoing: Outgoing) -> SseEvent {
-    match outgoing {
-        Outgoing::Event(event) => SseEvent::default()
-            .id(format!("{}-{}", engine.instance(), event.seq))
-            .event(event.kind.as_str())
-            .data(serde_json::to_string(&event).expect("an event always serializes")),
-        Outgoing::Resync(reason) => SseEvent::default().event("resync").data(
-            serde_json::to_string(&Resync {
-                reason,
-                instance: engine.instance().to_owned(),
-            })
-            .expect("a resync always serializes"),
-        ),
+impl From<Delivery> for Outgoing {
+    fn from(delivery: Delivery) -> Self {
+        match delivery {
+            Delivery::Event(event) => Outgoing::Event(event),
+            Delivery::Resync => Outgoing::Resync(ResyncReason::Lagged),
+        }
     }
+}
+
+/// Appends one server-sent event. The JSON is compact, so it holds no line
+/// break and fits on one `data:` line.
+fn write_sse(out: &mut Vec<u8>, instance: &str, outgoing: &Outgoing) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail, and both types always serialize.
+    match outgoing {
+        Outgoing::Event(event) => {
+            let _ = write!(
+                out,
+                "id: {instance}-{}\nevent: {}\ndata: ",
+                event.seq,
+                event.kind.as_str()
+            );
+            let _ = serde_json::to_writer(&mut *out, event);
+        }
+        Outgoing::Resync(reason) => {
+            out.extend_from_slice(b"event: resync\ndata: ");
+            let _ = serde_json::to_writer(
+                &mut *out,
+                &Resync {
+                    reason: *reason,
+                    instance: instance.to_owned(),
+                },
+            );
+        }
+    }
+    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resync_is_an_event_named_resync_with_json_data() {
+        let mut out = Vec::new();
+        write_sse(&mut out, "abc", &Outgoing::Resync(ResyncReason::TooOld));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "event: resync\ndata: {\"reason\":\"too_old\",\"instance\":\"abc\"}\n\n"
+        );
+    }
 
     #[test]
     fn last_event_id_is_instance_dash_seq() {
