@@ -408,7 +408,7 @@ fn wrk_touch(
     let mut script = String::with_capacity(tokens.len() * 48 + 1024);
     script.push_str("local tokens = {\n");
     for token in tokens {
-        script.push_str("\"");
+        script.push('"');
         script.push_str(token);
         script.push_str("\",\n");
     }
