@@ -29,6 +29,39 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The failures of every route that takes a JSON body, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyFailures {
+    /// The body is not JSON, or not sent as `application/json`.
+    #[response(status = 400)]
+    Malformed(ErrorBody),
+    /// The body is larger than `server.body_limit`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The JSON does not fit the request: wrong types, missing or unknown fields, or values out of bounds.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
+/// The failures of every route the app token may use.
+#[derive(utoipa::IntoResponses)]
+pub enum AppAuthFailures {
+    /// No `Authorization: Bearer` header, or not a valid API token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+}
+
+/// The failures of every route that needs the admin token.
+#[derive(utoipa::IntoResponses)]
+pub enum AdminAuthFailures {
+    /// No `Authorization: Bearer` header, or not a valid API token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The app token cannot use admin routes.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
 /// An answer other than success.
 #[derive(Debug, Clone)]
 pub struct ApiError {

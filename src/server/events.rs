@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::ErrorBody;
+use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, Event, Subscription};
 
@@ -119,8 +119,7 @@ fn subscribe_live(engine: &EngineHandle) -> Subscription {
     responses(
         (status = 200, description = "`text/event-stream`. Each event: `id: <instance>-<seq>`, `event: <kind>` (created, touched, renewed, logged_out, revoked, expired), `data:` an Event as JSON. `event: resync` (data: Resync) means events were missed: reload the sessions and stats. A comment line is sent every keep-alive interval.",
             content_type = "text/event-stream", body = Event),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn stream(

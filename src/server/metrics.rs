@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::ErrorBody;
+use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, EventKind};
 
@@ -269,8 +269,7 @@ pub async fn count_requests(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {
