@@ -120,6 +120,15 @@ async fn a_session_with_a_short_idle_timeout_expires_on_its_own() {
         metrics.contains("sessiontop_sessions_ended_total{reason=\"idle\"} 1"),
         "{metrics}"
     );
+    // The lateness follower reads the event feed on its own task: give it a moment.
+    let mut metrics = metrics;
+    for _ in 0..50 {
+        if metrics.contains("sessiontop_expiry_lateness_seconds_count 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        metrics = read_text(&server, "/metrics").await.1;
+    }
     assert!(
         metrics.contains("sessiontop_expiry_lateness_seconds_count 1"),
         "{metrics}"
