@@ -10,8 +10,8 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -177,7 +177,7 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
         let Some(outgoing) = feed.queued.pop_front() else {
             break;
         };
-        write_sse(&mut chunk, &feed.instance, &outgoing);
+        write_sse(&mut chunk, &feed.state.frames, &feed.instance, &outgoing);
     }
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
@@ -188,14 +188,19 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
             delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
                 Err(_) => chunk.extend_from_slice(b":\n\n"),
                 Ok(None) => return None,
-                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.instance, &delivery.into()),
+                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state.frames, &feed.instance, &delivery.into()),
             },
         }
         while chunk.len() < CHUNK_BYTES {
             let Some(delivery) = feed.subscription.try_next() else {
                 break;
             };
-            write_sse(&mut chunk, &feed.instance, &delivery.into());
+            write_sse(
+                &mut chunk,
+                &feed.state.frames,
+                &feed.instance,
+                &delivery.into(),
+            );
         }
     }
     Some((Ok(Bytes::from(chunk)), feed))
@@ -210,23 +215,13 @@ impl From<Delivery> for Outgoing {
     }
 }
 
-/// Appends one server-sent event. The JSON is compact, so it holds no line
-/// break and fits on one `data:` line.
-fn write_sse(out: &mut Vec<u8>, instance: &str, outgoing: &Outgoing) {
-    use std::io::Write as _;
-    // Writing to a Vec cannot fail, and both types always serialize.
+/// Appends one server-sent event.
+fn write_sse(out: &mut Vec<u8>, frames: &FrameCache, instance: &str, outgoing: &Outgoing) {
     match outgoing {
-        Outgoing::Event(event) => {
-            let _ = write!(
-                out,
-                "id: {instance}-{}\nevent: {}\ndata: ",
-                event.seq,
-                event.kind.as_str()
-            );
-            let _ = serde_json::to_writer(&mut *out, event);
-        }
+        Outgoing::Event(event) => out.extend_from_slice(&frames.frame(instance, event)),
         Outgoing::Resync(reason) => {
             out.extend_from_slice(b"event: resync\ndata: ");
+            // Writing to a Vec cannot fail, and a Resync always serializes.
             let _ = serde_json::to_writer(
                 &mut *out,
                 &Resync {
@@ -234,9 +229,78 @@ fn write_sse(out: &mut Vec<u8>, instance: &str, outgoing: &Outgoing) {
                     instance: instance.to_owned(),
                 },
             );
+            out.extend_from_slice(b"\n\n");
         }
     }
+}
+
+/// One event as a complete SSE frame. The JSON is compact, so it holds no
+/// line break and fits on one `data:` line.
+fn render_event(instance: &str, event: &Event) -> Bytes {
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(512);
+    // Writing to a Vec cannot fail, and an Event always serializes.
+    let _ = write!(
+        out,
+        "id: {instance}-{}\nevent: {}\ndata: ",
+        event.seq,
+        event.kind.as_str()
+    );
+    let _ = serde_json::to_writer(&mut out, event);
     out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// The newest events as rendered frames, shared by every stream client, so
+/// an event is serialized once however many clients follow the stream.
+/// Holds a run of consecutive sequence numbers; anything else is rendered
+/// on the spot (a resuming client's backlog, for example).
+pub struct FrameCache {
+    ring: Mutex<VecDeque<(u64, Bytes)>>,
+    capacity: usize,
+}
+
+impl FrameCache {
+    pub fn new(capacity: usize) -> Self {
+        FrameCache {
+            ring: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn frame(&self, instance: &str, event: &Event) -> Bytes {
+        let seq = event.seq;
+        {
+            let ring = self.lock();
+            if let Some(&(front, _)) = ring.front()
+                && let Some((cached, frame)) = seq
+                    .checked_sub(front)
+                    .and_then(|i| ring.get(usize::try_from(i).ok()?))
+                && *cached == seq
+            {
+                return frame.clone();
+            }
+        }
+        let frame = render_event(instance, event);
+        let mut ring = self.lock();
+        match ring.back() {
+            Some(&(back, _)) if seq == back + 1 => {}
+            Some(&(back, _)) if seq <= back => return frame,
+            // Empty, or a gap: start a new run here.
+            _ => ring.clear(),
+        }
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back((seq, frame.clone()));
+        frame
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Bytes)>> {
+        self.ring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -246,11 +310,61 @@ mod tests {
     #[test]
     fn a_resync_is_an_event_named_resync_with_json_data() {
         let mut out = Vec::new();
-        write_sse(&mut out, "abc", &Outgoing::Resync(ResyncReason::TooOld));
+        let frames = FrameCache::new(4);
+        write_sse(
+            &mut out,
+            &frames,
+            "abc",
+            &Outgoing::Resync(ResyncReason::TooOld),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "event: resync\ndata: {\"reason\":\"too_old\",\"instance\":\"abc\"}\n\n"
         );
+    }
+
+    fn event(seq: u64) -> Event {
+        let json = format!(
+            r#"{{"seq":{seq},"at":"2026-01-01T00:00:00.000Z","kind":"created","session":{{"handle":"0000000000000001","user":"u","attributes":{{}},"created_at":"2026-01-01T00:00:00.000Z","last_seen_at":"2026-01-01T00:00:00.000Z","idle_expires_at":"2026-01-01T00:15:00.000Z","absolute_expires_at":"2026-01-01T08:00:00.000Z","expires_at":"2026-01-01T00:15:00.000Z","idle_timeout_ms":900000,"state":"active"}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn an_event_frame_is_id_event_and_one_data_line() {
+        let frame = render_event("abc", &event(7));
+        let text = std::str::from_utf8(&frame).unwrap();
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert_eq!(lines[0], "id: abc-7");
+        assert_eq!(lines[1], "event: created");
+        assert!(lines[2].starts_with("data: {\"seq\":7,"));
+        assert_eq!(&lines[3..], ["", ""]);
+    }
+
+    #[test]
+    fn the_frame_cache_serves_consecutive_events_and_renders_the_rest() {
+        let frames = FrameCache::new(2);
+        for seq in [1, 2, 3] {
+            let first = frames.frame("abc", &event(seq));
+            let again = frames.frame("abc", &event(seq));
+            assert_eq!(first, again);
+            assert_eq!(
+                first.as_ptr(),
+                again.as_ptr(),
+                "seq {seq} came from the cache"
+            );
+        }
+        // Evicted, and a gap: both still render correctly.
+        assert_eq!(
+            frames.frame("abc", &event(1)),
+            render_event("abc", &event(1))
+        );
+        assert_eq!(
+            frames.frame("abc", &event(9)),
+            render_event("abc", &event(9))
+        );
+        let nine = frames.frame("abc", &event(9));
+        assert_eq!(nine.as_ptr(), frames.frame("abc", &event(9)).as_ptr());
     }
 
     #[test]

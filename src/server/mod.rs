@@ -38,6 +38,9 @@ use crate::engine::{EngineHandle, SystemClock};
 use auth::{ApiTokens, Role, TokenError};
 use metrics::Metrics;
 
+/// Rendered events kept for stream clients that are a little behind the newest.
+const FRAME_CACHE: usize = 4096;
+
 /// What every handler shares.
 pub struct ServerState {
     pub engine: EngineHandle,
@@ -48,6 +51,8 @@ pub struct ServerState {
     shutdown: watch::Receiver<bool>,
     /// The serialized OpenAPI document, set once the router is built.
     openapi: OnceLock<Bytes>,
+    /// Recent events as SSE frames, shared by the stream clients.
+    frames: events::FrameCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +138,7 @@ pub async fn serve_engine(
         keep_alive: config.keep_alive.max(Duration::from_millis(10)),
         shutdown: stopped,
         openapi: OnceLock::new(),
+        frames: events::FrameCache::new(FRAME_CACHE),
     });
     let (router, api) = router(state.clone(), config.body_limit);
     let document = api
