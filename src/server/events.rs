@@ -97,9 +97,9 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     }
 }
 
-/// A subscription that starts at the newest event. The ring holds at least
-/// one event, so it can only be "too old" if the ring turned over between the
-/// two calls; then try again.
+/// A subscription that starts after the newest event. Asking for the events
+/// after the newest seq fails only if so many events came between the two
+/// calls that the ring turned over; then try again.
 fn subscribe_live(engine: &EngineHandle) -> Subscription {
     loop {
         if let Ok(subscription) = engine.subscribe_after(engine.stats().last_seq) {
