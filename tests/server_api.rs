@@ -432,6 +432,8 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let before = server.stats().await;
     let json = "application/json";
     let long_user = "u".repeat(257);
+    let too_many_attributes: serde_json::Map<String, Value> =
+        (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
         (
             "/v1/sessions",
@@ -516,6 +518,24 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             format!("{{\"user\": \"{long_user}\"}}").into_bytes(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            json!({"user": "x", "attributes": too_many_attributes})
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_attributes",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            json!({"user": "x", "attributes": {"ua": "a".repeat(1025)}})
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_attributes",
         ),
         (
             "/v1/sessions",
