@@ -22,7 +22,7 @@ use crate::engine::{Cursor, Event, Handle, ListQuery, MAX_USER_LEN, SessionView,
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
 const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 10_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -30,8 +30,8 @@ const MAX_LIMIT: usize = 1000;
 pub struct ListParams {
     /// Only this user's sessions.
     pub user: Option<String>,
-    /// Sessions per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    /// Sessions per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
