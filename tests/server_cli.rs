@@ -148,3 +148,51 @@ fn serve_with_an_address_in_use_says_so_in_one_sentence() {
     assert!(message[0].contains("already in use"), "{stderr}");
     let _ = std::fs::remove_file(config);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
+    let dir = std::env::temp_dir();
+    let id = std::process::id();
+    let app_file = dir.join(format!("sessiontop-cli-app-{id}"));
+    let admin_file = dir.join(format!("sessiontop-cli-admin-{id}"));
+    std::fs::write(&app_file, "file-app-token-0123456789\n").unwrap();
+    std::fs::write(&admin_file, "file-admin-token-0123456789\n").unwrap();
+    let config = dir.join(format!("sessiontop-server-cli-files-{id}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\napp_token_file = {:?}\nadmin_token_file = {:?}\n",
+            app_file.display().to_string(),
+            admin_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = sessiontop(&config)
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    let port = first
+        .strip_prefix("listening on http://0.0.0.0:")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/v1/admin/stats"))
+        .bearer_auth("file-admin-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().all(|l| !l.contains("token")), "{rest:?}");
+    assert!(child.wait().unwrap().success());
+    for file in [app_file, admin_file, config] {
+        let _ = std::fs::remove_file(file);
+    }
+}
