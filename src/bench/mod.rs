@@ -7,6 +7,7 @@
 mod engine;
 mod server;
 mod stats;
+mod wrk;
 
 use color_eyre::eyre::eyre;
 
