@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineError;
 
+const TOO_LARGE: &str = "the request body is larger than the server's limit (server.body_limit)";
+
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -91,6 +93,21 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    fn not_json() -> Self {
+        Self::bad_request(
+            "not_json",
+            "send the body as JSON, with the header Content-Type: application/json",
+        )
+    }
+
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            TOO_LARGE,
+        )
+    }
+
     /// The code a bare status gets when nothing more specific is known.
     fn code_for(status: StatusCode) -> &'static str {
         match status {
@@ -135,15 +152,8 @@ impl From<JsonRejection> for ApiError {
         match rejection {
             JsonRejection::JsonDataError(_) => ApiError::unprocessable("invalid_body", message),
             JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", message),
-            JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
-                "not_json",
-                "send the body as JSON, with the header Content-Type: application/json",
-            ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the server's limit (server.body_limit)",
-            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
             other => ApiError::bad_request("unreadable_body", other.body_text()),
         }
     }
@@ -176,18 +186,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !has_json_content_type(&req) {
-            return Err(ApiError::bad_request(
-                "not_json",
-                "send the body as JSON, with the header Content-Type: application/json",
-            ));
+            return Err(ApiError::not_json());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is larger than the server's limit (server.body_limit)",
-                )
+                ApiError::too_large()
             } else {
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
@@ -285,9 +288,7 @@ pub async fn json_errors(response: Response) -> Response {
     let (mut parts, _) = response.into_parts();
     let message = match status {
         StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request body is larger than the server's limit (server.body_limit)".to_owned()
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE.to_owned(),
         other => other
             .canonical_reason()
             .unwrap_or("request failed")
