@@ -26,6 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt as _;
 use color_eyre::eyre::WrapErr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -146,6 +147,10 @@ pub async fn serve_engine(
         .expect("the OpenAPI document always serializes");
     let _ = state.openapi.set(Bytes::from(document));
     let follower = tokio::spawn(metrics::follow_expiries(engine, metrics));
+    // Event stream chunks are small writes that must not wait for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
