@@ -442,3 +442,82 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         "the good session is untouched by all that"
     );
 }
+
+/// Whatever a client sends to the JSON routes, the answer is a success or a
+/// 4xx in the error shape: never a 5xx, never a dropped connection.
+#[test]
+fn no_body_a_client_sends_gets_a_server_error() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(TestServer::start());
+    let paths = prop::sample::select(vec![
+        "/v1/sessions",
+        "/v1/sessions/touch",
+        "/v1/sessions/renew",
+        "/v1/sessions/logout",
+    ]);
+    let value = prop_oneof![
+        "[a-z0-9 ]{0,8}".prop_map(Value::from),
+        "[0-9]{1,4}(ms|s|m|h|x)".prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        Just(json!({})),
+        Just(json!([])),
+        Just(json!({"k": "v"})),
+        Just(json!({"k": 1})),
+    ];
+    let key = prop::sample::select(vec![
+        "user",
+        "token",
+        "attributes",
+        "idle_timeout",
+        "absolute_timeout",
+        "x",
+    ]);
+    let objects = prop::collection::btree_map(key, value, 0..4).prop_map(|fields| {
+        let object: serde_json::Map<String, Value> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Value::Object(object).to_string().into_bytes()
+    });
+    let bodies = prop_oneof![prop::collection::vec(any::<u8>(), 0..200), objects];
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(paths, bodies), |(path, body)| {
+            let (status, code) = runtime.block_on(async {
+                let response = server
+                    .client
+                    .post(server.url(path))
+                    .bearer_auth(APP)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = read(response).await;
+                let code = if status.is_client_error() {
+                    error_code(&body).to_owned()
+                } else {
+                    String::new()
+                };
+                (status, code)
+            });
+            prop_assert!(
+                status.is_success() || status.is_client_error(),
+                "{path} {:?} -> {status} {code}",
+                String::from_utf8_lossy(&body)
+            );
+            Ok(())
+        })
+        .unwrap();
+}
