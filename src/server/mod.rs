@@ -177,7 +177,11 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
         // Checked before anything is printed, so a bad token file prints no tokens.
         ApiTokens::from_config(&config.server)?;
         if !generated.is_empty() {
-            println!("No API tokens are configured; these were generated for this run and are not shown again:");
+            if generated.len() == 2 {
+                println!("No API tokens are configured; these were generated for this run and are not shown again:");
+            } else {
+                println!("This API token was generated for this run (the other is configured) and is not shown again:");
+            }
             for (role, token) in &generated {
                 let name = match role {
                     Role::App => "app token:  ",
