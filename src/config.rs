@@ -454,6 +454,13 @@ impl Config {
                 .map_err(|e| invalid("simulator.scenario", scenario.clone(), e))?;
         }
         crate::tui::keymap::KeyMap::from_config(&self.keys)?;
+        if self.server.keep_alive < Duration::from_millis(10) {
+            return Err(invalid(
+                "server.keep_alive",
+                humantime::format_duration(self.server.keep_alive).to_string(),
+                "a duration of at least 10ms",
+            ));
+        }
         if self.server.body_limit < 256 {
             return Err(invalid(
                 "server.body_limit",

@@ -8,6 +8,7 @@ mod engine;
 mod server;
 mod stats;
 mod tui;
+mod wrk;
 
 use color_eyre::eyre::eyre;
 

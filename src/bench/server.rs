@@ -52,6 +52,9 @@ pub struct ServerReport {
     pub sse_resyncs: usize,
     /// touch requests per second while the stream clients were connected.
     pub touch_rps_with_streams: f64,
+    /// The same touch load from `wrk` (an outside C client, like
+    /// redis-benchmark), when `wrk` is installed; null otherwise.
+    pub wrk: Option<super::wrk::WrkFigures>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,12 +113,21 @@ pub fn run(config: &Config) -> color_eyre::Result<ServerReport> {
         .enable_all()
         .build()
         .wrap_err("cannot start the load generator's runtime")?;
-    let load = std::thread::scope(|scope| {
+    let mut load = std::thread::scope(|scope| {
         scope
-            .spawn(|| client.block_on(drive(addr, app_token, admin_token, tokens, &engine)))
+            .spawn(|| {
+                client.block_on(drive(
+                    addr,
+                    app_token.clone(),
+                    admin_token,
+                    tokens.clone(),
+                    &engine,
+                ))
+            })
             .join()
             .map_err(|_| eyre!("the load generator panicked"))
     })??;
+    load.wrk = super::wrk::touch(addr, &app_token, &tokens)?;
 
     let _ = stop.send(());
     engine.shutdown();
@@ -190,6 +202,7 @@ async fn drive(
         sse_resyncs: resyncs,
         touch_rps_with_streams: with_streams.latencies_us.len() as f64
             / STREAM_MEASURE.as_secs_f64(),
+        wrk: None,
     })
 }
 
@@ -343,8 +356,8 @@ async fn count_stream_events(
         // edges: only matches that end in the new bytes count.
         let old = carry.len();
         carry.extend_from_slice(&chunk[..n]);
-        events += count_new(&carry, b"\nid: ", old);
-        resyncs += count_new(&carry, b"event: resync", old);
+        events += count_new(&carry, "\nid: ", old);
+        resyncs += count_new(&carry, "event: resync", old);
         let keep = carry.len().saturating_sub(16);
         carry.drain(..keep);
     }
@@ -352,10 +365,17 @@ async fn count_stream_events(
 }
 
 /// Matches of `needle` in `haystack` that end after its first `old` bytes.
-fn count_new(haystack: &[u8], needle: &[u8], old: usize) -> usize {
-    haystack
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(at, w)| at + needle.len() > old && *w == needle)
-        .count()
+/// Searched as text where it can be, as std's substring search is much
+/// cheaper than a window-by-window compare, and this client shares the CPU
+/// with the server it measures.
+fn count_new(haystack: &[u8], needle: &str, old: usize) -> usize {
+    let skip = old.saturating_sub(needle.len() - 1);
+    let tail = &haystack[skip..];
+    match std::str::from_utf8(tail) {
+        Ok(text) => text.matches(needle).count(),
+        Err(_) => tail
+            .windows(needle.len())
+            .filter(|w| *w == needle.as_bytes())
+            .count(),
+    }
 }

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::ServerState;
 use super::app_api::SessionResponse;
 use super::auth::AdminCaller;
-use super::error::{ApiError, ErrorBody, PathParam, QueryParams};
+use super::error::{AdminAuthFailures, ApiError, ErrorBody, PathParam, QueryParams};
 use crate::engine::session::format_rfc3339;
 use crate::engine::{Cursor, Event, Handle, ListQuery, MAX_USER_LEN, SessionView, Totals};
 
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
 const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 10_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +30,8 @@ const MAX_LIMIT: usize = 1000;
 pub struct ListParams {
     /// Only this user's sessions.
     pub user: Option<String>,
-    /// Sessions per page, 1 to 1000 (default 100).
+    /// Sessions per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -109,8 +110,7 @@ fn parse_handle(text: &str) -> Result<Handle, ApiError> {
     responses(
         (status = 200, description = "One page of sessions", body = SessionPage),
         (status = 400, description = "Bad limit, cursor or query", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn list_sessions(
@@ -155,9 +155,8 @@ pub async fn list_sessions(
     responses(
         (status = 200, description = "The session and its events", body = SessionDetail),
         (status = 400, description = "Malformed handle", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
         (status = 404, description = "No active session has this handle", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn get_session(
@@ -183,9 +182,8 @@ pub async fn get_session(
     responses(
         (status = 200, description = "The session after the touch", body = SessionResponse),
         (status = 400, description = "Malformed handle", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
         (status = 404, description = "No active session has this handle", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn touch_session(
@@ -207,9 +205,8 @@ pub async fn touch_session(
     responses(
         (status = 204, description = "The session has been revoked"),
         (status = 400, description = "Malformed handle", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
         (status = 404, description = "No active session has this handle", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn revoke_session(
@@ -232,9 +229,8 @@ pub async fn revoke_session(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many sessions were revoked (0 if the user had none)", body = RevokedCount),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
         (status = 422, description = "The user name is longer than 256 bytes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn revoke_user(
@@ -261,8 +257,7 @@ pub async fn revoke_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The figures", body = StatsResponse),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn stats(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Json<StatsResponse> {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ServerState;
 use super::auth::AppCaller;
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, AppAuthFailures, BodyFailures, ErrorBody, JsonBody};
 use crate::config::parse_duration;
 use crate::engine::{Login, SessionView};
 
@@ -25,7 +25,7 @@ use crate::engine::{Login, SessionView};
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The user name, 1 to 256 bytes.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", min_length = 1, max_length = 256)]
     pub user: String,
     /// Free-form facts about the login, such as `ip` and `user_agent`.
     #[serde(default)]
@@ -78,10 +78,7 @@ fn request_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The session and its token (shown only here)", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 422, description = "Invalid user, attributes or timeouts", body = ErrorBody),
+        BodyFailures, AppAuthFailures,
     )
 )]
 pub async fn login(
@@ -117,10 +114,8 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The session after the touch", body = SessionResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 404, description = "The token names no active session (it has ended)", body = ErrorBody),
-        (status = 422, description = "The body is not {token}", body = ErrorBody),
+        BodyFailures, AppAuthFailures,
     )
 )]
 pub async fn touch(
@@ -141,10 +136,8 @@ pub async fn touch(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new token and the session", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 404, description = "The token names no active session", body = ErrorBody),
-        (status = 422, description = "The body is not {token}", body = ErrorBody),
+        BodyFailures, AppAuthFailures,
     )
 )]
 pub async fn renew(
@@ -168,10 +161,8 @@ pub async fn renew(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The session has ended"),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
         (status = 404, description = "The token names no active session", body = ErrorBody),
-        (status = 422, description = "The body is not {token}", body = ErrorBody),
+        BodyFailures, AppAuthFailures,
     )
 )]
 pub async fn logout(

@@ -42,11 +42,11 @@ pub struct ApiTokens {
 pub enum TokenError {
     #[error("no {role} token is configured: set server.{role}_token or server.{role}_token_file")]
     Missing { role: &'static str },
-    #[error("cannot read {key} {path}: {source}")]
+    #[error("cannot read {key} {path}: {reason}")]
     Unreadable {
         key: &'static str,
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error(
         "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces"
@@ -108,19 +108,25 @@ fn configured_token(
     token: Option<&str>,
     file: Option<&std::path::Path>,
 ) -> Result<Option<String>, TokenError> {
+    let (setting, file_setting) = match role {
+        "app" => (
+            "server.app_token or SESSIONTOP_APP_TOKEN",
+            "server.app_token_file",
+        ),
+        _ => (
+            "server.admin_token or SESSIONTOP_ADMIN_TOKEN",
+            "server.admin_token_file",
+        ),
+    };
     let (value, from) = match (token, file) {
-        (Some(token), _) => (token.to_owned(), "server token setting"),
+        (Some(token), _) => (token.to_owned(), setting),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|source| TokenError::Unreadable {
-                key: if role == "app" {
-                    "server.app_token_file"
-                } else {
-                    "server.admin_token_file"
-                },
+            let text = std::fs::read_to_string(path).map_err(|reason| TokenError::Unreadable {
+                key: file_setting,
                 path: path.display().to_string(),
-                source,
+                reason,
             })?;
-            (text.trim().to_owned(), "token file")
+            (text.trim().to_owned(), file_setting)
         }
         (None, None) => return Ok(None),
     };

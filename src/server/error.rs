@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineError;
 
+const TOO_LARGE: &str = "the request body is larger than the server's limit (server.body_limit)";
+
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -27,6 +29,39 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong, for a person.
     pub message: String,
+}
+
+/// The failures of every route that takes a JSON body, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyFailures {
+    /// The body is not JSON, or not sent as `application/json`.
+    #[response(status = 400)]
+    Malformed(ErrorBody),
+    /// The body is larger than `server.body_limit`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The JSON does not fit the request: wrong types, missing or unknown fields, or values out of bounds.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
+/// The failures of every route the app token may use.
+#[derive(utoipa::IntoResponses)]
+pub enum AppAuthFailures {
+    /// No `Authorization: Bearer` header, or not a valid API token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+}
+
+/// The failures of every route that needs the admin token.
+#[derive(utoipa::IntoResponses)]
+pub enum AdminAuthFailures {
+    /// No `Authorization: Bearer` header, or not a valid API token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The app token cannot use admin routes.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
 }
 
 /// An answer other than success.
@@ -56,6 +91,21 @@ impl ApiError {
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    fn not_json() -> Self {
+        Self::bad_request(
+            "not_json",
+            "send the body as JSON, with the header Content-Type: application/json",
+        )
+    }
+
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            TOO_LARGE,
+        )
     }
 
     /// The code a bare status gets when nothing more specific is known.
@@ -102,15 +152,8 @@ impl From<JsonRejection> for ApiError {
         match rejection {
             JsonRejection::JsonDataError(_) => ApiError::unprocessable("invalid_body", message),
             JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", message),
-            JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
-                "not_json",
-                "send the body as JSON, with the header Content-Type: application/json",
-            ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the server's limit (server.body_limit)",
-            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
             other => ApiError::bad_request("unreadable_body", other.body_text()),
         }
     }
@@ -143,18 +186,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !has_json_content_type(&req) {
-            return Err(ApiError::bad_request(
-                "not_json",
-                "send the body as JSON, with the header Content-Type: application/json",
-            ));
+            return Err(ApiError::not_json());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is larger than the server's limit (server.body_limit)",
-                )
+                ApiError::too_large()
             } else {
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
@@ -252,9 +288,7 @@ pub async fn json_errors(response: Response) -> Response {
     let (mut parts, _) = response.into_parts();
     let message = match status {
         StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not take that method".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request body is larger than the server's limit (server.body_limit)".to_owned()
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE.to_owned(),
         other => other
             .canonical_reason()
             .unwrap_or("request failed")

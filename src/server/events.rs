@@ -10,21 +10,27 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::ErrorBody;
+use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, Event, Subscription};
+
+/// A chunk is sent once it holds this many bytes, or when no more events
+/// are waiting. Writing every waiting event in one chunk keeps the cost per
+/// event low when many arrive at once.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Why a client must reload its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -53,6 +59,7 @@ enum Outgoing {
 /// One client's stream: what is queued for it, then the live subscription.
 struct Feed {
     state: Arc<ServerState>,
+    instance: Arc<str>,
     queued: VecDeque<Outgoing>,
     subscription: Subscription,
     shutdown: watch::Receiver<bool>,
@@ -90,9 +97,9 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     }
 }
 
-/// A subscription that starts at the newest event. The ring holds at least
-/// one event, so it can only be "too old" if the ring turned over between the
-/// two calls; then try again.
+/// A subscription that starts after the newest event. Asking for the events
+/// after the newest seq fails only if so many events came between the two
+/// calls that the ring turned over; then try again.
 fn subscribe_live(engine: &EngineHandle) -> Subscription {
     loop {
         if let Ok(subscription) = engine.subscribe_after(engine.stats().last_seq) {
@@ -112,19 +119,18 @@ fn subscribe_live(engine: &EngineHandle) -> Subscription {
     responses(
         (status = 200, description = "`text/event-stream`. Each event: `id: <instance>-<seq>`, `event: <kind>` (created, touched, renewed, logged_out, revoked, expired), `data:` an Event as JSON. `event: resync` (data: Resync) means events were missed: reload the sessions and stats. A comment line is sent every keep-alive interval.",
             content_type = "text/event-stream", body = Event),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn stream(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Response {
     let engine = &state.engine;
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let mut queued = VecDeque::new();
-    let subscription = match parse_last_event_id(last_event_id, engine.instance()) {
+    let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
         Resume::Live => subscribe_live(engine),
         Resume::After(seq) => match engine.subscribe_after(seq) {
             Ok(subscription) => subscription,
@@ -138,7 +144,6 @@ pub async fn stream(
             subscribe_live(engine)
         }
     };
-    let mut subscription = subscription;
     queued.extend(
         std::mem::take(&mut subscription.backlog)
             .into_iter()
@@ -147,55 +152,220 @@ pub async fn stream(
     state.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
     let feed = Feed {
         shutdown: state.shutdown.clone(),
+        instance: engine.instance().into(),
         state: state.clone(),
         queued,
         subscription,
     };
-    let keep_alive = KeepAlive::new().interval(state.keep_alive);
-    Sse::new(futures_util::stream::unfold(feed, next_event)).keep_alive(keep_alive)
+    let body = Body::from_stream(futures_util::stream::unfold(feed, next_chunk));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
-async fn next_event(mut feed: Feed) -> Option<(Result<SseEvent, Infallible>, Feed)> {
+/// The next piece of the stream: every event already waiting (up to
+/// `CHUNK_BYTES`), else the next one to arrive, else a keep-alive comment.
+/// `None` ends the stream: on shutdown, or when the engine is gone.
+async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)> {
     if *feed.shutdown.borrow() {
         return None;
     }
-    let outgoing = match feed.queued.pop_front() {
-        Some(outgoing) => outgoing,
-        None => {
-            let mut shutdown = feed.shutdown.clone();
-            tokio::select! {
-                biased;
-                _ = shutdown.wait_for(|&stop| stop) => return None,
-                delivery = feed.subscription.next() => match delivery? {
-                    Delivery::Event(event) => Outgoing::Event(event),
-                    Delivery::Resync => Outgoing::Resync(ResyncReason::Lagged),
-                },
-            }
+    let mut chunk = Vec::with_capacity(1024);
+    while chunk.len() < CHUNK_BYTES {
+        let Some(outgoing) = feed.queued.pop_front() else {
+            break;
+        };
+        write_sse(&mut chunk, &feed.state.frames, &feed.instance, &outgoing);
+    }
+    if chunk.is_empty() {
+        let mut shutdown = feed.shutdown.clone();
+        let keep_alive = feed.state.keep_alive;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|&stop| stop) => return None,
+            delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
+                Err(_) => chunk.extend_from_slice(b":\n\n"),
+                Ok(None) => return None,
+                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state.frames, &feed.instance, &delivery.into()),
+            },
         }
-    };
-    let sse = render(&feed.state.engine, outgoing);
-    Some((Ok(sse), feed))
+        while chunk.len() < CHUNK_BYTES {
+            let Some(delivery) = feed.subscription.try_next() else {
+                break;
+            };
+            write_sse(
+                &mut chunk,
+                &feed.state.frames,
+                &feed.instance,
+                &delivery.into(),
+            );
+        }
+    }
+    Some((Ok(Bytes::from(chunk)), feed))
 }
 
-fn render(engine: &EngineHandle, outgoing: Outgoing) -> SseEvent {
+impl From<Delivery> for Outgoing {
+    fn from(delivery: Delivery) -> Self {
+        match delivery {
+            Delivery::Event(event) => Outgoing::Event(event),
+            Delivery::Resync => Outgoing::Resync(ResyncReason::Lagged),
+        }
+    }
+}
+
+/// Appends one server-sent event.
+fn write_sse(out: &mut Vec<u8>, frames: &FrameCache, instance: &str, outgoing: &Outgoing) {
     match outgoing {
-        Outgoing::Event(event) => SseEvent::default()
-            .id(format!("{}-{}", engine.instance(), event.seq))
-            .event(event.kind.as_str())
-            .data(serde_json::to_string(&event).expect("an event always serializes")),
-        Outgoing::Resync(reason) => SseEvent::default().event("resync").data(
-            serde_json::to_string(&Resync {
-                reason,
-                instance: engine.instance().to_owned(),
-            })
-            .expect("a resync always serializes"),
-        ),
+        Outgoing::Event(event) => out.extend_from_slice(&frames.frame(instance, event)),
+        Outgoing::Resync(reason) => {
+            out.extend_from_slice(b"event: resync\ndata: ");
+            // Writing to a Vec cannot fail, and a Resync always serializes.
+            let _ = serde_json::to_writer(
+                &mut *out,
+                &Resync {
+                    reason: *reason,
+                    instance: instance.to_owned(),
+                },
+            );
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+}
+
+/// One event as a complete SSE frame. The JSON is compact, so it holds no
+/// line break and fits on one `data:` line.
+fn render_event(instance: &str, event: &Event) -> Bytes {
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(512);
+    // Writing to a Vec cannot fail, and an Event always serializes.
+    let _ = write!(
+        out,
+        "id: {instance}-{}\nevent: {}\ndata: ",
+        event.seq,
+        event.kind.as_str()
+    );
+    let _ = serde_json::to_writer(&mut out, event);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// The newest events as rendered frames, shared by every stream client, so
+/// an event is serialized once however many clients follow the stream.
+/// Holds a run of consecutive sequence numbers; anything else is rendered
+/// on the spot (a resuming client's backlog, for example).
+pub struct FrameCache {
+    ring: Mutex<VecDeque<(u64, Bytes)>>,
+    capacity: usize,
+}
+
+impl FrameCache {
+    pub fn new(capacity: usize) -> Self {
+        FrameCache {
+            ring: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn frame(&self, instance: &str, event: &Event) -> Bytes {
+        let seq = event.seq;
+        {
+            let ring = self.lock();
+            if let Some(&(front, _)) = ring.front()
+                && let Some((cached, frame)) = seq
+                    .checked_sub(front)
+                    .and_then(|i| ring.get(usize::try_from(i).ok()?))
+                && *cached == seq
+            {
+                return frame.clone();
+            }
+        }
+        let frame = render_event(instance, event);
+        let mut ring = self.lock();
+        match ring.back() {
+            Some(&(back, _)) if seq == back + 1 => {}
+            Some(&(back, _)) if seq <= back => return frame,
+            // Empty, or a gap: start a new run here.
+            _ => ring.clear(),
+        }
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back((seq, frame.clone()));
+        frame
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Bytes)>> {
+        self.ring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resync_is_an_event_named_resync_with_json_data() {
+        let mut out = Vec::new();
+        let frames = FrameCache::new(4);
+        write_sse(
+            &mut out,
+            &frames,
+            "abc",
+            &Outgoing::Resync(ResyncReason::TooOld),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "event: resync\ndata: {\"reason\":\"too_old\",\"instance\":\"abc\"}\n\n"
+        );
+    }
+
+    fn event(seq: u64) -> Event {
+        let json = format!(
+            r#"{{"seq":{seq},"at":"2026-01-01T00:00:00.000Z","kind":"created","session":{{"handle":"0000000000000001","user":"u","attributes":{{}},"created_at":"2026-01-01T00:00:00.000Z","last_seen_at":"2026-01-01T00:00:00.000Z","idle_expires_at":"2026-01-01T00:15:00.000Z","absolute_expires_at":"2026-01-01T08:00:00.000Z","expires_at":"2026-01-01T00:15:00.000Z","idle_timeout_ms":900000,"state":"active"}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn an_event_frame_is_id_event_and_one_data_line() {
+        let frame = render_event("abc", &event(7));
+        let text = std::str::from_utf8(&frame).unwrap();
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert_eq!(lines[0], "id: abc-7");
+        assert_eq!(lines[1], "event: created");
+        assert!(lines[2].starts_with("data: {\"seq\":7,"));
+        assert_eq!(&lines[3..], ["", ""]);
+    }
+
+    #[test]
+    fn the_frame_cache_serves_consecutive_events_and_renders_the_rest() {
+        let frames = FrameCache::new(2);
+        for seq in [1, 2, 3] {
+            let first = frames.frame("abc", &event(seq));
+            let again = frames.frame("abc", &event(seq));
+            assert_eq!(first, again);
+            assert_eq!(
+                first.as_ptr(),
+                again.as_ptr(),
+                "seq {seq} came from the cache"
+            );
+        }
+        // Evicted, and a gap: both still render correctly.
+        assert_eq!(
+            frames.frame("abc", &event(1)),
+            render_event("abc", &event(1))
+        );
+        assert_eq!(
+            frames.frame("abc", &event(9)),
+            render_event("abc", &event(9))
+        );
+        let nine = frames.frame("abc", &event(9));
+        assert_eq!(nine.as_ptr(), frames.frame("abc", &event(9)).as_ptr());
+    }
 
     #[test]
     fn last_event_id_is_instance_dash_seq() {

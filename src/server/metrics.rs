@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::ErrorBody;
+use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, EventKind};
 
@@ -82,36 +82,54 @@ impl Metrics {
             out.push_str(&text);
             out.push('\n');
         };
-        line(header(
-            "sessiontop_active_sessions",
-            "gauge",
-            "Sessions alive now.",
-        ));
-        line(format!("sessiontop_active_sessions {}", stats.active));
-        line(header(
-            "sessiontop_peak_sessions",
-            "gauge",
-            "Most sessions alive at once since the server started.",
-        ));
-        line(format!("sessiontop_peak_sessions {}", stats.peak));
-        line(header(
-            "sessiontop_logins_total",
-            "counter",
-            "Sessions started.",
-        ));
-        line(format!("sessiontop_logins_total {}", t.logins));
-        line(header(
-            "sessiontop_touches_total",
-            "counter",
-            "Touches, including those whose event was coalesced.",
-        ));
-        line(format!("sessiontop_touches_total {}", t.touches));
-        line(header(
-            "sessiontop_renewals_total",
-            "counter",
-            "Token renewals.",
-        ));
-        line(format!("sessiontop_renewals_total {}", t.renewals));
+        let simple = [
+            (
+                "sessiontop_active_sessions",
+                "gauge",
+                "Sessions alive now.",
+                stats.active,
+            ),
+            (
+                "sessiontop_peak_sessions",
+                "gauge",
+                "Most sessions alive at once since the server started.",
+                stats.peak,
+            ),
+            (
+                "sessiontop_logins_total",
+                "counter",
+                "Sessions started.",
+                t.logins,
+            ),
+            (
+                "sessiontop_touches_total",
+                "counter",
+                "Touches, including those whose event was coalesced.",
+                t.touches,
+            ),
+            (
+                "sessiontop_renewals_total",
+                "counter",
+                "Token renewals.",
+                t.renewals,
+            ),
+            (
+                "sessiontop_events_last_seq",
+                "counter",
+                "Sequence number of the newest event.",
+                stats.last_seq,
+            ),
+            (
+                "sessiontop_event_stream_clients",
+                "gauge",
+                "Clients connected to /v1/admin/events.",
+                self.stream_clients.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, value) in simple {
+            line(header(name, kind, help));
+            line(format!("{name} {value}"));
+        }
         line(header(
             "sessiontop_sessions_ended_total",
             "counter",
@@ -128,21 +146,6 @@ impl Metrics {
                 "sessiontop_sessions_ended_total{{reason=\"{reason}\"}} {n}"
             ));
         }
-        line(header(
-            "sessiontop_events_last_seq",
-            "counter",
-            "Sequence number of the newest event.",
-        ));
-        line(format!("sessiontop_events_last_seq {}", stats.last_seq));
-        line(header(
-            "sessiontop_event_stream_clients",
-            "gauge",
-            "Clients connected to /v1/admin/events.",
-        ));
-        line(format!(
-            "sessiontop_event_stream_clients {}",
-            self.stream_clients.load(Ordering::Relaxed)
-        ));
 
         let lateness = &self.lateness;
         line(header(
@@ -266,8 +269,7 @@ pub async fn count_requests(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
-        (status = 401, description = "Missing or wrong API token", body = ErrorBody),
-        (status = 403, description = "The app token cannot use admin routes", body = ErrorBody),
+        AdminAuthFailures,
     )
 )]
 pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {

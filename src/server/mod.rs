@@ -26,6 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt as _;
 use color_eyre::eyre::WrapErr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,6 +39,9 @@ use crate::engine::{EngineHandle, SystemClock};
 use auth::{ApiTokens, Role, TokenError};
 use metrics::Metrics;
 
+/// Rendered events kept for stream clients that are a little behind the newest.
+const FRAME_CACHE: usize = 4096;
+
 /// What every handler shares.
 pub struct ServerState {
     pub engine: EngineHandle,
@@ -48,6 +52,8 @@ pub struct ServerState {
     shutdown: watch::Receiver<bool>,
     /// The serialized OpenAPI document, set once the router is built.
     openapi: OnceLock<Bytes>,
+    /// Recent events as SSE frames, shared by the stream clients.
+    frames: events::FrameCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,9 +136,10 @@ pub async fn serve_engine(
         engine: engine.clone(),
         tokens,
         metrics: metrics.clone(),
-        keep_alive: config.keep_alive,
+        keep_alive: config.keep_alive.max(Duration::from_millis(10)),
         shutdown: stopped,
         openapi: OnceLock::new(),
+        frames: events::FrameCache::new(FRAME_CACHE),
     });
     let (router, api) = router(state.clone(), config.body_limit);
     let document = api
@@ -140,6 +147,10 @@ pub async fn serve_engine(
         .expect("the OpenAPI document always serializes");
     let _ = state.openapi.set(Bytes::from(document));
     let follower = tokio::spawn(metrics::follow_expiries(engine, metrics));
+    // Event stream chunks are small writes that must not wait for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -166,7 +177,11 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
         // Checked before anything is printed, so a bad token file prints no tokens.
         ApiTokens::from_config(&config.server)?;
         if !generated.is_empty() {
-            println!("No API tokens are configured; these were generated for this run and are not shown again:");
+            if generated.len() == 2 {
+                println!("No API tokens are configured; these were generated for this run and are not shown again:");
+            } else {
+                println!("This API token was generated for this run (the other is configured) and is not shown again:");
+            }
             for (role, token) in &generated {
                 let name = match role {
                     Role::App => "app token:  ",
@@ -275,5 +290,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

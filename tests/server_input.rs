@@ -1,0 +1,523 @@
+//! What the session server says to bad callers: every auth failure, and
+//! every class of bad input, each a 4xx in the error shape that changes nothing.
+
+mod server_support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use server_support::{ADMIN, APP, TestServer, error_code, read};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_auth_failure_is_401_or_403_in_the_error_shape() {
+    let server = TestServer::start().await;
+    let login = json!({"user": "mallory"});
+    let cases: Vec<(Method, &str, Option<&str>, StatusCode)> = vec![
+        (Method::POST, "/v1/sessions", None, StatusCode::UNAUTHORIZED),
+        (
+            Method::POST,
+            "/v1/sessions",
+            Some("wrong-token-0123456789"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::POST,
+            "/v1/sessions",
+            Some(""),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            Some("wrong-token-0123456789"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/stats",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/0000000000000001",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sessions/0000000000000001/touch",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/sessions/0000000000000001",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/users/x/sessions",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/events",
+            Some(APP),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/events",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (Method::GET, "/metrics", Some(APP), StatusCode::FORBIDDEN),
+        (Method::GET, "/metrics", None, StatusCode::UNAUTHORIZED),
+    ];
+    for (method, path, token, expected) in cases {
+        let body = (method == Method::POST && path == "/v1/sessions").then(|| login.clone());
+        let (status, body) = read(server.call(method.clone(), path, token, body).await).await;
+        assert_eq!(status, expected, "{method} {path} with {token:?}");
+        let code = error_code(&body);
+        assert_eq!(
+            code,
+            if expected == StatusCode::FORBIDDEN {
+                "forbidden"
+            } else {
+                "unauthorized"
+            }
+        );
+    }
+    // A scheme other than Bearer is no token at all.
+    let response = server
+        .client
+        .get(server.url("/v1/admin/stats"))
+        .basic_auth("admin", Some(ADMIN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(server.active().await, 0, "no failed call logged anyone in");
+
+    // /healthz and /openapi.json need no token.
+    let (status, body) = read(server.call(Method::GET, "/healthz", None, None).await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let response = server.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Sends `body` as the raw bytes of a JSON login and returns status and error code.
+async fn raw_post(
+    server: &TestServer,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let response = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(APP)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    if status.is_success() {
+        return (status, body.to_string());
+    }
+    (status, error_code(&body).to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let server = TestServer::start_with(|c| c.server.body_limit = 4096).await;
+    let (token, handle) = server.login("grace").await;
+    let before = server.stats().await;
+    let json = "application/json";
+    let long_user = "u".repeat(257);
+    let too_many_attributes: serde_json::Map<String, Value> =
+        (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "/v1/sessions",
+            "text/plain",
+            b"{\"user\": \"x\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "not_json",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": 5}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"[\"x\"]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"admin\": true}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"attributes\": {\"a\": 1}}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"   \"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            format!("{{\"user\": \"{long_user}\"}}").into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            json!({"user": "x", "attributes": too_many_attributes})
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_attributes",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            json!({"user": "x", "attributes": {"ua": "a".repeat(1025)}})
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_attributes",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"soon\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_duration",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"1ms\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"idle_timeout\": \"3days\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            b"{\"user\": \"x\", \"absolute_timeout\": \"90days\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_out_of_bounds",
+        ),
+        (
+            "/v1/sessions",
+            json,
+            format!("{{\"user\": \"{}\"}}", "x".repeat(5000)).into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": 42}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            format!("{{\"token\": \"{token}\", \"extra\": 1}}").into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": \"\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/touch",
+            json,
+            b"{\"token\": \"not-a-token\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/renew",
+            json,
+            b"{\"token\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+        ),
+        (
+            "/v1/sessions/logout",
+            json,
+            b"{}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ];
+    for (path, content_type, body, expected, code) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        let (status, got) = raw_post(&server, path, content_type, body).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (expected, code),
+            "POST {path} {shown}"
+        );
+    }
+
+    let bad_queries = [
+        ("/v1/admin/sessions?limit=abc", "bad_query"),
+        ("/v1/admin/sessions?limit=0", "bad_query"),
+        ("/v1/admin/sessions?limit=10001", "bad_query"),
+        ("/v1/admin/sessions?limit=-1", "bad_query"),
+        ("/v1/admin/sessions?color=red", "bad_query"),
+        ("/v1/admin/sessions?cursor=garbage", "bad_cursor"),
+        ("/v1/admin/sessions?cursor=1.x", "bad_cursor"),
+    ];
+    for (path, code) in bad_queries {
+        let (status, body) = server.admin(Method::GET, path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, code),
+            "{path}"
+        );
+    }
+    let bad_handles = [
+        (
+            Method::GET,
+            "/v1/admin/sessions/xyz".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/zzzzzzzzzzzzzzzz".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/sessions/{handle}0"),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sessions/%00/touch".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions/0000000000000000".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_such_session",
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/sessions/ffffffffffffffff".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_such_session",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/users/{}/sessions", "u".repeat(300)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+        ),
+        (
+            Method::GET,
+            "/v1/nothing".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no_route",
+        ),
+        (
+            Method::PUT,
+            "/v1/sessions".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, expected, code) in bad_handles {
+        let (status, body) = server.admin(method.clone(), &path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (expected, code),
+            "{method} {path}"
+        );
+    }
+
+    let after = server.stats().await;
+    assert_eq!(after["active"], before["active"]);
+    assert_eq!(after["totals"], before["totals"]);
+    assert_eq!(
+        after["last_seq"], before["last_seq"],
+        "no event came of bad input"
+    );
+    let (status, _) = server
+        .app_post("/v1/sessions/touch", json!({"token": token}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the good session is untouched by all that"
+    );
+}
+
+/// Whatever a client sends to the JSON routes, the answer is a success or a
+/// 4xx in the error shape: never a 5xx, never a dropped connection.
+#[test]
+fn no_body_a_client_sends_gets_a_server_error() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(TestServer::start());
+    let paths = prop::sample::select(vec![
+        "/v1/sessions",
+        "/v1/sessions/touch",
+        "/v1/sessions/renew",
+        "/v1/sessions/logout",
+    ]);
+    let value = prop_oneof![
+        "[a-z0-9 ]{0,8}".prop_map(Value::from),
+        "[0-9]{1,4}(ms|s|m|h|x)".prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        Just(json!({})),
+        Just(json!([])),
+        Just(json!({"k": "v"})),
+        Just(json!({"k": 1})),
+    ];
+    let key = prop::sample::select(vec![
+        "user",
+        "token",
+        "attributes",
+        "idle_timeout",
+        "absolute_timeout",
+        "x",
+    ]);
+    let objects = prop::collection::btree_map(key, value, 0..4).prop_map(|fields| {
+        let object: serde_json::Map<String, Value> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Value::Object(object).to_string().into_bytes()
+    });
+    let bodies = prop_oneof![prop::collection::vec(any::<u8>(), 0..200), objects];
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(paths, bodies), |(path, body)| {
+            let (status, code) = runtime.block_on(async {
+                let response = server
+                    .client
+                    .post(server.url(path))
+                    .bearer_auth(APP)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = read(response).await;
+                let code = if status.is_client_error() {
+                    error_code(&body).to_owned()
+                } else {
+                    String::new()
+                };
+                (status, code)
+            });
+            prop_assert!(
+                status.is_success() || status.is_client_error(),
+                "{path} {:?} -> {status} {code}",
+                String::from_utf8_lossy(&body)
+            );
+            Ok(())
+        })
+        .unwrap();
+}
