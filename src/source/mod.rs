@@ -121,7 +121,7 @@ pub enum SourceError {
     Refused(String),
     #[error("not available on this source: {0}")]
     Unsupported(&'static str),
-    #[error("connection failed: {0}")]
+    #[error("{0}")]
     Connection(String),
 }
 

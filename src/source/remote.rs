@@ -227,18 +227,31 @@ impl Shared {
 
     /// One clear sentence for a request that got no HTTP answer.
     fn unreachable(&self, error: &reqwest::Error) -> SourceError {
-        let mut cause = String::new();
-        let mut source: Option<&dyn std::error::Error> = Some(error);
+        let mut cause = error.to_string();
+        let mut source = std::error::Error::source(error);
         while let Some(e) = source {
             cause = e.to_string();
             source = e.source();
         }
+        let tls = self.base.starts_with("https:")
+            && [
+                "certificate",
+                "handshake",
+                "corrupt message",
+                "tls",
+                "TLS",
+                "InvalidContentType",
+            ]
+            .iter()
+            .any(|hint| cause.contains(hint));
         let what = if error.is_timeout() {
-            "timed out".to_owned()
-        } else if error.is_connect() {
-            cause
+            "no answer in time".to_owned()
+        } else if tls {
+            format!(
+                "the TLS handshake failed ({cause}); is it an https server with a trusted certificate?"
+            )
         } else {
-            error.to_string()
+            cause
         };
         SourceError::Connection(format!("cannot reach {}: {what}", self.base))
     }
