@@ -220,56 +220,29 @@ fn a_restarted_server_is_noticed_resynced_and_followed_from_its_new_sequence() {
     assert!(ok);
 }
 
+/// Runs the dashboard against `url` and returns what it printed as it failed.
+fn failure(dir: &TempDir, url: &str, token_file: &std::path::Path) -> String {
+    let token_file = token_file.to_str().unwrap();
+    let d = Dashboard::start(&dir.0, &["--server", url, "--token-file", token_file], &[]);
+    let (ok, bytes) = d.wait_exit();
+    assert!(!ok, "the dashboard must not start");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 #[test]
 fn a_wrong_token_or_an_unreachable_server_is_a_clear_error_at_start() {
     let dir = TempDir::new("remote-errors");
     let server = Server::start(&[]);
-    let token_file = dir.write("wrong", "not-the-admin-token-at-all\n");
-    let d = Dashboard::start(
-        &dir.0,
-        &[
-            "--server",
-            &server.url(),
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (ok, bytes) = d.wait_exit();
-    assert!(!ok);
-    let text = String::from_utf8_lossy(&bytes);
+    let wrong = dir.write("wrong", "not-the-admin-token-at-all\n");
+    let text = failure(&dir, &server.url(), &wrong);
     assert!(text.contains("refused the token (401)"), "{text}");
     assert!(!text.contains("not-the-admin-token-at-all"), "{text}");
 
-    let d = Dashboard::start(
-        &dir.0,
-        &[
-            "--server",
-            "http://127.0.0.1:9",
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (ok, bytes) = d.wait_exit();
-    assert!(!ok);
-    let text = String::from_utf8_lossy(&bytes);
+    let text = failure(&dir, "http://127.0.0.1:9", &wrong);
     assert!(text.contains("cannot reach http://127.0.0.1:9"), "{text}");
 
     let app_token = dir.write("app", &format!("{APP_TOKEN}\n"));
-    let d = Dashboard::start(
-        &dir.0,
-        &[
-            "--server",
-            &server.url(),
-            "--token-file",
-            app_token.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (ok, bytes) = d.wait_exit();
-    assert!(!ok);
-    let text = String::from_utf8_lossy(&bytes);
+    let text = failure(&dir, &server.url(), &app_token);
     assert!(text.contains("403"), "{text}");
     assert!(!text.contains(APP_TOKEN));
 }
