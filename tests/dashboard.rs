@@ -206,3 +206,15 @@ fn a_bundled_scenario_shows_each_way_a_session_ends() {
     let (ok, _) = d.wait_exit();
     assert!(ok);
 }
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal_too() {
+    for (name, signal) in [("sigterm", libc::SIGTERM), ("sighup", libc::SIGHUP)] {
+        let d = start(name, &["--no-sim"]);
+        d.wait_text("No live sessions");
+        d.signal(signal);
+        let (ok, bytes) = d.wait_exit();
+        assert!(ok, "{name} ends the dashboard cleanly");
+        assert_terminal_restored(&bytes);
+    }
+}

@@ -29,6 +29,7 @@ use color_eyre::eyre::{WrapErr, eyre};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
 use futures_util::{FutureExt, StreamExt};
 use ratatui::DefaultTerminal;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, SimulatorConfig};
@@ -223,6 +224,9 @@ async fn event_loop(
     let (outcome_tx, mut outcomes) =
         mpsc::unbounded_channel::<Result<CommandOutcome, SourceError>>();
     let mut source_open = true;
+    // kill, timeout, tmux and systemd end a program with these: leave the terminal as found.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     loop {
         if app.needs_redraw() {
             app.prepare_frame();
@@ -231,6 +235,8 @@ async fn event_loop(
         }
         let mut msgs = Vec::new();
         tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => return Ok(()),
             input = input.next() => match input {
                 Some(Ok(TermEvent::Key(key))) => msgs.push(Msg::Key(key)),
                 Some(Ok(TermEvent::Mouse(mouse))) => msgs.push(Msg::Mouse(mouse)),

@@ -136,6 +136,13 @@ impl Dashboard {
         self.wait_for(text, |s| s.contains(text))
     }
 
+    /// Sends a Unix signal to the dashboard process.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.process_id().expect("the dashboard runs") as i32;
+        // SAFETY: kill(2) with a pid of our own child and a plain signal number.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
     /// Simulates a login of `user` with `n`, replacing the suggested name.
     pub fn login(&mut self, user: &str) {
         self.press("n");
