@@ -292,3 +292,29 @@ async fn keep_alive_comments_keep_a_quiet_stream_open() {
         .unwrap();
     assert!(chunk.starts_with(b":"), "{chunk:?}");
 }
+
+#[tokio::test]
+async fn a_quiet_stream_answers_at_once_not_at_the_first_event() {
+    // Default keep-alive: 15 s. The head must not wait for it or for an event.
+    let server = TestServer::start().await;
+    let opened = tokio::time::timeout(Duration::from_secs(3), server.events(None)).await;
+    assert!(opened.is_ok(), "the response head came at once");
+}
+
+#[tokio::test]
+async fn a_resync_carries_an_id_to_resume_from() {
+    let server = TestServer::start().await;
+    server.login("mallory").await;
+    let stats = server.stats().await;
+    let mut stream = server.events(Some("not-this-server-7")).await;
+    let resync = stream.take(1).await.remove(0);
+    assert_eq!(resync.event, "resync");
+    assert_eq!(
+        resync.id,
+        format!(
+            "{}-{}",
+            stats["instance"].as_str().unwrap(),
+            stats["last_seq"]
+        )
+    );
+}

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +19,7 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -157,7 +159,10 @@ pub async fn stream(
         queued,
         subscription,
     };
-    let body = Body::from_stream(futures_util::stream::unfold(feed, next_chunk));
+    // A comment first, so the response head goes out now rather than with the
+    // first event: clients (and EventSource's `open`) know they are connected.
+    let hello = futures_util::stream::once(async { Ok(Bytes::from_static(b": connected\n\n")) });
+    let body = Body::from_stream(hello.chain(futures_util::stream::unfold(feed, next_chunk)));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -177,7 +182,7 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
         let Some(outgoing) = feed.queued.pop_front() else {
             break;
         };
-        write_sse(&mut chunk, &feed.state.frames, &feed.instance, &outgoing);
+        write_sse(&mut chunk, &feed.state, &feed.instance, &outgoing);
     }
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
@@ -188,19 +193,14 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
             delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
                 Err(_) => chunk.extend_from_slice(b":\n\n"),
                 Ok(None) => return None,
-                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state.frames, &feed.instance, &delivery.into()),
+                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state, &feed.instance, &delivery.into()),
             },
         }
         while chunk.len() < CHUNK_BYTES {
             let Some(delivery) = feed.subscription.try_next() else {
                 break;
             };
-            write_sse(
-                &mut chunk,
-                &feed.state.frames,
-                &feed.instance,
-                &delivery.into(),
-            );
+            write_sse(&mut chunk, &feed.state, &feed.instance, &delivery.into());
         }
     }
     Some((Ok(Bytes::from(chunk)), feed))
@@ -216,11 +216,14 @@ impl From<Delivery> for Outgoing {
 }
 
 /// Appends one server-sent event.
-fn write_sse(out: &mut Vec<u8>, frames: &FrameCache, instance: &str, outgoing: &Outgoing) {
+fn write_sse(out: &mut Vec<u8>, state: &ServerState, instance: &str, outgoing: &Outgoing) {
     match outgoing {
-        Outgoing::Event(event) => out.extend_from_slice(&frames.frame(instance, event)),
+        Outgoing::Event(event) => out.extend_from_slice(&state.frames.frame(instance, event)),
         Outgoing::Resync(reason) => {
-            out.extend_from_slice(b"event: resync\ndata: ");
+            // An id, so a client that reconnects on its own after reloading
+            // resumes from here instead of asking for the lost events again.
+            let last_seq = state.engine.stats().last_seq;
+            let _ = write!(out, "id: {instance}-{last_seq}\nevent: resync\ndata: ");
             // Writing to a Vec cannot fail, and a Resync always serializes.
             let _ = serde_json::to_writer(
                 &mut *out,
