@@ -448,3 +448,18 @@ async fn a_server_without_tokens_refuses_to_start() {
         .to_string();
     assert!(err.contains("app token"), "{err}");
 }
+
+#[tokio::test]
+async fn answers_that_carry_a_token_may_not_be_cached() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .post(server.url("/v1/sessions"))
+        .bearer_auth(server_support::APP)
+        .json(&json!({"user": "carol"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}

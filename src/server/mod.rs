@@ -97,12 +97,23 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::map_response(no_store))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,
         ))
         .with_state(state);
     (router, api)
+}
+
+/// Answers hold tokens and session data: no cache may keep them (OWASP).
+/// The event stream sets its own `no-cache`.
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Runs a server with its own engine on `listener` until `shutdown` resolves.
