@@ -107,6 +107,13 @@ impl PolicyConfig {
                 Ok(())
             }
         };
+        if self.max_idle_timeout > crate::engine::session::MAX_IDLE_TIMEOUT {
+            return Err(invalid(
+                "policy.max_idle_timeout",
+                show(self.max_idle_timeout),
+                "a duration of at most 49days",
+            ));
+        }
         within(
             "policy.idle_timeout",
             self.idle_timeout,

@@ -295,6 +295,32 @@ fn unknown_malformed_and_ended_tokens_are_rejected_alike() {
 }
 
 #[test]
+fn a_touch_inside_the_interval_is_announced_when_the_interval_ends() {
+    let mut engine = engine();
+    let (token, _) = engine.login(T0, Login::user("alice")).unwrap();
+    engine.take_events();
+    engine.touch(T0 + 300, token.expose()).unwrap();
+    engine.touch(T0 + 700, token.expose()).unwrap();
+    assert!(
+        engine.take_events().is_empty(),
+        "coalesced inside the interval"
+    );
+    assert_eq!(engine.next_deadline(), Some(T0 + 1_000));
+    engine.expire_due(T0 + 1_000);
+    let events = engine.take_events();
+    assert_eq!(kinds(&events), [EventKind::Touched]);
+    assert_eq!(events[0].at, T0 + 1_000);
+    assert_eq!(events[0].session.last_seen_at, T0 + 700, "the latest touch");
+    assert_eq!(events[0].session.idle_expires_at, T0 + 700 + 15 * MIN);
+    // Nothing more is pending, and a logout leaves nothing behind.
+    engine.touch(T0 + 1_200, token.expose()).unwrap();
+    engine.logout(T0 + 1_300, token.expose()).unwrap();
+    engine.take_events();
+    engine.expire_due(T0 + 5_000);
+    assert!(engine.take_events().is_empty());
+}
+
+#[test]
 fn touched_events_are_coalesced_but_every_touch_counts() {
     let mut engine = engine();
     let (token, _) = engine.login(T0, Login::user("alice")).unwrap();

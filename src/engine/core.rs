@@ -5,6 +5,8 @@
 //! should already be over. Changes become events in the history ring and in an
 //! outbox that the driver publishes. No I/O, no tokio, no clock reads here.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,6 +126,8 @@ pub struct Engine {
     free: Vec<(Slot, u32)>,
     live: usize,
     selectors: SelectorCodec,
+    /// Coalesced touches still to announce: (when, slot, selector), soonest first.
+    pending_touches: BinaryHeap<Reverse<(Millis, Slot, u64)>>,
     /// Live sessions by idle deadline, and by absolute deadline.
     idle: Track,
     absolute: Track,
@@ -149,6 +153,7 @@ impl Engine {
             free: Vec::new(),
             live: 0,
             selectors: SelectorCodec::default(),
+            pending_touches: BinaryHeap::new(),
             idle: Track::default(),
             absolute: Track::default(),
             latest: now,
@@ -207,7 +212,8 @@ impl Engine {
             attributes,
             created: now,
             last_seen: now,
-            idle_timeout_ms: idle,
+            idle_timeout_ms: u32::try_from(idle).unwrap_or(u32::MAX),
+            touch_pending: false,
             absolute_deadline: now.saturating_add(absolute),
             last_touch_event: now,
         };
@@ -259,18 +265,47 @@ impl Engine {
     }
 
     /// Moves the session's idle deadline for activity at `now`. Returns whether
-    /// a `touched` event is due, at most one per `touch_event_interval`.
+    /// a `touched` event is due now. Events are coalesced to at most one per
+    /// `touch_event_interval`: a touch inside the interval is announced when
+    /// the interval ends, so watchers never keep a stale deadline for longer.
     fn mark_seen(&mut self, now: Millis, slot: Slot) -> bool {
         let interval = self.policy.touch_event_interval.as_millis() as i64;
         let record = self.record_mut(slot);
         record.last_seen = record.last_seen.max(now);
         let idle_deadline = record.idle_deadline();
         let announce = now - record.last_touch_event >= interval;
+        let mut deferred = None;
         if announce {
             record.last_touch_event = now;
+            record.touch_pending = false;
+        } else if !record.touch_pending {
+            record.touch_pending = true;
+            deferred = Some((record.last_touch_event + interval, record.selector));
         }
         self.idle.reschedule(slot, idle_deadline);
+        if let Some((due, selector)) = deferred {
+            self.pending_touches.push(Reverse((due, slot, selector)));
+        }
         announce
+    }
+
+    /// Announces the coalesced touches whose interval has ended by `now`.
+    fn announce_due_touches(&mut self, now: Millis) {
+        while let Some(&Reverse((due, slot, selector))) = self.pending_touches.peek() {
+            if due > now {
+                break;
+            }
+            self.pending_touches.pop();
+            let live = self.live_slot(selector) == Some(slot);
+            if !live || !self.record(slot).touch_pending {
+                continue;
+            }
+            let record = self.record_mut(slot);
+            record.touch_pending = false;
+            record.last_touch_event = now;
+            let view = self.view(slot, State::Active);
+            self.emit(now, EventKind::Touched, None, None, None, view);
+        }
     }
 
     /// Replaces the token of a session: same handle, new secret; the old token dies.
@@ -401,11 +436,15 @@ impl Engine {
 
     /// When the next session will end, if any is live.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let next = self.next_expiry().map(|(at, _, _)| at);
-        match (next, self.next_closing) {
-            (Some(next), Some(closing)) => Some(next.min(closing)),
-            (next, _) => next,
-        }
+        let touch = self.pending_touches.peek().map(|Reverse((due, _, _))| *due);
+        [
+            self.next_expiry().map(|(at, _, _)| at),
+            self.next_closing,
+            touch,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The earliest idle or absolute deadline, its reason and its session.
@@ -438,6 +477,7 @@ impl Engine {
     pub fn expire_due_at_most(&mut self, now: Millis, max: usize) -> usize {
         let now = now.max(self.latest);
         self.latest = now;
+        self.announce_due_touches(now);
         let mut ended = 0;
         while ended < max {
             let next = self.next_expiry();

@@ -54,6 +54,9 @@ pub struct Bounds {
     pub max: Duration,
 }
 
+/// The longest idle timeout a session can have (u32 milliseconds: 49 days).
+pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_millis(u32::MAX as u64);
+
 impl Bounds {
     pub fn contains(&self, d: Duration) -> bool {
         self.min <= d && d <= self.max
@@ -121,14 +124,17 @@ pub(crate) struct Record {
     pub attributes: Option<Arc<Attributes>>,
     pub created: Millis,
     pub last_seen: Millis,
-    pub idle_timeout_ms: i64,
+    /// Milliseconds; u32 holds 49 days, beyond any idle timeout the config allows.
+    pub idle_timeout_ms: u32,
+    /// A touch since the last `touched` event waits to be announced.
+    pub touch_pending: bool,
     pub absolute_deadline: Millis,
     pub last_touch_event: Millis,
 }
 
 impl Record {
     pub fn idle_deadline(&self) -> Millis {
-        self.last_seen + self.idle_timeout_ms
+        self.last_seen + Millis::from(self.idle_timeout_ms)
     }
 
     pub fn view(&self, closing: Option<Millis>, state: State) -> SessionView {
@@ -146,7 +152,7 @@ impl Record {
             idle_expires_at: idle,
             absolute_expires_at: self.absolute_deadline,
             expires_at,
-            idle_timeout_ms: self.idle_timeout_ms,
+            idle_timeout_ms: i64::from(self.idle_timeout_ms),
             state,
         }
     }

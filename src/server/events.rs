@@ -55,7 +55,8 @@ pub struct Resync {
 
 enum Outgoing {
     Event(Event),
-    Resync(ResyncReason),
+    /// With the seq the stream carries on from, for the resync's id.
+    Resync(ResyncReason, u64),
 }
 
 /// One client's stream: what is queued for it, then the live subscription.
@@ -137,12 +138,18 @@ pub async fn stream(
         Resume::After(seq) => match engine.subscribe_after(seq) {
             Ok(subscription) => subscription,
             Err(_) => {
-                queued.push_back(Outgoing::Resync(ResyncReason::TooOld));
+                queued.push_back(Outgoing::Resync(
+                    ResyncReason::TooOld,
+                    engine.stats().last_seq,
+                ));
                 subscribe_live(engine)
             }
         },
         Resume::Foreign => {
-            queued.push_back(Outgoing::Resync(ResyncReason::OtherInstance));
+            queued.push_back(Outgoing::Resync(
+                ResyncReason::OtherInstance,
+                engine.stats().last_seq,
+            ));
             subscribe_live(engine)
         }
     };
@@ -182,7 +189,7 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
         let Some(outgoing) = feed.queued.pop_front() else {
             break;
         };
-        write_sse(&mut chunk, &feed.state, &feed.instance, &outgoing);
+        write_sse(&mut chunk, &feed.state.frames, &feed.instance, &outgoing);
     }
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
@@ -193,37 +200,43 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
             delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
                 Err(_) => chunk.extend_from_slice(b":\n\n"),
                 Ok(None) => return None,
-                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state, &feed.instance, &delivery.into()),
+                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state.frames, &feed.instance, &feed.outgoing(delivery)),
             },
         }
         while chunk.len() < CHUNK_BYTES {
             let Some(delivery) = feed.subscription.try_next() else {
                 break;
             };
-            write_sse(&mut chunk, &feed.state, &feed.instance, &delivery.into());
+            write_sse(
+                &mut chunk,
+                &feed.state.frames,
+                &feed.instance,
+                &feed.outgoing(delivery),
+            );
         }
     }
     Some((Ok(Bytes::from(chunk)), feed))
 }
 
-impl From<Delivery> for Outgoing {
-    fn from(delivery: Delivery) -> Self {
+impl Feed {
+    fn outgoing(&self, delivery: Delivery) -> Outgoing {
         match delivery {
             Delivery::Event(event) => Outgoing::Event(event),
-            Delivery::Resync => Outgoing::Resync(ResyncReason::Lagged),
+            Delivery::Resync => {
+                Outgoing::Resync(ResyncReason::Lagged, self.state.engine.stats().last_seq)
+            }
         }
     }
 }
 
 /// Appends one server-sent event.
-fn write_sse(out: &mut Vec<u8>, state: &ServerState, instance: &str, outgoing: &Outgoing) {
+fn write_sse(out: &mut Vec<u8>, frames: &FrameCache, instance: &str, outgoing: &Outgoing) {
     match outgoing {
-        Outgoing::Event(event) => out.extend_from_slice(&state.frames.frame(instance, event)),
-        Outgoing::Resync(reason) => {
+        Outgoing::Event(event) => out.extend_from_slice(&frames.frame(instance, event)),
+        Outgoing::Resync(reason, seq) => {
             // An id, so a client that reconnects on its own after reloading
             // resumes from here instead of asking for the lost events again.
-            let last_seq = state.engine.stats().last_seq;
-            let _ = write!(out, "id: {instance}-{last_seq}\nevent: resync\ndata: ");
+            let _ = write!(out, "id: {instance}-{seq}\nevent: resync\ndata: ");
             // Writing to a Vec cannot fail, and a Resync always serializes.
             let _ = serde_json::to_writer(
                 &mut *out,
@@ -318,11 +331,11 @@ mod tests {
             &mut out,
             &frames,
             "abc",
-            &Outgoing::Resync(ResyncReason::TooOld),
+            &Outgoing::Resync(ResyncReason::TooOld, 7),
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "event: resync\ndata: {\"reason\":\"too_old\",\"instance\":\"abc\"}\n\n"
+            "id: abc-7\nevent: resync\ndata: {\"reason\":\"too_old\",\"instance\":\"abc\"}\n\n"
         );
     }
 
