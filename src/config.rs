@@ -411,6 +411,16 @@ impl Config {
                 return Err(invalid(key, value.to_string(), "a fraction from 0 to 1"));
             }
         }
+        if d.critical_below > d.warn_below {
+            return Err(invalid(
+                "dashboard.critical_below",
+                d.critical_below.to_string(),
+                format!(
+                    "a fraction no larger than dashboard.warn_below ({})",
+                    d.warn_below
+                ),
+            ));
+        }
         if d.event_log == 0 {
             return Err(invalid(
                 "dashboard.event_log",
@@ -524,6 +534,14 @@ mod tests {
             config.policy.closing_time,
             NaiveTime::from_hms_opt(23, 0, 0)
         );
+    }
+
+    #[test]
+    fn the_red_threshold_may_not_sit_above_the_yellow_one() {
+        let err = Config::from_toml("[dashboard]\nwarn_below = 0.05\ncritical_below = 0.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dashboard.critical_below"), "{err}");
     }
 
     #[test]

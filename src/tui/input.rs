@@ -56,7 +56,7 @@ impl App {
                     KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                         self.mode = Mode::Prompt(String::new());
                     }
-                    KeyCode::Char(c) if !c.is_control() && input.chars().count() < MAX_PROMPT => {
+                    KeyCode::Char(c) if typed(&key) && input.chars().count() < MAX_PROMPT => {
                         input.push(c);
                         self.mode = Mode::Prompt(input);
                     }
@@ -77,7 +77,7 @@ impl App {
                     }
                     KeyCode::Down => self.move_selection(1),
                     KeyCode::Up => self.move_selection(-1),
-                    KeyCode::Char(c) if !c.is_control() && filter.chars().count() < MAX_PROMPT => {
+                    KeyCode::Char(c) if typed(&key) && filter.chars().count() < MAX_PROMPT => {
                         filter.push(c)
                     }
                     _ => {}
@@ -288,4 +288,12 @@ fn manual_attributes() -> std::collections::BTreeMap<String, String> {
         ("ip".to_owned(), "127.0.0.1".to_owned()),
         ("user_agent".to_owned(), "sessiontop (operator)".to_owned()),
     ])
+}
+
+/// Whether a key is plain text to type: no Ctrl, no Alt, not a control character.
+fn typed(key: &KeyEvent) -> bool {
+    let plain = !key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    plain && matches!(key.code, KeyCode::Char(c) if !c.is_control())
 }

@@ -219,6 +219,12 @@ pub enum KeyMapError {
     BadKey { action: String, key: String },
     #[error("keys.{action} lists no keys; give at least one")]
     Empty { action: String },
+    #[error("keys.{action} = {key:?} is already the key of {other}; give each key one action")]
+    Clash {
+        action: String,
+        key: String,
+        other: String,
+    },
 }
 
 fn action_names() -> String {
@@ -274,6 +280,10 @@ impl KeySpec {
     }
 
     pub fn matches(&self, key: &KeyEvent) -> bool {
+        // No binding uses Alt: Alt-f is not f.
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            return false;
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl != self.ctrl {
             return false;
@@ -341,6 +351,7 @@ impl KeyMap {
             }
         }
         let mut bindings = Vec::with_capacity(ACTIONS.len());
+        let mut taken: Vec<(KeySpec, &str)> = Vec::new();
         for spec in ACTIONS {
             let texts: Vec<&str> = match keys.get(spec.name) {
                 Some(list) if list.is_empty() => {
@@ -353,10 +364,19 @@ impl KeyMap {
             };
             let mut parsed = Vec::with_capacity(texts.len());
             for text in texts {
-                parsed.push(KeySpec::parse(text).ok_or_else(|| KeyMapError::BadKey {
+                let key = KeySpec::parse(text).ok_or_else(|| KeyMapError::BadKey {
                     action: spec.name.to_owned(),
                     key: text.to_owned(),
-                })?);
+                })?;
+                if let Some((_, other)) = taken.iter().find(|(k, _)| *k == key) {
+                    return Err(KeyMapError::Clash {
+                        action: spec.name.to_owned(),
+                        key: text.to_owned(),
+                        other: (*other).to_owned(),
+                    });
+                }
+                taken.push((key, spec.name));
+                parsed.push(key);
             }
             bindings.push((spec.action, parsed));
         }
@@ -388,13 +408,13 @@ impl KeyMap {
     }
 
     /// Footer hints: the first key of each action that has a hint.
-    pub fn hints(&self) -> Vec<(String, &'static str)> {
+    pub fn hints(&self) -> Vec<(Action, String, &'static str)> {
         ACTIONS
             .iter()
             .filter_map(|spec| {
                 let hint = spec.hint?;
                 let key = self.keys(spec.action).first()?;
-                Some((key.to_string(), hint))
+                Some((spec.action, key.to_string(), hint))
             })
             .collect()
     }
@@ -456,7 +476,34 @@ mod tests {
             map.action(&key(KeyCode::Char('r'), KeyModifiers::NONE)),
             None
         );
-        assert!(map.hints().contains(&("x".to_owned(), "revoke")));
+        assert!(
+            map.hints()
+                .contains(&(Action::Revoke, "x".to_owned(), "revoke"))
+        );
+    }
+
+    #[test]
+    fn a_key_bound_to_two_actions_is_refused() {
+        let keys = BTreeMap::from([("revoke".to_owned(), vec!["n".to_owned()])]);
+        let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+        assert!(
+            err.contains("\"n\"") && err.contains("login") && err.contains("revoke"),
+            "{err}"
+        );
+        let swapped = BTreeMap::from([
+            ("revoke".to_owned(), vec!["n".to_owned()]),
+            ("login".to_owned(), vec!["r".to_owned()]),
+        ]);
+        assert!(KeyMap::from_config(&swapped).is_ok(), "a swap is fine");
+    }
+
+    #[test]
+    fn alt_with_a_letter_is_not_the_letter() {
+        let map = KeyMap::default();
+        let alt_f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::ALT);
+        assert_eq!(map.action(&alt_f), None);
+        let f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
+        assert!(map.action(&f).is_some());
     }
 
     #[test]

@@ -143,6 +143,18 @@ fn init_logging() -> Option<Logging> {
         .or_else(dirs::cache_dir)?
         .join("sessiontop");
     std::fs::create_dir_all(&dir).ok()?;
+    // The log names users and their addresses: readable by this user only.
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = dir.join("dashboard.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .ok()?;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
     let appender = tracing_appender::rolling::never(&dir, "dashboard.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONTOP_LOG")

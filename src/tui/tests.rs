@@ -809,3 +809,28 @@ fn a_dropped_link_counts_down_to_the_retry_and_marks_countdowns_stale() {
     );
     assert!(!app.is_stale());
 }
+
+#[test]
+fn control_and_alt_keys_type_nothing_in_the_login_prompt() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    char_key(&mut app, 'x');
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('a'),
+        KeyModifiers::CONTROL,
+    )));
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('b'),
+        KeyModifiers::ALT,
+    )));
+    char_key(&mut app, 'Y');
+    assert!(
+        matches!(&app.mode, Mode::Prompt(text) if text == "xY"),
+        "{:?}",
+        app.mode
+    );
+}

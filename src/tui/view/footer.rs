@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::tui::app::{App, Mode};
+use crate::tui::keymap::Action;
 use crate::tui::text::untrusted;
 use crate::tui::theme::Role;
 
@@ -35,7 +36,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
         spans.push(Span::styled("│", theme.style(Role::Muted)));
     }
-    for (key, hint) in app.keymap.hints() {
+    for (action, key, hint) in app.keymap.hints() {
+        // Keys that only say "not available" here are not advertised.
+        let available = match action {
+            Action::Pause | Action::Faster | Action::Slower => app.info.clock_control,
+            Action::Simulator => app.info.simulator,
+            _ => true,
+        };
+        if !available {
+            continue;
+        }
         spans.push(Span::styled(format!(" {key}"), theme.style(Role::Key)));
         spans.push(Span::styled(format!(" {hint} "), theme.style(Role::Muted)));
     }

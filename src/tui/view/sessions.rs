@@ -147,7 +147,14 @@ fn build_row<'a>(app: &App, row: &MirrorRow, now: i64) -> Row<'a> {
         Span::styled(bar(idle_ratio, GAUGE), idle_style),
         Span::styled(format!(" {}", countdown(idle_left)), idle_style),
     ]);
-    let absolute_left = s.absolute_expires_at - now;
+    // The hard end: the absolute limit, or the closing time when that comes
+    // first (then it is the session's end unless idleness ends it sooner).
+    let hard_end = if s.expires_at < s.idle_expires_at {
+        s.expires_at
+    } else {
+        s.absolute_expires_at
+    };
+    let absolute_left = hard_end - now;
     let absolute_ratio =
         absolute_left as f64 / (s.absolute_expires_at - s.created_at).max(1) as f64;
     let absolute = Cell::from(countdown(absolute_left)).style(countdown_style(app, absolute_ratio));

@@ -123,11 +123,19 @@ fn title(app: &App) -> Vec<Span<'static>> {
     if !app.info.remote {
         return spans;
     }
-    spans.push(if app.is_stale() {
-        Span::styled("○ disconnected", theme.style(Role::Critical))
-    } else {
-        Span::styled("● connected", theme.style(Role::Good))
-    });
+    if let crate::source::ConnectionState::Reconnecting { reason, .. } = &app.connection {
+        // The cause stays in view for as long as the link is down.
+        let width = usize::from(app.size.0).saturating_sub(40).max(20);
+        spans.push(Span::styled(
+            format!(
+                "○ disconnected: {} ",
+                crate::tui::text::untrusted(reason, width)
+            ),
+            theme.style(Role::Critical),
+        ));
+        return spans;
+    }
+    spans.push(Span::styled("● connected", theme.style(Role::Good)));
     let age = match app.last_event_ms {
         Some(at) => format!(
             " · last event {} ago ",
