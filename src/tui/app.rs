@@ -257,6 +257,8 @@ impl App {
             SourceUpdate::Event(event) => self.apply_event(event),
             SourceUpdate::Resync(snapshot) => {
                 self.load(snapshot);
+                // What came before may be another server's: its age says nothing now.
+                self.last_event_ms = None;
                 self.set_status("reloaded every session: events were missed (resync)", false);
             }
             SourceUpdate::Connection(state) => {
