@@ -152,11 +152,15 @@ fn flag_names(error: ConfigError, cli: &Cli) -> ConfigError {
             allowed,
         } => {
             let key = match key {
-                "policy.idle_timeout" if cli.common.idle_timeout.is_some() => "--idle-timeout",
-                "policy.absolute_timeout" if cli.common.absolute_timeout.is_some() => {
-                    "--absolute-timeout"
+                "policy.idle_timeout" if cli.common.idle_timeout.is_some() => {
+                    "--idle-timeout (or SESSIONTOP_IDLE_TIMEOUT)"
                 }
-                "dashboard.speed" if cli.dashboard.speed.is_some() => "--speed",
+                "policy.absolute_timeout" if cli.common.absolute_timeout.is_some() => {
+                    "--absolute-timeout (or SESSIONTOP_ABSOLUTE_TIMEOUT)"
+                }
+                "dashboard.speed" if cli.dashboard.speed.is_some() => {
+                    "--speed (or SESSIONTOP_SPEED)"
+                }
                 other => other,
             };
             ConfigError::Invalid {

@@ -463,3 +463,23 @@ async fn answers_that_carry_a_token_may_not_be_cached() {
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn a_token_in_the_url_is_refused_even_with_a_good_header() {
+    let server = TestServer::start().await;
+    let (_, handle) = server.login("dave").await;
+    let response = server
+        .client
+        .delete(server.url(&format!(
+            "/v1/admin/sessions/{handle}?token={}",
+            server_support::ADMIN
+        )))
+        .bearer_auth(server_support::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "token_in_url");
+    assert_eq!(server.stats().await["active"], 1, "nothing changed");
+}

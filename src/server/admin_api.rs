@@ -245,7 +245,7 @@ pub async fn revoke_user(
         ));
     }
     let revoked = state.engine.revoke_user(&user, ACTOR);
-    tracing::info!(revoked, "user's sessions revoked");
+    tracing::info!(user = %user.escape_debug(), revoked, "user's sessions revoked");
     Ok(Json(RevokedCount { revoked }))
 }
 

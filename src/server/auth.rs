@@ -175,6 +175,21 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
+    // A token in a URL leaks into logs, histories and Referer headers: refuse
+    // the request outright rather than ignore the parameter (OWASP, ASVS 3.1.1).
+    let in_url = parts.uri.query().is_some_and(|query| {
+        query.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            ["token", "access_token", "api_token", "auth"].contains(&name)
+        })
+    });
+    if in_url {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_in_url",
+            "tokens never go in a URL; send the API token in the Authorization header and a session token in the JSON body",
+        ));
+    }
     state.tokens.role_of(bearer(parts)?).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
