@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{WrapErr, eyre};
 use serde::Serialize;
 
-use super::stats::{quantile, rss_bytes};
+use super::stats::{quantile, rss_bytes, wall_ms};
 use crate::config::Config;
 use crate::engine::clock::system_now;
 use crate::engine::driver::{Delivery, DriverConfig};
@@ -136,7 +136,7 @@ async fn expiry_lateness(engine: &EngineHandle) -> color_eyre::Result<Lateness> 
             match subscription.next().await {
                 Some(Delivery::Event(e)) if e.kind == EventKind::Expired => {
                     let deadline = e.deadline.unwrap_or(e.at) as f64;
-                    lateness.push(now_ms_f64() - deadline);
+                    lateness.push(wall_ms() - deadline);
                 }
                 Some(Delivery::Event(_)) => {}
                 Some(Delivery::Resync) | None => return Err(eyre!("the subscriber lost events")),
@@ -174,7 +174,7 @@ async fn burst(engine: &EngineHandle) -> color_eyre::Result<f64> {
                 Some(Delivery::Resync) | None => return Err(eyre!("the subscriber lost events")),
             }
         }
-        Ok(now_ms_f64())
+        Ok(wall_ms())
     });
     let deadline = system_now() + 3_000;
     for _ in 0..BURST {
@@ -186,13 +186,6 @@ async fn burst(engine: &EngineHandle) -> color_eyre::Result<f64> {
     }
     let last_event_at = collector.await??;
     Ok(last_event_at - deadline as f64)
-}
-
-fn now_ms_f64() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
 }
 
 fn shuffle(items: &mut [usize]) {

@@ -22,3 +22,12 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0);
     resident_pages * 4096
 }
+
+/// Wall-clock milliseconds with the fraction: the clock engine timestamps
+/// count in, read finer so lateness below a millisecond shows.
+pub fn wall_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .unwrap_or(0.0)
+}

@@ -18,7 +18,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde::Serialize;
 
-use super::stats::quantile;
+use super::stats::{quantile, wall_ms};
 use crate::config::{Config, ServerConfig};
 use crate::engine::{EngineHandle, Handle, Login, SystemClock};
 use crate::source::{Remote, SessionSource, SourceUpdate, UpdateStream};
@@ -239,12 +239,4 @@ async fn measure(config: &Config) -> color_eyre::Result<RemoteTuiReport> {
             rate_per_s: PACED_RATE,
         },
     })
-}
-
-/// Wall-clock milliseconds, with the fraction: the clock engine timestamps use.
-fn wall_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1e3)
-        .unwrap_or(0.0)
 }
