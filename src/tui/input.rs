@@ -216,7 +216,10 @@ impl App {
                     }
                     self.set_status("view live again", false);
                 }
-                None => self.frozen = Some((self.clock, Vec::new())),
+                None => {
+                    self.frozen = Some((self.clock, Vec::new()));
+                    self.set_status("view frozen: events wait until f is pressed again", false);
+                }
             },
             Action::Detail => {
                 if self.detail.is_some() {

@@ -29,10 +29,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled("  closing ", theme.style(Role::Muted)),
         Span::raw(closing),
         sep(),
-        Span::styled("clock ", theme.style(Role::Muted)),
-        Span::styled(time_of_day(clock.now, &app.tz), theme.style(Role::Title)),
-        Span::raw(format!(" ×{}", speed_label(clock.speed))),
     ];
+    if app.info.clock_control {
+        spans.push(Span::styled("clock ", theme.style(Role::Muted)));
+        spans.push(Span::styled(
+            time_of_day(clock.now, &app.tz),
+            theme.style(Role::Title),
+        ));
+        spans.push(Span::raw(format!(" ×{}", speed_label(clock.speed))));
+    } else {
+        // A server's clock runs in real time; what matters is that it is the server's.
+        spans.push(Span::styled("server time ", theme.style(Role::Muted)));
+        spans.push(Span::styled(
+            time_of_day(clock.now, &app.tz),
+            theme.style(Role::Title),
+        ));
+    }
     if clock.paused {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(" PAUSED ", theme.style(Role::Badge)));
@@ -57,11 +69,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("off", theme.style(Role::Warn))
         });
     }
-    spans.push(sep());
-    spans.push(Span::styled("real ", theme.style(Role::Muted)));
-    spans.push(Span::raw(time_of_day(
-        app.wall_start + app.real_ms as i64,
-        &app.tz,
-    )));
+    // Real time beside a clock of its own speed, where there is room for it.
+    if app.info.clock_control && area.width >= 110 {
+        spans.push(sep());
+        spans.push(Span::styled("real ", theme.style(Role::Muted)));
+        spans.push(Span::raw(time_of_day(
+            app.wall_start + app.real_ms as i64,
+            &app.tz,
+        )));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
