@@ -321,6 +321,20 @@ fn a_touch_inside_the_interval_is_announced_when_the_interval_ends() {
 }
 
 #[test]
+fn a_renewal_leaves_no_touch_to_announce() {
+    let mut engine = engine();
+    let (token, _) = engine.login(T0, Login::user("alice")).unwrap();
+    engine.touch(T0 + 200, token.expose()).unwrap();
+    engine.renew(T0 + 400, token.expose()).unwrap();
+    engine.take_events();
+    engine.expire_due(T0 + 2_000);
+    assert!(
+        engine.take_events().is_empty(),
+        "the renewed event said it all"
+    );
+}
+
+#[test]
 fn touched_events_are_coalesced_but_every_touch_counts() {
     let mut engine = engine();
     let (token, _) = engine.login(T0, Login::user("alice")).unwrap();

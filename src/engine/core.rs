@@ -269,8 +269,13 @@ impl Engine {
     /// `touch_event_interval`: a touch inside the interval is announced when
     /// the interval ends, so watchers never keep a stale deadline for longer.
     fn mark_seen(&mut self, now: Millis, slot: Slot) -> bool {
-        let interval = self.policy.touch_event_interval.as_millis() as i64;
-        let record = self.record_mut(slot);
+        let record = self.records[slot as usize]
+            .as_mut()
+            .expect("indexed slots are live");
+        // Never coalesce for longer than the session's own idle timeout, so a
+        // watcher hears of a touch before the old deadline passes.
+        let interval = (self.policy.touch_event_interval.as_millis() as i64)
+            .min(i64::from(record.idle_timeout_ms));
         record.last_seen = record.last_seen.max(now);
         let idle_deadline = record.idle_deadline();
         let announce = now - record.last_touch_event >= interval;
@@ -318,7 +323,10 @@ impl Engine {
         self.record_mut(slot).verifier_hash = hash;
         self.totals.renewals += 1;
         self.mark_seen(now, slot);
-        self.record_mut(slot).last_touch_event = now;
+        let record = self.record_mut(slot);
+        record.last_touch_event = now;
+        // The renewal announces this activity; nothing is left to announce.
+        record.touch_pending = false;
         let view = self.view(slot, State::Active);
         self.emit(now, EventKind::Renewed, None, None, None, view.clone());
         Ok((token, view))

@@ -27,6 +27,8 @@ struct Entry {
     prev: Slot,
     next: Slot,
     lane: LaneId,
+    /// When it was placed, counting appends: orders entries with equal deadlines.
+    placed: u32,
 }
 
 const VACANT: Entry = Entry {
@@ -34,7 +36,14 @@ const VACANT: Entry = Entry {
     prev: NIL,
     next: NIL,
     lane: NIL,
+    placed: 0,
 };
+
+/// Whether `a` was placed after `b`. The counter wraps; entries that can tie
+/// were placed within one millisecond of each other, far less than 2^31 apart.
+fn placed_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Lane {
@@ -49,11 +58,16 @@ pub(crate) struct Position {
     pub deadline: Millis,
     lane: LaneId,
     slot: Slot,
+    placed: u32,
 }
 
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.deadline, self.lane, self.slot)
+        write!(
+            f,
+            "{}.{}.{}.{}",
+            self.deadline, self.lane, self.slot, self.placed
+        )
     }
 }
 
@@ -67,6 +81,7 @@ impl std::str::FromStr for Position {
             deadline: next()?.parse().map_err(|_| ())?,
             lane: next()?.parse().map_err(|_| ())?,
             slot: next()?.parse().map_err(|_| ())?,
+            placed: next()?.parse().map_err(|_| ())?,
         };
         if parts.next().is_some() {
             return Err(());
@@ -83,6 +98,8 @@ pub(crate) struct Track {
     free_lanes: Vec<LaneId>,
     /// (deadline of the lane's head, lane) for every non-empty lane.
     heads: BTreeSet<(Millis, LaneId)>,
+    /// Appends so far (wrapping): stamps each entry's `placed`.
+    placements: u32,
 }
 
 impl Track {
@@ -158,16 +175,23 @@ impl Track {
             && let Some(entry) = self.entries.get(after.slot as usize)
             && entry.lane == lane
             && entry.deadline == after.deadline
+            && entry.placed == after.placed
         {
             return entry.next;
         }
+        // The cursor's entry moved or went: find the first entry past its place.
         let mut slot = head;
         while slot != NIL {
-            let deadline = self.entries[slot as usize].deadline;
-            let past = if lane > after.lane {
-                deadline >= after.deadline
-            } else {
-                deadline > after.deadline
+            let Entry {
+                deadline, placed, ..
+            } = self.entries[slot as usize];
+            let past = match lane.cmp(&after.lane) {
+                std::cmp::Ordering::Greater => deadline >= after.deadline,
+                std::cmp::Ordering::Less => deadline > after.deadline,
+                std::cmp::Ordering::Equal => {
+                    deadline > after.deadline
+                        || (deadline == after.deadline && placed_after(placed, after.placed))
+                }
             };
             if past {
                 break;
@@ -204,6 +228,8 @@ impl Track {
     /// unless engine time stepped back, in which case it walks to its place.
     fn append(&mut self, slot: Slot) {
         let Entry { deadline, lane, .. } = self.entries[slot as usize];
+        self.entries[slot as usize].placed = self.placements;
+        self.placements = self.placements.wrapping_add(1);
         let mut after = self.lanes[lane as usize].tail;
         while after != NIL && self.entries[after as usize].deadline > deadline {
             after = self.entries[after as usize].prev;
@@ -283,6 +309,7 @@ impl Iterator for InOrder<'_> {
                 deadline,
                 lane,
                 slot,
+                placed: self.track.entries[slot as usize].placed,
             },
             slot,
         ))
@@ -351,6 +378,25 @@ mod tests {
     }
 
     #[test]
+    fn ties_after_a_cursor_whose_session_moved_are_not_skipped() {
+        let mut track = Track::default();
+        for slot in 0..4 {
+            track.insert(slot, 100, 1_000);
+        }
+        let first: Vec<_> = track.in_order(None).take(1).collect();
+        let (position, slot) = first[0];
+        assert_eq!(slot, 0);
+        // The cursor's own session is touched before the next page is asked for.
+        track.reschedule(0, 1_050);
+        let rest: Vec<_> = track.in_order(Some(position)).map(|(_, s)| s).collect();
+        assert_eq!(rest, [1, 2, 3, 0]);
+        // And if it ended instead.
+        track.remove(0);
+        let rest: Vec<_> = track.in_order(Some(position)).map(|(_, s)| s).collect();
+        assert_eq!(rest, [1, 2, 3]);
+    }
+
+    #[test]
     fn empty_lanes_are_reclaimed() {
         let mut track = Track::default();
         for slot in 0..100 {
@@ -371,9 +417,10 @@ mod tests {
             deadline: 1_800_000_000_123,
             lane: 2,
             slot: 77,
+            placed: 9,
         };
         assert_eq!(position.to_string().parse(), Ok(position));
-        assert!("1.2".parse::<Position>().is_err());
-        assert!("1.2.3.4".parse::<Position>().is_err());
+        assert!("1.2.3".parse::<Position>().is_err());
+        assert!("1.2.3.4.5".parse::<Position>().is_err());
     }
 }

@@ -179,8 +179,12 @@ fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
     // the request outright rather than ignore the parameter (OWASP, ASVS 3.1.1).
     let in_url = parts.uri.query().is_some_and(|query| {
         query.split('&').any(|pair| {
-            let name = pair.split('=').next().unwrap_or_default();
-            ["token", "access_token", "api_token", "auth"].contains(&name)
+            let name = pair
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            ["token", "access_token", "api_token", "auth"].contains(&name.as_str())
         })
     });
     if in_url {

@@ -131,7 +131,10 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Response {
     let engine = &state.engine;
-    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    // An id that is present but unreadable is not "no id": it gets a resync.
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("unreadable"));
     let mut queued = VecDeque::new();
     let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
         Resume::Live => subscribe_live(engine),

@@ -114,6 +114,11 @@ impl Remote {
         let base = url.trim().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base)
             .map_err(|e| SourceError::Connection(format!("{base:?} is not a URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(SourceError::Connection(
+                "the server URL holds credentials; put the admin token in --token-file or SESSIONTOP_TOKEN instead".into(),
+            ));
+        }
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(SourceError::Connection(format!(
                 "{base:?} is not an http:// or https:// URL"
@@ -290,7 +295,8 @@ impl Shared {
         }
         // Events after `last_seq` are replayed on top of these pages; they carry
         // whole sessions, so applying one the pages already show is harmless.
-        let mut sessions = Vec::with_capacity(stats.active as usize);
+        // The count comes from the server: trust it only so far.
+        let mut sessions = Vec::with_capacity((stats.active as usize).min(1 << 20));
         let mut cursor: Option<String> = None;
         loop {
             let mut path = format!("/v1/admin/sessions?limit={PAGE}");
@@ -510,6 +516,8 @@ async fn follow(shared: Arc<Shared>, mut resume: Resume, updates: mpsc::Sender<S
         let outcome = stream_once(&shared, &mut resume, &updates, &mut attempt).await;
         let reason = match outcome {
             Ok(StreamEnd::DashboardGone) => return,
+            // A fresh snapshot was loaded: follow on from it at once.
+            Ok(StreamEnd::Reloaded) => continue,
             Ok(StreamEnd::Closed) => "the server closed the event stream".to_owned(),
             Err(e) => e.to_string(),
         };
@@ -529,6 +537,7 @@ async fn follow(shared: Arc<Shared>, mut resume: Resume, updates: mpsc::Sender<S
 enum StreamEnd {
     DashboardGone,
     Closed,
+    Reloaded,
 }
 
 async fn stream_once(
@@ -554,32 +563,31 @@ async fn stream_once(
     while let Some(message) = messages.next().await {
         let message =
             message.map_err(|e| SourceError::Connection(format!("event stream broke: {e}")))?;
-        let update = match interpret(&message.event, &message.id, &message.data, resume) {
-            Ok(Message::Event(event)) => {
+        let interpreted = interpret(&message.event, &message.id, &message.data, resume)
+            .unwrap_or_else(|reason| {
+                // Skipping it would leave a silent gap: reload instead.
+                tracing::warn!(%reason, "an event the dashboard cannot read; reloading");
+                Message::Resync
+            });
+        let update = match interpreted {
+            Message::Event(event) => {
                 resume.seq = event.seq;
                 SourceUpdate::Event(*event)
             }
-            Ok(Message::Skip) => continue,
-            Ok(Message::Resync) => {
+            Message::Skip => continue,
+            Message::Resync => {
+                // Drop this stream first: while the snapshot loads in pages it
+                // would fall behind on the server and only earn another resync.
+                drop(messages);
                 let snapshot = shared.snapshot().await?;
-                let next = Resume {
+                *resume = Resume {
                     instance: shared.facts().instance,
                     seq: snapshot.seq,
                 };
-                let moved_on = next.instance != resume.instance;
-                *resume = next;
                 if updates.send(SourceUpdate::Resync(snapshot)).await.is_err() {
                     return Ok(StreamEnd::DashboardGone);
                 }
-                if moved_on {
-                    // This stream resumes another instance's ids: start over from the new snapshot.
-                    return Ok(StreamEnd::Closed);
-                }
-                continue;
-            }
-            Err(reason) => {
-                tracing::warn!(%reason, "skipping an event the dashboard cannot read");
-                continue;
+                return Ok(StreamEnd::Reloaded);
             }
         };
         if updates.send(update).await.is_err() {
