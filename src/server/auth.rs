@@ -174,16 +174,37 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// A query parameter name as the application would read it: percent-decoded, lower case.
+fn percent_decoded(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
 fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
     // A token in a URL leaks into logs, histories and Referer headers: refuse
     // the request outright rather than ignore the parameter (OWASP, ASVS 3.1.1).
     let in_url = parts.uri.query().is_some_and(|query| {
         query.split('&').any(|pair| {
-            let name = pair
-                .split('=')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let name = percent_decoded(pair.split('=').next().unwrap_or_default());
             ["token", "access_token", "api_token", "auth"].contains(&name.as_str())
         })
     });
@@ -241,6 +262,14 @@ impl FromRequestParts<Arc<ServerState>> for AdminCaller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_names_are_compared_decoded_and_in_lower_case() {
+        assert_eq!(percent_decoded("Token"), "token");
+        assert_eq!(percent_decoded("%74oken"), "token");
+        assert_eq!(percent_decoded("access%5Ftoken"), "access_token");
+        assert_eq!(percent_decoded("bad%zz"), "bad%zz");
+    }
 
     fn config(app: &str, admin: &str) -> ServerConfig {
         ServerConfig {
