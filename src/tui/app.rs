@@ -29,6 +29,9 @@ pub const BURST: usize = 10;
 pub(super) const MAX_PROMPT: usize = 64;
 /// How long a status message stays in the footer (real ms).
 const STATUS_MS: u64 = 4_000;
+/// Updates a frozen view holds back at most; then it goes live on its own,
+/// rather than let a busy server fill memory while nobody looks.
+pub const MAX_HELD: usize = 200_000;
 
 /// Dashboard settings from `[dashboard]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,12 +248,25 @@ impl App {
         self.refresh_selection();
     }
 
+    /// Applies what a frozen view held back, in order, and goes live.
+    pub(super) fn unfreeze(&mut self) {
+        if let Some((_, held)) = self.frozen.take() {
+            for update in held {
+                self.on_update(update);
+            }
+        }
+    }
+
     pub(super) fn on_update(&mut self, update: SourceUpdate) {
         if let Some((_, held)) = &mut self.frozen {
             if matches!(update, SourceUpdate::Resync(_)) {
                 held.clear();
             }
             held.push(update);
+            if held.len() >= MAX_HELD {
+                self.unfreeze();
+                self.set_status("view live again: too many events were waiting", true);
+            }
             return;
         }
         match update {

@@ -209,18 +209,15 @@ impl App {
                     ))];
                 }
             }
-            Action::Freeze => match self.frozen.take() {
-                Some((_, held)) => {
-                    for update in held {
-                        self.on_update(update);
-                    }
+            Action::Freeze => {
+                if self.frozen.is_some() {
+                    self.unfreeze();
                     self.set_status("view live again", false);
-                }
-                None => {
+                } else {
                     self.frozen = Some((self.clock, Vec::new()));
                     self.set_status("view frozen: events wait until f is pressed again", false);
                 }
-            },
+            }
             Action::Detail => {
                 if self.detail.is_some() {
                     self.detail = None;

@@ -834,3 +834,23 @@ fn control_and_alt_keys_type_nothing_in_the_login_prompt() {
         app.mode
     );
 }
+
+#[test]
+fn a_frozen_view_goes_live_by_itself_before_it_holds_too_much() {
+    let mut app = app();
+    char_key(&mut app, 'f');
+    assert!(app.frozen.is_some());
+    let session = sessions()[0].clone();
+    for i in 0..super::app::MAX_HELD as u64 {
+        send(
+            &mut app,
+            event(10_000 + i, EventKind::Touched, T0, &session),
+        );
+    }
+    assert!(app.frozen.is_none(), "unfrozen at the cap");
+    assert_eq!(
+        app.last_seq,
+        10_000 + super::app::MAX_HELD as u64 - 1,
+        "nothing was lost"
+    );
+}
