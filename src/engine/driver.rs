@@ -164,10 +164,7 @@ impl EngineHandle {
     }
 
     fn publish(&self, engine: &mut Engine) {
-        for event in engine.take_events() {
-            // No subscriber is not an error: the history still holds the event.
-            let _ = self.shared.events.send(event);
-        }
+        self.shared.send_events(engine);
         if let Some(next) = engine.next_deadline()
             && next < self.shared.planned_wake.load(Ordering::SeqCst)
         {
@@ -285,6 +282,16 @@ impl EngineHandle {
     }
 }
 
+impl Shared {
+    /// Sends the engine's new events to every subscriber.
+    fn send_events(&self, engine: &mut Engine) {
+        for event in engine.take_events() {
+            // No subscriber is not an error: the history still holds the event.
+            let _ = self.events.send(event);
+        }
+    }
+}
+
 async fn drive(shared: Arc<Shared>) {
     loop {
         if shared.shutdown.load(Ordering::SeqCst) {
@@ -297,9 +304,7 @@ async fn drive(shared: Arc<Shared>) {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let now = shared.clock.now();
             let ended = engine.expire_due_at_most(now, EXPIRY_CHUNK);
-            for event in engine.take_events() {
-                let _ = shared.events.send(event);
-            }
+            shared.send_events(&mut engine);
             let next = engine.next_deadline();
             // Stored under the lock, so an operation that brings the deadline
             // forward after this point sees the plan and wakes us.

@@ -176,27 +176,10 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 
 /// A query parameter name as the application would read it: percent-decoded, lower case.
 fn percent_decoded(name: &str) -> String {
-    let bytes = name.as_bytes();
-    let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).to_ascii_lowercase()
+    let name = name.replace('+', " ");
+    percent_encoding::percent_decode_str(&name)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase()
 }
 
 fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {

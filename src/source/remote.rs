@@ -342,17 +342,16 @@ fn policy_from(body: &PolicyBody) -> Result<Policy, SourceError> {
     })
 }
 
+/// Everything but the unreserved characters of RFC 3986 gets percent-encoded.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes one path or query component.
 fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 /// The wait before reconnect attempt `attempt` (0-based): doubling, capped, with ±25 % jitter.
