@@ -11,4 +11,5 @@ pub mod engine;
 pub mod server;
 pub mod sim;
 pub mod source;
+pub mod store;
 pub mod tui;

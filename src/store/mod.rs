@@ -1,0 +1,117 @@
+//! Where sessions live: the seam between the engine's rules and their state.
+//!
+//! Three stores stand behind one seam (see ARCHITECTURE.md):
+//! - `memory`: the engine's own in-process state; gone at exit. The dashboard's
+//!   embedded mode and tests use it.
+//! - `file`: the same in-process engine, with every change written behind to an
+//!   embedded database (SQLite in WAL mode) by one writer thread in batches, and
+//!   read back at start-up.
+//! - `redis`: the truth lives in Redis; every operation is one server-side script,
+//!   so any number of `serve` nodes share it.
+//!
+//! This module owns the store URL and the one error every store can add to the
+//! engine's own: the store cannot be reached or written (`Unavailable`), which the
+//! server answers with 503 `store_unavailable`. It holds no session rules.
+
+use std::path::PathBuf;
+
+use crate::engine::EngineError;
+
+/// What a store operation can fail with: the engine's answer, or the store's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store cannot be reached or written right now; nothing was changed.
+    /// The text says why, in one sentence, and never holds a token or a password.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where `--store` / `[store] url` / `SESSIONTOP_STORE` says sessions live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Memory,
+    File(PathBuf),
+    /// `redis://` or `rediss://`, kept whole: it may hold credentials, so it is
+    /// never printed; `redacted()` is what may be shown.
+    Redis(String),
+}
+
+impl StoreUrl {
+    /// Reads a store URL: `memory`, `file:PATH`, `redis://…`, `rediss://…`, or
+    /// a path with no scheme (a file store).
+    pub fn parse(value: &str) -> Result<StoreUrl, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("an empty store: use memory, file:PATH or redis://HOST:PORT/DB".into());
+        }
+        if value == "memory" {
+            return Ok(StoreUrl::Memory);
+        }
+        if value.starts_with("redis://") || value.starts_with("rediss://") {
+            return Ok(StoreUrl::Redis(value.to_owned()));
+        }
+        if let Some(path) = value.strip_prefix("file:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(
+                    "file: needs a path, such as file:/var/lib/sessiontop/sessions.db".into(),
+                );
+            }
+            return Ok(StoreUrl::File(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = value.split_once("://") {
+            return Err(format!(
+                "unknown store scheme {scheme:?}: use memory, file:PATH or redis://HOST:PORT/DB"
+            ));
+        }
+        Ok(StoreUrl::File(PathBuf::from(value)))
+    }
+
+    /// The store as it may be printed or logged: a Redis URL without its credentials.
+    pub fn redacted(&self) -> String {
+        match self {
+            StoreUrl::Memory => "memory".into(),
+            StoreUrl::File(path) => format!("file:{}", path.display()),
+            StoreUrl::Redis(url) => match url.split_once("://") {
+                Some((scheme, rest)) => match rest.rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://***@{host}"),
+                    None => url.clone(),
+                },
+                None => url.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_by_scheme_and_a_bare_path_is_a_file() {
+        assert_eq!(StoreUrl::parse("memory"), Ok(StoreUrl::Memory));
+        assert_eq!(
+            StoreUrl::parse("file:/tmp/s.db"),
+            Ok(StoreUrl::File("/tmp/s.db".into()))
+        );
+        assert_eq!(
+            StoreUrl::parse("sessions.db"),
+            Ok(StoreUrl::File("sessions.db".into()))
+        );
+        assert!(matches!(
+            StoreUrl::parse("redis://127.0.0.1:6379/0"),
+            Ok(StoreUrl::Redis(_))
+        ));
+        assert!(StoreUrl::parse("postgres://x").is_err());
+        assert!(StoreUrl::parse("file:").is_err());
+    }
+
+    #[test]
+    fn a_redis_password_is_never_shown() {
+        let url = StoreUrl::parse("redis://user:hunter2hunter2@127.0.0.1:6379/0").unwrap();
+        assert_eq!(url.redacted(), "redis://***@127.0.0.1:6379/0");
+        assert!(!url.redacted().contains("hunter2"));
+    }
+}
