@@ -98,7 +98,7 @@ pub struct Page {
 }
 
 /// Counters since the engine started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub logins: u64,
     pub touches: u64,
@@ -110,7 +110,7 @@ pub struct Totals {
     pub expired_closing_time: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub active: u64,
     pub peak: u64,
