@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::{ApiError, ErrorCode};
+use super::read::{Field, Kind, RequestBody, query_pairs};
 use super::session::{Event, SessionView};
 
 /// A login: who, with what attributes, and optionally timeouts of its own.
@@ -26,6 +28,15 @@ pub struct LoginRequest {
     pub absolute_timeout: Option<String>,
 }
 
+impl RequestBody for LoginRequest {
+    const FIELDS: &'static [Field] = &[
+        Field::required("user", Kind::String),
+        Field::optional("attributes", Kind::StringMap),
+        Field::optional("idle_timeout", Kind::String),
+        Field::optional("absolute_timeout", Kind::String),
+    ];
+}
+
 impl LoginRequest {
     pub fn user(user: impl Into<String>) -> Self {
         LoginRequest {
@@ -42,6 +53,10 @@ impl LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,
+}
+
+impl RequestBody for TokenRequest {
+    const FIELDS: &'static [Field] = &[Field::required("token", Kind::String)];
 }
 
 /// A new token and the session it opens. The only place a token appears.
@@ -68,6 +83,38 @@ pub struct ListParams {
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// Sessions per listing page when the query does not say.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most sessions one listing page may hold.
+pub const MAX_LIMIT: usize = 10_000;
+
+impl ListParams {
+    /// Reads the listing's query string, refusing in our words.
+    pub fn parse(query: Option<&str>) -> Result<ListParams, ApiError> {
+        let mut params = ListParams::default();
+        for (name, value) in query_pairs(query.unwrap_or(""), &["user", "limit", "cursor"])? {
+            match name {
+                "user" => params.user = Some(value),
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                ErrorCode::BadQuery,
+                                format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                            )
+                        })?;
+                    params.limit = Some(limit);
+                }
+                _ => params.cursor = Some(value),
+            }
+        }
+        Ok(params)
+    }
 }
 
 /// One page of active sessions, soonest idle deadline first.

@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Json;
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::{AdminAuthFailures, PathParam, QueryParams};
+use super::error::{AdminAuthFailures, PathParam};
+use crate::api::body::DEFAULT_LIMIT;
 use crate::api::{
     ApiError, ErrorBody, ErrorCode, ListParams, PolicyView, RevokedCount, SessionDetail,
     SessionPage, SessionResponse, StatsResponse,
@@ -22,8 +23,6 @@ use crate::engine::{Cursor, EngineError, Handle, ListQuery, MAX_USER_LEN};
 
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 10_000;
 
 fn parse_handle(text: &str) -> Result<Handle, ApiError> {
     text.parse().map_err(|_| {
@@ -50,15 +49,10 @@ fn parse_handle(text: &str) -> Result<Handle, ApiError> {
 pub async fn list_sessions(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
-    QueryParams(params): QueryParams<ListParams>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<SessionPage>, ApiError> {
+    let params = ListParams::parse(query.as_deref())?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::BadQuery,
-            format!("limit must be from 1 to {MAX_LIMIT}"),
-        ));
-    }
     let cursor = match params.cursor.as_deref() {
         None | Some("") => None,
         Some(text) => Some(text.parse::<Cursor>().map_err(|()| {
@@ -177,6 +171,10 @@ pub async fn revoke_user(
     State(state): State<Arc<ServerState>>,
     PathParam(user): PathParam<String>,
 ) -> Result<Json<RevokedCount>, ApiError> {
+    if user.trim().is_empty() {
+        // The same answer a login with an empty user gets.
+        return Err(EngineError::InvalidUser("the user name is empty").into());
+    }
     if user.len() > MAX_USER_LEN {
         return Err(ApiError::new(
             ErrorCode::InvalidUser,

@@ -15,19 +15,16 @@ use axum::response::Json;
 use super::ServerState;
 use super::auth::AppCaller;
 use super::error::{AppAuthFailures, BodyFailures, JsonBody};
-use crate::api::{
-    ApiError, ErrorBody, ErrorCode, LoginRequest, SessionResponse, TokenRequest, TokenResponse,
-};
-use crate::config::parse_duration;
-use crate::engine::Login;
+use crate::api::read;
+use crate::api::{ApiError, ErrorBody, LoginRequest, SessionResponse, TokenRequest, TokenResponse};
+use crate::engine::{EngineError, Login};
 
-fn request_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, ApiError> {
-    value
-        .map(|text| {
-            parse_duration(text).map_err(|message| {
-                ApiError::new(ErrorCode::InvalidDuration, format!("{field}: {message}"))
-            })
-        })
+/// A timeout the login gives, read: the text as sent, and the duration.
+fn request_duration<'a>(
+    field: &'static str,
+    text: Option<&'a str>,
+) -> Result<Option<(&'a str, Duration)>, ApiError> {
+    text.map(|text| Ok((text, read::duration(field, text)?)))
         .transpose()
 }
 
@@ -48,16 +45,30 @@ pub async fn login(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    let idle = request_duration("idle_timeout", request.idle_timeout.as_deref())?;
+    let absolute = request_duration("absolute_timeout", request.absolute_timeout.as_deref())?;
     let login = Login {
         user: request.user,
         attributes: request.attributes,
-        idle_timeout: request_duration("idle_timeout", request.idle_timeout.as_deref())?,
-        absolute_timeout: request_duration(
-            "absolute_timeout",
-            request.absolute_timeout.as_deref(),
-        )?,
+        idle_timeout: idle.map(|(_, d)| d),
+        absolute_timeout: absolute.map(|(_, d)| d),
     };
-    let (token, session) = state.engine.login(login)?;
+    let (token, session) = state.engine.login(login).map_err(|e| match e {
+        // Said again with what was sent, in our words.
+        EngineError::TimeoutOutOfBounds { field, .. } => {
+            let policy = state.engine.policy();
+            let (asked, bounds) = if field == "idle_timeout" {
+                (idle, policy.idle_bounds)
+            } else {
+                (absolute, policy.absolute_bounds)
+            };
+            match asked {
+                Some((sent, asked)) => read::out_of_bounds(field, sent, asked, bounds),
+                None => e.into(),
+            }
+        }
+        other => other.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {

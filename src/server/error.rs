@@ -8,7 +8,7 @@
 //! message never holds a token: none of them echoes a header.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::api::read::RequestBody;
 use crate::api::{ApiError, ErrorBody, ErrorCode};
 
 const TOO_LARGE: &str = "the request body is larger than the server's limit (server.body_limit)";
@@ -64,17 +65,6 @@ fn too_large() -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, TOO_LARGE)
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let message = rejection.body_text();
-    match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::new(ErrorCode::InvalidBody, message),
-        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, message),
-        JsonRejection::MissingJsonContentType(_) => not_json(),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        other => ApiError::new(ErrorCode::UnreadableBody, other.body_text()),
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
@@ -93,13 +83,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON object body, with every rejection in the API's error shape.
+/// A JSON object body, with every rejection in the API's error shape and in
+/// our words (`api::read`): serde's own messages quote what was sent.
 ///
-/// Like `axum::Json`, but a body that is not an object is refused: serde
+/// Unlike `axum::Json`, a body that is not an object is refused: serde
 /// would otherwise read `["alice"]` as `{"user": "alice"}`.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -113,20 +104,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
             }
         })?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                    Ok(_) => {
-                        ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object")
-                    }
-                    Err(e) => ApiError::new(
-                        ErrorCode::MalformedJson,
-                        format!("the body is not JSON: {e}"),
-                    ),
-                },
-            );
-        }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        let value = crate::api::read::json_body::<T>(&bytes)?;
         Ok(JsonBody(value))
     }
 }
@@ -148,24 +126,6 @@ fn has_json_content_type(req: &Request) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// `axum::extract::Query`, with its rejections in the API's error shape.
-pub struct QueryParams<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
-            Err(rejection) => Err(query_error(rejection)),
-        }
-    }
-}
-
-fn query_error(rejection: QueryRejection) -> ApiError {
-    ApiError::new(ErrorCode::BadQuery, rejection.body_text())
-}
-
 /// `axum::extract::Path`, with its rejections in the API's error shape.
 pub struct PathParam<T>(pub T);
 
@@ -180,8 +140,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     }
 }
 
+/// In our words: axum's text may quote the path, and a path is what a
+/// confused client puts a token in.
 fn path_error(rejection: PathRejection) -> ApiError {
-    ApiError::new(ErrorCode::BadPath, rejection.body_text())
+    use axum::extract::path::ErrorKind;
+    let message = match &rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                format!("the {key} in the path is not UTF-8 once percent-decoded")
+            }
+            _ => "a part of the path cannot be read".to_owned(),
+        },
+        _ => "the path cannot be read".to_owned(),
+    };
+    ApiError::new(ErrorCode::BadPath, message)
 }
 
 /// The answer for a path no route serves.

@@ -3,8 +3,9 @@
 //! Each engine event goes out as `id: <instance>-<seq>`, `event: <kind>`,
 //! `data: <event json>`. A client that reconnects with `Last-Event-ID` gets
 //! every event after it from the engine's history ring; if the ring no longer
-//! holds them, or the id names another server run, it gets one `resync` and
-//! then the live stream. A client too slow to keep up falls behind on its own
+//! holds them (`too_old`), the id names another server run (`other_instance`)
+//! or a seq this run has not reached (`ahead`), it gets one `resync` and then
+//! the live stream. A client too slow to keep up falls behind on its own
 //! broadcast receiver and gets `resync` too: the engine never waits for it,
 //! and neither does any other client. Streams end cleanly on shutdown.
 
@@ -117,6 +118,14 @@ pub async fn stream(
     let mut queued = VecDeque::new();
     let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
         Resume::Live => subscribe_live(engine),
+        Resume::After(seq) if seq > engine.stats().last_seq => {
+            // Not an id this run gave yet: the client's view is of something else.
+            queued.push_back(Outgoing::Resync(
+                ResyncReason::Ahead,
+                engine.stats().last_seq,
+            ));
+            subscribe_live(engine)
+        }
         Resume::After(seq) => match engine.subscribe_after(seq) {
             Ok(subscription) => subscription,
             Err(_) => {
