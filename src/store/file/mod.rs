@@ -92,7 +92,7 @@ pub struct FileStore {
     queue: Mutex<Option<mpsc::Sender<Vec<Change>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// A second connection for reading history while the writer writes.
-    reader: Mutex<Connection>,
+    reader: Mutex<Option<Connection>>,
 }
 
 impl FileStore {
@@ -144,7 +144,7 @@ impl FileStore {
             shared,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
-            reader: Mutex::new(reader),
+            reader: Mutex::new(Some(reader)),
         });
         Ok(Opened {
             store,
@@ -201,6 +201,12 @@ impl FileStore {
         limit: usize,
     ) -> Result<Result<Vec<Event>, TooOld>, StoreError> {
         let reader = lock(&self.reader);
+        let Some(reader) = reader.as_ref() else {
+            return Err(StoreError::Unavailable(format!(
+                "{} is closed",
+                self.path.display()
+            )));
+        };
         let unavailable = |e: rusqlite::Error| {
             StoreError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
         };
@@ -241,6 +247,7 @@ impl FileStore {
         if let Some(writer) = lock(&self.writer).take() {
             let _ = writer.join();
         }
+        drop(lock(&self.reader).take());
     }
 }
 
