@@ -153,10 +153,9 @@ pub async fn serve_engine(
         frames: events::FrameCache::new(FRAME_CACHE),
     });
     let (router, api) = router(state.clone(), config.body_limit);
-    let document = api
-        .to_json()
-        .expect("the OpenAPI document always serializes");
-    let _ = state.openapi.set(Bytes::from(document));
+    let mut document = serde_json::to_value(&api).expect("the OpenAPI document always serializes");
+    openapi::refine(&mut document);
+    let _ = state.openapi.set(Bytes::from(document.to_string()));
     let follower = tokio::spawn(metrics::follow_expiries(engine, metrics));
     // Event stream chunks are small writes that must not wait for an ACK.
     let listener = listener.tap_io(|tcp| {
