@@ -165,11 +165,12 @@ pub async fn revoke_session(
     delete,
     path = "/v1/admin/users/{user}/sessions",
     tag = "admin",
-    params(("user" = String, Path, description = "The user name (percent-encoded)")),
+    params(("user" = String, Path, description = "The user name, percent-encoded UTF-8: 1 to 256 bytes, not only white space")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many sessions were revoked (0 if the user had none)", body = RevokedCount),
-        (status = 422, description = "The user name is longer than 256 bytes", body = ErrorBody),
+        (status = 400, description = "The user name in the path is not UTF-8 once percent-decoded (such as `%FF`)", body = ErrorBody),
+        (status = 422, description = "The user name is empty, only white space, or longer than 256 bytes", body = ErrorBody),
         AdminAuthFailures,
     )
 )]

@@ -187,10 +187,9 @@ async fn serve_sessions(
         frames: events::FrameCache::new(FRAME_CACHE),
     });
     let (router, api) = router(state.clone(), config.body_limit);
-    let document = api
-        .to_json()
-        .expect("the OpenAPI document always serializes");
-    let _ = state.openapi.set(Bytes::from(document));
+    let mut document = serde_json::to_value(&api).expect("the OpenAPI document always serializes");
+    openapi::refine(&mut document);
+    let _ = state.openapi.set(Bytes::from(document.to_string()));
     let follower = tokio::spawn(metrics::follow_expiries(store.engine().clone(), metrics));
     // Event stream chunks are small writes that must not wait for an ACK.
     let listener = listener.tap_io(|tcp| {
