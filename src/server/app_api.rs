@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::ServerState;
 use super::auth::AppCaller;
 use super::error::{ApiError, AppAuthFailures, BodyFailures, ErrorBody, JsonBody};
-use crate::config::parse_duration;
 use crate::engine::{Login, SessionView};
+use crate::units::parse_duration;
 
 /// A login: who, with what attributes, and optionally timeouts of its own.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

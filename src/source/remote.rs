@@ -23,10 +23,10 @@ use super::{
     ClockReading, CommandOutcome, ConnectionState, SessionSource, SourceCommand, SourceError,
     SourceInfo, SourceSnapshot, SourceUpdate, UpdateStream,
 };
-use crate::config::parse_duration;
 use crate::engine::clock::system_now;
 use crate::engine::session::rfc3339_ms;
 use crate::engine::{ClosingTime, Event, Millis, Policy, SessionView, Stats, Totals};
+use crate::units::parse_duration;
 
 /// Sessions asked for per page of the snapshot.
 const PAGE: usize = 1000;
@@ -152,8 +152,11 @@ impl Remote {
         })
     }
 
-    /// Reads the admin token from `file`, else `SESSIONTOP_TOKEN`.
-    pub fn token_from(file: Option<&std::path::Path>) -> Result<String, SourceError> {
+    /// Reads the admin token from `file`, else takes `env` (`SESSIONTOP_TOKEN`).
+    pub fn token_from(
+        file: Option<&std::path::Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<String, SourceError> {
         if let Some(file) = file {
             return std::fs::read_to_string(file)
                 .map(|t| t.trim().to_owned())
@@ -164,9 +167,9 @@ impl Remote {
                     ))
                 });
         }
-        std::env::var("SESSIONTOP_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
+        use secrecy::ExposeSecret;
+        env.map(|t| t.expose_secret().trim().to_owned())
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 SourceError::Connection(
                     "no admin token: pass --token-file FILE or set SESSIONTOP_TOKEN".into(),
@@ -334,7 +337,7 @@ fn policy_from(body: &PolicyBody) -> Result<Policy, SourceError> {
             .map_err(|e| bad("absolute_timeout", e))?,
         closing_time: match &body.closing_time {
             Some(t) => Some(ClosingTime(
-                crate::config::parse_closing_time(t).map_err(|e| bad("closing_time", e))?,
+                crate::units::parse_closing_time(t).map_err(|e| bad("closing_time", e))?,
             )),
             None => None,
         },
