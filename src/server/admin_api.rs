@@ -64,8 +64,11 @@ pub struct PolicyView {
     pub idle_timeout: String,
     #[schema(example = "8h")]
     pub absolute_timeout: String,
-    /// Daily local closing time, "HH:MM", if set.
+    /// Daily closing time, "HH:MM" in `time_zone`, if set.
     pub closing_time: Option<String>,
+    /// The IANA time zone the closing time is read in.
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
     /// Bounds a login's own timeouts must lie within.
     pub min_timeout: String,
     pub max_idle_timeout: String,
@@ -273,6 +276,7 @@ pub async fn stats(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Jso
             idle_timeout: show(policy.idle_timeout),
             absolute_timeout: show(policy.absolute_timeout),
             closing_time: policy.closing_time.map(|c| c.to_string()),
+            time_zone: policy.time_zone.name().to_owned(),
             min_timeout: show(policy.idle_bounds.min),
             max_idle_timeout: show(policy.idle_bounds.max),
             max_absolute_timeout: show(policy.absolute_bounds.max),

@@ -78,6 +78,9 @@ struct PolicyBody {
     idle_timeout: String,
     absolute_timeout: String,
     closing_time: Option<String>,
+    /// Absent from servers before it was added: shown as UTC then.
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,6 +343,10 @@ fn policy_from(body: &PolicyBody) -> Result<Policy, SourceError> {
                 crate::units::parse_closing_time(t).map_err(|e| bad("closing_time", e))?,
             )),
             None => None,
+        },
+        time_zone: match &body.time_zone {
+            Some(tz) => crate::units::parse_time_zone(tz).map_err(|e| bad("time_zone", e))?,
+            None => chrono_tz::UTC,
         },
         ..Policy::default()
     })
