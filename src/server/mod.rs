@@ -143,7 +143,7 @@ pub async fn serve_engine(
 ) -> Result<(), ServerError> {
     let tokens = ApiTokens::from_config(config)?;
     let (stop, stopped) = watch::channel(false);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(engine.clone()));
     let state = Arc::new(ServerState {
         engine: engine.clone(),
         tokens,
