@@ -194,6 +194,8 @@ async fn stalled_client(server: &TestServer) -> tokio::net::TcpStream {
 async fn a_stalled_client_blocks_neither_the_engine_nor_other_clients_and_gets_a_resync() {
     let server = TestServer::start_with(|c| {
         c.engine.subscriber_buffer = 16;
+        // A history shorter than what it misses: the stalled client cannot catch up from it.
+        c.engine.history = 64;
         c.policy.touch_event_interval = Duration::ZERO;
         c.server.body_limit = 64 * 1024;
     })
@@ -340,4 +342,60 @@ async fn an_id_ahead_of_the_server_gets_a_resync_that_says_so() {
     let created = stream.next().await.unwrap();
     assert_eq!(created.event, "created");
     assert_eq!(created.seq(), last_seq + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_within_the_history_catches_up_without_a_resync() {
+    let server = TestServer::start_with(|c| {
+        c.engine.subscriber_buffer = 16;
+        c.policy.touch_event_interval = Duration::ZERO;
+        c.server.body_limit = 64 * 1024;
+    })
+    .await;
+    let mut stalled = stalled_client(&server).await;
+    let attributes: serde_json::Map<String, serde_json::Value> = (0..30)
+        .map(|i| (format!("k{i}"), json!("v".repeat(1000))))
+        .collect();
+    let (token, _) = server
+        .login_with(json!({"user": "oscar", "attributes": attributes}))
+        .await;
+    // Enough 31 kB events to fill the socket buffers and overflow the 16-event feed.
+    const TOUCHES: usize = 200;
+    for _ in 0..TOUCHES {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+    }
+    // It fell far behind its 16-event buffer; reading again, it gets every event from the history.
+    let mut seen = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |seen: &[u8]| {
+        String::from_utf8_lossy(seen)
+            .matches("\nevent: touched\n")
+            .count()
+    };
+    while count(&seen) < TOUCHES && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), stalled.read(&mut chunk)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(count(&seen), TOUCHES, "every touch arrived");
+    assert!(
+        !text.contains("event: resync"),
+        "no resync while the history holds what it missed"
+    );
+    let ids: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .filter_map(|id| id.rsplit_once('-')?.1.parse().ok())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, no gap, no repeat"
+    );
 }
