@@ -197,7 +197,7 @@ pub fn attributes(attributes: &Attributes) -> Result<(), ApiError> {
         }
         if value.len() > MAX_ATTRIBUTE_VALUE_LEN {
             return refuse(format!(
-                "{name} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes"
+                "the value of {name} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes"
             ));
         }
     }
@@ -359,7 +359,7 @@ mod tests {
         let short = Attributes::from([("ua".to_owned(), long_value.clone())]);
         assert_eq!(
             attributes(&short).unwrap_err().message,
-            "the attribute `ua` is longer than 1024 bytes"
+            "the value of the attribute `ua` is longer than 1024 bytes"
         );
         let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx".to_owned();
         let hidden = Attributes::from([(secret.clone(), long_value)]);
@@ -368,7 +368,7 @@ mod tests {
             (err.code, err.message.as_str()),
             (
                 ErrorCode::InvalidAttributes,
-                "an attribute is longer than 1024 bytes"
+                "the value of an attribute is longer than 1024 bytes"
             )
         );
         let many: Attributes = (0..33).map(|i| (format!("k{i}"), String::new())).collect();
