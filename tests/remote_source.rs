@@ -135,6 +135,7 @@ async fn server_with_a_stuck_cursor() -> String {
         version: "0.0.0".into(),
         instance: "0123456789ab".into(),
         last_seq: 3,
+        store: "memory".into(),
     };
     let page = SessionPage {
         sessions: Vec::new(),
@@ -206,7 +207,7 @@ async fn a_restarted_server_with_a_rotated_token_is_followed_and_reported() {
     first.login(Login::user("lost-1")).unwrap();
     first.login(Login::user("lost-2")).unwrap();
 
-    let remote = Remote::with_token_file(&url, Some(&token_file)).unwrap();
+    let remote = Remote::with_token_file(&url, Some(&token_file), None).unwrap();
     let (snapshot, mut updates) = remote.connect().await.unwrap();
     assert_eq!(snapshot.sessions.len(), 2);
 

@@ -19,6 +19,8 @@ use super::schedule::{Position, Slot, Track};
 use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
 use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
 
+mod restore;
+
 /// Longest user name, in bytes.
 pub const MAX_USER_LEN: usize = 256;
 /// Most attributes a session may carry, and the longest key and value.
@@ -124,6 +126,9 @@ pub struct Engine {
     records: Vec<Option<Record>>,
     /// Vacant slots, with the generation their next session gets.
     free: Vec<(Slot, u32)>,
+    /// The generation a never-used slot starts at: above every generation a
+    /// restored engine's predecessors issued, so no handle is ever issued twice.
+    fresh_generation: u32,
     live: usize,
     selectors: SelectorCodec,
     /// Coalesced touches still to announce: (when, slot, selector), soonest first.
@@ -146,11 +151,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(policy: Policy, history_capacity: usize, now: Millis) -> Self {
-        let next_closing = policy.closing_time.map(|c| c.next_after(now));
+        let next_closing = policy
+            .closing_time
+            .map(|c| c.next_after(now, policy.time_zone));
         Engine {
             policy,
             records: Vec::new(),
             free: Vec::new(),
+            fresh_generation: 0,
             live: 0,
             selectors: SelectorCodec::default(),
             pending_touches: BinaryHeap::new(),
@@ -202,7 +210,10 @@ impl Engine {
             self.policy.absolute_bounds,
         )?;
 
-        let (slot, generation) = self.free.pop().unwrap_or((self.records.len() as Slot, 0));
+        let (slot, generation) = self
+            .free
+            .pop()
+            .unwrap_or((self.records.len() as Slot, self.fresh_generation));
         let selector = self.selectors.encode(slot, generation);
         let (token, verifier_hash) = self.mint.issue(selector);
         let record = Record {
@@ -497,7 +508,10 @@ impl Engine {
                     }
                     Some((deadline, reason, slot)) => self.expire(now, slot, reason, deadline),
                     None => {
-                        self.next_closing = self.policy.closing_time.map(|c| c.next_after(now));
+                        self.next_closing = self
+                            .policy
+                            .closing_time
+                            .map(|c| c.next_after(now, self.policy.time_zone));
                         continue;
                     }
                 }

@@ -103,6 +103,14 @@ impl History {
         }
     }
 
+    /// A history whose next event follows `last_seq`: a restored engine numbers on.
+    pub fn continuing(capacity: usize, last_seq: u64) -> Self {
+        History {
+            last_seq,
+            ..History::new(capacity)
+        }
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }

@@ -66,6 +66,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             let source = Arc::new(Remote::with_token_file(
                 url,
                 config.dashboard.token_file.as_deref(),
+                config.dashboard.token.as_ref(),
             )?);
             let app = App::new(source.info(), &config, keymap, tz, seed);
             return run_with(source, app, fps, |_| {}).await;
