@@ -46,6 +46,9 @@ pub async fn login(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    if let Some(attributes) = &request.attributes {
+        read::attributes(attributes)?;
+    }
     let idle = request_duration("idle_timeout", request.idle_timeout.as_deref())?;
     let absolute = request_duration("absolute_timeout", request.absolute_timeout.as_deref())?;
     let login = Login {
