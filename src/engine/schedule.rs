@@ -61,6 +61,18 @@ pub(crate) struct Position {
     placed: u32,
 }
 
+impl Position {
+    /// Where `self` comes relative to `other` in a walk: by deadline, then
+    /// lane, then order of placement within the lane. This is the order
+    /// `in_order` walks in, and the one `resume` skips by.
+    pub fn order(&self, other: &Position) -> std::cmp::Ordering {
+        self.deadline
+            .cmp(&other.deadline)
+            .then(self.lane.cmp(&other.lane))
+            .then_with(|| (self.placed.wrapping_sub(other.placed) as i32).cmp(&0))
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -136,6 +148,17 @@ impl Track {
             let timeout = self.lanes[lane as usize].timeout;
             self.lane_of_timeout.remove(&timeout);
             self.free_lanes.push(lane);
+        }
+    }
+
+    /// Where `slot` stands in deadline order.
+    pub fn position(&self, slot: Slot) -> Position {
+        let entry = &self.entries[slot as usize];
+        Position {
+            deadline: entry.deadline,
+            lane: entry.lane,
+            slot,
+            placed: entry.placed,
         }
     }
 

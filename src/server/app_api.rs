@@ -94,6 +94,7 @@ pub async fn login(
             "absolute_timeout",
             request.absolute_timeout.as_deref(),
         )?,
+        max_sessions_per_user: None,
     };
     let (token, session) = state.engine.login(login)?;
     Ok((

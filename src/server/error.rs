@@ -142,6 +142,12 @@ impl From<EngineError> for ApiError {
             EngineError::TimeoutOutOfBounds { .. } => {
                 ApiError::unprocessable("timeout_out_of_bounds", message)
             }
+            EngineError::LimitOutOfBounds { .. } => {
+                ApiError::unprocessable("limit_out_of_bounds", message)
+            }
+            EngineError::SessionLimit { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "session_limit", message)
+            }
         }
     }
 }

@@ -100,15 +100,9 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     }
 }
 
-/// A subscription that starts after the newest event. Asking for the events
-/// after the newest seq fails only if so many events came between the two
-/// calls that the ring turned over; then try again.
+/// A subscription that starts after the newest event.
 fn subscribe_live(engine: &EngineHandle) -> Subscription {
-    loop {
-        if let Ok(subscription) = engine.subscribe_after(engine.stats().last_seq) {
-            return subscription;
-        }
-    }
+    engine.subscribe_live().0
 }
 
 /// The engine's events, live, as server-sent events.
