@@ -519,6 +519,24 @@ mod tests {
     }
 
     #[test]
+    fn the_session_limit_and_what_happens_at_it_are_policy_keys() {
+        let config =
+            Config::from_toml("[policy]\nmax_sessions_per_user = 3\non_limit = \"refuse\"\n")
+                .unwrap();
+        let policy = config.policy.to_policy().unwrap();
+        assert_eq!(policy.max_sessions_per_user, Some(3));
+        assert_eq!(policy.on_limit, OnLimit::Refuse);
+        let err = Config::from_toml("[policy]\nmax_sessions_per_user = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.max_sessions_per_user"), "{err}");
+        let err = Config::from_toml("[policy]\non_limit = \"drop\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("evict_oldest"), "{err}");
+    }
+
+    #[test]
     fn a_bad_duration_names_the_key_and_the_value() {
         let err = Config::from_toml("[policy]\nidle_timeout = \"15x\"\n")
             .unwrap_err()
