@@ -558,20 +558,26 @@ impl Engine {
         }
         let limit = query.limit.max(1);
         let mut sessions = Vec::with_capacity(limit.min(1024));
+        let mut walk = self.idle.in_order(query.cursor.map(|c| c.0));
         let mut last = None;
-        for (position, slot) in self.idle.in_order(query.cursor.map(|c| c.0)) {
-            if sessions.len() == limit {
-                return Page {
-                    sessions,
-                    next_cursor: last,
-                };
-            }
+        for (position, slot) in walk.by_ref() {
             sessions.push(self.view(slot, State::Active));
-            last = Some(Cursor(position));
+            last = Some(position);
+            if sessions.len() == limit {
+                break;
+            }
         }
+        let next_cursor = match last {
+            Some(last) if !walk.is_done() => {
+                // So the next page resumes each lane where this one stopped.
+                self.idle.remember(last, &walk);
+                Some(Cursor(last))
+            }
+            _ => None,
+        };
         Page {
             sessions,
-            next_cursor: None,
+            next_cursor,
         }
     }
 
