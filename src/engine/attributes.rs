@@ -1,15 +1,17 @@
 //! A session's attributes, kept small because there may be millions of them.
 //!
-//! A web app sends the same few keys (`ip`, `user_agent`) and, for the user
-//! agent, one of a few hundred values with every login. Keeping each login's
-//! `BTreeMap<String, String>` cost about 600 bytes a session. Here a session's
-//! attributes are one shared slice: keys and long values are interned (one copy
-//! per distinct text, shared by every session that carries it), short values
-//! such as an ip address sit inline. A view of a session clones the slice's
-//! `Arc`, never the text. The interner forgets a text a little after the last
-//! session holding it has ended: each new text checks two old ones, so the
-//! table never holds much more than what live sessions use.
+//! A web app sends the same few keys (`ip`, `user_agent`) with every login,
+//! and for the user agent one of a few hundred values. Keeping each login's
+//! `BTreeMap<String, String>` cost about 600 bytes a session. Here what many
+//! sessions share, the keys and the long values (a user agent), is one
+//! interned *shape*; a session holds its shape and its short values (an ip
+//! address, inline) in one small slice, which a view of the session shares by
+//! cloning an `Arc`, never the text. For `{ip, user_agent}` that slice is 64
+//! bytes. The interner forgets a shape a little after the last session holding
+//! it has ended: each new shape checks two old ones, so the table never holds
+//! much more than what live sessions use.
 
+use std::hash::Hash;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -19,28 +21,30 @@ use serde::{Deserialize, Serialize};
 /// Free-form facts a login carries, such as `ip` and `user_agent`.
 pub type Attributes = std::collections::BTreeMap<String, String>;
 
-/// A text too long to sit inline, shared; or a short one, inline.
+/// Values up to this many bytes sit inline in the session (an IPv4 or a short
+/// IPv6 address); longer ones are part of the shape and shared.
+const INLINE: usize = 24;
+/// Old shapes checked for release per shape added.
+const SWEEP_PER_ADD: usize = 2;
+
+/// The keys of a set of attributes, sorted, and for each its value if long
+/// (shared by every session of this shape) or `None` if the session holds it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Shape(Box<[ShapeEntry]>);
+
+/// A key, and its value when the shape holds it.
+type ShapeEntry = (Box<str>, Option<Box<str>>);
+
+/// The shape first, then the session's own short values in key order.
 #[derive(Clone, PartialEq, Eq)]
-enum Text {
-    Inline(CompactString),
-    Shared(Arc<str>),
+enum Part {
+    Shape(Arc<Shape>),
+    Short(CompactString),
 }
-
-impl Text {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Inline(s) => s,
-            Text::Shared(s) => s,
-        }
-    }
-}
-
-/// One attribute: an interned key and its value.
-type Entry = (Arc<str>, Text);
 
 /// The attributes of one session, sorted by key; empty costs no allocation.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct SessionAttributes(Option<Arc<[Entry]>>);
+pub struct SessionAttributes(Option<Arc<[Part]>>);
 
 impl SessionAttributes {
     pub fn is_empty(&self) -> bool {
@@ -48,21 +52,81 @@ impl SessionAttributes {
     }
 
     pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |entries| entries.len())
+        self.shape().map_or(0, |shape| shape.0.len())
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        let entries = self.0.as_ref()?;
-        let i = entries.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
-        Some(entries[i].1.as_str())
+        let shape = self.shape()?;
+        let i = shape.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(self.value(shape, i))
     }
 
     /// Key and value pairs, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
-            .iter()
-            .flat_map(|entries| entries.iter())
-            .map(|(k, v)| (&**k, v.as_str()))
+        let shape = self.shape();
+        let mut short = 0;
+        shape
+            .into_iter()
+            .flat_map(|shape| shape.0.iter())
+            .map(move |(key, long)| match long {
+                Some(long) => (&**key, &**long),
+                None => {
+                    short += 1;
+                    (&**key, self.short(short))
+                }
+            })
+    }
+
+    fn shape(&self) -> Option<&Shape> {
+        match self.0.as_deref()?.first()? {
+            Part::Shape(shape) => Some(shape),
+            Part::Short(_) => None,
+        }
+    }
+
+    /// The `n`-th (from 1) short value.
+    fn short(&self, n: usize) -> &str {
+        match self.0.as_deref().and_then(|parts| parts.get(n)) {
+            Some(Part::Short(value)) => value,
+            _ => "",
+        }
+    }
+
+    fn value<'a>(&'a self, shape: &'a Shape, i: usize) -> &'a str {
+        match &shape.0[i].1 {
+            Some(long) => long,
+            None => {
+                let rank = shape.0[..i]
+                    .iter()
+                    .filter(|(_, long)| long.is_none())
+                    .count();
+                self.short(rank + 1)
+            }
+        }
+    }
+
+    /// Splits a map into its shape and its short values.
+    fn split(map: Attributes) -> (Shape, Vec<Part>) {
+        let mut short = Vec::new();
+        let entries = map
+            .into_iter()
+            .map(|(key, value)| {
+                if value.len() <= INLINE {
+                    short.push(Part::Short(CompactString::from(value)));
+                    (key.into_boxed_str(), None)
+                } else {
+                    (key.into_boxed_str(), Some(value.into_boxed_str()))
+                }
+            })
+            .collect();
+        (Shape(entries), short)
+    }
+
+    fn assemble(shape: Arc<Shape>, short: Vec<Part>) -> Self {
+        let mut parts = Vec::with_capacity(1 + short.len());
+        parts.push(Part::Shape(shape));
+        parts.extend(short);
+        SessionAttributes(Some(parts.into()))
     }
 
     /// Builds attributes without interning: for views read off the wire.
@@ -70,11 +134,8 @@ impl SessionAttributes {
         if map.is_empty() {
             return SessionAttributes(None);
         }
-        let entries: Vec<_> = map
-            .into_iter()
-            .map(|(k, v)| (Arc::from(k), Text::Inline(CompactString::from(v))))
-            .collect();
-        SessionAttributes(Some(entries.into()))
+        let (shape, short) = Self::split(map);
+        Self::assemble(Arc::new(shape), short)
     }
 }
 
@@ -102,71 +163,55 @@ impl<'de> Deserialize<'de> for SessionAttributes {
     }
 }
 
-/// Values up to this many bytes sit inline in the session (an IPv4 or a short IPv6 address).
-const INLINE: usize = 24;
-/// Old texts checked for release per text added.
-const SWEEP_PER_ADD: usize = 2;
-
-/// One shared copy of every attribute key and long value that live sessions hold.
+/// One shared copy of every shape that live sessions hold.
 #[derive(Default)]
 pub(crate) struct Interner {
-    texts: IndexSet<Arc<str>>,
+    shapes: IndexSet<Arc<Shape>>,
     /// Where the incremental release check goes next.
     sweep: usize,
 }
 
 impl Interner {
-    /// Compacts a login's attributes, sharing texts other sessions already hold.
+    /// Compacts a login's attributes, sharing the shape other sessions already hold.
     pub fn intern(&mut self, map: Attributes) -> SessionAttributes {
         if map.is_empty() {
             return SessionAttributes(None);
         }
-        let entries: Vec<_> = map
-            .into_iter()
-            .map(|(key, value)| {
-                let value = if value.len() <= INLINE {
-                    Text::Inline(CompactString::from(value))
-                } else {
-                    Text::Shared(self.share(value))
-                };
-                (self.share(key), value)
-            })
-            .collect();
-        SessionAttributes(Some(entries.into()))
+        let (shape, short) = SessionAttributes::split(map);
+        let shape = match self.shapes.get(&shape) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.release_unused();
+                let shared = Arc::new(shape);
+                self.shapes.insert(shared.clone());
+                shared
+            }
+        };
+        SessionAttributes::assemble(shape, short)
     }
 
-    /// How many distinct texts are held.
+    /// How many distinct shapes are held.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.texts.len()
+        self.shapes.len()
     }
 
-    fn share(&mut self, text: String) -> Arc<str> {
-        if let Some(shared) = self.texts.get(text.as_str()) {
-            return shared.clone();
-        }
-        self.release_unused();
-        let shared: Arc<str> = Arc::from(text);
-        self.texts.insert(shared.clone());
-        shared
-    }
-
-    /// Drops a few texts that only the interner still holds.
+    /// Drops a few shapes that only the interner still holds.
     fn release_unused(&mut self) {
         for _ in 0..SWEEP_PER_ADD {
-            if self.texts.is_empty() {
+            if self.shapes.is_empty() {
                 return;
             }
-            if self.sweep >= self.texts.len() {
+            if self.sweep >= self.shapes.len() {
                 self.sweep = 0;
             }
             let unused = self
-                .texts
+                .shapes
                 .get_index(self.sweep)
-                .is_some_and(|text| Arc::strong_count(text) == 1);
+                .is_some_and(|shape| Arc::strong_count(shape) == 1);
             if unused {
-                // The last text moves into this place; check it next.
-                self.texts.swap_remove_index(self.sweep);
+                // The last shape moves into this place; check it next.
+                self.shapes.swap_remove_index(self.sweep);
             } else {
                 self.sweep += 1;
             }
@@ -217,15 +262,40 @@ mod tests {
         let sessions: Vec<_> = (0..100)
             .map(|i| interner.intern(login(&format!("10.0.0.{i}"), AGENT)))
             .collect();
-        // Two keys and one user agent; the short ips sit inline.
-        assert_eq!(interner.len(), 3);
-        let Text::Shared(first) = &sessions[0].0.as_ref().unwrap()[1].1 else {
-            panic!("a long value is shared")
+        // One shape (two keys and the user agent); the short ips sit inline.
+        assert_eq!(interner.len(), 1);
+        let Part::Shape(first) = &sessions[0].0.as_ref().unwrap()[0] else {
+            panic!("the shape comes first")
         };
-        let Text::Shared(last) = &sessions[99].0.as_ref().unwrap()[1].1 else {
-            panic!("a long value is shared")
+        let Part::Shape(last) = &sessions[99].0.as_ref().unwrap()[0] else {
+            panic!("the shape comes first")
         };
         assert!(Arc::ptr_eq(first, last));
+        assert_eq!(sessions[42].get("ip"), Some("10.0.0.42"));
+        assert_eq!(sessions[42].len(), 2);
+        assert_eq!(std::mem::size_of::<Part>(), 24, "a short value sits inline");
+    }
+
+    #[test]
+    fn several_short_and_long_values_keep_their_keys() {
+        let mut interner = Interner::default();
+        let map = Attributes::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), AGENT.to_owned()),
+            ("c".to_owned(), "3".to_owned()),
+            ("d".to_owned(), format!("{AGENT}!")),
+            ("e".to_owned(), String::new()),
+        ]);
+        let attributes = interner.intern(map.clone());
+        let back: Attributes = attributes
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(back, map);
+        for (key, value) in &map {
+            assert_eq!(attributes.get(key), Some(value.as_str()), "{key}");
+        }
+        assert_eq!(SessionAttributes::from(map.clone()).iter().count(), 5);
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub struct LoginRequest {
     #[serde(default)]
     #[schema(example = "8h")]
     pub absolute_timeout: Option<String>,
+    /// This login's own limit on the user's live sessions, at most the
+    /// server's `max_sessions_per_user`. A login over it evicts the user's
+    /// oldest session, or is refused with 409 `session_limit`, as the
+    /// server's `on_limit` says.
+    #[serde(default)]
+    #[schema(example = 3, minimum = 1)]
+    pub max_sessions_per_user: Option<u32>,
 }
 
 /// A session token, as login or renew gave it.
@@ -77,7 +84,8 @@ fn request_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>
     request_body = LoginRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The session and its token (shown only here)", body = TokenResponse),
+        (status = 201, description = "The session and its token (shown only here). If the user held `max_sessions_per_user` sessions and `on_limit` is `evict_oldest`, the oldest has ended first (a `revoked` event with reason `evicted`).", body = TokenResponse),
+        (status = 409, description = "`session_limit`: the user holds the most sessions allowed and `on_limit` is `refuse`; nothing changed", body = ErrorBody),
         BodyFailures, AppAuthFailures,
     )
 )]
@@ -94,7 +102,7 @@ pub async fn login(
             "absolute_timeout",
             request.absolute_timeout.as_deref(),
         )?,
-        max_sessions_per_user: None,
+        max_sessions_per_user: request.max_sessions_per_user,
     };
     let (token, session) = state.engine.login(login)?;
     Ok((
