@@ -22,6 +22,8 @@ use super::session::{
 use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
 use super::users::{NIL, Users};
 
+mod restore;
+
 /// Longest user name, in bytes.
 pub const MAX_USER_LEN: usize = 256;
 /// Most attributes a session may carry, and the longest key and value.
@@ -120,7 +122,7 @@ pub struct Mine {
 }
 
 /// Counters since the engine started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub logins: u64,
     pub touches: u64,
@@ -136,7 +138,7 @@ pub struct Totals {
     pub expired_closing_time: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub active: u64,
     pub peak: u64,
@@ -178,6 +180,9 @@ pub struct Engine {
     records: Vec<Option<Record>>,
     /// Vacant slots, with the generation their next session gets.
     free: Vec<(Slot, u32)>,
+    /// The generation a never-used slot starts at: above every generation a
+    /// restored engine's predecessors issued, so no handle is ever issued twice.
+    fresh_generation: u32,
     live: usize,
     selectors: SelectorCodec,
     /// Each user's live sessions, oldest first.
@@ -204,11 +209,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(policy: Policy, history_capacity: usize, now: Millis) -> Self {
-        let next_closing = policy.closing_time.map(|c| c.next_after(now));
+        let next_closing = policy
+            .closing_time
+            .map(|c| c.next_after(now, policy.time_zone));
         Engine {
             policy,
             records: Vec::new(),
             free: Vec::new(),
+            fresh_generation: 0,
             live: 0,
             selectors: SelectorCodec::default(),
             users: Users::default(),
@@ -274,7 +282,10 @@ impl Engine {
         }
         let attributes = self.interner.intern(attributes);
 
-        let (slot, generation) = self.free.pop().unwrap_or((self.records.len() as Slot, 0));
+        let (slot, generation) = self
+            .free
+            .pop()
+            .unwrap_or((self.records.len() as Slot, self.fresh_generation));
         let selector = self.selectors.encode(slot, generation);
         let (token, verifier_hash) = self.mint.issue(selector);
         let record = Record {
@@ -708,7 +719,10 @@ impl Engine {
                     }
                     Some((deadline, reason, slot)) => self.expire(now, slot, reason, deadline),
                     None => {
-                        self.next_closing = self.policy.closing_time.map(|c| c.next_after(now));
+                        self.next_closing = self
+                            .policy
+                            .closing_time
+                            .map(|c| c.next_after(now, self.policy.time_zone));
                         continue;
                     }
                 }

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, broadcast};
 use super::clock::{Clock, Millis, VirtualClock};
 use super::core::{Engine, EngineError, ListQuery, Login, Mine, Page, Stats};
 use super::event::{Event, TooOld};
+use super::persist::{Change, ChangeSink, Restored};
 use super::session::{Policy, SessionView};
 use super::snapshot::SnapshotBuilder;
 use super::token::{Handle, Token};
@@ -75,8 +76,11 @@ struct Shared {
     /// When the driver plans to wake next (`i64::MAX`: only when told).
     planned_wake: AtomicI64,
     shutdown: AtomicBool,
-    /// Random per engine run, so a subscriber can tell a restarted engine from this one.
+    /// Random per engine run (or kept by a durable store), so a subscriber can
+    /// tell a restarted engine that lost its sessions from this one.
     instance: String,
+    /// A durable store's ear: every change, in order, with the session's record.
+    sink: Option<Arc<dyn ChangeSink>>,
 }
 
 /// What a subscriber receives.
@@ -89,15 +93,34 @@ pub enum Delivery {
 
 /// A live feed of events, starting after a known sequence number.
 pub struct Subscription {
-    /// Events already past when the subscription began; `next` delivers them first.
-    pub backlog: VecDeque<Event>,
+    /// Events already past when the subscription began, oldest first. A
+    /// reader may take them; `next` delivers those left before live ones.
+    pub backlog: Vec<Event>,
+    /// The backlog, moved here by `next` to be handed out in order.
+    pending: VecDeque<Event>,
     receiver: broadcast::Receiver<Event>,
 }
 
 impl Subscription {
+    fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
+        Subscription {
+            backlog,
+            pending: VecDeque::new(),
+            receiver,
+        }
+    }
+
+    /// The next event of the backlog, if any is left.
+    fn next_past(&mut self) -> Option<Event> {
+        if !self.backlog.is_empty() {
+            self.pending.extend(self.backlog.drain(..));
+        }
+        self.pending.pop_front()
+    }
+
     /// The next event; `None` once the engine has shut down.
     pub async fn next(&mut self) -> Option<Delivery> {
-        if let Some(event) = self.backlog.pop_front() {
+        if let Some(event) = self.next_past() {
             return Some(Delivery::Event(event));
         }
         match self.receiver.recv().await {
@@ -109,7 +132,7 @@ impl Subscription {
 
     /// The next event if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Delivery> {
-        if let Some(event) = self.backlog.pop_front() {
+        if let Some(event) = self.next_past() {
             return Some(Delivery::Event(event));
         }
         match self.receiver.try_recv() {
@@ -138,9 +161,32 @@ impl EngineHandle {
     /// Starts an engine and its driver task on the current tokio runtime.
     pub fn spawn(policy: Policy, clock: Arc<dyn Clock>, config: DriverConfig) -> Self {
         let engine = Engine::new(policy, config.history, clock.now());
+        Self::start(engine, clock, config, random_instance(), None)
+    }
+
+    /// Starts an engine that carries on from a durable store's state under the
+    /// store's instance id, and tells `sink` of every change from then on.
+    /// Sessions that ended while no engine ran end first, with their real deadlines.
+    pub fn spawn_restored(
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        config: DriverConfig,
+        instance: String,
+        restored: Restored,
+        sink: Arc<dyn ChangeSink>,
+    ) -> Self {
+        let engine = Engine::restore(policy, config.history, clock.now(), restored);
+        Self::start(engine, clock, config, instance, Some(sink))
+    }
+
+    fn start(
+        engine: Engine,
+        clock: Arc<dyn Clock>,
+        config: DriverConfig,
+        instance: String,
+        sink: Option<Arc<dyn ChangeSink>>,
+    ) -> Self {
         let (events, _) = broadcast::channel(config.subscriber_buffer.max(16));
-        let mut instance = [0u8; 6];
-        getrandom::fill(&mut instance).expect("the OS random number generator failed");
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             clock,
@@ -148,7 +194,8 @@ impl EngineHandle {
             wake: Notify::new(),
             planned_wake: AtomicI64::new(i64::MIN),
             shutdown: AtomicBool::new(false),
-            instance: hex::encode(instance),
+            instance,
+            sink,
         });
         tokio::spawn(drive(shared.clone()));
         EngineHandle {
@@ -284,20 +331,19 @@ impl EngineHandle {
     /// Events after `seq` from the history, then everything that follows, with no gap.
     pub fn subscribe_after(&self, seq: u64) -> Result<Subscription, TooOld> {
         let engine = self.lock();
-        let backlog = engine.events_since(seq)?.into();
-        Ok(Subscription {
-            backlog,
-            receiver: self.shared.events.subscribe(),
-        })
+        let backlog = engine.events_since(seq)?;
+        Ok(Subscription::new(backlog, self.shared.events.subscribe()))
     }
 
-    /// Every event after the newest one, and that newest seq, in one step.
+    /// Announces every coalesced touch now (before a durable store closes).
+    pub fn announce_pending_touches(&self) {
+        self.apply(|e, now| e.announce_pending_touches(now));
+    }
+
+    /// Everything that happens from now on, and the sequence number it follows.
     pub fn subscribe_live(&self) -> (Subscription, u64) {
         let engine = self.lock();
-        let subscription = Subscription {
-            backlog: VecDeque::new(),
-            receiver: self.shared.events.subscribe(),
-        };
+        let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
         (subscription, engine.last_seq())
     }
 
@@ -330,10 +376,7 @@ impl EngineHandle {
             if done {
                 // Subscribed in the hold that saw the last event, so the feed
                 // starts right after it.
-                let subscription = Subscription {
-                    backlog: VecDeque::new(),
-                    receiver: self.shared.events.subscribe(),
-                };
+                let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
                 let stats = engine.stats();
                 drop(engine);
                 let builder = builder.take().expect("started in this hold or before");
@@ -365,13 +408,36 @@ impl EngineHandle {
 }
 
 impl Shared {
-    /// Sends the engine's new events to every subscriber.
+    /// Sends the engine's new events to the store, then to every subscriber.
     fn send_events(&self, engine: &mut Engine) {
-        for event in engine.take_events() {
+        let events = engine.take_events();
+        if events.is_empty() {
+            return;
+        }
+        if let Some(sink) = &self.sink {
+            let changes = events
+                .iter()
+                .map(|event| Change {
+                    event: event.clone(),
+                    session: (!event.kind.is_end())
+                        .then(|| engine.stored(event.session.handle))
+                        .flatten(),
+                })
+                .collect();
+            sink.record(changes);
+        }
+        for event in events {
             // No subscriber is not an error: the history still holds the event.
             let _ = self.events.send(event);
         }
     }
+}
+
+/// A new random instance id: 12 hex digits.
+pub fn random_instance() -> String {
+    let mut instance = [0u8; 6];
+    getrandom::fill(&mut instance).expect("the OS random number generator failed");
+    hex::encode(instance)
 }
 
 async fn drive(shared: Arc<Shared>) {

@@ -11,6 +11,7 @@ pub mod clock;
 mod core;
 pub mod driver;
 pub mod event;
+pub mod persist;
 mod schedule;
 pub mod session;
 mod snapshot;
@@ -20,7 +21,8 @@ mod users;
 pub use attributes::{Attributes, SessionAttributes};
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
 pub use core::{
-    Cursor, Engine, EngineError, ListQuery, Login, MAX_USER_LEN, Mine, Page, Stats, Totals,
+    Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
+    MAX_ATTRIBUTES, MAX_USER_LEN, Mine, Page, Stats, Totals,
 };
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};

@@ -12,38 +12,15 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
-use serde::{Deserialize, Serialize};
 
 use super::ServerState;
-use super::admin_api::RevokedCount;
-use super::app_api::TokenRequest;
 use super::auth::AppCaller;
-use super::error::{ApiError, AppAuthFailures, BodyFailures, ErrorBody, JsonBody};
-use crate::engine::{Handle, SessionView};
-
-/// One of the user's sessions, and whether it is the one that asked.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct MySession {
-    #[serde(flatten)]
-    pub session: SessionView,
-    /// True on exactly one session: the caller's own.
-    pub current: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct MySessions {
-    /// The user's live sessions, oldest first.
-    pub sessions: Vec<MySession>,
-}
-
-/// The caller's token and the handle of one of the same user's sessions.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeMineRequest {
-    pub token: String,
-    #[schema(value_type = String, example = "9f2c4e1a7b3d5c60", pattern = "^[0-9a-fA-F]{16}$")]
-    pub handle: Handle,
-}
+use super::error::{AppAuthFailures, BodyFailures, JsonBody};
+use crate::api::{
+    ApiError, ErrorBody, ErrorCode, MySession, MySessions, RevokeMineRequest, RevokedCount,
+    TokenRequest,
+};
+use crate::engine::Handle;
 
 /// The live sessions of the token's user, with `current: true` on the caller's.
 #[utoipa::path(
@@ -63,13 +40,13 @@ pub async fn mine(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Json<MySessions>, ApiError> {
-    let mine = state.engine.mine(&request.token)?;
+    let mine = state.store.mine(&request.token).await?;
     let sessions = mine
         .sessions
         .into_iter()
         .map(|session| MySession {
             current: session.handle == mine.current,
-            session,
+            session: session.into(),
         })
         .collect();
     Ok(Json(MySessions { sessions }))
@@ -93,7 +70,13 @@ pub async fn revoke(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<RevokeMineRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.revoke_mine(&request.token, request.handle)?;
+    let handle: Handle = request.handle.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::BadHandle,
+            "a handle is 16 hexadecimal characters",
+        )
+    })?;
+    state.store.revoke_mine(&request.token, handle).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,6 +98,6 @@ pub async fn revoke_others(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Json<RevokedCount>, ApiError> {
-    let revoked = state.engine.revoke_others(&request.token)?;
+    let revoked = state.store.revoke_others(&request.token).await?;
     Ok(Json(RevokedCount { revoked }))
 }
