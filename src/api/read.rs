@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidBody);
         assert_eq!(
             err.message,
-            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout"
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout, max_sessions_per_user"
         );
     }
 
