@@ -28,6 +28,8 @@ pub enum Kind {
     String,
     /// An object whose values are strings.
     StringMap,
+    /// A whole number from 1 to 4,294,967,295.
+    Count,
 }
 
 /// One field a request takes.
@@ -128,6 +130,14 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
             (None | Some(Value::Null), _) if !field.required => {}
             (Some(Value::String(_)), Kind::String) => {}
             (Some(Value::Object(map)), Kind::StringMap) if map.values().all(Value::is_string) => {}
+            (Some(Value::Number(n)), Kind::Count)
+                if n.as_u64()
+                    .is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)) => {}
+            (_, Kind::Count) => {
+                return Err(invalid(format!(
+                    "`{name}` must be a whole number of at least 1"
+                )));
+            }
             (_, Kind::String) => {
                 return Err(invalid(format!("`{name}` must be a string")));
             }
@@ -259,7 +269,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidBody);
         assert_eq!(
             err.message,
-            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout"
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout, max_sessions_per_user"
         );
     }
 
