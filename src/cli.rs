@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, parse_closing_time, parse_duration};
+use crate::config::{Config, ConfigError, ThemeName, parse_closing_time, parse_duration};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +62,10 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub no_color: bool,
 
+    /// Colours: default, or projector for a room [dashboard.theme].
+    #[arg(long, global = true, value_enum, value_name = "THEME")]
+    pub theme: Option<ThemeName>,
+
     /// Watch a session server instead of the embedded engine [dashboard.server].
     #[arg(long, value_name = "URL", env = "SESSIONTOP_SERVER")]
     pub server: Option<String>,
@@ -78,6 +82,18 @@ pub enum Command {
         /// Address to listen on [server.listen].
         #[arg(long, value_name = "ADDR", env = "SESSIONTOP_LISTEN")]
         listen: Option<String>,
+    },
+    /// A lesson for trainers: with no NAME, lists the bundled lessons.
+    ///
+    /// Plays a scripted class on session timeouts: s steps, Space pauses,
+    /// p pauses after every ending, +/- change the speed, r replays at the end.
+    Lesson {
+        /// A bundled lesson's name, or the path of a lesson file (see assets/lessons/).
+        #[arg(value_name = "NAME|PATH")]
+        lesson: Option<String>,
+        /// Also write what the terminal shows to FILE as an asciicast v2 recording.
+        #[arg(long, value_name = "FILE.cast")]
+        record: Option<PathBuf>,
     },
     /// Measure this machine's capacity and print the figures.
     Bench {
@@ -125,6 +141,9 @@ impl Cli {
         }
         if d.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             config.dashboard.no_color = true;
+        }
+        if let Some(theme) = d.theme {
+            config.dashboard.theme = theme;
         }
         if let Some(server) = &d.server {
             config.dashboard.server = Some(server.clone());

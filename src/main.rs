@@ -17,6 +17,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => sessiontop::tui::run(config),
         Some(Command::Serve { .. }) => sessiontop::server::run(config),
+        Some(Command::Lesson { lesson, record }) => {
+            sessiontop::tui::classroom::run(config, lesson, record)
+        }
         Some(Command::Bench {
             target,
             sessions,

@@ -27,6 +27,8 @@ pub enum Action {
     Slower,
     Simulator,
     Freeze,
+    Step,
+    AutoPause,
     Detail,
     Down,
     Up,
@@ -66,6 +68,20 @@ const fn spec(
 
 /// Every action, in the order the help overlay lists them.
 pub const ACTIONS: &[ActionSpec] = &[
+    spec(
+        Action::Step,
+        "step",
+        &["s"],
+        "lesson: on to the next step or ending, then pause",
+        Some("step"),
+    ),
+    spec(
+        Action::AutoPause,
+        "auto_pause",
+        &["p"],
+        "lesson: pause after every ending, on or off",
+        Some("auto-pause"),
+    ),
     spec(
         Action::Login,
         "login",
@@ -134,7 +150,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         Action::Pause,
         "pause",
         &["Space"],
-        "pause or resume the clock",
+        "pause or go on: the clock holds and so does the screen",
         Some("pause"),
     ),
     spec(
@@ -162,7 +178,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         Action::Freeze,
         "freeze",
         &["f"],
-        "freeze the view (events wait)",
+        "the same as pause (on a server: freeze the view)",
         None,
     ),
     spec(

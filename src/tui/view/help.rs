@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
 use crate::tui::app::App;
-use crate::tui::keymap::ACTIONS;
+use crate::tui::keymap::{ACTIONS, Action};
 use crate::tui::theme::Role;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -18,9 +18,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(help),
         ])
     };
+    // Keys that do nothing here are left out: the clock and the simulator on
+    // a server, the lesson keys outside a lesson.
     let mut lines: Vec<Line> = ACTIONS
         .iter()
-        .map(|spec| entry(app.keymap.describe(spec.action), spec.help))
+        .filter(|spec| match spec.action {
+            Action::Faster | Action::Slower => app.info.clock_control,
+            Action::Simulator => app.info.simulator,
+            Action::Step | Action::AutoPause => app.lesson.is_some(),
+            _ => true,
+        })
+        .map(|spec| {
+            let help = match spec.action {
+                Action::Pause if !app.info.clock_control => {
+                    "freeze the view: the server runs on, its events wait"
+                }
+                Action::Login if app.info.remote => "log in a real session on the server",
+                Action::Burst if app.info.remote => "10 real sessions on the server (asks)",
+                _ => spec.help,
+            };
+            entry(app.keymap.describe(spec.action), help)
+        })
         .collect();
     lines.push(entry(
         "Esc".to_owned(),
