@@ -52,6 +52,8 @@ pub struct Caption {
     pub text: String,
     /// Steps played when it was said: captions of the latest step stand out.
     pub step: usize,
+    /// The script's own words for a step (not an event's explanation).
+    pub scripted: bool,
     /// Endings that share this caption: same instant, same way, same actor.
     group: Option<Group>,
 }
@@ -95,6 +97,7 @@ impl LessonState {
         self.captions.push_back(Caption {
             text,
             step: self.played,
+            scripted: false,
             group,
         });
     }
@@ -109,7 +112,10 @@ impl App {
             LessonNote::Played(played) => {
                 lesson.played = lesson.played.max(played.number);
                 if let Some(text) = played.caption {
-                    lesson.push(text);
+                    lesson.push_caption(text, None);
+                    if let Some(last) = lesson.captions.back_mut() {
+                        last.scripted = true;
+                    }
                 }
                 if let Some(closing_at) = played.closing_at {
                     self.closing_at = closing_at;

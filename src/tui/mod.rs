@@ -23,6 +23,8 @@ pub mod theme;
 pub mod view;
 
 #[cfg(test)]
+mod lesson_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;

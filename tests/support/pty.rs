@@ -50,10 +50,20 @@ pub struct Dashboard {
 impl Dashboard {
     /// Runs `sessiontop ARGS` in a 120x40 terminal, with `dir` as its home and state directory.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Dashboard {
+        Self::start_sized(dir, args, env, (COLS, ROWS))
+    }
+
+    /// Runs `sessiontop ARGS` in a terminal of `cols` x `rows`.
+    pub fn start_sized(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        (cols, rows): (u16, u16),
+    ) -> Dashboard {
         let pty = native_pty_system()
             .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -76,8 +86,8 @@ impl Dashboard {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
         let parser = vt100::Parser::new(
-            NonZeroU16::new(ROWS).unwrap(),
-            NonZeroU16::new(COLS).unwrap(),
+            NonZeroU16::new(rows).unwrap(),
+            NonZeroU16::new(cols).unwrap(),
             0,
         );
         let output = Arc::new(Mutex::new((Vec::new(), parser)));

@@ -59,30 +59,61 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
     let room = usize::from(inner.height) - usize::from(prompt.is_some());
     // Like subtitles: oldest above, the newest at the bottom; what the latest
     // step brought stands out, what came before is muted. Only whole captions
-    // are shown, except the newest when it alone is longer than the panel.
-    let mut shown: Vec<Vec<Line>> = Vec::new();
-    let mut used = 0;
-    for caption in lesson.captions.iter().rev() {
+    // are shown. The script's words for the latest step keep their place at
+    // the top even when its events need the room below.
+    let width = usize::from(inner.width);
+    let wrapped = |caption: &crate::tui::lesson::Caption| -> Vec<Line<'static>> {
         let style = if caption.step == lesson.played {
             theme.style(Role::Normal).add_modifier(Modifier::BOLD)
         } else {
             theme.style(Role::Muted)
         };
-        let mut wrapped: Vec<Line> = wrap(&caption.text, usize::from(inner.width))
+        wrap(&caption.text, width)
             .into_iter()
             .map(|text| Line::styled(text, style))
-            .collect();
-        if used + wrapped.len() > room {
-            if shown.is_empty() {
-                wrapped.truncate(room);
-                shown.push(wrapped);
+            .collect()
+    };
+    let pinned = lesson
+        .captions
+        .iter()
+        .rposition(|c| c.scripted && c.step == lesson.played && lesson.played > 0);
+    let mut top: Vec<Line> = pinned.map_or(Vec::new(), |i| wrapped(&lesson.captions[i]));
+    top.truncate(room);
+    let mut used = top.len();
+    let mut below: Vec<Vec<Line>> = Vec::new();
+    for (i, caption) in lesson.captions.iter().enumerate().rev() {
+        if Some(i) == pinned {
+            continue;
+        }
+        if pinned.is_some_and(|p| i < p) && !below.is_empty() {
+            // Older than the pinned caption: it would have to go above it.
+            break;
+        }
+        let lines = wrapped(caption);
+        if used + lines.len() > room {
+            if pinned.is_none() && below.is_empty() {
+                below.push(lines.into_iter().take(room).collect());
             }
             break;
         }
-        used += wrapped.len();
-        shown.push(wrapped);
+        used += lines.len();
+        below.push(lines);
     }
-    let mut lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
+    // Room to spare goes to what came before the pinned caption.
+    let mut above: Vec<Vec<Line>> = Vec::new();
+    if let Some(pinned) = pinned {
+        for caption in lesson.captions.iter().take(pinned).rev() {
+            let lines = wrapped(caption);
+            if used + lines.len() > room {
+                break;
+            }
+            used += lines.len();
+            above.push(lines);
+        }
+    }
+    let mut lines: Vec<Line> = above.into_iter().rev().flatten().collect();
+    lines.extend(top);
+    lines.extend(below.into_iter().rev().flatten());
     if let Some(prompt) = prompt {
         lines.push(Line::styled(
             format!(" {prompt} "),
