@@ -115,6 +115,8 @@ pub enum Command {
 pub enum BenchTarget {
     Engine,
     Server,
+    /// The file store: disk bytes per session and start-up time with N stored sessions.
+    Store,
     Tui,
 }
 
