@@ -330,10 +330,10 @@ fn on_a_server_help_and_the_empty_table_leave_out_keys_it_cannot_use() {
     ] {
         assert!(!help.contains(gone), "{gone}: {help}");
     }
-    assert!(help.contains("freeze the view"), "{help}");
+    assert!(help.contains("freeze view; server runs on"), "{help}");
     let mut embedded = fixture::app_with(Vec::new(), 120, 40);
     key(&mut embedded, '?');
-    assert!(screen(&mut embedded).contains("clock twice as fast"));
+    assert!(screen(&mut embedded).contains("clock ×2"));
 }
 
 #[test]

@@ -195,14 +195,25 @@ impl Lesson {
         }
         let path = resolve(name_or_path, base);
         let origin = format!("lesson file {}", path.display());
+        let names = BUNDLED
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            let names: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
-            LessonError {
-                origin: origin.clone(),
-                message: format!(
-                    "cannot read it ({e}); the bundled lessons are {}",
-                    names.join(", ")
-                ),
+            let looks_like_a_name = !name_or_path.contains(['/', '.']);
+            if looks_like_a_name && e.kind() == std::io::ErrorKind::NotFound {
+                LessonError {
+                    origin: format!("lesson {name_or_path}"),
+                    message: format!(
+                        "no bundled lesson has this name and no file does either; the bundled lessons are {names}"
+                    ),
+                }
+            } else {
+                LessonError {
+                    origin: origin.clone(),
+                    message: format!("cannot read it ({e}); the bundled lessons are {names}"),
+                }
             }
         })?;
         let name = path

@@ -14,7 +14,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let entry = |keys: String, help: &'static str| {
         Line::from(vec![
-            Span::styled(format!(" {keys:<12}"), theme.style(Role::Key)),
+            Span::styled(format!(" {keys:<10}"), theme.style(Role::Key)),
             Span::raw(help),
         ])
     };
@@ -30,24 +30,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .map(|spec| {
             let help = match spec.action {
-                Action::Pause if !app.info.clock_control => {
-                    "freeze the view: the server runs on, its events wait"
-                }
-                Action::Login if app.info.remote => "log in a real session on the server",
-                Action::Burst if app.info.remote => "10 real sessions on the server (asks)",
+                Action::Pause if !app.info.clock_control => "freeze view; server runs on",
+                Action::Login if app.info.remote => "real login on the server",
+                Action::Burst if app.info.remote => "10 real logins there (asks)",
                 _ => spec.help,
             };
             entry(app.keymap.describe(spec.action), help)
         })
         .collect();
-    lines.push(entry(
-        "Esc".to_owned(),
-        "close help or details, clear filter",
-    ));
-    lines.push(entry("mouse".to_owned(), "wheel scrolls, click selects"));
+    lines.push(entry("Esc".to_owned(), "close help, details, filter"));
+    lines.push(entry("mouse".to_owned(), "wheel scrolls, click picks"));
     lines.push(Line::from(""));
     lines.push(Line::styled(
-        " Rebind keys in config.toml under [keys], e.g. revoke = [\"x\", \"Delete\"]",
+        if area.width >= 100 {
+            " Rebind keys in config.toml under [keys], e.g. revoke = [\"x\", \"Delete\"]"
+        } else {
+            " Rebind keys in config.toml [keys]"
+        },
         theme.style(Role::Muted),
     ));
     // Two columns when one does not fit the terminal's height.
