@@ -82,6 +82,10 @@ pub enum Command {
         /// Address to listen on [server.listen].
         #[arg(long, value_name = "ADDR", env = "SESSIONTOP_LISTEN")]
         listen: Option<String>,
+        /// Where sessions are kept: memory, file:PATH (or a path), redis://HOST:PORT/DB
+        /// [store.url]; by default a file in ~/.local/state/sessiontop/.
+        #[arg(long, value_name = "URL", env = "SESSIONTOP_STORE")]
+        store: Option<String>,
     },
     /// A lesson for trainers: with no NAME, lists the bundled lessons.
     ///
@@ -153,11 +157,13 @@ impl Cli {
         if let Some(file) = &d.token_file {
             config.dashboard.token_file = Some(file.clone());
         }
-        if let Some(Command::Serve {
-            listen: Some(listen),
-        }) = &self.command
-        {
-            config.server.listen = listen.clone();
+        if let Some(Command::Serve { listen, store }) = &self.command {
+            if let Some(listen) = listen {
+                config.server.listen = listen.clone();
+            }
+            if let Some(store) = store {
+                config.store.url = Some(store.clone());
+            }
         }
         config.validate().map_err(|e| flag_names(e, self))?;
         Ok(config)

@@ -43,6 +43,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub dashboard: DashboardConfig,
     pub simulator: SimulatorConfig,
+    pub store: StoreConfig,
     /// Action name -> keys, for example `revoke = ["r", "Delete"]`.
     pub keys: BTreeMap<String, Vec<String>>,
 }
@@ -314,6 +315,69 @@ impl Default for SimulatorMix {
     }
 }
 
+/// `[store]`: where `sessiontop serve` keeps its sessions.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `memory`, `file:PATH` (or a bare path), `redis://…`; unset: a file in the state directory.
+    pub url: Option<String>,
+    /// `everysec` or `always`.
+    pub fsync: String,
+    /// Events a durable store keeps for stream clients that fell behind: none older than this…
+    #[serde(deserialize_with = "duration")]
+    pub history_retention: Duration,
+    /// …and at most this many.
+    pub history_max_events: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            fsync: "everysec".into(),
+            history_retention: Duration::from_secs(24 * 3600),
+            history_max_events: 2_000_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The file `serve` keeps its sessions in when no store is named.
+    pub fn default_path() -> PathBuf {
+        dirs::state_dir()
+            .or_else(|| dirs::home_dir().map(|home| home.join(".local/state")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("sessiontop")
+            .join("sessions.db")
+    }
+
+    pub fn options(&self) -> Result<crate::store::StoreOptions, ConfigError> {
+        let url = match self.url.as_deref() {
+            None => crate::store::StoreUrl::File(Self::default_path()),
+            Some(url) => crate::store::StoreUrl::parse(url).map_err(|allowed| {
+                let shown = crate::store::StoreUrl::Redis(url.to_owned()).redacted();
+                invalid("store.url", shown, allowed)
+            })?,
+        };
+        let fsync = self.fsync.parse().map_err(|_| {
+            invalid(
+                "store.fsync",
+                self.fsync.clone(),
+                "\"everysec\" or \"always\"",
+            )
+        })?;
+        if self.history_max_events == 0 {
+            return Err(invalid("store.history_max_events", "0", "at least 1"));
+        }
+        Ok(crate::store::StoreOptions {
+            url,
+            fsync,
+            max_events: self.history_max_events,
+            max_event_age: self.history_retention,
+        })
+    }
+}
+
 fn invalid(key: &'static str, value: impl Into<String>, allowed: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -402,6 +466,7 @@ impl Config {
     /// Checks every value that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.policy.to_policy()?;
+        self.store.options()?;
         self.engine.to_driver_config()?;
         let d = &self.dashboard;
         if !(crate::engine::clock::SPEED_RANGE.0..=crate::engine::clock::SPEED_RANGE.1)

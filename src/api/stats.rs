@@ -53,10 +53,14 @@ pub struct StatsResponse {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_closing: Option<Millis>,
     pub version: String,
-    /// Random per server run; the prefix of event stream ids.
+    /// The prefix of event stream ids: new at every start of a server on the
+    /// memory store, kept across restarts by a durable store.
     pub instance: String,
     /// Sequence number of the newest event.
     pub last_seq: u64,
+    /// Where the sessions are kept: `memory`, `file:PATH`, or a Redis URL without credentials.
+    #[serde(default)]
+    pub store: String,
 }
 
 impl StatsResponse {

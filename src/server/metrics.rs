@@ -273,7 +273,7 @@ pub async fn count_requests(
     )
 )]
 pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {
-    let body = state.metrics.render(&state.engine);
+    let body = state.metrics.render(state.store.engine());
     let mut response = body.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,

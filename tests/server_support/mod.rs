@@ -30,6 +30,7 @@ pub fn test_config() -> Config {
     config.server.app_token = Some(APP.to_owned());
     config.server.admin_token = Some(ADMIN.to_owned());
     config.policy.min_timeout = Duration::from_millis(10);
+    config.store.url = Some("memory".to_owned());
     config
 }
 
