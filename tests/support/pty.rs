@@ -186,11 +186,38 @@ impl Dashboard {
                 return (status.success(), bytes);
             }
             if Instant::now() > deadline {
+                let threads = self.threads();
                 let _ = self.child.kill();
-                panic!("the dashboard did not exit; screen:\n{}", self.screen());
+                panic!(
+                    "the dashboard did not exit; its threads:\n{threads}screen:\n{}",
+                    self.screen()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Dashboard {
+    /// What each thread of the process waits in (Linux), for a test that times out.
+    fn threads(&self) -> String {
+        let Some(pid) = self.child.process_id() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+            out.push_str(&format!(
+                "  {} waits in {}\n",
+                read("comm").trim(),
+                read("wchan").trim()
+            ));
+        }
+        out
     }
 }
 
