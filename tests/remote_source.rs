@@ -207,7 +207,7 @@ async fn a_restarted_server_with_a_rotated_token_is_followed_and_reported() {
     first.login(Login::user("lost-1")).unwrap();
     first.login(Login::user("lost-2")).unwrap();
 
-    let remote = Remote::with_token_file(&url, Some(&token_file)).unwrap();
+    let remote = Remote::with_token_file(&url, Some(&token_file), None).unwrap();
     let (snapshot, mut updates) = remote.connect().await.unwrap();
     assert_eq!(snapshot.sessions.len(), 2);
 

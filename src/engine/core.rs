@@ -151,7 +151,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(policy: Policy, history_capacity: usize, now: Millis) -> Self {
-        let next_closing = policy.closing_time.map(|c| c.next_after(now));
+        let next_closing = policy
+            .closing_time
+            .map(|c| c.next_after(now, policy.time_zone));
         Engine {
             policy,
             records: Vec::new(),
@@ -403,7 +405,7 @@ impl Engine {
     ) -> Option<Millis> {
         let now = self.catch_up(now);
         self.policy.closing_time = closing;
-        self.next_closing = closing.map(|c| c.next_after(now));
+        self.next_closing = closing.map(|c| c.next_after(now, self.policy.time_zone));
         self.next_closing
     }
 
@@ -520,7 +522,10 @@ impl Engine {
                     }
                     Some((deadline, reason, slot)) => self.expire(now, slot, reason, deadline),
                     None => {
-                        self.next_closing = self.policy.closing_time.map(|c| c.next_after(now));
+                        self.next_closing = self
+                            .policy
+                            .closing_time
+                            .map(|c| c.next_after(now, self.policy.time_zone));
                         continue;
                     }
                 }

@@ -28,6 +28,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt as _;
 use color_eyre::eyre::WrapErr;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use utoipa::OpenApi as _;
@@ -134,7 +135,7 @@ pub async fn serve(
 
 /// Opens the store the config names and starts the engine on it.
 pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
-    let options = config.store.options()?;
+    let options = config.store.options();
     store::open(
         &options,
         config.policy.to_policy()?,
@@ -176,7 +177,7 @@ async fn serve_sessions(
 ) -> Result<(), ServerError> {
     let tokens = ApiTokens::from_config(config)?;
     let (stop, stopped) = watch::channel(false);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(store.engine().clone()));
     let state = Arc::new(ServerState {
         store: store.clone(),
         tokens,
@@ -209,7 +210,7 @@ async fn serve_sessions(
 
 /// `sessiontop serve`: tokens, address check, bind, serve until SIGINT/SIGTERM.
 pub fn run(mut config: Config) -> color_eyre::Result<()> {
-    init_logging();
+    init_logging(config.log_filter.as_deref());
     let generated = settle_tokens(&mut config.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,7 +239,7 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                     Role::App => "app token:  ",
                     Role::Admin => "admin token:",
                 };
-                println!("  {name} {token}");
+                println!("  {name} {}", token.expose_secret());
             }
         }
         println!("{kept}");
@@ -249,23 +250,17 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
     })
 }
 
-/// Folds `SESSIONTOP_APP_TOKEN` / `SESSIONTOP_ADMIN_TOKEN` into the config
-/// (they beat the file) and generates any token still missing.
-fn settle_tokens(server: &mut ServerConfig) -> Vec<(Role, String)> {
+/// Generates any token that neither the config, the environment (folded in
+/// by `cli`) nor a token file gives.
+fn settle_tokens(server: &mut ServerConfig) -> Vec<(Role, SecretString)> {
     let mut generated = Vec::new();
-    for (role, var) in [
-        (Role::App, "SESSIONTOP_APP_TOKEN"),
-        (Role::Admin, "SESSIONTOP_ADMIN_TOKEN"),
-    ] {
+    for role in [Role::App, Role::Admin] {
         let (token, file) = match role {
             Role::App => (&mut server.app_token, &server.app_token_file),
             Role::Admin => (&mut server.admin_token, &server.admin_token_file),
         };
-        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            *token = Some(value.trim().to_owned());
-        }
         if token.is_none() && file.is_none() {
-            let fresh = auth::generate_token(role);
+            let fresh = SecretString::from(auth::generate_token(role));
             *token = Some(fresh.clone());
             generated.push((role, fresh));
         }
@@ -333,12 +328,13 @@ async fn shutdown_signal() {
     }
 }
 
-/// Structured logs to stderr; `SESSIONTOP_LOG` (or `RUST_LOG`) sets the filter.
-fn init_logging() {
+/// Structured logs to stderr; `filter` (from `SESSIONTOP_LOG` or `RUST_LOG`)
+/// chooses what, "info" by default.
+fn init_logging(filter: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SESSIONTOP_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

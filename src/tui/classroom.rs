@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Local, NaiveTime, TimeZone, Timelike};
+use chrono::{Local, NaiveTime, Offset, TimeZone, Timelike};
+use chrono_tz::Tz;
 use color_eyre::eyre::{WrapErr, eyre};
 
 use super::app::App;
@@ -77,13 +78,16 @@ pub fn run(
         return Ok(());
     };
     let lesson = Lesson::load(&name, None)?;
+    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "a lesson needs a terminal, but standard output is not one; run it in a terminal"
         ));
     }
-    let keymap = KeyMap::from_config(&config.keys)?;
     let driver = config.engine.to_driver_config()?;
+    // The lesson's clock, its closing times and the screen all read one zone:
+    // [policy] time_zone, by default the host's.
+    let zone = config.policy.to_policy()?.time_zone;
     let cast = match &record {
         Some(path) => Some(
             Cast::create(path, &format!("sessiontop lesson {}", lesson.name))
@@ -100,7 +104,7 @@ pub fn run(
         .wrap_err("cannot start the tokio runtime")?;
     let result = runtime.block_on(async move {
         let mut terminal = init_terminal(cast)?;
-        let result = classes(&mut terminal, &config, &lesson, keymap, driver).await;
+        let result = classes(&mut terminal, &config, &lesson, keymap, driver, zone).await;
         restore_terminal();
         result
     });
@@ -119,15 +123,19 @@ async fn classes(
     lesson: &Lesson,
     keymap: KeyMap,
     driver: crate::engine::driver::DriverConfig,
+    zone: Tz,
 ) -> color_eyre::Result<()> {
     loop {
-        let start = start_time(lesson);
+        let start = start_time(lesson, zone);
         let clock = Arc::new(VirtualClock::new(start, lesson.speed));
         // The trainer starts it: s for a step, Space to let it run.
         clock.set_paused(true);
-        let engine = EngineHandle::spawn(lesson.policy(), clock, driver.clone());
+        let engine = EngineHandle::spawn(lesson.policy(zone), clock, driver.clone());
         let source = Arc::new(Embedded::new(engine.clone(), None));
-        let tz = *Local::now().offset();
+        let tz = zone
+            .timestamp_millis_opt(start)
+            .single()
+            .map_or_else(|| *Local::now().offset(), |t| t.offset().fix());
         let mut app = App::new(
             source.info(),
             config,
@@ -167,14 +175,16 @@ async fn classes(
     }
 }
 
-/// Today at the lesson's time of day, or now on the minute.
-fn start_time(lesson: &Lesson) -> Millis {
-    let now = Local::now();
+/// Today at the lesson's time of day in `zone`, or now on the minute.
+fn start_time(lesson: &Lesson, zone: Tz) -> Millis {
+    let now = zone
+        .timestamp_millis_opt(system_now())
+        .single()
+        .map_or_else(|| Local::now().naive_local(), |t| t.naive_local());
     let time = lesson.clock.unwrap_or_else(|| {
         NaiveTime::from_hms_opt(now.hour(), now.minute(), 0).unwrap_or(NaiveTime::MIN)
     });
-    Local
-        .from_local_datetime(&now.date_naive().and_time(time))
+    zone.from_local_datetime(&now.date().and_time(time))
         .earliest()
         .map_or_else(system_now, |t| t.timestamp_millis())
 }

@@ -67,12 +67,13 @@ pub enum Exit {
 const UPDATE_BATCH: usize = 4096;
 
 pub fn run(config: Config) -> color_eyre::Result<()> {
+    // A bad key binding is a config error, whether or not there is a terminal.
+    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
-    let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
     let logging = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,6 +89,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             let source = Arc::new(Remote::with_token_file(
                 url,
                 config.dashboard.token_file.as_deref(),
+                config.dashboard.token.as_ref(),
             )?);
             let app = App::new(source.info(), &config, keymap, tz, seed);
             return run_with(source, app, fps, |_| {}).await;

@@ -806,6 +806,17 @@ fn a_closing_time_expiry_names_the_closing_time() {
     assert!(text.contains("✕ closing time"), "{text}");
 }
 
+#[test]
+fn the_header_shows_the_closing_time_in_its_zone() {
+    let mut app = app();
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    app.info.policy.time_zone = chrono_tz::Europe::Berlin;
+    let text = screen(&mut app);
+    assert!(text.contains("closing 23:00 Europe/Berlin"), "{text}");
+}
+
 // ---- a remote source's link ----
 
 fn remote_app() -> App {

@@ -333,12 +333,14 @@ impl Lesson {
         Ok(lesson)
     }
 
-    /// The engine policy this lesson's sessions live under.
-    pub fn policy(&self) -> Policy {
+    /// The engine policy this lesson's sessions live under; its closing
+    /// times of day are read in `zone`.
+    pub fn policy(&self, zone: chrono_tz::Tz) -> Policy {
         Policy {
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
             closing_time: self.closing_time.map(crate::engine::ClosingTime),
+            time_zone: zone,
             ..Policy::default()
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{Local, TimeZone, Timelike};
+use chrono::{TimeZone, Timelike};
 
 use super::{Act, Lesson, Step};
 use crate::engine::{
@@ -255,7 +255,9 @@ impl Player {
             }
             Act::ClosingTime(after) => {
                 let at = self.engine.now() + after.as_millis() as Millis;
-                let local = Local
+                // The time of day in the zone the engine reads closing times in.
+                let zone = self.engine.policy().time_zone;
+                let local = zone
                     .timestamp_millis_opt(at)
                     .single()
                     .ok_or("the closing time is out of range")?;
@@ -268,7 +270,7 @@ impl Player {
                     next,
                     format!(
                         "Closing time is now {}: every session still open then ends at that instant.",
-                        clock_label(next)
+                        clock_label(next, zone)
                     ),
                 ))
             }
@@ -283,9 +285,9 @@ enum Outcome {
     Closing(Millis, String),
 }
 
-/// "18:00", or "18:00:30" when the seconds matter, in local time.
-pub fn clock_label(at: Millis) -> String {
-    match Local.timestamp_millis_opt(at).single() {
+/// "18:00", or "18:00:30" when the seconds matter, in `zone`.
+pub fn clock_label(at: Millis, zone: chrono_tz::Tz) -> String {
+    match zone.timestamp_millis_opt(at).single() {
         Some(t) if t.second() == 0 => t.format("%H:%M").to_string(),
         Some(t) => t.format("%H:%M:%S").to_string(),
         None => "?".to_owned(),

@@ -10,7 +10,11 @@ const START: Millis = 1_795_683_600_000;
 
 fn engine_for(lesson: &Lesson) -> EngineHandle {
     let clock = Arc::new(VirtualClock::paused_at(START));
-    EngineHandle::spawn(lesson.policy(), clock, DriverConfig::default())
+    EngineHandle::spawn(
+        lesson.policy(chrono_tz::UTC),
+        clock,
+        DriverConfig::default(),
+    )
 }
 
 /// Plays a lesson with the step key to its end; returns the ending instants

@@ -49,12 +49,16 @@ impl Remote {
         Self::build(url, token, None)
     }
 
-    /// Like `new`, with the token read from `file` (else `SESSIONTOP_TOKEN`).
+    /// Like `new`, with the token read from `file`, else `env` (`SESSIONTOP_TOKEN`).
     /// A token from a file is read again when the server refuses it, so
     /// rotating the file's token needs no restart.
-    pub fn with_token_file(url: &str, file: Option<&Path>) -> Result<Self, SourceError> {
+    pub fn with_token_file(
+        url: &str,
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<Self, SourceError> {
         base_url(url)?;
-        let token = Self::token_from(file)?;
+        let token = Self::token_from(file, env)?;
         Self::build(url, token, file.map(Path::to_owned))
     }
 
@@ -73,8 +77,11 @@ impl Remote {
         })
     }
 
-    /// Reads the admin token from `file`, else `SESSIONTOP_TOKEN`.
-    pub fn token_from(file: Option<&Path>) -> Result<String, SourceError> {
+    /// Reads the admin token from `file`, else takes `env` (`SESSIONTOP_TOKEN`).
+    pub fn token_from(
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<String, SourceError> {
         if let Some(file) = file {
             return std::fs::read_to_string(file)
                 .map(|t| t.trim().to_owned())
@@ -85,9 +92,9 @@ impl Remote {
                     ))
                 });
         }
-        std::env::var("SESSIONTOP_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
+        use secrecy::ExposeSecret;
+        env.map(|t| t.expose_secret().trim().to_owned())
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 SourceError::Connection(
                     "no admin token: pass --token-file FILE or set SESSIONTOP_TOKEN".into(),

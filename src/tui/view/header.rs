@@ -38,11 +38,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             absolute.insert(row.session.absolute_expires_at - row.session.created_at);
         }
     }
-    let closing = match app.closing_at {
-        Some(at) => closing_label(at, &app.tz),
-        None => policy
-            .closing_time
-            .map_or("off".to_owned(), |c| c.to_string()),
+    // The zone the closing time is read in, beside it.
+    let closing = match (app.closing_at, policy.closing_time) {
+        (Some(at), _) => closing_label(at, &app.tz),
+        (None, Some(c)) => format!("{c} {}", policy.time_zone.name()),
+        (None, None) => "off".to_owned(),
     };
     let wide = area.width >= 100;
     let mode = if app.lesson.is_some() {
