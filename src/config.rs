@@ -434,6 +434,8 @@ pub struct DashboardConfig {
     /// Whether the event log lists `touched` events (activity) too.
     pub show_touches: bool,
     pub no_color: bool,
+    /// Colours: "default", or "projector" (high contrast, large gauges, for a room).
+    pub theme: ThemeName,
     /// Server to connect to instead of the embedded engine.
     pub server: Option<String>,
     /// File that holds the server's admin token.
@@ -441,6 +443,16 @@ pub struct DashboardConfig {
     /// The server's admin token from `SESSIONTOP_TOKEN`; not a config.toml key.
     #[serde(skip)]
     pub token: Option<SecretString>,
+}
+
+/// The dashboard's colour theme (`[dashboard] theme`, `--theme`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    #[default]
+    Default,
+    /// High contrast on black, with large gauges: for a projector.
+    Projector,
 }
 
 impl Default for DashboardConfig {
@@ -455,6 +467,7 @@ impl Default for DashboardConfig {
             event_log: 1000,
             show_touches: false,
             no_color: false,
+            theme: ThemeName::Default,
             server: None,
             token_file: None,
             token: None,

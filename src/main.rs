@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => sessiontop::tui::run(config),
         Some(Command::Serve(_)) => sessiontop::server::run(config),
+        Some(Command::Lesson { lesson, record }) => {
+            sessiontop::tui::classroom::run(config, lesson, record)
+        }
         Some(Command::Bench(bench)) => sessiontop::bench::run(&bench, &config),
     };
     match result {

@@ -439,7 +439,9 @@ pub fn compare_stores(config: &Config, url: StoreUrl) -> color_eyre::Result<Stor
     let dir = std::env::temp_dir().join(format!("sessiontop-bench-server-{}", std::process::id()));
     let url = match url {
         // `--store file` with no path: a fresh file in a temporary directory.
-        StoreUrl::File(path) if path.as_os_str() == "file" => StoreUrl::File(dir.join("sessions.db")),
+        StoreUrl::File(path) if path.as_os_str() == "file" => {
+            StoreUrl::File(dir.join("sessions.db"))
+        }
         other => other,
     };
     let memory = measure_store(config, StoreUrl::Memory)?;
@@ -489,7 +491,9 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = crate::server::serve_store(serving, &server_config, listener, shutdown).await {
+            if let Err(e) =
+                crate::server::serve_store(serving, &server_config, listener, shutdown).await
+            {
                 eprintln!("sessiontop bench: the server failed: {e}");
             }
         });
@@ -516,10 +520,15 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
         scope
             .spawn(|| {
                 client.block_on(async {
-                    let mut touch = touch_phase(addr, &app_token, &tokens, 0, WARMUP, COMPARE_PHASE).await?;
+                    let mut touch =
+                        touch_phase(addr, &app_token, &tokens, 0, WARMUP, COMPARE_PHASE).await?;
                     let mut login = login_phase(addr, &app_token, WARMUP, COMPARE_PHASE).await?;
                     let p99 = |phase: &mut PhaseResult| {
-                        let mut ms: Vec<f64> = phase.latencies_us.iter().map(|&us| us as f64 / 1000.0).collect();
+                        let mut ms: Vec<f64> = phase
+                            .latencies_us
+                            .iter()
+                            .map(|&us| us as f64 / 1000.0)
+                            .collect();
                         quantile(&mut ms, 0.99)
                     };
                     Ok::<_, color_eyre::Report>(StoreFigures {

@@ -557,6 +557,20 @@ impl Engine {
         compact_str::format_compact!("session {}", Handle(self.record(slot).selector))
     }
 
+    /// Sets or clears the daily closing time from `now` on. A lesson sets it
+    /// while sessions run; every session still live at the next closing
+    /// instant ends there. Returns that instant.
+    pub fn set_closing_time(
+        &mut self,
+        now: Millis,
+        closing: Option<super::session::ClosingTime>,
+    ) -> Option<Millis> {
+        let now = self.catch_up(now);
+        self.policy.closing_time = closing;
+        self.next_closing = closing.map(|c| c.next_after(now, self.policy.time_zone));
+        self.next_closing
+    }
+
     pub fn get(&self, handle: Handle) -> Option<SessionView> {
         let slot = self.slot_of(handle).ok()?;
         Some(self.view(slot, State::Active))

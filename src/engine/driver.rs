@@ -306,6 +306,11 @@ impl EngineHandle {
         self.apply(|e, now| e.revoke_others(now, token))
     }
 
+    /// Sets or clears the daily closing time; returns the next closing instant.
+    pub fn set_closing_time(&self, closing: Option<super::session::ClosingTime>) -> Option<Millis> {
+        self.apply(|e, now| e.set_closing_time(now, closing))
+    }
+
     /// A live session and the events of it the history still holds.
     pub fn get(&self, handle: Handle) -> Option<(SessionView, Vec<Event>)> {
         self.apply(|e, now| {
