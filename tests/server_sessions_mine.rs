@@ -7,6 +7,25 @@ mod server_support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server_support::{TestServer, error_code};
+use sessiontop::config::Config;
+use sessiontop::store::StoreUrl;
+
+thread_local! {
+    /// Set while a test runs again on the file store (see `on_the_file_store`).
+    static STORE_DIR: std::cell::RefCell<Option<tempfile::TempDir>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A test server on the memory store, or on a file store while `STORE_DIR` is set.
+async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let file = STORE_DIR.with(|dir| dir.borrow().as_ref().map(|d| d.path().join("sessions.db")));
+    TestServer::start_with(|config| {
+        if let Some(file) = file {
+            config.store.url = Some(StoreUrl::File(file));
+        }
+        tweak(config);
+    })
+    .await
+}
 
 fn handles(body: &Value) -> Vec<String> {
     body["sessions"]
@@ -19,7 +38,7 @@ fn handles(body: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mine_lists_only_the_users_own_sessions_with_the_callers_marked_once() {
-    let server = TestServer::start().await;
+    let server = start(|_| {}).await;
     let (alice1, h1) = server
         .login_with(
             json!({"user": "alice", "attributes": {"ip": "192.0.2.1", "user_agent": "Firefox"}}),
@@ -55,7 +74,7 @@ async fn mine_lists_only_the_users_own_sessions_with_the_callers_marked_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_revokes_one_of_their_sessions_but_not_another_users() {
-    let server = TestServer::start().await;
+    let server = start(|_| {}).await;
     let (alice1, h1) = server.login("alice").await;
     let (alice2, h2) = server.login("alice").await;
     let (bob, bob_handle) = server.login("bob").await;
@@ -120,7 +139,7 @@ async fn a_user_revokes_one_of_their_sessions_but_not_another_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_others_keeps_exactly_the_callers_session() {
-    let server = TestServer::start().await;
+    let server = start(|_| {}).await;
     let mut alice = Vec::new();
     for _ in 0..4 {
         alice.push(server.login("alice").await);
@@ -149,7 +168,7 @@ async fn revoke_others_keeps_exactly_the_callers_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream() {
-    let server = TestServer::start_with(|config| {
+    let server = start(|config| {
         config.policy.max_sessions_per_user = Some(2);
     })
     .await;
@@ -178,7 +197,7 @@ async fn over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_over_the_limit_the_login_is_409_and_nothing_changes() {
-    let server = TestServer::start_with(|config| {
+    let server = start(|config| {
         config.policy.max_sessions_per_user = Some(2);
         config.policy.on_limit = sessiontop::engine::OnLimit::Refuse;
     })
@@ -203,7 +222,7 @@ async fn refused_over_the_limit_the_login_is_409_and_nothing_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
-    let server = TestServer::start_with(|config| {
+    let server = start(|config| {
         config.policy.max_sessions_per_user = Some(3);
     })
     .await;
@@ -235,7 +254,7 @@ async fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_has_the_new_routes_error_and_reason() {
-    let server = TestServer::start().await;
+    let server = start(|_| {}).await;
     let response = server.call(Method::GET, "/openapi.json", None, None).await;
     let doc: Value = response.json().await.unwrap();
     for path in [
@@ -252,4 +271,43 @@ async fn the_openapi_document_has_the_new_routes_error_and_reason() {
     let text = doc.to_string();
     assert!(text.contains("evicted"), "the evicted reason is documented");
     assert!(text.contains("max_sessions_per_user"));
+}
+
+/// Every test above once more, with the server on a file store.
+mod on_the_file_store {
+    fn on_file(test: fn()) {
+        super::STORE_DIR.with(|dir| *dir.borrow_mut() = Some(tempfile::tempdir().unwrap()));
+        test();
+        super::STORE_DIR.with(|dir| dir.borrow_mut().take());
+    }
+
+    #[test]
+    fn mine_lists_only_the_users_own_sessions_with_the_callers_marked_once() {
+        on_file(super::mine_lists_only_the_users_own_sessions_with_the_callers_marked_once)
+    }
+
+    #[test]
+    fn a_user_revokes_one_of_their_sessions_but_not_another_users() {
+        on_file(super::a_user_revokes_one_of_their_sessions_but_not_another_users)
+    }
+
+    #[test]
+    fn revoke_others_keeps_exactly_the_callers_session() {
+        on_file(super::revoke_others_keeps_exactly_the_callers_session)
+    }
+
+    #[test]
+    fn over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream() {
+        on_file(super::over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream)
+    }
+
+    #[test]
+    fn refused_over_the_limit_the_login_is_409_and_nothing_changes() {
+        on_file(super::refused_over_the_limit_the_login_is_409_and_nothing_changes)
+    }
+
+    #[test]
+    fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
+        on_file(super::a_login_may_ask_for_a_lower_limit_but_not_a_higher_one)
+    }
 }
