@@ -133,9 +133,9 @@ fn an_operator_watches_and_acts_on_a_live_server_and_rides_out_a_network_drop() 
         s.contains("web-alice") && s.contains("● active")
     });
 
-    // n creates a session on the server.
+    // n creates a real session on the server, and the prompt says so.
     d.press("n");
-    d.wait_text("Simulate a login");
+    d.wait_text("A real session on the server");
     d.press("\x15dash-bob\r");
     d.wait_for("dash-bob's session", |s| s.contains("dash-bob"));
     api.wait_sessions_of(&server, "dash-bob", 1);
