@@ -120,6 +120,8 @@ Targets:
   server  the HTTP server over loopback: touch requests per second and their
           latency, and events per second to 10 event-stream clients, with
           100,000 live sessions (--sessions does not apply)
+  store   the file store: disk bytes per session, and start-up time with
+          --sessions stored sessions (each with an ip and a user agent)
   tui     the dashboard: frame time and events absorbed per second with
           --sessions live sessions; with --remote, a dashboard attached to a
           real server over loopback
@@ -162,6 +164,8 @@ pub enum BenchTarget {
     Engine,
     /// The HTTP server over loopback, with 100,000 live sessions.
     Server,
+    /// The file store: disk bytes per session and start-up time with --sessions stored sessions.
+    Store,
     /// The dashboard's frames, with --sessions live sessions (--remote: attached to a server).
     Tui,
 }

@@ -310,15 +310,7 @@ impl ServerConfig {
     }
 }
 
-/// When the file store's writes reach the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Fsync {
-    /// About once a second: a crash loses at most about the last second.
-    #[default]
-    EverySec,
-    /// Before a login, logout, revoke or renew is answered.
-    Always,
-}
+pub use crate::store::file::Fsync;
 
 /// Where and how `serve` keeps its sessions (`[store]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -348,7 +340,7 @@ impl Default for StoreConfig {
             url: None,
             fsync: Fsync::EverySec,
             history_retention: Duration::from_secs(24 * 3600),
-            history_max_events: 10_000_000,
+            history_max_events: 2_000_000,
             key_prefix: "sessiontop:".to_owned(),
             password_file: None,
         }
@@ -365,6 +357,16 @@ impl StoreConfig {
     /// The store to use: the configured one, else memory.
     pub fn url_or_memory(&self) -> StoreUrl {
         self.url.clone().unwrap_or(StoreUrl::Memory)
+    }
+
+    /// What opening the store needs.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            url: self.url_or_memory(),
+            fsync: self.fsync,
+            max_events: self.history_max_events,
+            max_event_age: self.history_retention,
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -7,6 +7,7 @@
 mod engine;
 mod server;
 mod stats;
+mod store;
 mod tui;
 mod tui_remote;
 mod wrk;
@@ -25,6 +26,7 @@ pub fn run(
         BenchTarget::Engine => serde_json::to_value(engine::run(sessions, config)?)?,
         // Measured with 100,000 live sessions, the figure the issue asks for.
         BenchTarget::Server => serde_json::to_value(server::run(config)?)?,
+        BenchTarget::Store => serde_json::to_value(store::run(sessions, config)?)?,
         BenchTarget::Tui if !remote => serde_json::to_value(tui::run(sessions, config)?)?,
         BenchTarget::Tui => serde_json::to_value(tui_remote::run(config)?)?,
     };

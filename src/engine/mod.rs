@@ -10,12 +10,16 @@ pub mod clock;
 mod core;
 pub mod driver;
 pub mod event;
+pub mod persist;
 mod schedule;
 pub mod session;
 pub mod token;
 
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
-pub use core::{Cursor, Engine, EngineError, ListQuery, Login, MAX_USER_LEN, Page, Stats, Totals};
+pub use core::{
+    Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
+    MAX_ATTRIBUTES, MAX_USER_LEN, Page, Stats, Totals,
+};
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};
 pub use session::{Attributes, Bounds, ClosingTime, ExpiryReason, Policy, SessionView, State};

@@ -45,16 +45,14 @@ use msg::{Command, Msg};
 const UPDATE_BATCH: usize = 4096;
 
 pub fn run(config: Config) -> color_eyre::Result<()> {
-    // The key map is the dashboard's part of the config: checked first, so a
-    // bad [keys] entry is reported even where there is no terminal.
-    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
+    let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
-    let logging = init_logging(config.log_filter.as_deref());
+    let logging = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,11 +63,11 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         let seed = system_now() as u64;
         let fps = config.dashboard.fps;
         if let Some(url) = &config.dashboard.server {
-            let token = Remote::token_from(
+            let source = Arc::new(Remote::with_token_file(
+                url,
                 config.dashboard.token_file.as_deref(),
                 config.dashboard.token.as_ref(),
-            )?;
-            let source = Arc::new(Remote::new(url, token)?);
+            )?);
             let app = App::new(source.info(), &config, keymap, tz, seed);
             return run_with(source, app, fps, |_| {}).await;
         }
@@ -89,9 +87,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
             },
         );
         let scenario = match &config.simulator.scenario {
-            Some(name) => Some(
-                Scenario::load(name).map_err(|e| eyre!("simulator.scenario = {name:?}: {e}"))?,
-            ),
+            Some(name) => Some(Scenario::load(name).map_err(|e| eyre!(e))?),
             None => None,
         };
         let start_simulator =
@@ -145,7 +141,7 @@ struct Logging {
     _guard: tracing_appender::non_blocking::WorkerGuard,
 }
 
-fn init_logging(filter: Option<&str>) -> Option<Logging> {
+fn init_logging() -> Option<Logging> {
     let dir = dirs::state_dir()
         .or_else(dirs::cache_dir)?
         .join("sessiontop");
@@ -164,9 +160,8 @@ fn init_logging(filter: Option<&str>) -> Option<Logging> {
     }
     let appender = tracing_appender::rolling::never(&dir, "dashboard.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = filter
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIONTOP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -1,0 +1,331 @@
+//! The remote source: a session server watched over HTTP and its event stream.
+//!
+//! The dashboard keeps a mirror: a snapshot read in pages (`snapshot`), then
+//! every event after the snapshot's sequence number from
+//! `GET /v1/admin/events` (`follow`), which reconnects with backoff and
+//! resumes with `Last-Event-ID`, and reloads the snapshot on `resync`.
+//! Requests and their failures live in `http`. Countdowns use the server's
+//! clock: the offset between the server's time and ours is measured at each
+//! snapshot. Everything read or sent is a `crate::api` type. The admin token
+//! lives only in request headers: never in a URL, a log line or anything the
+//! dashboard shows.
+
+mod follow;
+mod http;
+mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use reqwest::Method;
+use tokio::sync::mpsc;
+
+use super::{
+    ClockReading, CommandOutcome, SessionSource, SourceCommand, SourceError, SourceInfo,
+    SourceSnapshot, UpdateStream,
+};
+use crate::api::{LoginRequest, RevokedCount, SessionDetail, SessionResponse};
+use crate::engine::clock::system_now;
+pub use follow::backoff;
+use http::{Http, encode_component};
+use snapshot::ServerFacts;
+
+#[derive(Clone)]
+pub struct Remote {
+    shared: Arc<Shared>,
+}
+
+/// What the source's tasks share: the link to the server and what it told us.
+struct Shared {
+    http: Http,
+    server: Mutex<ServerFacts>,
+}
+
+impl Remote {
+    /// A source for the server at `url`, using the admin `token`. Nothing is contacted yet.
+    pub fn new(url: &str, token: String) -> Result<Self, SourceError> {
+        Self::build(url, token, None)
+    }
+
+    /// Like `new`, with the token read from `file`, else `env` (`SESSIONTOP_TOKEN`).
+    /// A token from a file is read again when the server refuses it, so
+    /// rotating the file's token needs no restart.
+    pub fn with_token_file(
+        url: &str,
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<Self, SourceError> {
+        base_url(url)?;
+        let token = Self::token_from(file, env)?;
+        Self::build(url, token, file.map(Path::to_owned))
+    }
+
+    fn build(url: &str, token: String, token_file: Option<PathBuf>) -> Result<Self, SourceError> {
+        let base = base_url(url)?;
+        if token.trim().is_empty() {
+            return Err(SourceError::Connection(
+                "the admin token is empty; put it in --token-file or SESSIONTOP_TOKEN".into(),
+            ));
+        }
+        Ok(Remote {
+            shared: Arc::new(Shared {
+                http: Http::new(base, token.trim().to_owned(), token_file)?,
+                server: Mutex::new(ServerFacts::default()),
+            }),
+        })
+    }
+
+    /// Reads the admin token from `file`, else takes `env` (`SESSIONTOP_TOKEN`).
+    pub fn token_from(
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<String, SourceError> {
+        if let Some(file) = file {
+            return std::fs::read_to_string(file)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| {
+                    SourceError::Connection(format!(
+                        "cannot read the token file {}: {e}",
+                        file.display()
+                    ))
+                });
+        }
+        use secrecy::ExposeSecret;
+        env.map(|t| t.expose_secret().trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                SourceError::Connection(
+                    "no admin token: pass --token-file FILE or set SESSIONTOP_TOKEN".into(),
+                )
+            })
+    }
+}
+
+/// Checks a `--server` URL and returns the base every path is appended to.
+fn base_url(url: &str) -> Result<String, SourceError> {
+    let refuse = |message: String| Err(SourceError::Connection(message));
+    let url = url.trim();
+    if !url.contains("://") {
+        return refuse(format!(
+            "--server {url:?} has no scheme: add http:// (or https://), as in http://{url}"
+        ));
+    }
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return refuse(format!("--server {url:?} is not a URL: {e}")),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse(
+            "the server URL holds credentials; put the admin token in --token-file or SESSIONTOP_TOKEN instead".into(),
+        );
+    }
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return refuse(format!(
+            "--server {url:?} is not an http:// or https:// URL"
+        ));
+    }
+    let Some(host) = parsed.host_str() else {
+        return refuse(format!("--server {url:?} names no host"));
+    };
+    let origin = match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    };
+    // A path is kept as a prefix (a server behind a reverse proxy), unless
+    // it already reaches into the API.
+    let path = parsed.path().trim_end_matches('/');
+    let api_part = path
+        .split('/')
+        .position(|segment| ["v1", "openapi.json", "healthz", "metrics"].contains(&segment));
+    let prefix = match api_part {
+        Some(at) => path.split('/').take(at).collect::<Vec<_>>().join("/"),
+        None => path.to_owned(),
+    };
+    let base = format!("{origin}{prefix}");
+    if api_part.is_some() || parsed.query().is_some() || parsed.fragment().is_some() {
+        return refuse(format!(
+            "--server {url:?} goes past the server's address; give the base URL, {base}, and sessiontop adds /v1/... itself"
+        ));
+    }
+    Ok(base)
+}
+
+impl Shared {
+    fn facts(&self) -> ServerFacts {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_facts(&self, facts: ServerFacts) {
+        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = facts;
+    }
+
+    fn info(&self) -> SourceInfo {
+        let facts = self.facts();
+        let mode = if facts.version.is_empty() {
+            self.http.base.clone()
+        } else {
+            format!("{} (v{})", self.http.base, facts.version)
+        };
+        SourceInfo {
+            mode,
+            policy: facts.policy,
+            clock_control: false,
+            simulator: false,
+            remote: true,
+        }
+    }
+}
+
+impl SessionSource for Remote {
+    fn info(&self) -> SourceInfo {
+        self.shared.info()
+    }
+
+    fn clock(&self) -> ClockReading {
+        ClockReading {
+            now: system_now() + self.shared.facts().offset_ms,
+            speed: 1.0,
+            paused: false,
+        }
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<(SourceSnapshot, UpdateStream), SourceError>> {
+        let shared = self.shared.clone();
+        async move {
+            let snapshot = snapshot::load(&shared).await?;
+            let (tx, rx) = mpsc::channel(4096);
+            let resume = follow::Resume {
+                instance: shared.facts().instance,
+                seq: snapshot.seq,
+            };
+            tokio::spawn(follow::follow(shared, resume, tx));
+            let updates = tokio_stream::wrappers::ReceiverStream::new(rx);
+            Ok((snapshot, Box::pin(updates) as UpdateStream))
+        }
+        .boxed()
+    }
+
+    fn execute(
+        &self,
+        command: SourceCommand,
+    ) -> BoxFuture<'static, Result<CommandOutcome, SourceError>> {
+        let shared = self.shared.clone();
+        async move { execute(&shared.http, command).await }.boxed()
+    }
+}
+
+async fn execute(http: &Http, command: SourceCommand) -> Result<CommandOutcome, SourceError> {
+    const NO_BODY: Option<&()> = None;
+    match command {
+        SourceCommand::Login { user, attributes } => {
+            let login = LoginRequest {
+                attributes: (!attributes.is_empty()).then_some(attributes),
+                ..LoginRequest::user(user)
+            };
+            // The answer holds the new session's token; only the session is read from it.
+            let created: SessionResponse = http
+                .call(Method::POST, "/v1/sessions", Some(&login))
+                .await?;
+            Ok(CommandOutcome::Done(format!(
+                "logged in {} as {} on the server",
+                created.session.user, created.session.handle
+            )))
+        }
+        SourceCommand::Touch(handle) => {
+            let path = format!("/v1/admin/sessions/{handle}/touch");
+            let _: SessionResponse = http.call(Method::POST, &path, NO_BODY).await?;
+            Ok(CommandOutcome::Done(format!("activity on {handle}")))
+        }
+        SourceCommand::Revoke(handle) => {
+            let path = format!("/v1/admin/sessions/{handle}");
+            http.send(http.request(Method::DELETE, &path)).await?;
+            Ok(CommandOutcome::Done(format!("revoked {handle}")))
+        }
+        SourceCommand::RevokeUser(user) => {
+            let path = format!("/v1/admin/users/{}/sessions", encode_component(&user));
+            let revoked: RevokedCount = http.call(Method::DELETE, &path, NO_BODY).await?;
+            let n = revoked.revoked;
+            Ok(CommandOutcome::Done(format!(
+                "revoked {n} session{} of {user}",
+                if n == 1 { "" } else { "s" }
+            )))
+        }
+        SourceCommand::Detail(handle) => {
+            let path = format!("/v1/admin/sessions/{handle}");
+            match http
+                .call::<SessionDetail>(Method::GET, &path, NO_BODY)
+                .await
+            {
+                Ok(detail) => Ok(CommandOutcome::Detail {
+                    session: Some(detail.session.into()),
+                    events: detail.events.into_iter().map(Into::into).collect(),
+                }),
+                Err(SourceError::Refused(_)) => Ok(CommandOutcome::Detail {
+                    session: None,
+                    events: Vec::new(),
+                }),
+                Err(e) => Err(e),
+            }
+        }
+        SourceCommand::SetPaused(_) | SourceCommand::ScaleSpeed(_) => Err(
+            SourceError::Unsupported("the clock of a session server runs in real time"),
+        ),
+        SourceCommand::SetSimulator(_) => Err(SourceError::Unsupported(
+            "the simulator (it drives the embedded engine)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(url: &str) -> String {
+        base_url(url).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_server_url_without_a_scheme_is_told_to_add_http() {
+        assert_eq!(
+            refusal("127.0.0.1:7878"),
+            "--server \"127.0.0.1:7878\" has no scheme: add http:// (or https://), as in http://127.0.0.1:7878"
+        );
+        assert!(refusal("localhost:7878").contains("add http://"));
+    }
+
+    #[test]
+    fn a_server_url_into_the_api_is_told_to_give_the_base_url() {
+        assert_eq!(
+            refusal("http://host/v1"),
+            "--server \"http://host/v1\" goes past the server's address; give the base URL, http://host, and sessiontop adds /v1/... itself"
+        );
+        assert!(
+            refusal("https://host:8443/v1/admin?x=1")
+                .contains("give the base URL, https://host:8443")
+        );
+        assert_eq!(base_url(" http://host:7878/ ").unwrap(), "http://host:7878");
+        assert_eq!(base_url("http://[::1]:7878").unwrap(), "http://[::1]:7878");
+        // Behind a reverse proxy, a path prefix is the base.
+        assert_eq!(
+            base_url("https://ops.example/sessiontop/").unwrap(),
+            "https://ops.example/sessiontop"
+        );
+        assert!(
+            refusal("https://ops.example/sessiontop/v1/admin")
+                .contains("base URL, https://ops.example/sessiontop,")
+        );
+    }
+
+    #[test]
+    fn bad_urls_and_empty_tokens_are_refused_up_front() {
+        assert!(Remote::new("not a url", "t".into()).is_err());
+        assert!(Remote::new("ftp://host", "t".into()).is_err());
+        assert!(Remote::new("http://127.0.0.1:1", " ".into()).is_err());
+        assert!(Remote::new("http://127.0.0.1:1/", "t".into()).is_ok());
+    }
+}
