@@ -156,6 +156,10 @@ pub struct BenchArgs {
     /// For `bench tui`: measure a dashboard connected to a real server over loopback.
     #[arg(long)]
     pub remote: bool,
+    /// For `bench server`: also run it on this store (file, file:PATH, redis://…) and compare
+    /// it with the memory store in the same run.
+    #[arg(long, value_name = "STORE", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -74,6 +74,8 @@ impl Ending {
             Ending::Expired(ExpiryReason::Idle) => "expired idle",
             Ending::Expired(ExpiryReason::Absolute) => "expired abs",
             Ending::Expired(ExpiryReason::ClosingTime) => "closing time",
+            // Eviction ends a session as `revoked`, never as `expired`.
+            Ending::Expired(ExpiryReason::Evicted) => "evicted",
         }
     }
 }

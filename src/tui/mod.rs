@@ -45,12 +45,13 @@ use msg::{Command, Msg};
 const UPDATE_BATCH: usize = 4096;
 
 pub fn run(config: Config) -> color_eyre::Result<()> {
+    // A bad setting is reported first, whether or not there is a terminal.
+    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
-    let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
     let logging = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
