@@ -201,3 +201,107 @@ async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// Ends the server even when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `serve` with an open-file limit of `files` (soft and hard).
+fn serve_with_file_limit(config: &std::path::Path, files: u64) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut command = sessiontop(config);
+    command
+        .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
+        .env("SESSIONTOP_APP_TOKEN", "app-token-0123456789")
+        .env("SESSIONTOP_ADMIN_TOKEN", "admin-token-0123456789")
+        .env("SESSIONTOP_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's limit.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
+#[test]
+fn idle_connections_beyond_the_open_file_limit_neither_lock_out_healthz_nor_flood_the_log() {
+    use std::io::{Read, Write};
+    let config = empty_config("fd-limit");
+    let mut child = KillOnDrop(serve_with_file_limit(&config, 128));
+    let child = &mut child.0;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("an address").unwrap();
+        if let Some(address) = line.strip_prefix("listening on http://") {
+            break address.to_owned();
+        }
+    };
+    // More idle connections than the process has file descriptors.
+    let idle: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    assert!(idle.len() > 128, "{} connections", idle.len());
+    let health = || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    // While the server works through the flood, a check may get 503 for a moment.
+    let started = std::time::Instant::now();
+    while !health().starts_with("HTTP/1.1 200") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "healthz never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then every check is answered, though the idle connections are still there.
+    for _ in 0..5 {
+        let answer = health();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // A second of this would have logged an accept error every 50ms or so.
+    std::thread::sleep(Duration::from_secs(1));
+    drop(idle);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        stderr.contains("server.max_connections lowered from 4096 to 32"),
+        "{stderr}"
+    );
+    let accept_errors = stderr.matches("cannot accept connections").count();
+    assert!(accept_errors <= 1, "{stderr}");
+    let _ = std::fs::remove_file(config);
+}

@@ -13,6 +13,7 @@
 pub mod admin_api;
 pub mod app_api;
 pub mod auth;
+pub mod connection;
 pub mod error;
 pub mod events;
 pub mod metrics;
@@ -27,7 +28,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt as _;
 use color_eyre::eyre::WrapErr;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -196,17 +196,17 @@ async fn serve_sessions(
     openapi::refine(&mut document);
     let _ = state.openapi.set(Bytes::from(document.to_string()));
     let follower = tokio::spawn(metrics::follow_expiries(store.engine().clone(), metrics));
-    // Event stream chunks are small writes that must not wait for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight, closing event streams");
-            let _ = stop.send(true);
-        })
-        .await;
+    let limits = connection::Limits {
+        request_header_timeout: config.request_header_timeout,
+        connection_idle_timeout: config.connection_idle_timeout,
+        max_connections: config.max_connections,
+    };
+    let result = connection::serve(listener, router, limits, async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight, closing event streams");
+        let _ = stop.send(true);
+    })
+    .await;
     follower.abort();
     tracing::info!("server stopped");
     Ok(result?)
