@@ -156,7 +156,12 @@ async fn sessions_tokens_and_event_numbers_survive_closing_and_reopening() {
         last_seq + 1,
         "no gap, no reuse"
     );
-    assert!(subscription.try_next().is_none());
+    let seqs: Vec<u64> = subscription.backlog.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, no gap"
+    );
+    assert_eq!(*seqs.last().unwrap(), stats.last_seq, "up to the newest");
 }
 
 #[tokio::test]
