@@ -646,7 +646,7 @@ async fn refusals_are_in_our_words_and_say_what_was_wrong() {
         (
             json!({"user": "sam", "idle_timout": "5m"}),
             "invalid_body",
-            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout",
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout, max_sessions_per_user",
         ),
         (
             json!({"user": "sam", "idle_timeout": "soon"}),
