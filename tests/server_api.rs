@@ -339,9 +339,9 @@ async fn openapi_lists_every_route_the_router_serves() {
             );
             let success = match (method.as_str(), path.as_str()) {
                 ("post", "/v1/sessions") => "201",
-                ("delete", "/v1/admin/sessions/{handle}") | ("post", "/v1/sessions/logout") => {
-                    "204"
-                }
+                ("delete", "/v1/admin/sessions/{handle}")
+                | ("post", "/v1/sessions/logout")
+                | ("post", "/v1/sessions/revoke") => "204",
                 _ => "200",
             };
             let responses = operation["responses"].as_object().unwrap();
@@ -363,6 +363,9 @@ async fn openapi_lists_every_route_the_router_serves() {
         "POST /v1/sessions/touch",
         "POST /v1/sessions/renew",
         "POST /v1/sessions/logout",
+        "POST /v1/sessions/mine",
+        "POST /v1/sessions/revoke",
+        "POST /v1/sessions/revoke-others",
         "GET /v1/admin/sessions",
         "GET /v1/admin/sessions/{handle}",
         "POST /v1/admin/sessions/{handle}/touch",

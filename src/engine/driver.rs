@@ -7,7 +7,6 @@
 //! a million sessions costs nothing. Events go out on a broadcast channel: a
 //! subscriber that falls behind is told to resync; it never blocks the engine.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -93,36 +92,19 @@ pub enum Delivery {
 
 /// A live feed of events, starting after a known sequence number.
 pub struct Subscription {
-    /// Events already past when the subscription began, oldest first. A
-    /// reader may take them; `next` delivers those left before live ones.
+    /// Events already past when the subscription began, to apply first
+    /// (`next` delivers only what follows them).
     pub backlog: Vec<Event>,
-    /// The backlog, moved here by `next` to be handed out in order.
-    pending: VecDeque<Event>,
     receiver: broadcast::Receiver<Event>,
 }
 
 impl Subscription {
     fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
-        Subscription {
-            backlog,
-            pending: VecDeque::new(),
-            receiver,
-        }
-    }
-
-    /// The next event of the backlog, if any is left.
-    fn next_past(&mut self) -> Option<Event> {
-        if !self.backlog.is_empty() {
-            self.pending.extend(self.backlog.drain(..));
-        }
-        self.pending.pop_front()
+        Subscription { backlog, receiver }
     }
 
     /// The next event; `None` once the engine has shut down.
     pub async fn next(&mut self) -> Option<Delivery> {
-        if let Some(event) = self.next_past() {
-            return Some(Delivery::Event(event));
-        }
         match self.receiver.recv().await {
             Ok(event) => Some(Delivery::Event(event)),
             Err(broadcast::error::RecvError::Lagged(_)) => Some(Delivery::Resync),
@@ -132,9 +114,6 @@ impl Subscription {
 
     /// The next event if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Delivery> {
-        if let Some(event) = self.next_past() {
-            return Some(Delivery::Event(event));
-        }
         match self.receiver.try_recv() {
             Ok(event) => Some(Delivery::Event(event)),
             Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Resync),
