@@ -15,7 +15,7 @@ use tokio::sync::{Notify, broadcast};
 
 use super::clock::{Clock, Millis, VirtualClock};
 use super::core::{Engine, EngineError, ListQuery, Login, Mine, Page, Stats};
-use super::event::{Event, TooOld};
+use super::event::{Event, EventKind, TooOld};
 use super::persist::{Change, ChangeSink, Restored};
 use super::session::{Policy, SessionView};
 use super::snapshot::SnapshotBuilder;
@@ -404,7 +404,9 @@ impl Shared {
                 .map(|event| Change {
                     event: event.clone(),
                     session: (!event.kind.is_end())
-                        .then(|| engine.stored(event.session.handle))
+                        .then(|| {
+                            engine.stored(event.session.handle, event.kind == EventKind::Created)
+                        })
                         .flatten(),
                 })
                 .collect();

@@ -88,13 +88,15 @@ impl Engine {
     }
 
     /// The session behind `handle` as a store keeps it, if it is live.
-    pub fn stored(&self, handle: Handle) -> Option<StoredSession> {
+    /// Attributes never change after login, so they are copied only when
+    /// `with_attributes` asks (for the `created` change).
+    pub fn stored(&self, handle: Handle, with_attributes: bool) -> Option<StoredSession> {
         let record = self.record(self.live_slot(handle.0)?);
         Some(StoredSession {
             handle,
             verifier_hash: record.verifier_hash,
             user: self.users.name(record.user).clone(),
-            attributes: (!record.attributes.is_empty()).then(|| {
+            attributes: (with_attributes && !record.attributes.is_empty()).then(|| {
                 let map: Attributes = record
                     .attributes
                     .iter()

@@ -152,8 +152,9 @@ impl Writer {
         self.pending_batches += 1;
     }
 
-    /// Writes every pending change in one transaction. The last state of a
-    /// session in the batch is the one written; every event is kept.
+    /// Writes every pending change in one transaction: a new session whole,
+    /// then only the last activity or renewal of each session in the batch
+    /// (its record's only fields that change); every event is kept.
     fn commit(&mut self) -> rusqlite::Result<()> {
         let mut last_change: HashMap<u64, usize> = HashMap::with_capacity(self.pending.len());
         for (i, change) in self.pending.iter().enumerate() {
@@ -163,12 +164,13 @@ impl Writer {
             (self.last_seq, self.last_time, self.generation_floor);
         let tx = self.db.conn.transaction()?;
         {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO sessions (handle, verifier_hash, user, attributes, created, last_seen,
-                                       idle_timeout_ms, absolute_deadline)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (handle) DO UPDATE SET
-                     verifier_hash = excluded.verifier_hash, last_seen = excluded.last_seen",
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO sessions (handle, verifier_hash, user, attributes, created,
+                                                  last_seen, idle_timeout_ms, absolute_deadline)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE sessions SET verifier_hash = ?2, last_seen = ?3 WHERE handle = ?1",
             )?;
             let mut remove = tx.prepare_cached("DELETE FROM sessions WHERE handle = ?1")?;
             let mut event = tx.prepare_cached(
@@ -180,20 +182,18 @@ impl Writer {
                 event.execute(params![change.event.seq as i64, change.event.at, json])?;
                 last_seq = last_seq.max(change.event.seq);
                 last_time = last_time.max(change.event.at);
-                if change.event.kind == EventKind::Created {
+                let created = change.event.kind == EventKind::Created;
+                if created {
                     let (_, generation) = self.codec.decode(handle.0);
                     floor = floor.max(generation.saturating_add(1));
                 }
-                if last_change[&handle.0] != i {
-                    continue;
-                }
                 match &change.session {
-                    Some(s) => {
+                    Some(s) if created => {
                         let attributes = s
                             .attributes
                             .as_ref()
                             .map(|a| serde_json::to_string(a).expect("attributes serialize"));
-                        upsert.execute(params![
+                        insert.execute(params![
                             handle.0 as i64,
                             &s.verifier_hash[..],
                             s.user.as_str(),
@@ -202,6 +202,14 @@ impl Writer {
                             s.last_seen,
                             i64::from(s.idle_timeout_ms),
                             s.absolute_deadline,
+                        ])?;
+                    }
+                    _ if last_change[&handle.0] != i => {}
+                    Some(s) => {
+                        update.execute(params![
+                            handle.0 as i64,
+                            &s.verifier_hash[..],
+                            s.last_seen
                         ])?;
                     }
                     None if change.event.kind.is_end() => {
