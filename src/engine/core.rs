@@ -642,7 +642,7 @@ impl Engine {
     }
 }
 
-fn validate_user(user: &str) -> Result<CompactString, EngineError> {
+pub(crate) fn validate_user(user: &str) -> Result<CompactString, EngineError> {
     if user.trim().is_empty() {
         return Err(EngineError::InvalidUser("the user name is empty"));
     }
@@ -654,7 +654,7 @@ fn validate_user(user: &str) -> Result<CompactString, EngineError> {
     Ok(CompactString::from(user))
 }
 
-fn validate_attributes(
+pub(crate) fn validate_attributes(
     attributes: Option<Attributes>,
 ) -> Result<Option<Arc<Attributes>>, EngineError> {
     let Some(attributes) = attributes else {

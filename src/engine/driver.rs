@@ -85,6 +85,12 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// A subscription from a backlog and a receiver of what follows it, for a
+    /// store that publishes events itself (the Redis store tails its stream).
+    pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
+        Subscription { backlog, receiver }
+    }
+
     /// The next event; `None` once the engine has shut down.
     pub async fn next(&mut self) -> Option<Delivery> {
         match self.receiver.recv().await {

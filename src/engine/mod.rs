@@ -16,6 +16,7 @@ pub mod token;
 
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
 pub use core::{Cursor, Engine, EngineError, ListQuery, Login, MAX_USER_LEN, Page, Stats, Totals};
+pub(crate) use core::{validate_attributes, validate_user};
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};
 pub use session::{Attributes, Bounds, ClosingTime, ExpiryReason, Policy, SessionView, State};

@@ -13,6 +13,8 @@
 //! engine's own: the store cannot be reached or written (`Unavailable`), which the
 //! server answers with 503 `store_unavailable`. It holds no session rules.
 
+pub mod redis;
+
 use std::path::PathBuf;
 
 use crate::engine::EngineError;
