@@ -100,6 +100,8 @@ pub enum BenchTarget {
     Engine,
     Server,
     Tui,
+    /// The Redis store (SESSIONTOP_STORE=redis://…, or a private redis-server).
+    Redis,
 }
 
 impl Cli {

@@ -51,7 +51,7 @@ use scripts::Scripts;
 /// How long any one Redis call may take before the answer is `Unavailable`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
-const EXPIRY_CHUNK: usize = 2000;
+const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
 const REVOKE_CHUNK: usize = 1000;
 /// Recent stream entries searched for the events of one session.
