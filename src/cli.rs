@@ -99,6 +99,8 @@ pub enum Command {
 pub enum BenchTarget {
     Engine,
     Server,
+    /// The file store: disk bytes per session and start-up time with N stored sessions.
+    Store,
     Tui,
     /// The Redis store (SESSIONTOP_STORE=redis://…, or a private redis-server).
     Redis,

@@ -318,3 +318,26 @@ async fn a_resync_carries_an_id_to_resume_from() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_ahead_of_the_server_gets_a_resync_that_says_so() {
+    let server = TestServer::start().await;
+    server.login("olga").await;
+    let stats = server.stats().await;
+    let instance = stats["instance"].as_str().unwrap().to_owned();
+    let last_seq = stats["last_seq"].as_u64().unwrap();
+    let mut stream = server
+        .events(Some(&format!("{instance}-{}", last_seq + 1000)))
+        .await;
+    let resync = stream.next().await.unwrap();
+    assert_eq!(resync.event, "resync");
+    assert_eq!(
+        resync.data["reason"], "ahead",
+        "not too_old: nothing was lost"
+    );
+    assert_eq!(resync.id, format!("{instance}-{last_seq}"));
+    server.login("olga").await;
+    let created = stream.next().await.unwrap();
+    assert_eq!(created.event, "created");
+    assert_eq!(created.seq(), last_seq + 1);
+}

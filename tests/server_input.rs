@@ -521,3 +521,160 @@ fn no_body_a_client_sends_gets_a_server_error() {
         })
         .unwrap();
 }
+
+async fn message_of(response: reqwest::Response) -> (StatusCode, String, String) {
+    let (status, body) = read(response).await;
+    let message = body["message"].as_str().unwrap_or_default().to_owned();
+    (status, error_code(&body).to_owned(), message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_user_is_refused_alike_by_login_and_by_revoke_user() {
+    let server = TestServer::start().await;
+    server.login("quinn").await;
+    let login = server
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(APP),
+            Some(json!({"user": ""})),
+        )
+        .await;
+    let (status, code, login_message) = message_of(login).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_user")
+    );
+    for path in ["/v1/admin/users//sessions", "/v1/admin/users/%20/sessions"] {
+        let response = server.call(Method::DELETE, path, Some(ADMIN), None).await;
+        let (status, code, message) = message_of(response).await;
+        assert_eq!(
+            (status, code.as_str(), message.as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_user",
+                login_message.as_str()
+            ),
+            "{path}"
+        );
+    }
+    let response = server
+        .call(
+            Method::DELETE,
+            "/v1/admin/users/%FF/sessions",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let (status, code, message) = message_of(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "bad_path")
+    );
+    assert_eq!(
+        message,
+        "the user in the path is not UTF-8 once percent-decoded"
+    );
+    assert_eq!(server.active().await, 1, "nothing was revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_error_message_repeats_a_value_that_could_be_a_token() {
+    let server = TestServer::start().await;
+    let (token, _) = server.login("rita").await;
+    let mut answers = Vec::new();
+    for secret in [token.as_str(), ADMIN, APP] {
+        let query = format!("/v1/admin/sessions?{secret}=1");
+        answers.push(server.call(Method::GET, &query, Some(ADMIN), None).await);
+        let bodies = [
+            json!({"user": "rita", secret: 1}),
+            json!({"user": "rita", "attributes": secret}),
+            json!({"user": "rita", "attributes": {"ua": secret}, "idle_timeout": secret}),
+            json!({"user": "rita", "absolute_timeout": secret}),
+            json!({"user": secret.len(), "x": secret}),
+        ];
+        for body in bodies {
+            answers.push(
+                server
+                    .call(Method::POST, "/v1/sessions", Some(APP), Some(body))
+                    .await,
+            );
+        }
+        let touch = json!({"token": token, secret: true});
+        answers.push(
+            server
+                .call(Method::POST, "/v1/sessions/touch", Some(APP), Some(touch))
+                .await,
+        );
+        let unreadable = format!("{{\"token\": \"{secret}\"");
+        answers.push(
+            server
+                .client
+                .post(server.url("/v1/sessions/touch"))
+                .bearer_auth(APP)
+                .header("content-type", "application/json")
+                .body(unreadable)
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    for response in answers {
+        let (status, code, message) = message_of(response).await;
+        assert!(status.is_client_error(), "{status} {code}");
+        for secret in [token.as_str(), ADMIN, APP] {
+            assert!(!message.contains(secret), "{code}: {message}");
+        }
+    }
+    assert_eq!(server.active().await, 1, "no bad login got in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_in_our_words_and_say_what_was_wrong() {
+    let server = TestServer::start().await;
+    let cases = [
+        (
+            json!({"user": "sam", "idle_timeout": "60days"}),
+            "timeout_out_of_bounds",
+            "idle_timeout 60days is more than the server allows (1day)",
+        ),
+        (
+            json!({"user": "sam", "absolute_timeout": "1ms"}),
+            "timeout_out_of_bounds",
+            "absolute_timeout 1ms is less than the server allows (10ms)",
+        ),
+        (
+            json!({"user": "sam", "idle_timout": "5m"}),
+            "invalid_body",
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout",
+        ),
+        (
+            json!({"user": "sam", "idle_timeout": "soon"}),
+            "invalid_duration",
+            "idle_timeout `soon` is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\"",
+        ),
+        (
+            json!({"user": 7}),
+            "invalid_body",
+            "`user` must be a string",
+        ),
+        (json!({}), "invalid_body", "the body needs the field `user`"),
+    ];
+    for (body, code, message) in cases {
+        let response = server
+            .call(Method::POST, "/v1/sessions", Some(APP), Some(body.clone()))
+            .await;
+        let (status, got_code, got) = message_of(response).await;
+        assert!(status.is_client_error());
+        assert_eq!((got_code.as_str(), got.as_str()), (code, message), "{body}");
+    }
+    let (status, body) = server
+        .admin(Method::GET, "/v1/admin/sessions?colour=red")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        "unknown query parameter `colour`; this request takes user, limit, cursor"
+    );
+    assert_eq!(server.active().await, 0);
+}

@@ -8,6 +8,7 @@ mod engine;
 mod redis;
 mod server;
 mod stats;
+mod store;
 mod tui;
 mod tui_remote;
 mod wrk;
@@ -28,6 +29,7 @@ pub fn run(
         BenchTarget::Server => serde_json::to_value(server::run(config)?)?,
         // Two nodes on one Redis, beside redis-benchmark and keyspace notifications.
         BenchTarget::Redis => serde_json::to_value(redis::run(sessions, config)?)?,
+        BenchTarget::Store => serde_json::to_value(store::run(sessions, config)?)?,
         BenchTarget::Tui if !remote => serde_json::to_value(tui::run(sessions, config)?)?,
         BenchTarget::Tui => serde_json::to_value(tui_remote::run(config)?)?,
     };

@@ -19,6 +19,8 @@ use super::schedule::{Position, Slot, Track};
 use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
 use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
 
+mod restore;
+
 /// Longest user name, in bytes.
 pub const MAX_USER_LEN: usize = 256;
 /// Most attributes a session may carry, and the longest key and value.
@@ -98,7 +100,7 @@ pub struct Page {
 }
 
 /// Counters since the engine started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub logins: u64,
     pub touches: u64,
@@ -110,7 +112,7 @@ pub struct Totals {
     pub expired_closing_time: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub active: u64,
     pub peak: u64,
@@ -124,6 +126,9 @@ pub struct Engine {
     records: Vec<Option<Record>>,
     /// Vacant slots, with the generation their next session gets.
     free: Vec<(Slot, u32)>,
+    /// The generation a never-used slot starts at: above every generation a
+    /// restored engine's predecessors issued, so no handle is ever issued twice.
+    fresh_generation: u32,
     live: usize,
     selectors: SelectorCodec,
     /// Coalesced touches still to announce: (when, slot, selector), soonest first.
@@ -151,6 +156,7 @@ impl Engine {
             policy,
             records: Vec::new(),
             free: Vec::new(),
+            fresh_generation: 0,
             live: 0,
             selectors: SelectorCodec::default(),
             pending_touches: BinaryHeap::new(),
@@ -202,7 +208,10 @@ impl Engine {
             self.policy.absolute_bounds,
         )?;
 
-        let (slot, generation) = self.free.pop().unwrap_or((self.records.len() as Slot, 0));
+        let (slot, generation) = self
+            .free
+            .pop()
+            .unwrap_or((self.records.len() as Slot, self.fresh_generation));
         let selector = self.selectors.encode(slot, generation);
         let (token, verifier_hash) = self.mint.issue(selector);
         let record = Record {

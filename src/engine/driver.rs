@@ -15,6 +15,7 @@ use tokio::sync::{Notify, broadcast};
 use super::clock::{Clock, Millis, VirtualClock};
 use super::core::{Engine, EngineError, ListQuery, Login, Page, Stats};
 use super::event::{Event, TooOld};
+use super::persist::{Change, ChangeSink, Restored};
 use super::session::{Policy, SessionView};
 use super::token::{Handle, Token};
 
@@ -65,8 +66,11 @@ struct Shared {
     /// When the driver plans to wake next (`i64::MAX`: only when told).
     planned_wake: AtomicI64,
     shutdown: AtomicBool,
-    /// Random per engine run, so a subscriber can tell a restarted engine from this one.
+    /// Random per engine run (or kept by a durable store), so a subscriber can
+    /// tell a restarted engine that lost its sessions from this one.
     instance: String,
+    /// A durable store's ear: every change, in order, with the session's record.
+    sink: Option<Arc<dyn ChangeSink>>,
 }
 
 /// What a subscriber receives.
@@ -122,9 +126,32 @@ impl EngineHandle {
     /// Starts an engine and its driver task on the current tokio runtime.
     pub fn spawn(policy: Policy, clock: Arc<dyn Clock>, config: DriverConfig) -> Self {
         let engine = Engine::new(policy, config.history, clock.now());
+        Self::start(engine, clock, config, random_instance(), None)
+    }
+
+    /// Starts an engine that carries on from a durable store's state under the
+    /// store's instance id, and tells `sink` of every change from then on.
+    /// Sessions that ended while no engine ran end first, with their real deadlines.
+    pub fn spawn_restored(
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        config: DriverConfig,
+        instance: String,
+        restored: Restored,
+        sink: Arc<dyn ChangeSink>,
+    ) -> Self {
+        let engine = Engine::restore(policy, config.history, clock.now(), restored);
+        Self::start(engine, clock, config, instance, Some(sink))
+    }
+
+    fn start(
+        engine: Engine,
+        clock: Arc<dyn Clock>,
+        config: DriverConfig,
+        instance: String,
+        sink: Option<Arc<dyn ChangeSink>>,
+    ) -> Self {
         let (events, _) = broadcast::channel(config.subscriber_buffer.max(16));
-        let mut instance = [0u8; 6];
-        getrandom::fill(&mut instance).expect("the OS random number generator failed");
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             clock,
@@ -132,7 +159,8 @@ impl EngineHandle {
             wake: Notify::new(),
             planned_wake: AtomicI64::new(i64::MIN),
             shutdown: AtomicBool::new(false),
-            instance: hex::encode(instance),
+            instance,
+            sink,
         });
         tokio::spawn(drive(shared.clone()));
         EngineHandle {
@@ -253,6 +281,16 @@ impl EngineHandle {
         })
     }
 
+    /// Everything that happens from now on, and the sequence number it follows.
+    pub fn subscribe_live(&self) -> (Subscription, u64) {
+        let engine = self.lock();
+        let subscription = Subscription {
+            backlog: Vec::new(),
+            receiver: self.shared.events.subscribe(),
+        };
+        (subscription, engine.last_seq())
+    }
+
     /// Every live session, in idle-deadline order, and the events that follow.
     pub fn snapshot(&self) -> Snapshot {
         self.apply(|e, now| {
@@ -289,13 +327,36 @@ impl EngineHandle {
 }
 
 impl Shared {
-    /// Sends the engine's new events to every subscriber.
+    /// Sends the engine's new events to the store, then to every subscriber.
     fn send_events(&self, engine: &mut Engine) {
-        for event in engine.take_events() {
+        let events = engine.take_events();
+        if events.is_empty() {
+            return;
+        }
+        if let Some(sink) = &self.sink {
+            let changes = events
+                .iter()
+                .map(|event| Change {
+                    event: event.clone(),
+                    session: (!event.kind.is_end())
+                        .then(|| engine.stored(event.session.handle))
+                        .flatten(),
+                })
+                .collect();
+            sink.record(changes);
+        }
+        for event in events {
             // No subscriber is not an error: the history still holds the event.
             let _ = self.events.send(event);
         }
     }
+}
+
+/// A new random instance id: 12 hex digits.
+pub fn random_instance() -> String {
+    let mut instance = [0u8; 6];
+    getrandom::fill(&mut instance).expect("the OS random number generator failed");
+    hex::encode(instance)
 }
 
 async fn drive(shared: Arc<Shared>) {

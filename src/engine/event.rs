@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Millis;
 use super::session::{ExpiryReason, SessionView, rfc3339_ms, rfc3339_ms_opt};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Created,
@@ -50,12 +50,11 @@ impl EventKind {
 }
 
 /// One change to one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
     /// When the engine made the change (for `expired`: when it ended the session).
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: Millis,
     pub kind: EventKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,11 +65,9 @@ pub struct Event {
         with = "rfc3339_ms_opt",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline: Option<Millis>,
     /// For `revoked` and admin touches: who did it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub actor: Option<CompactString>,
     pub session: SessionView,
 }
@@ -103,6 +100,14 @@ impl History {
             ring: VecDeque::with_capacity(capacity.min(1 << 16)),
             capacity: capacity.max(1),
             last_seq: 0,
+        }
+    }
+
+    /// A history whose next event follows `last_seq`: a restored engine numbers on.
+    pub fn continuing(capacity: usize, last_seq: u64) -> Self {
+        History {
+            last_seq,
+            ..History::new(capacity)
         }
     }
 

@@ -10,6 +10,7 @@ pub mod clock;
 mod core;
 pub mod driver;
 pub mod event;
+pub mod persist;
 mod schedule;
 pub mod session;
 pub mod token;

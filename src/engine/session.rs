@@ -97,7 +97,7 @@ impl std::fmt::Display for ClosingTime {
 }
 
 /// How a session ended because time ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpiryReason {
     Idle,
@@ -106,7 +106,7 @@ pub enum ExpiryReason {
 }
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Active,
@@ -159,30 +159,22 @@ impl Record {
 }
 
 /// A session as the world may see it: a handle, never a token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
-    #[schema(value_type = String, example = "9f2c4e1a7b3d5c60")]
     pub handle: Handle,
-    #[schema(value_type = String)]
     pub user: CompactString,
     #[serde(default, serialize_with = "attributes_or_empty")]
-    #[schema(value_type = Object)]
     pub attributes: Option<Arc<Attributes>>,
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub last_seen_at: Millis,
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub idle_expires_at: Millis,
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub absolute_expires_at: Millis,
     /// The earliest of the idle, absolute and closing-time deadlines.
     #[serde(with = "rfc3339_ms")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Millis,
     /// This session's idle timeout in milliseconds (the policy's, or its own override).
     pub idle_timeout_ms: i64,

@@ -147,6 +147,15 @@ impl Default for SelectorCodec {
 }
 
 impl SelectorCodec {
+    /// A codec with keys a store kept, so handles issued before a restart still decode.
+    pub fn from_keys(keys: [(u64, u64); 4]) -> Self {
+        SelectorCodec { keys }
+    }
+
+    pub fn keys(&self) -> [(u64, u64); 4] {
+        self.keys
+    }
+
     fn round(&self, round: usize, half: u32) -> u32 {
         use std::hash::Hasher;
         let (k0, k1) = self.keys[round];

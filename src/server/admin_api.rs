@@ -7,94 +7,27 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Json;
-use serde::{Deserialize, Serialize};
 
 use super::ServerState;
-use super::app_api::SessionResponse;
 use super::auth::AdminCaller;
-use super::error::{AdminAuthFailures, ApiError, ErrorBody, PathParam, QueryParams};
-use crate::engine::session::format_rfc3339;
-use crate::engine::{Cursor, Event, Handle, ListQuery, MAX_USER_LEN, SessionView, Totals};
+use super::error::{AdminAuthFailures, PathParam};
+use crate::api::body::DEFAULT_LIMIT;
+use crate::api::{
+    ApiError, ErrorBody, ErrorCode, ListParams, PolicyView, RevokedCount, SessionDetail,
+    SessionPage, SessionResponse, StatsResponse,
+};
+use crate::engine::{Cursor, EngineError, Handle, ListQuery, MAX_USER_LEN};
 
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 10_000;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Only this user's sessions.
-    pub user: Option<String>,
-    /// Sessions per page, 1 to 10000 (default 100).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// One page of active sessions, soonest idle deadline first.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionPage {
-    pub sessions: Vec<SessionView>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// A session and the events of it the server's history still holds.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionDetail {
-    pub session: SessionView,
-    pub events: Vec<Event>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RevokedCount {
-    pub revoked: usize,
-}
-
-/// The policy every session lives under. Durations are humantime strings.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PolicyView {
-    #[schema(example = "15m")]
-    pub idle_timeout: String,
-    #[schema(example = "8h")]
-    pub absolute_timeout: String,
-    /// Daily local closing time, "HH:MM", if set.
-    pub closing_time: Option<String>,
-    /// Bounds a login's own timeouts must lie within.
-    pub min_timeout: String,
-    pub max_idle_timeout: String,
-    pub max_absolute_timeout: String,
-    pub touch_event_interval: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct StatsResponse {
-    pub active: u64,
-    pub peak: u64,
-    /// Counters since the server started, with ended sessions by reason.
-    pub totals: Totals,
-    pub policy: PolicyView,
-    /// The server's clock, RFC 3339 UTC with milliseconds.
-    pub server_time: String,
-    /// When the closing time next ends every session, if one is set.
-    pub next_closing: Option<String>,
-    pub version: String,
-    /// Random per server run; the prefix of event stream ids.
-    pub instance: String,
-    /// Sequence number of the newest event.
-    pub last_seq: u64,
-}
 
 fn parse_handle(text: &str) -> Result<Handle, ApiError> {
     text.parse().map_err(|_| {
-        ApiError::bad_request(
-            "bad_handle",
+        ApiError::new(
+            ErrorCode::BadHandle,
             "a session handle is 16 hexadecimal characters",
         )
     })
@@ -116,20 +49,15 @@ fn parse_handle(text: &str) -> Result<Handle, ApiError> {
 pub async fn list_sessions(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
-    QueryParams(params): QueryParams<ListParams>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<SessionPage>, ApiError> {
+    let params = ListParams::parse(query.as_deref())?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            format!("limit must be from 1 to {MAX_LIMIT}"),
-        ));
-    }
     let cursor = match params.cursor.as_deref() {
         None | Some("") => None,
         Some(text) => Some(text.parse::<Cursor>().map_err(|()| {
-            ApiError::bad_request(
-                "bad_cursor",
+            ApiError::new(
+                ErrorCode::BadCursor,
                 "cursor must be the next_cursor of a previous page",
             )
         })?),
@@ -140,7 +68,7 @@ pub async fn list_sessions(
         cursor,
     });
     Ok(Json(SessionPage {
-        sessions: page.sessions,
+        sessions: page.sessions.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }
@@ -168,8 +96,11 @@ pub async fn get_session(
     let (session, events) = state
         .engine
         .get(handle)
-        .ok_or(crate::engine::EngineError::NoSuchSession(handle))?;
-    Ok(Json(SessionDetail { session, events }))
+        .ok_or(EngineError::NoSuchSession(handle))?;
+    Ok(Json(SessionDetail {
+        session: session.into(),
+        events: events.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Simulated activity on a session, as if its user had made a request.
@@ -192,7 +123,9 @@ pub async fn touch_session(
     PathParam(handle): PathParam<String>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let session = state.engine.touch_handle(parse_handle(&handle)?, ACTOR)?;
-    Ok(Json(SessionResponse { session }))
+    Ok(Json(SessionResponse {
+        session: session.into(),
+    }))
 }
 
 /// Revoke one session.
@@ -238,9 +171,13 @@ pub async fn revoke_user(
     State(state): State<Arc<ServerState>>,
     PathParam(user): PathParam<String>,
 ) -> Result<Json<RevokedCount>, ApiError> {
+    if user.trim().is_empty() {
+        // The same answer a login with an empty user gets.
+        return Err(EngineError::InvalidUser("the user name is empty").into());
+    }
     if user.len() > MAX_USER_LEN {
-        return Err(ApiError::unprocessable(
-            "invalid_user",
+        return Err(ApiError::new(
+            ErrorCode::InvalidUser,
             format!("a user name is at most {MAX_USER_LEN} bytes"),
         ));
     }
@@ -264,22 +201,13 @@ pub async fn stats(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Jso
     let engine = &state.engine;
     let stats = engine.stats();
     let policy = engine.policy();
-    let show = |d| humantime::format_duration(d).to_string();
     Json(StatsResponse {
         active: stats.active,
         peak: stats.peak,
-        totals: stats.totals,
-        policy: PolicyView {
-            idle_timeout: show(policy.idle_timeout),
-            absolute_timeout: show(policy.absolute_timeout),
-            closing_time: policy.closing_time.map(|c| c.to_string()),
-            min_timeout: show(policy.idle_bounds.min),
-            max_idle_timeout: show(policy.idle_bounds.max),
-            max_absolute_timeout: show(policy.absolute_bounds.max),
-            touch_event_interval: show(policy.touch_event_interval),
-        },
-        server_time: format_rfc3339(engine.now()),
-        next_closing: engine.next_closing().map(format_rfc3339),
+        totals: stats.totals.into(),
+        policy: PolicyView::from(&policy),
+        server_time: engine.now(),
+        next_closing: engine.next_closing(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         instance: engine.instance().to_owned(),
         last_seq: stats.last_seq,

@@ -5,67 +5,26 @@
 //! and renew. These handlers hold no session rules: they map HTTP to engine
 //! calls and engine errors to statuses.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
-use serde::{Deserialize, Serialize};
 
 use super::ServerState;
 use super::auth::AppCaller;
-use super::error::{ApiError, AppAuthFailures, BodyFailures, ErrorBody, JsonBody};
-use crate::config::parse_duration;
-use crate::engine::{Login, SessionView};
+use super::error::{AppAuthFailures, BodyFailures, JsonBody};
+use crate::api::read;
+use crate::api::{ApiError, ErrorBody, LoginRequest, SessionResponse, TokenRequest, TokenResponse};
+use crate::engine::{EngineError, Login};
 
-/// A login: who, with what attributes, and optionally timeouts of its own.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// The user name, 1 to 256 bytes.
-    #[schema(example = "alice", min_length = 1, max_length = 256)]
-    pub user: String,
-    /// Free-form facts about the login, such as `ip` and `user_agent`.
-    #[serde(default)]
-    pub attributes: Option<BTreeMap<String, String>>,
-    /// This session's idle timeout, such as "90s" or "15m", within the server's bounds.
-    #[serde(default)]
-    #[schema(example = "15m")]
-    pub idle_timeout: Option<String>,
-    /// This session's absolute timeout, such as "8h", within the server's bounds.
-    #[serde(default)]
-    #[schema(example = "8h")]
-    pub absolute_timeout: Option<String>,
-}
-
-/// A session token, as login or renew gave it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    pub token: String,
-}
-
-/// A new token and the session it opens. The only place a token appears.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    pub token: String,
-    pub session: SessionView,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionResponse {
-    pub session: SessionView,
-}
-
-fn request_duration(field: &str, value: Option<&str>) -> Result<Option<Duration>, ApiError> {
-    value
-        .map(|text| {
-            parse_duration(text).map_err(|message| {
-                ApiError::unprocessable("invalid_duration", format!("{field}: {message}"))
-            })
-        })
+/// A timeout the login gives, read: the text as sent, and the duration.
+fn request_duration<'a>(
+    field: &'static str,
+    text: Option<&'a str>,
+) -> Result<Option<(&'a str, Duration)>, ApiError> {
+    text.map(|text| Ok((text, read::duration(field, text)?)))
         .transpose()
 }
 
@@ -86,21 +45,35 @@ pub async fn login(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    let idle = request_duration("idle_timeout", request.idle_timeout.as_deref())?;
+    let absolute = request_duration("absolute_timeout", request.absolute_timeout.as_deref())?;
     let login = Login {
         user: request.user,
         attributes: request.attributes,
-        idle_timeout: request_duration("idle_timeout", request.idle_timeout.as_deref())?,
-        absolute_timeout: request_duration(
-            "absolute_timeout",
-            request.absolute_timeout.as_deref(),
-        )?,
+        idle_timeout: idle.map(|(_, d)| d),
+        absolute_timeout: absolute.map(|(_, d)| d),
     };
-    let (token, session) = state.engine.login(login)?;
+    let (token, session) = state.engine.login(login).map_err(|e| match e {
+        // Said again with what was sent, in our words.
+        EngineError::TimeoutOutOfBounds { field, .. } => {
+            let policy = state.engine.policy();
+            let (asked, bounds) = if field == "idle_timeout" {
+                (idle, policy.idle_bounds)
+            } else {
+                (absolute, policy.absolute_bounds)
+            };
+            match asked {
+                Some((sent, asked)) => read::out_of_bounds(field, sent, asked, bounds),
+                None => e.into(),
+            }
+        }
+        other => other.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
             token: token.expose().to_owned(),
-            session,
+            session: session.into(),
         }),
     ))
 }
@@ -124,7 +97,9 @@ pub async fn touch(
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let session = state.engine.touch(&request.token)?;
-    Ok(Json(SessionResponse { session }))
+    Ok(Json(SessionResponse {
+        session: session.into(),
+    }))
 }
 
 /// Replace the session's token: same handle, new secret; the old token stops working.
@@ -148,7 +123,7 @@ pub async fn renew(
     let (token, session) = state.engine.renew(&request.token)?;
     Ok(Json(TokenResponse {
         token: token.expose().to_owned(),
-        session,
+        session: session.into(),
     }))
 }
 

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -18,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ServerState;
-use super::error::ApiError;
+use crate::api::{ApiError, ErrorCode};
 use crate::config::ServerConfig;
 
 /// Shortest token the server accepts from configuration.
@@ -156,8 +155,7 @@ pub fn generate_token(role: Role) -> String {
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let missing = || {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send the API token in the header Authorization: Bearer <token>",
         )
     };
@@ -193,18 +191,14 @@ fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
     });
     if in_url {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "token_in_url",
+            ErrorCode::TokenInUrl,
             "tokens never go in a URL; send the API token in the Authorization header and a session token in the JSON body",
         ));
     }
-    state.tokens.role_of(bearer(parts)?).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the API token is not valid",
-        )
-    })
+    state
+        .tokens
+        .role_of(bearer(parts)?)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the API token is not valid"))
 }
 
 /// A caller holding the app token or the admin token.
@@ -234,8 +228,7 @@ impl FromRequestParts<Arc<ServerState>> for AdminCaller {
         match role(parts, state)? {
             Role::Admin => Ok(AdminCaller),
             Role::App => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "this endpoint needs the admin token; the app token cannot use it",
             )),
         }

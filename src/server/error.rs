@@ -8,28 +8,18 @@
 //! message never holds a token: none of them echoes a header.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineError;
+use crate::api::read::RequestBody;
+use crate::api::{ApiError, ErrorBody, ErrorCode};
 
 const TOO_LARGE: &str = "the request body is larger than the server's limit (server.body_limit)";
-
-/// The body of every error response.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A stable, machine-readable code such as `invalid_token` or `malformed_json`.
-    #[schema(example = "invalid_token")]
-    pub error: String,
-    /// What went wrong, for a person.
-    pub message: String,
-}
 
 /// The failures of every route that takes a JSON body, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
@@ -64,109 +54,27 @@ pub enum AdminAuthFailures {
     Forbidden(ErrorBody),
 }
 
-/// An answer other than success.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+fn not_json() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotJson,
+        "send the body as JSON, with the header Content-Type: application/json",
+    )
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    fn not_json() -> Self {
-        Self::bad_request(
-            "not_json",
-            "send the body as JSON, with the header Content-Type: application/json",
-        )
-    }
-
-    fn too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            TOO_LARGE,
-        )
-    }
-
-    /// The code a bare status gets when nothing more specific is known.
-    fn code_for(status: StatusCode) -> &'static str {
-        match status {
-            StatusCode::BAD_REQUEST => "bad_request",
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            StatusCode::CONFLICT => "conflict",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
-            _ if status.is_server_error() => "internal",
-            _ => "bad_request",
-        }
-    }
-
-    fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
-        Self::new(status, Self::code_for(status), message)
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(error: EngineError) -> Self {
-        let message = error.to_string();
-        match error {
-            EngineError::InvalidToken => ApiError::not_found("invalid_token", message),
-            EngineError::NoSuchSession(_) => ApiError::not_found("no_such_session", message),
-            EngineError::InvalidUser(_) => ApiError::unprocessable("invalid_user", message),
-            EngineError::InvalidAttributes(_) => {
-                ApiError::unprocessable("invalid_attributes", message)
-            }
-            EngineError::TimeoutOutOfBounds { .. } => {
-                ApiError::unprocessable("timeout_out_of_bounds", message)
-            }
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let message = rejection.body_text();
-        match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::unprocessable("invalid_body", message),
-            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", message),
-            JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
-            other => ApiError::bad_request("unreadable_body", other.body_text()),
-        }
-    }
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, TOO_LARGE)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = ErrorBody {
-            error: self.code.to_owned(),
+            error: self.code.as_str().to_owned(),
             message: self.message,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -175,40 +83,28 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON object body, with every rejection in the API's error shape.
+/// A JSON object body, with every rejection in the API's error shape and in
+/// our words (`api::read`): serde's own messages quote what was sent.
 ///
-/// Like `axum::Json`, but a body that is not an object is refused: serde
+/// Unlike `axum::Json`, a body that is not an object is refused: serde
 /// would otherwise read `["alice"]` as `{"user": "alice"}`.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !has_json_content_type(&req) {
-            return Err(ApiError::not_json());
+            return Err(not_json());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large()
+                too_large()
             } else {
-                ApiError::bad_request("unreadable_body", rejection.body_text())
+                ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
             }
         })?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                    Ok(_) => {
-                        ApiError::unprocessable("invalid_body", "the body must be a JSON object")
-                    }
-                    Err(e) => ApiError::bad_request(
-                        "malformed_json",
-                        format!("the body is not JSON: {e}"),
-                    ),
-                },
-            );
-        }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        let value = crate::api::read::json_body::<T>(&bytes)?;
         Ok(JsonBody(value))
     }
 }
@@ -230,24 +126,6 @@ fn has_json_content_type(req: &Request) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// `axum::extract::Query`, with its rejections in the API's error shape.
-pub struct QueryParams<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
-            Err(rejection) => Err(query_error(rejection)),
-        }
-    }
-}
-
-fn query_error(rejection: QueryRejection) -> ApiError {
-    ApiError::bad_request("bad_query", rejection.body_text())
-}
-
 /// `axum::extract::Path`, with its rejections in the API's error shape.
 pub struct PathParam<T>(pub T);
 
@@ -262,13 +140,25 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     }
 }
 
+/// In our words: axum's text may quote the path, and a path is what a
+/// confused client puts a token in.
 fn path_error(rejection: PathRejection) -> ApiError {
-    ApiError::bad_request("bad_path", rejection.body_text())
+    use axum::extract::path::ErrorKind;
+    let message = match &rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => {
+                format!("the {key} in the path is not UTF-8 once percent-decoded")
+            }
+            _ => "a part of the path cannot be read".to_owned(),
+        },
+        _ => "the path cannot be read".to_owned(),
+    };
+    ApiError::new(ErrorCode::BadPath, message)
 }
 
 /// The answer for a path no route serves.
 pub async fn no_route() -> ApiError {
-    ApiError::not_found("no_route", "no such endpoint; see /openapi.json")
+    ApiError::new(ErrorCode::NoRoute, "no such endpoint; see /openapi.json")
 }
 
 /// Gives any error response that is not already JSON the API's error shape,
@@ -294,7 +184,7 @@ pub async fn json_errors(response: Response) -> Response {
             .unwrap_or("request failed")
             .to_owned(),
     };
-    let fresh = ApiError::from_status(status, message).into_response();
+    let fresh = ApiError::new(ErrorCode::for_status(status.as_u16()), message).into_response();
     parts.headers.remove(CONTENT_TYPE);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let (fresh_parts, body) = fresh.into_parts();

@@ -3,8 +3,9 @@
 //! Each engine event goes out as `id: <instance>-<seq>`, `event: <kind>`,
 //! `data: <event json>`. A client that reconnects with `Last-Event-ID` gets
 //! every event after it from the engine's history ring; if the ring no longer
-//! holds them, or the id names another server run, it gets one `resync` and
-//! then the live stream. A client too slow to keep up falls behind on its own
+//! holds them (`too_old`), the id names another server run (`other_instance`)
+//! or a seq this run has not reached (`ahead`), it gets one `resync` and then
+//! the live stream. A client too slow to keep up falls behind on its own
 //! broadcast receiver and gets `resync` too: the engine never waits for it,
 //! and neither does any other client. Streams end cleanly on shutdown.
 
@@ -20,12 +21,12 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use futures_util::StreamExt;
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::ServerState;
 use super::auth::AdminCaller;
 use super::error::AdminAuthFailures;
+use crate::api::{self, EventId, Resync, ResyncReason};
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, Event, Subscription};
 
@@ -33,25 +34,6 @@ use crate::engine::{EngineHandle, Event, Subscription};
 /// are waiting. Writing every waiting event in one chunk keeps the cost per
 /// event low when many arrive at once.
 const CHUNK_BYTES: usize = 64 * 1024;
-
-/// Why a client must reload its snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResyncReason {
-    /// `Last-Event-ID` is older than the history ring holds.
-    TooOld,
-    /// `Last-Event-ID` names another server run (or is not an id of this server).
-    OtherInstance,
-    /// The client read too slowly and missed events.
-    Lagged,
-}
-
-/// The data of a `resync` event.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Resync {
-    pub reason: ResyncReason,
-    pub instance: String,
-}
 
 enum Outgoing {
     Event(Event),
@@ -92,10 +74,8 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     let Some(id) = header.map(str::trim).filter(|id| !id.is_empty()) else {
         return Resume::Live;
     };
-    match id.rsplit_once('-') {
-        Some((prefix, seq)) if prefix == instance => {
-            seq.parse().map(Resume::After).unwrap_or(Resume::Foreign)
-        }
+    match EventId::parse(id) {
+        Some(id) if id.instance == instance => Resume::After(id.seq),
         _ => Resume::Foreign,
     }
 }
@@ -121,7 +101,7 @@ fn subscribe_live(engine: &EngineHandle) -> Subscription {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`text/event-stream`. Each event: `id: <instance>-<seq>`, `event: <kind>` (created, touched, renewed, logged_out, revoked, expired), `data:` an Event as JSON. `event: resync` (data: Resync) means events were missed: reload the sessions and stats. A comment line is sent every keep-alive interval.",
-            content_type = "text/event-stream", body = Event),
+            content_type = "text/event-stream", body = api::Event),
         AdminAuthFailures,
     )
 )]
@@ -138,6 +118,14 @@ pub async fn stream(
     let mut queued = VecDeque::new();
     let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
         Resume::Live => subscribe_live(engine),
+        Resume::After(seq) if seq > engine.stats().last_seq => {
+            // Not an id this run gave yet: the client's view is of something else.
+            queued.push_back(Outgoing::Resync(
+                ResyncReason::Ahead,
+                engine.stats().last_seq,
+            ));
+            subscribe_live(engine)
+        }
         Resume::After(seq) => match engine.subscribe_after(seq) {
             Ok(subscription) => subscription,
             Err(_) => {
@@ -239,7 +227,11 @@ fn write_sse(out: &mut Vec<u8>, frames: &FrameCache, instance: &str, outgoing: &
         Outgoing::Resync(reason, seq) => {
             // An id, so a client that reconnects on its own after reloading
             // resumes from here instead of asking for the lost events again.
-            let _ = write!(out, "id: {instance}-{seq}\nevent: resync\ndata: ");
+            let _ = write!(
+                out,
+                "id: {}\nevent: resync\ndata: ",
+                EventId::new(instance, *seq)
+            );
             // Writing to a Vec cannot fail, and a Resync always serializes.
             let _ = serde_json::to_writer(
                 &mut *out,
@@ -261,11 +253,11 @@ fn render_event(instance: &str, event: &Event) -> Bytes {
     // Writing to a Vec cannot fail, and an Event always serializes.
     let _ = write!(
         out,
-        "id: {instance}-{}\nevent: {}\ndata: ",
-        event.seq,
+        "id: {}\nevent: {}\ndata: ",
+        EventId::new(instance, event.seq),
         event.kind.as_str()
     );
-    let _ = serde_json::to_writer(&mut out, event);
+    let _ = serde_json::to_writer(&mut out, &api::Event::from(event));
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }
@@ -346,7 +338,7 @@ mod tests {
         let json = format!(
             r#"{{"seq":{seq},"at":"2026-01-01T00:00:00.000Z","kind":"created","session":{{"handle":"0000000000000001","user":"u","attributes":{{}},"created_at":"2026-01-01T00:00:00.000Z","last_seen_at":"2026-01-01T00:00:00.000Z","idle_expires_at":"2026-01-01T00:15:00.000Z","absolute_expires_at":"2026-01-01T08:00:00.000Z","expires_at":"2026-01-01T00:15:00.000Z","idle_timeout_ms":900000,"state":"active"}}}}"#
         );
-        serde_json::from_str(&json).unwrap()
+        serde_json::from_str::<api::Event>(&json).unwrap().into()
     }
 
     #[test]

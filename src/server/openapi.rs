@@ -24,7 +24,7 @@ the admin token can do all of that and also use /v1/admin and /metrics. Send the
 Session tokens travel only in JSON bodies. Errors are `{error, message}`.",
     ),
     modifiers(&BearerScheme),
-    components(schemas(super::events::Resync, super::events::ResyncReason)),
+    components(schemas(crate::api::Resync, crate::api::ResyncReason, crate::api::ErrorCode)),
     tags(
         (name = "app", description = "Session store calls: app or admin token"),
         (name = "admin", description = "Operator calls: admin token only"),

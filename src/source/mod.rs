@@ -3,8 +3,9 @@
 //! A source is connected once and then gives the dashboard an initial
 //! [`SourceSnapshot`] followed by a stream of [`SourceUpdate`]s with no gap,
 //! and carries out [`SourceCommand`]s (log in, touch, revoke, clock changes).
-//! `Embedded` calls an in-process engine; a later `Remote` will call a session
-//! server over HTTP and follow its SSE stream, behind the same trait.
+//! `Embedded` calls an in-process engine; `Remote` calls a session server
+//! over HTTP (in the wire types of `crate::api`) and follows its SSE stream,
+//! behind the same trait.
 //! A source owns no dashboard state and draws nothing; it never hands a
 //! session token to the dashboard.
 
@@ -123,6 +124,9 @@ pub enum SourceError {
     Unsupported(&'static str),
     #[error("{0}")]
     Connection(String),
+    /// The server refused the admin token (401).
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 /// The dashboard's one interface to its sessions.

@@ -13,11 +13,19 @@
 //! engine's own: the store cannot be reached or written (`Unavailable`), which the
 //! server answers with 503 `store_unavailable`. It holds no session rules.
 
+pub mod file;
 pub mod redis;
+mod sessions;
+
+pub use sessions::{Sessions, StoreKind};
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::engine::EngineError;
+use crate::engine::driver::DriverConfig;
+use crate::engine::{Clock, EngineError, EngineHandle, Policy};
+use file::{FileOptions, FileStore, FileStoreError, Fsync};
 
 /// What a store operation can fail with: the engine's answer, or the store's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +92,74 @@ impl StoreUrl {
                 None => url.clone(),
             },
         }
+    }
+}
+
+/// Everything `serve` needs to open its store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: StoreUrl,
+    pub fsync: Fsync,
+    /// Events kept in a durable store for stream clients that fell behind: at most this many…
+    pub max_events: u64,
+    /// …and none older than this.
+    pub max_event_age: Duration,
+}
+
+/// Why a store cannot be opened: one sentence naming it and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    File(#[from] FileStoreError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// An open store: the sessions, and how many it held when it was opened.
+pub struct OpenedStore {
+    pub sessions: Sessions,
+    pub loaded: usize,
+}
+
+/// Opens the store `options` names and starts the engine on it. A durable
+/// store hands back its sessions; those whose deadline passed while no
+/// server ran end first, each with one `expired` event.
+pub async fn open(
+    options: &StoreOptions,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    driver: DriverConfig,
+) -> Result<OpenedStore, OpenError> {
+    match &options.url {
+        StoreUrl::Memory => Ok(OpenedStore {
+            sessions: Sessions::memory(EngineHandle::spawn(policy, clock, driver)),
+            loaded: 0,
+        }),
+        StoreUrl::File(path) => {
+            let opened = FileStore::open(FileOptions {
+                path: path.clone(),
+                fsync: options.fsync,
+                max_events: options.max_events,
+                max_event_age: options.max_event_age,
+            })?;
+            let loaded = opened.restored.sessions.len();
+            let engine = EngineHandle::spawn_restored(
+                policy,
+                clock,
+                driver,
+                opened.instance,
+                opened.restored,
+                opened.store.clone(),
+            );
+            Ok(OpenedStore {
+                sessions: Sessions::file(engine, opened.store),
+                loaded,
+            })
+        }
+        StoreUrl::Redis(_) => Err(OpenError::Unsupported(format!(
+            "{} is a Redis store, which this build does not support yet",
+            options.url.redacted()
+        ))),
     }
 }
 

@@ -1,0 +1,138 @@
+//! Request and response bodies of the app and admin routes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorCode};
+use super::read::{Field, Kind, RequestBody, query_pairs};
+use super::session::{Event, SessionView};
+
+/// A login: who, with what attributes, and optionally timeouts of its own.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The user name, 1 to 256 bytes.
+    #[schema(example = "alice", min_length = 1, max_length = 256)]
+    pub user: String,
+    /// Free-form facts about the login, such as `ip` and `user_agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<BTreeMap<String, String>>,
+    /// This session's idle timeout, such as "90s" or "15m", within the server's bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "15m")]
+    pub idle_timeout: Option<String>,
+    /// This session's absolute timeout, such as "8h", within the server's bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "8h")]
+    pub absolute_timeout: Option<String>,
+}
+
+impl RequestBody for LoginRequest {
+    const FIELDS: &'static [Field] = &[
+        Field::required("user", Kind::String),
+        Field::optional("attributes", Kind::StringMap),
+        Field::optional("idle_timeout", Kind::String),
+        Field::optional("absolute_timeout", Kind::String),
+    ];
+}
+
+impl LoginRequest {
+    pub fn user(user: impl Into<String>) -> Self {
+        LoginRequest {
+            user: user.into(),
+            attributes: None,
+            idle_timeout: None,
+            absolute_timeout: None,
+        }
+    }
+}
+
+/// A session token, as login or renew gave it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+impl RequestBody for TokenRequest {
+    const FIELDS: &'static [Field] = &[Field::required("token", Kind::String)];
+}
+
+/// A new token and the session it opens. The only place a token appears.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub token: String,
+    pub session: SessionView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionResponse {
+    pub session: SessionView,
+}
+
+/// The query of the session listing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only this user's sessions.
+    pub user: Option<String>,
+    /// Sessions per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Sessions per listing page when the query does not say.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most sessions one listing page may hold.
+pub const MAX_LIMIT: usize = 10_000;
+
+impl ListParams {
+    /// Reads the listing's query string, refusing in our words.
+    pub fn parse(query: Option<&str>) -> Result<ListParams, ApiError> {
+        let mut params = ListParams::default();
+        for (name, value) in query_pairs(query.unwrap_or(""), &["user", "limit", "cursor"])? {
+            match name {
+                "user" => params.user = Some(value),
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                ErrorCode::BadQuery,
+                                format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                            )
+                        })?;
+                    params.limit = Some(limit);
+                }
+                _ => params.cursor = Some(value),
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// One page of active sessions, soonest idle deadline first.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A session and the events of it the server's history still holds.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SessionDetail {
+    pub session: SessionView,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevokedCount {
+    pub revoked: usize,
+}

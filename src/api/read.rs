@@ -1,0 +1,327 @@
+//! Reading what a client sent, with every refusal in our words.
+//!
+//! The parsers' own messages quote what they could not read, and what a
+//! client sent may be a secret put in the wrong place (a token as a field
+//! name, a query parameter or a duration). So a refusal names fields by the
+//! names this API gives them, and repeats a value of the client's only when
+//! it is too short to be any token (`shown`).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ErrorCode};
+use super::stats::format_duration;
+use crate::engine::Bounds;
+
+/// The shortest secret the server accepts or issues: API tokens have at
+/// least 16 characters and session tokens 43. Anything shorter can be quoted.
+const QUOTABLE_BELOW: usize = 16;
+
+/// What a field of a request holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    /// An object whose values are strings.
+    StringMap,
+}
+
+/// One field a request takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+impl Field {
+    pub const fn required(name: &'static str, kind: Kind) -> Self {
+        Field {
+            name,
+            kind,
+            required: true,
+        }
+    }
+
+    pub const fn optional(name: &'static str, kind: Kind) -> Self {
+        Field {
+            name,
+            kind,
+            required: false,
+        }
+    }
+}
+
+/// A JSON request body whose fields are listed, so refusals can name them.
+pub trait RequestBody: DeserializeOwned {
+    const FIELDS: &'static [Field];
+}
+
+/// `text` in backticks if it is short and plain enough to repeat safely.
+pub fn shown(text: &str) -> Option<String> {
+    let plain =
+        text.len() < QUOTABLE_BELOW && text.chars().all(|c| c.is_ascii_graphic() && c != '`');
+    (plain && !text.is_empty()).then(|| format!("`{text}`"))
+}
+
+fn field_list(fields: &[Field]) -> String {
+    fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads a JSON object body as `T`, or says in one sentence what is wrong.
+pub fn json_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
+            "the body is empty; send a JSON object".to_owned()
+        } else {
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        };
+        ApiError::new(ErrorCode::MalformedJson, message)
+    })?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!(
+                "the body must be a JSON object with the fields {}",
+                field_list(T::FIELDS)
+            ),
+        ));
+    };
+    check_fields(&object, T::FIELDS)?;
+    serde_json::from_value(Value::Object(object)).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!(
+                "the body does not fit this request, which takes {}",
+                field_list(T::FIELDS)
+            ),
+        )
+    })
+}
+
+fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidBody, message);
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !fields.iter().any(|f| f.name == key.as_str()))
+    {
+        let name = shown(unknown).unwrap_or_else(|| "(not repeated: it could be a secret)".into());
+        return Err(invalid(format!(
+            "the body has an unknown field {name}; this request takes {}",
+            field_list(fields)
+        )));
+    }
+    for field in fields {
+        let name = field.name;
+        match (object.get(name), field.kind) {
+            (None, _) if field.required => {
+                return Err(invalid(format!("the body needs the field `{name}`")));
+            }
+            (None | Some(Value::Null), _) if !field.required => {}
+            (Some(Value::String(_)), Kind::String) => {}
+            (Some(Value::Object(map)), Kind::StringMap) if map.values().all(Value::is_string) => {}
+            (_, Kind::String) => {
+                return Err(invalid(format!("`{name}` must be a string")));
+            }
+            (_, Kind::StringMap) => {
+                return Err(invalid(format!(
+                    "`{name}` must be an object whose values are strings"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A duration a request gives, such as "90s" or "15m".
+pub fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        let what = shown(text.trim()).map_or_else(|| field.to_owned(), |t| format!("{field} {t}"));
+        ApiError::new(
+            ErrorCode::InvalidDuration,
+            format!("{what} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""),
+        )
+    })
+}
+
+/// The refusal of a duration that was read but lies outside the server's
+/// bounds; it repeats what was sent (a duration cannot be a token).
+pub fn out_of_bounds(field: &str, sent: &str, asked: Duration, bounds: Bounds) -> ApiError {
+    let message = if asked > bounds.max {
+        format!(
+            "{field} {} is more than the server allows ({})",
+            sent.trim(),
+            format_duration(bounds.max)
+        )
+    } else {
+        format!(
+            "{field} {} is less than the server allows ({})",
+            sent.trim(),
+            format_duration(bounds.min)
+        )
+    };
+    ApiError::new(ErrorCode::TimeoutOutOfBounds, message)
+}
+
+/// Reads query parameters, each at most once, from the names `allowed`.
+pub fn query_pairs(
+    query: &str,
+    allowed: &[&'static str],
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let bad = |message: String| ApiError::new(ErrorCode::BadQuery, message);
+    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in form_pairs(query) {
+        let Some(&known) = allowed.iter().find(|a| **a == name) else {
+            let name =
+                shown(&name).unwrap_or_else(|| "(not repeated: it could be a secret)".into());
+            return Err(bad(format!(
+                "unknown query parameter {name}; this request takes {}",
+                allowed.join(", ")
+            )));
+        };
+        if pairs.iter().any(|(n, _)| *n == known) {
+            return Err(bad(format!("the query parameter `{known}` is given twice")));
+        }
+        pairs.push((known, value));
+    }
+    Ok(pairs)
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded (`+` is a space).
+fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(&text.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(move |pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::LoginRequest;
+
+    fn login(body: &str) -> Result<LoginRequest, ApiError> {
+        json_body::<LoginRequest>(body.as_bytes())
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_fields_allowed() {
+        let err = login(r#"{"user":"a","idle_timout":"5m"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidBody);
+        assert_eq!(
+            err.message,
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout"
+        );
+    }
+
+    #[test]
+    fn a_field_name_long_enough_to_be_a_token_is_not_repeated() {
+        let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
+        let err = login(&format!(r#"{{"user":"a","{secret}":1}}"#)).unwrap_err();
+        assert!(!err.message.contains(secret), "{}", err.message);
+        assert!(err.message.contains("unknown field"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_are_said_in_our_words() {
+        let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
+        let cases = [
+            (r#"{}"#.to_owned(), "the body needs the field `user`"),
+            (r#"{"user":5}"#.to_owned(), "`user` must be a string"),
+            (
+                format!(r#"{{"user":"a","attributes":"{secret}"}}"#),
+                "`attributes` must be an object whose values are strings",
+            ),
+            (
+                r#"{"user":"a","attributes":{"k":1}}"#.to_owned(),
+                "`attributes` must be an object whose values are strings",
+            ),
+        ];
+        for (body, message) in cases {
+            let err = login(&body).unwrap_err();
+            assert_eq!(
+                (err.code, err.message.as_str()),
+                (ErrorCode::InvalidBody, message)
+            );
+        }
+        assert!(login(r#"{"user":"a","attributes":null,"idle_timeout":null}"#).is_ok());
+    }
+
+    #[test]
+    fn unreadable_json_gives_a_position_not_the_text() {
+        let err = login(r#"{"user": "secret-token-value"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+        assert!(!err.message.contains("secret"), "{}", err.message);
+        assert_eq!(
+            login("").unwrap_err().message,
+            "the body is empty; send a JSON object"
+        );
+        assert_eq!(login("[1]").unwrap_err().code, ErrorCode::InvalidBody);
+    }
+
+    #[test]
+    fn query_parameters_are_checked_by_name_and_never_echo_a_secret() {
+        let allowed = ["user", "limit", "cursor"];
+        assert_eq!(
+            query_pairs("user=zo%C3%AB+x&limit=5", &allowed).unwrap(),
+            vec![("user", "zoë x".to_owned()), ("limit", "5".to_owned())]
+        );
+        let secret = "st_admin_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEy";
+        let err = query_pairs(&format!("{secret}=1"), &allowed).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadQuery);
+        assert!(!err.message.contains("st_admin"), "{}", err.message);
+        let err = query_pairs("color=red", &allowed).unwrap_err();
+        assert!(err.message.contains("`color`"), "{}", err.message);
+        let err = query_pairs("limit=1&limit=2", &allowed).unwrap_err();
+        assert_eq!(err.message, "the query parameter `limit` is given twice");
+    }
+
+    #[test]
+    fn durations_are_refused_in_our_words_repeating_only_what_is_safe() {
+        let bounds = Bounds {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(86_400),
+        };
+        let asked = duration("idle_timeout", "60days").unwrap();
+        assert_eq!(
+            out_of_bounds("idle_timeout", "60days", asked, bounds).message,
+            "idle_timeout 60days is more than the server allows (1day)"
+        );
+        assert_eq!(
+            out_of_bounds("idle_timeout", "5ms", Duration::from_millis(5), bounds).message,
+            "idle_timeout 5ms is less than the server allows (1s)"
+        );
+        let err = duration("idle_timeout", "soon").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidDuration);
+        assert!(
+            err.message
+                .starts_with("idle_timeout `soon` is not a duration"),
+            "{}",
+            err.message
+        );
+        let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
+        let err = duration("absolute_timeout", secret).unwrap_err();
+        assert!(!err.message.contains(secret), "{}", err.message);
+    }
+
+    #[test]
+    fn only_short_plain_text_is_quoted() {
+        assert_eq!(shown("color").as_deref(), Some("`color`"));
+        assert_eq!(shown("abcdefghijklmnop"), None);
+        assert_eq!(shown("a b"), None);
+        assert_eq!(shown(""), None);
+    }
+}

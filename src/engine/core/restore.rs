@@ -1,0 +1,94 @@
+//! The core's side of the store seam: starting from a store's state, and the
+//! record of a session as a store keeps it.
+
+use super::*;
+use crate::engine::persist::{Restored, SelectorKeys, StoredSession};
+
+impl Engine {
+    /// An engine that carries on from `restored`: the same sessions under the
+    /// same handles and tokens, events numbered on from the store's last one.
+    /// Sessions whose deadline passed while no engine ran are still live here;
+    /// the first `expire_due(now)` ends them with their real deadline.
+    pub fn restore(
+        policy: Policy,
+        history_capacity: usize,
+        now: Millis,
+        restored: Restored,
+    ) -> Engine {
+        let mut engine = Engine::new(policy, history_capacity, restored.last_time.min(now));
+        if let Some(keys) = restored.selector_keys {
+            engine.selectors = SelectorCodec::from_keys(keys);
+        }
+        engine.history = History::continuing(history_capacity, restored.last_seq);
+        let mut sessions = restored.sessions;
+        let mut top = 0usize;
+        for stored in &sessions {
+            let (slot, _) = engine.selectors.decode(stored.handle.0);
+            top = top.max(slot as usize + 1);
+        }
+        engine.records = vec![None; top];
+        for stored in &sessions {
+            let (slot, _) = engine.selectors.decode(stored.handle.0);
+            engine.records[slot as usize] = Some(Record {
+                selector: stored.handle.0,
+                verifier_hash: stored.verifier_hash,
+                user: stored.user.clone(),
+                attributes: stored.attributes.clone(),
+                created: stored.created,
+                last_seen: stored.last_seen,
+                idle_timeout_ms: stored.idle_timeout_ms,
+                touch_pending: false,
+                absolute_deadline: stored.absolute_deadline,
+                last_touch_event: stored.last_seen,
+            });
+        }
+        engine.live = engine.records.iter().flatten().count();
+        engine.peak = engine.live as u64;
+        // Each lane of a track is kept in deadline order; appending in that
+        // order keeps every append O(1).
+        sessions.sort_unstable_by_key(|s| s.last_seen + Millis::from(s.idle_timeout_ms));
+        for stored in &sessions {
+            let (slot, _) = engine.selectors.decode(stored.handle.0);
+            let record = engine.record(slot);
+            let (timeout, deadline) =
+                (Millis::from(record.idle_timeout_ms), record.idle_deadline());
+            engine.idle.insert(slot, timeout, deadline);
+        }
+        sessions.sort_unstable_by_key(|s| s.absolute_deadline);
+        for stored in &sessions {
+            let (slot, _) = engine.selectors.decode(stored.handle.0);
+            let timeout = stored.absolute_deadline - stored.created;
+            engine
+                .absolute
+                .insert(slot, timeout, stored.absolute_deadline);
+        }
+        let floor = restored.generation_floor;
+        engine.free = (0..top as Slot)
+            .rev()
+            .filter(|&slot| engine.records[slot as usize].is_none())
+            .map(|slot| (slot, floor))
+            .collect();
+        engine.fresh_generation = floor;
+        engine
+    }
+
+    /// The session behind `handle` as a store keeps it, if it is live.
+    pub fn stored(&self, handle: Handle) -> Option<StoredSession> {
+        let record = self.record(self.live_slot(handle.0)?);
+        Some(StoredSession {
+            handle,
+            verifier_hash: record.verifier_hash,
+            user: record.user.clone(),
+            attributes: record.attributes.clone(),
+            created: record.created,
+            last_seen: record.last_seen,
+            idle_timeout_ms: record.idle_timeout_ms,
+            absolute_deadline: record.absolute_deadline,
+        })
+    }
+
+    /// The keys that turn slots into handles, for a store to keep.
+    pub fn selector_keys(&self) -> SelectorKeys {
+        self.selectors.keys()
+    }
+}
