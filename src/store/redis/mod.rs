@@ -254,10 +254,13 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(raw)
 }
 
+/// A random selector of 52 bits: exact in a Lua number, so a user's set can
+/// hold it as an integer (an intset, the smallest set Redis has). Uniqueness
+/// is checked in the login script; the secret is the verifier, not this.
 fn random_selector() -> u64 {
     let mut raw = [0u8; 8];
     getrandom::fill(&mut raw).expect("the OS random number generator failed");
-    u64::from_be_bytes(raw)
+    u64::from_be_bytes(raw) >> 12
 }
 
 impl RedisStore {
@@ -390,9 +393,9 @@ impl RedisStore {
         for _ in 0..8 {
             let selector = random_selector();
             let (token, hash) = self.mint().issue(selector);
-            let handle = Handle(selector).to_string();
+            let handle = selector.to_be_bytes();
             let mut args: Vec<&[u8]> = vec![
-                handle.as_bytes(),
+                &handle,
                 &hash,
                 user.as_bytes(),
                 idle.as_bytes(),
@@ -428,9 +431,9 @@ impl RedisStore {
     /// Records activity on the session behind `token`.
     pub async fn touch(&self, token: &str) -> Result<SessionView, StoreError> {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
-        let handle = Handle(presented.selector).to_string();
+        let handle = presented.selector.to_be_bytes();
         let hash = presented.verifier_hash();
-        self.touch_script(&[handle.as_bytes(), &hash, b""])
+        self.touch_script(&[&handle, &hash, b""])
             .await?
             .ok_or(StoreError::Engine(EngineError::InvalidToken))
     }
@@ -441,8 +444,7 @@ impl RedisStore {
         handle: Handle,
         actor: &str,
     ) -> Result<SessionView, StoreError> {
-        let hex = handle.to_string();
-        self.touch_script(&[hex.as_bytes(), b"", actor.as_bytes()])
+        self.touch_script(&[&handle.0.to_be_bytes(), b"", actor.as_bytes()])
             .await?
             .ok_or(StoreError::Engine(EngineError::NoSuchSession(handle)))
     }
@@ -462,13 +464,13 @@ impl RedisStore {
     /// Replaces the token of a session: same handle, new secret; the old token dies.
     pub async fn renew(&self, token: &str) -> Result<(Token, SessionView), StoreError> {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
-        let handle = Handle(presented.selector).to_string();
+        let handle = presented.selector.to_be_bytes();
         let (new_token, new_hash) = self.mint().issue(presented.selector);
         let reply: String = self
             .shared
             .run(
                 &self.shared.scripts.renew,
-                &[handle.as_bytes(), &presented.verifier_hash(), &new_hash],
+                &[&handle, &presented.verifier_hash(), &new_hash],
             )
             .await?;
         if reply == "!gone" {
@@ -481,17 +483,12 @@ impl RedisStore {
     /// Ends the session behind `token` at the user's request.
     pub async fn logout(&self, token: &str) -> Result<(), StoreError> {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
-        let handle = Handle(presented.selector).to_string();
+        let handle = presented.selector.to_be_bytes();
         let reply: String = self
             .shared
             .run(
                 &self.shared.scripts.finish,
-                &[
-                    handle.as_bytes(),
-                    &presented.verifier_hash(),
-                    b"logged_out",
-                    b"",
-                ],
+                &[&handle, &presented.verifier_hash(), b"logged_out", b""],
             )
             .await?;
         match reply.as_str() {
@@ -502,12 +499,11 @@ impl RedisStore {
 
     /// Ends a session on an operator's order.
     pub async fn revoke(&self, handle: Handle, actor: &str) -> Result<(), StoreError> {
-        let hex = handle.to_string();
         let reply: String = self
             .shared
             .run(
                 &self.shared.scripts.finish,
-                &[hex.as_bytes(), b"", b"revoked", actor.as_bytes()],
+                &[&handle.0.to_be_bytes(), b"", b"revoked", actor.as_bytes()],
             )
             .await?;
         match reply.as_str() {
@@ -541,16 +537,15 @@ impl RedisStore {
         &self,
         handle: Handle,
     ) -> Result<Option<(SessionView, Vec<Event>)>, StoreError> {
-        let hex = handle.to_string();
         let reply: String = self
             .shared
-            .run(&self.shared.scripts.get, &[hex.as_bytes()])
+            .run(&self.shared.scripts.get, &[&handle.0.to_be_bytes()])
             .await?;
         if reply.is_empty() {
             return Ok(None);
         }
         let (view, _) = wire::view(&reply).map_err(broken)?;
-        let events = self.session_events(&hex).await?;
+        let events = self.session_events(&handle.to_string()).await?;
         Ok(Some((view, events)))
     }
 
@@ -589,8 +584,8 @@ impl RedisStore {
     ) -> Result<(Vec<SessionView>, Option<RedisCursor>), StoreError> {
         let limit = limit.clamp(1, 100_000).to_string();
         let (deadline, handle) = match cursor {
-            Some(c) => (c.deadline.to_string(), c.handle.to_string()),
-            None => (String::new(), String::new()),
+            Some(c) => (c.deadline.to_string(), c.handle.0.to_be_bytes().to_vec()),
+            None => (String::new(), Vec::new()),
         };
         let reply: Vec<String> = self
             .shared
@@ -600,7 +595,7 @@ impl RedisStore {
                     user.unwrap_or("").as_bytes(),
                     limit.as_bytes(),
                     deadline.as_bytes(),
-                    handle.as_bytes(),
+                    &handle,
                 ],
             )
             .await?;

@@ -9,7 +9,7 @@ local ended = 0
 local gone, counts = {}, {}
 local function claim(s, r, d)
   if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
-  redis.call('SREM', user_key(s.user), s.h)
+  redis.call('SREM', user_key(s.user), member(s.h))
   emit('expired', s, 'expired', r, d, nil)
   table.insert(gone, s.h)
   counts[r] = (counts[r] or 0) + 1

@@ -32,6 +32,24 @@ local function ms(n) return string.format('%d', n) end
 
 local function user_key(user) return PREFIX .. 'u:' .. user end
 
+-- A handle is kept as its 8 raw bytes (the hash field and sorted-set member),
+-- shown as 16 hex digits, and in a user's set as a decimal integer, so small
+-- sets stay intsets. Selectors have 52 random bits, exact in a Lua number.
+local function hex(h) return string.format(string.rep('%02x', 8), string.byte(h, 1, 8)) end
+local function member(h)
+  local n = 0
+  for i = 1, 8 do n = n * 256 + string.byte(h, i) end
+  return ms(n)
+end
+local function handle_of(m)
+  local n, b = tonumber(m), {}
+  for i = 8, 1, -1 do
+    b[i] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(b))
+end
+
 -- A record is one packed msgpack string: user, verifier hash, created, then
 -- times as offsets from created (shorter), pending-touch flag, attributes.
 local function load(h)
@@ -66,7 +84,7 @@ local function view(s, state)
   local idle = s.last_seen + s.idle
   local e = math.min(idle, s.abs)
   if CLOSE_NEXT and CLOSE_NEXT < e then e = CLOSE_NEXT end
-  return { h = s.h, u = s.user, a = s.attrs, c = s.created, l = s.last_seen, i = idle,
+  return { h = hex(s.h), u = s.user, a = s.attrs, c = s.created, l = s.last_seen, i = idle,
            x = s.abs, e = e, o = s.idle, st = state }
 end
 
@@ -81,7 +99,7 @@ local function finish(s, kind, state, reason, deadline, actor, counter)
   redis.call('HDEL', K_SESS, s.h)
   redis.call('ZREM', K_DUE, s.h)
   if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
-  redis.call('SREM', user_key(s.user), s.h)
+  redis.call('SREM', user_key(s.user), member(s.h))
   redis.call('HINCRBY', K_META, counter, 1)
   emit(kind, s, state, reason, deadline, actor)
 end

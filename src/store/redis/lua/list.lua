@@ -8,10 +8,11 @@ if user ~= '' then
   -- Through the user's own set: costs that user's sessions, not all of them.
   local found = {}
   for _, m in ipairs(redis.call('SMEMBERS', user_key(user))) do
-    local s = load(m)
+    local h = handle_of(m)
+    local s = load(h)
     if s and not due(s) then
       local score = (own_deadline(s))
-      if cs == nil or score > cs or (score == cs and m > ch) then
+      if cs == nil or score > cs or (score == cs and h > ch) then
         table.insert(found, { s = s, score = score })
       end
     end
@@ -38,7 +39,7 @@ end
 local reply = { '' }
 for i, o in ipairs(out) do
   if i > limit then
-    reply[1] = ms(out[limit].score) .. ':' .. out[limit].s.h
+    reply[1] = ms(out[limit].score) .. ':' .. hex(out[limit].s.h)
     break
   end
   table.insert(reply, cjson.encode(view(o.s, 'active')))

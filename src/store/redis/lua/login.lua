@@ -11,8 +11,8 @@ local ukey = user_key(user)
 if limit > 0 then
   local alive = {}
   for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
-    local s = live(m, nil)
-    if s then table.insert(alive, s) elseif not load(m) then redis.call('SREM', ukey, m) end
+    local s = live(handle_of(m), nil)
+    if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
   end
   if #alive >= limit then
     if on_limit == 'refuse' then return '!limit' end
@@ -30,7 +30,7 @@ local s = { h = h, vh = vh, user = user, created = NOW, last_seen = NOW, idle = 
             abs = NOW + absolute, lte = NOW, pend = 0, attrs = attrs }
 store(s)
 redis.call('ZADD', K_DUE, (own_deadline(s)), h)
-redis.call('SADD', ukey, h)
+redis.call('SADD', ukey, member(h))
 redis.call('HINCRBY', K_META, 'logins', 1)
 local n = redis.call('HLEN', K_SESS)
 if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', n) end

@@ -4,7 +4,7 @@ local ukey = user_key(ARGV[5])
 local actor = ARGV[6]
 local revoked = 0
 for _, m in ipairs(redis.call('SRANDMEMBER', ukey, tonumber(ARGV[7]))) do
-  local s = live(m, nil)
+  local s = live(handle_of(m), nil)
   if s then
     announce_due_touch(s)
     finish(s, 'revoked', 'revoked', nil, nil, actor, 'revoked')
