@@ -26,7 +26,11 @@ const SUBSCRIBER_BUFFER: usize = 65_536;
 /// How long one `XREAD` waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
 /// Entries read from the stream per call.
-const BATCH: usize = 4096;
+const BATCH: usize = 1024;
+/// How long reading may keep failing before local subscriptions are closed:
+/// a slow answer is retried from the same id and loses nothing, while an
+/// outage closes them so their clients resume (or resync) later.
+const OUTAGE: Duration = Duration::from_secs(1);
 /// How long a subscription waits for this node's tail to reach the asked seq.
 const CATCH_UP: Duration = Duration::from_secs(2);
 
@@ -82,19 +86,21 @@ fn seq_of(id: &str) -> Option<u64> {
 pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(OP_TIMEOUT))
-        .set_response_timeout(Some(BLOCK + OP_TIMEOUT))
+        .set_response_timeout(Some(BLOCK + 5 * OP_TIMEOUT))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_millis(500));
     let mut conn: Option<ConnectionManager> = None;
     let mut last = *shared.feed.published.borrow();
     let mut healthy = true;
+    let mut failing_since: Option<tokio::time::Instant> = None;
     while !shared.shutdown.load(Ordering::SeqCst) {
         if conn.is_none() {
             let connect = ConnectionManager::new_with_config(client.clone(), config.clone());
             match tokio::time::timeout(OP_TIMEOUT, connect).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => {
-                    if healthy {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if healthy && since.elapsed() >= OUTAGE {
                         tracing::warn!("the event stream cannot be read: Redis is unreachable");
                         shared.feed.close();
                         healthy = false;
@@ -117,6 +123,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
             .await;
         match reply {
             Ok(streams) => {
+                failing_since = None;
                 if !healthy {
                     tracing::info!("the event stream is readable again");
                     healthy = true;
@@ -150,7 +157,8 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                 }
             }
             Err(error) => {
-                if healthy {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if healthy && since.elapsed() >= OUTAGE {
                     tracing::warn!(%error, "the event stream cannot be read");
                     shared.feed.close();
                     healthy = false;

@@ -89,10 +89,20 @@ local function view(s, state)
 end
 
 -- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
-local function emit(kind, s, state, reason, deadline, actor)
+-- The view is encoded once (cjson is the costly part) and the event around it
+-- is plain concatenation. Returns the view's JSON, for the script's answer.
+local function emit(kind, s, state, reason, deadline, actor, vjson)
   local seq = redis.call('HINCRBY', K_META, 'seq', 1)
-  local ev = { s = seq, t = NOW, k = kind, r = reason, d = deadline, a = actor, v = view(s, state) }
-  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'e', cjson.encode(ev))
+  vjson = vjson or cjson.encode(view(s, state))
+  local ev = { '{"s":', ms(seq), ',"t":', ms(NOW), ',"k":"', kind, '"' }
+  if reason then ev[#ev + 1] = ',"r":"' .. reason .. '"' end
+  if deadline then ev[#ev + 1] = ',"d":' .. ms(deadline) end
+  if actor then ev[#ev + 1] = ',"a":' .. cjson.encode(actor) end
+  ev[#ev + 1] = ',"v":'
+  ev[#ev + 1] = vjson
+  ev[#ev + 1] = '}'
+  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'e', table.concat(ev))
+  return vjson
 end
 
 local function finish(s, kind, state, reason, deadline, actor, counter)

@@ -34,5 +34,4 @@ redis.call('SADD', ukey, member(h))
 redis.call('HINCRBY', K_META, 'logins', 1)
 local n = redis.call('HLEN', K_SESS)
 if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', n) end
-emit('created', s, 'active')
-return cjson.encode(view(s, 'active'))
+return emit('created', s, 'active')

@@ -12,5 +12,4 @@ if s.pend == 1 then
 end
 store(s)
 redis.call('HINCRBY', K_META, 'renewals', 1)
-emit('renewed', s, 'active')
-return cjson.encode(view(s, 'active'))
+return emit('renewed', s, 'active')
