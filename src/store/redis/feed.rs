@@ -31,8 +31,6 @@ const BATCH: usize = 1024;
 /// a slow answer is retried from the same id and loses nothing, while an
 /// outage closes them so their clients resume (or resync) later.
 const OUTAGE: Duration = Duration::from_secs(1);
-/// How long a subscription waits for this node's tail to reach the asked seq.
-const CATCH_UP: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribeError {
@@ -175,32 +173,47 @@ pub(super) async fn subscribe_after(
     shared: &Shared,
     seq: u64,
 ) -> Result<Subscription, SubscribeError> {
-    let give_up = tokio::time::Instant::now() + CATCH_UP;
-    loop {
-        let (receiver, published) = {
-            let sender = shared.feed.sender();
-            (sender.subscribe(), *shared.feed.published.borrow())
-        };
-        if seq <= published {
-            let backlog = read_range(shared, seq, published).await?;
-            return Ok(Subscription::new(backlog, receiver));
-        }
-        // The client has seen more than this node has published yet.
-        let current: Option<u64> = shared
-            .query(redis::cmd("HGET").arg(&shared.keys[0]).arg("seq"))
-            .await?;
-        if seq > current.unwrap_or(0) {
-            return Err(TooOld { asked: seq }.into());
-        }
-        let mut published = shared.feed.published.subscribe();
-        let caught_up = tokio::time::timeout_at(give_up, published.wait_for(|&p| p >= seq)).await;
-        if !matches!(caught_up, Ok(Ok(_))) {
-            return Err(StoreError::Unavailable(
-                "this node's event feed is behind the stream".into(),
-            )
-            .into());
-        }
+    let (receiver, published) = {
+        let sender = shared.feed.sender();
+        (sender.subscribe(), *shared.feed.published.borrow())
+    };
+    if seq <= published {
+        let backlog = read_range(shared, seq, published).await?;
+        return Ok(Subscription::new(backlog, receiver));
     }
+    // The client has seen more than this node has published yet (it comes
+    // from a node further ahead): what this node publishes up to `seq` is
+    // skipped, so it gets no duplicate.
+    let current: Option<u64> = shared
+        .query(redis::cmd("HGET").arg(&shared.keys[0]).arg("seq"))
+        .await?;
+    if seq > current.unwrap_or(0) {
+        return Err(TooOld { asked: seq }.into());
+    }
+    Ok(Subscription::new(
+        Vec::new(),
+        skipping_through(receiver, seq),
+    ))
+}
+
+/// A receiver of what `input` delivers after `seq`. If `input` lags, the
+/// output ends, so its subscriber resumes (or resyncs) rather than miss events.
+fn skipping_through(mut input: broadcast::Receiver<Event>, seq: u64) -> broadcast::Receiver<Event> {
+    let (output, receiver) = broadcast::channel(SUBSCRIBER_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            match input.recv().await {
+                Ok(event) if event.seq <= seq => continue,
+                Ok(event) => {
+                    if output.send(event).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    receiver
 }
 
 /// Events after `seq` up to and including `upto`, or `TooOld` once trimmed.
