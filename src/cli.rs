@@ -1,5 +1,9 @@
-//! Command-line definitions (clap). Flags beat `SESSIONTOP_*` environment
-//! variables, which beat the config file; `Cli::apply` folds them into a `Config`.
+//! Command-line definitions (clap), and how a command line, the environment
+//! and the config file make one `Config`.
+//!
+//! Flags beat environment variables (read once, in `config::Environment`),
+//! which beat the config file, which beats the defaults. A flag given where
+//! it has no effect is refused with a sentence, never silently ignored.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +11,9 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, parse_closing_time, parse_duration};
+use crate::config::{Config, ConfigError, Environment, StoreConfig, Uses};
+use crate::store::StoreUrl;
+use crate::units::{parse_closing_time, parse_duration, parse_time_zone};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +31,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub dashboard: DashboardArgs,
+
+    #[command(flatten)]
+    misplaced: MisplacedArgs,
 }
 
 /// Flags every mode accepts.
@@ -34,16 +43,16 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Idle timeout, such as 90s or 15m [policy.idle_timeout].
-    #[arg(long, global = true, value_name = "D", env = "SESSIONTOP_IDLE_TIMEOUT", value_parser = parse_duration)]
+    /// Idle timeout, such as 90s or 15m [policy.idle_timeout, SESSIONTOP_IDLE_TIMEOUT].
+    #[arg(long, global = true, value_name = "D", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
-    /// Absolute timeout, such as 8h [policy.absolute_timeout].
-    #[arg(long, global = true, value_name = "D", env = "SESSIONTOP_ABSOLUTE_TIMEOUT", value_parser = parse_duration)]
+    /// Absolute timeout, such as 8h [policy.absolute_timeout, SESSIONTOP_ABSOLUTE_TIMEOUT].
+    #[arg(long, global = true, value_name = "D", value_parser = parse_duration)]
     pub absolute_timeout: Option<Duration>,
 
-    /// Daily closing time, local "HH:MM" [policy.closing_time].
-    #[arg(long, global = true, value_name = "HH:MM", env = "SESSIONTOP_CLOSING_TIME", value_parser = parse_closing_time)]
+    /// Daily closing time "HH:MM" in policy.time_zone [policy.closing_time, SESSIONTOP_CLOSING_TIME].
+    #[arg(long, global = true, value_name = "HH:MM", value_parser = parse_closing_time)]
     pub closing_time: Option<NaiveTime>,
 }
 
@@ -54,16 +63,16 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub no_sim: bool,
 
-    /// Clock speed of the embedded engine, 0.5 to 100 [dashboard.speed].
-    #[arg(long, value_name = "X", env = "SESSIONTOP_SPEED")]
+    /// Clock speed of the embedded engine, 0.5 to 100 [dashboard.speed, SESSIONTOP_SPEED].
+    #[arg(long, value_name = "X")]
     pub speed: Option<f64>,
 
     /// Draw without colour (NO_COLOR is honoured too) [dashboard.no_color].
     #[arg(long)]
     pub no_color: bool,
 
-    /// Watch a session server instead of the embedded engine [dashboard.server].
-    #[arg(long, value_name = "URL", env = "SESSIONTOP_SERVER")]
+    /// Watch a session server instead of the embedded engine [dashboard.server, SESSIONTOP_SERVER].
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
 
     /// File holding the server's admin token (or set SESSIONTOP_TOKEN) [dashboard.token_file].
@@ -71,51 +80,221 @@ pub struct DashboardArgs {
     pub token_file: Option<PathBuf>,
 }
 
+/// Flags of `serve` given without it: caught so the error can say where they go.
+#[derive(Debug, Args, Default, Clone)]
+struct MisplacedArgs {
+    #[arg(long, hide = true, value_name = "ADDR")]
+    listen: Option<String>,
+    #[arg(long, hide = true, value_name = "URL")]
+    store: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the session server: the engine behind an HTTP API and an event stream.
-    Serve {
-        /// Address to listen on [server.listen].
-        #[arg(long, value_name = "ADDR", env = "SESSIONTOP_LISTEN")]
-        listen: Option<String>,
-    },
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Measure this machine's capacity and print the figures.
-    Bench {
-        #[arg(value_enum)]
-        target: BenchTarget,
-        /// Live sessions to measure with.
-        #[arg(long, default_value_t = 1_000_000)]
-        sessions: usize,
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// For `bench tui`: measure a dashboard connected to a real server over loopback.
-        #[arg(long)]
-        remote: bool,
-    },
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
+}
+
+const SERVE_HELP: &str = "\
+Environment:
+  SESSIONTOP_APP_TOKEN     the app API token (logs users in, touches, renews, logs out)
+  SESSIONTOP_ADMIN_TOKEN   the admin API token (also /v1/admin and /metrics)
+  SESSIONTOP_LISTEN        the address to listen on, like --listen
+  SESSIONTOP_STORE         where sessions are kept, like --store
+  SESSIONTOP_CONFIG        the config file, like --config
+  SESSIONTOP_LOG           the log filter (else RUST_LOG), such as info or debug
+Tokens are at least 16 characters. A token variable beats server.app_token /
+server.admin_token in the config file, which beat their token files. With no
+token configured, serve generates both, prints them once and listens only on
+loopback.";
+
+const BENCH_HELP: &str = "\
+Targets:
+  engine  the engine alone: memory per session, the cost of login, touch (with
+          and without its event), logout and revoke, and how late expiries fire,
+          with --sessions live sessions
+  server  the HTTP server over loopback: touch requests per second and their
+          latency, and events per second to 10 event-stream clients, with
+          100,000 live sessions (--sessions does not apply)
+  store   the file store: disk bytes per session, and start-up time with
+          --sessions stored sessions (each with an ip and a user agent)
+  tui     the dashboard: frame time and events absorbed per second with
+          --sessions live sessions; with --remote, a dashboard attached to a
+          real server over loopback
+
+The default of 1,000,000 sessions takes a while to fill (tens of seconds, more
+on a busy machine) and a few hundred MB of memory; try --sessions 100000 for a
+quick look.";
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on [server.listen, SESSIONTOP_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Where sessions are kept: memory, file:PATH (or a bare PATH), redis://HOST:PORT/DB
+    /// [store.url, SESSIONTOP_STORE; default: a file in the state directory].
+    #[arg(long, value_name = "URL", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// What to measure (see Targets below).
+    #[arg(value_enum)]
+    pub target: BenchTarget,
+    /// Live sessions to measure with.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sessions: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// For `bench tui`: measure a dashboard connected to a real server over loopback.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchTarget {
+    /// The engine alone, with --sessions live sessions.
     Engine,
+    /// The HTTP server over loopback, with 100,000 live sessions.
     Server,
-    /// The file store: disk bytes per session and start-up time with N stored sessions.
+    /// The file store: disk bytes per session and start-up time with --sessions stored sessions.
     Store,
+    /// The dashboard's frames, with --sessions live sessions (--remote: attached to a server).
     Tui,
     /// The Redis store (SESSIONTOP_STORE=redis://…, or a private redis-server).
     Redis,
 }
 
+/// Which flag or variable set a config key, so an error names what the user typed.
+#[derive(Default)]
+struct Origins(Vec<(&'static str, &'static str)>);
+
+impl Origins {
+    fn set(&mut self, key: &'static str, origin: &'static str) {
+        self.0.retain(|(k, _)| *k != key);
+        self.0.push((key, origin));
+    }
+
+    fn rename(&self, error: ConfigError) -> ConfigError {
+        match error {
+            ConfigError::Invalid {
+                key,
+                value,
+                allowed,
+            } => ConfigError::Invalid {
+                key: self
+                    .0
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(key, |(_, origin)| origin),
+                value,
+                allowed,
+            },
+            other => other,
+        }
+    }
+}
+
 impl Cli {
-    /// The config file's settings with this command line's flags on top.
-    pub fn load_config(&self) -> Result<Config, ConfigError> {
-        let mut config = Config::load(self.common.config.as_deref())?;
+    /// The sections this command uses.
+    pub fn uses(&self) -> Uses {
+        match &self.command {
+            None => Uses::Dashboard,
+            Some(Command::Serve(_)) => Uses::Server,
+            Some(Command::Bench(_)) => Uses::Everything,
+        }
+    }
+
+    /// The config file's settings with the environment and this command line on
+    /// top, `~` expanded and checked for this command.
+    pub fn load_config(&self, env: &Environment) -> Result<Config, ConfigError> {
+        self.refuse_misplaced_flags()?;
+        let mut origins = Origins::default();
+        let explicit = self
+            .common
+            .config
+            .as_ref()
+            .or(env.config.as_ref())
+            .map(|p| crate::config::expand_home(p, env.home.as_deref()));
+        let mut config =
+            match explicit.or_else(|| env.default_config.clone().filter(|p| p.exists())) {
+                Some(path) => Config::from_file(&path)?,
+                None => Config::default(),
+            };
+
+        // The environment.
+        let duration = |key: &'static str, text: &str| {
+            parse_duration(text).map_err(|message| ConfigError::Unreadable { key, message })
+        };
+        if let Some(text) = &env.idle_timeout {
+            config.policy.idle_timeout = duration("SESSIONTOP_IDLE_TIMEOUT", text)?;
+            origins.set("policy.idle_timeout", "SESSIONTOP_IDLE_TIMEOUT");
+        }
+        if let Some(text) = &env.absolute_timeout {
+            config.policy.absolute_timeout = duration("SESSIONTOP_ABSOLUTE_TIMEOUT", text)?;
+            origins.set("policy.absolute_timeout", "SESSIONTOP_ABSOLUTE_TIMEOUT");
+        }
+        if let Some(text) = &env.closing_time {
+            config.policy.closing_time =
+                Some(
+                    parse_closing_time(text).map_err(|message| ConfigError::Unreadable {
+                        key: "SESSIONTOP_CLOSING_TIME",
+                        message,
+                    })?,
+                );
+        }
+        if let Some(text) = &env.speed {
+            config.dashboard.speed = text.parse().map_err(|_| ConfigError::Unreadable {
+                key: "SESSIONTOP_SPEED",
+                message: format!("{text:?} is not a number; use a speed factor from 0.5 to 100"),
+            })?;
+            origins.set("dashboard.speed", "SESSIONTOP_SPEED");
+        }
+        if let Some(server) = &env.server {
+            config.dashboard.server = Some(server.clone());
+        }
+        if let Some(token) = &env.token {
+            config.dashboard.token = Some(token.clone());
+        }
+        if env.no_color {
+            config.dashboard.no_color = true;
+        }
+        if let Some(listen) = &env.listen {
+            config.server.listen = listen.clone();
+        }
+        if let Some(token) = &env.app_token {
+            config.server.app_token = Some(token.clone());
+        }
+        if let Some(token) = &env.admin_token {
+            config.server.admin_token = Some(token.clone());
+        }
+        if let Some(text) = &env.store {
+            config.store.url =
+                Some(
+                    StoreUrl::parse(text).map_err(|message| ConfigError::Unreadable {
+                        key: "SESSIONTOP_STORE",
+                        message,
+                    })?,
+                );
+        }
+        config.log_filter = env.log.clone();
+
+        // The command line.
         let c = &self.common;
         if let Some(d) = c.idle_timeout {
             config.policy.idle_timeout = d;
+            origins.set("policy.idle_timeout", "--idle-timeout");
         }
         if let Some(d) = c.absolute_timeout {
             config.policy.absolute_timeout = d;
+            origins.set("policy.absolute_timeout", "--absolute-timeout");
         }
         if let Some(t) = c.closing_time {
             config.policy.closing_time = Some(t);
@@ -126,8 +305,9 @@ impl Cli {
         }
         if let Some(speed) = d.speed {
             config.dashboard.speed = speed;
+            origins.set("dashboard.speed", "--speed");
         }
-        if d.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        if d.no_color {
             config.dashboard.no_color = true;
         }
         if let Some(server) = &d.server {
@@ -136,43 +316,82 @@ impl Cli {
         if let Some(file) = &d.token_file {
             config.dashboard.token_file = Some(file.clone());
         }
-        if let Some(Command::Serve {
-            listen: Some(listen),
-        }) = &self.command
-        {
-            config.server.listen = listen.clone();
-        }
-        config.validate().map_err(|e| flag_names(e, self))?;
-        Ok(config)
-    }
-}
-
-/// Names the flag rather than the config key when the bad value came from a flag.
-fn flag_names(error: ConfigError, cli: &Cli) -> ConfigError {
-    match error {
-        ConfigError::Invalid {
-            key,
-            value,
-            allowed,
-        } => {
-            let key = match key {
-                "policy.idle_timeout" if cli.common.idle_timeout.is_some() => {
-                    "--idle-timeout (or SESSIONTOP_IDLE_TIMEOUT)"
-                }
-                "policy.absolute_timeout" if cli.common.absolute_timeout.is_some() => {
-                    "--absolute-timeout (or SESSIONTOP_ABSOLUTE_TIMEOUT)"
-                }
-                "dashboard.speed" if cli.dashboard.speed.is_some() => {
-                    "--speed (or SESSIONTOP_SPEED)"
-                }
-                other => other,
-            };
-            ConfigError::Invalid {
-                key,
-                value,
-                allowed,
+        if let Some(Command::Serve(serve)) = &self.command {
+            if let Some(listen) = &serve.listen {
+                config.server.listen = listen.clone();
+            }
+            if let Some(store) = &serve.store {
+                config.store.url = Some(store.clone());
+            }
+            if config.store.url.is_none() {
+                let state = env.state_dir.as_deref().ok_or_else(|| {
+                    ConfigError::Usage(
+                        "serve cannot find a state directory for its sessions file (no home directory); set --store file:PATH, or --store memory".into(),
+                    )
+                })?;
+                config.store.url = Some(StoreConfig::default_file(state));
             }
         }
-        other => other,
+        if config.policy.time_zone.is_none() {
+            config.policy.time_zone = Some(
+                env.time_zone
+                    .as_deref()
+                    .and_then(|name| parse_time_zone(name).ok())
+                    .unwrap_or(chrono_tz::UTC),
+            );
+        }
+
+        self.refuse_flags_a_server_ignores(&config, env)?;
+        config.expand_paths(env.home.as_deref());
+        config
+            .validate(self.uses())
+            .map_err(|e| origins.rename(e))?;
+        Ok(config)
+    }
+
+    /// `sessiontop --listen …` is a `serve` flag given to the dashboard.
+    fn refuse_misplaced_flags(&self) -> Result<(), ConfigError> {
+        let m = &self.misplaced;
+        for (flag, given) in [("--listen", &m.listen), ("--store", &m.store)] {
+            if given.is_some() {
+                let hint = match &self.command {
+                    Some(Command::Serve(_)) => "put it after `serve`".to_owned(),
+                    _ => format!("run `sessiontop serve {flag} …`"),
+                };
+                return Err(ConfigError::Usage(format!(
+                    "{flag} belongs to `sessiontop serve`: {hint}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A dashboard watching a server has no clock or simulator of its own to set.
+    fn refuse_flags_a_server_ignores(
+        &self,
+        config: &Config,
+        env: &Environment,
+    ) -> Result<(), ConfigError> {
+        if self.command.is_some() {
+            return Ok(());
+        }
+        let Some(server) = &config.dashboard.server else {
+            return Ok(());
+        };
+        let refused = if self.dashboard.speed.is_some() {
+            Some("--speed")
+        } else if env.speed.is_some() {
+            Some("SESSIONTOP_SPEED")
+        } else if self.dashboard.no_sim {
+            Some("--no-sim")
+        } else {
+            None
+        };
+        match refused {
+            Some(flag) => Err(ConfigError::Usage(format!(
+                "{flag} applies to the embedded engine, not to a server ({server}): a server's clock runs in real time and it simulates no logins; drop {flag} or --server"
+            ))),
+            None => Ok(()),
+        }
     }
 }

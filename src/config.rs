@@ -1,19 +1,33 @@
 //! The configuration model: config.toml, its defaults, and its validation.
 //!
-//! Strength order: flags, then `SESSIONTOP_*` environment variables (both
-//! handled by clap in `cli`), then the config file, then the defaults here.
-//! Every bad value is an error that names the key, the value and what is
-//! allowed; nothing starts on a bad config. This module reads files; it does
-//! not start anything.
+//! Strength order: flags, then environment variables (both folded in by
+//! `cli`, the environment read once by `env`), then the config file, then the
+//! defaults here. Every bad value is an error that names the key, the value
+//! and what is allowed.
+//!
+//! A leaf: this module reads text and checks values that types alone cannot.
+//! It does not load scenario files or build the key map (the simulator and the
+//! dashboard check their own parts when they start), and nothing below it
+//! calls back into it. Each mode checks only the sections it uses, so `serve`
+//! never refuses to start over a dashboard setting.
+
+mod env;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveTime;
-use serde::{Deserialize, Deserializer};
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::engine::{Bounds, ClosingTime, Policy, driver::DriverConfig};
+use crate::store::StoreUrl;
+use crate::units::{format_duration, parse_closing_time, parse_duration, parse_time_zone};
+
+pub use env::{Environment, VARIABLES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -22,29 +36,54 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is invalid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{0}")]
-    Keys(#[from] crate::tui::keymap::KeyMapError),
+    #[error("config file {path} is invalid{at}: {message}", path = path.display())]
+    Parse {
+        path: PathBuf,
+        /// " at line N (key = value)", or empty when the parser gave no place.
+        at: String,
+        message: String,
+    },
     #[error("{key} = {value:?} is not allowed: {allowed}")]
     Invalid {
         key: &'static str,
         value: String,
         allowed: String,
     },
+    /// A flag or variable whose value does not parse; the message names the value.
+    #[error("{key}: {message}")]
+    Unreadable { key: &'static str, message: String },
+    /// A flag given where it has no effect.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Which sections a mode uses, and so which it checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    /// The dashboard: policy, engine, dashboard, simulator.
+    Dashboard,
+    /// `serve`: policy, engine, server, store.
+    Server,
+    /// `bench`: all of them.
+    Everything,
 }
 
 /// The whole configuration, as config.toml spells it.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub policy: PolicyConfig,
     pub engine: EngineConfig,
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub dashboard: DashboardConfig,
     pub simulator: SimulatorConfig,
-    /// Action name -> keys, for example `revoke = ["r", "Delete"]`.
+    /// Action name -> keys, for example `revoke = ["r", "Delete"]`. Checked by
+    /// the dashboard's key map when the dashboard starts.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// The log filter (`SESSIONTOP_LOG`, else `RUST_LOG`); not a config.toml key.
+    #[serde(skip)]
+    pub log_filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -56,6 +95,10 @@ pub struct PolicyConfig {
     pub absolute_timeout: Duration,
     #[serde(deserialize_with = "closing_time")]
     pub closing_time: Option<NaiveTime>,
+    /// The zone the closing time is read in. None: the host's, filled in by
+    /// `cli` at start-up (UTC for a `Config` built in code, such as a test's).
+    #[serde(deserialize_with = "time_zone")]
+    pub time_zone: Option<Tz>,
     #[serde(deserialize_with = "duration")]
     pub min_timeout: Duration,
     #[serde(deserialize_with = "duration")]
@@ -73,6 +116,7 @@ impl Default for PolicyConfig {
             idle_timeout: policy.idle_timeout,
             absolute_timeout: policy.absolute_timeout,
             closing_time: None,
+            time_zone: None,
             min_timeout: policy.idle_bounds.min,
             max_idle_timeout: policy.idle_bounds.max,
             max_absolute_timeout: policy.absolute_bounds.max,
@@ -84,7 +128,7 @@ impl Default for PolicyConfig {
 impl PolicyConfig {
     /// The engine policy, after checking the keys against each other.
     pub fn to_policy(&self) -> Result<Policy, ConfigError> {
-        let show = |d: Duration| humantime::format_duration(d).to_string();
+        let show = format_duration;
         if self.min_timeout.is_zero() {
             return Err(invalid(
                 "policy.min_timeout",
@@ -128,6 +172,7 @@ impl PolicyConfig {
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
             closing_time: self.closing_time.map(ClosingTime),
+            time_zone: self.time_zone.unwrap_or(chrono_tz::UTC),
             idle_bounds: Bounds {
                 min: self.min_timeout,
                 max: self.max_idle_timeout,
@@ -179,18 +224,27 @@ impl EngineConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
-    pub app_token: Option<String>,
-    pub admin_token: Option<String>,
+    pub app_token: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
     pub app_token_file: Option<PathBuf>,
     pub admin_token_file: Option<PathBuf>,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// Interval of keep-alive comments on the event stream.
     #[serde(deserialize_with = "duration")]
     pub keep_alive: Duration,
+    /// How long a client may take to send a request's headers once it began.
+    #[serde(deserialize_with = "duration")]
+    pub request_header_timeout: Duration,
+    /// How long a connection may sit with no request before it is closed.
+    #[serde(deserialize_with = "duration")]
+    pub connection_idle_timeout: Duration,
+    /// Connections served at once; more get 503 (health checks still answer).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -203,11 +257,146 @@ impl Default for ServerConfig {
             admin_token_file: None,
             body_limit: 16 * 1024,
             keep_alive: Duration::from_secs(15),
+            request_header_timeout: Duration::from_secs(10),
+            connection_idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }
 
+impl ServerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least = |key: &'static str, value: Duration, min: Duration| {
+            if value < min {
+                Err(invalid(
+                    key,
+                    format_duration(value),
+                    format!("a duration of at least {}", format_duration(min)),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        at_least(
+            "server.keep_alive",
+            self.keep_alive,
+            Duration::from_millis(10),
+        )?;
+        at_least(
+            "server.request_header_timeout",
+            self.request_header_timeout,
+            Duration::from_millis(10),
+        )?;
+        at_least(
+            "server.connection_idle_timeout",
+            self.connection_idle_timeout,
+            Duration::from_millis(10),
+        )?;
+        if self.body_limit < 256 {
+            return Err(invalid(
+                "server.body_limit",
+                self.body_limit.to_string(),
+                "a number of bytes >= 256",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid(
+                "server.max_connections",
+                self.max_connections.to_string(),
+                "1 to 1000000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub use crate::store::file::Fsync;
+
+/// Where and how `serve` keeps its sessions (`[store]`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// None: the mode's default. `cli` gives `serve` a file in the platform
+    /// state directory; the dashboard's embedded engine and a `Config` built
+    /// in code (tests) keep sessions in memory.
+    #[serde(deserialize_with = "store_url")]
+    pub url: Option<StoreUrl>,
+    #[serde(deserialize_with = "fsync")]
+    pub fsync: Fsync,
+    /// Events older than this leave the store's history.
+    #[serde(deserialize_with = "duration")]
+    pub history_retention: Duration,
+    /// At most this many events stay in the store's history.
+    pub history_max_events: u64,
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    pub key_prefix: String,
+    /// File holding the Redis password (instead of the URL's userinfo).
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            fsync: Fsync::EverySec,
+            history_retention: Duration::from_secs(24 * 3600),
+            history_max_events: 2_000_000,
+            key_prefix: "sessiontop:".to_owned(),
+            password_file: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store `serve` uses when none is configured: `sessions.db` in
+    /// sessiontop's state directory.
+    pub fn default_file(state_dir: &Path) -> StoreUrl {
+        StoreUrl::File(state_dir.join("sessiontop").join("sessions.db"))
+    }
+
+    /// The store to use: the configured one, else memory.
+    pub fn url_or_memory(&self) -> StoreUrl {
+        self.url.clone().unwrap_or(StoreUrl::Memory)
+    }
+
+    /// What opening the store needs.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            url: self.url_or_memory(),
+            fsync: self.fsync,
+            max_events: self.history_max_events,
+            max_event_age: self.history_retention,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.history_retention < Duration::from_secs(1) {
+            return Err(invalid(
+                "store.history_retention",
+                format_duration(self.history_retention),
+                "a duration of at least 1s",
+            ));
+        }
+        if self.history_max_events == 0 {
+            return Err(invalid(
+                "store.history_max_events",
+                "0",
+                "a number of events >= 1",
+            ));
+        }
+        let prefix = &self.key_prefix;
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "store.key_prefix",
+                prefix.clone(),
+                "1 to 64 printable ASCII characters without spaces, such as \"sessiontop:\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DashboardConfig {
     /// Speed of the embedded engine's virtual clock at start.
@@ -230,6 +419,9 @@ pub struct DashboardConfig {
     pub server: Option<String>,
     /// File that holds the server's admin token.
     pub token_file: Option<PathBuf>,
+    /// The server's admin token from `SESSIONTOP_TOKEN`; not a config.toml key.
+    #[serde(skip)]
+    pub token: Option<SecretString>,
 }
 
 impl Default for DashboardConfig {
@@ -246,7 +438,50 @@ impl Default for DashboardConfig {
             no_color: false,
             server: None,
             token_file: None,
+            token: None,
         }
+    }
+}
+
+impl DashboardConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let (min, max) = crate::engine::clock::SPEED_RANGE;
+        if !(min..=max).contains(&self.speed) {
+            return Err(invalid(
+                "dashboard.speed",
+                self.speed.to_string(),
+                "a speed factor from 0.5 to 100",
+            ));
+        }
+        if !(1..=120).contains(&self.fps) {
+            return Err(invalid("dashboard.fps", self.fps.to_string(), "1 to 120"));
+        }
+        for (key, value) in [
+            ("dashboard.warn_below", self.warn_below),
+            ("dashboard.critical_below", self.critical_below),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(key, value.to_string(), "a fraction from 0 to 1"));
+            }
+        }
+        if self.critical_below > self.warn_below {
+            return Err(invalid(
+                "dashboard.critical_below",
+                self.critical_below.to_string(),
+                format!(
+                    "a fraction no larger than dashboard.warn_below ({})",
+                    self.warn_below
+                ),
+            ));
+        }
+        if self.event_log == 0 {
+            return Err(invalid(
+                "dashboard.event_log",
+                "0",
+                "a number of events >= 1",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -263,7 +498,8 @@ pub struct SimulatorConfig {
     pub activity_interval: Duration,
     /// Shares of simulated users by how their session ends. They need not sum to 1.
     pub mix: SimulatorMix,
-    /// A scripted lesson to play instead of random logins: a bundled name or a file.
+    /// A scripted lesson to play instead of random logins: a bundled name or a
+    /// file. Loaded and checked by the dashboard when it starts.
     pub scenario: Option<String>,
 }
 
@@ -277,6 +513,51 @@ impl Default for SimulatorConfig {
             mix: SimulatorMix::default(),
             scenario: None,
         }
+    }
+}
+
+impl SimulatorConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.initial_logins > 10_000 {
+            return Err(invalid(
+                "simulator.initial_logins",
+                self.initial_logins.to_string(),
+                "0 to 10000",
+            ));
+        }
+        let rate = self.logins_per_minute;
+        if !(rate.is_finite() && (0.0..=60_000.0).contains(&rate)) {
+            return Err(invalid(
+                "simulator.logins_per_minute",
+                rate.to_string(),
+                "a rate from 0 to 60000",
+            ));
+        }
+        if self.activity_interval.is_zero() {
+            return Err(invalid(
+                "simulator.activity_interval",
+                "0s",
+                "a duration of at least 1ms",
+            ));
+        }
+        let mix = &self.mix;
+        for (key, value) in [
+            ("simulator.mix.go_idle", mix.go_idle),
+            ("simulator.mix.log_out", mix.log_out),
+            ("simulator.mix.stay", mix.stay),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(invalid(key, value.to_string(), "a share >= 0"));
+            }
+        }
+        if mix.go_idle + mix.log_out + mix.stay <= 0.0 {
+            return Err(invalid(
+                "simulator.mix",
+                "all zero",
+                "at least one share above 0",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -309,25 +590,132 @@ fn invalid(key: &'static str, value: impl Into<String>, allowed: impl Into<Strin
     }
 }
 
-/// Parses a humantime duration such as "90s", "15m" or "8h".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|_| {
-        format!(
-            "{s:?} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""
-        )
-    })
+impl Config {
+    /// Reads a config file (not yet checked: see `validate`).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { at, message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                at,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads config.toml text (not yet checked: see `validate`).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("(text)"),
+            at: place(text, e.span()),
+            message: e.message().trim_end_matches('\n').to_owned(),
+        })
+    }
+
+    /// Checks every value of the sections `uses` names that types alone cannot.
+    pub fn validate(&self, uses: Uses) -> Result<(), ConfigError> {
+        self.policy.to_policy()?;
+        self.engine.to_driver_config()?;
+        if uses != Uses::Server {
+            self.dashboard.validate()?;
+            self.simulator.validate()?;
+        }
+        if uses != Uses::Dashboard {
+            self.server.validate()?;
+            self.store.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Expands a leading `~` in every path setting, with `home` as the user's home.
+    pub fn expand_paths(&mut self, home: Option<&Path>) {
+        let expand = |path: &mut Option<PathBuf>| {
+            if let Some(p) = path {
+                *p = expand_home(p, home);
+            }
+        };
+        expand(&mut self.server.app_token_file);
+        expand(&mut self.server.admin_token_file);
+        expand(&mut self.dashboard.token_file);
+        expand(&mut self.store.password_file);
+        if let Some(StoreUrl::File(path)) = &mut self.store.url {
+            *path = expand_home(path, home);
+        }
+        if let Some(scenario) = &mut self.simulator.scenario
+            && (scenario == "~" || scenario.starts_with("~/"))
+        {
+            *scenario = expand_home(Path::new(scenario), home).display().to_string();
+        }
+    }
 }
 
-/// Parses a closing time "HH:MM" (24-hour, local time).
-pub fn parse_closing_time(s: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
-        format!("{s:?} is not a time of day; use 24-hour \"HH:MM\", such as \"23:00\"")
-    })
+/// `~` or `~/rest` with the home directory in front; any other path as it is.
+pub fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
+    let Some(home) = home else {
+        return path.to_owned();
+    };
+    match path.strip_prefix("~") {
+        Ok(rest) if rest.as_os_str().is_empty() => home.to_owned(),
+        Ok(rest) => home.join(rest),
+        Err(_) => path.to_owned(),
+    }
 }
 
+/// " at line N (section.key = value)" for the place a parse error points at.
+fn place(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    let shown = match (section, line.split_once('=')) {
+        (Some(section), Some((key, value))) if !line.starts_with('[') => {
+            format!("{section}.{} = {}", key.trim(), value.trim())
+        }
+        _ => line.to_owned(),
+    };
+    let shown: String = shown.chars().take(120).collect();
+    format!(" at line {line_no} ({shown})")
+}
+
+/// A duration written with a unit ("90s"); a bare number gets told to add one.
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+    struct DurationText;
+    impl Visitor<'_> for DurationText {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a duration with a unit, such as \"90s\", \"15m\" or \"8h\"")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            parse_duration(v).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
+            )))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+            self.visit_i64(v as i64)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
+            )))
+        }
+    }
+    d.deserialize_any(DurationText)
 }
 
 fn closing_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
@@ -335,220 +723,32 @@ fn closing_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D:
     if s.trim().is_empty() || s.trim() == "off" {
         return Ok(None);
     }
-    parse_closing_time(&s)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    parse_closing_time(&s).map(Some).map_err(de::Error::custom)
 }
 
-impl Config {
-    /// Reads and checks a config file.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        })
+fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Ok(None);
     }
+    parse_time_zone(&s).map(Some).map_err(de::Error::custom)
+}
 
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e.to_string(),
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
+fn store_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StoreUrl>, D::Error> {
+    let s = String::deserialize(d)?;
+    StoreUrl::parse(&s).map(Some).map_err(de::Error::custom)
+}
 
-    /// Finds the config file: the explicit path, else `$SESSIONTOP_CONFIG`, else
-    /// `sessiontop/config.toml` in the user config directory if it exists.
-    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
-        if let Some(path) = explicit {
-            return Some(path.to_owned());
-        }
-        if let Some(path) = std::env::var_os("SESSIONTOP_CONFIG").filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(path));
-        }
-        let path = dirs::config_dir()?.join("sessiontop").join("config.toml");
-        path.exists().then_some(path)
-    }
-
-    /// Loads the config the rules above find, or the defaults if there is none.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        match Self::locate(explicit) {
-            Some(path) => Self::from_file(&path),
-            None => Ok(Config::default()),
-        }
-    }
-
-    /// Checks every value that types alone cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.policy.to_policy()?;
-        self.engine.to_driver_config()?;
-        let d = &self.dashboard;
-        if !(crate::engine::clock::SPEED_RANGE.0..=crate::engine::clock::SPEED_RANGE.1)
-            .contains(&d.speed)
-        {
-            return Err(invalid(
-                "dashboard.speed",
-                d.speed.to_string(),
-                "a speed factor from 0.5 to 100",
-            ));
-        }
-        if !(1..=120).contains(&d.fps) {
-            return Err(invalid("dashboard.fps", d.fps.to_string(), "1 to 120"));
-        }
-        for (key, value) in [
-            ("dashboard.warn_below", d.warn_below),
-            ("dashboard.critical_below", d.critical_below),
-        ] {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(invalid(key, value.to_string(), "a fraction from 0 to 1"));
-            }
-        }
-        if d.critical_below > d.warn_below {
-            return Err(invalid(
-                "dashboard.critical_below",
-                d.critical_below.to_string(),
-                format!(
-                    "a fraction no larger than dashboard.warn_below ({})",
-                    d.warn_below
-                ),
-            ));
-        }
-        if d.event_log == 0 {
-            return Err(invalid(
-                "dashboard.event_log",
-                "0",
-                "a number of events >= 1",
-            ));
-        }
-        let s = &self.simulator;
-        if s.initial_logins > 10_000 {
-            return Err(invalid(
-                "simulator.initial_logins",
-                s.initial_logins.to_string(),
-                "0 to 10000",
-            ));
-        }
-        if !(s.logins_per_minute.is_finite() && (0.0..=60_000.0).contains(&s.logins_per_minute)) {
-            return Err(invalid(
-                "simulator.logins_per_minute",
-                s.logins_per_minute.to_string(),
-                "a rate from 0 to 60000",
-            ));
-        }
-        if s.activity_interval.is_zero() {
-            return Err(invalid(
-                "simulator.activity_interval",
-                "0s",
-                "a duration of at least 1ms",
-            ));
-        }
-        for (key, value) in [
-            ("simulator.mix.go_idle", s.mix.go_idle),
-            ("simulator.mix.log_out", s.mix.log_out),
-            ("simulator.mix.stay", s.mix.stay),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(invalid(key, value.to_string(), "a share >= 0"));
-            }
-        }
-        if s.mix.go_idle + s.mix.log_out + s.mix.stay <= 0.0 {
-            return Err(invalid(
-                "simulator.mix",
-                "all zero",
-                "at least one share above 0",
-            ));
-        }
-        if let Some(scenario) = &s.scenario {
-            crate::sim::scenario::Scenario::load(scenario)
-                .map_err(|e| invalid("simulator.scenario", scenario.clone(), e))?;
-        }
-        crate::tui::keymap::KeyMap::from_config(&self.keys)?;
-        if self.server.keep_alive < Duration::from_millis(10) {
-            return Err(invalid(
-                "server.keep_alive",
-                humantime::format_duration(self.server.keep_alive).to_string(),
-                "a duration of at least 10ms",
-            ));
-        }
-        if self.server.body_limit < 256 {
-            return Err(invalid(
-                "server.body_limit",
-                self.server.body_limit.to_string(),
-                "a number of bytes >= 256",
-            ));
-        }
-        Ok(())
+fn fsync<'de, D: Deserializer<'de>>(d: D) -> Result<Fsync, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "everysec" => Ok(Fsync::EverySec),
+        "always" => Ok(Fsync::Always),
+        _ => Err(de::Error::custom(format!(
+            "{s:?} is not an fsync choice; use \"everysec\" (a crash loses at most about a second) or \"always\""
+        ))),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_repository_config_toml_is_the_defaults() {
-        let text = include_str!("../config.toml");
-        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn a_bad_duration_names_the_key_and_the_value() {
-        let err = Config::from_toml("[policy]\nidle_timeout = \"15x\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("idle_timeout"), "{err}");
-        assert!(err.contains("15x"), "{err}");
-        assert!(err.contains("15m"), "{err}");
-    }
-
-    #[test]
-    fn an_unknown_key_is_an_error() {
-        let err = Config::from_toml("[policy]\nidle = \"15m\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("idle"), "{err}");
-    }
-
-    #[test]
-    fn idle_timeout_above_its_maximum_is_refused() {
-        let err = Config::from_toml("[policy]\nidle_timeout = \"48h\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("policy.idle_timeout"), "{err}");
-        assert!(err.contains("2days"), "{err}");
-    }
-
-    #[test]
-    fn closing_time_must_be_hh_mm() {
-        assert!(Config::from_toml("[policy]\nclosing_time = \"25:00\"\n").is_err());
-        let config = Config::from_toml("[policy]\nclosing_time = \"23:00\"\n").unwrap();
-        assert_eq!(
-            config.policy.closing_time,
-            NaiveTime::from_hms_opt(23, 0, 0)
-        );
-    }
-
-    #[test]
-    fn the_red_threshold_may_not_sit_above_the_yellow_one() {
-        let err = Config::from_toml("[dashboard]\nwarn_below = 0.05\ncritical_below = 0.5\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("dashboard.critical_below"), "{err}");
-    }
-
-    #[test]
-    fn speed_out_of_range_is_refused() {
-        let err = Config::from_toml("[dashboard]\nspeed = 500.0\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("dashboard.speed"), "{err}");
-    }
-}
+mod tests;

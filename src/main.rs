@@ -1,13 +1,17 @@
-//! CLI parsing and dispatch only.
+//! CLI parsing and dispatch only: read the environment once, build the config
+//! for the command, run the command. Each mode checks its own parts as it
+//! starts (the dashboard its key map and scenario, `serve` its tokens).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use sessiontop::cli::{Cli, Command};
+use sessiontop::config::Environment;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.load_config() {
+    let env = Environment::from_process();
+    let config = match cli.load_config(&env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("sessiontop: {e}");
@@ -16,13 +20,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         None => sessiontop::tui::run(config),
-        Some(Command::Serve { .. }) => sessiontop::server::run(config),
-        Some(Command::Bench {
-            target,
-            sessions,
-            json,
-            remote,
-        }) => sessiontop::bench::run(target, sessions, json, remote, &config),
+        Some(Command::Serve(_)) => sessiontop::server::run(config),
+        Some(Command::Bench(bench)) => sessiontop::bench::run(
+            bench.target,
+            bench.sessions,
+            bench.json,
+            bench.remote,
+            &config,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{Local, NaiveTime, TimeZone};
+use chrono::{NaiveTime, TimeZone};
 use sessiontop::engine::{
     ClosingTime, Engine, EngineError, Event, EventKind, ExpiryReason, ListQuery, Login, Millis,
     Policy, State,
@@ -97,15 +97,19 @@ fn absolute_limit_ends_a_session_however_active() {
 #[test]
 fn closing_time_ends_every_live_session_at_once() {
     let closing = ClosingTime(NaiveTime::from_hms_opt(23, 0, 0).unwrap());
-    let noon = Local
+    // An explicit zone, so the test means the same on every host.
+    let tz = chrono_tz::America::New_York;
+    let noon = tz
         .with_ymd_and_hms(2027, 1, 12, 12, 0, 0)
         .earliest()
         .unwrap()
         .timestamp_millis();
-    let at_closing = closing.next_after(noon);
+    let at_closing = closing.next_after(noon, tz);
+    assert_eq!(at_closing - noon, 11 * 3600 * 1000);
     let mut engine = Engine::new(
         Policy {
             closing_time: Some(closing),
+            time_zone: tz,
             idle_timeout: Duration::from_secs(24 * 3600),
             absolute_timeout: Duration::from_secs(48 * 3600),
             ..policy()
@@ -129,7 +133,10 @@ fn closing_time_ends_every_live_session_at_once() {
     );
     // A session that starts after closing lives until tomorrow's.
     let (_, late) = engine.login(at_closing + MIN, Login::user("c")).unwrap();
-    assert_eq!(engine.next_closing(), Some(closing.next_after(at_closing)));
+    assert_eq!(
+        engine.next_closing(),
+        Some(closing.next_after(at_closing, tz))
+    );
     assert!(late.expires_at > at_closing + MIN);
 }
 

@@ -472,7 +472,8 @@ proptest! {
             let (sessions, _) = open_at(&path, &clock, 64).await.unwrap();
             let after = live(&sessions).await;
             assert_eq!(after, before);
-            assert_eq!(sessions.stats().await.unwrap().last_seq, last_seq);
+            // Closing announces coalesced touches, so the count may have moved on.
+            assert!(sessions.stats().await.unwrap().last_seq >= last_seq);
             let live_tokens = {
                 let mut n = 0;
                 for token in &tokens {

@@ -288,7 +288,7 @@ async fn three_racing_nodes_end_each_session_exactly_once() {
         return;
     };
     // One deadline for all: a closing time a few seconds from now.
-    let closing_at = chrono::Local::now() + chrono::Duration::seconds(4);
+    let closing_at = chrono::Utc::now() + chrono::Duration::seconds(4);
     let policy = Policy {
         closing_time: Some(sessiontop::engine::ClosingTime(closing_at.time())),
         ..policy()

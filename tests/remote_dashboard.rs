@@ -208,6 +208,7 @@ fn a_restarted_server_is_noticed_resynced_and_followed_from_its_new_sequence() {
             .any(|l| l.contains("old-user") && l.contains("● active"))
     };
     d.wait_for("the old sessions to go", |s| !live_old(s));
+    d.wait_text("server restarted: 20 sessions were not kept");
     api.login(&second, "new-dave");
     d.wait_for("a session of the new server", |s| s.contains("new-dave"));
     // seq 2 on the new server is far below the old last seq, and must still apply.
@@ -240,6 +241,14 @@ fn a_wrong_token_or_an_unreachable_server_is_a_clear_error_at_start() {
 
     let text = failure(&dir, "http://127.0.0.1:9", &wrong);
     assert!(text.contains("cannot reach http://127.0.0.1:9"), "{text}");
+
+    let text = failure(&dir, "127.0.0.1:7878", &wrong);
+    assert!(text.contains("has no scheme: add http://"), "{text}");
+    let text = failure(&dir, &format!("{}/v1", server.url()), &wrong);
+    assert!(
+        text.contains(&format!("give the base URL, {},", server.url())),
+        "{text}"
+    );
 
     let app_token = dir.write("app", &format!("{APP_TOKEN}\n"));
     let text = failure(&dir, &server.url(), &app_token);

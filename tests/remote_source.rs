@@ -9,7 +9,10 @@ use sessiontop::config::ServerConfig;
 use sessiontop::engine::clock::system_now;
 use sessiontop::engine::driver::DriverConfig;
 use sessiontop::engine::{EngineHandle, Login, Policy, VirtualClock};
-use sessiontop::source::{Remote, SessionSource, SourceCommand, SourceError, SourceUpdate};
+use sessiontop::source::{
+    ConnectionState, Remote, SessionSource, SourceCommand, SourceError, SourceUpdate,
+};
+use tokio::sync::oneshot;
 
 const ADMIN: &str = "remote-source-admin-token-0123";
 const APP: &str = "remote-source-app-token-0123456";
@@ -115,4 +118,147 @@ async fn an_app_token_or_a_wrong_token_is_told_apart() {
     let app = Remote::new(&url, APP.into()).unwrap();
     let err = app.connect().await.err().unwrap().to_string();
     assert!(err.contains("403"), "{err}");
+}
+
+/// A fake server whose listing hands out the same cursor on every page.
+async fn server_with_a_stuck_cursor() -> String {
+    use axum::Json;
+    use axum::routing::get;
+    use sessiontop::api::{PolicyView, SessionPage, StatsResponse};
+    let stats = StatsResponse {
+        active: 3,
+        peak: 3,
+        totals: Default::default(),
+        policy: PolicyView::from(&Policy::default()),
+        server_time: system_now(),
+        next_closing: None,
+        version: "0.0.0".into(),
+        instance: "0123456789ab".into(),
+        last_seq: 3,
+        store: "memory".into(),
+    };
+    let page = SessionPage {
+        sessions: Vec::new(),
+        next_cursor: Some("stuck".into()),
+    };
+    let app = axum::Router::new()
+        .route("/v1/admin/stats", get(move || async move { Json(stats) }))
+        .route("/v1/admin/sessions", get(move || async move { Json(page) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_cursor_repeats_stops_with_an_error_not_a_loop() {
+    let url = server_with_a_stuck_cursor().await;
+    let remote = Remote::new(&url, ADMIN.into()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), remote.connect())
+        .await
+        .expect("the snapshot gives up instead of paging forever");
+    let err = result.err().unwrap().to_string();
+    assert!(err.contains("the same page cursor twice"), "{err}");
+}
+
+/// A server on `listener` with its own engine and `admin` token; stops when `stop` fires.
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    admin: &str,
+) -> (
+    EngineHandle,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let engine = EngineHandle::spawn(
+        Policy::default(),
+        Arc::new(sessiontop::engine::SystemClock),
+        DriverConfig::default(),
+    );
+    let config = ServerConfig {
+        app_token: Some(APP.into()),
+        admin_token: Some(admin.into()),
+        ..ServerConfig::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = engine.clone();
+    let task = tokio::spawn(async move {
+        let _ = sessiontop::server::serve_engine(served, &config, listener, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    (engine, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_with_a_rotated_token_is_followed_and_reported() {
+    const ROTATED: &str = "remote-source-rotated-admin-token";
+    let token_file = std::env::temp_dir().join(format!(
+        "sessiontop-remote-token-{}-{}",
+        std::process::id(),
+        system_now()
+    ));
+    std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}");
+    let (first, stop, task) = serve_on(listener, ADMIN);
+    first.login(Login::user("lost-1")).unwrap();
+    first.login(Login::user("lost-2")).unwrap();
+
+    let remote = Remote::with_token_file(&url, Some(&token_file), None).unwrap();
+    let (snapshot, mut updates) = remote.connect().await.unwrap();
+    assert_eq!(snapshot.sessions.len(), 2);
+
+    // The server goes away, and comes back on the same address with a new
+    // admin token (rotated in the file) and none of its old sessions.
+    let _ = stop.send(());
+    task.await.unwrap();
+    first.shutdown();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (second, _stop, _task) = serve_on(listener, ROTATED);
+    second.login(Login::user("new")).unwrap();
+    std::fs::write(&token_file, ROTATED).unwrap();
+
+    let mut told_of_the_new_token = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let restarted = loop {
+        let update = tokio::time::timeout_at(deadline, updates.next())
+            .await
+            .expect("the source reconnects to the restarted server")
+            .expect("the stream is open");
+        match update {
+            SourceUpdate::Connection(ConnectionState::Reconnecting { reason, .. }) => {
+                assert!(
+                    !reason.contains(ROTATED) && !reason.contains(ADMIN),
+                    "{reason}"
+                );
+                told_of_the_new_token |= reason.contains("the token file holds a new token");
+            }
+            SourceUpdate::Restarted(snapshot) => break snapshot,
+            SourceUpdate::Resync(_) => {
+                panic!("a restart is reported as one, not as a plain resync")
+            }
+            _ => {}
+        }
+    };
+    let _ = std::fs::remove_file(&token_file);
+    assert!(
+        told_of_the_new_token,
+        "the dashboard is told the token was re-read"
+    );
+    let users: Vec<_> = restarted.sessions.iter().map(|s| s.user.as_str()).collect();
+    assert_eq!(users, ["new"], "only the new run's sessions");
+    second.login(Login::user("after")).unwrap();
+    loop {
+        let update = tokio::time::timeout_at(deadline, updates.next())
+            .await
+            .expect("live events follow the restart")
+            .expect("the stream is open");
+        if let SourceUpdate::Event(event) = update {
+            assert_eq!(event.session.user, "after");
+            break;
+        }
+    }
 }

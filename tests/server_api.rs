@@ -483,3 +483,109 @@ async fn a_token_in_the_url_is_refused_even_with_a_good_header() {
     assert_eq!(body["error"], "token_in_url");
     assert_eq!(server.stats().await["active"], 1, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_states_what_the_server_enforces_and_links_its_operations() {
+    use sessiontop::api::pattern;
+    let server = TestServer::start().await;
+    let (_, doc) = read(server.call(Method::GET, "/openapi.json", None, None).await).await;
+    let login = &doc["components"]["schemas"]["LoginRequest"]["properties"];
+    assert_eq!(login["user"]["maxLength"], 256);
+    assert_eq!(login["user"]["pattern"], pattern::NOT_BLANK);
+    assert!(
+        login["user"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("bytes")
+    );
+    assert_eq!(login["idle_timeout"]["pattern"], pattern::DURATION);
+    assert_eq!(login["absolute_timeout"]["pattern"], pattern::DURATION);
+    let attributes = &login["attributes"];
+    assert_eq!(attributes["maxProperties"], 32);
+    assert_eq!(
+        attributes["propertyNames"],
+        json!({"minLength": 1, "maxLength": 64})
+    );
+    assert_eq!(attributes["additionalProperties"]["maxLength"], 1024);
+
+    let mut operation_ids = Vec::new();
+    let mut handles = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operation_ids.push(operation["operationId"].as_str().unwrap().to_owned());
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                match parameter["name"].as_str().unwrap() {
+                    "handle" => {
+                        assert_eq!(
+                            parameter["schema"]["pattern"],
+                            pattern::HANDLE,
+                            "{method} {path}"
+                        );
+                        handles += 1;
+                    }
+                    "cursor" => assert_eq!(parameter["schema"]["pattern"], pattern::CURSOR),
+                    "user" if parameter["in"] == "path" => {
+                        assert_eq!(parameter["schema"]["maxLength"], 256);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(handles, 3, "get, touch and revoke by handle");
+    let revoke_user = &doc["paths"]["/v1/admin/users/{user}/sessions"]["delete"]["responses"];
+    assert_eq!(
+        revoke_user["400"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody",
+        "%FF in the user is a documented 400"
+    );
+
+    let links = |path: &str, method: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} {status} has links"))
+            .clone()
+    };
+    let login_links = links("/v1/sessions", "post", "201");
+    for name in ["touch", "renew", "logout"] {
+        assert_eq!(login_links[name]["operationId"], name);
+        assert_eq!(
+            login_links[name]["requestBody"],
+            json!({"token": "$response.body#/token"})
+        );
+    }
+    let get_links = links("/v1/admin/sessions/{handle}", "get", "200");
+    assert_eq!(get_links["revoke_session"]["operationId"], "revoke_session");
+    assert_eq!(
+        get_links["revoke_session"]["parameters"]["handle"],
+        "$response.body#/session/handle"
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(
+                        operation_ids.iter().any(|id| id == target),
+                        "{method} {path} {status} link {name} names {target}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cursor_fits_the_documented_pattern() {
+    use sessiontop::api::pattern;
+    let server = TestServer::start().await;
+    for i in 0..3 {
+        server.login(&format!("page-{i}")).await;
+    }
+    let (status, page) = server
+        .admin(Method::GET, "/v1/admin/sessions?limit=1")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    assert!(pattern::fits(pattern::CURSOR, cursor), "{cursor}");
+}

@@ -28,7 +28,7 @@ fn empty_config(name: &str) -> std::path::PathBuf {
 async fn serve_prints_generated_tokens_once_and_stops_cleanly_on_sigterm() {
     let config = empty_config("sigterm");
     let mut child = sessiontop(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -110,7 +110,7 @@ async fn serve_prints_generated_tokens_once_and_stops_cleanly_on_sigterm() {
 fn serve_refuses_a_public_address_without_configured_tokens() {
     let config = empty_config("public");
     let output = sessiontop(&config)
-        .args(["serve", "--listen", "0.0.0.0:0"])
+        .args(["serve", "--store", "memory", "--listen", "0.0.0.0:0"])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -133,7 +133,7 @@ fn serve_with_an_address_in_use_says_so_in_one_sentence() {
     let address = taken.local_addr().unwrap().to_string();
     let config = empty_config("in-use");
     let output = sessiontop(&config)
-        .args(["serve", "--listen", &address])
+        .args(["serve", "--store", "memory", "--listen", &address])
         .env("SESSIONTOP_APP_TOKEN", "app-token-0123456789")
         .env("SESSIONTOP_ADMIN_TOKEN", "admin-token-0123456789")
         .output()
@@ -168,16 +168,21 @@ async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
     )
     .unwrap();
     let mut child = sessiontop(&config)
-        .args(["serve", "--listen", "0.0.0.0:0"])
+        .args(["serve", "--store", "memory", "--listen", "0.0.0.0:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a line").unwrap();
-    let port = first
+    assert_eq!(
+        first,
+        "sessions are kept in memory only: a restart ends them all"
+    );
+    let second = lines.next().expect("a line").unwrap();
+    let port = second
         .strip_prefix("listening on http://0.0.0.0:")
-        .unwrap_or_else(|| panic!("{first}"))
+        .unwrap_or_else(|| panic!("{second}"))
         .to_owned();
     let response = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/v1/admin/stats"))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorCode};
+use super::pattern;
 use super::read::{Field, Kind, RequestBody, query_pairs};
 use super::session::{Event, SessionView};
 
@@ -12,17 +13,22 @@ use super::session::{Event, SessionView};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// The user name, 1 to 256 bytes.
+    /// The user name: 1 to 256 bytes of UTF-8 (bytes, not characters: a name
+    /// of 256 characters is too long if some take more than one byte), not
+    /// only white space.
     #[schema(example = "alice", min_length = 1, max_length = 256)]
     pub user: String,
-    /// Free-form facts about the login, such as `ip` and `user_agent`.
+    /// Free-form facts about the login, such as `ip` and `user_agent`: at most
+    /// 32, each name 1 to 64 bytes and each value at most 1,024 bytes of UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
-    /// This session's idle timeout, such as "90s" or "15m", within the server's bounds.
+    /// This session's idle timeout, such as "90s", "15m" or "1h 30m", within the
+    /// server's bounds (`min_timeout` and `max_idle_timeout` in the stats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "15m")]
     pub idle_timeout: Option<String>,
-    /// This session's absolute timeout, such as "8h", within the server's bounds.
+    /// This session's absolute timeout, such as "8h", within the server's
+    /// bounds (`min_timeout` and `max_absolute_timeout` in the stats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "8h")]
     pub absolute_timeout: Option<String>,
@@ -81,7 +87,8 @@ pub struct ListParams {
     /// Sessions per page, 1 to 10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, passed back unchanged. Opaque: its
+    /// form may change between versions.
     pub cursor: Option<String>,
 }
 
@@ -110,6 +117,12 @@ impl ListParams {
                         })?;
                     params.limit = Some(limit);
                 }
+                _ if !pattern::fits(pattern::CURSOR, &value) => {
+                    return Err(ApiError::new(
+                        ErrorCode::BadCursor,
+                        "cursor must be the next_cursor of a previous page",
+                    ));
+                }
                 _ => params.cursor = Some(value),
             }
         }
@@ -121,7 +134,7 @@ impl ListParams {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionPage {
     pub sessions: Vec<SessionView>,
-    /// Pass as `cursor` to get the next page; null on the last page.
+    /// Pass as `cursor` to get the next page; null on the last page. Opaque.
     pub next_cursor: Option<String>,
 }
 

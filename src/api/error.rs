@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineError;
+use crate::store::StoreError;
 
 /// Every error code the API gives; each code always comes with the same HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -212,6 +213,22 @@ impl ApiError {
         ErrorBody {
             error: self.code.as_str().to_owned(),
             message: self.message.clone(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Engine(error) => error.into(),
+            StoreError::Unavailable(reason) => {
+                // The reason names files and hosts: the log gets it, the caller does not.
+                tracing::warn!("answering 503: {reason}");
+                ApiError::new(
+                    ErrorCode::StoreUnavailable,
+                    "the session store cannot be reached or written right now; nothing was changed, try again shortly",
+                )
+            }
         }
     }
 }

@@ -14,6 +14,7 @@
 pub mod body;
 pub mod error;
 pub mod event_id;
+pub mod pattern;
 pub mod read;
 pub mod session;
 pub mod stats;

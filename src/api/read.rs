@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorCode};
+use super::pattern;
 use super::stats::format_duration;
 use crate::engine::Bounds;
 
@@ -140,8 +141,11 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
 
 /// A duration a request gives, such as "90s" or "15m".
 pub fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
-    humantime::parse_duration(text.trim()).map_err(|_| {
-        let what = shown(text.trim()).map_or_else(|| field.to_owned(), |t| format!("{field} {t}"));
+    let parsed = pattern::fits(pattern::DURATION, text)
+        .then(|| humantime::parse_duration(text).ok())
+        .flatten();
+    parsed.ok_or_else(|| {
+        let what = shown(text).map_or_else(|| field.to_owned(), |t| format!("{field} {t}"));
         ApiError::new(
             ErrorCode::InvalidDuration,
             format!("{what} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""),

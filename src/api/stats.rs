@@ -30,6 +30,10 @@ pub struct PolicyView {
     pub absolute_timeout: String,
     /// Daily local closing time, "HH:MM", if set.
     pub closing_time: Option<String>,
+    /// The IANA time zone the closing time is read in (absent from older servers: UTC).
+    #[serde(default = "utc")]
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
     /// Bounds a login's own timeouts must lie within.
     pub min_timeout: String,
     pub max_idle_timeout: String,
@@ -53,10 +57,14 @@ pub struct StatsResponse {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_closing: Option<Millis>,
     pub version: String,
-    /// Random per server run; the prefix of event stream ids.
+    /// The prefix of event stream ids: new at every start of a server on the
+    /// memory store, kept across restarts by a durable store.
     pub instance: String,
     /// Sequence number of the newest event.
     pub last_seq: u64,
+    /// Where the sessions are kept: `memory`, `file:PATH`, or a Redis URL without credentials.
+    #[serde(default)]
+    pub store: String,
 }
 
 impl StatsResponse {
@@ -71,6 +79,10 @@ impl StatsResponse {
     }
 }
 
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
 /// A duration as the wire writes it: humantime, such as "15m" or "1h 30m".
 pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -82,6 +94,7 @@ impl From<&Policy> for PolicyView {
             idle_timeout: format_duration(policy.idle_timeout),
             absolute_timeout: format_duration(policy.absolute_timeout),
             closing_time: policy.closing_time.map(|c| c.to_string()),
+            time_zone: policy.time_zone.name().to_owned(),
             min_timeout: format_duration(policy.idle_bounds.min),
             max_idle_timeout: format_duration(policy.idle_bounds.max),
             max_absolute_timeout: format_duration(policy.absolute_bounds.max),
@@ -107,8 +120,15 @@ impl TryFrom<&PolicyView> for Policy {
                 })?,
             )),
         };
+        let time_zone = crate::units::parse_time_zone(&view.time_zone).map_err(|_| {
+            format!(
+                "the server's time_zone {:?} is not a time zone",
+                view.time_zone
+            )
+        })?;
         let min = duration("min_timeout", &view.min_timeout)?;
         Ok(Policy {
+            time_zone,
             idle_timeout: duration("idle_timeout", &view.idle_timeout)?,
             absolute_timeout: duration("absolute_timeout", &view.absolute_timeout)?,
             closing_time,

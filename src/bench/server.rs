@@ -78,8 +78,8 @@ pub fn run(config: &Config) -> color_eyre::Result<ServerReport> {
     let mut server_config = config.server.clone();
     let app_token = generate_token(Role::App);
     let admin_token = generate_token(Role::Admin);
-    server_config.app_token = Some(app_token.clone());
-    server_config.admin_token = Some(admin_token.clone());
+    server_config.app_token = Some(app_token.clone().into());
+    server_config.admin_token = Some(admin_token.clone().into());
     server_config.app_token_file = None;
     server_config.admin_token_file = None;
 

@@ -151,7 +151,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(policy: Policy, history_capacity: usize, now: Millis) -> Self {
-        let next_closing = policy.closing_time.map(|c| c.next_after(now));
+        let next_closing = policy
+            .closing_time
+            .map(|c| c.next_after(now, policy.time_zone));
         Engine {
             policy,
             records: Vec::new(),
@@ -506,7 +508,10 @@ impl Engine {
                     }
                     Some((deadline, reason, slot)) => self.expire(now, slot, reason, deadline),
                     None => {
-                        self.next_closing = self.policy.closing_time.map(|c| c.next_after(now));
+                        self.next_closing = self
+                            .policy
+                            .closing_time
+                            .map(|c| c.next_after(now, self.policy.time_zone));
                         continue;
                     }
                 }

@@ -281,6 +281,11 @@ impl EngineHandle {
         })
     }
 
+    /// Announces every coalesced touch now (before a durable store closes).
+    pub fn announce_pending_touches(&self) {
+        self.apply(|e, now| e.announce_pending_touches(now));
+    }
+
     /// Everything that happens from now on, and the sequence number it follows.
     pub fn subscribe_live(&self) -> (Subscription, u64) {
         let engine = self.lock();

@@ -16,7 +16,10 @@ pub mod session;
 pub mod token;
 
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
-pub use core::{Cursor, Engine, EngineError, ListQuery, Login, MAX_USER_LEN, Page, Stats, Totals};
+pub use core::{
+    Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
+    MAX_ATTRIBUTES, MAX_USER_LEN, Page, Stats, Totals,
+};
 pub(crate) use core::{validate_attributes, validate_user};
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};

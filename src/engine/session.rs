@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,8 @@ pub struct Policy {
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
     pub closing_time: Option<ClosingTime>,
+    /// The zone the closing time is a wall-clock time in.
+    pub time_zone: Tz,
     /// Bounds a per-session idle timeout given at login must lie within.
     pub idle_bounds: Bounds,
     /// Bounds a per-session absolute timeout given at login must lie within.
@@ -35,6 +38,7 @@ impl Default for Policy {
             idle_timeout: Duration::from_secs(15 * 60),
             absolute_timeout: Duration::from_secs(8 * 3600),
             closing_time: None,
+            time_zone: chrono_tz::UTC,
             idle_bounds: Bounds {
                 min: Duration::from_secs(1),
                 max: Duration::from_secs(24 * 3600),
@@ -63,22 +67,22 @@ impl Bounds {
     }
 }
 
-/// A daily wall-clock time, in the machine's local time zone, at which every session ends.
+/// A daily wall-clock time, in the policy's time zone, at which every session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClosingTime(pub NaiveTime);
 
 impl ClosingTime {
-    /// The first closing instant strictly after `now`.
-    pub fn next_after(&self, now: Millis) -> Millis {
-        let now_local = Local
+    /// The first closing instant strictly after `now`, reading the time of day in `tz`.
+    pub fn next_after(&self, now: Millis, tz: Tz) -> Millis {
+        let now_local = tz
             .timestamp_millis_opt(now)
             .single()
-            .unwrap_or_else(|| Local.from_utc_datetime(&DateTime::<Utc>::UNIX_EPOCH.naive_utc()));
+            .unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
         let mut day = now_local.date_naive();
         // Two days cover a closing time that is skipped by a daylight-saving jump.
         for _ in 0..3 {
             let candidate = day.and_time(self.0);
-            if let Some(at) = Local.from_local_datetime(&candidate).earliest() {
+            if let Some(at) = tz.from_local_datetime(&candidate).earliest() {
                 let at = at.timestamp_millis();
                 if at > now {
                     return at;
@@ -256,22 +260,30 @@ mod tests {
     }
 
     #[test]
-    fn closing_time_is_the_next_occurrence() {
+    fn closing_time_is_the_next_occurrence_in_the_policy_zone() {
         let closing = ClosingTime(NaiveTime::from_hms_opt(23, 0, 0).unwrap());
-        let now = Local
-            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
-            .earliest()
-            .unwrap()
-            .timestamp_millis();
-        let next = closing.next_after(now);
-        let expected = Local
-            .with_ymd_and_hms(2026, 3, 10, 23, 0, 0)
-            .earliest()
-            .unwrap()
-            .timestamp_millis();
-        assert_eq!(next, expected);
-        // At the closing instant itself, the next one is a day later (or so, across DST).
-        let after = closing.next_after(next);
-        assert!(after > next && after - next <= 25 * 3600 * 1000);
+        let berlin = chrono_tz::Europe::Berlin;
+        let at = |tz: Tz, d: u32, h: u32| {
+            tz.with_ymd_and_hms(2026, 3, d, h, 0, 0)
+                .earliest()
+                .unwrap()
+                .timestamp_millis()
+        };
+        let next = closing.next_after(at(berlin, 10, 12), berlin);
+        assert_eq!(next, at(berlin, 10, 23));
+        // 23:00 in Berlin is 22:00 UTC in winter: the zone decides the instant.
+        assert_eq!(next, at(chrono_tz::UTC, 10, 22));
+        assert_eq!(
+            closing.next_after(at(berlin, 10, 12), chrono_tz::UTC),
+            at(chrono_tz::UTC, 10, 23)
+        );
+        // At the closing instant itself, the next one is a day later.
+        assert_eq!(closing.next_after(next, berlin), at(berlin, 11, 23));
+        // Across the spring change (29 March 2026 in Berlin) the day is 23 hours long.
+        let before = at(berlin, 28, 23);
+        assert_eq!(
+            closing.next_after(before, berlin) - before,
+            23 * 3600 * 1000
+        );
     }
 }

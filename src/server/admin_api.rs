@@ -62,11 +62,14 @@ pub async fn list_sessions(
             )
         })?),
     };
-    let page = state.engine.list(&ListQuery {
-        user: params.user.filter(|u| !u.is_empty()),
-        limit,
-        cursor,
-    });
+    let page = state
+        .store
+        .list(&ListQuery {
+            user: params.user.filter(|u| !u.is_empty()),
+            limit,
+            cursor,
+        })
+        .await?;
     Ok(Json(SessionPage {
         sessions: page.sessions.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -94,8 +97,9 @@ pub async fn get_session(
 ) -> Result<Json<SessionDetail>, ApiError> {
     let handle = parse_handle(&handle)?;
     let (session, events) = state
-        .engine
+        .store
         .get(handle)
+        .await?
         .ok_or(EngineError::NoSuchSession(handle))?;
     Ok(Json(SessionDetail {
         session: session.into(),
@@ -122,7 +126,10 @@ pub async fn touch_session(
     State(state): State<Arc<ServerState>>,
     PathParam(handle): PathParam<String>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let session = state.engine.touch_handle(parse_handle(&handle)?, ACTOR)?;
+    let session = state
+        .store
+        .touch_handle(parse_handle(&handle)?, ACTOR)
+        .await?;
     Ok(Json(SessionResponse {
         session: session.into(),
     }))
@@ -148,7 +155,7 @@ pub async fn revoke_session(
     PathParam(handle): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     let handle = parse_handle(&handle)?;
-    state.engine.revoke(handle, ACTOR)?;
+    state.store.revoke(handle, ACTOR).await?;
     tracing::info!(%handle, "session revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -158,11 +165,12 @@ pub async fn revoke_session(
     delete,
     path = "/v1/admin/users/{user}/sessions",
     tag = "admin",
-    params(("user" = String, Path, description = "The user name (percent-encoded)")),
+    params(("user" = String, Path, description = "The user name, percent-encoded UTF-8: 1 to 256 bytes, not only white space")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many sessions were revoked (0 if the user had none)", body = RevokedCount),
-        (status = 422, description = "The user name is longer than 256 bytes", body = ErrorBody),
+        (status = 400, description = "The user name in the path is not UTF-8 once percent-decoded (such as `%FF`)", body = ErrorBody),
+        (status = 422, description = "The user name is empty, only white space, or longer than 256 bytes", body = ErrorBody),
         AdminAuthFailures,
     )
 )]
@@ -181,7 +189,7 @@ pub async fn revoke_user(
             format!("a user name is at most {MAX_USER_LEN} bytes"),
         ));
     }
-    let revoked = state.engine.revoke_user(&user, ACTOR);
+    let revoked = state.store.revoke_user(&user, ACTOR).await?;
     tracing::info!(user = %user.escape_debug(), revoked, "user's sessions revoked");
     Ok(Json(RevokedCount { revoked }))
 }
@@ -197,19 +205,23 @@ pub async fn revoke_user(
         AdminAuthFailures,
     )
 )]
-pub async fn stats(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Json<StatsResponse> {
-    let engine = &state.engine;
-    let stats = engine.stats();
-    let policy = engine.policy();
-    Json(StatsResponse {
+pub async fn stats(
+    _: AdminCaller,
+    State(state): State<Arc<ServerState>>,
+) -> Result<Json<StatsResponse>, ApiError> {
+    let store = &state.store;
+    let stats = store.stats().await?;
+    let policy = store.policy();
+    Ok(Json(StatsResponse {
         active: stats.active,
         peak: stats.peak,
         totals: stats.totals.into(),
         policy: PolicyView::from(&policy),
-        server_time: engine.now(),
-        next_closing: engine.next_closing(),
+        server_time: store.now(),
+        next_closing: store.next_closing(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        instance: engine.instance().to_owned(),
+        instance: store.instance().to_owned(),
         last_seq: stats.last_seq,
-    })
+        store: store.kind().to_string(),
+    }))
 }

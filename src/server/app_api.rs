@@ -18,6 +18,7 @@ use super::error::{AppAuthFailures, BodyFailures, JsonBody};
 use crate::api::read;
 use crate::api::{ApiError, ErrorBody, LoginRequest, SessionResponse, TokenRequest, TokenResponse};
 use crate::engine::{EngineError, Login};
+use crate::store::StoreError;
 
 /// A timeout the login gives, read: the text as sent, and the duration.
 fn request_duration<'a>(
@@ -53,21 +54,20 @@ pub async fn login(
         idle_timeout: idle.map(|(_, d)| d),
         absolute_timeout: absolute.map(|(_, d)| d),
     };
-    let (token, session) = state.engine.login(login).map_err(|e| match e {
+    let (token, session) = state.store.login(login).await.map_err(|e| {
         // Said again with what was sent, in our words.
-        EngineError::TimeoutOutOfBounds { field, .. } => {
-            let policy = state.engine.policy();
-            let (asked, bounds) = if field == "idle_timeout" {
+        if let StoreError::Engine(EngineError::TimeoutOutOfBounds { field, .. }) = &e {
+            let policy = state.store.policy();
+            let (asked, bounds) = if *field == "idle_timeout" {
                 (idle, policy.idle_bounds)
             } else {
                 (absolute, policy.absolute_bounds)
             };
-            match asked {
-                Some((sent, asked)) => read::out_of_bounds(field, sent, asked, bounds),
-                None => e.into(),
+            if let Some((sent, asked)) = asked {
+                return read::out_of_bounds(field, sent, asked, bounds);
             }
         }
-        other => other.into(),
+        e.into()
     })?;
     Ok((
         StatusCode::CREATED,
@@ -96,7 +96,7 @@ pub async fn touch(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let session = state.engine.touch(&request.token)?;
+    let session = state.store.touch(&request.token).await?;
     Ok(Json(SessionResponse {
         session: session.into(),
     }))
@@ -120,7 +120,7 @@ pub async fn renew(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let (token, session) = state.engine.renew(&request.token)?;
+    let (token, session) = state.store.renew(&request.token).await?;
     Ok(Json(TokenResponse {
         token: token.expose().to_owned(),
         session: session.into(),
@@ -145,6 +145,6 @@ pub async fn logout(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.logout(&request.token)?;
+    state.store.logout(&request.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,6 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -63,13 +64,13 @@ impl ApiTokens {
     pub fn from_config(config: &ServerConfig) -> Result<Self, TokenError> {
         let app = configured_token(
             "app",
-            config.app_token.as_deref(),
+            config.app_token.as_ref().map(|t| t.expose_secret()),
             config.app_token_file.as_deref(),
         )?
         .ok_or(TokenError::Missing { role: "app" })?;
         let admin = configured_token(
             "admin",
-            config.admin_token.as_deref(),
+            config.admin_token.as_ref().map(|t| t.expose_secret()),
             config.admin_token_file.as_deref(),
         )?
         .ok_or(TokenError::Missing { role: "admin" })?;
@@ -249,8 +250,8 @@ mod tests {
 
     fn config(app: &str, admin: &str) -> ServerConfig {
         ServerConfig {
-            app_token: Some(app.to_owned()),
-            admin_token: Some(admin.to_owned()),
+            app_token: Some(app.into()),
+            admin_token: Some(admin.into()),
             ..ServerConfig::default()
         }
     }

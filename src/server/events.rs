@@ -26,9 +26,10 @@ use tokio::sync::watch;
 use super::ServerState;
 use super::auth::AdminCaller;
 use super::error::AdminAuthFailures;
+use crate::api::ApiError;
 use crate::api::{self, EventId, Resync, ResyncReason};
 use crate::engine::driver::Delivery;
-use crate::engine::{EngineHandle, Event, Subscription};
+use crate::engine::{Event, Subscription};
 
 /// A chunk is sent once it holds this many bytes, or when no more events
 /// are waiting. Writing every waiting event in one chunk keeps the cost per
@@ -46,6 +47,8 @@ struct Feed {
     state: Arc<ServerState>,
     instance: Arc<str>,
     queued: VecDeque<Outgoing>,
+    /// The seq of the newest event queued: where a catch-up resumes from.
+    last_queued: u64,
     subscription: Subscription,
     shutdown: watch::Receiver<bool>,
 }
@@ -80,17 +83,6 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     }
 }
 
-/// A subscription that starts after the newest event. Asking for the events
-/// after the newest seq fails only if so many events came between the two
-/// calls that the ring turned over; then try again.
-fn subscribe_live(engine: &EngineHandle) -> Subscription {
-    loop {
-        if let Ok(subscription) = engine.subscribe_after(engine.stats().last_seq) {
-            return subscription;
-        }
-    }
-}
-
 /// The engine's events, live, as server-sent events.
 #[utoipa::path(
     get,
@@ -109,52 +101,46 @@ pub async fn stream(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-) -> Response {
-    let engine = &state.engine;
+) -> Result<Response, ApiError> {
+    let store = &state.store;
     // An id that is present but unreadable is not "no id": it gets a resync.
     let last_event_id = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("unreadable"));
     let mut queued = VecDeque::new();
-    let mut subscription = match parse_last_event_id(last_event_id, engine.instance()) {
-        Resume::Live => subscribe_live(engine),
-        Resume::After(seq) if seq > engine.stats().last_seq => {
-            // Not an id this run gave yet: the client's view is of something else.
-            queued.push_back(Outgoing::Resync(
-                ResyncReason::Ahead,
-                engine.stats().last_seq,
-            ));
-            subscribe_live(engine)
-        }
-        Resume::After(seq) => match engine.subscribe_after(seq) {
-            Ok(subscription) => subscription,
-            Err(_) => {
-                queued.push_back(Outgoing::Resync(
-                    ResyncReason::TooOld,
-                    engine.stats().last_seq,
-                ));
-                subscribe_live(engine)
+    let (live, newest) = store.subscribe_live().await?;
+    let resync = |reason| Outgoing::Resync(reason, newest);
+    let (mut subscription, mut last_queued) =
+        match parse_last_event_id(last_event_id, store.instance()) {
+            Resume::Live => (live, newest),
+            Resume::After(seq) if seq > newest => {
+                // Not an id this store gave yet: the client's view is of something else.
+                queued.push_back(resync(ResyncReason::Ahead));
+                (live, newest)
             }
-        },
-        Resume::Foreign => {
-            queued.push_back(Outgoing::Resync(
-                ResyncReason::OtherInstance,
-                engine.stats().last_seq,
-            ));
-            subscribe_live(engine)
-        }
-    };
-    queued.extend(
-        std::mem::take(&mut subscription.backlog)
-            .into_iter()
-            .map(Outgoing::Event),
-    );
+            Resume::After(seq) => match store.subscribe_after(seq).await? {
+                Ok(subscription) => (subscription, seq),
+                Err(_) => {
+                    queued.push_back(resync(ResyncReason::TooOld));
+                    (live, newest)
+                }
+            },
+            Resume::Foreign => {
+                queued.push_back(resync(ResyncReason::OtherInstance));
+                (live, newest)
+            }
+        };
+    for event in std::mem::take(&mut subscription.backlog) {
+        last_queued = event.seq;
+        queued.push_back(Outgoing::Event(event));
+    }
     state.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
     let feed = Feed {
         shutdown: state.shutdown.clone(),
-        instance: engine.instance().into(),
+        instance: store.instance().into(),
         state: state.clone(),
         queued,
+        last_queued,
         subscription,
     };
     // A comment first, so the response head goes out now rather than with the
@@ -165,7 +151,7 @@ pub async fn stream(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    Ok(response)
 }
 
 /// The next piece of the stream: every event already waiting (up to
@@ -176,46 +162,80 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
         return None;
     }
     let mut chunk = Vec::with_capacity(1024);
-    while chunk.len() < CHUNK_BYTES {
-        let Some(outgoing) = feed.queued.pop_front() else {
-            break;
-        };
-        write_sse(&mut chunk, &feed.state.frames, &feed.instance, &outgoing);
-    }
+    feed.write_queued(&mut chunk);
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
         let keep_alive = feed.state.keep_alive;
-        tokio::select! {
+        let delivery = tokio::select! {
             biased;
             _ = shutdown.wait_for(|&stop| stop) => return None,
-            delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => match delivery {
-                Err(_) => chunk.extend_from_slice(b":\n\n"),
-                Ok(None) => return None,
-                Ok(Some(delivery)) => write_sse(&mut chunk, &feed.state.frames, &feed.instance, &feed.outgoing(delivery)),
-            },
+            delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => delivery,
+        };
+        match delivery {
+            Err(_) => chunk.extend_from_slice(b":\n\n"),
+            Ok(None) => return None,
+            Ok(Some(delivery)) => feed.take(delivery).await,
         }
-        while chunk.len() < CHUNK_BYTES {
+        while feed.queued.len() < 1024 {
             let Some(delivery) = feed.subscription.try_next() else {
                 break;
             };
-            write_sse(
-                &mut chunk,
-                &feed.state.frames,
-                &feed.instance,
-                &feed.outgoing(delivery),
-            );
+            feed.take(delivery).await;
         }
+        feed.write_queued(&mut chunk);
     }
     Some((Ok(Bytes::from(chunk)), feed))
 }
 
 impl Feed {
-    fn outgoing(&self, delivery: Delivery) -> Outgoing {
-        match delivery {
-            Delivery::Event(event) => Outgoing::Event(event),
+    /// Queues what the subscription delivered. A client that fell behind its
+    /// live feed catches up from the store's history (the engine's ring, or a
+    /// durable store's file) and gets `resync` only when that no longer holds
+    /// what it missed.
+    async fn take(&mut self, delivery: Delivery) {
+        let event = match delivery {
+            Delivery::Event(event) => event,
             Delivery::Resync => {
-                Outgoing::Resync(ResyncReason::Lagged, self.state.engine.stats().last_seq)
+                let store = &self.state.store;
+                match store.subscribe_after(self.last_queued).await {
+                    Ok(Ok(mut subscription)) => {
+                        for event in std::mem::take(&mut subscription.backlog) {
+                            self.push(event);
+                        }
+                        self.subscription = subscription;
+                    }
+                    _ => match store.subscribe_live().await {
+                        Ok((subscription, newest)) => {
+                            self.queued
+                                .push_back(Outgoing::Resync(ResyncReason::Lagged, newest));
+                            self.subscription = subscription;
+                            self.last_queued = newest;
+                        }
+                        // The store is gone for now: end the stream; the client reconnects.
+                        Err(_) => self.shutdown = watch::channel(true).1,
+                    },
+                }
+                return;
             }
+        };
+        self.push(event);
+    }
+
+    fn push(&mut self, event: Event) {
+        // A catch-up can overlap what was queued already: never send an event twice.
+        if event.seq > self.last_queued {
+            self.last_queued = event.seq;
+            self.queued.push_back(Outgoing::Event(event));
+        }
+    }
+
+    /// Writes queued events into `chunk`, up to `CHUNK_BYTES`.
+    fn write_queued(&mut self, chunk: &mut Vec<u8>) {
+        while chunk.len() < CHUNK_BYTES {
+            let Some(outgoing) = self.queued.pop_front() else {
+                break;
+            };
+            write_sse(chunk, &self.state.frames, &self.instance, &outgoing);
         }
     }
 }

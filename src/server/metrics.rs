@@ -1,14 +1,20 @@
-//! `/metrics`: the server's figures in the Prometheus text format.
+//! `/metrics`: the server's figures in the Prometheus text format (0.0.4),
+//! encoded by `prometheus-client`.
 //!
-//! Session counts come straight from the engine's counters at scrape time.
-//! Two things the engine does not count are kept here: HTTP requests by
-//! route and status (a middleware), and how late expiries fire (a task that
-//! follows the event feed and reads `at - deadline` off each `expired` event).
-//! The exposition format is small enough to write by hand.
+//! Session counts come straight from the engine's counters at scrape time (a
+//! collector). Two things the engine does not count are kept here: HTTP
+//! requests by method, route and status (a middleware), and how late expiries
+//! fire (a task that follows the event feed and reads `at - deadline` off each
+//! `expired` event).
+//!
+//! Every label is bounded by construction, because anyone who can reach the
+//! port chooses what a request says: the method is an enum whose unknown
+//! values fold into `other`, the route is one of the router's own patterns
+//! (never the raw path, which may hold a user name) or `unmatched`, and the
+//! status is a three-digit code.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,6 +22,16 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::ServerState;
 use super::auth::AdminCaller;
@@ -23,195 +39,257 @@ use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
 use crate::engine::{EngineHandle, EventKind};
 
-/// Upper bounds of the expiry lateness buckets, in milliseconds.
-const LATENESS_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+/// Upper bounds of the expiry lateness buckets, in seconds.
+const LATENESS_BUCKETS_S: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
-/// Route pattern -> (method, status) -> requests.
-type RequestCounts = HashMap<String, HashMap<(Method, u16), u64>>;
-
-#[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<RequestCounts>,
-    lateness: Lateness,
-    /// Event stream clients connected now.
-    pub stream_clients: AtomicU64,
-}
-
-#[derive(Default)]
-struct Lateness {
-    buckets: [AtomicU64; LATENESS_BUCKETS_MS.len()],
-    count: AtomicU64,
-    sum_ms: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    lateness: Histogram,
     /// Expiries the follower missed because it fell behind the feed.
-    missed_feed: AtomicU64,
+    missed_feed: Counter,
+    /// Event stream clients connected now.
+    pub stream_clients: Arc<AtomicU64>,
 }
 
-impl Lateness {
-    fn observe(&self, ms: u64) {
-        for (bucket, &bound) in self.buckets.iter().zip(&LATENESS_BUCKETS_MS) {
-            if ms <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
+/// The HTTP methods a client may use; anything else counts as `other`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum MethodLabel {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Options,
+    Other,
+}
+
+impl MethodLabel {
+    pub fn of(method: &Method) -> Self {
+        match *method {
+            Method::GET => MethodLabel::Get,
+            Method::HEAD => MethodLabel::Head,
+            Method::POST => MethodLabel::Post,
+            Method::PUT => MethodLabel::Put,
+            Method::DELETE => MethodLabel::Delete,
+            Method::PATCH => MethodLabel::Patch,
+            Method::OPTIONS => MethodLabel::Options,
+            _ => MethodLabel::Other,
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            MethodLabel::Get => "GET",
+            MethodLabel::Head => "HEAD",
+            MethodLabel::Post => "POST",
+            MethodLabel::Put => "PUT",
+            MethodLabel::Delete => "DELETE",
+            MethodLabel::Patch => "PATCH",
+            MethodLabel::Options => "OPTIONS",
+            MethodLabel::Other => "other",
+        }
+    }
+}
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// A route pattern of the router (such as `/v1/sessions/touch`), or `unmatched`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct RouteLabel(Arc<str>);
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&&*self.0, encoder)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: MethodLabel,
+    route: RouteLabel,
+    status: u16,
+}
+
+/// How a session ended, as the `reason` label spells it.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum EndLabel {
+    LoggedOut,
+    Revoked,
+    Idle,
+    Absolute,
+    ClosingTime,
+}
+
+impl EncodeLabelValue for EndLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let text = match self {
+            EndLabel::LoggedOut => "logged_out",
+            EndLabel::Revoked => "revoked",
+            EndLabel::Idle => "idle",
+            EndLabel::Absolute => "absolute",
+            EndLabel::ClosingTime => "closing_time",
+        };
+        EncodeLabelValue::encode(&text, encoder)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndLabels {
+    reason: EndLabel,
+}
+
+/// The engine's own counters, read at each scrape.
+struct EngineFigures {
+    engine: EngineHandle,
+    stream_clients: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for EngineFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineFigures")
+    }
+}
+
+/// `help` ends with a full stop, as the registry writes its own metrics' help.
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// `name` is without `_total`: the encoder adds it to counters.
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> std::fmt::Result {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+impl Collector for EngineFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.engine.stats();
+        let t = &stats.totals;
+        let e = &mut encoder;
+        gauge(
+            e,
+            "sessiontop_active_sessions",
+            "Sessions alive now.",
+            stats.active,
+        )?;
+        gauge(
+            e,
+            "sessiontop_peak_sessions",
+            "Most sessions alive at once since the server started.",
+            stats.peak,
+        )?;
+        counter(e, "sessiontop_logins", "Sessions started.", t.logins)?;
+        counter(
+            e,
+            "sessiontop_touches",
+            "Touches, including those whose event was coalesced.",
+            t.touches,
+        )?;
+        counter(e, "sessiontop_renewals", "Token renewals.", t.renewals)?;
+        // A gauge, so the name stays what it always was (a counter's gains `_total`).
+        gauge(
+            e,
+            "sessiontop_events_last_seq",
+            "Sequence number of the newest event.",
+            stats.last_seq,
+        )?;
+        gauge(
+            e,
+            "sessiontop_event_stream_clients",
+            "Clients connected to /v1/admin/events.",
+            self.stream_clients.load(Ordering::Relaxed),
+        )?;
+        let mut ended = e.encode_descriptor(
+            "sessiontop_sessions_ended",
+            "Sessions ended, by how they ended.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in [
+            (EndLabel::LoggedOut, t.logged_out),
+            (EndLabel::Revoked, t.revoked),
+            (EndLabel::Idle, t.expired_idle),
+            (EndLabel::Absolute, t.expired_absolute),
+            (EndLabel::ClosingTime, t.expired_closing_time),
+        ] {
+            ConstCounter::new(n).encode(ended.encode_family(&EndLabels { reason })?)?;
+        }
+        Ok(())
     }
 }
 
 impl Metrics {
-    fn count_request(&self, route: &str, method: &Method, status: u16) {
-        let mut requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !requests.contains_key(route) {
-            requests.insert(route.to_owned(), HashMap::new());
+    pub fn new(engine: EngineHandle) -> Self {
+        let mut registry = Registry::default();
+        let stream_clients = Arc::new(AtomicU64::new(0));
+        registry.register_collector(Box::new(EngineFigures {
+            engine,
+            stream_clients: stream_clients.clone(),
+        }));
+        let lateness = Histogram::new(LATENESS_BUCKETS_S);
+        registry.register_with_unit(
+            "sessiontop_expiry_lateness",
+            "How long after its deadline the engine ended an expired session",
+            Unit::Seconds,
+            lateness.clone(),
+        );
+        let missed_feed = Counter::default();
+        registry.register(
+            "sessiontop_expiry_lateness_missed",
+            "Times the lateness follower fell behind the event feed and skipped expiries",
+            missed_feed.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "sessiontop_http_requests",
+            "HTTP requests, by method, route and status",
+            requests.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            lateness,
+            missed_feed,
+            stream_clients,
         }
-        if let Some(by_status) = requests.get_mut(route) {
-            *by_status.entry((method.clone(), status)).or_default() += 1;
-        }
+    }
+
+    /// Counts one request. `route` is a pattern of the router, or None.
+    pub fn count_request(&self, route: Option<&MatchedPath>, method: &Method, status: u16) {
+        let route = RouteLabel(match route {
+            Some(path) => Arc::from(path.as_str()),
+            None => Arc::from("unmatched"),
+        });
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: MethodLabel::of(method),
+                route,
+                status,
+            })
+            .inc();
     }
 
     /// The whole exposition, at this instant.
-    pub fn render(&self, engine: &EngineHandle) -> String {
-        let stats = engine.stats();
-        let t = &stats.totals;
+    pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        // Written as plain lines so the order is fixed and easy to read.
-        let mut line = |text: String| {
-            out.push_str(&text);
-            out.push('\n');
-        };
-        let simple = [
-            (
-                "sessiontop_active_sessions",
-                "gauge",
-                "Sessions alive now.",
-                stats.active,
-            ),
-            (
-                "sessiontop_peak_sessions",
-                "gauge",
-                "Most sessions alive at once since the server started.",
-                stats.peak,
-            ),
-            (
-                "sessiontop_logins_total",
-                "counter",
-                "Sessions started.",
-                t.logins,
-            ),
-            (
-                "sessiontop_touches_total",
-                "counter",
-                "Touches, including those whose event was coalesced.",
-                t.touches,
-            ),
-            (
-                "sessiontop_renewals_total",
-                "counter",
-                "Token renewals.",
-                t.renewals,
-            ),
-            (
-                "sessiontop_events_last_seq",
-                "counter",
-                "Sequence number of the newest event.",
-                stats.last_seq,
-            ),
-            (
-                "sessiontop_event_stream_clients",
-                "gauge",
-                "Clients connected to /v1/admin/events.",
-                self.stream_clients.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, kind, help, value) in simple {
-            line(header(name, kind, help));
-            line(format!("{name} {value}"));
-        }
-        line(header(
-            "sessiontop_sessions_ended_total",
-            "counter",
-            "Sessions ended, by how they ended.",
-        ));
-        for (reason, n) in [
-            ("logged_out", t.logged_out),
-            ("revoked", t.revoked),
-            ("idle", t.expired_idle),
-            ("absolute", t.expired_absolute),
-            ("closing_time", t.expired_closing_time),
-        ] {
-            line(format!(
-                "sessiontop_sessions_ended_total{{reason=\"{reason}\"}} {n}"
-            ));
-        }
-
-        let lateness = &self.lateness;
-        line(header(
-            "sessiontop_expiry_lateness_seconds",
-            "histogram",
-            "How long after its deadline the engine ended an expired session.",
-        ));
-        for (bucket, &bound) in lateness.buckets.iter().zip(&LATENESS_BUCKETS_MS) {
-            line(format!(
-                "sessiontop_expiry_lateness_seconds_bucket{{le=\"{}\"}} {}",
-                bound as f64 / 1000.0,
-                bucket.load(Ordering::Relaxed)
-            ));
-        }
-        let count = lateness.count.load(Ordering::Relaxed);
-        line(format!(
-            "sessiontop_expiry_lateness_seconds_bucket{{le=\"+Inf\"}} {count}"
-        ));
-        line(format!(
-            "sessiontop_expiry_lateness_seconds_sum {}",
-            lateness.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
-        ));
-        line(format!("sessiontop_expiry_lateness_seconds_count {count}"));
-        line(header(
-            "sessiontop_expiry_lateness_missed_total",
-            "counter",
-            "Times the lateness follower fell behind the event feed and skipped expiries.",
-        ));
-        line(format!(
-            "sessiontop_expiry_lateness_missed_total {}",
-            lateness.missed_feed.load(Ordering::Relaxed)
-        ));
-
-        line(header(
-            "sessiontop_http_requests_total",
-            "counter",
-            "HTTP requests, by route and status.",
-        ));
-        let requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut rows: Vec<(&String, &(Method, u16), &u64)> = requests
-            .iter()
-            .flat_map(|(route, by)| by.iter().map(move |(key, n)| (route, key, n)))
-            .collect();
-        rows.sort_by(|a, b| (a.0, a.1.0.as_str(), a.1.1).cmp(&(b.0, b.1.0.as_str(), b.1.1)));
-        for (route, (method, status), n) in rows {
-            line(format!(
-                "sessiontop_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape_label(route)
-            ));
-        }
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
-}
-
-fn header(name: &str, kind: &str, help: &str) -> String {
-    format!("# HELP {name} {help}\n# TYPE {name} {kind}")
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Follows the engine's events and records the lateness of each expiry.
@@ -223,19 +301,19 @@ pub async fn follow_expiries(engine: EngineHandle, metrics: Arc<Metrics>) {
         match delivery {
             Delivery::Event(event) if event.kind == EventKind::Expired => {
                 if let Some(ms) = event.lateness_ms() {
-                    metrics.lateness.observe(ms.max(0) as u64);
+                    metrics.lateness.observe(ms.max(0) as f64 / 1000.0);
                 }
             }
             Delivery::Event(_) => {}
             Delivery::Resync => {
-                metrics.lateness.missed_feed.fetch_add(1, Ordering::Relaxed);
+                metrics.missed_feed.inc();
             }
         }
     }
 }
 
-/// Counts every request by its route pattern (never the raw path, which may
-/// hold a user name) and status, and logs it at debug level.
+/// Counts every request by its method, route pattern and status, and logs it
+/// at debug level.
 pub async fn count_requests(
     State(state): State<Arc<ServerState>>,
     request: Request,
@@ -243,17 +321,13 @@ pub async fn count_requests(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let route = route.as_deref().unwrap_or("unmatched");
-    state.metrics.count_request(route, &method, status);
+    state.metrics.count_request(route.as_ref(), &method, status);
     tracing::debug!(
-        %method,
-        route,
+        method = MethodLabel::of(&method).as_str(),
+        route = route.as_ref().map_or("unmatched", |r| r.as_str()),
         status,
         micros = started.elapsed().as_micros() as u64,
         "request"
@@ -273,11 +347,88 @@ pub async fn count_requests(
     )
 )]
 pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {
-    let body = state.metrics.render(&state.engine);
+    let body = state.metrics.render();
     let mut response = body.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(prometheus_client::encoding::prometheus_text::CONTENT_TYPE),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::driver::DriverConfig;
+    use crate::engine::{Policy, VirtualClock};
+    use rand::{Rng, SeedableRng};
+
+    fn metrics() -> (Metrics, EngineHandle) {
+        let engine = EngineHandle::spawn(
+            Policy::default(),
+            Arc::new(VirtualClock::paused_at(1_000_000)),
+            DriverConfig::default(),
+        );
+        (Metrics::new(engine.clone()), engine)
+    }
+
+    fn random_method(rng: &mut impl Rng) -> Method {
+        let len = rng.random_range(1..40);
+        let name: String = (0..len)
+            .map(|_| char::from(rng.random_range(b'A'..=b'Z')))
+            .collect();
+        Method::from_bytes(name.as_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_made_up_methods_leave_the_exposition_the_same_size() {
+        let (metrics, engine) = metrics();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        metrics.count_request(None, &random_method(&mut rng), 405);
+        let before = metrics.render();
+        for _ in 0..10_000 {
+            metrics.count_request(None, &random_method(&mut rng), 405);
+        }
+        let after = metrics.render();
+        assert_eq!(before.lines().count(), after.lines().count(), "{after}");
+        // Only the count of the one `other` line grew: 1 -> 10001, four digits more.
+        assert_eq!(after.len(), before.len() + 4, "{after}");
+        assert!(
+            after.contains(
+                "sessiontop_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 10001"
+            ),
+            "{after}"
+        );
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn the_exposition_keeps_its_names() {
+        let (metrics, engine) = metrics();
+        metrics.count_request(None, &Method::POST, 404);
+        metrics.lateness.observe(0.003);
+        let text = metrics.render();
+        for line in [
+            "sessiontop_active_sessions 0",
+            "sessiontop_peak_sessions 0",
+            "sessiontop_logins_total 0",
+            "sessiontop_touches_total 0",
+            "sessiontop_renewals_total 0",
+            "sessiontop_events_last_seq 0",
+            "sessiontop_event_stream_clients 0",
+            "sessiontop_sessions_ended_total{reason=\"closing_time\"} 0",
+            "# TYPE sessiontop_expiry_lateness_seconds histogram",
+            "sessiontop_expiry_lateness_seconds_bucket{le=\"0.002\"} 0",
+            "sessiontop_expiry_lateness_seconds_bucket{le=\"0.005\"} 1",
+            "sessiontop_expiry_lateness_seconds_count 1",
+            "sessiontop_expiry_lateness_missed_total 0",
+            "sessiontop_http_requests_total{method=\"POST\",route=\"unmatched\",status=\"404\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from:\n{text}"
+            );
+        }
+        engine.shutdown();
+    }
 }

@@ -28,6 +28,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt as _;
 use color_eyre::eyre::WrapErr;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use utoipa::OpenApi as _;
@@ -36,6 +37,7 @@ use utoipa_axum::routes;
 
 use crate::config::{Config, ConfigError, ServerConfig};
 use crate::engine::{EngineHandle, SystemClock};
+use crate::store::{self, OpenedStore, Sessions};
 use auth::{ApiTokens, Role, TokenError};
 use metrics::Metrics;
 
@@ -44,7 +46,7 @@ const FRAME_CACHE: usize = 4096;
 
 /// What every handler shares.
 pub struct ServerState {
-    pub engine: EngineHandle,
+    pub store: Sessions,
     tokens: ApiTokens,
     metrics: Arc<Metrics>,
     keep_alive: Duration,
@@ -72,6 +74,8 @@ pub enum ServerError {
     NotLoopback { listen: String },
     #[error("cannot listen on {listen}: {reason}")]
     Bind { listen: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
     #[error("the server stopped with an I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -118,33 +122,64 @@ async fn no_store(mut response: axum::response::Response) -> axum::response::Res
 
 /// Runs a server with its own engine on `listener` until `shutdown` resolves.
 /// The config must name both API tokens (see `run` for generating them).
+/// The store the config names is opened first (see `open_store`).
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let engine = EngineHandle::spawn(
+    ApiTokens::from_config(&config.server)?;
+    let opened = open_store(&config).await?;
+    serve_store(opened.sessions, &config.server, listener, shutdown).await
+}
+
+/// Opens the store the config names and starts the engine on it.
+pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
+    let options = config.store.options();
+    store::open(
+        &options,
         config.policy.to_policy()?,
         Arc::new(SystemClock),
         config.engine.to_driver_config()?,
-    );
-    let result = serve_engine(engine.clone(), &config.server, listener, shutdown).await;
-    engine.shutdown();
-    result
+    )
+    .await
+    .map_err(ServerError::Store)
 }
 
-/// Runs a server over an engine the caller started (the benchmark fills it first).
+/// Runs a server over an engine the caller started on the memory store (the benchmark fills it first).
 pub async fn serve_engine(
     engine: EngineHandle,
     config: &ServerConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_store(Sessions::memory(engine), config, listener, shutdown).await
+}
+
+/// Runs a server over a store the caller opened, until `shutdown` resolves;
+/// then stops the engine and, for a durable store, writes what is queued.
+pub async fn serve_store(
+    store: Sessions,
+    config: &ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let result = serve_sessions(store.clone(), config, listener, shutdown).await;
+    store.shutdown();
+    result
+}
+
+async fn serve_sessions(
+    store: Sessions,
+    config: &ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let tokens = ApiTokens::from_config(config)?;
     let (stop, stopped) = watch::channel(false);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(store.engine().clone()));
     let state = Arc::new(ServerState {
-        engine: engine.clone(),
+        store: store.clone(),
         tokens,
         metrics: metrics.clone(),
         keep_alive: config.keep_alive.max(Duration::from_millis(10)),
@@ -153,11 +188,10 @@ pub async fn serve_engine(
         frames: events::FrameCache::new(FRAME_CACHE),
     });
     let (router, api) = router(state.clone(), config.body_limit);
-    let document = api
-        .to_json()
-        .expect("the OpenAPI document always serializes");
-    let _ = state.openapi.set(Bytes::from(document));
-    let follower = tokio::spawn(metrics::follow_expiries(engine, metrics));
+    let mut document = serde_json::to_value(&api).expect("the OpenAPI document always serializes");
+    openapi::refine(&mut document);
+    let _ = state.openapi.set(Bytes::from(document.to_string()));
+    let follower = tokio::spawn(metrics::follow_expiries(store.engine().clone(), metrics));
     // Event stream chunks are small writes that must not wait for an ACK.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -176,7 +210,7 @@ pub async fn serve_engine(
 
 /// `sessiontop serve`: tokens, address check, bind, serve until SIGINT/SIGTERM.
 pub fn run(mut config: Config) -> color_eyre::Result<()> {
-    init_logging();
+    init_logging(config.log_filter.as_deref());
     let generated = settle_tokens(&mut config.server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -187,6 +221,13 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
         let local = listener.local_addr().map_err(ServerError::Io)?;
         // Checked before anything is printed, so a bad token file prints no tokens.
         ApiTokens::from_config(&config.server)?;
+        let opened = open_store(&config).await?;
+        let kept = match opened.sessions.kind() {
+            store::StoreKind::Memory => {
+                "sessions are kept in memory only: a restart ends them all".to_owned()
+            }
+            kind => format!("sessions are kept in {kind}: {} loaded", opened.loaded),
+        };
         if !generated.is_empty() {
             if generated.len() == 2 {
                 println!("No API tokens are configured; these were generated for this run and are not shown again:");
@@ -198,33 +239,28 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                     Role::App => "app token:  ",
                     Role::Admin => "admin token:",
                 };
-                println!("  {name} {token}");
+                println!("  {name} {}", token.expose_secret());
             }
         }
+        println!("{kept}");
         println!("listening on http://{local}");
         tracing::info!(%local, "listening");
-        serve(config, listener, shutdown_signal()).await?;
+        serve_store(opened.sessions, &config.server, listener, shutdown_signal()).await?;
         Ok(())
     })
 }
 
-/// Folds `SESSIONTOP_APP_TOKEN` / `SESSIONTOP_ADMIN_TOKEN` into the config
-/// (they beat the file) and generates any token still missing.
-fn settle_tokens(server: &mut ServerConfig) -> Vec<(Role, String)> {
+/// Generates any token that neither the config, the environment (folded in
+/// by `cli`) nor a token file gives.
+fn settle_tokens(server: &mut ServerConfig) -> Vec<(Role, SecretString)> {
     let mut generated = Vec::new();
-    for (role, var) in [
-        (Role::App, "SESSIONTOP_APP_TOKEN"),
-        (Role::Admin, "SESSIONTOP_ADMIN_TOKEN"),
-    ] {
+    for role in [Role::App, Role::Admin] {
         let (token, file) = match role {
             Role::App => (&mut server.app_token, &server.app_token_file),
             Role::Admin => (&mut server.admin_token, &server.admin_token_file),
         };
-        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            *token = Some(value.trim().to_owned());
-        }
         if token.is_none() && file.is_none() {
-            let fresh = auth::generate_token(role);
+            let fresh = SecretString::from(auth::generate_token(role));
             *token = Some(fresh.clone());
             generated.push((role, fresh));
         }
@@ -292,12 +328,13 @@ async fn shutdown_signal() {
     }
 }
 
-/// Structured logs to stderr; `SESSIONTOP_LOG` (or `RUST_LOG`) sets the filter.
-fn init_logging() {
+/// Structured logs to stderr; `filter` (from `SESSIONTOP_LOG` or `RUST_LOG`)
+/// chooses what, "info" by default.
+fn init_logging(filter: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SESSIONTOP_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -2,7 +2,9 @@
 //! the two routes that need no token: `/openapi.json` and `/healthz`.
 //!
 //! Routes are registered through `utoipa_axum::routes!`, so the router and
-//! the document come from the same list and cannot drift apart.
+//! the document come from the same list and cannot drift apart. What the
+//! derives cannot say (patterns shared with the server's own checks, the
+//! limits on attributes, links between operations) `refine` adds.
 
 use std::sync::Arc;
 
@@ -11,9 +13,12 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::ServerState;
+use crate::api::pattern;
+use crate::engine::{MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES, MAX_USER_LEN};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -88,4 +93,130 @@ pub async fn document(State(state): State<Arc<ServerState>>) -> Response {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// Adds to the generated document what the derives cannot say.
+///
+/// - The patterns of `api::pattern`, which the server checks with the same
+///   strings: handles, durations, cursors, a user name that is not blank.
+/// - The limits on attributes. JSON Schema counts characters, the server
+///   bytes of UTF-8; the descriptions say so, and the lengths given here are
+///   the byte limits (so a name of many multi-byte characters can fit the
+///   schema and still be refused with 422, as documented).
+/// - Links, so that tools (and readers) can chain a login's token into
+///   touch, renew and logout, and a handle into the admin calls.
+pub fn refine(doc: &mut Value) {
+    let user = json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_USER_LEN,
+        "pattern": pattern::NOT_BLANK,
+    });
+    if let Some(login) = doc.pointer_mut("/components/schemas/LoginRequest/properties") {
+        for (key, value) in user.as_object().into_iter().flatten() {
+            login["user"][key] = value.clone();
+        }
+        for field in ["idle_timeout", "absolute_timeout"] {
+            login[field]["pattern"] = json!(pattern::DURATION);
+        }
+        let described = login["attributes"]["description"].take();
+        login["attributes"] = json!({
+            "type": ["object", "null"],
+            "description": described,
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_ATTRIBUTE_KEY_LEN},
+            "additionalProperties": {"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE_LEN},
+        });
+    }
+    let handle = json!({"type": "string", "pattern": pattern::HANDLE});
+    let cursor = json!({"type": ["string", "null"], "pattern": pattern::CURSOR});
+    for_each_operation(doc, |_, _, operation| {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            return;
+        };
+        for parameter in parameters {
+            match (parameter["in"].as_str(), parameter["name"].as_str()) {
+                (Some("path"), Some("handle")) => parameter["schema"] = handle.clone(),
+                (Some("path"), Some("user")) => parameter["schema"] = user.clone(),
+                (Some("query"), Some("cursor")) => parameter["schema"] = cursor.clone(),
+                _ => {}
+            }
+        }
+    });
+
+    let token = json!({"token": "$response.body#/token"});
+    let by_token = |what: &str| {
+        json!({
+            "touch": {"operationId": "touch", "requestBody": token, "description": format!("Touch the session {what}")},
+            "renew": {"operationId": "renew", "requestBody": token, "description": format!("Renew the session {what}")},
+            "logout": {"operationId": "logout", "requestBody": token, "description": format!("Log out of the session {what}")},
+        })
+    };
+    let by_handle = |from: &str| {
+        let handle = format!("$response.body#/{from}/handle");
+        json!({
+            "get_session": {"operationId": "get_session", "parameters": {"handle": handle}, "description": "Inspect this session (admin)"},
+            "touch_session": {"operationId": "touch_session", "parameters": {"handle": handle}, "description": "Touch this session by handle (admin)"},
+            "revoke_session": {"operationId": "revoke_session", "parameters": {"handle": handle}, "description": "Revoke this session (admin)"},
+        })
+    };
+    let mut links = [
+        ("/v1/sessions", "post", "201", by_token("this login opened")),
+        (
+            "/v1/sessions/renew",
+            "post",
+            "200",
+            by_token("with its new token"),
+        ),
+        ("/v1/sessions", "post", "201", by_handle("session")),
+        ("/v1/sessions/touch", "post", "200", by_handle("session")),
+        (
+            "/v1/admin/sessions/{handle}",
+            "get",
+            "200",
+            by_handle("session"),
+        ),
+        (
+            "/v1/admin/sessions/{handle}/touch",
+            "post",
+            "200",
+            by_handle("session"),
+        ),
+    ];
+    links[2].3["revoke_user"] = json!({
+        "operationId": "revoke_user",
+        "parameters": {"user": "$response.body#/session/user"},
+        "description": "Revoke every session of this user (admin)",
+    });
+    for (path, method, status, more) in links {
+        // `pointer_mut`, not indexing: indexing a missing key would add it.
+        let pointer = format!(
+            "/paths/{}/{method}/responses/{status}",
+            path.replace('/', "~1")
+        );
+        let Some(response) = doc.pointer_mut(&pointer) else {
+            continue;
+        };
+        let entry = &mut response["links"];
+        if entry.is_null() {
+            *entry = json!({});
+        }
+        for (name, link) in more.as_object().into_iter().flatten() {
+            entry[name] = link.clone();
+        }
+    }
+}
+
+fn for_each_operation(doc: &mut Value, mut visit: impl FnMut(&str, &str, &mut Value)) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths {
+        for (method, operation) in item.as_object_mut().into_iter().flatten() {
+            visit(path, method, operation);
+        }
+    }
 }

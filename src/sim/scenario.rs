@@ -74,7 +74,7 @@ impl Step {
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    crate::config::parse_duration(&s).map_err(serde::de::Error::custom)
+    crate::units::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -66,6 +66,10 @@ pub enum SourceUpdate {
     Event(Event),
     /// Events were missed: the mirror must be replaced by this snapshot.
     Resync(SourceSnapshot),
+    /// The server restarted (it is another run, with another instance id):
+    /// the mirror must be replaced by this snapshot, and the sessions the
+    /// mirror holds that the snapshot lacks were not kept by the server.
+    Restarted(SourceSnapshot),
     /// Connection state changed (always `Connected` for the embedded engine).
     Connection(ConnectionState),
 }

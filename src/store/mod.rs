@@ -39,13 +39,20 @@ pub enum StoreError {
 }
 
 /// Where `--store` / `[store] url` / `SESSIONTOP_STORE` says sessions live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows it redacted, so a logged config never holds a Redis password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Memory,
     File(PathBuf),
     /// `redis://` or `rediss://`, kept whole: it may hold credentials, so it is
     /// never printed; `redacted()` is what may be shown.
     Redis(String),
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({})", self.redacted())
+    }
 }
 
 impl StoreUrl {
@@ -191,5 +198,6 @@ mod tests {
         let url = StoreUrl::parse("redis://user:hunter2hunter2@127.0.0.1:6379/0").unwrap();
         assert_eq!(url.redacted(), "redis://***@127.0.0.1:6379/0");
         assert!(!url.redacted().contains("hunter2"));
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

@@ -162,6 +162,11 @@ impl Sessions {
         Ok(self.engine.stats())
     }
 
+    /// Everything that happens from now on, and the seq of the newest event before it.
+    pub async fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
+        Ok(self.engine.subscribe_live())
+    }
+
     /// Events after `seq` then everything that follows. If the in-memory
     /// history no longer holds them, the file's history may.
     pub async fn subscribe_after(
@@ -212,6 +217,10 @@ impl Sessions {
 
     /// Stops the engine and, for a file store, commits and syncs what is queued.
     pub fn shutdown(&self) {
+        if self.file.is_some() {
+            // Activity not yet announced would not be kept otherwise.
+            self.engine.announce_pending_touches();
+        }
         self.engine.shutdown();
         if let Some(file) = &self.file {
             file.close();

@@ -259,7 +259,7 @@ impl App {
 
     pub(super) fn on_update(&mut self, update: SourceUpdate) {
         if let Some((_, held)) = &mut self.frozen {
-            if matches!(update, SourceUpdate::Resync(_)) {
+            if matches!(update, SourceUpdate::Resync(_) | SourceUpdate::Restarted(_)) {
                 held.clear();
             }
             held.push(update);
@@ -276,6 +276,22 @@ impl App {
                 // What came before may be another server's: its age says nothing now.
                 self.last_event_ms = None;
                 self.set_status("reloaded every session: events were missed (resync)", false);
+            }
+            SourceUpdate::Restarted(snapshot) => {
+                let kept = (snapshot.sessions.iter())
+                    .filter(|s| {
+                        self.mirror
+                            .get(s.handle)
+                            .is_some_and(|row| row.ended.is_none())
+                    })
+                    .count();
+                let lost = self.mirror.active().saturating_sub(kept);
+                self.load(snapshot);
+                self.last_event_ms = None;
+                self.set_status(
+                    format!("server restarted: {lost} sessions were not kept"),
+                    lost > 0,
+                );
             }
             SourceUpdate::Connection(state) => {
                 if let ConnectionState::Reconnecting { reason, .. } = &state {

@@ -63,8 +63,11 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         let seed = system_now() as u64;
         let fps = config.dashboard.fps;
         if let Some(url) = &config.dashboard.server {
-            let token = Remote::token_from(config.dashboard.token_file.as_deref())?;
-            let source = Arc::new(Remote::new(url, token)?);
+            let source = Arc::new(Remote::with_token_file(
+                url,
+                config.dashboard.token_file.as_deref(),
+                config.dashboard.token.as_ref(),
+            )?);
             let app = App::new(source.info(), &config, keymap, tz, seed);
             return run_with(source, app, fps, |_| {}).await;
         }

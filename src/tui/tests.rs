@@ -690,6 +690,30 @@ fn resync_replaces_the_mirror() {
 }
 
 #[test]
+fn a_restarted_server_replaces_the_mirror_and_says_how_many_sessions_were_lost() {
+    let mut app = app();
+    let before = app.mirror.active();
+    // The restarted server kept one of the mirror's sessions and has one of its own.
+    let kept = sessions().remove(0);
+    let fresh = session(31, "judy", "192.0.2.8", T0, T0);
+    app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
+        vec![kept, fresh],
+        3,
+    ))));
+    assert_eq!(app.mirror.active(), 2);
+    assert_eq!(
+        app.last_seq, 3,
+        "the new run's sequence, even though it is lower"
+    );
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(
+        status.text,
+        format!("server restarted: {} sessions were not kept", before - 1)
+    );
+    assert!(screen(&mut app).contains("server restarted"));
+}
+
+#[test]
 fn a_failed_command_is_shown_as_an_error() {
     let mut app = app();
     app.update(Msg::Outcome(Err(SourceError::Refused(format!(
@@ -745,6 +769,17 @@ fn a_closing_time_expiry_names_the_closing_time() {
         "{text}"
     );
     assert!(text.contains("✕ closing time"), "{text}");
+}
+
+#[test]
+fn the_header_shows_the_closing_time_in_its_zone() {
+    let mut app = app();
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    app.info.policy.time_zone = chrono_tz::Europe::Berlin;
+    let text = screen(&mut app);
+    assert!(text.contains("closing 23:00 Europe/Berlin"), "{text}");
 }
 
 // ---- a remote source's link ----

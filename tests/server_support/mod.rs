@@ -27,8 +27,8 @@ pub struct TestServer {
 /// expiry tests use short timeouts instead of sleeping through long ones.
 pub fn test_config() -> Config {
     let mut config = Config::default();
-    config.server.app_token = Some(APP.to_owned());
-    config.server.admin_token = Some(ADMIN.to_owned());
+    config.server.app_token = Some(APP.into());
+    config.server.admin_token = Some(ADMIN.into());
     config.policy.min_timeout = Duration::from_millis(10);
     config
 }

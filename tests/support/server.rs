@@ -15,10 +15,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with known tokens and waits until it listens.
+    /// Starts a server with known tokens and waits until it listens. It keeps
+    /// its sessions in memory unless `extra_args` name a `--store`.
     pub fn start(extra_args: &[&str]) -> Server {
+        let store: &[&str] = if extra_args.contains(&"--store") {
+            &[]
+        } else {
+            &["--store", "memory"]
+        };
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(store)
             .args(extra_args)
             .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
             .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -51,6 +58,13 @@ impl Server {
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the server as systemd does, with SIGTERM, and waits until it has exited.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
     }
 }
 

@@ -87,6 +87,22 @@ impl Engine {
         })
     }
 
+    /// Announces every coalesced touch now, so a store that is about to close
+    /// keeps the last activity of every session.
+    pub fn announce_pending_touches(&mut self, now: Millis) {
+        let now = now.max(self.latest);
+        while let Some(Reverse((_, slot, selector))) = self.pending_touches.pop() {
+            if self.live_slot(selector) != Some(slot) || !self.record(slot).touch_pending {
+                continue;
+            }
+            let record = self.record_mut(slot);
+            record.touch_pending = false;
+            record.last_touch_event = now;
+            let view = self.view(slot, State::Active);
+            self.emit(now, EventKind::Touched, None, None, None, view);
+        }
+    }
+
     /// The keys that turn slots into handles, for a store to keep.
     pub fn selector_keys(&self) -> SelectorKeys {
         self.selectors.keys()

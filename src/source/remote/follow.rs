@@ -3,7 +3,8 @@
 //!
 //! A reconnect sends `Last-Event-ID`, so the server replays what was missed.
 //! When it cannot (history too old, a slow client, a restarted server), it
-//! says `resync` and the follower loads a fresh snapshot. A 401 while
+//! says `resync` and the follower loads a fresh snapshot; if the snapshot is
+//! of another server run, the dashboard is told the server restarted. A 401 while
 //! reconnecting reads the token file again, so a rotated token is picked up.
 
 use std::sync::Arc;
@@ -145,11 +146,19 @@ async fn stream_once(
                 // would fall behind on the server and only earn another resync.
                 drop(messages);
                 let snapshot = snapshot::load(shared).await?;
+                let instance = shared.facts().instance;
+                let restarted = instance != resume.instance;
                 *resume = Resume {
-                    instance: shared.facts().instance,
+                    instance,
                     seq: snapshot.seq,
                 };
-                if updates.send(SourceUpdate::Resync(snapshot)).await.is_err() {
+                let update = if restarted {
+                    tracing::info!("the server restarted; reloaded its sessions");
+                    SourceUpdate::Restarted(snapshot)
+                } else {
+                    SourceUpdate::Resync(snapshot)
+                };
+                if updates.send(update).await.is_err() {
                     return Ok(StreamEnd::DashboardGone);
                 }
                 return Ok(StreamEnd::Reloaded);

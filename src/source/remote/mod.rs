@@ -49,11 +49,16 @@ impl Remote {
         Self::build(url, token, None)
     }
 
-    /// Like `new`, with the token read from `file` (else `SESSIONTOP_TOKEN`).
+    /// Like `new`, with the token read from `file`, else `env` (`SESSIONTOP_TOKEN`).
     /// A token from a file is read again when the server refuses it, so
     /// rotating the file's token needs no restart.
-    pub fn with_token_file(url: &str, file: Option<&Path>) -> Result<Self, SourceError> {
-        let token = Self::token_from(file)?;
+    pub fn with_token_file(
+        url: &str,
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<Self, SourceError> {
+        base_url(url)?;
+        let token = Self::token_from(file, env)?;
         Self::build(url, token, file.map(Path::to_owned))
     }
 
@@ -72,8 +77,11 @@ impl Remote {
         })
     }
 
-    /// Reads the admin token from `file`, else `SESSIONTOP_TOKEN`.
-    pub fn token_from(file: Option<&Path>) -> Result<String, SourceError> {
+    /// Reads the admin token from `file`, else takes `env` (`SESSIONTOP_TOKEN`).
+    pub fn token_from(
+        file: Option<&Path>,
+        env: Option<&secrecy::SecretString>,
+    ) -> Result<String, SourceError> {
         if let Some(file) = file {
             return std::fs::read_to_string(file)
                 .map(|t| t.trim().to_owned())
@@ -84,9 +92,9 @@ impl Remote {
                     ))
                 });
         }
-        std::env::var("SESSIONTOP_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
+        use secrecy::ExposeSecret;
+        env.map(|t| t.expose_secret().trim().to_owned())
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 SourceError::Connection(
                     "no admin token: pass --token-file FILE or set SESSIONTOP_TOKEN".into(),
@@ -97,18 +105,49 @@ impl Remote {
 
 /// Checks a `--server` URL and returns the base every path is appended to.
 fn base_url(url: &str) -> Result<String, SourceError> {
-    let base = url.trim().trim_end_matches('/').to_owned();
-    let parsed = reqwest::Url::parse(&base)
-        .map_err(|e| SourceError::Connection(format!("{base:?} is not a URL: {e}")))?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(SourceError::Connection(
-            "the server URL holds credentials; put the admin token in --token-file or SESSIONTOP_TOKEN instead".into(),
+    let refuse = |message: String| Err(SourceError::Connection(message));
+    let url = url.trim();
+    if !url.contains("://") {
+        return refuse(format!(
+            "--server {url:?} has no scheme: add http:// (or https://), as in http://{url}"
         ));
     }
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return refuse(format!("--server {url:?} is not a URL: {e}")),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse(
+            "the server URL holds credentials; put the admin token in --token-file or SESSIONTOP_TOKEN instead".into(),
+        );
+    }
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(SourceError::Connection(format!(
-            "{base:?} is not an http:// or https:// URL"
-        )));
+        return refuse(format!(
+            "--server {url:?} is not an http:// or https:// URL"
+        ));
+    }
+    let Some(host) = parsed.host_str() else {
+        return refuse(format!("--server {url:?} names no host"));
+    };
+    let origin = match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    };
+    // A path is kept as a prefix (a server behind a reverse proxy), unless
+    // it already reaches into the API.
+    let path = parsed.path().trim_end_matches('/');
+    let api_part = path
+        .split('/')
+        .position(|segment| ["v1", "openapi.json", "healthz", "metrics"].contains(&segment));
+    let prefix = match api_part {
+        Some(at) => path.split('/').take(at).collect::<Vec<_>>().join("/"),
+        None => path.to_owned(),
+    };
+    let base = format!("{origin}{prefix}");
+    if api_part.is_some() || parsed.query().is_some() || parsed.fragment().is_some() {
+        return refuse(format!(
+            "--server {url:?} goes past the server's address; give the base URL, {base}, and sessiontop adds /v1/... itself"
+        ));
     }
     Ok(base)
 }
@@ -245,6 +284,42 @@ async fn execute(http: &Http, command: SourceCommand) -> Result<CommandOutcome, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(url: &str) -> String {
+        base_url(url).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_server_url_without_a_scheme_is_told_to_add_http() {
+        assert_eq!(
+            refusal("127.0.0.1:7878"),
+            "--server \"127.0.0.1:7878\" has no scheme: add http:// (or https://), as in http://127.0.0.1:7878"
+        );
+        assert!(refusal("localhost:7878").contains("add http://"));
+    }
+
+    #[test]
+    fn a_server_url_into_the_api_is_told_to_give_the_base_url() {
+        assert_eq!(
+            refusal("http://host/v1"),
+            "--server \"http://host/v1\" goes past the server's address; give the base URL, http://host, and sessiontop adds /v1/... itself"
+        );
+        assert!(
+            refusal("https://host:8443/v1/admin?x=1")
+                .contains("give the base URL, https://host:8443")
+        );
+        assert_eq!(base_url(" http://host:7878/ ").unwrap(), "http://host:7878");
+        assert_eq!(base_url("http://[::1]:7878").unwrap(), "http://[::1]:7878");
+        // Behind a reverse proxy, a path prefix is the base.
+        assert_eq!(
+            base_url("https://ops.example/sessiontop/").unwrap(),
+            "https://ops.example/sessiontop"
+        );
+        assert!(
+            refusal("https://ops.example/sessiontop/v1/admin")
+                .contains("base URL, https://ops.example/sessiontop,")
+        );
+    }
 
     #[test]
     fn bad_urls_and_empty_tokens_are_refused_up_front() {

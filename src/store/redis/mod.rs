@@ -183,11 +183,11 @@ impl Shared {
             return String::new();
         };
         let now = self.estimated_redis_now();
-        let mut at = closing.next_after(now - 36 * 3600 * 1000);
+        let mut at = closing.next_after(now - 36 * 3600 * 1000, self.policy.time_zone);
         let mut list = Vec::new();
         while at <= now + 36 * 3600 * 1000 && list.len() < 6 {
             list.push(at.to_string());
-            at = closing.next_after(at);
+            at = closing.next_after(at, self.policy.time_zone);
         }
         list.join(",")
     }

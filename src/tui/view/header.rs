@@ -14,9 +14,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let policy = &app.info.policy;
     let clock = app.shown_clock();
     let sep = || Span::styled(" │ ", theme.style(Role::Muted));
-    let closing = policy
-        .closing_time
-        .map_or("off".to_owned(), |c| c.to_string());
+    // The zone the closing time is read in, beside it.
+    let closing = policy.closing_time.map_or("off".to_owned(), |c| {
+        format!("{c} {}", policy.time_zone.name())
+    });
     let mut spans = vec![
         Span::styled(" sessiontop ", theme.style(Role::Title)),
         sep(),

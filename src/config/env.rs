@@ -1,0 +1,146 @@
+//! The one place sessiontop reads its environment: every variable it honours,
+//! read once at start-up into `Environment`, which `cli` folds into the config
+//! (flags beat these, these beat the config file). Nothing else in the crate
+//! calls `std::env::var`; tests build an `Environment` from a map instead.
+//!
+//! Token variables go straight into `SecretString`, so no `Debug` prints one.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+/// Every environment variable sessiontop reads, with what it is for.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("SESSIONTOP_CONFIG", "the config file"),
+    ("SESSIONTOP_APP_TOKEN", "serve: the app API token"),
+    ("SESSIONTOP_ADMIN_TOKEN", "serve: the admin API token"),
+    ("SESSIONTOP_LISTEN", "serve: the address to listen on"),
+    ("SESSIONTOP_STORE", "serve: where sessions are kept"),
+    ("SESSIONTOP_TOKEN", "dashboard: the server's admin token"),
+    ("SESSIONTOP_SERVER", "dashboard: the server to watch"),
+    ("SESSIONTOP_SPEED", "dashboard: the embedded clock's speed"),
+    ("SESSIONTOP_IDLE_TIMEOUT", "policy.idle_timeout"),
+    ("SESSIONTOP_ABSOLUTE_TIMEOUT", "policy.absolute_timeout"),
+    ("SESSIONTOP_CLOSING_TIME", "policy.closing_time"),
+    (
+        "SESSIONTOP_LOG",
+        "the log filter (else RUST_LOG), such as info or debug",
+    ),
+    ("NO_COLOR", "draw without colour when set"),
+    (
+        "TZ",
+        "the host's time zone, the default of policy.time_zone",
+    ),
+];
+
+/// What the environment says, read once.
+#[derive(Debug, Default, Clone)]
+pub struct Environment {
+    pub config: Option<PathBuf>,
+    pub app_token: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
+    pub listen: Option<String>,
+    pub store: Option<String>,
+    /// The dashboard's admin token for `--server`.
+    pub token: Option<SecretString>,
+    pub server: Option<String>,
+    pub speed: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub absolute_timeout: Option<String>,
+    pub closing_time: Option<String>,
+    /// `SESSIONTOP_LOG`, else `RUST_LOG`.
+    pub log: Option<String>,
+    pub no_color: bool,
+    /// The host's time zone name: `TZ`, else the system's (`/etc/localtime`).
+    pub time_zone: Option<String>,
+    /// The user's home directory, for `~` in paths.
+    pub home: Option<PathBuf>,
+    /// `sessiontop/config.toml` in the user's config directory (read if it exists).
+    pub default_config: Option<PathBuf>,
+    /// The platform state directory (`~/.local/state` on Linux), where `serve`
+    /// keeps its sessions file by default.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Environment {
+    /// The process's environment and the host's time zone.
+    pub fn from_process() -> Self {
+        let mut env = Self::from_lookup(|name| std::env::var(name).ok());
+        // A TZ that is not an IANA name (a POSIX rule such as "EST5EDT") gives
+        // way to the system's zone.
+        let tz_is_a_name = env
+            .time_zone
+            .as_deref()
+            .is_some_and(|tz| tz.parse::<chrono_tz::Tz>().is_ok());
+        if !tz_is_a_name {
+            env.time_zone = iana_time_zone::get_timezone().ok();
+        }
+        env.home = dirs::home_dir();
+        env.default_config = dirs::config_dir().map(|d| d.join("sessiontop").join("config.toml"));
+        env.state_dir = dirs::state_dir().or_else(|| {
+            env.home
+                .as_ref()
+                .map(|home| home.join(".local").join("state"))
+        });
+        env
+    }
+
+    /// An environment from `lookup` alone (tests pass a map); no host zone, no home.
+    /// Empty and blank values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let text = |name: &str| get(name).map(|v| v.trim().to_owned());
+        let secret = |name: &str| text(name).map(SecretString::from);
+        Environment {
+            config: get("SESSIONTOP_CONFIG").map(PathBuf::from),
+            app_token: secret("SESSIONTOP_APP_TOKEN"),
+            admin_token: secret("SESSIONTOP_ADMIN_TOKEN"),
+            listen: text("SESSIONTOP_LISTEN"),
+            store: text("SESSIONTOP_STORE"),
+            token: secret("SESSIONTOP_TOKEN"),
+            server: text("SESSIONTOP_SERVER"),
+            speed: text("SESSIONTOP_SPEED"),
+            idle_timeout: text("SESSIONTOP_IDLE_TIMEOUT"),
+            absolute_timeout: text("SESSIONTOP_ABSOLUTE_TIMEOUT"),
+            closing_time: text("SESSIONTOP_CLOSING_TIME"),
+            log: text("SESSIONTOP_LOG").or_else(|| text("RUST_LOG")),
+            no_color: get("NO_COLOR").is_some(),
+            // POSIX allows a leading colon ("TZ=:Europe/Berlin").
+            time_zone: text("TZ").map(|tz| tz.trim_start_matches(':').to_owned()),
+            home: None,
+            default_config: None,
+            state_dir: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn tokens_are_read_as_secrets_that_debug_never_prints() {
+        let env = Environment::from_lookup(|name| {
+            (name == "SESSIONTOP_APP_TOKEN").then(|| "app-secret-0123456789".to_owned())
+        });
+        assert_eq!(
+            env.app_token.as_ref().map(|t| t.expose_secret()),
+            Some("app-secret-0123456789")
+        );
+        assert!(!format!("{env:?}").contains("app-secret"));
+    }
+
+    #[test]
+    fn blank_values_are_unset_and_tz_may_start_with_a_colon() {
+        let env = Environment::from_lookup(|name| match name {
+            "NO_COLOR" => Some(String::new()),
+            "SESSIONTOP_LISTEN" => Some("  ".into()),
+            "TZ" => Some(":Europe/Berlin".into()),
+            _ => None,
+        });
+        assert!(!env.no_color);
+        assert_eq!(env.listen, None);
+        assert_eq!(env.time_zone.as_deref(), Some("Europe/Berlin"));
+    }
+}

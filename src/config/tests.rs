@@ -1,0 +1,209 @@
+use super::*;
+
+fn parsed(text: &str) -> Config {
+    Config::from_toml(text).unwrap()
+}
+
+fn refused(text: &str, uses: Uses) -> String {
+    match Config::from_toml(text) {
+        Ok(config) => config
+            .validate(uses)
+            .expect_err("the config was accepted")
+            .to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_repository_config_toml_is_the_defaults() {
+    let text = include_str!("../../config.toml");
+    let config = parsed(text);
+    config.validate(Uses::Everything).unwrap();
+    // Tokens have no PartialEq (they are secrets); Debug redacts them, so it compares.
+    assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+}
+
+#[test]
+fn a_bad_duration_names_the_key_and_the_value() {
+    let err = refused("[policy]\nidle_timeout = \"15x\"\n", Uses::Everything);
+    assert!(err.contains("policy.idle_timeout"), "{err}");
+    assert!(err.contains("15x"), "{err}");
+    assert!(err.contains("15m"), "{err}");
+}
+
+#[test]
+fn a_duration_without_a_unit_gets_a_hint() {
+    let err = refused("[policy]\nidle_timeout = 300\n", Uses::Everything);
+    assert!(err.contains("policy.idle_timeout = 300"), "{err}");
+    assert!(err.contains("write \"300s\""), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}
+
+#[test]
+fn an_unknown_key_is_an_error_that_lists_the_known_ones() {
+    let err = refused("[policy]\nidle = \"15m\"\n", Uses::Everything);
+    assert!(err.contains("idle"), "{err}");
+    assert!(err.contains("idle_timeout"), "{err}");
+}
+
+#[test]
+fn idle_timeout_above_its_maximum_is_refused() {
+    let err = refused("[policy]\nidle_timeout = \"48h\"\n", Uses::Everything);
+    assert!(err.contains("policy.idle_timeout"), "{err}");
+    assert!(err.contains("2days"), "{err}");
+}
+
+#[test]
+fn closing_time_must_be_hh_mm() {
+    assert!(Config::from_toml("[policy]\nclosing_time = \"25:00\"\n").is_err());
+    let config = parsed("[policy]\nclosing_time = \"23:00\"\n");
+    assert_eq!(
+        config.policy.closing_time,
+        NaiveTime::from_hms_opt(23, 0, 0)
+    );
+}
+
+#[test]
+fn the_time_zone_is_an_iana_name_and_reaches_the_policy() {
+    let config = parsed("[policy]\ntime_zone = \"Asia/Tokyo\"\n");
+    assert_eq!(
+        config.policy.to_policy().unwrap().time_zone,
+        chrono_tz::Asia::Tokyo
+    );
+    let err = refused("[policy]\ntime_zone = \"Tokyo\"\n", Uses::Everything);
+    assert!(
+        err.contains("policy.time_zone") && err.contains("IANA"),
+        "{err}"
+    );
+    // Built in code with no zone: UTC, whatever the host's zone.
+    assert_eq!(
+        Config::default().policy.to_policy().unwrap().time_zone,
+        chrono_tz::UTC
+    );
+}
+
+#[test]
+fn the_red_threshold_may_not_sit_above_the_yellow_one() {
+    let err = refused(
+        "[dashboard]\nwarn_below = 0.05\ncritical_below = 0.5\n",
+        Uses::Dashboard,
+    );
+    assert!(err.contains("dashboard.critical_below"), "{err}");
+}
+
+#[test]
+fn speed_out_of_range_is_refused() {
+    let err = refused("[dashboard]\nspeed = 500.0\n", Uses::Dashboard);
+    assert!(err.contains("dashboard.speed"), "{err}");
+}
+
+#[test]
+fn the_server_does_not_check_dashboard_settings_nor_the_dashboard_server_ones() {
+    let dashboard_only = "[dashboard]\nspeed = 500.0\n[keys]\nrevoke = [\"Hyper-x\"]\n[simulator]\nscenario = \"no-such-lesson\"\n";
+    parsed(dashboard_only).validate(Uses::Server).unwrap();
+    assert!(parsed(dashboard_only).validate(Uses::Dashboard).is_err());
+    let server_only = "[server]\nmax_connections = 0\n";
+    parsed(server_only).validate(Uses::Dashboard).unwrap();
+    let err = refused(server_only, Uses::Server);
+    assert!(err.contains("server.max_connections"), "{err}");
+}
+
+#[test]
+fn tokens_in_the_config_never_show_in_debug() {
+    let config = parsed("[server]\napp_token = \"app-secret-0123456789\"\n");
+    assert!(!format!("{config:?}").contains("app-secret"));
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        config.server.app_token.unwrap().expose_secret(),
+        "app-secret-0123456789"
+    );
+}
+
+#[test]
+fn the_store_section_reads_every_key() {
+    let config = parsed(
+        "[store]\nurl = \"redis://127.0.0.1:6379/2\"\nfsync = \"always\"\nhistory_retention = \"2h\"\nhistory_max_events = 500\nkey_prefix = \"app1:\"\npassword_file = \"/run/secrets/redis\"\n",
+    );
+    let store = &config.store;
+    assert_eq!(
+        store.url,
+        Some(StoreUrl::Redis("redis://127.0.0.1:6379/2".into()))
+    );
+    assert_eq!(store.fsync, Fsync::Always);
+    assert_eq!(store.history_retention, Duration::from_secs(7200));
+    assert_eq!(store.history_max_events, 500);
+    assert_eq!(store.key_prefix, "app1:");
+    assert_eq!(
+        store.password_file.as_deref(),
+        Some(Path::new("/run/secrets/redis"))
+    );
+    config.validate(Uses::Server).unwrap();
+    assert_eq!(
+        parsed("[store]\nurl = \"/var/lib/s.db\"\n").store.url,
+        Some(StoreUrl::File("/var/lib/s.db".into()))
+    );
+    assert_eq!(Config::default().store.url_or_memory(), StoreUrl::Memory);
+}
+
+#[test]
+fn bad_store_values_name_the_key_and_what_is_allowed() {
+    let err = refused("[store]\nfsync = \"sometimes\"\n", Uses::Server);
+    assert!(
+        err.contains("store.fsync") && err.contains("sometimes") && err.contains("everysec"),
+        "{err}"
+    );
+    let err = refused("[store]\nurl = \"postgres://db\"\n", Uses::Server);
+    assert!(
+        err.contains("store.url") && err.contains("postgres"),
+        "{err}"
+    );
+    let err = refused("[store]\nkey_prefix = \"a b\"\n", Uses::Server);
+    assert!(err.contains("store.key_prefix"), "{err}");
+    let err = refused("[store]\nhistory_max_events = 0\n", Uses::Server);
+    assert!(err.contains("store.history_max_events"), "{err}");
+}
+
+#[test]
+fn a_redis_password_in_the_store_url_never_shows_in_debug() {
+    let config = parsed("[store]\nurl = \"redis://u:hunter2hunter2@127.0.0.1:6379/0\"\n");
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+#[test]
+fn a_tilde_in_every_path_setting_is_the_home_directory() {
+    let mut config = parsed(
+        "[server]\napp_token_file = \"~/app\"\nadmin_token_file = \"~/admin\"\n[store]\nurl = \"file:~/s.db\"\npassword_file = \"~/redis\"\n[dashboard]\ntoken_file = \"~/token\"\n[simulator]\nscenario = \"~/lesson.toml\"\n",
+    );
+    config.expand_paths(Some(Path::new("/home/ada")));
+    let home = |p: &str| Some(PathBuf::from("/home/ada").join(p));
+    assert_eq!(config.server.app_token_file, home("app"));
+    assert_eq!(config.server.admin_token_file, home("admin"));
+    assert_eq!(config.store.password_file, home("redis"));
+    assert_eq!(config.dashboard.token_file, home("token"));
+    assert_eq!(
+        config.store.url,
+        Some(StoreUrl::File("/home/ada/s.db".into()))
+    );
+    assert_eq!(
+        config.simulator.scenario.as_deref(),
+        Some("/home/ada/lesson.toml")
+    );
+    // Only a leading ~ is the home directory; a bundled scenario name stays a name.
+    assert_eq!(
+        expand_home(Path::new("/srv/~x"), Some(Path::new("/h"))),
+        PathBuf::from("/srv/~x")
+    );
+    assert_eq!(
+        expand_home(Path::new("~"), Some(Path::new("/h"))),
+        PathBuf::from("/h")
+    );
+}
+
+#[test]
+fn the_new_server_limits_are_checked() {
+    let err = refused("[server]\nrequest_header_timeout = \"0s\"\n", Uses::Server);
+    assert!(err.contains("server.request_header_timeout"), "{err}");
+    let err = refused("[server]\nconnection_idle_timeout = 60\n", Uses::Server);
+    assert!(err.contains("\"60s\""), "{err}");
+}

@@ -1,0 +1,83 @@
+//! How durations and times of day are written, everywhere sessiontop reads one:
+//! config.toml, flags, scenario files, API request bodies and the server's
+//! policy as a remote dashboard reads it.
+//!
+//! A leaf: it knows text and `std`/`chrono` types, nothing of sessiontop.
+//! Every error is one sentence that says what was sent and what would do.
+
+use std::time::Duration;
+
+use chrono::NaiveTime;
+
+/// Parses a humantime duration such as "90s", "15m" or "8h".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let trimmed = s.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?} has no unit; write \"{trimmed}s\" for seconds (or another unit, such as \"15m\" or \"8h\")"
+        ));
+    }
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!(
+            "{s:?} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""
+        )
+    })
+}
+
+/// A duration as sessiontop writes it back ("15m", "1day 2h").
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Parses a closing time "HH:MM" (24-hour wall-clock time).
+pub fn parse_closing_time(s: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
+        format!("{s:?} is not a time of day; use 24-hour \"HH:MM\", such as \"23:00\"")
+    })
+}
+
+/// Parses an IANA time zone name such as "Europe/Berlin" or "UTC".
+pub fn parse_time_zone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("{s:?} is not an IANA time zone name; use one such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_a_bare_number_gets_a_hint() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 15m "), Ok(Duration::from_secs(900)));
+        let err = parse_duration("300").unwrap_err();
+        assert!(err.contains("\"300s\""), "{err}");
+        let err = parse_duration("soon").unwrap_err();
+        assert!(err.contains("soon") && err.contains("15m"), "{err}");
+    }
+
+    #[test]
+    fn closing_times_are_24_hour_hh_mm() {
+        assert_eq!(
+            parse_closing_time("23:00"),
+            NaiveTime::from_hms_opt(23, 0, 0).ok_or(String::new())
+        );
+        assert!(parse_closing_time("25:00").is_err());
+        assert!(parse_closing_time("11pm").unwrap_err().contains("HH:MM"));
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        assert_eq!(
+            parse_time_zone("Europe/Berlin"),
+            Ok(chrono_tz::Europe::Berlin)
+        );
+        assert_eq!(parse_time_zone("UTC"), Ok(chrono_tz::UTC));
+        let err = parse_time_zone("Mars/Olympus").unwrap_err();
+        assert!(
+            err.contains("Mars/Olympus") && err.contains("IANA"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! How a command line, the environment and config.toml become one config:
+//! what beats what, which mode checks which section, and the sentences a
+//! mistake gets. Library tests build the environment from a map; binary
+//! tests run the real `sessiontop` with a clean environment.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::ExposeSecret;
+use sessiontop::cli::Cli;
+use sessiontop::config::{Config, Environment, Fsync};
+use sessiontop::store::StoreUrl;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "sessiontop-config-cli-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn env(vars: &[(&str, &str)]) -> Environment {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Environment::from_lookup(|name| vars.get(name).cloned())
+}
+
+fn load(args: &[&str], env: &Environment) -> Result<Config, String> {
+    let mut argv = vec!["sessiontop"];
+    argv.extend_from_slice(args);
+    Cli::try_parse_from(argv)
+        .map_err(|e| e.to_string())?
+        .load_config(env)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    let dir = TempDir::new("order");
+    let file = dir.write(
+        "c.toml",
+        "[policy]\nidle_timeout = \"5m\"\nabsolute_timeout = \"2h\"\n[server]\nlisten = \"127.0.0.1:1111\"\n",
+    );
+    let file = file.to_str().unwrap();
+    let vars = env(&[
+        ("SESSIONTOP_CONFIG", file),
+        ("SESSIONTOP_IDLE_TIMEOUT", "7m"),
+        ("SESSIONTOP_LISTEN", "127.0.0.1:2222"),
+    ]);
+    let config = load(&["serve", "--store", "memory"], &vars).unwrap();
+    assert_eq!(config.policy.idle_timeout, Duration::from_secs(7 * 60));
+    assert_eq!(
+        config.policy.absolute_timeout,
+        Duration::from_secs(2 * 3600)
+    );
+    assert_eq!(config.server.listen, "127.0.0.1:2222");
+    let config = load(
+        &[
+            "serve",
+            "--store",
+            "memory",
+            "--listen",
+            "127.0.0.1:3333",
+            "--idle-timeout",
+            "9m",
+        ],
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(config.policy.idle_timeout, Duration::from_secs(9 * 60));
+    assert_eq!(config.server.listen, "127.0.0.1:3333");
+}
+
+#[test]
+fn token_variables_beat_the_file_and_stay_secret() {
+    let dir = TempDir::new("tokens");
+    let file = dir.write(
+        "c.toml",
+        "[server]\napp_token = \"file-app-token-0123456789\"\n",
+    );
+    let vars = env(&[
+        ("SESSIONTOP_CONFIG", file.to_str().unwrap()),
+        ("SESSIONTOP_APP_TOKEN", "env-app-token-0123456789"),
+        ("SESSIONTOP_ADMIN_TOKEN", "env-admin-token-0123456789"),
+        ("SESSIONTOP_TOKEN", "dashboard-token-0123456789"),
+    ]);
+    let config = load(&["serve", "--store", "memory"], &vars).unwrap();
+    let exposed =
+        |t: &Option<secrecy::SecretString>| t.as_ref().unwrap().expose_secret().to_owned();
+    assert_eq!(
+        exposed(&config.server.app_token),
+        "env-app-token-0123456789"
+    );
+    assert_eq!(
+        exposed(&config.server.admin_token),
+        "env-admin-token-0123456789"
+    );
+    assert_eq!(
+        exposed(&config.dashboard.token),
+        "dashboard-token-0123456789"
+    );
+    let debug = format!("{config:?} {vars:?}");
+    assert!(!debug.contains("-token-0123456789"), "{debug}");
+}
+
+#[test]
+fn serve_keeps_sessions_in_the_state_directory_unless_told_otherwise() {
+    let mut vars = env(&[]);
+    vars.state_dir = Some(PathBuf::from("/home/ada/.local/state"));
+    let config = load(&["serve"], &vars).unwrap();
+    assert_eq!(
+        config.store.url,
+        Some(StoreUrl::File(
+            "/home/ada/.local/state/sessiontop/sessions.db".into()
+        ))
+    );
+    assert_eq!(config.store.fsync, Fsync::EverySec);
+
+    let config = load(&["serve", "--store", "memory"], &vars).unwrap();
+    assert_eq!(config.store.url, Some(StoreUrl::Memory));
+
+    let mut vars = env(&[("SESSIONTOP_STORE", "file:~/s.db")]);
+    vars.home = Some(PathBuf::from("/home/ada"));
+    let config = load(&["serve"], &vars).unwrap();
+    assert_eq!(
+        config.store.url,
+        Some(StoreUrl::File("/home/ada/s.db".into()))
+    );
+    // The flag beats the variable.
+    let config = load(&["serve", "--store", "redis://127.0.0.1:6379/0"], &vars).unwrap();
+    assert!(matches!(config.store.url, Some(StoreUrl::Redis(_))));
+
+    // The dashboard's embedded engine is not given a file.
+    let config = load(&["--no-sim"], &vars).unwrap();
+    assert!(matches!(config.store.url, Some(StoreUrl::File(_))));
+    let config = load(&["--no-sim"], &env(&[])).unwrap();
+    assert_eq!(config.store.url, None);
+}
+
+#[test]
+fn the_time_zone_defaults_to_the_hosts_and_the_file_beats_it() {
+    let config = load(&["--no-sim"], &env(&[("TZ", "Asia/Tokyo")])).unwrap();
+    assert_eq!(config.policy.time_zone, Some(chrono_tz::Asia::Tokyo));
+    let config = load(&["--no-sim"], &env(&[("TZ", "EST5EDT,M3.2.0,M11.1.0x")])).unwrap();
+    assert_eq!(config.policy.time_zone, Some(chrono_tz::UTC));
+    let dir = TempDir::new("tz");
+    let file = dir.write("c.toml", "[policy]\ntime_zone = \"Europe/Lisbon\"\n");
+    let config = load(
+        &["--no-sim"],
+        &env(&[
+            ("TZ", "Asia/Tokyo"),
+            ("SESSIONTOP_CONFIG", file.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.policy.time_zone, Some(chrono_tz::Europe::Lisbon));
+}
+
+#[test]
+fn a_bad_variable_is_named_with_its_value() {
+    let err = load(&[], &env(&[("SESSIONTOP_IDLE_TIMEOUT", "soon")])).unwrap_err();
+    assert!(
+        err.contains("SESSIONTOP_IDLE_TIMEOUT") && err.contains("soon"),
+        "{err}"
+    );
+    let err = load(&[], &env(&[("SESSIONTOP_SPEED", "fast")])).unwrap_err();
+    assert!(
+        err.contains("SESSIONTOP_SPEED") && err.contains("fast"),
+        "{err}"
+    );
+    let err = load(&[], &env(&[("SESSIONTOP_SPEED", "500")])).unwrap_err();
+    assert!(
+        err.contains("SESSIONTOP_SPEED") && err.contains("0.5 to 100"),
+        "{err}"
+    );
+    let err = load(&["serve"], &env(&[("SESSIONTOP_STORE", "postgres://db")])).unwrap_err();
+    assert!(
+        err.contains("SESSIONTOP_STORE") && err.contains("postgres"),
+        "{err}"
+    );
+    let err = load(&["--speed", "500"], &env(&[])).unwrap_err();
+    assert!(err.contains("--speed = \"500\""), "{err}");
+}
+
+#[test]
+fn speed_and_no_sim_with_a_server_are_refused_with_a_sentence() {
+    for args in [
+        &["--server", "http://127.0.0.1:7878", "--speed", "5"][..],
+        &["--server", "http://127.0.0.1:7878", "--no-sim"][..],
+    ] {
+        let flag = args[2];
+        let err = load(args, &env(&[])).unwrap_err();
+        assert!(
+            err.contains(flag) && err.contains("not to a server"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = load(
+        &["--no-sim"],
+        &env(&[("SESSIONTOP_SERVER", "http://127.0.0.1:7878")]),
+    )
+    .unwrap_err();
+    assert!(err.contains("--no-sim"), "{err}");
+    // Without a server both are the dashboard's own.
+    load(&["--speed", "5", "--no-sim"], &env(&[])).unwrap();
+}
+
+#[test]
+fn a_serve_flag_given_to_the_dashboard_says_where_it_belongs() {
+    let err = load(&["--listen", "127.0.0.1:7878"], &env(&[])).unwrap_err();
+    assert!(
+        err.contains("--listen belongs to `sessiontop serve`"),
+        "{err}"
+    );
+    let err = load(&["--store", "memory"], &env(&[])).unwrap_err();
+    assert!(
+        err.contains("--store belongs to `sessiontop serve`"),
+        "{err}"
+    );
+}
+
+// The real binary.
+
+fn sessiontop(dir: &TempDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessiontop"));
+    for (name, _) in sessiontop::config::VARIABLES {
+        command.env_remove(name);
+    }
+    command
+        .env_remove("RUST_LOG")
+        .env("HOME", &dir.0)
+        .env("XDG_CONFIG_HOME", dir.0.join("config"))
+        .env("XDG_STATE_HOME", dir.0.join("state"))
+        .stdin(Stdio::null());
+    command
+}
+
+fn refused(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "nothing was drawn: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    stderr
+}
+
+#[test]
+fn the_binary_says_where_listen_belongs() {
+    let dir = TempDir::new("bin-listen");
+    let output = sessiontop(&dir)
+        .args(["--listen", "127.0.0.1:7878"])
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    assert!(
+        stderr.contains("--listen belongs to `sessiontop serve`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_binary_refuses_speed_with_a_server() {
+    let dir = TempDir::new("bin-speed");
+    let output = sessiontop(&dir)
+        .args(["--server", "http://127.0.0.1:9", "--speed", "5"])
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    assert!(stderr.contains("--speed"), "{stderr}");
+}
+
+#[test]
+fn a_bare_number_duration_in_the_config_file_gets_the_300s_hint() {
+    let dir = TempDir::new("bin-300");
+    let file = dir.write("c.toml", "[policy]\nidle_timeout = 300\n");
+    let output = sessiontop(&dir)
+        .args(["serve", "--store", "memory"])
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    assert!(
+        stderr.contains("policy.idle_timeout = 300") && stderr.contains("write \"300s\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_config_path_with_a_tilde_is_read_from_home() {
+    let dir = TempDir::new("bin-tilde");
+    dir.write("st.toml", "[policy]\nidle_timeout = \"never\"\n");
+    let output = sessiontop(&dir)
+        .args(["serve", "--store", "memory"])
+        .env("SESSIONTOP_CONFIG", "~/st.toml")
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    let expanded = dir.0.join("st.toml");
+    assert!(
+        stderr.contains(&expanded.display().to_string()) && stderr.contains("never"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_help_lists_the_token_variables() {
+    let dir = TempDir::new("bin-serve-help");
+    let output = sessiontop(&dir).args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "SESSIONTOP_APP_TOKEN",
+        "SESSIONTOP_ADMIN_TOKEN",
+        "SESSIONTOP_STORE",
+        "SESSIONTOP_LISTEN",
+        "--store",
+    ] {
+        assert!(help.contains(needle), "{needle} in {help}");
+    }
+}
+
+#[test]
+fn bench_help_describes_each_target_and_warns_about_a_million_sessions() {
+    let dir = TempDir::new("bin-bench-help");
+    let output = sessiontop(&dir).args(["bench", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "engine  the engine alone",
+        "server  the HTTP server",
+        "tui     the dashboard",
+        "1,000,000 sessions takes a while",
+    ] {
+        assert!(help.contains(needle), "{needle} in {help}");
+    }
+}
+
+/// Starts `serve` and returns the child and its address once it listens.
+fn start_serve(command: &mut Command) -> (std::process::Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(address) = line.strip_prefix("listening on ") {
+            break address.to_owned();
+        }
+    };
+    (child, address)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+#[test]
+fn serve_starts_despite_mistakes_in_dashboard_only_settings() {
+    let dir = TempDir::new("bin-serve-dashboard-only");
+    let file = dir.write(
+        "c.toml",
+        "[keys]\nrevoke = [\"Hyper-x\"]\n[simulator]\nscenario = \"no-such-lesson\"\n[dashboard]\nspeed = 500.0\n",
+    );
+    let (child, address) = start_serve(
+        sessiontop(&dir)
+            .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
+            .env("SESSIONTOP_CONFIG", &file)
+            .env("SESSIONTOP_APP_TOKEN", "cli-app-token-0123456789")
+            .env("SESSIONTOP_ADMIN_TOKEN", "cli-admin-token-0123456789"),
+    );
+    let health = health(&address);
+    stop(child);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    // The dashboard does check them, before touching the terminal.
+    let output = sessiontop(&dir)
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    assert!(stderr.contains("dashboard.speed"), "{stderr}");
+}
+
+fn health(base: &str) -> String {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}

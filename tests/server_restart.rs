@@ -1,0 +1,363 @@
+//! `sessiontop serve` on the file store, as a real process: users stay logged
+//! in across a restart (SIGTERM) and across a crash (`kill -9`, minus what the
+//! fsync mode allows), and sessions that ran out while the server was down
+//! end at start-up, once each.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use support::server::{ADMIN_TOKEN, APP_TOKEN, Server};
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn post(client: &Client, server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let response = client
+        .post(format!("{}{path}", server.url()))
+        .bearer_auth(APP_TOKEN)
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn admin(client: &Client, server: &Server, path: &str) -> Value {
+    client
+        .get(format!("{}{path}", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Every live session by handle, through the admin listing.
+fn sessions(client: &Client, server: &Server) -> BTreeMap<String, Value> {
+    let page = admin(client, server, "/v1/admin/sessions?limit=10000");
+    assert!(page["next_cursor"].is_null());
+    page["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["handle"].as_str().unwrap().to_owned(), s.clone()))
+        .collect()
+}
+
+fn start(store: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--store", store];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[test]
+fn sessions_survive_a_restart_with_their_tokens_and_the_event_sequence_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().join("sessions.db").display());
+    let server = start(&store, &[]);
+    let client = client();
+    let mut tokens = Vec::new();
+    for i in 0..1000 {
+        let (status, body) = post(
+            &client,
+            &server,
+            "/v1/sessions",
+            json!({"user": format!("user{}", i % 97), "attributes": {"ip": format!("203.0.113.{}", i % 250), "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0"}}),
+        );
+        assert_eq!(status, 201);
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    for token in &tokens[..200] {
+        assert_eq!(
+            post(
+                &client,
+                &server,
+                "/v1/sessions/touch",
+                json!({"token": token})
+            )
+            .0,
+            200
+        );
+    }
+    for token in &tokens[200..300] {
+        assert_eq!(
+            post(
+                &client,
+                &server,
+                "/v1/sessions/logout",
+                json!({"token": token})
+            )
+            .0,
+            204
+        );
+    }
+    let revoked = {
+        let live = sessions(&client, &server);
+        let handles: Vec<String> = live.keys().take(50).cloned().collect();
+        for handle in &handles {
+            let status = client
+                .delete(format!("{}/v1/admin/sessions/{handle}", server.url()))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .unwrap()
+                .status();
+            assert_eq!(status, 204);
+        }
+        handles.into_iter().collect::<BTreeSet<_>>()
+    };
+    let before = sessions(&client, &server);
+    assert_eq!(before.len(), 850);
+    let stats = admin(&client, &server, "/v1/admin/stats");
+    let (instance, before_seq) = (
+        stats["instance"].clone(),
+        stats["last_seq"].as_u64().unwrap(),
+    );
+    assert!(
+        server.terminate().success(),
+        "SIGTERM stops the server cleanly"
+    );
+
+    let server = start(&store, &[]);
+    let after = sessions(&client, &server);
+    assert_eq!(after.len(), before.len());
+    for (handle, session) in &before {
+        assert_eq!(
+            after.get(handle),
+            Some(session),
+            "session {handle}, with its attributes and times"
+        );
+    }
+    let stats = admin(&client, &server, "/v1/admin/stats");
+    assert_eq!(
+        stats["instance"], instance,
+        "the same instance: ids stay valid"
+    );
+    // Coalesced touches are announced as the server stops, so the count may have moved on.
+    let last_seq = stats["last_seq"].as_u64().unwrap();
+    assert!(last_seq >= before_seq, "event numbers are never reused");
+    let (mut alive, mut ended) = (0, 0);
+    for token in &tokens {
+        let (status, body) = post(
+            &client,
+            &server,
+            "/v1/sessions/touch",
+            json!({"token": token}),
+        );
+        match status {
+            200 => {
+                alive += 1;
+                assert!(!revoked.contains(body["session"]["handle"].as_str().unwrap()));
+            }
+            404 => ended += 1,
+            other => panic!("touch answered {other}"),
+        }
+    }
+    assert_eq!(
+        (alive, ended),
+        (850, 150),
+        "live tokens work, ended ones stay ended"
+    );
+    assert_eq!(
+        post(
+            &client,
+            &server,
+            "/v1/sessions",
+            json!({"user": "newcomer"})
+        )
+        .0,
+        201
+    );
+    let stats = admin(&client, &server, "/v1/admin/stats");
+    assert!(
+        stats["last_seq"].as_u64().unwrap() > last_seq,
+        "the sequence continues"
+    );
+}
+
+/// Handles, each with when its change was answered.
+type Answered = Vec<(Instant, String)>;
+
+/// Logs in and out at a steady rate until stopped; returns the logins and logouts answered.
+fn load(server: &Server, run_for: Duration) -> (Answered, Answered) {
+    let client = client();
+    let (mut logins, mut logouts) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    let mut i = 0;
+    while started.elapsed() < run_for {
+        let (status, body) = post(
+            &client,
+            server,
+            "/v1/sessions",
+            json!({"user": format!("load{i}")}),
+        );
+        assert_eq!(status, 201);
+        let token = body["token"].as_str().unwrap().to_owned();
+        let handle = body["session"]["handle"].as_str().unwrap().to_owned();
+        logins.push((Instant::now(), handle.clone()));
+        if i % 3 == 0 {
+            assert_eq!(
+                post(
+                    &client,
+                    server,
+                    "/v1/sessions/logout",
+                    json!({"token": token})
+                )
+                .0,
+                204
+            );
+            logouts.push((Instant::now(), handle));
+        }
+        i += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (logins, logouts)
+}
+
+#[test]
+fn with_fsync_always_every_answered_change_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[store]\nfsync = \"always\"\n",
+    )
+    .unwrap();
+    let store = format!("file:{}", path.display());
+    let config = dir.path().join("config.toml");
+    let server = start(&store, &["--config", config.to_str().unwrap()]);
+    let (logins, logouts) = load(&server, Duration::from_secs(2));
+    server.stop(); // SIGKILL, right after the last answer
+    let server = start(&store, &["--config", config.to_str().unwrap()]);
+    let live = sessions(&client(), &server);
+    let out: BTreeSet<&String> = logouts.iter().map(|(_, h)| h).collect();
+    for (_, handle) in &logins {
+        assert_eq!(
+            live.contains_key(handle),
+            !out.contains(handle),
+            "session {handle}"
+        );
+    }
+    assert_eq!(live.len(), logins.len() - logouts.len());
+}
+
+#[test]
+fn with_fsync_everysec_a_kill_9_loses_nothing_older_than_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().join("sessions.db").display());
+    let server = start(&store, &[]);
+    let (logins, logouts) = load(&server, Duration::from_secs(3));
+    let killed = Instant::now();
+    server.stop();
+    let server = start(&store, &[]);
+    let live = sessions(&client(), &server);
+    let old = |at: &Instant| killed.duration_since(*at) > Duration::from_secs(2);
+    let out: BTreeSet<&String> = logouts
+        .iter()
+        .filter(|(at, _)| old(at))
+        .map(|(_, h)| h)
+        .collect();
+    let mut checked = 0;
+    for (at, handle) in &logins {
+        if old(at) {
+            checked += 1;
+            assert_eq!(
+                live.contains_key(handle),
+                !out.contains(handle),
+                "session {handle}"
+            );
+        }
+    }
+    assert!(
+        checked > 50,
+        "the load ran long enough to check something ({checked})"
+    );
+}
+
+#[test]
+fn sessions_that_ran_out_while_the_server_was_down_end_at_start_with_one_event_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().join("sessions.db").display());
+    let server = start(&store, &[]);
+    let client = client();
+    for i in 0..10 {
+        let (status, _) = post(
+            &client,
+            &server,
+            "/v1/sessions",
+            json!({"user": format!("brief{i}"), "idle_timeout": "2s"}),
+        );
+        assert_eq!(status, 201);
+    }
+    let (_, keeper) = post(&client, &server, "/v1/sessions", json!({"user": "keeper"}));
+    let stats = admin(&client, &server, "/v1/admin/stats");
+    let resume_from = format!(
+        "{}-{}",
+        stats["instance"].as_str().unwrap(),
+        stats["last_seq"]
+    );
+    assert!(server.terminate().success());
+    // The downtime itself: the one real wait here, as the sessions' clock is the real one.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let server = start(&store, &[]);
+    let mut response = client
+        .get(format!("{}/v1/admin/events", server.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Last-Event-ID", &resume_from)
+        .send()
+        .unwrap();
+    let mut text = String::new();
+    let mut buffer = [0u8; 8192];
+    while text.matches("event: expired").count() < 10 {
+        use std::io::Read as _;
+        let n = response.read(&mut buffer).unwrap();
+        assert!(n > 0, "the stream ended early:\n{text}");
+        text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(
+        !text.contains("event: resync"),
+        "resumed, not resynced:\n{text}"
+    );
+    let expired: Vec<Value> = text
+        .split("\n\n")
+        .filter(|frame| frame.contains("event: expired"))
+        .map(|frame| {
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
+            serde_json::from_str(data).unwrap()
+        })
+        .collect();
+    assert_eq!(expired.len(), 10);
+    let users: BTreeSet<&str> = expired
+        .iter()
+        .map(|e| e["session"]["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), 10, "one event each");
+    for event in &expired {
+        assert_eq!(event["reason"], "idle");
+        let late = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap()
+            - chrono::DateTime::parse_from_rfc3339(event["deadline"].as_str().unwrap()).unwrap();
+        assert!(
+            late.num_milliseconds() >= 900,
+            "late by about the downtime: {late}"
+        );
+    }
+    let (status, _) = post(
+        &client,
+        &server,
+        "/v1/sessions/touch",
+        json!({"token": keeper["token"]}),
+    );
+    assert_eq!(status, 200, "the keeper goes on");
+}
