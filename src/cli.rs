@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, Environment, StoreConfig, Uses};
+use crate::config::{Config, ConfigError, Environment, StoreConfig, ThemeName, Uses};
 use crate::store::StoreUrl;
 use crate::units::{parse_closing_time, parse_duration, parse_time_zone};
 
@@ -71,6 +71,10 @@ pub struct DashboardArgs {
     #[arg(long)]
     pub no_color: bool,
 
+    /// Colours: default, or projector for a room [dashboard.theme].
+    #[arg(long, global = true, value_enum, value_name = "THEME")]
+    pub theme: Option<ThemeName>,
+
     /// Watch a session server instead of the embedded engine [dashboard.server, SESSIONTOP_SERVER].
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
@@ -97,6 +101,18 @@ pub enum Command {
     /// Measure this machine's capacity and print the figures.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// A lesson for trainers: with no NAME, lists the bundled lessons.
+    ///
+    /// Plays a scripted class on session timeouts: s steps, Space pauses,
+    /// p pauses after every ending, +/- change the speed, r replays at the end.
+    Lesson {
+        /// A bundled lesson's name, or the path of a lesson file (see assets/lessons/).
+        #[arg(value_name = "NAME|PATH")]
+        lesson: Option<String>,
+        /// Also write what the terminal shows to FILE as an asciicast v2 recording.
+        #[arg(long, value_name = "FILE.cast")]
+        record: Option<PathBuf>,
+    },
 }
 
 const SERVE_HELP: &str = "\
@@ -156,6 +172,10 @@ pub struct BenchArgs {
     /// For `bench tui`: measure a dashboard connected to a real server over loopback.
     #[arg(long)]
     pub remote: bool,
+    /// For `bench server`: also run it on this store (file, file:PATH, redis://…) and compare
+    /// it with the memory store in the same run.
+    #[arg(long, value_name = "STORE", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,6 +229,7 @@ impl Cli {
             None => Uses::Dashboard,
             Some(Command::Serve(_)) => Uses::Server,
             Some(Command::Bench(_)) => Uses::Everything,
+            Some(Command::Lesson { .. }) => Uses::Dashboard,
         }
     }
 
@@ -309,6 +330,9 @@ impl Cli {
         }
         if d.no_color {
             config.dashboard.no_color = true;
+        }
+        if let Some(theme) = d.theme {
+            config.dashboard.theme = theme;
         }
         if let Some(server) = &d.server {
             config.dashboard.server = Some(server.clone());

@@ -23,7 +23,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::engine::{Bounds, ClosingTime, Policy, driver::DriverConfig};
+use crate::engine::{
+    Bounds, ClosingTime, MAX_SESSION_LIMIT, OnLimit, Policy, driver::DriverConfig,
+};
 use crate::store::StoreUrl;
 use crate::units::{format_duration, parse_closing_time, parse_duration, parse_time_zone};
 
@@ -107,6 +109,10 @@ pub struct PolicyConfig {
     pub max_absolute_timeout: Duration,
     #[serde(deserialize_with = "duration")]
     pub touch_event_interval: Duration,
+    /// At most this many live sessions per user (none: no limit).
+    pub max_sessions_per_user: Option<u32>,
+    /// What a login over the limit does: `evict_oldest` or `refuse`.
+    pub on_limit: OnLimit,
 }
 
 impl Default for PolicyConfig {
@@ -121,6 +127,8 @@ impl Default for PolicyConfig {
             max_idle_timeout: policy.idle_bounds.max,
             max_absolute_timeout: policy.absolute_bounds.max,
             touch_event_interval: policy.touch_event_interval,
+            max_sessions_per_user: policy.max_sessions_per_user,
+            on_limit: policy.on_limit,
         }
     }
 }
@@ -168,6 +176,15 @@ impl PolicyConfig {
             self.absolute_timeout,
             self.max_absolute_timeout,
         )?;
+        if let Some(limit) = self.max_sessions_per_user
+            && !(1..=MAX_SESSION_LIMIT).contains(&limit)
+        {
+            return Err(invalid(
+                "policy.max_sessions_per_user",
+                limit.to_string(),
+                format!("a whole number from 1 to {MAX_SESSION_LIMIT}"),
+            ));
+        }
         Ok(Policy {
             idle_timeout: self.idle_timeout,
             absolute_timeout: self.absolute_timeout,
@@ -182,6 +199,8 @@ impl PolicyConfig {
                 max: self.max_absolute_timeout,
             },
             touch_event_interval: self.touch_event_interval,
+            max_sessions_per_user: self.max_sessions_per_user,
+            on_limit: self.on_limit,
         })
     }
 }
@@ -415,6 +434,8 @@ pub struct DashboardConfig {
     /// Whether the event log lists `touched` events (activity) too.
     pub show_touches: bool,
     pub no_color: bool,
+    /// Colours: "default", or "projector" (high contrast, large gauges, for a room).
+    pub theme: ThemeName,
     /// Server to connect to instead of the embedded engine.
     pub server: Option<String>,
     /// File that holds the server's admin token.
@@ -422,6 +443,16 @@ pub struct DashboardConfig {
     /// The server's admin token from `SESSIONTOP_TOKEN`; not a config.toml key.
     #[serde(skip)]
     pub token: Option<SecretString>,
+}
+
+/// The dashboard's colour theme (`[dashboard] theme`, `--theme`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    #[default]
+    Default,
+    /// High contrast on black, with large gauges: for a projector.
+    Projector,
 }
 
 impl Default for DashboardConfig {
@@ -436,6 +467,7 @@ impl Default for DashboardConfig {
             event_log: 1000,
             show_touches: false,
             no_color: false,
+            theme: ThemeName::Default,
             server: None,
             token_file: None,
             token: None,

@@ -21,13 +21,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => sessiontop::tui::run(config),
         Some(Command::Serve(_)) => sessiontop::server::run(config),
-        Some(Command::Bench(bench)) => sessiontop::bench::run(
-            bench.target,
-            bench.sessions,
-            bench.json,
-            bench.remote,
-            &config,
-        ),
+        Some(Command::Lesson { lesson, record }) => {
+            sessiontop::tui::classroom::run(config, lesson, record)
+        }
+        Some(Command::Bench(bench)) => sessiontop::bench::run(&bench, &config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -191,9 +191,12 @@ async fn stalled_client(server: &TestServer) -> tokio::net::TcpStream {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_client_blocks_neither_the_engine_nor_other_clients_and_gets_a_resync() {
+async fn a_stalled_client_blocks_neither_the_engine_nor_other_clients_and_misses_nothing_silently()
+{
     let server = TestServer::start_with(|c| {
         c.engine.subscriber_buffer = 16;
+        // A history shorter than what it misses: the stalled client cannot catch up from it.
+        c.engine.history = 64;
         c.policy.touch_event_interval = Duration::ZERO;
         c.server.body_limit = 64 * 1024;
     })
@@ -234,30 +237,60 @@ async fn a_stalled_client_blocks_neither_the_engine_nor_other_clients_and_gets_a
         "touches and delivery took {elapsed:?}"
     );
 
-    // The stalled client, once it reads again, is told it missed events.
+    // The stalled client, once it reads again, misses nothing silently: it
+    // catches up from the history with no gap, or is told with a resync.
+    let last = TOUCHES as u64 + 1;
     let mut seen = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let needle = b"event: resync";
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seqs: Vec<Option<u64>> = Vec::new();
     while Instant::now() < deadline {
-        // Another event after the stall lets the stream notice the lag.
         let n = tokio::time::timeout(Duration::from_millis(200), stalled.read(&mut chunk)).await;
         match n {
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
             Ok(Err(e)) => panic!("{e}"),
+            // Another event after the stall lets the stream notice a lag.
             Err(_) => {
                 server.login("poke").await;
             }
         }
-        if seen.windows(needle.len()).any(|w| w == needle) {
+        // One entry per complete frame: its seq, or None for a resync.
+        seqs = String::from_utf8_lossy(&seen)
+            .split("\n\n")
+            .filter_map(|frame| {
+                if frame.contains("event: resync") {
+                    return Some(None);
+                }
+                let id = frame.lines().find_map(|l| l.strip_prefix("id: "))?;
+                let seq = id.rsplit_once('-')?.1.parse().ok()?;
+                frame.contains("\ndata: ").then_some(Some(seq))
+            })
+            .collect();
+        if seqs
+            .iter()
+            .any(|s| s.is_none() || s.is_some_and(|s| s > last))
+        {
             break;
         }
     }
+    let resynced = seqs.iter().position(Option::is_none);
+    let events: Vec<u64> = seqs[..resynced.unwrap_or(seqs.len())]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     assert!(
-        seen.windows(needle.len()).any(|w| w == needle),
-        "the stalled client got a resync (read {} bytes)",
-        seen.len()
+        events.windows(2).all(|w| w[1] == w[0] + 1),
+        "no silent gap before any resync: {events:?}"
+    );
+    // Its tiny socket buffer makes the catch-up slow (each event is 30 KB),
+    // so it need not finish here: it must be reading on, in order.
+    assert!(
+        resynced.is_some() || events.last().is_some_and(|&s| s >= last.min(100)),
+        "the stalled client catches up or gets a resync (read {} bytes, last seq {:?})",
+        seen.len(),
+        events.last()
     );
 }
 
@@ -340,4 +373,60 @@ async fn an_id_ahead_of_the_server_gets_a_resync_that_says_so() {
     let created = stream.next().await.unwrap();
     assert_eq!(created.event, "created");
     assert_eq!(created.seq(), last_seq + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_within_the_history_catches_up_without_a_resync() {
+    let server = TestServer::start_with(|c| {
+        c.engine.subscriber_buffer = 16;
+        c.policy.touch_event_interval = Duration::ZERO;
+        c.server.body_limit = 64 * 1024;
+    })
+    .await;
+    let mut stalled = stalled_client(&server).await;
+    let attributes: serde_json::Map<String, serde_json::Value> = (0..30)
+        .map(|i| (format!("k{i}"), json!("v".repeat(1000))))
+        .collect();
+    let (token, _) = server
+        .login_with(json!({"user": "oscar", "attributes": attributes}))
+        .await;
+    // Enough 31 kB events to fill the socket buffers and overflow the 16-event feed.
+    const TOUCHES: usize = 200;
+    for _ in 0..TOUCHES {
+        server
+            .app_post("/v1/sessions/touch", json!({"token": token}))
+            .await;
+    }
+    // It fell far behind its 16-event buffer; reading again, it gets every event from the history.
+    let mut seen = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |seen: &[u8]| {
+        String::from_utf8_lossy(seen)
+            .matches("\nevent: touched\n")
+            .count()
+    };
+    while count(&seen) < TOUCHES && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), stalled.read(&mut chunk)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(count(&seen), TOUCHES, "every touch arrived");
+    assert!(
+        !text.contains("event: resync"),
+        "no resync while the history holds what it missed"
+    );
+    let ids: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .filter_map(|id| id.rsplit_once('-')?.1.parse().ok())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, no gap, no repeat"
+    );
 }

@@ -592,6 +592,8 @@ async fn no_error_message_repeats_a_value_that_could_be_a_token() {
             json!({"user": "rita", "attributes": {"ua": secret}, "idle_timeout": secret}),
             json!({"user": "rita", "absolute_timeout": secret}),
             json!({"user": secret.len(), "x": secret}),
+            json!({"user": "rita", "attributes": {secret: "v".repeat(2000)}}),
+            json!({"user": "rita", "attributes": {secret.repeat(3): "v"}}),
         ];
         for body in bodies {
             answers.push(

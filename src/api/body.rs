@@ -32,6 +32,13 @@ pub struct LoginRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "8h")]
     pub absolute_timeout: Option<String>,
+    /// This login's own limit on the user's live sessions, 1 up to the
+    /// server's `max_sessions_per_user` (or 1,000,000 when it sets none). A
+    /// login over it evicts the user's oldest session or is refused with
+    /// 409 `session_limit`, as the server's `on_limit` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 3, minimum = 1)]
+    pub max_sessions_per_user: Option<u32>,
 }
 
 impl RequestBody for LoginRequest {
@@ -40,6 +47,7 @@ impl RequestBody for LoginRequest {
         Field::optional("attributes", Kind::StringMap),
         Field::optional("idle_timeout", Kind::String),
         Field::optional("absolute_timeout", Kind::String),
+        Field::optional("max_sessions_per_user", Kind::Count),
     ];
 }
 
@@ -50,6 +58,7 @@ impl LoginRequest {
             attributes: None,
             idle_timeout: None,
             absolute_timeout: None,
+            max_sessions_per_user: None,
         }
     }
 }
@@ -148,4 +157,37 @@ pub struct SessionDetail {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokedCount {
     pub revoked: usize,
+}
+
+/// One of the user's sessions, and whether it is the one that asked.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MySession {
+    #[serde(flatten)]
+    pub session: SessionView,
+    /// True on exactly one session: the caller's own.
+    pub current: bool,
+}
+
+/// The answer of `POST /v1/sessions/mine`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MySessions {
+    /// The user's live sessions, oldest first.
+    pub sessions: Vec<MySession>,
+}
+
+/// The caller's token and the handle of one of the same user's sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeMineRequest {
+    pub token: String,
+    /// The session to end: 16 hex digits.
+    #[schema(example = "9f2c4e1a7b3d5c60", pattern = "^[0-9a-fA-F]{16}$")]
+    pub handle: String,
+}
+
+impl RequestBody for RevokeMineRequest {
+    const FIELDS: &'static [Field] = &[
+        Field::required("token", Kind::String),
+        Field::required("handle", Kind::String),
+    ];
 }

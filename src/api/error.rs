@@ -45,6 +45,8 @@ pub enum ErrorCode {
     InvalidAttributes,
     InvalidDuration,
     TimeoutOutOfBounds,
+    /// A login asked for a session limit above the server's.
+    LimitOutOfBounds,
     // 5xx. `store_unavailable` is the one the API promises; `internal` is a bug.
     StoreUnavailable,
     Overloaded,
@@ -52,7 +54,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = {
+    pub const ALL: [ErrorCode; 30] = {
         use ErrorCode::*;
         [
             BadRequest,
@@ -81,6 +83,7 @@ impl ErrorCode {
             InvalidAttributes,
             InvalidDuration,
             TimeoutOutOfBounds,
+            LimitOutOfBounds,
             StoreUnavailable,
             Overloaded,
             Internal,
@@ -101,7 +104,7 @@ impl ErrorCode {
             Conflict | SessionLimit => 409,
             PayloadTooLarge => 413,
             Unprocessable | InvalidBody | InvalidUser | InvalidAttributes | InvalidDuration
-            | TimeoutOutOfBounds => 422,
+            | TimeoutOutOfBounds | LimitOutOfBounds => 422,
             StoreUnavailable | Overloaded => 503,
             Internal => 500,
         }
@@ -155,6 +158,7 @@ impl ErrorCode {
             InvalidAttributes => "invalid_attributes",
             InvalidDuration => "invalid_duration",
             TimeoutOutOfBounds => "timeout_out_of_bounds",
+            LimitOutOfBounds => "limit_out_of_bounds",
             StoreUnavailable => "store_unavailable",
             Overloaded => "overloaded",
             Internal => "internal",
@@ -241,6 +245,8 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidUser(_) => ErrorCode::InvalidUser,
             EngineError::InvalidAttributes(_) => ErrorCode::InvalidAttributes,
             EngineError::TimeoutOutOfBounds { .. } => ErrorCode::TimeoutOutOfBounds,
+            EngineError::LimitOutOfBounds { .. } => ErrorCode::LimitOutOfBounds,
+            EngineError::SessionLimit { .. } => ErrorCode::SessionLimit,
         };
         ApiError::new(code, error.to_string())
     }

@@ -22,8 +22,8 @@ pub mod stream;
 pub mod time;
 
 pub use body::{
-    ListParams, LoginRequest, RevokedCount, SessionDetail, SessionPage, SessionResponse,
-    TokenRequest, TokenResponse,
+    ListParams, LoginRequest, MySession, MySessions, RevokeMineRequest, RevokedCount,
+    SessionDetail, SessionPage, SessionResponse, TokenRequest, TokenResponse,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use event_id::EventId;

@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, ErrorCode};
 use super::pattern;
 use super::stats::format_duration;
-use crate::engine::Bounds;
+use crate::engine::{
+    Attributes, Bounds, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES,
+};
 
 /// The shortest secret the server accepts or issues: API tokens have at
 /// least 16 characters and session tokens 43. Anything shorter can be quoted.
@@ -26,6 +28,8 @@ pub enum Kind {
     String,
     /// An object whose values are strings.
     StringMap,
+    /// A whole number from 1 to 4,294,967,295.
+    Count,
 }
 
 /// One field a request takes.
@@ -126,6 +130,14 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
             (None | Some(Value::Null), _) if !field.required => {}
             (Some(Value::String(_)), Kind::String) => {}
             (Some(Value::Object(map)), Kind::StringMap) if map.values().all(Value::is_string) => {}
+            (Some(Value::Number(n)), Kind::Count)
+                if n.as_u64()
+                    .is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)) => {}
+            (_, Kind::Count) => {
+                return Err(invalid(format!(
+                    "`{name}` must be a whole number of at least 1"
+                )));
+            }
             (_, Kind::String) => {
                 return Err(invalid(format!("`{name}` must be a string")));
             }
@@ -170,6 +182,36 @@ pub fn out_of_bounds(field: &str, sent: &str, asked: Duration, bounds: Bounds) -
         )
     };
     ApiError::new(ErrorCode::TimeoutOutOfBounds, message)
+}
+
+/// The attribute limits the document states, checked before the engine's
+/// own check so that the refusal can name an attribute without repeating a
+/// name that could be a token.
+pub fn attributes(attributes: &Attributes) -> Result<(), ApiError> {
+    let refuse = |message: String| Err(ApiError::new(ErrorCode::InvalidAttributes, message));
+    if attributes.len() > MAX_ATTRIBUTES {
+        return refuse(format!(
+            "at most {MAX_ATTRIBUTES} attributes are allowed, got {}",
+            attributes.len()
+        ));
+    }
+    for (key, value) in attributes {
+        let name = shown(key).map_or_else(
+            || "an attribute".to_owned(),
+            |k| format!("the attribute {k}"),
+        );
+        if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY_LEN {
+            return refuse(format!(
+                "attribute names must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes"
+            ));
+        }
+        if value.len() > MAX_ATTRIBUTE_VALUE_LEN {
+            return refuse(format!(
+                "the value of {name} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads query parameters, each at most once, from the names `allowed`.
@@ -227,7 +269,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidBody);
         assert_eq!(
             err.message,
-            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout"
+            "the body has an unknown field `idle_timout`; this request takes user, attributes, idle_timeout, absolute_timeout, max_sessions_per_user"
         );
     }
 
@@ -319,6 +361,38 @@ mod tests {
         let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
         let err = duration("absolute_timeout", secret).unwrap_err();
         assert!(!err.message.contains(secret), "{}", err.message);
+    }
+
+    #[test]
+    fn attribute_refusals_name_a_short_attribute_and_hide_a_long_one() {
+        let long_value = "v".repeat(1025);
+        let short = Attributes::from([("ua".to_owned(), long_value.clone())]);
+        assert_eq!(
+            attributes(&short).unwrap_err().message,
+            "the value of the attribute `ua` is longer than 1024 bytes"
+        );
+        let secret = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx".to_owned();
+        let hidden = Attributes::from([(secret.clone(), long_value)]);
+        let err = attributes(&hidden).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                ErrorCode::InvalidAttributes,
+                "the value of an attribute is longer than 1024 bytes"
+            )
+        );
+        let many: Attributes = (0..33).map(|i| (format!("k{i}"), String::new())).collect();
+        assert_eq!(
+            attributes(&many).unwrap_err().message,
+            "at most 32 attributes are allowed, got 33"
+        );
+        assert!(
+            attributes(&Attributes::from([(
+                "ip".to_owned(),
+                "203.0.113.7".to_owned()
+            )]))
+            .is_ok()
+        );
     }
 
     #[test]

@@ -2,13 +2,11 @@
 //! and to the engine's own types (field for field: the engine decides what a
 //! session is, this file decides how it looks in JSON).
 
-use std::sync::Arc;
-
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::time::{rfc3339_ms, rfc3339_ms_opt};
-use crate::engine::{self, Attributes, Handle, Millis};
+use crate::engine::{self, Handle, Millis, SessionAttributes};
 
 /// A session as the world may see it: a handle, never a token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -18,9 +16,9 @@ pub struct SessionView {
     pub handle: Handle,
     #[schema(value_type = String)]
     pub user: CompactString,
-    #[serde(default, serialize_with = "attributes_or_empty")]
+    #[serde(default)]
     #[schema(value_type = Object)]
-    pub attributes: Option<Arc<Attributes>>,
+    pub attributes: SessionAttributes,
     #[serde(with = "rfc3339_ms")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
@@ -42,16 +40,6 @@ pub struct SessionView {
     pub state: State,
 }
 
-fn attributes_or_empty<S: serde::Serializer>(
-    attributes: &Option<Arc<Attributes>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match attributes {
-        Some(attributes) => attributes.serialize(s),
-        None => Attributes::new().serialize(s),
-    }
-}
-
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -62,13 +50,17 @@ pub enum State {
     Expired,
 }
 
-/// How a session ended because time ran out.
+/// Why a session ended, where the event kind alone does not say: on
+/// `expired`, which deadline passed (`idle`, `absolute`, `closing_time`); on
+/// `revoked`, `evicted` when a login over the user's `max_sessions_per_user`
+/// pushed the session out (a revoke by an operator or the user has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpiryReason {
     Idle,
     Absolute,
     ClosingTime,
+    Evicted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -105,6 +97,9 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub actor: Option<CompactString>,
+    /// On an eviction: the user's session limit the login would have passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
     pub session: SessionView,
 }
 
@@ -135,7 +130,7 @@ same_variants!(State, engine::State, [Active, LoggedOut, Revoked, Expired]);
 same_variants!(
     ExpiryReason,
     engine::ExpiryReason,
-    [Idle, Absolute, ClosingTime]
+    [Idle, Absolute, ClosingTime, Evicted]
 );
 same_variants!(
     EventKind,
@@ -192,6 +187,7 @@ impl From<engine::Event> for Event {
             reason: e.reason.map(Into::into),
             deadline: e.deadline,
             actor: e.actor,
+            limit: e.limit,
             session: e.session.into(),
         }
     }
@@ -212,6 +208,7 @@ impl From<Event> for engine::Event {
             reason: e.reason.map(Into::into),
             deadline: e.deadline,
             actor: e.actor,
+            limit: e.limit,
             session: e.session.into(),
         }
     }

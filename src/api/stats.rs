@@ -6,7 +6,7 @@ use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
 use super::time::{rfc3339_ms, rfc3339_ms_opt};
-use crate::engine::{self, Bounds, ClosingTime, Millis, Policy};
+use crate::engine::{self, Bounds, ClosingTime, Millis, OnLimit, Policy};
 
 /// Counters since the server started, with ended sessions by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -15,7 +15,11 @@ pub struct Totals {
     pub touches: u64,
     pub renewals: u64,
     pub logged_out: u64,
+    /// Every revoked session, evicted ones included.
     pub revoked: u64,
+    /// Of the revoked, those a login over the user's session limit pushed out.
+    #[serde(default)]
+    pub evicted: u64,
     pub expired_idle: u64,
     pub expired_absolute: u64,
     pub expired_closing_time: u64,
@@ -39,6 +43,13 @@ pub struct PolicyView {
     pub max_idle_timeout: String,
     pub max_absolute_timeout: String,
     pub touch_event_interval: String,
+    /// At most this many live sessions per user; null: no limit.
+    #[serde(default)]
+    pub max_sessions_per_user: Option<u32>,
+    /// What a login over the limit does: `evict_oldest` or `refuse`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "evict_oldest")]
+    pub on_limit: OnLimit,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -99,6 +110,8 @@ impl From<&Policy> for PolicyView {
             max_idle_timeout: format_duration(policy.idle_bounds.max),
             max_absolute_timeout: format_duration(policy.absolute_bounds.max),
             touch_event_interval: format_duration(policy.touch_event_interval),
+            max_sessions_per_user: policy.max_sessions_per_user,
+            on_limit: policy.on_limit,
         }
     }
 }
@@ -141,6 +154,8 @@ impl TryFrom<&PolicyView> for Policy {
                 max: duration("max_absolute_timeout", &view.max_absolute_timeout)?,
             },
             touch_event_interval: duration("touch_event_interval", &view.touch_event_interval)?,
+            max_sessions_per_user: view.max_sessions_per_user,
+            on_limit: view.on_limit,
         })
     }
 }
@@ -153,6 +168,7 @@ impl From<engine::Totals> for Totals {
             renewals: t.renewals,
             logged_out: t.logged_out,
             revoked: t.revoked,
+            evicted: t.evicted,
             expired_idle: t.expired_idle,
             expired_absolute: t.expired_absolute,
             expired_closing_time: t.expired_closing_time,
@@ -168,6 +184,7 @@ impl From<Totals> for engine::Totals {
             renewals: t.renewals,
             logged_out: t.logged_out,
             revoked: t.revoked,
+            evicted: t.evicted,
             expired_idle: t.expired_idle,
             expired_absolute: t.expired_absolute,
             expired_closing_time: t.expired_closing_time,

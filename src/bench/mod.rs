@@ -13,17 +13,16 @@ mod tui;
 mod tui_remote;
 mod wrk;
 
-use crate::cli::BenchTarget;
+use crate::cli::{BenchArgs, BenchTarget};
 use crate::config::Config;
 
-pub fn run(
-    target: BenchTarget,
-    sessions: usize,
-    json: bool,
-    remote: bool,
-    config: &Config,
-) -> color_eyre::Result<()> {
-    let report = match target {
+pub fn run(args: &BenchArgs, config: &Config) -> color_eyre::Result<()> {
+    let (sessions, remote) = (args.sessions, args.remote);
+    let report = match args.target {
+        BenchTarget::Server if args.store.is_some() => {
+            let store = args.store.clone().expect("checked");
+            serde_json::to_value(server::compare_stores(config, store)?)?
+        }
         BenchTarget::Engine => serde_json::to_value(engine::run(sessions, config)?)?,
         // Measured with 100,000 live sessions, the figure the issue asks for.
         BenchTarget::Server => serde_json::to_value(server::run(config)?)?,
@@ -33,7 +32,7 @@ pub fn run(
         BenchTarget::Tui if !remote => serde_json::to_value(tui::run(sessions, config)?)?,
         BenchTarget::Tui => serde_json::to_value(tui_remote::run(config)?)?,
     };
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -208,6 +208,7 @@ fn login_for(user: usize, idle: Option<Duration>) -> Login {
         attributes: Some(attributes),
         idle_timeout: idle,
         absolute_timeout: None,
+        max_sessions_per_user: None,
     }
 }
 

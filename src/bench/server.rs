@@ -24,6 +24,7 @@ use super::stats::quantile;
 use crate::config::Config;
 use crate::engine::{EngineHandle, Login, SystemClock};
 use crate::server::auth::{Role, generate_token};
+use crate::store::StoreUrl;
 
 const SESSIONS: usize = 100_000;
 const CONNECTIONS: usize = 32;
@@ -255,6 +256,30 @@ async fn touch_loop(
     record_from: Instant,
     end: Instant,
 ) -> color_eyre::Result<(Vec<u32>, usize)> {
+    let request = Request {
+        path: "/v1/sessions/touch",
+        expect: 200,
+        body: Box::new(move |i| format!("{{\"token\":\"{}\"}}", tokens[i % tokens.len()])),
+    };
+    request_loop(addr, app_token, request, first, record_from, end).await
+}
+
+/// One kind of request a load connection sends over and over.
+struct Request {
+    path: &'static str,
+    expect: u16,
+    /// The JSON body of the i-th request.
+    body: Box<dyn Fn(usize) -> String + Send + Sync>,
+}
+
+async fn request_loop(
+    addr: SocketAddr,
+    app_token: Arc<str>,
+    what: Request,
+    first: usize,
+    record_from: Instant,
+    end: Instant,
+) -> color_eyre::Result<(Vec<u32>, usize)> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut request = Vec::with_capacity(512);
@@ -267,19 +292,20 @@ async fn touch_loop(
         if sent >= end {
             break;
         }
-        let token = &tokens[i % tokens.len()];
+        let body = (what.body)(i);
         i += CONNECTIONS * 7 + 1;
-        let body_len = r#"{"token":""}"#.len() + token.len();
         request.clear();
         write!(
             request,
-            "POST /v1/sessions/touch HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {app_token}\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n{{\"token\":\"{token}\"}}"
+            "POST {} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {app_token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            what.path,
+            body.len()
         )?;
         stream.write_all(&request).await?;
         let status = read_response(&mut stream, &mut buffer).await?;
         if sent >= record_from {
             latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            if status != 200 {
+            if status != what.expect {
                 errors += 1;
             }
         }
@@ -378,4 +404,192 @@ fn count_new(haystack: &[u8], needle: &str, old: usize) -> usize {
             .filter(|w| *w == needle.as_bytes())
             .count(),
     }
+}
+
+/// Touch and login requests per second through the HTTP server on one store,
+/// measured beside the same load on the memory store in the same run.
+#[derive(Debug, Serialize)]
+pub struct StoreComparison {
+    pub workload: &'static str,
+    pub sessions: usize,
+    pub connections: usize,
+    pub phase_s: f64,
+    pub memory: StoreFigures,
+    pub store: StoreFigures,
+    /// `store` over `memory`.
+    pub touch_ratio: f64,
+    pub login_ratio: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreFigures {
+    pub store: String,
+    pub touch_rps: f64,
+    pub touch_p99_ms: f64,
+    pub login_rps: f64,
+    pub login_p99_ms: f64,
+    /// Answers other than 200 / 201 (should be 0).
+    pub errors: usize,
+}
+
+const COMPARE_PHASE: Duration = Duration::from_secs(5);
+
+/// `bench server --store URL`: the memory store, then `url`, under the same load.
+pub fn compare_stores(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreComparison> {
+    let dir = std::env::temp_dir().join(format!("sessiontop-bench-server-{}", std::process::id()));
+    let url = match url {
+        // `--store file` with no path: a fresh file in a temporary directory.
+        StoreUrl::File(path) if path.as_os_str() == "file" => {
+            StoreUrl::File(dir.join("sessions.db"))
+        }
+        other => other,
+    };
+    let memory = measure_store(config, StoreUrl::Memory)?;
+    let store = measure_store(config, url);
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = store?;
+    Ok(StoreComparison {
+        workload: "100,000 live sessions; touch: POST /v1/sessions/touch with a live token; login: POST /v1/sessions with a user, an ip and a 55-byte user agent; 32 keep-alive connections, one request in flight each",
+        sessions: SESSIONS,
+        connections: CONNECTIONS,
+        phase_s: COMPARE_PHASE.as_secs_f64(),
+        touch_ratio: store.touch_rps / memory.touch_rps,
+        login_ratio: store.login_rps / memory.login_rps,
+        memory,
+        store,
+    })
+}
+
+fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigures> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the tokio runtime")?;
+    let mut policy = config.policy.to_policy()?;
+    policy.idle_timeout = policy.idle_bounds.max;
+    policy.absolute_timeout = policy.absolute_bounds.max;
+    policy.closing_time = None;
+    let driver = config.engine.to_driver_config()?;
+    let mut server_config = config.server.clone();
+    let app_token = generate_token(Role::App);
+    server_config.app_token = Some(app_token.clone().into());
+    server_config.admin_token = Some(generate_token(Role::Admin).into());
+    server_config.app_token_file = None;
+    server_config.admin_token_file = None;
+    let mut options = config.store.options();
+    options.url = url.clone();
+
+    let (sessions, addr, stop) = runtime.block_on(async {
+        let opened = crate::store::open(&options, policy, Arc::new(SystemClock), driver)
+            .await
+            .map_err(|e| eyre!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = opened.sessions.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) =
+                crate::server::serve_store(serving, &server_config, listener, shutdown).await
+            {
+                eprintln!("sessiontop bench: the server failed: {e}");
+            }
+        });
+        Ok::<_, color_eyre::Report>((opened.sessions, addr, stop))
+    })?;
+    let tokens: Vec<String> = runtime.block_on(async {
+        let mut tokens = Vec::with_capacity(SESSIONS);
+        for i in 0..SESSIONS {
+            let (token, _) = sessions
+                .login(Login::user(format!("user{:05}", i % 10_000)))
+                .await
+                .map_err(|e| eyre!("{e}"))?;
+            tokens.push(token.expose().to_owned());
+        }
+        Ok::<_, color_eyre::Report>(tokens)
+    })?;
+    let tokens = Arc::new(tokens);
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the load generator's runtime")?;
+    let app_token: Arc<str> = app_token.into();
+    let figures = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                client.block_on(async {
+                    let mut touch =
+                        touch_phase(addr, &app_token, &tokens, 0, WARMUP, COMPARE_PHASE).await?;
+                    let mut login = login_phase(addr, &app_token, WARMUP, COMPARE_PHASE).await?;
+                    let p99 = |phase: &mut PhaseResult| {
+                        let mut ms: Vec<f64> = phase
+                            .latencies_us
+                            .iter()
+                            .map(|&us| us as f64 / 1000.0)
+                            .collect();
+                        quantile(&mut ms, 0.99)
+                    };
+                    Ok::<_, color_eyre::Report>(StoreFigures {
+                        store: url.redacted(),
+                        touch_rps: touch.latencies_us.len() as f64 / COMPARE_PHASE.as_secs_f64(),
+                        touch_p99_ms: p99(&mut touch),
+                        login_rps: login.latencies_us.len() as f64 / COMPARE_PHASE.as_secs_f64(),
+                        login_p99_ms: p99(&mut login),
+                        errors: touch.errors + login.errors,
+                    })
+                })
+            })
+            .join()
+            .map_err(|_| eyre!("the load generator panicked"))
+    })??;
+    let _ = stop.send(());
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    sessions.shutdown();
+    drop(runtime);
+    Ok(figures)
+}
+
+async fn login_phase(
+    addr: SocketAddr,
+    app_token: &Arc<str>,
+    warmup: Duration,
+    measure: Duration,
+) -> color_eyre::Result<PhaseResult> {
+    let start = Instant::now();
+    let record_from = start + warmup;
+    let end = record_from + measure;
+    let mut tasks = Vec::new();
+    for connection in 0..CONNECTIONS {
+        let request = Request {
+            path: "/v1/sessions",
+            expect: 201,
+            body: Box::new(move |i| {
+                format!(
+                    "{{\"user\":\"bench{}\",\"attributes\":{{\"ip\":\"198.51.100.{}\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0\"}}}}",
+                    i % 50_000,
+                    i % 250
+                )
+            }),
+        };
+        tasks.push(tokio::spawn(request_loop(
+            addr,
+            app_token.clone(),
+            request,
+            connection,
+            record_from,
+            end,
+        )));
+    }
+    let mut result = PhaseResult {
+        latencies_us: Vec::new(),
+        errors: 0,
+    };
+    for task in tasks {
+        let (latencies, errors) = task.await??;
+        result.latencies_us.extend(latencies);
+        result.errors += errors;
+    }
+    Ok(result)
 }

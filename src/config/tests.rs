@@ -207,3 +207,15 @@ fn the_new_server_limits_are_checked() {
     let err = refused("[server]\nconnection_idle_timeout = 60\n", Uses::Server);
     assert!(err.contains("\"60s\""), "{err}");
 }
+
+#[test]
+fn the_session_limit_and_what_happens_at_it_are_policy_keys() {
+    let config = parsed("[policy]\nmax_sessions_per_user = 3\non_limit = \"refuse\"\n");
+    let policy = config.policy.to_policy().unwrap();
+    assert_eq!(policy.max_sessions_per_user, Some(3));
+    assert_eq!(policy.on_limit, OnLimit::Refuse);
+    let err = refused("[policy]\nmax_sessions_per_user = 0\n", Uses::Everything);
+    assert!(err.contains("policy.max_sessions_per_user"), "{err}");
+    let err = refused("[policy]\non_limit = \"drop\"\n", Uses::Everything);
+    assert!(err.contains("evict_oldest"), "{err}");
+}

@@ -7,17 +7,20 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use super::attributes::{Attributes, Interner};
 use super::clock::Millis;
 use super::event::{Event, EventKind, History, TooOld};
 use super::schedule::{Position, Slot, Track};
-use super::session::{Attributes, ExpiryReason, Policy, Record, SessionView, State};
+use super::session::{
+    EndReason, ExpiryReason, MAX_SESSION_LIMIT, OnLimit, Policy, Record, SessionView, State,
+};
 use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
+use super::users::{NIL, Users};
 
 mod restore;
 
@@ -47,6 +50,14 @@ pub enum EngineError {
         min: String,
         max: String,
     },
+    #[error("max_sessions_per_user {value} is outside the allowed range 1 to {max}")]
+    LimitOutOfBounds { value: u32, max: u32 },
+    /// The login would pass the limit and the policy says to refuse it.
+    #[error(
+        "the user already has {limit} active session{s}, the most allowed; end one first",
+        s = if *limit == 1 { "" } else { "s" }
+    )]
+    SessionLimit { limit: u32 },
 }
 
 /// What a login asks for.
@@ -56,6 +67,8 @@ pub struct Login {
     pub attributes: Option<Attributes>,
     pub idle_timeout: Option<Duration>,
     pub absolute_timeout: Option<Duration>,
+    /// This login's own limit on the user's sessions, within the policy's.
+    pub max_sessions_per_user: Option<u32>,
 }
 
 impl Login {
@@ -99,6 +112,15 @@ pub struct Page {
     pub next_cursor: Option<Cursor>,
 }
 
+/// A user's own sessions, as the holder of one of them sees them.
+#[derive(Debug, Clone)]
+pub struct Mine {
+    /// The session whose token asked.
+    pub current: Handle,
+    /// Every live session of the same user, oldest first.
+    pub sessions: Vec<SessionView>,
+}
+
 /// Counters since the engine started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -106,7 +128,11 @@ pub struct Totals {
     pub touches: u64,
     pub renewals: u64,
     pub logged_out: u64,
+    /// Every `revoked` session, evicted ones included.
     pub revoked: u64,
+    /// Of the revoked, those a login over the user's session limit pushed out.
+    #[serde(default)]
+    pub evicted: u64,
     pub expired_idle: u64,
     pub expired_absolute: u64,
     pub expired_closing_time: u64,
@@ -120,6 +146,34 @@ pub struct Stats {
     pub last_seq: u64,
 }
 
+/// What a session's closing event says besides the session itself.
+struct Ending {
+    kind: EventKind,
+    reason: Option<EndReason>,
+    deadline: Option<Millis>,
+    actor: Option<CompactString>,
+    limit: Option<u32>,
+}
+
+impl Ending {
+    fn new(kind: EventKind) -> Self {
+        Ending {
+            kind,
+            reason: None,
+            deadline: None,
+            actor: None,
+            limit: None,
+        }
+    }
+
+    fn revoked_by(actor: impl Into<CompactString>) -> Self {
+        Ending {
+            actor: Some(actor.into()),
+            ..Ending::new(EventKind::Revoked)
+        }
+    }
+}
+
 pub struct Engine {
     policy: Policy,
     /// Live sessions by slot; a selector decodes to its slot.
@@ -131,6 +185,10 @@ pub struct Engine {
     fresh_generation: u32,
     live: usize,
     selectors: SelectorCodec,
+    /// Each user's live sessions, oldest first.
+    users: Users,
+    /// Shared copies of attribute keys and long values.
+    interner: Interner,
     /// Coalesced touches still to announce: (when, slot, selector), soonest first.
     pending_touches: BinaryHeap<Reverse<(Millis, Slot, u64)>>,
     /// Live sessions by idle deadline, and by absolute deadline.
@@ -161,6 +219,8 @@ impl Engine {
             fresh_generation: 0,
             live: 0,
             selectors: SelectorCodec::default(),
+            users: Users::default(),
+            interner: Interner::default(),
             pending_touches: BinaryHeap::new(),
             idle: Track::default(),
             absolute: Track::default(),
@@ -209,6 +269,18 @@ impl Engine {
             self.policy.absolute_timeout,
             self.policy.absolute_bounds,
         )?;
+        let limit = self.pick_limit(login.max_sessions_per_user)?;
+        // Everything that can refuse the login is checked before anything changes.
+        let held = self.users.id(&user).map_or(0, |id| self.users.count(id));
+        if let Some(limit) = limit
+            && held >= limit
+        {
+            match self.policy.on_limit {
+                OnLimit::Refuse => return Err(EngineError::SessionLimit { limit }),
+                OnLimit::EvictOldest => self.evict(now, &user, held + 1 - limit, limit),
+            }
+        }
+        let attributes = self.interner.intern(attributes);
 
         let (slot, generation) = self
             .free
@@ -219,7 +291,9 @@ impl Engine {
         let record = Record {
             selector,
             verifier_hash,
-            user,
+            user: 0,
+            user_prev: NIL,
+            user_next: NIL,
             attributes,
             created: now,
             last_seen: now,
@@ -233,6 +307,7 @@ impl Engine {
         } else {
             self.records[slot as usize] = Some(record);
         }
+        self.users.attach(user, slot, &mut self.records);
         self.live += 1;
         let record = self.record(slot);
         let (idle_deadline, absolute_deadline) = (record.idle_deadline(), record.absolute_deadline);
@@ -241,7 +316,7 @@ impl Engine {
         self.totals.logins += 1;
         self.peak = self.peak.max(self.live as u64);
         let view = self.view(slot, State::Active);
-        self.emit(now, EventKind::Created, None, None, None, view.clone());
+        self.emit(Event::new(now, EventKind::Created, view.clone()));
         Ok((token, view))
     }
 
@@ -270,7 +345,10 @@ impl Engine {
         let view = self.view(slot, State::Active);
         if announce {
             let actor = actor.map(CompactString::from);
-            self.emit(now, EventKind::Touched, None, None, actor, view.clone());
+            self.emit(Event {
+                actor,
+                ..Event::new(now, EventKind::Touched, view.clone())
+            });
         }
         view
     }
@@ -320,7 +398,7 @@ impl Engine {
             record.touch_pending = false;
             record.last_touch_event = now;
             let view = self.view(slot, State::Active);
-            self.emit(now, EventKind::Touched, None, None, None, view);
+            self.emit(Event::new(now, EventKind::Touched, view));
         }
     }
 
@@ -339,7 +417,7 @@ impl Engine {
         // The renewal announces this activity; nothing is left to announce.
         record.touch_pending = false;
         let view = self.view(slot, State::Active);
-        self.emit(now, EventKind::Renewed, None, None, None, view.clone());
+        self.emit(Event::new(now, EventKind::Renewed, view.clone()));
         Ok((token, view))
     }
 
@@ -348,7 +426,7 @@ impl Engine {
         let now = self.catch_up(now);
         let slot = self.authenticate(token)?;
         self.totals.logged_out += 1;
-        self.end(now, slot, EventKind::LoggedOut, None, None, None);
+        self.end(now, slot, Ending::new(EventKind::LoggedOut));
         Ok(())
     }
 
@@ -357,42 +435,140 @@ impl Engine {
         let now = self.catch_up(now);
         let slot = self.slot_of(handle)?;
         self.totals.revoked += 1;
-        self.end(
-            now,
-            slot,
-            EventKind::Revoked,
-            None,
-            None,
-            Some(CompactString::from(actor)),
-        );
+        self.end(now, slot, Ending::revoked_by(actor));
         Ok(())
     }
 
     /// Ends every session of `user`; returns how many there were.
-    /// This scans all sessions: a per-user index would cost memory on every session.
+    /// Costs the user's sessions, through the per-user index.
     pub fn revoke_user(&mut self, now: Millis, user: &str, actor: &str) -> usize {
         let now = self.catch_up(now);
-        let slots: Vec<Slot> = self
-            .records
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, r)| match r {
-                Some(r) if r.user == user => Some(slot as Slot),
-                _ => None,
-            })
-            .collect();
-        for &slot in &slots {
-            self.totals.revoked += 1;
-            self.end(
-                now,
-                slot,
-                EventKind::Revoked,
-                None,
-                None,
-                Some(CompactString::from(actor)),
-            );
+        let handles = self.user_handles(user);
+        self.revoke_handles(now, &handles, actor)
+    }
+
+    /// The handles of `user`'s live sessions, oldest first.
+    pub fn user_handles(&self, user: &str) -> Vec<Handle> {
+        let Some(id) = self.users.id(user) else {
+            return Vec::new();
+        };
+        self.users
+            .slots(id, &self.records)
+            .map(|slot| Handle(self.record(slot).selector))
+            .collect()
+    }
+
+    /// How many live sessions `user` holds.
+    pub fn user_session_count(&self, user: &str) -> usize {
+        self.users
+            .id(user)
+            .map_or(0, |id| self.users.count(id) as usize)
+    }
+
+    /// Revokes those of `handles` still live; returns how many it ended.
+    pub fn revoke_handles(&mut self, now: Millis, handles: &[Handle], actor: &str) -> usize {
+        let now = self.catch_up(now);
+        let mut ended = 0;
+        for &handle in handles {
+            if let Some(slot) = self.live_slot(handle.0) {
+                self.totals.revoked += 1;
+                self.end(now, slot, Ending::revoked_by(actor));
+                ended += 1;
+            }
         }
-        slots.len()
+        ended
+    }
+
+    /// Ends the `n` oldest sessions of `user` to make room under `limit`.
+    fn evict(&mut self, now: Millis, user: &str, n: u32, limit: u32) {
+        let Some(id) = self.users.id(user) else {
+            return;
+        };
+        for _ in 0..n {
+            let oldest = self.users.oldest(id);
+            self.totals.revoked += 1;
+            self.totals.evicted += 1;
+            let ending = Ending {
+                reason: Some(EndReason::Evicted),
+                limit: Some(limit),
+                ..Ending::new(EventKind::Revoked)
+            };
+            self.end(now, oldest, ending);
+        }
+    }
+
+    /// The live sessions of the user behind `token`, and which one is the caller's.
+    pub fn mine(&mut self, now: Millis, token: &str) -> Result<Mine, EngineError> {
+        self.catch_up(now);
+        let caller = self.authenticate(token)?;
+        let id = self.record(caller).user;
+        let sessions = self
+            .users
+            .slots(id, &self.records)
+            .map(|slot| self.view(slot, State::Active))
+            .collect();
+        Ok(Mine {
+            current: Handle(self.record(caller).selector),
+            sessions,
+        })
+    }
+
+    /// Ends one of the caller's user's sessions. A handle of another user's
+    /// session gets the same answer as an unknown one.
+    pub fn revoke_mine(
+        &mut self,
+        now: Millis,
+        token: &str,
+        handle: Handle,
+    ) -> Result<(), EngineError> {
+        let now = self.catch_up(now);
+        let caller = self.authenticate(token)?;
+        let slot = self.slot_of(handle)?;
+        if self.record(slot).user != self.record(caller).user {
+            return Err(EngineError::NoSuchSession(handle));
+        }
+        let actor = self.session_actor(caller);
+        self.totals.revoked += 1;
+        self.end(now, slot, Ending::revoked_by(actor));
+        Ok(())
+    }
+
+    /// Ends every session of the caller's user except the caller's own;
+    /// returns how many it ended.
+    pub fn revoke_others(&mut self, now: Millis, token: &str) -> Result<usize, EngineError> {
+        let now = self.catch_up(now);
+        let caller = self.authenticate(token)?;
+        let id = self.record(caller).user;
+        let others: Vec<Slot> = self
+            .users
+            .slots(id, &self.records)
+            .filter(|&slot| slot != caller)
+            .collect();
+        let actor = self.session_actor(caller);
+        for &slot in &others {
+            self.totals.revoked += 1;
+            self.end(now, slot, Ending::revoked_by(actor.clone()));
+        }
+        Ok(others.len())
+    }
+
+    /// A user acting through one session is named in events by its handle.
+    fn session_actor(&self, slot: Slot) -> CompactString {
+        compact_str::format_compact!("session {}", Handle(self.record(slot).selector))
+    }
+
+    /// Sets or clears the daily closing time from `now` on. A lesson sets it
+    /// while sessions run; every session still live at the next closing
+    /// instant ends there. Returns that instant.
+    pub fn set_closing_time(
+        &mut self,
+        now: Millis,
+        closing: Option<super::session::ClosingTime>,
+    ) -> Option<Millis> {
+        let now = self.catch_up(now);
+        self.policy.closing_time = closing;
+        self.next_closing = closing.map(|c| c.next_after(now, self.policy.time_zone));
+        self.next_closing
     }
 
     pub fn get(&self, handle: Handle) -> Option<SessionView> {
@@ -402,26 +578,59 @@ impl Engine {
 
     /// Active sessions in idle-deadline order, one page at a time.
     pub fn list(&self, query: &ListQuery) -> Page {
+        if let Some(user) = &query.user {
+            return self.list_user(user, query);
+        }
         let limit = query.limit.max(1);
         let mut sessions = Vec::with_capacity(limit.min(1024));
+        let mut walk = self.idle.in_order(query.cursor.map(|c| c.0));
         let mut last = None;
-        for (position, slot) in self.idle.in_order(query.cursor.map(|c| c.0)) {
-            let record = self.record(slot);
-            if query.user.as_deref().is_some_and(|u| record.user != u) {
-                continue;
-            }
+        for (position, slot) in walk.by_ref() {
+            sessions.push(self.view(slot, State::Active));
+            last = Some(position);
             if sessions.len() == limit {
-                return Page {
-                    sessions,
-                    next_cursor: last,
-                };
+                break;
             }
-            sessions.push(record.view(self.next_closing, State::Active));
-            last = Some(Cursor(position));
         }
+        let next_cursor = match last {
+            Some(last) if !walk.is_done() => {
+                // So the next page resumes each lane where this one stopped.
+                self.idle.remember(last, &walk);
+                Some(Cursor(last))
+            }
+            _ => None,
+        };
         Page {
             sessions,
-            next_cursor: None,
+            next_cursor,
+        }
+    }
+
+    /// One user's sessions in idle-deadline order: the same order and cursors
+    /// as the full listing, at the cost of the user's sessions alone.
+    fn list_user(&self, user: &str, query: &ListQuery) -> Page {
+        let Some(id) = self.users.id(user) else {
+            return Page::default();
+        };
+        let mut rows: Vec<(Position, Slot)> = self
+            .users
+            .slots(id, &self.records)
+            .map(|slot| (self.idle.position(slot), slot))
+            .collect();
+        rows.sort_unstable_by(|a, b| a.0.order(&b.0));
+        let start = match query.cursor {
+            Some(Cursor(after)) => rows.partition_point(|(p, _)| p.order(&after).is_le()),
+            None => 0,
+        };
+        let limit = query.limit.max(1);
+        let page = &rows[start..rows.len().min(start.saturating_add(limit))];
+        let more = start + page.len() < rows.len();
+        Page {
+            sessions: page
+                .iter()
+                .map(|&(_, slot)| self.view(slot, State::Active))
+                .collect(),
+            next_cursor: more.then(|| Cursor(page[page.len() - 1].0)),
         }
     }
 
@@ -446,6 +655,22 @@ impl Engine {
     /// The events of one session that the history still holds.
     pub fn session_events(&self, handle: Handle) -> Vec<Event> {
         self.history.of_session(handle)
+    }
+
+    /// How many session slots there are, live or vacant: a snapshot walks them.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The live session in `slot`, if there is one.
+    pub(crate) fn live_view(&self, slot: Slot) -> Option<SessionView> {
+        self.records[slot as usize].as_ref()?;
+        Some(self.view(slot, State::Active))
+    }
+
+    /// The slot a handle names, whether or not its session is still live.
+    pub(crate) fn slot_of_handle(&self, handle: Handle) -> Slot {
+        self.selectors.decode(handle.0).0
     }
 
     /// Hands over the events made since the last call.
@@ -530,35 +755,27 @@ impl Engine {
 
     fn expire(&mut self, now: Millis, slot: Slot, reason: ExpiryReason, deadline: Millis) {
         match reason {
-            ExpiryReason::Idle => self.totals.expired_idle += 1,
-            ExpiryReason::Absolute => self.totals.expired_absolute += 1,
-            ExpiryReason::ClosingTime => self.totals.expired_closing_time += 1,
+            EndReason::Idle => self.totals.expired_idle += 1,
+            EndReason::Absolute => self.totals.expired_absolute += 1,
+            EndReason::ClosingTime => self.totals.expired_closing_time += 1,
+            EndReason::Evicted => unreachable!("eviction is not an expiry"),
         }
-        self.end(
-            now,
-            slot,
-            EventKind::Expired,
-            Some(reason),
-            Some(deadline),
-            None,
-        );
+        let ending = Ending {
+            reason: Some(reason),
+            deadline: Some(deadline),
+            ..Ending::new(EventKind::Expired)
+        };
+        self.end(now, slot, ending);
     }
 
-    fn end(
-        &mut self,
-        now: Millis,
-        slot: Slot,
-        kind: EventKind,
-        reason: Option<ExpiryReason>,
-        deadline: Option<Millis>,
-        actor: Option<CompactString>,
-    ) {
-        let state = match kind {
+    fn end(&mut self, now: Millis, slot: Slot, ending: Ending) {
+        let state = match ending.kind {
             EventKind::LoggedOut => State::LoggedOut,
             EventKind::Revoked => State::Revoked,
             _ => State::Expired,
         };
         let view = self.view(slot, state);
+        self.users.detach(slot, &mut self.records);
         let record = self.records[slot as usize]
             .take()
             .expect("ending a live slot");
@@ -567,27 +784,17 @@ impl Engine {
         self.live -= 1;
         let (_, generation) = self.selectors.decode(record.selector);
         self.free.push((slot, generation.wrapping_add(1)));
-        self.emit(now, kind, reason, deadline, actor, view);
+        self.emit(Event {
+            reason: ending.reason,
+            deadline: ending.deadline,
+            actor: ending.actor,
+            limit: ending.limit,
+            ..Event::new(now, ending.kind, view)
+        });
     }
 
-    fn emit(
-        &mut self,
-        now: Millis,
-        kind: EventKind,
-        reason: Option<ExpiryReason>,
-        deadline: Option<Millis>,
-        actor: Option<CompactString>,
-        session: SessionView,
-    ) {
-        let event = Event {
-            seq: 0,
-            at: now,
-            kind,
-            reason,
-            deadline,
-            actor,
-            session,
-        };
+    /// Numbers the event, keeps it in the history and queues it for publishing.
+    fn emit(&mut self, event: Event) {
         let event = self.history.push(event).clone();
         self.outbox.push(event);
     }
@@ -631,7 +838,25 @@ impl Engine {
     }
 
     fn view(&self, slot: Slot, state: State) -> SessionView {
-        self.record(slot).view(self.next_closing, state)
+        let record = self.record(slot);
+        record.view(self.users.name(record.user), self.next_closing, state)
+    }
+
+    /// The per-session limit for a login: its own if given (within the
+    /// policy's), else the policy's.
+    fn pick_limit(&self, asked: Option<u32>) -> Result<Option<u32>, EngineError> {
+        let max = self.policy.max_sessions_per_user;
+        let Some(asked) = asked else {
+            return Ok(max);
+        };
+        let ceiling = max.unwrap_or(MAX_SESSION_LIMIT);
+        if asked == 0 || asked > ceiling {
+            return Err(EngineError::LimitOutOfBounds {
+                value: asked,
+                max: ceiling,
+            });
+        }
+        Ok(Some(asked))
     }
 
     fn pick_timeout(
@@ -670,9 +895,9 @@ pub(crate) fn validate_user(user: &str) -> Result<CompactString, EngineError> {
 
 pub(crate) fn validate_attributes(
     attributes: Option<Attributes>,
-) -> Result<Option<Arc<Attributes>>, EngineError> {
+) -> Result<Attributes, EngineError> {
     let Some(attributes) = attributes else {
-        return Ok(None);
+        return Ok(Attributes::new());
     };
     if attributes.len() > MAX_ATTRIBUTES {
         return Err(EngineError::InvalidAttributes(format!(
@@ -692,5 +917,5 @@ pub(crate) fn validate_attributes(
             )));
         }
     }
-    Ok((!attributes.is_empty()).then(|| Arc::new(attributes)))
+    Ok(attributes)
 }

@@ -7,20 +7,30 @@
 //! a million sessions costs nothing. Events go out on a broadcast channel: a
 //! subscriber that falls behind is told to resync; it never blocks the engine.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, broadcast};
 
 use super::clock::{Clock, Millis, VirtualClock};
-use super::core::{Engine, EngineError, ListQuery, Login, Page, Stats};
+use super::core::{Engine, EngineError, ListQuery, Login, Mine, Page, Stats};
 use super::event::{Event, TooOld};
 use super::persist::{Change, ChangeSink, Restored};
 use super::session::{Policy, SessionView};
+use super::snapshot::SnapshotBuilder;
 use super::token::{Handle, Token};
 
 /// Sessions ended per lock hold, so a burst of expiries never stalls callers for long.
 const EXPIRY_CHUNK: usize = 4096;
+/// Session slots a snapshot copies per lock hold (about half a millisecond).
+const SNAPSHOT_CHUNK: usize = 4096;
+/// Sessions a user-wide revoke ends per lock hold.
+const REVOKE_CHUNK: usize = 1024;
+/// Tries at a chunked snapshot before taking one in a single lock hold. A try
+/// fails only if the history ring turned over between two of its lock holds.
+const SNAPSHOT_TRIES: usize = 3;
 
 /// Tunables of the driver.
 #[derive(Debug, Clone)]
@@ -83,20 +93,38 @@ pub enum Delivery {
 
 /// A live feed of events, starting after a known sequence number.
 pub struct Subscription {
-    /// Events already past when the subscription began, to apply first.
+    /// Events already past when the subscription began, oldest first. A
+    /// reader may take them; `next` delivers those left before live ones.
     pub backlog: Vec<Event>,
+    /// The backlog, moved here by `next` to be handed out in order.
+    pending: VecDeque<Event>,
     receiver: broadcast::Receiver<Event>,
 }
 
 impl Subscription {
-    /// A subscription from a backlog and a receiver of what follows it, for a
+    /// A subscription from a backlog and a receiver of what follows it, also for a
     /// store that publishes events itself (the Redis store tails its stream).
     pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
-        Subscription { backlog, receiver }
+        Subscription {
+            backlog,
+            pending: VecDeque::new(),
+            receiver,
+        }
+    }
+
+    /// The next event of the backlog, if any is left.
+    fn next_past(&mut self) -> Option<Event> {
+        if !self.backlog.is_empty() {
+            self.pending.extend(self.backlog.drain(..));
+        }
+        self.pending.pop_front()
     }
 
     /// The next event; `None` once the engine has shut down.
     pub async fn next(&mut self) -> Option<Delivery> {
+        if let Some(event) = self.next_past() {
+            return Some(Delivery::Event(event));
+        }
         match self.receiver.recv().await {
             Ok(event) => Some(Delivery::Event(event)),
             Err(broadcast::error::RecvError::Lagged(_)) => Some(Delivery::Resync),
@@ -106,6 +134,9 @@ impl Subscription {
 
     /// The next event if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Delivery> {
+        if let Some(event) = self.next_past() {
+            return Some(Delivery::Event(event));
+        }
         match self.receiver.try_recv() {
             Ok(event) => Some(Delivery::Event(event)),
             Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Resync),
@@ -114,11 +145,17 @@ impl Subscription {
     }
 }
 
-/// Every live session and the feed of what happens after it, taken at one instant.
+/// Every live session as of one event, and the feed of every event after it.
+///
+/// `sessions` holds exactly the changes of the events up to `seq` (in no
+/// particular order); `subscription` delivers `seq + 1`, `seq + 2`, … with no
+/// gap and no duplicate (or `Resync` if its reader falls behind); `stats`
+/// counts the same events `sessions` reflects.
 pub struct Snapshot {
     pub sessions: Vec<SessionView>,
     pub seq: u64,
     pub now: Millis,
+    pub stats: Stats,
     pub subscription: Subscription,
 }
 
@@ -207,10 +244,7 @@ impl EngineHandle {
     }
 
     fn lock(&self) -> MutexGuard<'_, Engine> {
-        self.shared
-            .engine
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.engine.lock()
     }
 
     pub fn policy(&self) -> Policy {
@@ -245,8 +279,38 @@ impl EngineHandle {
         self.apply(|e, now| e.revoke(now, handle, actor))
     }
 
+    /// Ends every session `user` holds now; returns how many. A user with
+    /// many sessions is revoked a chunk per lock hold.
     pub fn revoke_user(&self, user: &str, actor: &str) -> usize {
-        self.apply(|e, now| e.revoke_user(now, user, actor))
+        let handles = self.apply(|e, now| {
+            e.expire_due(now);
+            e.user_handles(user)
+        });
+        let mut revoked = 0;
+        for chunk in handles.chunks(REVOKE_CHUNK) {
+            revoked += self.apply(|e, now| e.revoke_handles(now, chunk, actor));
+        }
+        revoked
+    }
+
+    /// The live sessions of the token's user, and which is the caller's.
+    pub fn mine(&self, token: &str) -> Result<Mine, EngineError> {
+        self.apply(|e, now| e.mine(now, token))
+    }
+
+    /// Ends one of the token's user's sessions (another user's handle: `NoSuchSession`).
+    pub fn revoke_mine(&self, token: &str, handle: Handle) -> Result<(), EngineError> {
+        self.apply(|e, now| e.revoke_mine(now, token, handle))
+    }
+
+    /// Ends every session of the token's user but the caller's; returns how many.
+    pub fn revoke_others(&self, token: &str) -> Result<usize, EngineError> {
+        self.apply(|e, now| e.revoke_others(now, token))
+    }
+
+    /// Sets or clears the daily closing time; returns the next closing instant.
+    pub fn set_closing_time(&self, closing: Option<super::session::ClosingTime>) -> Option<Millis> {
+        self.apply(|e, now| e.set_closing_time(now, closing))
     }
 
     /// A live session and the events of it the history still holds.
@@ -275,10 +339,7 @@ impl EngineHandle {
     pub fn subscribe_after(&self, seq: u64) -> Result<Subscription, TooOld> {
         let engine = self.lock();
         let backlog = engine.events_since(seq)?;
-        Ok(Subscription {
-            backlog,
-            receiver: self.shared.events.subscribe(),
-        })
+        Ok(Subscription::new(backlog, self.shared.events.subscribe()))
     }
 
     /// Announces every coalesced touch now (before a durable store closes).
@@ -289,31 +350,53 @@ impl EngineHandle {
     /// Everything that happens from now on, and the sequence number it follows.
     pub fn subscribe_live(&self) -> (Subscription, u64) {
         let engine = self.lock();
-        let subscription = Subscription {
-            backlog: Vec::new(),
-            receiver: self.shared.events.subscribe(),
-        };
+        let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
         (subscription, engine.last_seq())
     }
 
-    /// Every live session, in idle-deadline order, and the events that follow.
+    /// Every live session and the events that follow, as one atomic step
+    /// (see `Snapshot`). Copied a chunk per lock hold, handing the lock
+    /// fairly to any waiter between holds, so even a million sessions never
+    /// keep the expiry driver or a request waiting for long.
     pub fn snapshot(&self) -> Snapshot {
-        self.apply(|e, now| {
-            e.expire_due(now);
-            let page = e.list(&ListQuery {
-                limit: usize::MAX,
-                ..ListQuery::default()
-            });
-            Snapshot {
-                sessions: page.sessions,
-                seq: e.last_seq(),
-                now,
-                subscription: Subscription {
-                    backlog: Vec::new(),
-                    receiver: self.shared.events.subscribe(),
-                },
+        for _ in 0..SNAPSHOT_TRIES {
+            if let Some(snapshot) = self.snapshot_in_chunks(SNAPSHOT_CHUNK) {
+                return snapshot;
             }
-        })
+        }
+        self.snapshot_in_chunks(usize::MAX)
+            .expect("one lock hold sees no history turn over")
+    }
+
+    /// A snapshot; `None` if the history lost events between two lock holds.
+    fn snapshot_in_chunks(&self, chunk: usize) -> Option<Snapshot> {
+        let mut builder = None;
+        loop {
+            let mut engine = self.lock();
+            let now = self.shared.clock.now();
+            engine.expire_due(now);
+            self.publish(&mut engine);
+            let done = builder
+                .get_or_insert_with(|| SnapshotBuilder::start(&engine))
+                .step(&engine, chunk)
+                .ok()?;
+            if done {
+                // Subscribed in the hold that saw the last event, so the feed
+                // starts right after it.
+                let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
+                let stats = engine.stats();
+                drop(engine);
+                let builder = builder.take().expect("started in this hold or before");
+                return Some(Snapshot {
+                    seq: builder.seq(),
+                    sessions: builder.finish(),
+                    now,
+                    stats,
+                    subscription,
+                });
+            }
+            MutexGuard::unlock_fair(engine);
+        }
     }
 
     /// The virtual clock, if this engine runs on one.
@@ -370,10 +453,7 @@ async fn drive(shared: Arc<Shared>) {
             break;
         }
         let (next, more_due) = {
-            let mut engine = shared
-                .engine
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut engine = shared.engine.lock();
             let now = shared.clock.now();
             let ended = engine.expire_due_at_most(now, EXPIRY_CHUNK);
             shared.send_events(&mut engine);

@@ -6,7 +6,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Millis;
-use super::session::{ExpiryReason, SessionView, rfc3339_ms, rfc3339_ms_opt};
+use super::session::{EndReason, SessionView, rfc3339_ms, rfc3339_ms_opt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,8 +57,10 @@ pub struct Event {
     #[serde(with = "rfc3339_ms")]
     pub at: Millis,
     pub kind: EventKind,
+    /// For `expired`: which deadline passed; for `revoked`: `evicted` when a
+    /// login over the user's session limit pushed the session out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<ExpiryReason>,
+    pub reason: Option<EndReason>,
     /// For `expired`: when the session should have ended.
     #[serde(
         default,
@@ -69,7 +71,26 @@ pub struct Event {
     /// For `revoked` and admin touches: who did it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<CompactString>,
+    /// For an eviction: the user's session limit the login would have passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
     pub session: SessionView,
+}
+
+impl Event {
+    /// An event with no reason, deadline, actor or limit; numbered when kept.
+    pub fn new(at: Millis, kind: EventKind, session: SessionView) -> Self {
+        Event {
+            seq: 0,
+            at,
+            kind,
+            reason: None,
+            deadline: None,
+            actor: None,
+            limit: None,
+            session,
+        }
+    }
 }
 
 impl Event {

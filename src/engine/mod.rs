@@ -6,6 +6,7 @@
 //! This module must not do I/O of its own, know about HTTP or terminals, or
 //! put a token anywhere but the login and renew answers.
 
+mod attributes;
 pub mod clock;
 mod core;
 pub mod driver;
@@ -13,15 +14,21 @@ pub mod event;
 pub mod persist;
 mod schedule;
 pub mod session;
+mod snapshot;
 pub mod token;
+mod users;
 
+pub use attributes::{Attributes, SessionAttributes};
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
 pub use core::{
     Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
-    MAX_ATTRIBUTES, MAX_USER_LEN, Page, Stats, Totals,
+    MAX_ATTRIBUTES, MAX_USER_LEN, Mine, Page, Stats, Totals,
 };
 pub(crate) use core::{validate_attributes, validate_user};
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};
-pub use session::{Attributes, Bounds, ClosingTime, ExpiryReason, Policy, SessionView, State};
+pub use session::{
+    Bounds, ClosingTime, EndReason, ExpiryReason, MAX_SESSION_LIMIT, OnLimit, Policy, SessionView,
+    State,
+};
 pub use token::{Handle, Token};

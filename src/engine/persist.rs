@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 
+use super::attributes::Attributes;
 use super::clock::Millis;
 use super::event::Event;
-use super::session::Attributes;
 use super::token::{Handle, VerifierHash};
 
 /// Everything a store keeps of one live session. Never a token: the verifier

@@ -11,9 +11,17 @@
 //! A `Track` is one such index; the engine keeps one for idle deadlines and one
 //! for absolute deadlines. The daily closing time is one instant shared by
 //! every live session, so it needs no index.
+//!
+//! A walk in deadline order that resumes after a cursor must find, in each
+//! lane, the first entry past the cursor. Lists cannot be searched, so the
+//! track remembers, for the last few cursors it gave out, the next few
+//! entries of every lane; an entry still in its place is where its lane
+//! resumes. Only a cursor the track no longer remembers, or whose remembered
+//! entries all moved, walks its lanes from the front.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 use super::clock::Millis;
 
@@ -61,6 +69,18 @@ pub(crate) struct Position {
     placed: u32,
 }
 
+impl Position {
+    /// Where `self` comes relative to `other` in a walk: by deadline, then
+    /// lane, then order of placement within the lane. This is the order
+    /// `in_order` walks in, and the one `resume` skips by.
+    pub fn order(&self, other: &Position) -> std::cmp::Ordering {
+        self.deadline
+            .cmp(&other.deadline)
+            .then(self.lane.cmp(&other.lane))
+            .then_with(|| (self.placed.wrapping_sub(other.placed) as i32).cmp(&0))
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -90,6 +110,26 @@ impl std::str::FromStr for Position {
     }
 }
 
+/// Entries remembered per lane for a cursor, and cursors remembered.
+const HINT_ENTRIES: usize = 8;
+const HINT_CURSORS: usize = 64;
+
+/// An entry as it was: it is still in its place if its slot still has this
+/// lane, deadline and placement.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    slot: Slot,
+    deadline: Millis,
+    placed: u32,
+}
+
+/// For one cursor: per lane, the first few entries past it.
+#[derive(Debug)]
+struct Hint {
+    after: Position,
+    lanes: Vec<(LaneId, Vec<Anchor>)>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Track {
     entries: Vec<Entry>,
@@ -100,6 +140,8 @@ pub(crate) struct Track {
     heads: BTreeSet<(Millis, LaneId)>,
     /// Appends so far (wrapping): stamps each entry's `placed`.
     placements: u32,
+    /// Where walks after recently given cursors resume (see the module comment).
+    hints: RefCell<VecDeque<Hint>>,
 }
 
 impl Track {
@@ -139,6 +181,17 @@ impl Track {
         }
     }
 
+    /// Where `slot` stands in deadline order.
+    pub fn position(&self, slot: Slot) -> Position {
+        let entry = &self.entries[slot as usize];
+        Position {
+            deadline: entry.deadline,
+            lane: entry.lane,
+            slot,
+            placed: entry.placed,
+        }
+    }
+
     /// The earliest deadline and its slot.
     pub fn first(&self) -> Option<(Millis, Slot)> {
         let &(deadline, lane) = self.heads.first()?;
@@ -147,9 +200,14 @@ impl Track {
 
     /// Slots in deadline order, starting after `after`.
     pub fn in_order(&self, after: Option<Position>) -> InOrder<'_> {
+        let hints = self.hints.borrow();
+        let hint = after.and_then(|after| hints.iter().find(|h| h.after == after));
         let mut frontier = BinaryHeap::new();
         for &(_, lane) in &self.heads {
-            let start = self.resume(lane, after);
+            let start = match (after, hint) {
+                (Some(after), Some(hint)) => self.resume_hinted(lane, after, hint),
+                _ => self.resume(lane, after),
+            };
             if start != NIL {
                 frontier.push(Reverse((
                     self.entries[start as usize].deadline,
@@ -162,6 +220,76 @@ impl Track {
             track: self,
             frontier,
         }
+    }
+
+    /// Remembers where each lane of `walk` continues, for the walk that
+    /// will resume after `after`, the last position `walk` gave.
+    pub fn remember(&self, after: Position, walk: &InOrder<'_>) {
+        let lanes = walk
+            .frontier
+            .iter()
+            .map(|&Reverse((_, lane, first))| {
+                let mut anchors = Vec::with_capacity(HINT_ENTRIES);
+                let mut slot = first;
+                while slot != NIL && anchors.len() < HINT_ENTRIES {
+                    let entry = &self.entries[slot as usize];
+                    anchors.push(Anchor {
+                        slot,
+                        deadline: entry.deadline,
+                        placed: entry.placed,
+                    });
+                    slot = entry.next;
+                }
+                (lane, anchors)
+            })
+            .collect();
+        let mut hints = self.hints.borrow_mut();
+        hints.retain(|h| h.after != after);
+        if hints.len() == HINT_CURSORS {
+            hints.pop_front();
+        }
+        hints.push_back(Hint { after, lanes });
+    }
+
+    /// Like `resume`, from what was remembered for `after`. The first
+    /// remembered entry still in its place is the first past the cursor:
+    /// entries only leave the stretch between the cursor and it (new ones
+    /// go to the back). A lane that had nothing past the cursor then may
+    /// have gained entries at its back since; it is walked from there.
+    fn resume_hinted(&self, lane: LaneId, after: Position, hint: &Hint) -> Slot {
+        let Some((_, anchors)) = hint.lanes.iter().find(|(l, _)| *l == lane) else {
+            return self.resume_from_back(lane, after);
+        };
+        let in_place = anchors.iter().find(|a| {
+            let entry = &self.entries.get(a.slot as usize);
+            entry
+                .is_some_and(|e| e.lane == lane && e.deadline == a.deadline && e.placed == a.placed)
+        });
+        match in_place {
+            Some(anchor) => anchor.slot,
+            None => self.resume(lane, Some(after)),
+        }
+    }
+
+    /// The first slot of `lane` past `after`, walking from the back: cheap
+    /// when few entries are past it.
+    fn resume_from_back(&self, lane: LaneId, after: Position) -> Slot {
+        let mut first = NIL;
+        let mut slot = self.lanes[lane as usize].tail;
+        while slot != NIL {
+            let position = Position {
+                deadline: self.entries[slot as usize].deadline,
+                lane,
+                slot,
+                placed: self.entries[slot as usize].placed,
+            };
+            if position.order(&after).is_le() {
+                break;
+            }
+            first = slot;
+            slot = self.entries[slot as usize].prev;
+        }
+        first
     }
 
     /// The first slot of `lane` that comes after `after` in the total order
@@ -294,6 +422,13 @@ pub(crate) struct InOrder<'a> {
     frontier: BinaryHeap<Reverse<(Millis, LaneId, Slot)>>,
 }
 
+impl InOrder<'_> {
+    /// Whether the walk has given every slot.
+    pub fn is_done(&self) -> bool {
+        self.frontier.is_empty()
+    }
+}
+
 impl Iterator for InOrder<'_> {
     type Item = (Position, Slot);
 
@@ -394,6 +529,83 @@ mod tests {
         track.remove(0);
         let rest: Vec<_> = track.in_order(Some(position)).map(|(_, s)| s).collect();
         assert_eq!(rest, [1, 2, 3]);
+    }
+
+    /// Pages of `limit` through `track`, remembering each cursor as the engine does.
+    fn paged(track: &Track, limit: usize, mut between: impl FnMut(&Track)) -> Vec<Slot> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let mut walk = track.in_order(after);
+            let mut last = None;
+            for _ in 0..limit {
+                let Some((position, slot)) = walk.next() else {
+                    break;
+                };
+                out.push(slot);
+                last = Some(position);
+            }
+            match last {
+                Some(last) if !walk.is_done() => {
+                    track.remember(last, &walk);
+                    after = Some(last);
+                }
+                _ => return out,
+            }
+            between(track);
+        }
+    }
+
+    #[test]
+    fn a_remembered_cursor_resumes_every_lane_where_it_stopped() {
+        let mut track = Track::default();
+        for slot in 0..60 {
+            // Three lanes, interleaved deadlines.
+            let timeout = [100, 130, 170][slot as usize % 3];
+            track.insert(slot, timeout, 1_000 + slot as Millis + timeout);
+        }
+        let all = order(&track);
+        assert_eq!(paged(&track, 7, |_| {}), all);
+        assert!(!track.hints.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_remembered_cursor_skips_entries_that_moved_or_went() {
+        let mut track = Track::default();
+        for slot in 0..40 {
+            track.insert(slot, 100, 1_000 + slot as Millis);
+        }
+        let first: Vec<_> = {
+            let mut walk = track.in_order(None);
+            let page: Vec<_> = (&mut walk).take(10).collect();
+            track.remember(page[9].0, &walk);
+            page
+        };
+        let cursor = first[9].0;
+        // The next two entries past the cursor move to the back, one more ends.
+        track.reschedule(10, 2_000);
+        track.reschedule(11, 2_001);
+        track.remove(12);
+        let rest: Vec<_> = track.in_order(Some(cursor)).map(|(_, s)| s).collect();
+        let mut expected: Vec<Slot> = (13..40).collect();
+        expected.extend([10, 11]);
+        assert_eq!(rest, expected);
+    }
+
+    #[test]
+    fn a_lane_that_was_behind_the_cursor_resumes_at_its_new_entries() {
+        let mut track = Track::default();
+        track.insert(0, 10, 1_010);
+        for slot in 1..10 {
+            track.insert(slot, 500, 1_500 + slot as Millis);
+        }
+        let mut walk = track.in_order(None);
+        let page: Vec<_> = (&mut walk).take(3).collect();
+        track.remember(page[2].0, &walk);
+        // The short lane gets an entry past the cursor after the cursor was given.
+        track.insert(20, 10, 1_504);
+        let rest: Vec<_> = track.in_order(Some(page[2].0)).map(|(_, s)| s).collect();
+        assert_eq!(rest, [3, 20, 4, 5, 6, 7, 8, 9]);
     }
 
     #[test]

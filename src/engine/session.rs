@@ -1,8 +1,6 @@
 //! What a session is: the policy that bounds it, the record the engine keeps,
 //! and the public view of it that lists, events and the API show.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
@@ -10,11 +8,9 @@ use chrono_tz::Tz;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use super::attributes::SessionAttributes;
 use super::clock::Millis;
 use super::token::{Handle, VerifierHash};
-
-/// Free-form facts a login carries, such as `ip` and `user_agent`.
-pub type Attributes = BTreeMap<String, String>;
 
 /// The timeouts every session lives under.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +26,25 @@ pub struct Policy {
     pub absolute_bounds: Bounds,
     /// At most one `touched` event per session per this interval.
     pub touch_event_interval: Duration,
+    /// At most this many live sessions per user; `None`: no limit.
+    pub max_sessions_per_user: Option<u32>,
+    /// What a login over the limit does.
+    pub on_limit: OnLimit,
 }
+
+/// What a login does when its user already holds the most sessions allowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLimit {
+    /// The user's oldest session ends (`revoked`, reason `evicted`) to make room.
+    #[default]
+    EvictOldest,
+    /// The login fails and nothing changes.
+    Refuse,
+}
+
+/// The largest per-user session limit a login may ask for when the policy sets none.
+pub const MAX_SESSION_LIMIT: u32 = 1_000_000;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -48,6 +62,8 @@ impl Default for Policy {
                 max: Duration::from_secs(30 * 24 * 3600),
             },
             touch_event_interval: Duration::from_secs(1),
+            max_sessions_per_user: None,
+            on_limit: OnLimit::EvictOldest,
         }
     }
 }
@@ -100,14 +116,22 @@ impl std::fmt::Display for ClosingTime {
     }
 }
 
-/// How a session ended because time ran out.
+/// Why a session ended, where its event kind alone does not say: for
+/// `expired`, which deadline passed; for `revoked`, `evicted` when a login of
+/// the same user over `max_sessions_per_user` pushed it out (an operator's or
+/// the user's own revoke has no reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ExpiryReason {
+pub enum EndReason {
     Idle,
     Absolute,
     ClosingTime,
+    Evicted,
 }
+
+/// The reasons an `expired` event can carry; kept as a name for the code that
+/// only deals with expiry.
+pub type ExpiryReason = EndReason;
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -124,8 +148,12 @@ pub enum State {
 pub(crate) struct Record {
     pub selector: u64,
     pub verifier_hash: VerifierHash,
-    pub user: CompactString,
-    pub attributes: Option<Arc<Attributes>>,
+    /// The user, as an index into the engine's user table.
+    pub user: u32,
+    /// The user's sessions form a list, oldest first: the per-user index.
+    pub user_prev: u32,
+    pub user_next: u32,
+    pub attributes: SessionAttributes,
     pub created: Millis,
     pub last_seen: Millis,
     /// Milliseconds; u32 holds 49 days, beyond any idle timeout the config allows.
@@ -141,7 +169,7 @@ impl Record {
         self.last_seen + Millis::from(self.idle_timeout_ms)
     }
 
-    pub fn view(&self, closing: Option<Millis>, state: State) -> SessionView {
+    pub fn view(&self, user: &CompactString, closing: Option<Millis>, state: State) -> SessionView {
         let idle = self.idle_deadline();
         let mut expires_at = idle.min(self.absolute_deadline);
         if let Some(closing) = closing {
@@ -149,7 +177,7 @@ impl Record {
         }
         SessionView {
             handle: Handle(self.selector),
-            user: self.user.clone(),
+            user: user.clone(),
             attributes: self.attributes.clone(),
             created_at: self.created,
             last_seen_at: self.last_seen,
@@ -167,8 +195,8 @@ impl Record {
 pub struct SessionView {
     pub handle: Handle,
     pub user: CompactString,
-    #[serde(default, serialize_with = "attributes_or_empty")]
-    pub attributes: Option<Arc<Attributes>>,
+    #[serde(default)]
+    pub attributes: SessionAttributes,
     #[serde(with = "rfc3339_ms")]
     pub created_at: Millis,
     #[serde(with = "rfc3339_ms")]
@@ -187,17 +215,7 @@ pub struct SessionView {
 
 impl SessionView {
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.as_ref()?.get(key).map(String::as_str)
-    }
-}
-
-fn attributes_or_empty<S: serde::Serializer>(
-    attributes: &Option<Arc<Attributes>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match attributes {
-        Some(attributes) => attributes.serialize(s),
-        None => Attributes::new().serialize(s),
+        self.attributes.get(key)
     }
 }
 

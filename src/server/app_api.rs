@@ -37,7 +37,8 @@ fn request_duration<'a>(
     request_body = LoginRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The session and its token (shown only here)", body = TokenResponse),
+        (status = 201, description = "The session and its token (shown only here). If the user held `max_sessions_per_user` sessions and `on_limit` is `evict_oldest`, the oldest has ended first (a `revoked` event with reason `evicted`).", body = TokenResponse),
+        (status = 409, description = "`session_limit`: the user holds the most sessions allowed and `on_limit` is `refuse`; nothing changed", body = ErrorBody),
         BodyFailures, AppAuthFailures,
     )
 )]
@@ -46,6 +47,9 @@ pub async fn login(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    if let Some(attributes) = &request.attributes {
+        read::attributes(attributes)?;
+    }
     let idle = request_duration("idle_timeout", request.idle_timeout.as_deref())?;
     let absolute = request_duration("absolute_timeout", request.absolute_timeout.as_deref())?;
     let login = Login {
@@ -53,6 +57,7 @@ pub async fn login(
         attributes: request.attributes,
         idle_timeout: idle.map(|(_, d)| d),
         absolute_timeout: absolute.map(|(_, d)| d),
+        max_sessions_per_user: request.max_sessions_per_user,
     };
     let (token, session) = state.store.login(login).await.map_err(|e| {
         // Said again with what was sent, in our words.

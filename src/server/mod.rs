@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod openapi;
+pub mod own_sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +88,9 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .routes(routes!(app_api::touch))
         .routes(routes!(app_api::renew))
         .routes(routes!(app_api::logout))
+        .routes(routes!(own_sessions::mine))
+        .routes(routes!(own_sessions::revoke))
+        .routes(routes!(own_sessions::revoke_others))
         .routes(routes!(admin_api::list_sessions))
         .routes(routes!(admin_api::get_session, admin_api::revoke_session))
         .routes(routes!(admin_api::touch_session))

@@ -6,6 +6,7 @@
 //! up the simulated users too. It holds its users' tokens (as a real web app
 //! would) and never shows them. It keeps no dashboard state.
 
+pub mod lesson;
 pub mod scenario;
 
 use std::cmp::Reverse;

@@ -178,6 +178,7 @@ impl Playback {
                     attributes: Some(attributes),
                     idle_timeout: step.idle_timeout,
                     absolute_timeout: step.absolute_timeout,
+                    max_sessions_per_user: None,
                 };
                 self.engine.login(login).map(|(token, session)| {
                     self.tokens.insert(user.to_owned(), (token, session.handle));

@@ -38,31 +38,25 @@ impl Embedded {
     }
 }
 
-/// A snapshot with the counters as they were at its sequence number, so no
-/// event is counted twice. Rare races with a login between the two calls are
-/// retried; after a few tries the counters may be off by the odd event.
+/// A snapshot, with the counters as they were at its sequence number, and
+/// the feed of every event after it: one atomic engine call, so no event is
+/// missed or counted twice.
 fn take_snapshot(engine: &EngineHandle, info: SourceInfo) -> (SourceSnapshot, Subscription) {
-    let mut tries = 0;
-    loop {
-        let Snapshot {
-            sessions,
-            seq,
-            now,
-            subscription,
-        } = engine.snapshot();
-        let stats = engine.stats();
-        tries += 1;
-        if stats.last_seq == seq || tries == 5 {
-            let snapshot = SourceSnapshot {
-                info,
-                sessions,
-                seq,
-                stats,
-                now,
-            };
-            return (snapshot, subscription);
-        }
-    }
+    let Snapshot {
+        sessions,
+        seq,
+        now,
+        stats,
+        subscription,
+    } = engine.snapshot();
+    let snapshot = SourceSnapshot {
+        info,
+        sessions,
+        seq,
+        stats,
+        now,
+    };
+    (snapshot, subscription)
 }
 
 impl SessionSource for Embedded {

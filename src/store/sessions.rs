@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    EngineHandle, Event, Handle, ListQuery, Login, Millis, Page, Policy, SessionView, Stats,
+    EngineHandle, Event, Handle, ListQuery, Login, Millis, Mine, Page, Policy, SessionView, Stats,
     Subscription, Token, TooOld,
 };
 
@@ -143,6 +143,26 @@ impl Sessions {
     pub async fn revoke_user(&self, user: &str, actor: &str) -> Result<usize, StoreError> {
         self.writable()?;
         let revoked = self.engine.revoke_user(user, actor);
+        self.durable().await?;
+        Ok(revoked)
+    }
+
+    /// The live sessions of the token's user, and which is the caller's.
+    pub async fn mine(&self, token: &str) -> Result<Mine, StoreError> {
+        Ok(self.engine.mine(token)?)
+    }
+
+    /// Ends one of the token's user's sessions.
+    pub async fn revoke_mine(&self, token: &str, handle: Handle) -> Result<(), StoreError> {
+        self.writable()?;
+        self.engine.revoke_mine(token, handle)?;
+        self.durable().await
+    }
+
+    /// Ends every other session of the token's user; returns how many.
+    pub async fn revoke_others(&self, token: &str) -> Result<usize, StoreError> {
+        self.writable()?;
+        let revoked = self.engine.revoke_others(token)?;
         self.durable().await?;
         Ok(revoked)
     }

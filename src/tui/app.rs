@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 
 use super::activity::Activity;
 use super::keymap::KeyMap;
+use super::lesson::LessonState;
 use super::mirror::{Mirror, Position, SortColumn};
 use super::msg::{Command, Msg};
 use super::theme::Theme;
@@ -69,8 +70,18 @@ pub enum Mode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
-    Revoke { handle: Handle, user: String },
-    RevokeUser { user: String, sessions: usize },
+    Revoke {
+        handle: Handle,
+        user: String,
+    },
+    RevokeUser {
+        user: String,
+        sessions: usize,
+    },
+    /// Simulated logins that would be real sessions on a server.
+    Burst {
+        count: usize,
+    },
 }
 
 /// The detail view of one session.
@@ -115,6 +126,17 @@ pub struct App {
     pub frozen: Option<(ClockReading, Vec<SourceUpdate>)>,
     pub status: Option<Status>,
     pub simulator_on: bool,
+    /// Lesson mode: progress and captions.
+    pub lesson: Option<LessonState>,
+    /// The next closing instant, when a lesson has set one (the sessions'
+    /// own views predate it until their next event).
+    pub closing_at: Option<Millis>,
+    /// The clock was paused because the terminal is too small; it goes on when it fits.
+    pub size_paused: bool,
+    /// A pause after an ending was asked for and the clock has not said so yet.
+    pub(super) pause_requested: bool,
+    /// Commands that arose while handling a message, returned by `update`.
+    pub(super) outbox: Vec<Command>,
     pub connection: ConnectionState,
     /// Real milliseconds when `connection` last changed.
     pub connection_since_ms: u64,
@@ -140,6 +162,7 @@ impl App {
             keymap,
             theme: Theme {
                 no_color: config.dashboard.no_color,
+                projector: config.dashboard.theme == crate::config::ThemeName::Projector,
             },
             tz,
             settings: Settings::from_config(config),
@@ -161,6 +184,11 @@ impl App {
             frozen: None,
             status: None,
             simulator_on: config.simulator.enabled,
+            lesson: None,
+            closing_at: None,
+            size_paused: false,
+            pause_requested: false,
+            outbox: Vec::new(),
             connection: ConnectionState::Connected,
             connection_since_ms: 0,
             last_event_ms: None,
@@ -169,6 +197,12 @@ impl App {
             dirty: true,
             drawn_second: (i64::MIN, u64::MAX),
         }
+    }
+
+    /// Turns lesson mode on: captions, progress, activity in the log, no lateness.
+    pub fn start_lesson(&mut self, lesson: LessonState) {
+        self.settings.show_touches = true;
+        self.lesson = Some(lesson);
     }
 
     /// The clock reading the screen shows (held while frozen).
@@ -203,16 +237,33 @@ impl App {
 
     /// Rows of the sessions table that fit on screen.
     pub fn table_height(&self) -> usize {
-        view::layout(self.size).table_rows()
+        self.layout().table_rows()
+    }
+
+    /// Where each part of the screen goes, at the current size and mode.
+    pub fn layout(&self) -> view::Areas {
+        view::layout(self.size, self.lesson.is_some())
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        let mut commands = self.handle(msg);
+        if !self.outbox.is_empty() {
+            commands.append(&mut self.outbox);
+        }
+        commands
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Tick { clock, real_ms } => {
                 self.clock = clock;
                 self.real_ms = real_ms;
-                // A frozen view keeps its ended rows too.
-                if self.frozen.is_none() && self.mirror.drop_lingering(real_ms) {
+                if clock.paused {
+                    self.pause_requested = false;
+                }
+                // Ended rows stay for a while of clock time: a paused clock or a
+                // frozen view keeps what just happened on screen.
+                if self.frozen.is_none() && self.mirror.drop_lingering(clock.now) {
                     self.dirty = true;
                 }
                 if self.status.as_ref().is_some_and(|s| s.until_ms <= real_ms) {
@@ -227,7 +278,8 @@ impl App {
             }
             Msg::Snapshot(snapshot) => self.load(snapshot),
             Msg::Update(update) => self.on_update(update),
-            Msg::Resize(w, h) => self.size = (w, h),
+            Msg::Resize(w, h) => self.resize(w, h),
+            Msg::Lesson(note) => self.on_lesson(note),
             Msg::Key(key) => {
                 self.dirty = true;
                 return self.on_key(key);
@@ -237,6 +289,29 @@ impl App {
         }
         self.dirty = true;
         Vec::new()
+    }
+
+    /// While the terminal is too small to show the sessions, the embedded
+    /// clock pauses, so nothing happens unseen; it goes on once it fits.
+    fn resize(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+        if !self.info.clock_control {
+            return;
+        }
+        let fits = view::fits((width, height));
+        if !fits && !self.clock.paused && !self.size_paused {
+            self.size_paused = true;
+            self.outbox
+                .push(Command::Source(crate::source::SourceCommand::SetPaused(
+                    true,
+                )));
+        } else if fits && self.size_paused {
+            self.size_paused = false;
+            self.outbox
+                .push(Command::Source(crate::source::SourceCommand::SetPaused(
+                    false,
+                )));
+        }
     }
 
     fn load(&mut self, snapshot: SourceSnapshot) {
@@ -312,9 +387,13 @@ impl App {
         self.last_event_ms = Some(self.real_ms);
         // The event is news from the clock too: never show a time before it.
         self.clock.now = self.clock.now.max(event.at);
-        self.mirror
-            .apply(&event, self.real_ms, self.settings.linger_ms);
+        // The linger is real time at the speed the clock runs now, counted in clock time.
+        let linger = (self.settings.linger_ms as f64 * self.clock.speed.max(0.0)) as Millis;
+        self.mirror.apply(&event, event.at.saturating_add(linger));
         self.activity.record(&event, self.mirror.active() as u64);
+        if self.lesson.is_some() {
+            self.caption_event(&event);
+        }
         if let Some(detail) = &mut self.detail
             && detail.handle == event.session.handle
         {
@@ -385,7 +464,11 @@ impl App {
             }
             Ok(CommandOutcome::Clock(clock)) => {
                 self.clock = clock;
-                let text = if clock.paused {
+                let text = if self.size_paused && clock.paused {
+                    "clock paused while the terminal is too small".to_owned()
+                } else if self.lesson.is_some() && clock.paused {
+                    "paused: Space goes on · s steps".to_owned()
+                } else if clock.paused {
                     format!("clock paused (×{} when resumed)", speed_label(clock.speed))
                 } else {
                     format!("clock running at ×{}", speed_label(clock.speed))

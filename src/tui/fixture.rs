@@ -4,7 +4,6 @@
 //! it are the same on every machine and every run.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::FixedOffset;
 
@@ -33,7 +32,7 @@ pub fn session(n: u64, user: &str, ip: &str, created: Millis, last_seen: Millis)
     SessionView {
         handle: Handle(0x9f2c_4e1a_0000_0000 + n * 0x1_0001_0001),
         user: user.into(),
-        attributes: Some(Arc::new(attributes)),
+        attributes: attributes.into(),
         created_at: created,
         last_seen_at: last_seen,
         idle_expires_at: last_seen + IDLE_MS,
@@ -74,6 +73,7 @@ pub fn event(seq: u64, kind: EventKind, at: Millis, session: &SessionView) -> Ev
         reason,
         deadline,
         actor,
+        limit: None,
         session,
     }
 }

@@ -9,8 +9,8 @@ use crossterm::event::{
 
 use super::app::{App, BURST, Confirm, Detail, MAX_PROMPT, Mode};
 use super::keymap::Action;
+use super::lesson::LessonCommand;
 use super::msg::Command;
-use super::view;
 use crate::engine::SessionView;
 use crate::sim;
 use crate::source::SourceCommand;
@@ -95,9 +95,14 @@ impl App {
                         Confirm::RevokeUser { user, .. } => {
                             vec![Command::Source(SourceCommand::RevokeUser(user))]
                         }
+                        Confirm::Burst { .. } => self.burst(),
                     },
                     _ => {
-                        self.set_status("nothing revoked", false);
+                        let text = match confirm {
+                            Confirm::Burst { .. } => "no session created",
+                            _ => "nothing revoked",
+                        };
+                        self.set_status(text, false);
                         Vec::new()
                     }
                 }
@@ -108,6 +113,14 @@ impl App {
                         self.set_filter("");
                     }
                     return Vec::new();
+                }
+                // At the end of a lesson, r replays it: the prompt on screen says so.
+                if self.lesson.as_ref().is_some_and(|l| l.steps_done())
+                    && self.mirror.active() == 0
+                    && key.code == KeyCode::Char('r')
+                    && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+                {
+                    return vec![Command::Lesson(LessonCommand::Replay)];
                 }
                 match self.keymap.action(&key) {
                     Some(action) => self.on_action(action),
@@ -138,15 +151,11 @@ impl App {
             Action::Quit => return vec![Command::Quit],
             Action::Help => self.mode = Mode::Help,
             Action::Login => self.mode = Mode::Prompt(sim::random_user(&mut self.rng)),
-            Action::Burst => {
-                return (0..BURST)
-                    .map(|_| {
-                        let user = sim::random_user(&mut self.rng);
-                        let attributes = sim::random_attributes(&mut self.rng);
-                        Command::Source(SourceCommand::Login { user, attributes })
-                    })
-                    .collect();
+            // On a server these are real sessions: ask first.
+            Action::Burst if self.info.remote => {
+                self.mode = Mode::Confirm(Confirm::Burst { count: BURST })
             }
+            Action::Burst => return self.burst(),
             Action::Activity => match self.selected_live() {
                 Some(s) => return vec![Command::Source(SourceCommand::Touch(s.handle))],
                 None => self.set_status("select a live session first", true),
@@ -183,15 +192,25 @@ impl App {
                 self.mirror.set_sort(column, !reverse);
                 self.top = None;
             }
-            Action::Pause => {
-                if !self.info.clock_control {
-                    self.set_status("the clock cannot be paused on a server", true);
-                } else {
+            // Pause and freeze are one idea: hold the screen. The embedded
+            // clock pauses, and with it everything; a server's clock runs on,
+            // so there the view freezes and events wait.
+            Action::Pause | Action::Freeze => {
+                if self.info.clock_control {
+                    self.size_paused = false;
                     return vec![Command::Source(SourceCommand::SetPaused(
                         !self.clock.paused,
                     ))];
                 }
+                self.toggle_freeze();
             }
+            Action::Step => {
+                if self.lesson.is_some() {
+                    return vec![Command::Lesson(LessonCommand::Step)];
+                }
+                self.set_status("s steps through a lesson: see `sessiontop lesson`", true);
+            }
+            Action::AutoPause => self.toggle_auto_pause(),
             Action::Faster | Action::Slower => {
                 if !self.info.clock_control {
                     self.set_status("the clock speed cannot change on a server", true);
@@ -209,15 +228,7 @@ impl App {
                     ))];
                 }
             }
-            Action::Freeze => {
-                if self.frozen.is_some() {
-                    self.unfreeze();
-                    self.set_status("view live again", false);
-                } else {
-                    self.frozen = Some((self.clock, Vec::new()));
-                    self.set_status("view frozen: events wait until f is pressed again", false);
-                }
-            }
+
             Action::Detail => {
                 if self.detail.is_some() {
                     self.detail = None;
@@ -247,6 +258,30 @@ impl App {
         Vec::new()
     }
 
+    fn toggle_freeze(&mut self) {
+        if self.frozen.is_some() {
+            self.unfreeze();
+            self.set_status("view live again", false);
+        } else {
+            self.frozen = Some((self.clock, Vec::new()));
+            self.set_status(
+                "view frozen; the server runs on and its events wait: Space goes live",
+                false,
+            );
+        }
+    }
+
+    /// Ten simulated logins of random users.
+    fn burst(&mut self) -> Vec<Command> {
+        (0..BURST)
+            .map(|_| {
+                let user = sim::random_user(&mut self.rng);
+                let attributes = sim::random_attributes(&mut self.rng);
+                Command::Source(SourceCommand::Login { user, attributes })
+            })
+            .collect()
+    }
+
     /// Moves the selection; an open detail view follows it.
     fn move_and_follow(&mut self, by: isize) -> Vec<Command> {
         self.move_selection(by);
@@ -269,8 +304,7 @@ impl App {
             MouseEventKind::ScrollDown => self.move_selection(3),
             MouseEventKind::ScrollUp => self.move_selection(-3),
             MouseEventKind::Down(MouseButton::Left) => {
-                let Some(row) = view::layout(self.size).table_row_at(mouse.column, mouse.row)
-                else {
+                let Some(row) = self.layout().table_row_at(mouse.column, mouse.row) else {
                     return;
                 };
                 if let Some(p) = self.mirror.walk(self.top.as_ref()).nth(row) {

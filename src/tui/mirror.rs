@@ -6,7 +6,8 @@
 //! when the user picks another column or filter. Ended sessions stay for a
 //! moment ("linger"), marked with how they ended. Nothing here draws.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::ops::Bound;
 
 use compact_str::CompactString;
@@ -74,6 +75,8 @@ impl Ending {
             Ending::Expired(ExpiryReason::Idle) => "expired idle",
             Ending::Expired(ExpiryReason::Absolute) => "expired abs",
             Ending::Expired(ExpiryReason::ClosingTime) => "closing time",
+            // Eviction ends a session as `revoked`, never as `expired`.
+            Ending::Expired(ExpiryReason::Evicted) => "evicted",
         }
     }
 }
@@ -100,8 +103,8 @@ pub struct Mirror {
     reverse: bool,
     /// Lower-case filter text; empty shows everything.
     filter: String,
-    /// Ended sessions to drop, by the real time (ms since start) they leave.
-    leaving: VecDeque<(u64, Handle)>,
+    /// Ended sessions to drop, soonest first, by the clock time they leave.
+    leaving: BinaryHeap<Reverse<(Millis, u64)>>,
     ended: usize,
 }
 
@@ -113,7 +116,7 @@ impl Mirror {
             sort,
             reverse: false,
             filter: String::new(),
-            leaving: VecDeque::new(),
+            leaving: BinaryHeap::new(),
             ended: 0,
         }
     }
@@ -221,8 +224,8 @@ impl Mirror {
         }
     }
 
-    /// Applies one engine event. `real_ms` and `linger_ms` time the stay of ended sessions.
-    pub fn apply(&mut self, event: &Event, real_ms: u64, linger_ms: u64) {
+    /// Applies one engine event. An ended session stays until the clock reads `leave_at`.
+    pub fn apply(&mut self, event: &Event, leave_at: Millis) {
         let handle = event.session.handle;
         let old = self.position(handle);
         let ending = match (event.kind, event.reason) {
@@ -254,7 +257,7 @@ impl Mirror {
         }
         if ending.is_some() {
             self.ended += 1;
-            self.leaving.push_back((real_ms + linger_ms, handle));
+            self.leaving.push(Reverse((leave_at, handle.0)));
         }
         if let Some(old) = old {
             self.order.remove(&old);
@@ -285,14 +288,15 @@ impl Mirror {
         }
     }
 
-    /// Drops ended sessions whose linger is over; says whether any left.
-    pub fn drop_lingering(&mut self, real_ms: u64) -> bool {
+    /// Drops ended sessions whose linger is over by clock time `now`; says whether any left.
+    pub fn drop_lingering(&mut self, now: Millis) -> bool {
         let mut any = false;
-        while let Some(&(due, handle)) = self.leaving.front() {
-            if due > real_ms {
+        while let Some(&Reverse((due, handle))) = self.leaving.peek() {
+            if due > now {
                 break;
             }
-            self.leaving.pop_front();
+            self.leaving.pop();
+            let handle = Handle(handle);
             if let Some(position) = self.position(handle) {
                 self.order.remove(&position);
             }

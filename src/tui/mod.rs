@@ -9,26 +9,35 @@
 
 pub mod activity;
 pub mod app;
+pub mod caption;
+pub mod classroom;
 pub mod fixture;
 mod input;
 pub mod keymap;
+pub mod lesson;
 pub mod mirror;
 pub mod msg;
+pub mod record;
 pub mod text;
 pub mod theme;
 pub mod view;
 
 #[cfg(test)]
+mod lesson_tests;
+#[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{WrapErr, eyre};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::terminal::EnterAlternateScreen;
 use futures_util::{FutureExt, StreamExt};
-use ratatui::DefaultTerminal;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -39,18 +48,32 @@ use crate::sim::scenario::{Playback, Scenario};
 use crate::source::{CommandOutcome, Embedded, Remote, SessionSource, SourceError, UpdateStream};
 use app::App;
 use keymap::KeyMap;
+use lesson::LessonCommand;
 use msg::{Command, Msg};
+use record::{Cast, Screen};
+
+/// The terminal the dashboard draws on, through a writer that can record it.
+pub type Term = Terminal<CrosstermBackend<Screen>>;
+
+/// How an event loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// Lesson mode: start the lesson again.
+    Replay,
+}
 
 /// Source updates applied per wake-up before the screen gets a turn.
 const UPDATE_BATCH: usize = 4096;
 
 pub fn run(config: Config) -> color_eyre::Result<()> {
+    // A bad setting is reported first, whether or not there is a terminal.
+    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "the dashboard needs a terminal, but standard output is not one; run it in a terminal (for figures without one, use `sessiontop bench`)"
         ));
     }
-    let keymap = KeyMap::from_config(&config.keys)?;
     tune_allocator();
     let logging = init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -137,11 +160,11 @@ pub fn tune_allocator() {
 /// Where the dashboard logs: a file in the user's state (or cache) directory,
 /// written by a background thread so logging never stalls a frame. Never the
 /// terminal. The guard flushes the file when dropped at exit.
-struct Logging {
+pub(crate) struct Logging {
     _guard: tracing_appender::non_blocking::WorkerGuard,
 }
 
-fn init_logging() -> Option<Logging> {
+pub(crate) fn init_logging() -> Option<Logging> {
     let dir = dirs::state_dir()
         .or_else(dirs::cache_dir)?
         .join("sessiontop");
@@ -171,11 +194,28 @@ fn init_logging() -> Option<Logging> {
     Some(Logging { _guard: guard })
 }
 
-/// Enters the alternate screen with raw mode and mouse capture; panics restore it first.
-fn init_terminal() -> color_eyre::Result<DefaultTerminal> {
+/// Enters the alternate screen with raw mode and mouse capture; panics restore
+/// it first. With a cast, everything drawn from here on is recorded.
+pub(crate) fn init_terminal(cast: Option<Cast>) -> color_eyre::Result<Term> {
     // color-eyre's hooks first, so the terminal is restored before its report prints.
     let _ = color_eyre::install();
-    let terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
+    crossterm::terminal::enable_raw_mode().wrap_err("cannot set up the terminal")?;
+    let mut screen = Screen::new(cast);
+    let (width, height) = crossterm::terminal::size().wrap_err("cannot read the terminal size")?;
+    screen
+        .start_recording(width, height)
+        .wrap_err("cannot write the recording")?;
+    if let Err(e) = crossterm::execute!(screen, EnterAlternateScreen) {
+        restore_terminal();
+        return Err(e).wrap_err("cannot set up the terminal");
+    }
+    let terminal = match Terminal::new(CrosstermBackend::new(screen)) {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            restore_terminal();
+            return Err(e).wrap_err("cannot set up the terminal");
+        }
+    };
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
@@ -184,12 +224,13 @@ fn init_terminal() -> color_eyre::Result<DefaultTerminal> {
         // restored and the state unknown: stop rather than draw on.
         std::process::exit(101);
     }));
+    // Not recorded: a recording has no mouse.
     crossterm::execute!(std::io::stdout(), EnableMouseCapture)
         .wrap_err("cannot enable the mouse")?;
     Ok(terminal)
 }
 
-fn restore_terminal() {
+pub(crate) fn restore_terminal() {
     let _ = crossterm::execute!(
         std::io::stdout(),
         DisableMouseCapture,
@@ -214,20 +255,24 @@ async fn run_with(
         sessions = snapshot.sessions.len(),
         "dashboard started"
     );
-    let mut terminal = init_terminal()?;
-    let result = event_loop(&mut terminal, source, app, snapshot, updates, fps).await;
+    let mut terminal = init_terminal(None)?;
+    let result = event_loop(&mut terminal, source, app, snapshot, updates, fps, None).await;
     restore_terminal();
-    result
+    result.map(drop)
 }
 
-async fn event_loop(
-    terminal: &mut DefaultTerminal,
+/// The dashboard's one loop: input, source updates, command outcomes and
+/// ticks become messages; a lesson's runner plays its steps on ticks and
+/// answers the lesson keys.
+pub(crate) async fn event_loop(
+    terminal: &mut Term,
     source: Arc<dyn SessionSource>,
     mut app: App,
     snapshot: crate::source::SourceSnapshot,
     mut updates: UpdateStream,
     fps: u32,
-) -> color_eyre::Result<()> {
+    mut lesson: Option<&mut classroom::Runner>,
+) -> color_eyre::Result<Exit> {
     let started = Instant::now();
     app.wall_start = system_now();
     let size = terminal.size()?;
@@ -250,15 +295,15 @@ async fn event_loop(
         }
         let mut msgs = Vec::new();
         tokio::select! {
-            _ = terminate.recv() => return Ok(()),
-            _ = hangup.recv() => return Ok(()),
+            _ = terminate.recv() => return Ok(Exit::Quit),
+            _ = hangup.recv() => return Ok(Exit::Quit),
             input = input.next() => match input {
                 Some(Ok(TermEvent::Key(key))) => msgs.push(Msg::Key(key)),
                 Some(Ok(TermEvent::Mouse(mouse))) => msgs.push(Msg::Mouse(mouse)),
                 Some(Ok(TermEvent::Resize(w, h))) => msgs.push(Msg::Resize(w, h)),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e).wrap_err("cannot read the terminal"),
-                None => return Ok(()),
+                None => return Ok(Exit::Quit),
             },
             update = updates.next(), if source_open => match update {
                 Some(update) => {
@@ -278,15 +323,30 @@ async fn event_loop(
                 }
             },
             Some(outcome) = outcomes.recv() => msgs.push(Msg::Outcome(outcome)),
-            _ = tick.tick() => msgs.push(Msg::Tick {
-                clock: source.clock(),
-                real_ms: started.elapsed().as_millis() as u64,
-            }),
+            _ = tick.tick() => {
+                if let Some(runner) = lesson.as_deref_mut() {
+                    msgs.extend(runner.tick());
+                }
+                msgs.push(Msg::Tick {
+                    clock: source.clock(),
+                    real_ms: started.elapsed().as_millis() as u64,
+                });
+            }
         }
-        for msg in msgs {
+        let mut queue = VecDeque::from(msgs);
+        while let Some(msg) = queue.pop_front() {
             for command in app.update(msg) {
                 match command {
-                    Command::Quit => return Ok(()),
+                    Command::Quit => return Ok(Exit::Quit),
+                    Command::Lesson(LessonCommand::Replay) if lesson.is_some() => {
+                        return Ok(Exit::Replay);
+                    }
+                    Command::Lesson(LessonCommand::Step) => {
+                        if let Some(runner) = lesson.as_deref_mut() {
+                            queue.extend(runner.step());
+                        }
+                    }
+                    Command::Lesson(_) => {}
                     Command::Source(command) => {
                         tracing::info!(?command, "command");
                         let run = source.execute(command);

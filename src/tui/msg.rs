@@ -2,6 +2,8 @@
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
+use super::lesson::{LessonCommand, LessonNote};
+
 use crate::source::{
     ClockReading, CommandOutcome, SourceCommand, SourceError, SourceSnapshot, SourceUpdate,
 };
@@ -21,11 +23,15 @@ pub enum Msg {
     Snapshot(SourceSnapshot),
     Update(SourceUpdate),
     Outcome(Result<CommandOutcome, SourceError>),
+    /// What the lesson player did.
+    Lesson(LessonNote),
 }
 
 /// What `App::update` asks the event loop to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Source(SourceCommand),
+    /// For the lesson runner (lesson mode only).
+    Lesson(LessonCommand),
     Quit,
 }

@@ -132,7 +132,7 @@ fn filter_screen() {
 fn too_small_terminal_asks_to_be_enlarged() {
     let mut app = fixture::app_with(sessions(), 60, 15);
     let text = screen(&mut app);
-    assert!(text.contains("enlarge it to at least 100x24"), "{text}");
+    assert!(text.contains("enlarge it to at least 80x24"), "{text}");
 }
 
 #[test]
@@ -404,9 +404,14 @@ fn space_pauses_and_plus_minus_change_the_speed() {
 fn clock_keys_say_so_when_the_source_has_no_clock_control() {
     let mut app = app();
     app.info.clock_control = false;
-    assert!(char_key(&mut app, ' ').is_empty());
-    assert!(app.status.as_ref().unwrap().error);
     assert!(char_key(&mut app, '+').is_empty());
+    assert!(app.status.as_ref().unwrap().error);
+    assert!(char_key(&mut app, ' ').is_empty());
+    assert!(
+        app.frozen.is_some(),
+        "Space freezes the view where the clock runs on"
+    );
+    assert!(!app.status.as_ref().unwrap().error);
 }
 
 #[test]
@@ -425,8 +430,22 @@ fn shift_s_toggles_the_simulator() {
 }
 
 #[test]
-fn f_freezes_the_view_until_pressed_again() {
+fn f_and_space_pause_the_embedded_clock_alike() {
     let mut app = app();
+    tick(&mut app, T0, 0);
+    for c in ['f', ' '] {
+        assert_eq!(
+            char_key(&mut app, c),
+            vec![Command::Source(SourceCommand::SetPaused(false))],
+            "one idea: the fixture clock is paused, {c:?} lets it go on"
+        );
+    }
+    assert!(app.frozen.is_none());
+}
+
+#[test]
+fn on_a_server_f_freezes_the_view_until_pressed_again() {
+    let mut app = remote_app();
     let bob = sessions()[1].clone();
     send(&mut app, event(100 + 1, EventKind::LoggedOut, T0, &bob));
     char_key(&mut app, 'f');
@@ -518,7 +537,7 @@ fn mouse_wheel_scrolls_and_click_selects() {
     assert_eq!(order(&app)[3], selected_user(&app));
     app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
     assert_eq!(order(&app)[0], selected_user(&app));
-    let table = view::layout(app.size).table;
+    let table = app.layout().table;
     app.update(mouse(
         MouseEventKind::Down(MouseButton::Left),
         20,
@@ -646,10 +665,26 @@ fn ended_sessions_linger_marked_with_how_they_ended_then_leave() {
     }
     assert_eq!(app.mirror.active(), 5);
     assert_eq!(app.mirror.shown(), 8, "still on screen");
-    tick(&mut app, T0, 4_999);
+    tick(&mut app, T0 + 4_999, 4_999);
     assert_eq!(app.mirror.shown(), 8);
-    tick(&mut app, T0, 5_000);
+    tick(&mut app, T0 + 5_000, 5_000);
     assert_eq!(app.mirror.shown(), 5, "gone after the linger");
+}
+
+#[test]
+fn a_paused_clock_keeps_an_ended_row_on_screen_for_as_long_as_it_is_paused() {
+    let mut app = app();
+    let bob = sessions()[1].clone();
+    send(&mut app, event(101, EventKind::Expired, T0, &bob));
+    // Ten minutes of real time pass; the paused clock stays at T0.
+    for real_s in 1..=600 {
+        tick(&mut app, T0, real_s * 1_000);
+    }
+    assert_eq!(app.mirror.shown(), 8, "the ended row is still there");
+    assert!(screen(&mut app).contains("✕ expired idle"));
+    // The clock goes on: the row leaves after the linger, counted in clock time.
+    tick(&mut app, T0 + 5_000, 601_000);
+    assert_eq!(app.mirror.shown(), 7);
 }
 
 #[test]
@@ -872,7 +907,7 @@ fn control_and_alt_keys_type_nothing_in_the_login_prompt() {
 
 #[test]
 fn a_frozen_view_goes_live_by_itself_before_it_holds_too_much() {
-    let mut app = app();
+    let mut app = remote_app();
     char_key(&mut app, 'f');
     assert!(app.frozen.is_some());
     let session = sessions()[0].clone();

@@ -1,7 +1,7 @@
 //! Turning values into short, safe text for the screen.
 //!
-//! User names and attributes are untrusted: control characters are shown
-//! escaped and long values are cut with an ellipsis, so no value can move the
+//! User names and attributes are untrusted: control characters, bidi
+//! overrides and zero-width characters are shown escaped and long values are cut with an ellipsis, so no value can move the
 //! cursor, ring the bell or push other columns off the screen.
 
 use chrono::{FixedOffset, TimeZone};
@@ -15,7 +15,7 @@ pub fn untrusted(text: &str, max: usize) -> String {
     let mut width = 0;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        let piece: std::borrow::Cow<'_, str> = if c.is_control() {
+        let piece: std::borrow::Cow<'_, str> = if hidden(c) {
             c.escape_default().collect::<String>().into()
         } else {
             let mut buf = [0u8; 4];
@@ -33,6 +33,53 @@ pub fn untrusted(text: &str, max: usize) -> String {
         width += w;
     }
     out
+}
+
+/// Characters that change how text around them looks without showing
+/// themselves: control characters, bidi overrides and isolates (which can
+/// make "evil\u{202e}nimda" read as "evil admin" backwards) and zero-width ones.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
+}
+
+/// `text` broken into lines of at most `width` columns, at spaces where it can.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for word in text.split_whitespace() {
+        let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+        if used > 0 && used + 1 + w > width {
+            lines.push(std::mem::take(&mut line));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width {
+                lines.push(std::mem::take(&mut line));
+                used = 0;
+            }
+            line.push(c);
+            used += cw;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// A countdown: "mm:ss", or "h:mm:ss" from an hour up. Negative counts as 0.
@@ -79,6 +126,13 @@ pub fn time_of_day(at: Millis, tz: &FixedOffset) -> String {
         Some(t) => t.format("%H:%M:%S").to_string(),
         None => "--:--:--".to_owned(),
     }
+}
+
+/// The time of day of `at` in the dashboard's time zone.
+pub fn local_time(at: Millis, tz: &FixedOffset) -> chrono::NaiveTime {
+    tz.timestamp_millis_opt(at)
+        .single()
+        .map_or(chrono::NaiveTime::MIN, |t| t.time())
 }
 
 /// Date and time "YYYY-MM-DD HH:MM:SS.mmm" for the detail view.
@@ -138,6 +192,31 @@ mod tests {
     fn control_characters_in_untrusted_text_are_escaped() {
         assert_eq!(untrusted("eve\x1b[2J\n", 40), "eve\\u{1b}[2J\\n");
         assert!(!untrusted("a\u{7}b\rc", 40).chars().any(char::is_control));
+    }
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_escaped() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}',
+            '\u{2060}', '\u{FEFF}',
+        ] {
+            let shown = untrusted(&format!("ad{c}min"), 40);
+            assert_eq!(shown, format!("ad\\u{{{:x}}}min", c as u32));
+            assert!(!shown.contains(c));
+        }
+        assert_eq!(untrusted("ada lovelace", 40), "ada lovelace");
+        assert_eq!(untrusted("josé", 40), "josé", "letters stay letters");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_cuts_long_words() {
+        assert_eq!(
+            wrap("ada clicked: the idle countdown", 12),
+            ["ada clicked:", "the idle", "countdown"]
+        );
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("", 5), [""]);
     }
 
     #[test]

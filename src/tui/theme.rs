@@ -2,6 +2,8 @@
 //!
 //! With `no_color` (NO_COLOR, --no-color) every role keeps only its
 //! modifiers (bold, reversed, dim), so the screen still reads in monochrome.
+//! The `projector` theme is for a room: bright, bold colours on black, no
+//! grey text, wide gauges, and a selected ended row that stays readable.
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -18,15 +20,35 @@ pub enum Role {
     Badge,
     Key,
     Accent,
+    /// An ended row's cells while it is selected.
+    EndedSelected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Theme {
     pub no_color: bool,
+    pub projector: bool,
 }
 
 impl Theme {
+    /// Width of the idle gauge in the sessions table.
+    pub fn gauge(&self) -> usize {
+        if self.projector { 12 } else { 8 }
+    }
+
+    /// The style under everything: black for the projector, the terminal's own otherwise.
+    pub fn base(&self) -> Style {
+        if self.projector && !self.no_color {
+            Style::default().fg(Color::White).bg(Color::Black)
+        } else {
+            Style::default()
+        }
+    }
+
     pub fn style(&self, role: Role) -> Style {
+        if self.projector && !self.no_color {
+            return projector(role);
+        }
         let (fg, bg, modifier) = match role {
             Role::Normal => (None, None, Modifier::empty()),
             Role::Title => (Some(Color::Cyan), None, Modifier::BOLD),
@@ -43,6 +65,7 @@ impl Theme {
             ),
             Role::Key => (Some(Color::Cyan), None, Modifier::BOLD),
             Role::Accent => (Some(Color::Magenta), None, Modifier::empty()),
+            Role::EndedSelected => (Some(Color::White), None, Modifier::CROSSED_OUT),
         };
         let mut style = Style::default().add_modifier(modifier);
         if !self.no_color {
@@ -64,4 +87,24 @@ impl Theme {
         }
         style
     }
+}
+
+/// High contrast on black: every text bright and most of it bold.
+fn projector(role: Role) -> Style {
+    let bold = Modifier::BOLD;
+    let (fg, bg, modifier) = match role {
+        Role::Normal => (Color::White, Color::Black, Modifier::empty()),
+        Role::Title => (Color::LightCyan, Color::Black, bold),
+        Role::Muted => (Color::Gray, Color::Black, Modifier::empty()),
+        Role::Good => (Color::LightGreen, Color::Black, bold),
+        Role::Warn => (Color::LightYellow, Color::Black, bold),
+        Role::Critical => (Color::LightRed, Color::Black, bold),
+        Role::Ended => (Color::Gray, Color::Black, Modifier::CROSSED_OUT),
+        Role::Selected => (Color::White, Color::Blue, bold),
+        Role::EndedSelected => (Color::White, Color::Blue, bold | Modifier::CROSSED_OUT),
+        Role::Badge => (Color::Black, Color::LightYellow, bold),
+        Role::Key => (Color::LightYellow, Color::Black, bold),
+        Role::Accent => (Color::LightMagenta, Color::Black, bold),
+    };
+    Style::default().fg(fg).bg(bg).add_modifier(modifier)
 }

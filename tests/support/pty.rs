@@ -50,10 +50,20 @@ pub struct Dashboard {
 impl Dashboard {
     /// Runs `sessiontop ARGS` in a 120x40 terminal, with `dir` as its home and state directory.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Dashboard {
+        Self::start_sized(dir, args, env, (COLS, ROWS))
+    }
+
+    /// Runs `sessiontop ARGS` in a terminal of `cols` x `rows`.
+    pub fn start_sized(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        (cols, rows): (u16, u16),
+    ) -> Dashboard {
         let pty = native_pty_system()
             .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -76,8 +86,8 @@ impl Dashboard {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
         let parser = vt100::Parser::new(
-            NonZeroU16::new(ROWS).unwrap(),
-            NonZeroU16::new(COLS).unwrap(),
+            NonZeroU16::new(rows).unwrap(),
+            NonZeroU16::new(cols).unwrap(),
             0,
         );
         let output = Arc::new(Mutex::new((Vec::new(), parser)));
@@ -176,11 +186,38 @@ impl Dashboard {
                 return (status.success(), bytes);
             }
             if Instant::now() > deadline {
+                let threads = self.threads();
                 let _ = self.child.kill();
-                panic!("the dashboard did not exit; screen:\n{}", self.screen());
+                panic!(
+                    "the dashboard did not exit; its threads:\n{threads}screen:\n{}",
+                    self.screen()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Dashboard {
+    /// What each thread of the process waits in (Linux), for a test that times out.
+    fn threads(&self) -> String {
+        let Some(pid) = self.child.process_id() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+            out.push_str(&format!(
+                "  {} waits in {}\n",
+                read("comm").trim(),
+                read("wchan").trim()
+            ));
+        }
+        out
     }
 }
 

@@ -1,6 +1,8 @@
 //! The core's side of the store seam: starting from a store's state, and the
 //! record of a session as a store keeps it.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::engine::persist::{Restored, SelectorKeys, StoredSession};
 
@@ -27,13 +29,23 @@ impl Engine {
             top = top.max(slot as usize + 1);
         }
         engine.records = vec![None; top];
+        // Oldest first, so each user's list of sessions is oldest first.
+        sessions.sort_unstable_by_key(|s| (s.created, s.handle));
         for stored in &sessions {
             let (slot, _) = engine.selectors.decode(stored.handle.0);
+            let attributes = stored
+                .attributes
+                .as_deref()
+                .cloned()
+                .map(|map| engine.interner.intern(map))
+                .unwrap_or_default();
             engine.records[slot as usize] = Some(Record {
                 selector: stored.handle.0,
                 verifier_hash: stored.verifier_hash,
-                user: stored.user.clone(),
-                attributes: stored.attributes.clone(),
+                user: 0,
+                user_prev: NIL,
+                user_next: NIL,
+                attributes,
                 created: stored.created,
                 last_seen: stored.last_seen,
                 idle_timeout_ms: stored.idle_timeout_ms,
@@ -41,6 +53,9 @@ impl Engine {
                 absolute_deadline: stored.absolute_deadline,
                 last_touch_event: stored.last_seen,
             });
+            engine
+                .users
+                .attach(stored.user.clone(), slot, &mut engine.records);
         }
         engine.live = engine.records.iter().flatten().count();
         engine.peak = engine.live as u64;
@@ -78,8 +93,15 @@ impl Engine {
         Some(StoredSession {
             handle,
             verifier_hash: record.verifier_hash,
-            user: record.user.clone(),
-            attributes: record.attributes.clone(),
+            user: self.users.name(record.user).clone(),
+            attributes: (!record.attributes.is_empty()).then(|| {
+                let map: Attributes = record
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                Arc::new(map)
+            }),
             created: record.created,
             last_seen: record.last_seen,
             idle_timeout_ms: record.idle_timeout_ms,
@@ -99,7 +121,7 @@ impl Engine {
             record.touch_pending = false;
             record.last_touch_event = now;
             let view = self.view(slot, State::Active);
-            self.emit(now, EventKind::Touched, None, None, None, view);
+            self.emit(Event::new(now, EventKind::Touched, view));
         }
     }
 

@@ -403,11 +403,9 @@ impl RedisStore {
                 b"0",
                 b"evict_oldest",
             ];
-            if let Some(attributes) = &attributes {
-                for (key, value) in attributes.iter() {
-                    args.push(key.as_bytes());
-                    args.push(value.as_bytes());
-                }
+            for (key, value) in attributes.iter() {
+                args.push(key.as_bytes());
+                args.push(value.as_bytes());
             }
             let reply: String = self.shared.run(&self.shared.scripts.login, &args).await?;
             if reply == "!collision" {
@@ -636,6 +634,8 @@ impl RedisStore {
                 renewals: count("renewals"),
                 logged_out: count("logged_out"),
                 revoked: count("revoked"),
+                // The per-user limit (#12) is not enforced on Redis yet.
+                evicted: 0,
                 expired_idle: count("expired_idle"),
                 expired_absolute: count("expired_absolute"),
                 expired_closing_time: count("expired_closing_time"),

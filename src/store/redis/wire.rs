@@ -2,8 +2,6 @@
 //! stream), read back into the engine's own types. Short field names keep the
 //! stream small; nothing here is ever shown to a client as it is.
 
-use std::sync::Arc;
-
 use compact_str::CompactString;
 use serde::Deserialize;
 
@@ -62,9 +60,9 @@ fn session(raw: RawView) -> Result<SessionView, String> {
                     attributes.insert(key, value);
                 }
             }
-            Some(Arc::new(attributes))
+            attributes.into()
         }
-        _ => None,
+        _ => Attributes::new().into(),
     };
     Ok(SessionView {
         handle,
@@ -109,6 +107,7 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
         at: millis(raw.t),
         kind: raw.k,
         reason: reason(raw.r),
+        limit: None,
         deadline: raw.d.map(millis),
         actor: raw.a,
         session: session(raw.v)?,

@@ -70,13 +70,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 ),
             ));
             lines.push(field("ends at", date_time(s.expires_at, &app.tz)));
-            match &s.attributes {
-                Some(attributes) if !attributes.is_empty() => {
-                    for (key, value) in attributes.iter() {
-                        lines.push(field(&untrusted(key, 16), untrusted(value, 90)));
-                    }
-                }
-                _ => lines.push(field("attributes", "none".to_owned())),
+            if s.attributes.is_empty() {
+                lines.push(field("attributes", "none".to_owned()));
+            }
+            for (key, value) in s.attributes.iter() {
+                lines.push(field(&untrusted(key, 16), untrusted(value, 90)));
             }
         }
         None => lines.push(Line::styled(

@@ -27,8 +27,19 @@ fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>
 
 pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
     let theme = &app.theme;
+    let (title, question) = if app.info.remote {
+        (
+            "Log in on the server",
+            " A real session on the server: log in as (type any name):",
+        )
+    } else {
+        (
+            "Simulate a login",
+            " Log in as (a random user; type another name if you like):",
+        )
+    };
     let lines = vec![
-        Line::from(" Log in as (a random user; type another name if you like):"),
+        Line::from(question),
         Line::from(vec![
             Span::raw(" > "),
             Span::styled(untrusted(input, 56), theme.style(Role::Title)),
@@ -39,7 +50,7 @@ pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
             theme.style(Role::Muted),
         ),
     ];
-    popup(frame, area, app, "Simulate a login", lines);
+    popup(frame, area, app, title, lines);
 }
 
 pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
@@ -56,13 +67,18 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
                 n => format!(" Revoke all {n} live sessions of {}?", untrusted(user, 24)),
             },
         ),
+        Confirm::Burst { count } => (
+            "Log in on the server",
+            format!(" Create {count} real sessions of random users on the server?"),
+        ),
+    };
+    let answer = match confirm {
+        Confirm::Burst { .. } => " y / Enter: create them · any other key: cancel",
+        _ => " y / Enter: revoke · any other key: keep",
     };
     let lines = vec![
         Line::from(question),
-        Line::styled(
-            " y / Enter: revoke · any other key: keep",
-            theme.style(Role::Muted),
-        ),
+        Line::styled(answer, theme.style(Role::Muted)),
     ];
     popup(frame, area, app, title, lines);
 }

@@ -38,7 +38,7 @@ pub fn kind_role(kind: EventKind) -> Role {
 
 pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
     let theme = &app.theme;
-    Line::from(vec![
+    let mut spans = vec![
         Span::styled(
             format!("{} ", time_of_day(event.at, &app.tz)),
             theme.style(Role::Muted),
@@ -48,12 +48,16 @@ pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
             theme.style(kind_role(event.kind)),
         ),
         Span::raw(format!("{:<15}", untrusted(&event.session.user, 14))),
-        Span::styled(
+    ];
+    // Narrow terminals drop the handle here too, as the table does.
+    if app.size.0 >= 100 {
+        spans.push(Span::styled(
             format!("{} ", event.session.handle),
             theme.style(Role::Muted),
-        ),
-        Span::raw(reason(app, event)),
-    ])
+        ));
+    }
+    spans.push(Span::raw(reason(app, event)));
+    Line::from(spans)
 }
 
 /// Why it happened, as a person would say it.
@@ -88,7 +92,8 @@ pub fn reason(app: &App, event: &Event) -> String {
         },
         (EventKind::Expired, _) => format!("idle for {}", duration(s.idle_timeout_ms)),
     };
-    if let Some(late) = event.lateness_ms() {
+    // A lesson is about why sessions end, not about milliseconds.
+    if let Some(late) = event.lateness_ms().filter(|_| app.lesson.is_none()) {
         text.push_str(&format!(" · {late} ms late"));
     }
     text

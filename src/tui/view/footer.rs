@@ -38,9 +38,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     for (action, key, hint) in app.keymap.hints() {
         // Keys that only say "not available" here are not advertised.
+        let lesson = app.lesson.is_some();
         let available = match action {
-            Action::Pause | Action::Faster | Action::Slower => app.info.clock_control,
+            Action::Faster | Action::Slower => app.info.clock_control,
             Action::Simulator => app.info.simulator,
+            Action::Step | Action::AutoPause => lesson,
+            // A lesson's footer keeps to the lesson's keys.
+            Action::Login | Action::Revoke | Action::Filter => !lesson,
             _ => true,
         };
         if !available {

@@ -5,32 +5,77 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use std::collections::BTreeSet;
+
 use crate::tui::app::{App, speed_label};
+use crate::tui::caption::closing_label;
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
+
+/// What the header says of one timeout: the value every live session on
+/// screen has, or "per session" with the range when they differ, or the
+/// policy's when no live session is on screen.
+fn timeout_label(values: &BTreeSet<i64>, policy_ms: i64, room: bool) -> String {
+    match (values.first(), values.last()) {
+        (Some(a), Some(b)) if a == b => duration(*a),
+        (Some(a), Some(b)) if room => format!("per session ({}–{})", duration(*a), duration(*b)),
+        (Some(_), Some(_)) => "per session".to_owned(),
+        _ => duration(policy_ms),
+    }
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let policy = &app.info.policy;
     let clock = app.shown_clock();
     let sep = || Span::styled(" │ ", theme.style(Role::Muted));
+    let (mut idle, mut absolute) = (BTreeSet::new(), BTreeSet::new());
+    for position in app.mirror.walk(app.top.as_ref()).take(app.table_height()) {
+        if let Some(row) = app.mirror.get(position.1)
+            && row.ended.is_none()
+        {
+            idle.insert(row.session.idle_timeout_ms);
+            absolute.insert(row.session.absolute_expires_at - row.session.created_at);
+        }
+    }
     // The zone the closing time is read in, beside it.
-    let closing = policy.closing_time.map_or("off".to_owned(), |c| {
-        format!("{c} {}", policy.time_zone.name())
-    });
-    let mut spans = vec![
-        Span::styled(" sessiontop ", theme.style(Role::Title)),
-        sep(),
-        Span::raw(untrusted(&app.info.mode, 40)),
+    let closing = match (app.closing_at, policy.closing_time) {
+        (Some(at), _) => closing_label(at, &app.tz),
+        (None, Some(c)) => format!("{c} {}", policy.time_zone.name()),
+        (None, None) => "off".to_owned(),
+    };
+    let wide = area.width >= 100;
+    let mode = if app.lesson.is_some() {
+        "lesson".to_owned()
+    } else {
+        untrusted(&app.info.mode, 40)
+    };
+    let mut spans = Vec::new();
+    if wide {
+        spans.push(Span::styled(" sessiontop ", theme.style(Role::Title)));
+        spans.push(sep());
+    } else {
+        spans.push(Span::raw(" "));
+    }
+    spans.extend([
+        Span::raw(mode),
         sep(),
         Span::styled("idle ", theme.style(Role::Muted)),
-        Span::raw(duration(policy.idle_timeout.as_millis() as i64)),
+        Span::raw(timeout_label(
+            &idle,
+            policy.idle_timeout.as_millis() as i64,
+            wide,
+        )),
         Span::styled("  absolute ", theme.style(Role::Muted)),
-        Span::raw(duration(policy.absolute_timeout.as_millis() as i64)),
+        Span::raw(timeout_label(
+            &absolute,
+            policy.absolute_timeout.as_millis() as i64,
+            wide,
+        )),
         Span::styled("  closing ", theme.style(Role::Muted)),
         Span::raw(closing),
         sep(),
-    ];
+    ]);
     if app.info.clock_control {
         spans.push(Span::styled("clock ", theme.style(Role::Muted)));
         spans.push(Span::styled(
@@ -52,7 +97,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     if app.frozen.is_some() {
         spans.push(Span::raw(" "));
-        spans.push(Span::styled(" FROZEN ", theme.style(Role::Badge)));
+        spans.push(Span::styled(
+            " FROZEN: the server runs on ",
+            theme.style(Role::Badge),
+        ));
     }
     if let Some(seconds) = app.reconnect_in_s() {
         spans.push(Span::raw(" "));

@@ -7,29 +7,46 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
 use crate::tui::app::App;
-use crate::tui::keymap::ACTIONS;
+use crate::tui::keymap::{ACTIONS, Action};
 use crate::tui::theme::Role;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let entry = |keys: String, help: &'static str| {
         Line::from(vec![
-            Span::styled(format!(" {keys:<12}"), theme.style(Role::Key)),
+            Span::styled(format!(" {keys:<10}"), theme.style(Role::Key)),
             Span::raw(help),
         ])
     };
+    // Keys that do nothing here are left out: the clock and the simulator on
+    // a server, the lesson keys outside a lesson.
     let mut lines: Vec<Line> = ACTIONS
         .iter()
-        .map(|spec| entry(app.keymap.describe(spec.action), spec.help))
+        .filter(|spec| match spec.action {
+            Action::Faster | Action::Slower => app.info.clock_control,
+            Action::Simulator => app.info.simulator,
+            Action::Step | Action::AutoPause => app.lesson.is_some(),
+            _ => true,
+        })
+        .map(|spec| {
+            let help = match spec.action {
+                Action::Pause if !app.info.clock_control => "freeze view; server runs on",
+                Action::Login if app.info.remote => "real login on the server",
+                Action::Burst if app.info.remote => "10 real logins there (asks)",
+                _ => spec.help,
+            };
+            entry(app.keymap.describe(spec.action), help)
+        })
         .collect();
-    lines.push(entry(
-        "Esc".to_owned(),
-        "close help or details, clear filter",
-    ));
-    lines.push(entry("mouse".to_owned(), "wheel scrolls, click selects"));
+    lines.push(entry("Esc".to_owned(), "close help, details, filter"));
+    lines.push(entry("mouse".to_owned(), "wheel scrolls, click picks"));
     lines.push(Line::from(""));
     lines.push(Line::styled(
-        " Rebind keys in config.toml under [keys], e.g. revoke = [\"x\", \"Delete\"]",
+        if area.width >= 100 {
+            " Rebind keys in config.toml under [keys], e.g. revoke = [\"x\", \"Delete\"]"
+        } else {
+            " Rebind keys in config.toml [keys]"
+        },
         theme.style(Role::Muted),
     ));
     // Two columns when one does not fit the terminal's height.

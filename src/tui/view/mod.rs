@@ -3,6 +3,7 @@
 //! `layout` is shared with `App` so that scrolling and mouse clicks agree
 //! with what is on screen.
 
+mod caption;
 mod detail;
 mod dialog;
 mod events;
@@ -15,14 +16,21 @@ mod stats;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::app::{App, Mode};
 use super::theme::Role;
 
-/// The smallest terminal the dashboard draws in.
-pub const MIN_WIDTH: u16 = 100;
+/// The smallest terminal the dashboard draws in: a projector's 80x24.
+pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
+/// From this height up the stats panel has its sparklines; below, one line.
+const FULL_STATS_HEIGHT: u16 = 30;
+
+/// Whether the dashboard can draw in a terminal of this size.
+pub fn fits((width, height): (u16, u16)) -> bool {
+    width >= MIN_WIDTH && height >= MIN_HEIGHT
+}
 
 /// Where each part of the screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +39,8 @@ pub struct Areas {
     pub stats: Rect,
     pub table: Rect,
     pub events: Rect,
+    /// Lesson mode's captions and progress; empty otherwise.
+    pub caption: Rect,
     pub footer: Rect,
 }
 
@@ -49,14 +59,32 @@ impl Areas {
     }
 }
 
-pub fn layout((width, height): (u16, u16)) -> Areas {
+/// The screen's parts. Lesson mode adds the caption panel; at a projector's
+/// 24 lines the stats shrink to one line, so the table, the four endings of
+/// a lesson in the event log, and the captions all keep their room.
+pub fn layout((width, height): (u16, u16), lesson: bool) -> Areas {
     let area = Rect::new(0, 0, width.max(MIN_WIDTH), height.max(MIN_HEIGHT));
-    let events = (area.height / 4).clamp(6, 14);
-    let [header, stats, table, events, footer] = Layout::vertical([
+    let stats = if area.height >= FULL_STATS_HEIGHT {
+        5
+    } else {
+        1
+    };
+    let events = if lesson {
+        (area.height / 5).clamp(6, 10)
+    } else {
+        (area.height / 4).clamp(6, 14)
+    };
+    let caption = match (lesson, area.height >= FULL_STATS_HEIGHT) {
+        (false, _) => 0,
+        (true, true) => 6,
+        (true, false) => 5,
+    };
+    let [header, stats, table, events, caption, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(5),
+        Constraint::Length(stats),
         Constraint::Min(5),
         Constraint::Length(events),
+        Constraint::Length(caption),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -65,6 +93,7 @@ pub fn layout((width, height): (u16, u16)) -> Areas {
         stats,
         table,
         events,
+        caption,
         footer,
     }
 }
@@ -72,14 +101,18 @@ pub fn layout((width, height): (u16, u16)) -> Areas {
 /// Draws the whole screen for `app`.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let text = vec![
+    frame.render_widget(Block::default().style(app.theme.base()), area);
+    if !fits((area.width, area.height)) {
+        let mut text = vec![
             Line::from(format!("The terminal is {}x{}.", area.width, area.height)),
             Line::from(format!(
                 "Please enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}."
             )),
-            Line::from("(q quits)"),
         ];
+        if app.size_paused {
+            text.push(Line::from("The clock is paused until it fits."));
+        }
+        text.push(Line::from("(q quits)"));
         frame.render_widget(
             Paragraph::new(text)
                 .alignment(Alignment::Center)
@@ -92,11 +125,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
         return;
     }
-    let areas = layout((area.width, area.height));
+    let areas = app.layout();
     header::draw(frame, areas.header, app);
     stats::draw(frame, areas.stats, app);
     sessions::draw(frame, areas.table, app);
     events::draw(frame, areas.events, app);
+    if let Some(lesson) = &app.lesson {
+        caption::draw(frame, areas.caption, app, lesson);
+    }
     footer::draw(frame, areas.footer, app);
     if let Some(detail) = &app.detail {
         detail::draw(frame, area, app, detail);

@@ -15,8 +15,6 @@ use crate::tui::mirror::{Row as MirrorRow, SortColumn};
 use crate::tui::text::{ago, bar, countdown, thousands, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
-const GAUGE: usize = 8;
-
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let (sort, reverse) = app.mirror.sort();
@@ -53,21 +51,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let clock = app.shown_clock();
     let height = area.height.saturating_sub(3) as usize;
     let selected = app.selected.as_ref();
+    let columns = columns(area.width, theme.gauge());
     let rows: Vec<Row> = app
         .mirror
         .walk(app.top.as_ref())
         .take(height)
         .filter_map(|position| {
             let row = app.mirror.get(position.1)?;
-            let mut built = build_row(app, row, clock.now);
-            if Some(position) == selected {
+            let is_selected = Some(position) == selected;
+            let mut built = build_row(app, row, clock.now, &columns, is_selected);
+            if is_selected {
                 built = built.style(theme.style(Role::Selected));
             }
             Some(built)
         })
         .collect();
 
-    let header = Row::new(SortColumn::ALL.iter().map(|column| {
+    let header = Row::new(columns.iter().map(|(column, _)| {
         let mut text = column.title().to_owned();
         if *column == sort {
             text.push_str(if reverse { " ↓" } else { " ↑" });
@@ -76,23 +76,38 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(text).style(theme.style(Role::Muted))
         }
     }));
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(14),
-        Constraint::Fill(1),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(GAUGE as u16 + 8),
-        Constraint::Length(9),
-        Constraint::Length(14),
-    ];
+    let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
     let empty = rows.is_empty();
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
     if empty {
-        let text = if filter.is_empty() {
-            "No live sessions. Press n to simulate a login, or S to start the simulator."
+        let lesson_end = app
+            .lesson
+            .as_ref()
+            .and_then(|lesson| super::caption::finished_prompt(app, lesson));
+        let (text, role) = if let Some(prompt) = lesson_end {
+            (prompt, Role::Badge)
+        } else if app.lesson.is_some() {
+            (
+                "No live sessions yet. Press s for the next step.",
+                Role::Muted,
+            )
+        } else if !filter.is_empty() {
+            ("No session matches the filter. Esc clears it.", Role::Muted)
+        } else if app.info.simulator {
+            (
+                "No live sessions. Press n to simulate a login, or S to start the simulator.",
+                Role::Muted,
+            )
+        } else if app.info.remote {
+            (
+                "No live sessions on the server. Press n to log one in there (it asks first).",
+                Role::Muted,
+            )
         } else {
-            "No session matches the filter. Esc clears it."
+            (
+                "No live sessions. Press n to simulate a login.",
+                Role::Muted,
+            )
         };
         let inner = Rect {
             x: area.x + 2,
@@ -100,8 +115,52 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             width: area.width.saturating_sub(4),
             height: 1,
         };
-        frame.render_widget(Line::styled(text, theme.style(Role::Muted)), inner);
+        frame.render_widget(Line::styled(text, theme.style(role)), inner);
     }
+}
+
+/// The columns that fit in `width`, with their widths. Narrow terminals drop
+/// the origin first, then the handle, then the start time and last seen.
+pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
+    let width_of = |column: SortColumn| -> u16 {
+        match column {
+            SortColumn::Handle => 16,
+            SortColumn::User => 14,
+            SortColumn::Origin => 20,
+            SortColumn::Started => 8,
+            SortColumn::LastSeen => 9,
+            SortColumn::Idle => gauge as u16 + 8,
+            SortColumn::Absolute => 11,
+            SortColumn::State => 14,
+        }
+    };
+    let needs = |shown: &[SortColumn]| -> u16 {
+        let cells: u16 = shown.iter().map(|c| width_of(*c)).sum();
+        cells + shown.len().saturating_sub(1) as u16 + 2
+    };
+    let mut shown = SortColumn::ALL.to_vec();
+    for dropped in [
+        SortColumn::Origin,
+        SortColumn::Handle,
+        SortColumn::Started,
+        SortColumn::LastSeen,
+    ] {
+        if needs(&shown) <= width {
+            break;
+        }
+        shown.retain(|c| *c != dropped);
+    }
+    shown
+        .into_iter()
+        .map(|c| {
+            let constraint = if c == SortColumn::Origin {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(width_of(c))
+            };
+            (c, constraint)
+        })
+        .collect()
 }
 
 /// Origin: "ip · user agent", escaped.
@@ -114,60 +173,84 @@ fn origin(session: &SessionView) -> String {
     }
 }
 
-fn build_row<'a>(app: &App, row: &MirrorRow, now: i64) -> Row<'a> {
+fn build_row<'a>(
+    app: &App,
+    row: &MirrorRow,
+    now: i64,
+    columns: &[(SortColumn, Constraint)],
+    selected: bool,
+) -> Row<'a> {
     let theme = &app.theme;
     let s = &row.session;
-    let handle = Cell::from(s.handle.to_string());
-    let user = Cell::from(untrusted(&s.user, 14));
-    let origin = Cell::from(origin(s));
-    let started = Cell::from(time_of_day(s.created_at, &app.tz));
-    let last_seen = Cell::from(ago(now - s.last_seen_at));
     if let Some((ending, _)) = row.ended {
-        let style = theme.style(Role::Ended);
+        // Crossed out, but readable on the selection bar too.
+        let style = theme.style(if selected {
+            Role::EndedSelected
+        } else {
+            Role::Ended
+        });
         let state_role = if matches!(ending, crate::tui::mirror::Ending::LoggedOut) {
             Role::Muted
         } else {
             Role::Critical
         };
-        return Row::new(vec![
-            handle.style(style),
-            user.style(style),
-            origin.style(style),
-            started.style(style),
-            last_seen.style(style),
-            Cell::from("—"),
-            Cell::from("—"),
-            Cell::from(format!("✕ {}", ending.label())).style(theme.style(state_role)),
-        ]);
+        return Row::new(columns.iter().map(|(column, _)| {
+            match column {
+                SortColumn::Handle => Cell::from(s.handle.to_string()).style(style),
+                SortColumn::User => Cell::from(untrusted(&s.user, 14)).style(style),
+                SortColumn::Origin => Cell::from(origin(s)).style(style),
+                SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)).style(style),
+                SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)).style(style),
+                SortColumn::Idle | SortColumn::Absolute => Cell::from("—"),
+                SortColumn::State => Cell::from(format!("✕ {}", ending.label())).style(
+                    theme
+                        .style(if selected {
+                            Role::EndedSelected
+                        } else {
+                            state_role
+                        })
+                        .remove_modifier(ratatui::style::Modifier::CROSSED_OUT),
+                ),
+            }
+        }));
     }
+    let gauge = theme.gauge();
     let idle_left = s.idle_expires_at - now;
     let idle_ratio = idle_left as f64 / s.idle_timeout_ms.max(1) as f64;
     let idle_style = countdown_style(app, idle_ratio);
-    let idle = Line::from(vec![
-        Span::styled(bar(idle_ratio, GAUGE), idle_style),
-        Span::styled(format!(" {}", countdown(idle_left)), idle_style),
-    ]);
     // The hard end: the absolute limit, or the closing time when that comes
     // first (then it is the session's end unless idleness ends it sooner).
-    let hard_end = if s.expires_at < s.idle_expires_at {
-        s.expires_at
+    // A closing time a lesson set just now is newer than the session's view.
+    let expires_at = app.closing_at.map_or(s.expires_at, |c| s.expires_at.min(c));
+    let closing_first = expires_at < s.idle_expires_at && expires_at < s.absolute_expires_at;
+    let hard_end = if closing_first {
+        expires_at
     } else {
         s.absolute_expires_at
     };
     let absolute_left = hard_end - now;
     let absolute_ratio =
         absolute_left as f64 / (s.absolute_expires_at - s.created_at).max(1) as f64;
-    let absolute = Cell::from(countdown(absolute_left)).style(countdown_style(app, absolute_ratio));
-    Row::new(vec![
-        handle,
-        user,
-        origin,
-        started,
-        last_seen,
-        Cell::from(idle),
-        absolute,
-        Cell::from("● active").style(theme.style(Role::Good)),
-    ])
+    let absolute_text = if closing_first {
+        format!("{} close", countdown(absolute_left))
+    } else {
+        countdown(absolute_left)
+    };
+    Row::new(columns.iter().map(|(column, _)| match column {
+        SortColumn::Handle => Cell::from(s.handle.to_string()),
+        SortColumn::User => Cell::from(untrusted(&s.user, 14)),
+        SortColumn::Origin => Cell::from(origin(s)),
+        SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)),
+        SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
+        SortColumn::Idle => Cell::from(Line::from(vec![
+            Span::styled(bar(idle_ratio, gauge), idle_style),
+            Span::styled(format!(" {}", countdown(idle_left)), idle_style),
+        ])),
+        SortColumn::Absolute => {
+            Cell::from(absolute_text.clone()).style(countdown_style(app, absolute_ratio))
+        }
+        SortColumn::State => Cell::from("● active").style(theme.style(Role::Good)),
+    }))
 }
 
 fn countdown_style(app: &App, ratio: f64) -> Style {

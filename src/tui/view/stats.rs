@@ -12,6 +12,9 @@ use crate::tui::theme::{Role, Theme};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
+    if area.height < 3 {
+        return one_line(frame, area, app);
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Muted))
@@ -145,4 +148,29 @@ fn title(app: &App) -> Vec<Span<'static>> {
     };
     spans.push(Span::styled(age, theme.style(Role::Muted)));
     spans
+}
+
+/// The counters on one line, for a short terminal.
+fn one_line(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let a = &app.activity;
+    let label = |s: &'static str| Span::styled(s, theme.style(Role::Muted));
+    let value = |n: u64| Span::styled(thousands(n), theme.style(Role::Normal));
+    let mut spans = title(app);
+    spans.extend([
+        label(" active "),
+        Span::styled(
+            thousands(app.mirror.active() as u64),
+            theme.style(Role::Title),
+        ),
+        label(" · logins "),
+        value(a.totals.logins),
+        label(" · expired "),
+        value(a.expired()),
+        label(" · logged out "),
+        value(a.totals.logged_out),
+        label(" · revoked "),
+        value(a.totals.revoked),
+    ]);
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1,0 +1,244 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::player::Stepped;
+use super::*;
+use crate::engine::driver::{Delivery, DriverConfig};
+use crate::engine::{EngineHandle, EventKind, Millis, VirtualClock};
+
+const START: Millis = 1_795_683_600_000;
+
+fn engine_for(lesson: &Lesson) -> EngineHandle {
+    let clock = Arc::new(VirtualClock::paused_at(START));
+    EngineHandle::spawn(
+        lesson.policy(chrono_tz::UTC),
+        clock,
+        DriverConfig::default(),
+    )
+}
+
+/// Plays a lesson with the step key to its end; returns the ending instants
+/// and the kinds of every event, in order.
+fn play_with_step_key(lesson: &Lesson) -> (Vec<Millis>, Vec<EventKind>, usize) {
+    let engine = engine_for(lesson);
+    let mut subscription = engine.snapshot().subscription;
+    let mut player = Player::new(engine.clone(), lesson, START);
+    let mut presses = 0;
+    while player.step() != Stepped::Nothing {
+        presses += 1;
+        assert!(presses < 500, "{} never ends", lesson.name);
+    }
+    assert!(player.finished());
+    assert_eq!(
+        engine.stats().active,
+        0,
+        "{} leaves sessions live",
+        lesson.name
+    );
+    let mut endings = Vec::new();
+    let mut kinds = Vec::new();
+    while let Some(Delivery::Event(event)) = subscription.try_next() {
+        if event.kind.is_end() {
+            endings.push(event.at);
+        }
+        kinds.push(event.kind);
+    }
+    (endings, kinds, presses)
+}
+
+#[test]
+fn every_bundled_lesson_parses_and_is_listed() {
+    let listing = listing();
+    for (name, _) in BUNDLED {
+        let lesson = Lesson::bundled(name).unwrap();
+        assert!(!lesson.steps.is_empty(), "{name}");
+        assert!(
+            listing.contains(&format!("  {name:<18} {}", lesson.summary)),
+            "{listing}"
+        );
+    }
+    assert_eq!(listing.lines().filter(|l| l.starts_with("  ")).count(), 5);
+}
+
+#[tokio::test]
+async fn every_bundled_lesson_ends_every_session_with_endings_20_real_seconds_apart() {
+    for (name, _) in BUNDLED {
+        let lesson = Lesson::bundled(name).unwrap();
+        let (endings, _, _) = play_with_step_key(&lesson);
+        assert!(!endings.is_empty(), "{name}");
+        let instants: BTreeSet<Millis> = endings.iter().copied().collect();
+        let mut previous = START;
+        for at in instants {
+            let real_s = (at - previous) as f64 / 1000.0 / lesson.speed;
+            assert!(
+                real_s >= 20.0,
+                "{name}: an ending comes {real_s} s of real time after the one before"
+            );
+            previous = at;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_lessons_teach_what_they_say() {
+    let kinds = |name: &str| play_with_step_key(&Lesson::bundled(name).unwrap()).1;
+    let renewal = kinds("renewal");
+    assert!(renewal.contains(&EventKind::Renewed));
+    let revocation = kinds("revocation");
+    assert_eq!(
+        revocation
+            .iter()
+            .filter(|k| **k == EventKind::Revoked)
+            .count(),
+        3,
+        "the stolen session, then bob's laptop and phone"
+    );
+    let (endings, _, _) = play_with_step_key(&Lesson::bundled("closing-time").unwrap());
+    let last = *endings.last().unwrap();
+    assert_eq!(
+        endings.iter().filter(|at| **at == last).count(),
+        7,
+        "seven sessions end at the one closing instant"
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_retires_the_old_token() {
+    let lesson = Lesson::bundled("renewal").unwrap();
+    let engine = engine_for(&lesson);
+    let mut player = Player::new(engine, &lesson, START);
+    let caption = loop {
+        match player.step() {
+            Stepped::Played(played)
+                if played
+                    .caption
+                    .as_deref()
+                    .is_some_and(|c| c.contains("old token")) =>
+            {
+                break played.caption.unwrap();
+            }
+            Stepped::Nothing => panic!("no renewal step"),
+            _ => {}
+        }
+    };
+    assert!(caption.contains("refused"), "{caption}");
+}
+
+#[tokio::test]
+async fn the_step_key_stops_at_an_ending_before_the_next_step() {
+    let lesson = Lesson::parse(
+        "t",
+        r#"
+title = "t"
+[policy]
+idle_timeout = "1m"
+[[step]]
+login = "ada"
+[[step]]
+at = "5m"
+caption = "later"
+"#,
+    )
+    .unwrap();
+    let engine = engine_for(&lesson);
+    let mut player = Player::new(engine.clone(), &lesson, START);
+    assert!(matches!(player.step(), Stepped::Played(p) if p.number == 1));
+    assert_eq!(player.step(), Stepped::Ending(START + 60_000));
+    assert_eq!(engine.now(), START + 60_000);
+    assert!(matches!(player.step(), Stepped::Played(p) if p.number == 2));
+    assert_eq!(engine.now(), START + 5 * 60_000);
+    assert_eq!(player.step(), Stepped::Nothing);
+}
+
+#[tokio::test]
+async fn a_closing_time_step_sets_it_relative_to_the_step() {
+    let lesson = Lesson::parse(
+        "t",
+        "title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\nat = \"1m\"\nclosing_time = \"+2m\"\n",
+    )
+    .unwrap();
+    let engine = engine_for(&lesson);
+    let mut player = Player::new(engine.clone(), &lesson, START);
+    player.step();
+    let Stepped::Played(played) = player.step() else {
+        panic!("the closing step")
+    };
+    assert_eq!(played.closing_at, Some(Some(START + 3 * 60_000)));
+    assert!(played.caption.unwrap().contains("Closing time is now"));
+    assert_eq!(player.step(), Stepped::Ending(START + 3 * 60_000));
+}
+
+fn error(text: &str) -> String {
+    Lesson::parse("t", text).unwrap_err()
+}
+
+#[test]
+fn an_unknown_step_field_is_named_with_its_step() {
+    let err = error("title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\njump = \"ada\"\n");
+    assert!(err.starts_with("step 2"), "{err}");
+    assert!(err.contains("unknown field \"jump\""), "{err}");
+}
+
+#[test]
+fn a_bad_duration_is_named_with_its_step_and_field() {
+    let err = error("title = \"t\"\n[[step]]\nat = \"soon\"\nlogin = \"ada\"\n");
+    assert!(err.starts_with("step 1"), "{err}");
+    assert!(err.contains("at: \"soon\" is not a duration"), "{err}");
+    let err = error(
+        "title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\nlogin = \"bob\"\nidle_timeout = \"5 parsecs\"\n",
+    );
+    assert!(
+        err.starts_with("step 2 (login = \"bob\"), idle_timeout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_relative_closing_time_in_the_past_is_named_with_its_step_and_field() {
+    let err = error("title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\nclosing_time = \"-2m\"\n");
+    assert!(err.starts_with("step 2"), "{err}");
+    assert!(
+        err.contains("closing_time: \"-2m\" is in the past"),
+        "{err}"
+    );
+    let err = error("title = \"t\"\n[[step]]\nclosing_time = \"18:00\"\n");
+    assert!(
+        err.contains("closing_time: \"18:00\" is not relative"),
+        "{err}"
+    );
+}
+
+#[test]
+fn steps_are_checked_against_the_steps_above() {
+    let err = error("title = \"t\"\n[[step]]\ntouch = \"ada\"\n");
+    assert!(
+        err.contains("no step above logs in a session named \"ada\""),
+        "{err}"
+    );
+    let err = error("title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\nlogin = \"ada\"\n");
+    assert!(
+        err.contains("step 2") && err.contains("already logged in"),
+        "{err}"
+    );
+    let err = error(
+        "title = \"t\"\n[[step]]\nat = \"1m\"\nlogin = \"ada\"\n[[step]]\nat = \"30s\"\nlogout = \"ada\"\n",
+    );
+    assert!(
+        err.contains("step 2") && err.contains("time order"),
+        "{err}"
+    );
+    let err = error("title = \"t\"\n[[step]]\nlogin = \"ada\"\ntouch = \"ada\"\n");
+    assert!(err.contains("give each its own step"), "{err}");
+    assert!(error("[[step]]\nlogin = \"a\"\n").contains("title"));
+}
+
+#[test]
+fn a_missing_lesson_names_the_bundled_ones() {
+    let err = Lesson::load("no-such-lesson", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("idle-vs-absolute") && err.contains("each-way"),
+        "{err}"
+    );
+}

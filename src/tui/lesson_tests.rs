@@ -1,0 +1,359 @@
+//! Lesson mode on screen: insta screens at a projector's 80x24 and at
+//! 100x30 in both themes, captions, auto-pause, the replay prompt, the
+//! too-small pause, and a server's real logins asking first.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+use super::app::{App, Confirm, Mode};
+use super::fixture::{self, T0, event, session, sessions};
+use super::lesson::{LessonCommand, LessonNote, LessonState};
+use super::msg::{Command, Msg};
+use super::view;
+use crate::engine::{EventKind, ExpiryReason};
+use crate::sim::lesson::Played;
+use crate::source::{ClockReading, SourceCommand, SourceUpdate};
+
+fn lesson_app(width: u16, height: u16, projector: bool) -> App {
+    let mut app = fixture::app_with(sessions()[..5].to_vec(), width, height);
+    app.info.simulator = false;
+    app.theme.projector = projector;
+    app.start_lesson(LessonState::new(
+        "Each way a session ends",
+        "Four sessions end four ways.",
+        9,
+        true,
+    ));
+    app
+}
+
+fn played(app: &mut App, number: usize, caption: &str) {
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number,
+        caption: Some(caption.to_owned()),
+        pause: false,
+        closing_at: None,
+    })));
+}
+
+fn send(app: &mut App, event: crate::engine::Event) -> Vec<Command> {
+    app.update(Msg::Update(SourceUpdate::Event(event)))
+}
+
+fn key(app: &mut App, c: char) -> Vec<Command> {
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )))
+}
+
+fn render(app: &mut App) -> Terminal<TestBackend> {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    app.prepare_frame();
+    terminal.draw(|frame| view::draw(frame, app)).unwrap();
+    terminal
+}
+
+fn screen(app: &mut App) -> String {
+    render(app).backend().to_string()
+}
+
+/// A lesson in the middle: a step's caption, a click, two endings.
+fn mid_lesson(width: u16, height: u16, projector: bool) -> App {
+    let mut app = lesson_app(width, height, projector);
+    let all = sessions();
+    played(&mut app, 3, "Ada is done and logs out.");
+    send(&mut app, event(101, EventKind::LoggedOut, T0, &all[0]));
+    played(&mut app, 4, "Dave keeps working.");
+    send(&mut app, event(102, EventKind::Touched, T0, &all[3]));
+    send(&mut app, event(103, EventKind::Expired, T0, &all[1]));
+    app
+}
+
+#[test]
+fn lesson_screen_80x24() {
+    insta::assert_snapshot!(render(&mut mid_lesson(80, 24, false)).backend());
+}
+
+#[test]
+fn lesson_screen_80x24_projector() {
+    insta::assert_snapshot!(render(&mut mid_lesson(80, 24, true)).backend());
+}
+
+#[test]
+fn lesson_screen_100x30() {
+    insta::assert_snapshot!(render(&mut mid_lesson(100, 30, false)).backend());
+}
+
+#[test]
+fn lesson_screen_100x30_projector() {
+    insta::assert_snapshot!(render(&mut mid_lesson(100, 30, true)).backend());
+}
+
+#[test]
+fn at_80_columns_the_origin_and_the_handle_make_room_and_four_endings_show() {
+    let mut app = mid_lesson(80, 24, false);
+    let all = sessions();
+    send(&mut app, event(104, EventKind::Revoked, T0, &all[2]));
+    send(&mut app, event(105, EventKind::Expired, T0, &all[4]));
+    let text = screen(&mut app);
+    assert!(
+        !text.contains("ORIGIN") && !text.contains("HANDLE"),
+        "{text}"
+    );
+    for column in ["USER", "IDLE LEFT", "ABSOLUTE", "STATE"] {
+        assert!(text.contains(column), "{column}: {text}");
+    }
+    for ending in ["logged out", "idle for 15m", "revoked by operator"] {
+        assert!(text.contains(ending), "{ending}: {text}");
+    }
+    assert!(text.contains("step 4 of 9"), "the progress line: {text}");
+    let at_100 = screen(&mut mid_lesson(100, 30, false));
+    assert!(
+        at_100.contains("HANDLE") && !at_100.contains("ORIGIN"),
+        "{at_100}"
+    );
+}
+
+#[test]
+fn every_event_is_explained_in_plain_words_without_lateness() {
+    let mut app = mid_lesson(120, 40, false);
+    let text = screen(&mut app);
+    assert!(text.contains("Dave keeps working."), "{text}");
+    assert!(
+        text.contains("alice logged out: the session ended at once"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dave clicked: the idle countdown starts again at 15:00; the absolute limit stays at 7:55:00."),
+        "{text}"
+    );
+    assert!(
+        text.contains("bob was idle for 15 minutes: the session ended."),
+        "{text}"
+    );
+    assert!(!text.contains("ms late"), "{text}");
+    assert!(
+        text.contains("touched"),
+        "activity is shown in a lesson: {text}"
+    );
+}
+
+#[test]
+fn endings_at_one_instant_share_one_caption() {
+    let mut app = lesson_app(120, 40, false);
+    for (i, s) in sessions()[..5].iter().enumerate() {
+        let mut e = event(101 + i as u64, EventKind::Expired, T0, s);
+        e.reason = Some(ExpiryReason::ClosingTime);
+        e.deadline = Some(T0);
+        send(&mut app, e);
+    }
+    let captions = &app.lesson.as_ref().unwrap().captions;
+    assert_eq!(
+        captions.len(),
+        2,
+        "the welcome and one for the five endings"
+    );
+    assert_eq!(
+        captions.back().unwrap().text,
+        "09:00 closing time: all 5 sessions still open ended at once (alice, bob, carol, dave, …)."
+    );
+}
+
+#[test]
+fn a_click_that_runs_past_the_closing_time_says_the_closing_time_is_the_limit() {
+    let mut app = lesson_app(120, 40, false);
+    let mut s = sessions()[3].clone();
+    let closing = T0 + 60_000;
+    s.expires_at = closing;
+    let mut touched = event(101, EventKind::Touched, T0, &s);
+    touched.session.expires_at = closing;
+    send(&mut app, touched);
+    let text = &app.lesson.as_ref().unwrap().captions.back().unwrap().text;
+    assert_eq!(
+        text,
+        "dave clicked: the idle countdown would run to 09:15:00, past the 09:01 closing time, so the closing time is now the limit (1:00 left)."
+    );
+}
+
+#[test]
+fn the_clock_pauses_after_an_ending_when_asked_and_not_after_a_click() {
+    let mut app = lesson_app(120, 40, false);
+    app.clock.paused = false;
+    let all = sessions();
+    assert!(send(&mut app, event(101, EventKind::Touched, T0, &all[0])).is_empty());
+    assert_eq!(
+        send(&mut app, event(102, EventKind::LoggedOut, T0, &all[0])),
+        vec![Command::Source(SourceCommand::SetPaused(true))]
+    );
+    assert!(
+        send(&mut app, event(103, EventKind::LoggedOut, T0, &all[1])).is_empty(),
+        "asked once"
+    );
+    key(&mut app, 'p');
+    assert!(!app.lesson.as_ref().unwrap().auto_pause);
+    app.pause_requested = false;
+    assert!(send(&mut app, event(104, EventKind::Revoked, T0, &all[2])).is_empty());
+}
+
+#[test]
+fn the_step_key_asks_the_lesson_runner_and_r_replays_only_at_the_end() {
+    let mut app = lesson_app(120, 40, false);
+    assert_eq!(
+        key(&mut app, 's'),
+        vec![Command::Lesson(LessonCommand::Step)]
+    );
+    assert_eq!(
+        key(&mut app, 'r'),
+        Vec::<Command>::new(),
+        "r is revoke (it asks) while the lesson runs"
+    );
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Revoke { .. })));
+    key(&mut app, 'n');
+    played(&mut app, 9, "The end.");
+    for (i, s) in sessions()[..5].iter().enumerate() {
+        send(&mut app, event(101 + i as u64, EventKind::LoggedOut, T0, s));
+    }
+    let text = screen(&mut app);
+    assert!(
+        text.contains("lesson finished: r replay · q quit"),
+        "{text}"
+    );
+    assert_eq!(
+        key(&mut app, 'r'),
+        vec![Command::Lesson(LessonCommand::Replay)]
+    );
+}
+
+#[test]
+fn a_selected_ended_row_stays_readable_in_both_themes() {
+    for projector in [false, true] {
+        let mut app = mid_lesson(100, 30, projector);
+        let alice = sessions()[0].handle;
+        while app.selected_row().unwrap().session.handle != alice {
+            key(&mut app, 'j');
+        }
+        let terminal = render(&mut app);
+        let buffer = terminal.backend().buffer();
+        let row = (0..30)
+            .find(|&y| {
+                let line: String = (0..100).map(|x| buffer[(x, y)].symbol()).collect();
+                line.contains("alice") && line.contains("logged out")
+            })
+            .unwrap();
+        let line: String = (0..100).map(|x| buffer[(x, row)].symbol()).collect();
+        let x = line[..line.find("alice").unwrap()].chars().count() as u16;
+        let cell = &buffer[(x, row)];
+        assert_ne!(cell.fg, cell.bg, "projector {projector}");
+        assert!(
+            !(cell.fg == Color::DarkGray && cell.bg == Color::DarkGray),
+            "grey on grey"
+        );
+        assert_ne!(cell.fg, Color::DarkGray, "projector {projector}: {cell:?}");
+    }
+}
+
+#[test]
+fn a_terminal_too_small_pauses_the_clock_until_it_fits() {
+    let mut app = lesson_app(80, 24, false);
+    app.clock.paused = false;
+    assert_eq!(
+        app.update(Msg::Resize(70, 20)),
+        vec![Command::Source(SourceCommand::SetPaused(true))]
+    );
+    app.clock.paused = true;
+    assert!(screen(&mut app).contains("The clock is paused until it fits."));
+    assert!(app.update(Msg::Resize(75, 22)).is_empty());
+    assert_eq!(
+        app.update(Msg::Resize(80, 24)),
+        vec![Command::Source(SourceCommand::SetPaused(false))]
+    );
+    // A clock the trainer paused stays paused.
+    assert!(app.update(Msg::Resize(70, 20)).is_empty());
+    assert!(app.update(Msg::Resize(90, 30)).is_empty());
+}
+
+#[test]
+fn the_header_shows_the_timeouts_the_sessions_on_screen_have() {
+    let mut app = fixture::app_with(sessions(), 120, 40);
+    let text = screen(&mut app);
+    assert!(text.contains("idle 15m  absolute 8h"), "{text}");
+    let mut own = session(30, "ivan", "192.0.2.9", T0, T0);
+    own.idle_timeout_ms = 60_000;
+    own.idle_expires_at = T0 + 60_000;
+    send(&mut app, event(101, EventKind::Created, T0, &own));
+    let text = screen(&mut app);
+    assert!(text.contains("idle per session (1m–15m)"), "{text}");
+}
+
+#[test]
+fn on_a_server_n_and_shift_n_ask_before_making_real_sessions() {
+    let mut app = fixture::app_with(sessions(), 120, 40);
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app.info.simulator = false;
+    let burst = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('N'),
+        KeyModifiers::SHIFT,
+    )));
+    assert!(burst.is_empty(), "nothing yet");
+    assert_eq!(app.mode, Mode::Confirm(Confirm::Burst { count: 10 }));
+    assert!(screen(&mut app).contains("Create 10 real sessions"));
+    assert_eq!(key(&mut app, 'y').len(), 10);
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('N'),
+        KeyModifiers::SHIFT,
+    )));
+    assert!(key(&mut app, 'x').is_empty(), "any other key cancels");
+    key(&mut app, 'n');
+    assert!(screen(&mut app).contains("A real session on the server"));
+}
+
+#[test]
+fn on_a_server_help_and_the_empty_table_leave_out_keys_it_cannot_use() {
+    let mut app = fixture::app_with(Vec::new(), 120, 40);
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app.info.simulator = false;
+    let text = screen(&mut app);
+    assert!(text.contains("No live sessions on the server"), "{text}");
+    assert!(!text.contains("S to start the simulator"), "{text}");
+    key(&mut app, '?');
+    let help = screen(&mut app);
+    for gone in [
+        "clock twice as fast",
+        "simulated logins on or off",
+        "lesson:",
+    ] {
+        assert!(!help.contains(gone), "{gone}: {help}");
+    }
+    assert!(help.contains("freeze view; server runs on"), "{help}");
+    let mut embedded = fixture::app_with(Vec::new(), 120, 40);
+    key(&mut embedded, '?');
+    assert!(screen(&mut embedded).contains("clock ×2"));
+}
+
+#[test]
+fn a_closing_time_set_by_the_lesson_shows_in_the_header_and_the_countdowns() {
+    let mut app = lesson_app(120, 40, false);
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 1,
+        caption: None,
+        pause: true,
+        closing_at: Some(Some(T0 + 120_000)),
+    })));
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now: T0,
+            speed: 1.0,
+            paused: true,
+        },
+        real_ms: 1,
+    });
+    let text = screen(&mut app);
+    assert!(text.contains("closing 09:02"), "{text}");
+    assert!(text.contains("02:00 close"), "{text}");
+}
