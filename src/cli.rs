@@ -188,6 +188,8 @@ pub enum BenchTarget {
     Store,
     /// The dashboard's frames, with --sessions live sessions (--remote: attached to a server).
     Tui,
+    /// The Redis store (SESSIONTOP_STORE=redis://…, or a private redis-server).
+    Redis,
 }
 
 /// Which flag or variable set a config key, so an error names what the user typed.

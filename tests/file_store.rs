@@ -150,7 +150,7 @@ async fn sessions_tokens_and_event_numbers_survive_closing_and_reopening() {
         stats.last_seq > last_seq,
         "event numbers continue after {last_seq}"
     );
-    let mut subscription = sessions.subscribe_after(last_seq).await.unwrap().unwrap();
+    let subscription = sessions.subscribe_after(last_seq).await.unwrap().unwrap();
     assert_eq!(
         subscription.backlog.first().unwrap().seq,
         last_seq + 1,

@@ -5,6 +5,7 @@
 //! the machine is slow.
 
 mod engine;
+mod redis;
 mod server;
 mod stats;
 mod store;
@@ -25,6 +26,8 @@ pub fn run(args: &BenchArgs, config: &Config) -> color_eyre::Result<()> {
         BenchTarget::Engine => serde_json::to_value(engine::run(sessions, config)?)?,
         // Measured with 100,000 live sessions, the figure the issue asks for.
         BenchTarget::Server => serde_json::to_value(server::run(config)?)?,
+        // Two nodes on one Redis, beside redis-benchmark and keyspace notifications.
+        BenchTarget::Redis => serde_json::to_value(redis::run(sessions, config)?)?,
         BenchTarget::Store => serde_json::to_value(store::run(sessions, config)?)?,
         BenchTarget::Tui if !remote => serde_json::to_value(tui::run(sessions, config)?)?,
         BenchTarget::Tui => serde_json::to_value(tui_remote::run(config)?)?,

@@ -881,7 +881,7 @@ impl Engine {
     }
 }
 
-fn validate_user(user: &str) -> Result<CompactString, EngineError> {
+pub(crate) fn validate_user(user: &str) -> Result<CompactString, EngineError> {
     if user.trim().is_empty() {
         return Err(EngineError::InvalidUser("the user name is empty"));
     }
@@ -893,7 +893,9 @@ fn validate_user(user: &str) -> Result<CompactString, EngineError> {
     Ok(CompactString::from(user))
 }
 
-fn validate_attributes(attributes: Option<Attributes>) -> Result<Attributes, EngineError> {
+pub(crate) fn validate_attributes(
+    attributes: Option<Attributes>,
+) -> Result<Attributes, EngineError> {
     let Some(attributes) = attributes else {
         return Ok(Attributes::new());
     };

@@ -99,7 +99,9 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
+    /// A subscription from a backlog and a receiver of what follows it, also for a
+    /// store that publishes events itself (the Redis store tails its stream).
+    pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
         Subscription { backlog, receiver }
     }
 

@@ -107,8 +107,13 @@ impl PresentedToken {
 
     /// Whether this token's verifier matches `stored`, in constant time.
     pub fn verifies(&self, stored: &VerifierHash) -> bool {
-        let hash: VerifierHash = Sha256::digest(self.verifier).into();
-        hash.ct_eq(stored).into()
+        self.verifier_hash().ct_eq(stored).into()
+    }
+
+    /// The SHA-256 of the presented verifier, for a store that compares it
+    /// where the stored hash lives (the Redis store compares it in its script).
+    pub fn verifier_hash(&self) -> VerifierHash {
+        Sha256::digest(self.verifier).into()
     }
 }
 

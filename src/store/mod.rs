@@ -14,6 +14,7 @@
 //! server answers with 503 `store_unavailable`. It holds no session rules.
 
 pub mod file;
+pub mod redis;
 mod sessions;
 
 pub use sessions::{Sessions, StoreKind};

@@ -1,0 +1,249 @@
+//! This node's view of the event stream: one task tails the Redis Stream
+//! with `XREAD BLOCK` and fans each event out to local subscribers through a
+//! broadcast channel, so a thousand dashboards cost Redis one reader.
+//!
+//! Stream ids are `<seq>-0`, so a subscriber resumes on any node from the seq
+//! another node gave it. A subscription is exact: under one lock it takes the
+//! last seq published here and a receiver for what follows, and reads the
+//! backlog up to that seq from the stream. When Redis cannot be read, or the
+//! stream skips ahead of this node, every subscription here is closed: its
+//! client reconnects and resumes, or is told to resync.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{broadcast, watch};
+
+use super::{OP_TIMEOUT, Shared, wire};
+use crate::engine::{Event, EventKind, Subscription, TooOld};
+use crate::store::StoreError;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Events a subscriber may fall behind by before it is told to resync.
+const SUBSCRIBER_BUFFER: usize = 65_536;
+/// How long one `XREAD` waits for new entries.
+const BLOCK: Duration = Duration::from_millis(1000);
+/// Entries read from the stream per call.
+const BATCH: usize = 1024;
+/// How long reading may keep failing before local subscriptions are closed:
+/// a slow answer is retried from the same id and loses nothing, while an
+/// outage closes them so their clients resume (or resync) later.
+const OUTAGE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error(transparent)]
+    TooOld(#[from] TooOld),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(super) struct Feed {
+    sender: Mutex<broadcast::Sender<Event>>,
+    /// The last seq sent to local subscribers.
+    published: watch::Sender<u64>,
+}
+
+impl Feed {
+    pub fn new(seq: u64) -> Self {
+        Feed {
+            sender: Mutex::new(broadcast::channel(SUBSCRIBER_BUFFER).0),
+            published: watch::Sender::new(seq),
+        }
+    }
+
+    fn sender(&self) -> std::sync::MutexGuard<'_, broadcast::Sender<Event>> {
+        self.sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every local subscription (each sees the end of its feed).
+    pub fn close(&self) {
+        *self.sender() = broadcast::channel(SUBSCRIBER_BUFFER).0;
+    }
+
+    fn publish(&self, event: Event) {
+        let sender = self.sender();
+        let seq = event.seq;
+        // No subscriber is not an error: the stream still holds the event.
+        let _ = sender.send(event);
+        self.published.send_replace(seq);
+    }
+}
+
+type StreamEntries = Vec<(String, Vec<Vec<u8>>)>;
+
+fn seq_of(id: &str) -> Option<u64> {
+    id.strip_suffix("-0")?.parse().ok()
+}
+
+/// Tails the stream from the seq the node started at, until shutdown.
+pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(OP_TIMEOUT))
+        .set_response_timeout(Some(BLOCK + 5 * OP_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    let mut conn: Option<ConnectionManager> = None;
+    let mut last = *shared.feed.published.borrow();
+    let mut healthy = true;
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        if conn.is_none() {
+            let connect = ConnectionManager::new_with_config(client.clone(), config.clone());
+            match tokio::time::timeout(OP_TIMEOUT, connect).await {
+                Ok(Ok(c)) => conn = Some(c),
+                _ => {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if healthy && since.elapsed() >= OUTAGE {
+                        tracing::warn!("the event stream cannot be read: Redis is unreachable");
+                        shared.feed.close();
+                        healthy = false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let reply: redis::RedisResult<Option<Vec<(String, StreamEntries)>>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(BATCH)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&shared.keys[4])
+            .arg(format!("{last}-0"))
+            .query_async(c)
+            .await;
+        match reply {
+            Ok(streams) => {
+                failing_since = None;
+                if !healthy {
+                    tracing::info!("the event stream is readable again");
+                    healthy = true;
+                }
+                for (_, entries) in streams.unwrap_or_default() {
+                    for (id, fields) in entries {
+                        let Some(seq) = seq_of(&id) else { continue };
+                        if seq != last + 1 {
+                            // Trimmed past this node: its subscribers must resync.
+                            tracing::warn!(last, seq, "the event stream skipped ahead");
+                            shared.feed.close();
+                        }
+                        last = seq;
+                        let Some(json) = fields.get(1) else { continue };
+                        match wire::event(json) {
+                            Ok(event) => {
+                                if matches!(
+                                    event.kind,
+                                    EventKind::Created | EventKind::Touched | EventKind::Renewed
+                                ) {
+                                    shared.wake_for(event.session.expires_at);
+                                }
+                                shared.feed.publish(event);
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, seq, "an unreadable stream entry");
+                                shared.feed.published.send_replace(seq);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if healthy && since.elapsed() >= OUTAGE {
+                    tracing::warn!(%error, "the event stream cannot be read");
+                    shared.feed.close();
+                    healthy = false;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+    shared.feed.close();
+}
+
+/// A subscription that starts right after `seq`.
+pub(super) async fn subscribe_after(
+    shared: &Shared,
+    seq: u64,
+) -> Result<Subscription, SubscribeError> {
+    let (receiver, published) = {
+        let sender = shared.feed.sender();
+        (sender.subscribe(), *shared.feed.published.borrow())
+    };
+    if seq <= published {
+        let backlog = read_range(shared, seq, published).await?;
+        return Ok(Subscription::new(backlog, receiver));
+    }
+    // The client has seen more than this node has published yet (it comes
+    // from a node further ahead): what this node publishes up to `seq` is
+    // skipped, so it gets no duplicate.
+    let current: Option<u64> = shared
+        .query(redis::cmd("HGET").arg(&shared.keys[0]).arg("seq"))
+        .await?;
+    if seq > current.unwrap_or(0) {
+        return Err(TooOld { asked: seq }.into());
+    }
+    Ok(Subscription::new(
+        Vec::new(),
+        skipping_through(receiver, seq),
+    ))
+}
+
+/// A receiver of what `input` delivers after `seq`. If `input` lags, the
+/// output ends, so its subscriber resumes (or resyncs) rather than miss events.
+fn skipping_through(mut input: broadcast::Receiver<Event>, seq: u64) -> broadcast::Receiver<Event> {
+    let (output, receiver) = broadcast::channel(SUBSCRIBER_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            match input.recv().await {
+                Ok(event) if event.seq <= seq => continue,
+                Ok(event) => {
+                    if output.send(event).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    receiver
+}
+
+/// Events after `seq` up to and including `upto`, or `TooOld` once trimmed.
+async fn read_range(shared: &Shared, seq: u64, upto: u64) -> Result<Vec<Event>, SubscribeError> {
+    let mut events = Vec::new();
+    let mut from = seq;
+    while from < upto {
+        let entries: StreamEntries = shared
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(&shared.keys[4])
+                    .arg(format!("{}-0", from + 1))
+                    .arg(format!("{upto}-0"))
+                    .arg("COUNT")
+                    .arg(BATCH),
+            )
+            .await?;
+        let first = entries.first().and_then(|(id, _)| seq_of(id));
+        if first != Some(from + 1) {
+            return Err(TooOld { asked: seq }.into());
+        }
+        for (id, fields) in &entries {
+            let Some(at) = seq_of(id) else { continue };
+            from = at;
+            if let Some(json) = fields.get(1) {
+                let event = wire::event(json)
+                    .map_err(|e| SubscribeError::Store(StoreError::Unavailable(e)))?;
+                events.push(event);
+            }
+        }
+    }
+    Ok(events)
+}

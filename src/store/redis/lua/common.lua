@@ -1,0 +1,188 @@
+-- Shared by every sessiontop script (prepended to each one).
+--
+-- KEYS: 1 meta hash (seq, instance, counters), 2 sessions hash (handle ->
+-- packed record), 3 deadline zset (handle by its own deadline), 4 coalesced
+-- touch zset (handle by when its `touched` event is due), 5 event stream.
+-- ARGV: 1 key prefix (for per-user sets), 2 closing instants (comma separated,
+-- around now; empty when there is no closing time), 3 touch event interval
+-- in ms, 4 events kept in the stream. The operation's own arguments follow.
+--
+-- Time is Redis's own TIME, read here once per script: no node's clock
+-- decides a deadline.
+local K_META, K_SESS, K_DUE, K_TOUCH, K_EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local PREFIX = ARGV[1]
+local TOUCH_IV = tonumber(ARGV[3])
+local RETAIN = ARGV[4]
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- The last closing instant at or before now, and the first after it.
+local CLOSE_PREV, CLOSE_NEXT = nil, nil
+for c in string.gmatch(ARGV[2], '%d+') do
+  c = tonumber(c)
+  if c <= NOW then CLOSE_PREV = c elseif not CLOSE_NEXT then CLOSE_NEXT = c end
+end
+-- A closing instant that has passed but has not ended every session yet.
+local CLOSING = nil
+if CLOSE_PREV and CLOSE_PREV > tonumber(redis.call('HGET', K_META, 'closed') or '0') then
+  CLOSING = CLOSE_PREV
+end
+
+local function ms(n) return string.format('%d', n) end
+
+local function user_key(user) return PREFIX .. 'u:' .. user end
+
+-- A handle is kept as its 8 raw bytes (the hash field and sorted-set member),
+-- shown as 16 hex digits, and in a user's set as a decimal integer, so small
+-- sets stay intsets. Selectors have 52 random bits, exact in a Lua number.
+local function hex(h) return string.format(string.rep('%02x', 8), string.byte(h, 1, 8)) end
+local function member(h)
+  local n = 0
+  for i = 1, 8 do n = n * 256 + string.byte(h, i) end
+  return ms(n)
+end
+local function handle_of(m)
+  local n, b = tonumber(m), {}
+  for i = 8, 1, -1 do
+    b[i] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(b))
+end
+
+-- A record is one packed msgpack string: user, verifier hash, created, then
+-- times as offsets from created (shorter), pending-touch flag, attributes.
+local function load(h)
+  local v = redis.call('HGET', K_SESS, h)
+  if not v then return nil end
+  local user, vh, c, ls, idle, ab, lte, pend, attrs = cmsgpack.unpack(v)
+  return { h = h, user = user, vh = vh, created = c, last_seen = c + ls, idle = idle,
+           abs = c + ab, lte = c + lte, pend = pend, attrs = attrs }
+end
+
+local function store(s)
+  redis.call('HSET', K_SESS, s.h, cmsgpack.pack(s.user, s.vh, s.created, s.last_seen - s.created,
+    s.idle, s.abs - s.created, s.lte - s.created, s.pend, s.attrs))
+end
+
+-- The session's own deadline and its reason; on a tie the absolute limit is named.
+local function own_deadline(s)
+  local idle = s.last_seen + s.idle
+  if s.abs <= idle then return s.abs, 'absolute' end
+  return idle, 'idle'
+end
+
+-- Why and when the session ended by now, or nil while it is live.
+local function due(s)
+  local d, r = own_deadline(s)
+  if CLOSING and s.created < CLOSING and CLOSING <= d then return 'closing_time', CLOSING end
+  if d <= NOW then return r, d end
+  return nil
+end
+
+local function view(s, state)
+  local idle = s.last_seen + s.idle
+  local e = math.min(idle, s.abs)
+  if CLOSE_NEXT and CLOSE_NEXT < e then e = CLOSE_NEXT end
+  return { h = hex(s.h), u = s.user, a = s.attrs, c = s.created, l = s.last_seen, i = idle,
+           x = s.abs, e = e, o = s.idle, st = state }
+end
+
+-- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
+-- The view is encoded once (cjson is the costly part) and the event around it
+-- is plain concatenation. Returns the view's JSON, for the script's answer.
+local function emit(kind, s, state, reason, deadline, actor, vjson)
+  local seq = redis.call('HINCRBY', K_META, 'seq', 1)
+  vjson = vjson or cjson.encode(view(s, state))
+  local ev = { '{"s":', ms(seq), ',"t":', ms(NOW), ',"k":"', kind, '"' }
+  if reason then ev[#ev + 1] = ',"r":"' .. reason .. '"' end
+  if deadline then ev[#ev + 1] = ',"d":' .. ms(deadline) end
+  if actor then ev[#ev + 1] = ',"a":' .. cjson.encode(actor) end
+  ev[#ev + 1] = ',"v":'
+  ev[#ev + 1] = vjson
+  ev[#ev + 1] = '}'
+  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'e', table.concat(ev))
+  return vjson
+end
+
+local function finish(s, kind, state, reason, deadline, actor, counter)
+  redis.call('HDEL', K_SESS, s.h)
+  redis.call('ZREM', K_DUE, s.h)
+  if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
+  redis.call('SREM', user_key(s.user), member(s.h))
+  redis.call('HINCRBY', K_META, counter, 1)
+  emit(kind, s, state, reason, deadline, actor)
+end
+
+local function expire(s, reason, deadline)
+  finish(s, 'expired', 'expired', reason, deadline, nil, 'expired_' .. reason)
+end
+
+-- Never coalesce for longer than the session's own idle timeout.
+local function touch_interval(s) return math.min(TOUCH_IV, s.idle) end
+
+-- Announces a coalesced touch whose interval has ended (before anything else happens to it).
+local function announce_due_touch(s)
+  if s.pend == 1 and s.lte + touch_interval(s) <= NOW then
+    s.pend = 0
+    s.lte = NOW
+    redis.call('ZREM', K_TOUCH, s.h)
+    emit('touched', s, 'active')
+    return true
+  end
+  return false
+end
+
+-- Moves the idle deadline for activity now; true when a `touched` event is due now.
+local function mark_seen(s)
+  local iv = touch_interval(s)
+  if NOW > s.last_seen then s.last_seen = NOW end
+  local announce = NOW - s.lte >= iv
+  if announce then
+    s.lte = NOW
+    if s.pend == 1 then
+      s.pend = 0
+      redis.call('ZREM', K_TOUCH, s.h)
+    end
+  elseif s.pend ~= 1 then
+    s.pend = 1
+    redis.call('ZADD', K_TOUCH, s.lte + iv, s.h)
+  end
+  redis.call('ZADD', K_DUE, (own_deadline(s)), s.h)
+  return announce
+end
+
+-- Compares two verifier hashes in constant time.
+local function same(a, b)
+  if type(a) ~= 'string' or type(b) ~= 'string' or #a ~= #b then return false end
+  local d = 0
+  for i = 1, #a do d = bit.bor(d, bit.bxor(string.byte(a, i), string.byte(b, i))) end
+  return d == 0
+end
+
+-- A live, verified session by handle and presented verifier hash, ending it
+-- first if its time is up. Returns the session or nil.
+local function live(h, hash)
+  local s = load(h)
+  if not s then return nil end
+  if hash ~= nil and not same(s.vh, hash) then return nil end
+  local r, d = due(s)
+  if r then
+    announce_due_touch(s)
+    expire(s, r, d)
+    return nil
+  end
+  return s
+end
+
+
+-- The rank of the first deadline entry after (score, handle) in (score, handle) order.
+local function rank_after(score, h)
+  local lo = redis.call('ZCOUNT', K_DUE, '-inf', '(' .. ms(score))
+  local hi = redis.call('ZCOUNT', K_DUE, '-inf', ms(score))
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if redis.call('ZRANGE', K_DUE, mid, mid)[1] > h then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end

@@ -1,0 +1,689 @@
+//! The Redis store: sessions of any number of `serve` nodes, kept in Redis.
+//!
+//! The truth lives in Redis. Each operation is one Lua script (`lua/`) that
+//! checks the session, changes it, moves its deadline in a sorted set, keeps
+//! the per-user set and appends its event to a Redis Stream, in one step, with
+//! Redis's own `TIME`: the stream's order is the truth's order and no node's
+//! clock decides a deadline. The session rules are the engine's (see
+//! `engine::core`); the scripts follow them and the property test holds them
+//! to it.
+//!
+//! Each node runs two tasks: `feed` tails the stream and fans it out to local
+//! subscribers, and `expiry` sleeps until the earliest deadline and claims due
+//! sessions with a script, so each ends exactly once whichever node claims it.
+//!
+//! Keys, under the prefix (default `sessiontop:`): `m` (hash: seq, instance,
+//! counters), `s` (hash: handle -> packed record), `d` (sorted set: handle by
+//! its own deadline), `t` (sorted set: coalesced touches by when they fall
+//! due), `e` (the event stream, ids `<seq>-0`), `u:<user>` (set of handles).
+//! Only verifier hashes are stored; a token never reaches Redis.
+//!
+//! This module must not hold session rules of its own beyond the scripts, nor
+//! wait on Redis longer than `OP_TIMEOUT`: a Redis that is down is an
+//! `Unavailable` answer, never a hang.
+
+mod expiry;
+mod feed;
+mod scripts;
+mod wire;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, IntoConnectionInfo, Script};
+use tokio::sync::Notify;
+
+use crate::engine::token::{PresentedToken, TokenMint};
+use crate::engine::{
+    Clock, EngineError, Event, Handle, Login, Millis, Policy, SessionView, Stats, SystemClock,
+    Token, Totals,
+};
+use crate::store::StoreError;
+
+pub use feed::SubscribeError;
+
+use scripts::Scripts;
+
+/// How long any one Redis call may take before the answer is `Unavailable`.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
+/// Sessions one expiry script ends at most, so Redis is never blocked for long.
+const EXPIRY_CHUNK: usize = 500;
+/// Sessions one revoke-user script ends at most.
+const REVOKE_CHUNK: usize = 1000;
+/// Recent stream entries searched for the events of one session.
+const SESSION_EVENTS_SCAN: usize = 5000;
+
+/// How to reach Redis and what to run on it.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://HOST:PORT/DB` or `rediss://…`; may hold credentials, never shown.
+    pub url: String,
+    /// Put before every key, so deployments can share one Redis.
+    pub key_prefix: String,
+    /// A password from a file, used when the URL has none.
+    pub password: Option<String>,
+    pub policy: Policy,
+    /// Events the stream keeps for resuming subscribers (trimmed approximately).
+    pub retention: usize,
+    /// This node's clock. It only plans when to wake; every deadline is Redis's.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RedisOptions {
+    pub fn new(url: impl Into<String>, policy: Policy) -> Self {
+        RedisOptions {
+            url: url.into(),
+            key_prefix: "sessiontop:".into(),
+            password: None,
+            policy,
+            retention: 1_000_000,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("key_prefix", &self.key_prefix)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a listing page ended: the last session's deadline and handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisCursor {
+    deadline: Millis,
+    handle: Handle,
+}
+
+impl fmt::Display for RedisCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.deadline, self.handle)
+    }
+}
+
+impl FromStr for RedisCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (deadline, handle) = s.split_once(':').ok_or(())?;
+        Ok(RedisCursor {
+            deadline: deadline.parse().map_err(|_| ())?,
+            handle: handle.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// A cheap, cloneable handle to the Redis store. Its tasks stop on `shutdown`
+/// or when the last clone is dropped.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    _stop_on_drop: Arc<StopOnDrop>,
+}
+
+/// Held by store handles only, never by the tasks, so its drop means none is left.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+struct Shared {
+    conn: ConnectionManager,
+    keys: [String; 5],
+    prefix: String,
+    scripts: Scripts,
+    policy: Policy,
+    retention: usize,
+    instance: String,
+    node: String,
+    clock: Arc<dyn Clock>,
+    /// Redis time minus this node's clock, as last measured.
+    skew: AtomicI64,
+    mint: Mutex<TokenMint>,
+    feed: feed::Feed,
+    /// Wakes the expiry driver when a deadline comes before its plan.
+    wake: Notify,
+    /// The Redis time the expiry driver plans to wake at (`i64::MAX`: only when told).
+    planned_wake: AtomicI64,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    fn stop(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        self.feed.close();
+    }
+
+    /// Redis's time as this node estimates it from its own clock and the skew.
+    fn estimated_redis_now(&self) -> Millis {
+        self.clock.now() + self.skew.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the expiry driver if `deadline` (Redis time) comes before its plan.
+    fn wake_for(&self, deadline: Millis) {
+        if deadline < self.planned_wake.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The closing instants around now, for the scripts to place now among.
+    fn closings(&self) -> String {
+        let Some(closing) = self.policy.closing_time else {
+            return String::new();
+        };
+        let now = self.estimated_redis_now();
+        let mut at = closing.next_after(now - 36 * 3600 * 1000, self.policy.time_zone);
+        let mut list = Vec::new();
+        while at <= now + 36 * 3600 * 1000 && list.len() < 6 {
+            list.push(at.to_string());
+            at = closing.next_after(at, self.policy.time_zone);
+        }
+        list.join(",")
+    }
+
+    /// Runs one script with the common arguments, then `args`.
+    async fn run<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation
+            .arg(&self.prefix)
+            .arg(self.closings())
+            .arg(self.policy.touch_event_interval.as_millis() as u64)
+            .arg(self.retention);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut conn = self.conn.clone();
+        within_timeout(invocation.invoke_async(&mut conn)).await
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        within_timeout(cmd.query_async(&mut conn)).await
+    }
+}
+
+/// A Redis call with the store's deadline; every failure is `Unavailable`.
+async fn within_timeout<T>(
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(OP_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(unavailable(&error)),
+        Err(_) => Err(StoreError::Unavailable(
+            "Redis did not answer within 1 s".into(),
+        )),
+    }
+}
+
+/// Says what went wrong in one sentence; Redis's errors never hold a password.
+fn unavailable(error: &redis::RedisError) -> StoreError {
+    if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
+        StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
+    } else {
+        tracing::error!(%error, "a Redis script failed");
+        StoreError::Unavailable(format!("Redis refused the operation: {error}"))
+    }
+}
+
+fn broken(what: String) -> StoreError {
+    tracing::error!(%what, "unreadable data in Redis");
+    StoreError::Unavailable(what)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    getrandom::fill(&mut raw).expect("the OS random number generator failed");
+    hex::encode(raw)
+}
+
+/// A random selector of 52 bits: exact in a Lua number, so a user's set can
+/// hold it as an integer (an intset, the smallest set Redis has). Uniqueness
+/// is checked in the login script; the secret is the verifier, not this.
+fn random_selector() -> u64 {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).expect("the OS random number generator failed");
+    u64::from_be_bytes(raw) >> 12
+}
+
+impl RedisStore {
+    /// Connects, makes sure the cluster-wide instance id exists and starts this
+    /// node's stream tail and expiry driver on the current tokio runtime.
+    pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
+        let mut info = options.url.as_str().into_connection_info().map_err(|e| {
+            StoreError::Unavailable(format!("the Redis URL is not valid ({:?})", e.kind()))
+        })?;
+        if let Some(password) = &options.password
+            && info.redis_settings().password().is_none()
+        {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(|e| unavailable(&e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn =
+            within_timeout(ConnectionManager::new_with_config(client.clone(), config)).await?;
+        let prefix = options.key_prefix.clone();
+        let keys = ["m", "s", "d", "t", "e"].map(|k| format!("{prefix}{k}"));
+        let mut probe = conn.clone();
+        let instance: String = within_timeout(async {
+            redis::cmd("HSETNX")
+                .arg(&keys[0])
+                .arg("instance")
+                .arg(random_hex(6))
+                .exec_async(&mut probe)
+                .await?;
+            redis::cmd("HGET")
+                .arg(&keys[0])
+                .arg("instance")
+                .query_async(&mut probe)
+                .await
+        })
+        .await?;
+        let seq: Option<u64> = within_timeout(
+            redis::cmd("HGET")
+                .arg(&keys[0])
+                .arg("seq")
+                .query_async(&mut probe),
+        )
+        .await?;
+        let shared = Arc::new(Shared {
+            conn,
+            keys,
+            prefix,
+            scripts: Scripts::new(),
+            policy: options.policy,
+            retention: options.retention.max(1),
+            instance,
+            node: random_hex(4),
+            clock: options.clock,
+            skew: AtomicI64::new(0),
+            mint: Mutex::new(TokenMint::default()),
+            feed: feed::Feed::new(seq.unwrap_or(0)),
+            wake: Notify::new(),
+            planned_wake: AtomicI64::new(i64::MIN),
+            shutdown: AtomicBool::new(false),
+        });
+        let store = RedisStore {
+            _stop_on_drop: Arc::new(StopOnDrop(shared.clone())),
+            shared: shared.clone(),
+        };
+        store.measure_skew().await?;
+        tokio::spawn(feed::tail(shared.clone(), client));
+        tokio::spawn(expiry::drive(shared));
+        Ok(store)
+    }
+
+    /// Stops this node's tasks; subscriptions end. Sessions stay in Redis.
+    pub fn shutdown(&self) {
+        self.shared.stop();
+    }
+
+    /// The cluster-wide id that prefixes event ids, the same on every node.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    /// This node's own id, random per run, for the dashboard to show.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    /// Redis's clock, the one every deadline is measured by.
+    pub async fn now(&self) -> Result<Millis, StoreError> {
+        let (secs, micros): (i64, i64) = self.shared.query(&redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// Learns how far this node's clock is from Redis's.
+    async fn measure_skew(&self) -> Result<(), StoreError> {
+        let before = self.shared.clock.now();
+        let redis_now = self.now().await?;
+        let after = self.shared.clock.now();
+        let skew = redis_now - (before + after) / 2;
+        self.shared.skew.store(skew, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Starts a session; the token is returned here and nowhere else.
+    pub async fn login(&self, login: Login) -> Result<(Token, SessionView), StoreError> {
+        let policy = &self.shared.policy;
+        let user = crate::engine::validate_user(&login.user)?;
+        let attributes = crate::engine::validate_attributes(login.attributes)?;
+        let idle = pick_timeout(
+            "idle_timeout",
+            login.idle_timeout,
+            policy.idle_timeout,
+            policy.idle_bounds,
+        )?;
+        let absolute = pick_timeout(
+            "absolute_timeout",
+            login.absolute_timeout,
+            policy.absolute_timeout,
+            policy.absolute_bounds,
+        )?;
+        let idle = idle.min(crate::engine::session::MAX_IDLE_TIMEOUT.as_millis() as u64);
+        let (idle, absolute) = (idle.to_string(), absolute.to_string());
+        // Selectors are random: one already taken anywhere is drawn again.
+        for _ in 0..8 {
+            let selector = random_selector();
+            let (token, hash) = self.mint().issue(selector);
+            let handle = selector.to_be_bytes();
+            let mut args: Vec<&[u8]> = vec![
+                &handle,
+                &hash,
+                user.as_bytes(),
+                idle.as_bytes(),
+                absolute.as_bytes(),
+                b"0",
+                b"evict_oldest",
+            ];
+            for (key, value) in attributes.iter() {
+                args.push(key.as_bytes());
+                args.push(value.as_bytes());
+            }
+            let reply: String = self.shared.run(&self.shared.scripts.login, &args).await?;
+            if reply == "!collision" {
+                continue;
+            }
+            let (view, _) = wire::view(&reply).map_err(broken)?;
+            return Ok((token, view));
+        }
+        Err(StoreError::Unavailable(
+            "no free session selector was found".into(),
+        ))
+    }
+
+    fn mint(&self) -> std::sync::MutexGuard<'_, TokenMint> {
+        self.shared
+            .mint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records activity on the session behind `token`.
+    pub async fn touch(&self, token: &str) -> Result<SessionView, StoreError> {
+        let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
+        let handle = presented.selector.to_be_bytes();
+        let hash = presented.verifier_hash();
+        self.touch_script(&[&handle, &hash, b""])
+            .await?
+            .ok_or(StoreError::Engine(EngineError::InvalidToken))
+    }
+
+    /// Records activity on a session by handle: an operator's or simulator's touch.
+    pub async fn touch_handle(
+        &self,
+        handle: Handle,
+        actor: &str,
+    ) -> Result<SessionView, StoreError> {
+        self.touch_script(&[&handle.0.to_be_bytes(), b"", actor.as_bytes()])
+            .await?
+            .ok_or(StoreError::Engine(EngineError::NoSuchSession(handle)))
+    }
+
+    async fn touch_script(&self, args: &[&[u8]]) -> Result<Option<SessionView>, StoreError> {
+        let reply: String = self.shared.run(&self.shared.scripts.touch, args).await?;
+        if reply == "!gone" {
+            return Ok(None);
+        }
+        let (view, wake) = wire::view(&reply).map_err(broken)?;
+        if let Some(wake) = wake {
+            self.shared.wake_for(wake);
+        }
+        Ok(Some(view))
+    }
+
+    /// Replaces the token of a session: same handle, new secret; the old token dies.
+    pub async fn renew(&self, token: &str) -> Result<(Token, SessionView), StoreError> {
+        let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
+        let handle = presented.selector.to_be_bytes();
+        let (new_token, new_hash) = self.mint().issue(presented.selector);
+        let reply: String = self
+            .shared
+            .run(
+                &self.shared.scripts.renew,
+                &[&handle, &presented.verifier_hash(), &new_hash],
+            )
+            .await?;
+        if reply == "!gone" {
+            return Err(EngineError::InvalidToken.into());
+        }
+        let (view, _) = wire::view(&reply).map_err(broken)?;
+        Ok((new_token, view))
+    }
+
+    /// Ends the session behind `token` at the user's request.
+    pub async fn logout(&self, token: &str) -> Result<(), StoreError> {
+        let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
+        let handle = presented.selector.to_be_bytes();
+        let reply: String = self
+            .shared
+            .run(
+                &self.shared.scripts.finish,
+                &[&handle, &presented.verifier_hash(), b"logged_out", b""],
+            )
+            .await?;
+        match reply.as_str() {
+            "!gone" => Err(EngineError::InvalidToken.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends a session on an operator's order.
+    pub async fn revoke(&self, handle: Handle, actor: &str) -> Result<(), StoreError> {
+        let reply: String = self
+            .shared
+            .run(
+                &self.shared.scripts.finish,
+                &[&handle.0.to_be_bytes(), b"", b"revoked", actor.as_bytes()],
+            )
+            .await?;
+        match reply.as_str() {
+            "!gone" => Err(EngineError::NoSuchSession(handle).into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends every session of `user` through the user's set; returns how many.
+    /// Each chunk is one script; sessions the user starts meanwhile may end too.
+    pub async fn revoke_user(&self, user: &str, actor: &str) -> Result<usize, StoreError> {
+        let chunk = REVOKE_CHUNK.to_string();
+        let mut total = 0;
+        loop {
+            let (revoked, left): (usize, usize) = self
+                .shared
+                .run(
+                    &self.shared.scripts.revoke_user,
+                    &[user.as_bytes(), actor.as_bytes(), chunk.as_bytes()],
+                )
+                .await?;
+            total += revoked;
+            if left == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// A live session and the events of it that the recent stream holds.
+    pub async fn get(
+        &self,
+        handle: Handle,
+    ) -> Result<Option<(SessionView, Vec<Event>)>, StoreError> {
+        let reply: String = self
+            .shared
+            .run(&self.shared.scripts.get, &[&handle.0.to_be_bytes()])
+            .await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let (view, _) = wire::view(&reply).map_err(broken)?;
+        let events = self.session_events(&handle.to_string()).await?;
+        Ok(Some((view, events)))
+    }
+
+    /// The events of one session among the last `SESSION_EVENTS_SCAN` of the stream, oldest first.
+    async fn session_events(&self, hex: &str) -> Result<Vec<Event>, StoreError> {
+        let entries: Vec<(String, Vec<Vec<u8>>)> = self
+            .shared
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(&self.shared.keys[4])
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(SESSION_EVENTS_SCAN),
+            )
+            .await?;
+        let needle = format!("\"h\":\"{hex}\"");
+        let mut events = Vec::new();
+        for (_, fields) in entries.iter().rev() {
+            if let Some(json) = fields.get(1)
+                && memchr_contains(json, needle.as_bytes())
+            {
+                events.push(wire::event(json).map_err(broken)?);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Live sessions, soonest deadline first, one page at a time; by user
+    /// through the user's own set, never a scan.
+    pub async fn list(
+        &self,
+        user: Option<&str>,
+        limit: usize,
+        cursor: Option<&RedisCursor>,
+    ) -> Result<(Vec<SessionView>, Option<RedisCursor>), StoreError> {
+        let limit = limit.clamp(1, 100_000).to_string();
+        let (deadline, handle) = match cursor {
+            Some(c) => (c.deadline.to_string(), c.handle.0.to_be_bytes().to_vec()),
+            None => (String::new(), Vec::new()),
+        };
+        let reply: Vec<String> = self
+            .shared
+            .run(
+                &self.shared.scripts.list,
+                &[
+                    user.unwrap_or("").as_bytes(),
+                    limit.as_bytes(),
+                    deadline.as_bytes(),
+                    &handle,
+                ],
+            )
+            .await?;
+        let mut reply = reply.into_iter();
+        let next = reply.next().unwrap_or_default();
+        let next = if next.is_empty() {
+            None
+        } else {
+            Some(
+                next.parse()
+                    .map_err(|_| broken(format!("a listing cursor is unreadable: {next}")))?,
+            )
+        };
+        let sessions = reply
+            .map(|json| wire::view(&json).map(|(view, _)| view))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(broken)?;
+        Ok((sessions, next))
+    }
+
+    /// Cluster-wide counts: every node gives the same.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL")
+            .arg(&self.shared.keys[0])
+            .cmd("HLEN")
+            .arg(&self.shared.keys[1]);
+        let mut conn = self.shared.conn.clone();
+        let (meta, active): (std::collections::HashMap<String, String>, u64) =
+            within_timeout(pipe.query_async(&mut conn)).await?;
+        let count = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+        Ok(Stats {
+            active,
+            peak: count("peak").max(active),
+            totals: Totals {
+                logins: count("logins"),
+                touches: count("touches"),
+                renewals: count("renewals"),
+                logged_out: count("logged_out"),
+                revoked: count("revoked"),
+                // The per-user limit (#12) is not enforced on Redis yet.
+                evicted: 0,
+                expired_idle: count("expired_idle"),
+                expired_absolute: count("expired_absolute"),
+                expired_closing_time: count("expired_closing_time"),
+            },
+            last_seq: count("seq"),
+        })
+    }
+
+    /// Events after `seq` from the stream, then everything that follows, with
+    /// no gap and no duplicate, on whichever node.
+    pub async fn subscribe_after(
+        &self,
+        seq: u64,
+    ) -> Result<crate::engine::Subscription, SubscribeError> {
+        feed::subscribe_after(&self.shared, seq).await
+    }
+
+    /// Redis memory in use, in bytes (`INFO memory`), for the benchmarks.
+    pub async fn used_memory(&self) -> Result<u64, StoreError> {
+        let info: String = self.shared.query(redis::cmd("INFO").arg("memory")).await?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| broken("INFO memory has no used_memory".into()))
+    }
+}
+
+fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The engine's rule for a per-login timeout: the policy's, or one within bounds.
+fn pick_timeout(
+    field: &'static str,
+    asked: Option<Duration>,
+    default: Duration,
+    bounds: crate::engine::Bounds,
+) -> Result<u64, EngineError> {
+    let Some(asked) = asked else {
+        return Ok(default.as_millis() as u64);
+    };
+    if !bounds.contains(asked) {
+        return Err(EngineError::TimeoutOutOfBounds {
+            field,
+            value: humantime::format_duration(asked).to_string(),
+            min: humantime::format_duration(bounds.min).to_string(),
+            max: humantime::format_duration(bounds.max).to_string(),
+        });
+    }
+    Ok(asked.as_millis() as u64)
+}

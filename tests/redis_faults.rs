@@ -1,0 +1,230 @@
+//! The Redis store when things break: Redis killed and restarted under load,
+//! and a node whose clock is wrong. Real `redis-server` processes, AOF on.
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sessiontop::engine::driver::Delivery;
+use sessiontop::engine::{Clock, EventKind, ExpiryReason, Login, Millis, Policy, SystemClock};
+use sessiontop::store::StoreError;
+use sessiontop::store::redis::{RedisOptions, RedisStore, SubscribeError};
+
+use redis_support::RedisServer;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn node_with(redis: &RedisServer, prefix: &str, clock: Arc<dyn Clock>) -> RedisStore {
+    let mut options = RedisOptions::new(redis.url(), Policy::default());
+    options.key_prefix = prefix.to_owned();
+    options.clock = clock;
+    RedisStore::connect(options)
+        .await
+        .expect("the node connects")
+}
+
+async fn node(redis: &RedisServer, prefix: &str) -> RedisStore {
+    node_with(redis, prefix, Arc::new(SystemClock)).await
+}
+
+/// Polls until Redis answers this node again.
+async fn until_back(store: &RedisStore) {
+    let give_up = Instant::now() + PATIENCE;
+    while store.stats().await.is_err() {
+        assert!(Instant::now() < give_up, "the node did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_load_answers_unavailable_then_recovers_with_every_session() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "fault:").await;
+    let b = node(&redis, "fault:").await;
+    let mut watch = a.subscribe_after(0).await.unwrap();
+
+    // A steady load of logins on both nodes, keeping every answered token.
+    let running = Arc::new(AtomicBool::new(true));
+    let mut workers = Vec::new();
+    for (i, n) in [a.clone(), b.clone()].into_iter().enumerate() {
+        let running = running.clone();
+        workers.push(tokio::spawn(async move {
+            let mut answered = Vec::new();
+            let mut refused = 0;
+            let mut slowest = Duration::ZERO;
+            let mut k = 0;
+            while running.load(Ordering::SeqCst) {
+                k += 1;
+                let started = Instant::now();
+                match n.login(Login::user(format!("load{i}-{k}"))).await {
+                    Ok((token, _)) => answered.push(token),
+                    Err(StoreError::Unavailable(_)) => {
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(other) => panic!("unexpected answer {other:?}"),
+                }
+                slowest = slowest.max(started.elapsed());
+            }
+            (answered, refused, slowest)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Sessions that fall due while Redis is away.
+    let mut due = HashMap::new();
+    for i in 0..20 {
+        let login = Login {
+            idle_timeout: Some(Duration::from_secs(1)),
+            ..Login::user(format!("short{i}"))
+        };
+        let (_, view) = a.login(login).await.unwrap();
+        due.insert(view.handle, view.idle_expires_at);
+    }
+    redis.kill();
+
+    let started = Instant::now();
+    let answer = b.touch("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    assert!(
+        matches!(answer, Err(StoreError::Unavailable(_))),
+        "{answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "an answer within about a second, not a hang"
+    );
+    assert!(matches!(a.stats().await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        b.subscribe_after(0).await,
+        Err(SubscribeError::Store(StoreError::Unavailable(_)))
+    ));
+    // The open subscription is closed, so its client reconnects and resumes.
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if watch.next().await.is_none() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the subscription ended during the outage");
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.restart();
+    until_back(&a).await;
+    until_back(&b).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.store(false, Ordering::SeqCst);
+    let mut answered = Vec::new();
+    let mut refused = 0;
+    for worker in workers {
+        let (tokens, r, slowest) = worker.await.expect("no panic under load");
+        assert!(
+            slowest < Duration::from_secs(3),
+            "a login hung for {slowest:?}"
+        );
+        answered.extend(tokens);
+        refused += r;
+    }
+    assert!(refused > 0, "the load met the outage");
+    // Every answered login survived the crash (AOF, fsync always).
+    for token in &answered {
+        a.touch(token.expose())
+            .await
+            .expect("an answered login survives");
+    }
+
+    // What fell due during the outage ended after it, with honest lateness.
+    let mut after = a.subscribe_after(0).await.unwrap();
+    let mut events = std::mem::take(&mut after.backlog);
+    let give_up = Instant::now() + PATIENCE;
+    while events
+        .iter()
+        .filter(|e| e.kind == EventKind::Expired)
+        .count()
+        < 20
+    {
+        assert!(Instant::now() < give_up, "the due sessions did not end");
+        if let Ok(Some(Delivery::Event(event))) =
+            tokio::time::timeout(Duration::from_secs(1), after.next()).await
+        {
+            events.push(event);
+        }
+    }
+    for event in events.iter().filter(|e| e.kind == EventKind::Expired) {
+        assert_eq!(event.reason, Some(ExpiryReason::Idle));
+        assert_eq!(event.deadline, due.get(&event.session.handle).copied());
+        assert!(
+            event.lateness_ms().unwrap() >= 500,
+            "ended after the outage, and says so: {event:?}"
+        );
+    }
+    // A login whose answer was lost to the kill may still have been written:
+    // at most one per worker was in flight.
+    let active = b.stats().await.unwrap().active as usize;
+    assert!(
+        (answered.len()..=answered.len() + 2).contains(&active),
+        "{active} live for {} answered logins",
+        answered.len()
+    );
+}
+
+/// A node's clock that is off by a fixed amount.
+struct OffsetClock(Millis);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Millis {
+        SystemClock.now() + self.0
+    }
+
+    fn real_wait_until(&self, deadline: Millis) -> Option<Duration> {
+        SystemClock.real_wait_until(deadline - self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_wrong_clock_ends_sessions_neither_early_nor_late() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    for (prefix, offset) in [("ahead:", 3_600_000), ("behind:", -3_600_000)] {
+        // The only node on this prefix: its driver alone ends these sessions.
+        let wrong = node_with(&redis, prefix, Arc::new(OffsetClock(offset))).await;
+        let redis_now = wrong.now().await.unwrap();
+        let mut watch = wrong.subscribe_after(0).await.unwrap();
+        let mut deadlines = HashMap::new();
+        for i in 0..10 {
+            let login = Login {
+                idle_timeout: Some(Duration::from_secs(2)),
+                ..Login::user(format!("clock{i}"))
+            };
+            let (_, view) = wrong.login(login).await.unwrap();
+            assert!(
+                (view.created_at - redis_now).abs() < 10_000,
+                "times come from Redis, not the node's clock"
+            );
+            deadlines.insert(view.handle, view.idle_expires_at);
+        }
+        let mut ended = 0;
+        while ended < 10 {
+            let event = match tokio::time::timeout(PATIENCE, watch.next()).await {
+                Ok(Some(Delivery::Event(event))) => event,
+                other => panic!("{prefix} expected an event, got {other:?}"),
+            };
+            if event.kind == EventKind::Expired {
+                let deadline = deadlines[&event.session.handle];
+                assert_eq!(event.deadline, Some(deadline));
+                let lateness = event.at - deadline;
+                assert!(lateness >= 0, "{prefix}: ended early");
+                assert!(lateness < 5_000, "{prefix}: ended {lateness} ms late");
+                ended += 1;
+            }
+        }
+        wrong.shutdown();
+    }
+}

@@ -1,0 +1,380 @@
+//! The Redis store against a real `redis-server`: several nodes (store
+//! connections, each with its own stream tail and expiry driver) on one Redis
+//! behave as one session store.
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use sessiontop::engine::driver::Delivery;
+use sessiontop::engine::{
+    EngineError, Event, EventKind, ExpiryReason, Login, Policy, State, Subscription,
+};
+use sessiontop::store::StoreError;
+use sessiontop::store::redis::{RedisOptions, RedisStore, SubscribeError};
+
+use redis_support::RedisServer;
+
+/// Generous: a loaded machine is slow, and these are bounds, not measurements.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn policy() -> Policy {
+    Policy {
+        touch_event_interval: Duration::ZERO,
+        ..Policy::default()
+    }
+}
+
+async fn node(redis: &RedisServer, prefix: &str, policy: Policy) -> RedisStore {
+    let mut options = RedisOptions::new(redis.url(), policy);
+    options.key_prefix = prefix.to_owned();
+    RedisStore::connect(options)
+        .await
+        .expect("the node connects")
+}
+
+async fn next_event(subscription: &mut Subscription) -> Event {
+    match tokio::time::timeout(PATIENCE, subscription.next()).await {
+        Ok(Some(Delivery::Event(event))) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+fn login(user: &str) -> Login {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("ip".to_owned(), "192.0.2.7".to_owned());
+    Login {
+        user: user.into(),
+        attributes: Some(attributes),
+        ..Login::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_created_on_one_node_lives_on_every_node() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "life:", policy()).await;
+    let b = node(&redis, "life:", policy()).await;
+    let c = node(&redis, "life:", policy()).await;
+    assert_eq!(
+        a.instance(),
+        b.instance(),
+        "one event-id space for the cluster"
+    );
+    assert_ne!(a.node(), b.node());
+    let mut watch = b.subscribe_after(0).await.expect("a subscription");
+
+    let (token, created) = a.login(login("alice")).await.unwrap();
+    let touched = b.touch(token.expose()).await.unwrap();
+    assert_eq!(touched.handle, created.handle);
+    assert!(touched.last_seen_at >= created.last_seen_at);
+    let (renewed_token, renewed) = c.renew(token.expose()).await.unwrap();
+    assert_eq!(renewed.handle, created.handle);
+    assert_eq!(
+        a.touch(token.expose()).await,
+        Err(StoreError::Engine(EngineError::InvalidToken)),
+        "the old token died with the renewal, on every node"
+    );
+    b.touch(renewed_token.expose()).await.unwrap();
+
+    // Listing, by user and in all, and stats are the same on every node.
+    for n in [&a, &b, &c] {
+        let (mine, next) = n.list(Some("alice"), 10, None).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].handle, created.handle);
+        assert_eq!(mine[0].attribute("ip"), Some("192.0.2.7"));
+        assert_eq!(next, None);
+        assert_eq!(n.stats().await.unwrap().active, 1);
+        let (view, events) = n.get(created.handle).await.unwrap().expect("live");
+        assert_eq!(view.user, "alice");
+        assert!(events.iter().any(|e| e.kind == EventKind::Renewed));
+    }
+
+    a.revoke(created.handle, "admin").await.unwrap();
+    assert_eq!(
+        c.touch(renewed_token.expose()).await,
+        Err(StoreError::Engine(EngineError::InvalidToken))
+    );
+    assert_eq!(
+        b.revoke(created.handle, "admin").await,
+        Err(StoreError::Engine(EngineError::NoSuchSession(
+            created.handle
+        )))
+    );
+    assert_eq!(b.get(created.handle).await.unwrap(), None);
+
+    let kinds: Vec<EventKind> = {
+        let mut kinds = Vec::new();
+        for _ in 0..5 {
+            kinds.push(next_event(&mut watch).await.kind);
+        }
+        kinds
+    };
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Created,
+            EventKind::Touched,
+            EventKind::Renewed,
+            EventKind::Touched,
+            EventKind::Revoked
+        ]
+    );
+    let stats = c.stats().await.unwrap();
+    assert_eq!(stats.active, 0);
+    assert_eq!(stats.totals.logins, 1);
+    assert_eq!(stats.totals.revoked, 1);
+    assert_eq!(stats.totals.renewals, 1);
+    assert_eq!(stats.last_seq, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_engines_answers() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "bad:", policy()).await;
+    assert!(matches!(
+        a.login(Login::user("  ")).await,
+        Err(StoreError::Engine(EngineError::InvalidUser(_)))
+    ));
+    let too_long = Login {
+        idle_timeout: Some(Duration::from_secs(400 * 24 * 3600)),
+        ..Login::user("bob")
+    };
+    assert!(matches!(
+        a.login(too_long).await,
+        Err(StoreError::Engine(EngineError::TimeoutOutOfBounds { .. }))
+    ));
+    for token in ["", "nonsense", &"A".repeat(43)] {
+        assert_eq!(
+            a.touch(token).await,
+            Err(StoreError::Engine(EngineError::InvalidToken))
+        );
+        assert_eq!(
+            a.logout(token).await,
+            Err(StoreError::Engine(EngineError::InvalidToken))
+        );
+    }
+    // A well-formed token with the right handle but a wrong secret is refused.
+    let (token, view) = a.login(Login::user("bob")).await.unwrap();
+    let mut forged = token.expose().to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        a.touch(&forged).await,
+        Err(StoreError::Engine(EngineError::InvalidToken))
+    );
+    assert_eq!(a.stats().await.unwrap().totals.touches, 0);
+    a.logout(token.expose()).await.unwrap();
+    assert_eq!(a.get(view.handle).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_soonest_deadline_first_and_by_user() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "list:", policy()).await;
+    let b = node(&redis, "list:", policy()).await;
+    let mut handles = Vec::new();
+    for i in 0..25u64 {
+        let user = if i % 5 == 0 { "carol" } else { "dave" };
+        let login = Login {
+            idle_timeout: Some(Duration::from_secs(3600 - i * 10)),
+            ..Login::user(user)
+        };
+        let node = if i % 2 == 0 { &a } else { &b };
+        handles.push(node.login(login).await.unwrap().1.handle);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = b.list(None, 7, cursor.as_ref()).await.unwrap();
+        assert!(page.len() <= 7);
+        seen.extend(page.iter().map(|s| (s.expires_at, s.handle)));
+        match next {
+            Some(next) => cursor = Some(next.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "every session once");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "soonest deadline first"
+    );
+    // Later logins have shorter timeouts, so they come first.
+    assert_eq!(seen[0].1, handles[24]);
+
+    let (carol, next) = a.list(Some("carol"), 100, None).await.unwrap();
+    assert_eq!(next, None);
+    assert_eq!(carol.len(), 5);
+    assert!(carol.iter().all(|s| s.user == "carol"));
+    let (first, next) = a.list(Some("carol"), 2, None).await.unwrap();
+    let (rest, _) = a.list(Some("carol"), 10, next.as_ref()).await.unwrap();
+    assert_eq!(first.len() + rest.len(), 5);
+    assert_eq!(first[0].handle, carol[0].handle);
+    assert_eq!(rest[0].handle, carol[2].handle);
+
+    assert_eq!(b.revoke_user("dave", "admin").await.unwrap(), 20);
+    assert_eq!(a.list(Some("dave"), 100, None).await.unwrap().0.len(), 0);
+    assert_eq!(a.stats().await.unwrap().active, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_resumes_on_another_node_with_no_gap_and_no_duplicate() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "resume:", policy()).await;
+    let b = node(&redis, "resume:", policy()).await;
+    let mut on_a = a.subscribe_after(0).await.unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..10 {
+        tokens.push(a.login(Login::user(format!("u{i}"))).await.unwrap().0);
+    }
+    let mut last_seen = 0;
+    for _ in 0..4 {
+        last_seen = next_event(&mut on_a).await.seq;
+    }
+    drop(on_a);
+    for token in &tokens {
+        b.touch(token.expose()).await.unwrap();
+    }
+    // Resume on B from the id A gave: the 6 logins not yet seen, then 10 touches.
+    let mut on_b = b.subscribe_after(last_seen).await.unwrap();
+    // `next` hands out the backlog first, then what follows.
+    let mut seqs: Vec<u64> = Vec::new();
+    while seqs.len() < 16 {
+        seqs.push(next_event(&mut on_b).await.seq);
+    }
+    assert_eq!(seqs, (last_seen + 1..=last_seen + 16).collect::<Vec<_>>());
+    assert!(on_b.try_next().is_none(), "nothing more, no duplicate");
+
+    // A seq from the future is not this cluster's.
+    assert!(matches!(
+        b.subscribe_after(10_000).await,
+        Err(SubscribeError::TooOld(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_older_than_the_streams_retention_must_resync() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut options = RedisOptions::new(redis.url(), policy());
+    options.key_prefix = "trim:".into();
+    options.retention = 10;
+    let a = RedisStore::connect(options).await.unwrap();
+    let (token, _) = a.login(Login::user("erin")).await.unwrap();
+    for _ in 0..600 {
+        a.touch(token.expose()).await.unwrap();
+    }
+    assert!(matches!(
+        a.subscribe_after(1).await,
+        Err(SubscribeError::TooOld(_))
+    ));
+    let recent = a.subscribe_after(595).await.unwrap();
+    assert_eq!(recent.backlog.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_racing_nodes_end_each_session_exactly_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // One deadline for all: a closing time a few seconds from now.
+    let closing_at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let policy = Policy {
+        closing_time: Some(sessiontop::engine::ClosingTime(closing_at.time())),
+        ..policy()
+    };
+    let nodes = [
+        node(&redis, "race:", policy.clone()).await,
+        node(&redis, "race:", policy.clone()).await,
+        node(&redis, "race:", policy.clone()).await,
+    ];
+    let mut watch = nodes[1].subscribe_after(0).await.unwrap();
+    let mut logins = Vec::new();
+    for i in 0..1000 {
+        let n = nodes[i % 3].clone();
+        logins.push(tokio::spawn(async move {
+            n.login(Login::user(format!("user{}", i % 50))).await
+        }));
+    }
+    let mut live = HashMap::new();
+    for login in logins {
+        let (_, view) = login
+            .await
+            .unwrap()
+            .expect("a login before the closing time");
+        live.insert(view.handle, view.expires_at);
+    }
+    let deadline = *live.values().next().unwrap();
+    assert!(live.values().all(|&d| d == deadline), "one deadline");
+    let mut ended = HashMap::new();
+    while ended.len() < 1000 {
+        let event = next_event(&mut watch).await;
+        if event.kind == EventKind::Expired {
+            assert_eq!(event.reason, Some(ExpiryReason::ClosingTime));
+            assert_eq!(event.deadline, Some(deadline));
+            assert!(event.at >= deadline, "never early");
+            assert_eq!(event.session.state, State::Expired);
+            let before = ended.insert(event.session.handle, event.seq);
+            assert!(before.is_none(), "a second expired event for one session");
+        }
+    }
+    assert!(live.keys().all(|h| ended.contains_key(h)));
+    // A moment more: still no duplicate from a slower node.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    while let Some(delivery) = watch.try_next() {
+        if let Delivery::Event(event) = delivery {
+            assert_ne!(
+                event.kind,
+                EventKind::Expired,
+                "a late duplicate: {event:?}"
+            );
+        }
+    }
+    let stats = nodes[2].stats().await.unwrap();
+    assert_eq!(stats.active, 0);
+    assert_eq!(stats.totals.expired_closing_time, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_end_once_with_their_own_deadline_when_a_node_is_gone() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "idle:", policy()).await;
+    let b = node(&redis, "idle:", policy()).await;
+    let mut watch = b.subscribe_after(0).await.unwrap();
+    let mut deadlines = HashMap::new();
+    for i in 0..100 {
+        let login = Login {
+            idle_timeout: Some(Duration::from_secs(2)),
+            ..Login::user(format!("v{i}"))
+        };
+        let (_, view) = a.login(login).await.unwrap();
+        deadlines.insert(view.handle, view.idle_expires_at);
+    }
+    // The node that created them goes away; the other one ends them.
+    a.shutdown();
+    drop(a);
+    let mut ended = 0;
+    while ended < 100 {
+        let event = next_event(&mut watch).await;
+        if event.kind == EventKind::Expired {
+            assert_eq!(event.reason, Some(ExpiryReason::Idle));
+            assert_eq!(event.deadline, deadlines.remove(&event.session.handle));
+            assert!(event.at >= event.deadline.unwrap());
+            ended += 1;
+        }
+    }
+    assert!(deadlines.is_empty());
+}
