@@ -35,7 +35,11 @@ async fn node(redis: &RedisServer, prefix: &str, policy: Policy) -> RedisStore {
         .expect("the node connects")
 }
 
+/// The next event: the backlog first, then what follows it.
 async fn next_event(subscription: &mut Subscription) -> Event {
+    if !subscription.backlog.is_empty() {
+        return subscription.backlog.remove(0);
+    }
     match tokio::time::timeout(PATIENCE, subscription.next()).await {
         Ok(Some(Delivery::Event(event))) => event,
         other => panic!("expected an event, got {other:?}"),
@@ -247,7 +251,7 @@ async fn a_subscriber_resumes_on_another_node_with_no_gap_and_no_duplicate() {
     }
     // Resume on B from the id A gave: the 6 logins not yet seen, then 10 touches.
     let mut on_b = b.subscribe_after(last_seen).await.unwrap();
-    // `next` hands out the backlog first, then what follows.
+    // `next_event` hands out the backlog first, then what follows.
     let mut seqs: Vec<u64> = Vec::new();
     while seqs.len() < 16 {
         seqs.push(next_event(&mut on_b).await.seq);
