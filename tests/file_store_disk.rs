@@ -121,7 +121,7 @@ async fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     };
     let sessions = open_at(&disk.path()).await.unwrap();
     let answered = fill(&sessions).await;
-    assert!(answered > 100, "some logins fit: {answered}");
+    assert!(answered > 10, "some logins fit: {answered}");
     // Reads go on while writes fail.
     assert_eq!(count(&sessions).await, answered);
     assert!(sessions.stats().await.is_ok());

@@ -222,16 +222,45 @@ async fn touch_phase(
     warmup: Duration,
     measure: Duration,
 ) -> color_eyre::Result<PhaseResult> {
+    let request = |_| {
+        let tokens = tokens.clone();
+        Request {
+            path: "/v1/sessions/touch",
+            expect: 200,
+            body: Box::new(move |i| format!("{{\"token\":\"{}\"}}", tokens[i % tokens.len()])),
+        }
+    };
+    run_phase(
+        addr,
+        app_token,
+        request,
+        |c| c * 7 + offset,
+        warmup,
+        measure,
+    )
+    .await
+}
+
+/// `CONNECTIONS` connections, each sending its `request` from its `first` index on,
+/// recording from after `warmup` for `measure`.
+async fn run_phase(
+    addr: SocketAddr,
+    app_token: &Arc<str>,
+    request: impl Fn(usize) -> Request,
+    first: impl Fn(usize) -> usize,
+    warmup: Duration,
+    measure: Duration,
+) -> color_eyre::Result<PhaseResult> {
     let start = Instant::now();
     let record_from = start + warmup;
     let end = record_from + measure;
     let mut tasks = Vec::new();
     for connection in 0..CONNECTIONS {
-        tasks.push(tokio::spawn(touch_loop(
+        tasks.push(tokio::spawn(request_loop(
             addr,
             app_token.clone(),
-            tokens.clone(),
-            connection * 7 + offset,
+            request(connection),
+            first(connection),
             record_from,
             end,
         )));
@@ -246,22 +275,6 @@ async fn touch_phase(
         result.errors += errors;
     }
     Ok(result)
-}
-
-async fn touch_loop(
-    addr: SocketAddr,
-    app_token: Arc<str>,
-    tokens: Arc<Vec<String>>,
-    first: usize,
-    record_from: Instant,
-    end: Instant,
-) -> color_eyre::Result<(Vec<u32>, usize)> {
-    let request = Request {
-        path: "/v1/sessions/touch",
-        expect: 200,
-        body: Box::new(move |i| format!("{{\"token\":\"{}\"}}", tokens[i % tokens.len()])),
-    };
-    request_loop(addr, app_token, request, first, record_from, end).await
 }
 
 /// One kind of request a load connection sends over and over.
@@ -557,39 +570,16 @@ async fn login_phase(
     warmup: Duration,
     measure: Duration,
 ) -> color_eyre::Result<PhaseResult> {
-    let start = Instant::now();
-    let record_from = start + warmup;
-    let end = record_from + measure;
-    let mut tasks = Vec::new();
-    for connection in 0..CONNECTIONS {
-        let request = Request {
-            path: "/v1/sessions",
-            expect: 201,
-            body: Box::new(move |i| {
-                format!(
-                    "{{\"user\":\"bench{}\",\"attributes\":{{\"ip\":\"198.51.100.{}\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0\"}}}}",
-                    i % 50_000,
-                    i % 250
-                )
-            }),
-        };
-        tasks.push(tokio::spawn(request_loop(
-            addr,
-            app_token.clone(),
-            request,
-            connection,
-            record_from,
-            end,
-        )));
-    }
-    let mut result = PhaseResult {
-        latencies_us: Vec::new(),
-        errors: 0,
+    let request = |_| Request {
+        path: "/v1/sessions",
+        expect: 201,
+        body: Box::new(|i| {
+            format!(
+                "{{\"user\":\"bench{}\",\"attributes\":{{\"ip\":\"198.51.100.{}\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0\"}}}}",
+                i % 50_000,
+                i % 250
+            )
+        }),
     };
-    for task in tasks {
-        let (latencies, errors) = task.await??;
-        result.latencies_us.extend(latencies);
-        result.errors += errors;
-    }
-    Ok(result)
+    run_phase(addr, app_token, request, |c| c, warmup, measure).await
 }
