@@ -65,24 +65,51 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// What every server benchmark starts from: a policy under which nothing
+/// expires during the run, and a server config with fresh tokens.
+struct Setup {
+    policy: crate::engine::Policy,
+    driver: crate::engine::driver::DriverConfig,
+    server_config: crate::config::ServerConfig,
+    app_token: String,
+    admin_token: String,
+}
+
+impl Setup {
+    fn new(config: &Config) -> color_eyre::Result<Setup> {
+        let mut policy = config.policy.to_policy()?;
+        policy.idle_timeout = policy.idle_bounds.max;
+        policy.absolute_timeout = policy.absolute_bounds.max;
+        policy.closing_time = None;
+        let mut server_config = config.server.clone();
+        let app_token = generate_token(Role::App);
+        let admin_token = generate_token(Role::Admin);
+        server_config.app_token = Some(app_token.clone().into());
+        server_config.admin_token = Some(admin_token.clone().into());
+        server_config.app_token_file = None;
+        server_config.admin_token_file = None;
+        Ok(Setup {
+            policy,
+            driver: config.engine.to_driver_config()?,
+            server_config,
+            app_token,
+            admin_token,
+        })
+    }
+}
+
 pub fn run(config: &Config) -> color_eyre::Result<ServerReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .wrap_err("cannot start the tokio runtime")?;
-    let mut policy = config.policy.to_policy()?;
-    // Nothing expires during the run: only touches are measured.
-    policy.idle_timeout = policy.idle_bounds.max;
-    policy.absolute_timeout = policy.absolute_bounds.max;
-    policy.closing_time = None;
-    let driver = config.engine.to_driver_config()?;
-    let mut server_config = config.server.clone();
-    let app_token = generate_token(Role::App);
-    let admin_token = generate_token(Role::Admin);
-    server_config.app_token = Some(app_token.clone().into());
-    server_config.admin_token = Some(admin_token.clone().into());
-    server_config.app_token_file = None;
-    server_config.admin_token_file = None;
+    let Setup {
+        policy,
+        driver,
+        server_config,
+        app_token,
+        admin_token,
+    } = Setup::new(config)?;
 
     let (engine, addr, stop) = runtime.block_on(async {
         let engine = EngineHandle::spawn(policy, Arc::new(SystemClock), driver);
@@ -478,17 +505,13 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
         .enable_all()
         .build()
         .wrap_err("cannot start the tokio runtime")?;
-    let mut policy = config.policy.to_policy()?;
-    policy.idle_timeout = policy.idle_bounds.max;
-    policy.absolute_timeout = policy.absolute_bounds.max;
-    policy.closing_time = None;
-    let driver = config.engine.to_driver_config()?;
-    let mut server_config = config.server.clone();
-    let app_token = generate_token(Role::App);
-    server_config.app_token = Some(app_token.clone().into());
-    server_config.admin_token = Some(generate_token(Role::Admin).into());
-    server_config.app_token_file = None;
-    server_config.admin_token_file = None;
+    let Setup {
+        policy,
+        driver,
+        server_config,
+        app_token,
+        ..
+    } = Setup::new(config)?;
     let mut options = config.store.options();
     options.url = url.clone();
 

@@ -257,13 +257,13 @@ impl Engine {
         let now = self.catch_up(now);
         let user = validate_user(&login.user)?;
         let attributes = validate_attributes(login.attributes)?;
-        let idle = self.pick_timeout(
+        let idle = pick_timeout(
             "idle_timeout",
             login.idle_timeout,
             self.policy.idle_timeout,
             self.policy.idle_bounds,
         )?;
-        let absolute = self.pick_timeout(
+        let absolute = pick_timeout(
             "absolute_timeout",
             login.absolute_timeout,
             self.policy.absolute_timeout,
@@ -858,27 +858,28 @@ impl Engine {
         }
         Ok(Some(asked))
     }
+}
 
-    fn pick_timeout(
-        &self,
-        field: &'static str,
-        asked: Option<Duration>,
-        default: Duration,
-        bounds: super::session::Bounds,
-    ) -> Result<i64, EngineError> {
-        let Some(asked) = asked else {
-            return Ok(default.as_millis() as i64);
-        };
-        if !bounds.contains(asked) {
-            return Err(EngineError::TimeoutOutOfBounds {
-                field,
-                value: humantime::format_duration(asked).to_string(),
-                min: humantime::format_duration(bounds.min).to_string(),
-                max: humantime::format_duration(bounds.max).to_string(),
-            });
-        }
-        Ok(asked.as_millis() as i64)
+/// A login's own timeout in milliseconds: the policy's default, or the one
+/// asked for if it lies within the bounds.
+pub(crate) fn pick_timeout(
+    field: &'static str,
+    asked: Option<Duration>,
+    default: Duration,
+    bounds: super::session::Bounds,
+) -> Result<i64, EngineError> {
+    let Some(asked) = asked else {
+        return Ok(default.as_millis() as i64);
+    };
+    if !bounds.contains(asked) {
+        return Err(EngineError::TimeoutOutOfBounds {
+            field,
+            value: humantime::format_duration(asked).to_string(),
+            min: humantime::format_duration(bounds.min).to_string(),
+            max: humantime::format_duration(bounds.max).to_string(),
+        });
     }
+    Ok(asked.as_millis() as i64)
 }
 
 pub(crate) fn validate_user(user: &str) -> Result<CompactString, EngineError> {

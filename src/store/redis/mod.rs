@@ -375,19 +375,19 @@ impl RedisStore {
         let policy = &self.shared.policy;
         let user = crate::engine::validate_user(&login.user)?;
         let attributes = crate::engine::validate_attributes(login.attributes)?;
-        let idle = pick_timeout(
+        let idle = crate::engine::pick_timeout(
             "idle_timeout",
             login.idle_timeout,
             policy.idle_timeout,
             policy.idle_bounds,
         )?;
-        let absolute = pick_timeout(
+        let absolute = crate::engine::pick_timeout(
             "absolute_timeout",
             login.absolute_timeout,
             policy.absolute_timeout,
             policy.absolute_bounds,
         )?;
-        let idle = idle.min(crate::engine::session::MAX_IDLE_TIMEOUT.as_millis() as u64);
+        let idle = idle.min(crate::engine::session::MAX_IDLE_TIMEOUT.as_millis() as i64);
         let (idle, absolute) = (idle.to_string(), absolute.to_string());
         // Selectors are random: one already taken anywhere is drawn again.
         for _ in 0..8 {
@@ -665,25 +665,4 @@ impl RedisStore {
 
 fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The engine's rule for a per-login timeout: the policy's, or one within bounds.
-fn pick_timeout(
-    field: &'static str,
-    asked: Option<Duration>,
-    default: Duration,
-    bounds: crate::engine::Bounds,
-) -> Result<u64, EngineError> {
-    let Some(asked) = asked else {
-        return Ok(default.as_millis() as u64);
-    };
-    if !bounds.contains(asked) {
-        return Err(EngineError::TimeoutOutOfBounds {
-            field,
-            value: humantime::format_duration(asked).to_string(),
-            min: humantime::format_duration(bounds.min).to_string(),
-            max: humantime::format_duration(bounds.max).to_string(),
-        });
-    }
-    Ok(asked.as_millis() as u64)
 }
