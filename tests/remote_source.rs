@@ -136,6 +136,7 @@ async fn server_with_a_stuck_cursor() -> String {
         instance: "0123456789ab".into(),
         last_seq: 3,
         store: "memory".into(),
+        node: "0123abcd".into(),
     };
     let page = SessionPage {
         sessions: Vec::new(),

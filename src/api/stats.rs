@@ -76,6 +76,10 @@ pub struct StatsResponse {
     /// Where the sessions are kept: `memory`, `file:PATH`, or a Redis URL without credentials.
     #[serde(default)]
     pub store: String,
+    /// This server process's own id, random per run. Nodes that share a Redis
+    /// store answer with one `instance` and each with its own `node`.
+    #[serde(default)]
+    pub node: String,
 }
 
 impl StatsResponse {

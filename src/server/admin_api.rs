@@ -223,5 +223,6 @@ pub async fn stats(
         instance: store.instance().to_owned(),
         last_seq: stats.last_seq,
         store: store.kind().to_string(),
+        node: store.node().to_owned(),
     }))
 }

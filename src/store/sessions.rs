@@ -35,16 +35,26 @@ impl std::fmt::Display for StoreKind {
     }
 }
 
+fn new_node() -> Arc<str> {
+    Arc::from(&crate::engine::driver::random_instance()[..8])
+}
+
 #[derive(Clone)]
 pub struct Sessions {
     engine: EngineHandle,
     file: Option<Arc<FileStore>>,
+    /// This process's own id, random per run (see `node()`).
+    node: Arc<str>,
 }
 
 impl Sessions {
     /// Sessions kept only in this process's memory.
     pub fn memory(engine: EngineHandle) -> Sessions {
-        Sessions { engine, file: None }
+        Sessions {
+            engine,
+            file: None,
+            node: new_node(),
+        }
     }
 
     /// Sessions in `engine`, written behind to `file` (the engine was restored from it).
@@ -52,6 +62,7 @@ impl Sessions {
         Sessions {
             engine,
             file: Some(file),
+            node: new_node(),
         }
     }
 
@@ -65,6 +76,12 @@ impl Sessions {
     /// The in-process engine, where there is one.
     pub fn engine(&self) -> &EngineHandle {
         &self.engine
+    }
+
+    /// This server process's own id, random per run: nodes sharing one store
+    /// have one instance and each its own node.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     pub fn instance(&self) -> &str {
