@@ -168,6 +168,13 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
     shared.feed.close();
 }
 
+/// Everything this node publishes from now on, and the seq it starts after.
+pub(super) fn subscribe_live(shared: &Shared) -> (Subscription, u64) {
+    let sender = shared.feed.sender();
+    let seq = *shared.feed.published.borrow();
+    (Subscription::new(Vec::new(), sender.subscribe()), seq)
+}
+
 /// A subscription that starts right after `seq`.
 pub(super) async fn subscribe_after(
     shared: &Shared,
