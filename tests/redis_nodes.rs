@@ -405,6 +405,10 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
             Ok(Some(_)) | Err(_) => assert!(Instant::now() < give_up, "the stream stayed open"),
         }
     }
+    // A client reconnecting meanwhile is told the store is away, not left waiting.
+    let (status, body) = admin(&client, &b, reqwest::Method::GET, "/v1/admin/events");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "store_unavailable");
     // Liveness is the process's: the node is up, waiting for Redis.
     let (status, _) = admin(&client, &a, reqwest::Method::GET, "/healthz");
     assert_eq!(status, 200);
@@ -462,4 +466,34 @@ fn a_node_killed_leaves_the_others_expiring_on_time() {
         assert!((0..1000).contains(&late), "{late} ms late: {event:?}");
     }
     assert_eq!(get(&client, &all[0], "/v1/admin/stats")["active"], 0);
+}
+
+#[test]
+fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() {
+    if !redis_support::available() {
+        return;
+    }
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = std::process::Command::new(support::pty::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("redis://app:hunter2hunter2@127.0.0.1:{port}/0"))
+        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("SESSIONTOP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stderr.contains(&format!("cannot use redis://***@127.0.0.1:{port}/0")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
 }

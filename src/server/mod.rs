@@ -250,6 +250,9 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                 };
                 println!("  {name} {}", token.expose_secret());
             }
+            if matches!(opened.sessions.kind(), store::StoreKind::Redis(_)) {
+                println!("These are this node's own: give every node on the Redis store the same tokens (SESSIONTOP_APP_TOKEN, SESSIONTOP_ADMIN_TOKEN), so that any node answers any request.");
+            }
         }
         println!("{kept}");
         println!("listening on http://{local}");

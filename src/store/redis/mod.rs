@@ -254,7 +254,9 @@ async fn within_timeout<T>(
 
 /// Says what went wrong in one sentence; Redis's errors never hold a password.
 fn unavailable(error: &redis::RedisError) -> StoreError {
-    if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
+    if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
+        StoreError::Unavailable("Redis is loading its data after a restart".into())
+    } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
     } else {
         tracing::error!(%error, "a Redis script failed");
@@ -761,7 +763,7 @@ impl RedisStore {
     }
 
     /// Everything that happens from now on, and the seq of the newest event before it.
-    pub fn subscribe_live(&self) -> (Subscription, u64) {
+    pub fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
         feed::subscribe_live(&self.shared)
     }
 
