@@ -50,6 +50,8 @@ use scripts::Scripts;
 
 /// How long any one Redis call may take before the answer is `Unavailable`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a node starting up waits for a Redis that is loading its data.
+const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
 const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
@@ -252,9 +254,13 @@ async fn within_timeout<T>(
     }
 }
 
+fn is_loading(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+}
+
 /// Says what went wrong in one sentence; Redis's errors never hold a password.
 fn unavailable(error: &redis::RedisError) -> StoreError {
-    if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
+    if is_loading(error) {
         StoreError::Unavailable("Redis is loading its data after a restart".into())
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
@@ -308,20 +314,39 @@ impl RedisStore {
         let prefix = options.key_prefix.clone();
         let keys = ["m", "s", "d", "t", "e"].map(|k| format!("{prefix}{k}"));
         let mut probe = conn.clone();
-        let instance: String = within_timeout(async {
-            redis::cmd("HSETNX")
-                .arg(&keys[0])
-                .arg("instance")
-                .arg(random_hex(6))
-                .exec_async(&mut probe)
-                .await?;
-            redis::cmd("HGET")
-                .arg(&keys[0])
-                .arg("instance")
-                .query_async(&mut probe)
-                .await
-        })
-        .await?;
+        // A Redis that has just restarted answers LOADING until its data is
+        // in memory: wait for it (up to `LOADING_WAIT`) rather than give up.
+        let loading_until = tokio::time::Instant::now() + LOADING_WAIT;
+        let instance: String = loop {
+            let answer = tokio::time::timeout(OP_TIMEOUT, async {
+                redis::cmd("HSETNX")
+                    .arg(&keys[0])
+                    .arg("instance")
+                    .arg(random_hex(6))
+                    .exec_async(&mut probe)
+                    .await?;
+                redis::cmd("HGET")
+                    .arg(&keys[0])
+                    .arg("instance")
+                    .query_async(&mut probe)
+                    .await
+            })
+            .await;
+            match answer {
+                Ok(Ok(instance)) => break instance,
+                Ok(Err(error))
+                    if is_loading(&error) && tokio::time::Instant::now() < loading_until =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Err(error)) => return Err(unavailable(&error)),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "Redis did not answer within 1 s".into(),
+                    ));
+                }
+            }
+        };
         let seq: Option<u64> = within_timeout(
             redis::cmd("HGET")
                 .arg(&keys[0])
