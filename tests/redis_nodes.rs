@@ -497,3 +497,72 @@ fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() 
     assert!(stderr.contains("cannot be reached"), "{stderr}");
     assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
 }
+
+#[test]
+fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let password = "s3cret-redis-pass-0123";
+    let mut admin_conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(password)
+        .exec(&mut admin_conn)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("redis-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npassword_file = {:?}\n",
+            password_file.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // Without the password, the node stops at start and says why.
+    let output = std::process::Command::new(support::pty::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &redis.url()])
+        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("SESSIONTOP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot use redis://127.0.0.1:"), "{stderr}");
+
+    // With it, from the file, the node serves.
+    let config = config.display().to_string();
+    let node = Server::start(&["--store", &redis.url(), "--config", &config]);
+    let client = client();
+    let (token, _) = login(&client, &node, json!({"user": "alice"}));
+    let (status, _) = post(
+        &client,
+        &node,
+        "/v1/sessions/touch",
+        json!({"token": token}),
+    );
+    assert_eq!(status, 200);
+    let stats = get(&client, &node, "/v1/admin/stats");
+    assert!(!stats.to_string().contains(password));
+    let metrics = client
+        .get(format!("{}/metrics", node.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("sessiontop_active_sessions 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(password));
+}
