@@ -36,18 +36,6 @@ fn nodes(redis: &RedisServer, n: usize) -> Vec<Server> {
     (0..n).map(|_| Server::start(&["--store", &url])).collect()
 }
 
-fn post(client: &Client, node: &Server, path: &str, body: Value) -> (u16, Value) {
-    let response = client
-        .post(format!("{}{path}", node.url()))
-        .bearer_auth(APP_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn admin(client: &Client, node: &Server, method: reqwest::Method, path: &str) -> (u16, Value) {
     let response = client
         .request(method, format!("{}{path}", node.url()))
@@ -66,7 +54,7 @@ fn get(client: &Client, node: &Server, path: &str) -> Value {
 }
 
 fn login(client: &Client, node: &Server, body: Value) -> (String, String) {
-    let (status, body) = post(client, node, "/v1/sessions", body);
+    let (status, body) = node.post(client, "/v1/sessions", body);
     assert_eq!(status, 201, "{body}");
     (
         body["token"].as_str().unwrap().to_owned(),
@@ -189,13 +177,13 @@ fn a_session_lives_across_three_nodes_as_on_one() {
         &a,
         json!({"user": "alice", "attributes": {"ip": "192.0.2.7"}}),
     );
-    let (status, body) = post(&client, &b, "/v1/sessions/touch", json!({"token": token}));
+    let (status, body) = b.post(&client, "/v1/sessions/touch", json!({"token": token}));
     assert_eq!(status, 200, "a touch on B of a login on A: {body}");
-    let (status, body) = post(&client, &c, "/v1/sessions/renew", json!({"token": token}));
+    let (status, body) = c.post(&client, "/v1/sessions/renew", json!({"token": token}));
     assert_eq!(status, 200, "a renewal on C: {body}");
     let renewed = body["token"].as_str().unwrap().to_owned();
     assert_eq!(body["session"]["handle"], handle.as_str());
-    let (status, _) = post(&client, &a, "/v1/sessions/touch", json!({"token": token}));
+    let (status, _) = a.post(&client, "/v1/sessions/touch", json!({"token": token}));
     assert_eq!(status, 404, "the old token died on every node");
     let (_, bob) = login(&client, &b, json!({"user": "bob"}));
 
@@ -231,7 +219,7 @@ fn a_session_lives_across_three_nodes_as_on_one() {
         &format!("/v1/admin/sessions/{handle}"),
     );
     assert_eq!(status, 204);
-    let (status, _) = post(&client, &c, "/v1/sessions/touch", json!({"token": renewed}));
+    let (status, _) = c.post(&client, "/v1/sessions/touch", json!({"token": renewed}));
     assert_eq!(status, 404);
     assert_eq!(handles(&get(&client, &c, "/v1/admin/sessions")), [bob]);
 
@@ -382,7 +370,7 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
     redis.kill();
     for node in [&a, &b] {
         let started = Instant::now();
-        let (status, body) = post(&client, node, "/v1/sessions", json!({"user": "dave"}));
+        let (status, body) = node.post(&client, "/v1/sessions", json!({"user": "dave"}));
         let took = started.elapsed();
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"], "store_unavailable", "{body}");
@@ -392,7 +380,7 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
         );
         let text = body.to_string();
         assert!(!text.contains("127.0.0.1"), "no host in the answer: {text}");
-        let (status, _) = post(&client, node, "/v1/sessions/touch", json!({"token": token}));
+        let (status, _) = node.post(&client, "/v1/sessions/touch", json!({"token": token}));
         assert_eq!(status, 503);
         let (status, _) = admin(&client, node, reqwest::Method::GET, "/v1/admin/sessions");
         assert_eq!(status, 503);
@@ -417,7 +405,9 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
     for node in [&a, &b] {
         assert!(
             eventually(Duration::from_secs(20), || {
-                post(&client, node, "/v1/sessions/touch", json!({"token": token})).0 == 200
+                node.post(&client, "/v1/sessions/touch", json!({"token": token}))
+                    .0
+                    == 200
             }),
             "the node reconnected by itself"
         );
@@ -468,6 +458,22 @@ fn a_node_killed_leaves_the_others_expiring_on_time() {
     assert_eq!(get(&client, &all[0], "/v1/admin/stats")["active"], 0);
 }
 
+/// Runs `serve` on `store`, which must stop at start; its stdout and stderr.
+fn serve_failing(store: &str) -> (String, String) {
+    let output = std::process::Command::new(support::pty::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("SESSIONTOP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "serve started on {store}");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() {
     if !redis_support::available() {
@@ -479,17 +485,8 @@ fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() 
         .local_addr()
         .unwrap()
         .port();
-    let output = std::process::Command::new(support::pty::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(format!("redis://app:hunter2hunter2@127.0.0.1:{port}/0"))
-        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
-        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env_remove("SESSIONTOP_CONFIG")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let url = format!("redis://app:hunter2hunter2@127.0.0.1:{port}/0");
+    let (stdout, stderr) = serve_failing(&url);
     assert!(
         stderr.contains(&format!("cannot use redis://***@127.0.0.1:{port}/0")),
         "{stderr}"
@@ -528,15 +525,7 @@ fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
     .unwrap();
 
     // Without the password, the node stops at start and says why.
-    let output = std::process::Command::new(support::pty::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", &redis.url()])
-        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
-        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env_remove("SESSIONTOP_CONFIG")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = serve_failing(&redis.url());
     assert!(stderr.contains("cannot use redis://127.0.0.1:"), "{stderr}");
 
     // With it, from the file, the node serves.
@@ -544,12 +533,7 @@ fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
     let node = Server::start(&["--store", &redis.url(), "--config", &config]);
     let client = client();
     let (token, _) = login(&client, &node, json!({"user": "alice"}));
-    let (status, _) = post(
-        &client,
-        &node,
-        "/v1/sessions/touch",
-        json!({"token": token}),
-    );
+    let (status, _) = node.post(&client, "/v1/sessions/touch", json!({"token": token}));
     assert_eq!(status, 200);
     let stats = get(&client, &node, "/v1/admin/stats");
     assert!(!stats.to_string().contains(password));
