@@ -57,8 +57,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         spans.push(Span::raw(" "));
     }
+    spans.push(Span::raw(mode));
+    // Which node of the server: a reconnect may land on another.
+    if !app.info.node.is_empty() && app.lesson.is_none() {
+        spans.push(Span::styled(" node ", theme.style(Role::Muted)));
+        spans.push(Span::raw(untrusted(&app.info.node, 16)));
+    }
+    let limit = policy.max_sessions_per_user;
     spans.extend([
-        Span::raw(mode),
         sep(),
         Span::styled("idle ", theme.style(Role::Muted)),
         Span::raw(timeout_label(
@@ -72,10 +78,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             policy.absolute_timeout.as_millis() as i64,
             wide,
         )),
-        Span::styled("  closing ", theme.style(Role::Muted)),
-        Span::raw(closing),
-        sep(),
     ]);
+    // A narrow header leaves out "closing off" to make room for the limit.
+    if wide || limit.is_none() || closing != "off" {
+        spans.push(Span::styled("  closing ", theme.style(Role::Muted)));
+        spans.push(Span::raw(closing));
+    }
+    if let Some(limit) = limit {
+        spans.push(Span::styled("  max ", theme.style(Role::Muted)));
+        spans.push(Span::raw(format!("{limit}/user")));
+    }
+    spans.push(sep());
     if app.info.clock_control {
         spans.push(Span::styled("clock ", theme.style(Role::Muted)));
         spans.push(Span::styled(
@@ -119,7 +132,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         });
     }
     // Real time beside a clock of its own speed, where there is room for it.
-    if app.info.clock_control && area.width >= 110 {
+    let used: usize = spans.iter().map(Span::width).sum();
+    if app.info.clock_control && area.width >= 110 && used + 16 <= usize::from(area.width) {
         spans.push(sep());
         spans.push(Span::styled("real ", theme.style(Role::Muted)));
         spans.push(Span::raw(time_of_day(
