@@ -17,7 +17,7 @@ use serde_json::json;
 use sessiontop::config::{Config, ServerConfig};
 use sessiontop::engine::driver::DriverConfig;
 use sessiontop::engine::{EndReason, EngineHandle, EventKind, Policy, SystemClock};
-use sessiontop::source::{Remote, SessionSource, SourceUpdate, UpdateStream};
+use sessiontop::source::{ConnectionState, Remote, SessionSource, SourceUpdate, UpdateStream};
 use sessiontop::tui::app::App;
 use sessiontop::tui::keymap::KeyMap;
 use sessiontop::tui::mirror::Ending;
@@ -198,6 +198,12 @@ async fn the_header_names_the_node_and_follows_a_reconnect_to_another_node() {
     let header = screen(&mut app).lines().next().unwrap().to_owned();
     assert!(header.contains(&format!("node {node_a}")), "{header}");
 
+    // The event stream is up, on node A.
+    loop {
+        if let SourceUpdate::Connection(ConnectionState::Connected) = next(&mut updates).await {
+            break;
+        }
+    }
     // The link to node A drops; the balancer sends the reconnect to node B.
     // (A keeps running: stopping it would stop the engine both share.)
     proxy.redirect(b);
@@ -205,7 +211,10 @@ async fn the_header_names_the_node_and_follows_a_reconnect_to_another_node() {
     proxy.restore();
     let http = reqwest::Client::new();
     let info = loop {
-        match next(&mut updates).await {
+        let update = next(&mut updates).await;
+        // Shown only if the test fails.
+        eprintln!("{update:?}");
+        match update {
             SourceUpdate::Info(info) => break info,
             SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => {
                 panic!("the same instance resumes without a reload")

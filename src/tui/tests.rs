@@ -1090,4 +1090,29 @@ fn the_header_shows_the_per_user_limit_and_the_server_node() {
         text.contains("reconnected to server node 77e0b5aa"),
         "{text}"
     );
+    // A long server URL, the node and a RECONNECTING badge all fit in 120
+    // columns: the title and "closing off" make room.
+    app.info.mode = "http://127.0.0.1:41987 (v0.1.0)".into();
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now: T0,
+            speed: 1.0,
+            paused: false,
+        },
+        real_ms: 0,
+    });
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Reconnecting {
+            retry_in_ms: 2_000,
+            reason: "connection reset".into(),
+        },
+    )));
+    let header = screen(&mut app).lines().next().unwrap().to_owned();
+    assert!(
+        header.contains("node 77e0b5aa")
+            && header.contains("max 3/user")
+            && header.contains(" RECONNECTING in 2s "),
+        "{header}"
+    );
+    assert!(!header.contains("sessiontop"), "{header}");
 }

@@ -133,7 +133,16 @@ async fn stream_once(
         return Ok(StreamEnd::DashboardGone);
     }
     if reattached {
-        match snapshot::refresh_node(shared).await {
+        // A pooled connection to the node that went away may fail the first
+        // ask; the second goes over a fresh one.
+        let refreshed = match snapshot::refresh_node(shared).await {
+            Err(SourceError::Connection(e)) => {
+                tracing::debug!("asking which node answers again: {e}");
+                snapshot::refresh_node(shared).await
+            }
+            other => other,
+        };
+        match refreshed {
             Ok(true) => {
                 tracing::info!(node = %shared.facts().node, "attached to another server node");
                 if updates
