@@ -210,6 +210,17 @@ fn a_session_lives_across_three_nodes_as_on_one() {
     }
     let node_ids: BTreeSet<&str> = stats.iter().map(|s| s["node"].as_str().unwrap()).collect();
     assert_eq!(node_ids.len(), 3, "each node names itself: {node_ids:?}");
+    // The event stream names the node that serves it, for a dashboard behind a balancer.
+    let response = client
+        .get(format!("{}/v1/admin/events", c.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.headers()["sessiontop-node"].to_str().unwrap(),
+        stats[2]["node"].as_str().unwrap()
+    );
+    drop(response);
 
     // Revoked from A (as a dashboard attached to A would), gone everywhere.
     let (status, _) = admin(

@@ -22,3 +22,7 @@ pub struct Resync {
     pub reason: ResyncReason,
     pub instance: String,
 }
+
+/// The response header that names the node serving an event stream: behind a
+/// load balancer, the node a dashboard is really attached to.
+pub const NODE_HEADER: &str = "sessiontop-node";

@@ -92,7 +92,7 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
         description = "Resume after this event id (`<instance>-<seq>`); without it, the stream starts with the next event")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`text/event-stream`. Each event: `id: <instance>-<seq>`, `event: <kind>` (created, touched, renewed, logged_out, revoked, expired), `data:` an Event as JSON. `event: resync` (data: Resync) means events were missed: reload the sessions and stats. A comment line is sent every keep-alive interval.",
+        (status = 200, description = "`text/event-stream`. Each event: `id: <instance>-<seq>`, `event: <kind>` (created, touched, renewed, logged_out, revoked, expired), `data:` an Event as JSON. `event: resync` (data: Resync) means events were missed: reload the sessions and stats. A comment line is sent every keep-alive interval. The `Sessiontop-Node` response header names the node serving the stream.",
             content_type = "text/event-stream", body = api::Event),
         AdminAuthFailures,
     )
@@ -153,6 +153,11 @@ pub async fn stream(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Which node serves this stream: behind a load balancer, the dashboard
+    // names the node it is really attached to, not the one a stats call hit.
+    if let Ok(node) = HeaderValue::from_str(store.node()) {
+        headers.insert(api::stream::NODE_HEADER, node);
+    }
     Ok(response)
 }
 

@@ -158,6 +158,25 @@ async fn stream_once(
             Err(e) => tracing::warn!("cannot read which node answers: {e}"),
         }
     }
+    // The stream names the node that serves it, which a stats call behind a
+    // load balancer may not have reached.
+    let streaming_node = response
+        .headers()
+        .get(crate::api::stream::NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(node) = streaming_node
+        && snapshot::set_node(shared, &node)
+    {
+        tracing::info!(%node, "the event stream is served by another node");
+        if updates
+            .send(SourceUpdate::Info(shared.info()))
+            .await
+            .is_err()
+        {
+            return Ok(StreamEnd::DashboardGone);
+        }
+    }
     let mut messages = response.bytes_stream().eventsource();
     while let Some(message) = messages.next().await {
         let message =

@@ -50,6 +50,17 @@ pub async fn refresh_node(shared: &Shared) -> Result<bool, SourceError> {
     Ok(changed)
 }
 
+/// Records the node an event stream says serves it; returns whether it changed.
+pub fn set_node(shared: &Shared, node: &str) -> bool {
+    let mut facts = shared.facts();
+    if facts.node == node {
+        return false;
+    }
+    facts.node = node.to_owned();
+    shared.set_facts(facts);
+    true
+}
+
 /// Every live session, read in pages, and the sequence number it is current to.
 pub async fn load(shared: &Shared) -> Result<SourceSnapshot, SourceError> {
     let asked_at = system_now();
