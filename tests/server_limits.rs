@@ -251,6 +251,52 @@ async fn a_request_without_a_body_has_no_body_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_says_every_operation_may_get_408_and_503() {
+    let server = TestServer::start().await;
+    let mut stream = connect(&server).await;
+    let answer = exchange(&mut stream, &get("/openapi.json", None)).await;
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    for code in ["request_timeout", "too_many_connections"] {
+        assert!(codes.contains(&code.into()), "{code} is an ErrorCode");
+    }
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = &operation["responses"];
+            for status in ["408", "503"] {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            assert!(
+                responses["408"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("request_timeout")
+            );
+            assert!(
+                responses["503"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too_many_connections")
+            );
+            assert_eq!(
+                responses["503"]["headers"]["Retry-After"]["schema"]["type"],
+                "integer"
+            );
+        }
+    }
+    assert!(operations >= 17, "{operations}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let server = limited(Duration::from_secs(60), Duration::from_millis(300), 100).await;
     // A keep-alive connection after its answer.
