@@ -52,6 +52,7 @@ impl Engine {
                 touch_pending: false,
                 absolute_deadline: stored.absolute_deadline,
                 last_touch_event: stored.last_seen,
+                last_event: 0,
             });
             engine
                 .users
@@ -123,7 +124,7 @@ impl Engine {
             record.touch_pending = false;
             record.last_touch_event = now;
             let view = self.view(slot, State::Active);
-            self.emit(Event::new(now, EventKind::Touched, view));
+            self.emit(slot, Event::new(now, EventKind::Touched, view));
         }
     }
 
