@@ -688,6 +688,15 @@ impl Engine {
         std::mem::take(&mut self.outbox)
     }
 
+    /// Returns an emptied `take_events` vector, so the next events need no allocation.
+    pub fn give_back_outbox(&mut self, mut emptied: Vec<Event>) {
+        // A burst's large vector is let go rather than held for good.
+        if self.outbox.is_empty() && (self.outbox.capacity()..=1024).contains(&emptied.capacity()) {
+            emptied.clear();
+            self.outbox = emptied;
+        }
+    }
+
     /// When the next session will end, if any is live.
     pub fn next_deadline(&self) -> Option<Millis> {
         let touch = self.pending_touches.peek().map(|Reverse((due, _, _))| *due);
@@ -828,6 +837,13 @@ impl Engine {
     fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
         let presented = PresentedToken::parse(token);
         let slot = presented.as_ref().and_then(|p| self.live_slot(p.selector));
+        if let Some(slot) = slot {
+            // What the operation reads next, loading while the hash is checked.
+            let record = self.record(slot);
+            self.users.prefetch(record.user);
+            record.attributes.prefetch();
+            self.idle.prefetch_neighbours(slot);
+        }
         // Hash even when there is nothing to compare against, so a miss costs what a hit does.
         let stored = slot.map_or(&self.decoy_hash, |slot| &self.record(slot).verifier_hash);
         let verified = presented.is_some_and(|p| p.verifies(stored));
@@ -840,6 +856,8 @@ impl Engine {
     /// The slot of the live session with this selector, if there is one.
     fn live_slot(&self, selector: u64) -> Option<Slot> {
         let (slot, _) = self.selectors.decode(selector);
+        // Its deadline entry loads while the record does (see `cache`).
+        self.idle.prefetch(slot);
         match self.records.get(slot as usize) {
             Some(Some(record)) if record.selector == selector => Some(slot),
             _ => None,

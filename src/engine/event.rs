@@ -154,6 +154,11 @@ impl History {
         event.seq = self.last_seq;
         if self.ring.len() == self.capacity {
             self.ring.pop_front();
+            // The next push drops the new front event, releasing its session's
+            // attributes: start loading them now (see `engine::cache`).
+            if let Some(next) = self.ring.front() {
+                next.event.session.attributes.prefetch();
+            }
         }
         self.ring.push_back(Held {
             event,
