@@ -804,7 +804,7 @@ impl Engine {
         let (_, generation) = self.selectors.decode(record.selector);
         self.free.push((slot, generation.wrapping_add(1)));
         let session_prev = self.history.expand(record.last_event);
-        self.publish(
+        self.keep_event(
             Event {
                 reason: ending.reason,
                 deadline: ending.deadline,
@@ -825,11 +825,11 @@ impl Engine {
         let session_prev = self.history.expand(record.last_event);
         // Truncated on purpose: `History::expand` restores the rest.
         record.last_event = (self.history.last_seq() + 1) as u32;
-        self.publish(event, session_prev);
+        self.keep_event(event, session_prev);
     }
 
     /// Numbers the event, keeps it in the history and queues it for publishing.
-    fn publish(&mut self, event: Event, session_prev: u64) {
+    fn keep_event(&mut self, event: Event, session_prev: u64) {
         let event = self.history.push(event, session_prev).clone();
         self.outbox.push(event);
     }
