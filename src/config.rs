@@ -394,6 +394,8 @@ impl StoreConfig {
             fsync: self.fsync,
             max_events: self.history_max_events,
             max_event_age: self.history_retention,
+            key_prefix: self.key_prefix.clone(),
+            password_file: self.password_file.clone(),
         }
     }
 
@@ -539,6 +541,10 @@ pub struct SimulatorConfig {
     pub activity_interval: Duration,
     /// Shares of simulated users by how their session ends. They need not sum to 1.
     pub mix: SimulatorMix,
+    /// The share of logins (0 to 1) made by a few regular users who log in
+    /// again from another device while their other sessions live on: with a
+    /// per-user session limit, their logins past it evict their oldest sessions.
+    pub returning: f64,
     /// A scripted lesson to play instead of random logins: a bundled name or a
     /// file. Loaded and checked by the dashboard when it starts.
     pub scenario: Option<String>,
@@ -552,6 +558,7 @@ impl Default for SimulatorConfig {
             logins_per_minute: 6.0,
             activity_interval: Duration::from_secs(60),
             mix: SimulatorMix::default(),
+            returning: 0.15,
             scenario: None,
         }
     }
@@ -579,6 +586,13 @@ impl SimulatorConfig {
                 "simulator.activity_interval",
                 "0s",
                 "a duration of at least 1ms",
+            ));
+        }
+        if !(self.returning.is_finite() && (0.0..=1.0).contains(&self.returning)) {
+            return Err(invalid(
+                "simulator.returning",
+                self.returning.to_string(),
+                "a share from 0 to 1",
             ));
         }
         let mix = &self.mix;

@@ -169,6 +169,42 @@ fn renewal_plays_with_its_captions_in_order() {
 }
 
 #[test]
+fn session_limit_plays_with_its_captions_in_order() {
+    plays_with_captions_in_order(
+        "session-limit",
+        &[
+            "ada logged in from 192.0.2.10: an idle countdown of 3:00 starts",
+            "ada logged in once more, over the limit of 3 sessions per user: the oldest of ada's sessions,",
+            "ada-laptop clicks, but ada-laptop's session has already ended.",
+            "ada logged out: the session ended at once",
+            "2 sessions were idle for too long at once: they ended",
+        ],
+    );
+}
+
+#[test]
+fn session_limit_shows_the_limit_and_the_eviction_at_a_projectors_size() {
+    let (mut d, screens) = play("session-limit", (80, 24), &["--theme", "projector"]);
+    assert!(
+        screens
+            .iter()
+            .all(|s| s.lines().next().unwrap_or_default().contains("max 3/user")),
+        "the header shows the limit throughout"
+    );
+    assert!(
+        screens
+            .iter()
+            .any(|s| s.contains("evicted: user over 3 sessions")),
+        "the eviction's reason is on screen:\n{}",
+        screens.last().unwrap()
+    );
+    d.press("q");
+    let (ok, bytes) = d.wait_exit();
+    assert!(ok);
+    assert_terminal_restored(&bytes);
+}
+
+#[test]
 fn each_way_plays_with_its_captions_in_order() {
     plays_with_captions_in_order(
         "each-way",
@@ -261,6 +297,7 @@ fn lesson_alone_lists_the_bundled_lessons_one_line_each() {
         "closing-time",
         "revocation",
         "renewal",
+        "session-limit",
         "each-way",
     ] {
         let line = stdout

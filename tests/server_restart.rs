@@ -10,25 +10,13 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::server::{ADMIN_TOKEN, APP_TOKEN, Server};
+use support::server::{ADMIN_TOKEN, Server};
 
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-fn post(client: &Client, server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let response = client
-        .post(format!("{}{path}", server.url()))
-        .bearer_auth(APP_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn admin(client: &Client, server: &Server, path: &str) -> Value {
@@ -67,10 +55,7 @@ fn sessions_survive_a_restart_with_their_tokens_and_the_event_sequence_continues
     let client = client();
     let mut tokens = Vec::new();
     for i in 0..1000 {
-        let (status, body) = post(
-            &client,
-            &server,
-            "/v1/sessions",
+        let (status, body) = server.post(&client, "/v1/sessions",
             json!({"user": format!("user{}", i % 97), "attributes": {"ip": format!("203.0.113.{}", i % 250), "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0"}}),
         );
         assert_eq!(status, 201);
@@ -78,25 +63,17 @@ fn sessions_survive_a_restart_with_their_tokens_and_the_event_sequence_continues
     }
     for token in &tokens[..200] {
         assert_eq!(
-            post(
-                &client,
-                &server,
-                "/v1/sessions/touch",
-                json!({"token": token})
-            )
-            .0,
+            server
+                .post(&client, "/v1/sessions/touch", json!({"token": token}))
+                .0,
             200
         );
     }
     for token in &tokens[200..300] {
         assert_eq!(
-            post(
-                &client,
-                &server,
-                "/v1/sessions/logout",
-                json!({"token": token})
-            )
-            .0,
+            server
+                .post(&client, "/v1/sessions/logout", json!({"token": token}))
+                .0,
             204
         );
     }
@@ -146,12 +123,7 @@ fn sessions_survive_a_restart_with_their_tokens_and_the_event_sequence_continues
     assert!(last_seq >= before_seq, "event numbers are never reused");
     let (mut alive, mut ended) = (0, 0);
     for token in &tokens {
-        let (status, body) = post(
-            &client,
-            &server,
-            "/v1/sessions/touch",
-            json!({"token": token}),
-        );
+        let (status, body) = server.post(&client, "/v1/sessions/touch", json!({"token": token}));
         match status {
             200 => {
                 alive += 1;
@@ -167,13 +139,9 @@ fn sessions_survive_a_restart_with_their_tokens_and_the_event_sequence_continues
         "live tokens work, ended ones stay ended"
     );
     assert_eq!(
-        post(
-            &client,
-            &server,
-            "/v1/sessions",
-            json!({"user": "newcomer"})
-        )
-        .0,
+        server
+            .post(&client, "/v1/sessions", json!({"user": "newcomer"}))
+            .0,
         201
     );
     let stats = admin(&client, &server, "/v1/admin/stats");
@@ -193,25 +161,17 @@ fn load(server: &Server, run_for: Duration) -> (Answered, Answered) {
     let started = Instant::now();
     let mut i = 0;
     while started.elapsed() < run_for {
-        let (status, body) = post(
-            &client,
-            server,
-            "/v1/sessions",
-            json!({"user": format!("load{i}")}),
-        );
+        let (status, body) =
+            server.post(&client, "/v1/sessions", json!({"user": format!("load{i}")}));
         assert_eq!(status, 201);
         let token = body["token"].as_str().unwrap().to_owned();
         let handle = body["session"]["handle"].as_str().unwrap().to_owned();
         logins.push((Instant::now(), handle.clone()));
         if i % 3 == 0 {
             assert_eq!(
-                post(
-                    &client,
-                    server,
-                    "/v1/sessions/logout",
-                    json!({"token": token})
-                )
-                .0,
+                server
+                    .post(&client, "/v1/sessions/logout", json!({"token": token}))
+                    .0,
                 204
             );
             logouts.push((Instant::now(), handle));
@@ -289,15 +249,14 @@ fn sessions_that_ran_out_while_the_server_was_down_end_at_start_with_one_event_e
     let server = start(&store, &[]);
     let client = client();
     for i in 0..10 {
-        let (status, _) = post(
+        let (status, _) = server.post(
             &client,
-            &server,
             "/v1/sessions",
             json!({"user": format!("brief{i}"), "idle_timeout": "2s"}),
         );
         assert_eq!(status, 201);
     }
-    let (_, keeper) = post(&client, &server, "/v1/sessions", json!({"user": "keeper"}));
+    let (_, keeper) = server.post(&client, "/v1/sessions", json!({"user": "keeper"}));
     let stats = admin(&client, &server, "/v1/admin/stats");
     let resume_from = format!(
         "{}-{}",
@@ -353,9 +312,8 @@ fn sessions_that_ran_out_while_the_server_was_down_end_at_start_with_one_event_e
             "late by about the downtime: {late}"
         );
     }
-    let (status, _) = post(
+    let (status, _) = server.post(
         &client,
-        &server,
         "/v1/sessions/touch",
         json!({"token": keeper["token"]}),
     );

@@ -1,6 +1,11 @@
 //! The login simulator: random arrivals of users who act, go quiet, log out
 //! or stay until the absolute limit, in the proportions the config asks for.
 //!
+//! A share of logins (`returning`) comes from a few regular users who log in
+//! again from another device while their other sessions live on, so a
+//! per-user session limit (`[policy] max_sessions_per_user`) has logins to
+//! evict sessions for.
+//!
 //! It runs as one tokio task beside the embedded engine and plans in the
 //! engine's clock time, so pausing or speeding up the clock pauses or speeds
 //! up the simulated users too. It holds its users' tokens (as a real web app
@@ -15,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
@@ -116,6 +122,9 @@ impl Ord for Planned {
     }
 }
 
+/// How many regular users the returning logins share.
+pub const REGULARS: usize = 3;
+
 /// The longest real-time nap between checks, so clock changes apply promptly.
 const MAX_NAP: Duration = Duration::from_millis(250);
 
@@ -134,11 +143,17 @@ struct Simulator {
     rng: StdRng,
     plan: BinaryHeap<Reverse<Planned>>,
     order: u64,
+    /// The users who keep logging in from one more device.
+    regulars: Vec<String>,
 }
 
 impl Simulator {
-    fn new(engine: EngineHandle, config: SimulatorConfig, rng: StdRng) -> Self {
+    fn new(engine: EngineHandle, config: SimulatorConfig, mut rng: StdRng) -> Self {
         let idle_timeout_ms = engine.policy().idle_timeout.as_millis() as i64;
+        let regulars = user_names()
+            .choose_multiple(&mut rng, REGULARS)
+            .map(|name| (*name).to_owned())
+            .collect();
         Simulator {
             engine,
             config,
@@ -146,6 +161,7 @@ impl Simulator {
             rng,
             plan: BinaryHeap::new(),
             order: 0,
+            regulars,
         }
     }
 
@@ -248,7 +264,14 @@ impl Simulator {
     }
 
     fn login(&mut self) {
-        let user = random_user(&mut self.rng);
+        let returning = !self.regulars.is_empty()
+            && self.config.returning > 0.0
+            && self.rng.random_bool(self.config.returning.min(1.0));
+        let user = if returning {
+            self.regulars[self.rng.random_range(0..self.regulars.len())].clone()
+        } else {
+            random_user(&mut self.rng)
+        };
         let attributes = random_attributes(&mut self.rng);
         let login = Login {
             user,
@@ -325,8 +348,22 @@ mod tests {
     /// Runs `users` simulated users of one kind for `minutes` of paused-clock
     /// time in 10-second steps, and returns the engine's counters.
     async fn run_mix(mix: SimulatorMix, users: usize, rate: f64, minutes: u64) -> Stats {
+        run(mix, users, rate, minutes, 0.0, None).await.0.stats()
+    }
+
+    /// Like `run_mix`, with a share of returning logins and a per-user limit;
+    /// returns the engine and the simulator's regular users.
+    async fn run(
+        mix: SimulatorMix,
+        users: usize,
+        rate: f64,
+        minutes: u64,
+        returning: f64,
+        limit: Option<u32>,
+    ) -> (EngineHandle, Vec<String>) {
         let policy = Policy {
             absolute_timeout: Duration::from_secs(30 * 60),
+            max_sessions_per_user: limit,
             ..Policy::default()
         };
         let clock = Arc::new(VirtualClock::paused_at(1_000_000));
@@ -337,6 +374,7 @@ mod tests {
             logins_per_minute: rate,
             activity_interval: Duration::from_secs(60),
             mix,
+            returning,
             scenario: None,
         };
         let mut sim = Simulator::new(engine.clone(), config, StdRng::seed_from_u64(3));
@@ -345,7 +383,53 @@ mod tests {
             engine.adjust_clock(|c| c.step(Duration::from_secs(10)));
             sim.act(engine.now());
         }
-        engine.stats()
+        (engine, sim.regulars.clone())
+    }
+
+    #[tokio::test]
+    async fn with_a_session_limit_returning_users_evict_their_oldest_sessions() {
+        let (engine, regulars) = run(SimulatorMix::default(), 12, 6.0, 30, 0.5, Some(2)).await;
+        let stats = engine.stats();
+        assert!(
+            stats.totals.evicted >= 5,
+            "regulars logging in again past the limit evict: {:?}",
+            stats.totals
+        );
+        for user in &regulars {
+            let held = engine
+                .list(&crate::engine::ListQuery {
+                    user: Some(user.clone()),
+                    limit: usize::MAX,
+                    ..Default::default()
+                })
+                .sessions
+                .len();
+            assert!(held <= 2, "{user} holds {held} sessions, over the limit");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_limit_returning_users_hold_several_sessions_and_nothing_is_evicted() {
+        let (engine, regulars) = run(SimulatorMix::default(), 12, 6.0, 10, 0.5, None).await;
+        assert_eq!(engine.stats().totals.evicted, 0);
+        let most = regulars
+            .iter()
+            .map(|user| {
+                engine
+                    .list(&crate::engine::ListQuery {
+                        user: Some(user.clone()),
+                        limit: usize::MAX,
+                        ..Default::default()
+                    })
+                    .sessions
+                    .len()
+            })
+            .max()
+            .unwrap();
+        assert!(
+            most >= 3,
+            "a regular is logged in on several devices: {most}"
+        );
     }
 
     fn only(go_idle: f64, log_out: f64, stay: f64) -> SimulatorMix {

@@ -67,6 +67,7 @@ impl SessionSource for Embedded {
             policy: self.engine.policy(),
             clock_control: self.engine.virtual_clock().is_some(),
             simulator: self.simulator.is_some(),
+            node: String::new(),
         }
     }
 

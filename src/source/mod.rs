@@ -38,6 +38,10 @@ pub struct SourceInfo {
     pub simulator: bool,
     /// Whether sessions come over a network link that can drop (a server).
     pub remote: bool,
+    /// The server node the dashboard is attached to (`node` in
+    /// `/v1/admin/stats`); empty for the embedded engine or a server that
+    /// does not say. Nodes that share a store each have their own.
+    pub node: String,
 }
 
 /// The source's clock, read once per frame. Countdowns are computed from it.
@@ -72,6 +76,10 @@ pub enum SourceUpdate {
     Restarted(SourceSnapshot),
     /// Connection state changed (always `Connected` for the embedded engine).
     Connection(ConnectionState),
+    /// What the source is changed with no reload: a reconnect attached to
+    /// another node of the same server (behind a load balancer, or restarted
+    /// on a durable store).
+    Info(SourceInfo),
 }
 
 #[derive(Debug, Clone, PartialEq)]

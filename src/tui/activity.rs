@@ -45,7 +45,12 @@ impl Activity {
             (EventKind::Touched, _) => t.touches += 1,
             (EventKind::Renewed, _) => t.renewals += 1,
             (EventKind::LoggedOut, _) => t.logged_out += 1,
-            (EventKind::Revoked, _) => t.revoked += 1,
+            (EventKind::Revoked, reason) => {
+                t.revoked += 1;
+                if reason == Some(ExpiryReason::Evicted) {
+                    t.evicted += 1;
+                }
+            }
             (EventKind::Expired, Some(ExpiryReason::Absolute)) => t.expired_absolute += 1,
             (EventKind::Expired, Some(ExpiryReason::ClosingTime)) => t.expired_closing_time += 1,
             (EventKind::Expired, _) => t.expired_idle += 1,

@@ -91,6 +91,23 @@ pub struct Detail {
     /// Its events, oldest first: the source's history, then what arrived since.
     pub events: Vec<Event>,
     pub loading: bool,
+    /// Whose session it is, and how many live sessions that user has now:
+    /// counted once when the view opens, then kept up to date by events.
+    pub user: String,
+    pub user_live: usize,
+}
+
+impl Detail {
+    /// The detail view of `session`, its events still to load.
+    pub fn of(mirror: &Mirror, session: &crate::engine::SessionView) -> Self {
+        Detail {
+            handle: session.handle,
+            events: Vec::new(),
+            loading: true,
+            user: session.user.to_string(),
+            user_live: mirror.live_sessions_of(&session.user),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +336,9 @@ impl App {
         self.last_seq = snapshot.seq;
         self.clock.now = snapshot.now;
         self.mirror.load(snapshot.sessions);
+        if let Some(detail) = &mut self.detail {
+            detail.user_live = self.mirror.live_sessions_of(&detail.user);
+        }
         self.activity.load(&snapshot.stats, snapshot.now);
         self.refresh_selection();
     }
@@ -368,6 +388,18 @@ impl App {
                     lost > 0,
                 );
             }
+            SourceUpdate::Info(info) => {
+                if info.node != self.info.node && !info.node.is_empty() {
+                    self.set_status(
+                        format!(
+                            "reconnected to server node {}",
+                            crate::tui::text::untrusted(&info.node, 16)
+                        ),
+                        false,
+                    );
+                }
+                self.info = info;
+            }
             SourceUpdate::Connection(state) => {
                 if let ConnectionState::Reconnecting { reason, .. } = &state {
                     self.set_status(format!("lost the session source: {reason}"), true);
@@ -389,7 +421,18 @@ impl App {
         self.clock.now = self.clock.now.max(event.at);
         // The linger is real time at the speed the clock runs now, counted in clock time.
         let linger = (self.settings.linger_ms as f64 * self.clock.speed.max(0.0)) as Millis;
+        let handle = event.session.handle;
+        let was_live = self.mirror.is_live(handle);
         self.mirror.apply(&event, event.at.saturating_add(linger));
+        if let Some(detail) = &mut self.detail
+            && detail.user == event.session.user
+        {
+            match (was_live, self.mirror.is_live(handle)) {
+                (false, true) => detail.user_live += 1,
+                (true, false) => detail.user_live = detail.user_live.saturating_sub(1),
+                _ => {}
+            }
+        }
         self.activity.record(&event, self.mirror.active() as u64);
         if self.lesson.is_some() {
             self.caption_event(&event);

@@ -59,6 +59,11 @@ pub fn explain(app: &App, event: &Event) -> String {
         (EventKind::LoggedOut, _) => {
             format!("{user} logged out: the session ended at once, and its token no longer works.")
         }
+        (EventKind::Revoked, Some(ExpiryReason::Evicted)) => format!(
+            "{user} logged in once more, over the limit of {}: the oldest of {user}'s sessions, {}, was evicted and ended at once.",
+            limit_words(event.limit),
+            s.handle
+        ),
         (EventKind::Revoked, _) => format!(
             "{actor} revoked {user}'s session: it ended at once, whatever its countdowns said."
         ),
@@ -89,6 +94,10 @@ pub fn explain_group(users: &[String], event: &Event, tz: &FixedOffset) -> Strin
             "{} closing time: all {n} sessions still open ended at once ({names}).",
             closing_label(event.deadline.unwrap_or(event.at), tz)
         ),
+        (EventKind::Revoked, Some(ExpiryReason::Evicted)) => format!(
+            "{n} sessions were evicted at once, each user over the limit of {} ({names}).",
+            limit_words(event.limit)
+        ),
         (EventKind::Revoked, _) if one_user => format!(
             "{actor} logged {} out everywhere: all {n} of their sessions ended at once.",
             untrusted(&users[0], 24)
@@ -101,6 +110,15 @@ pub fn explain_group(users: &[String], event: &Event, tz: &FixedOffset) -> Strin
             format!("{n} sessions were idle for too long at once: they ended ({names}).")
         }
         _ => format!("{n} sessions ended at once ({names})."),
+    }
+}
+
+/// "3 sessions per user", or "sessions per user" when the event does not say.
+fn limit_words(limit: Option<u32>) -> String {
+    match limit {
+        Some(1) => "1 session per user".to_owned(),
+        Some(n) => format!("{n} sessions per user"),
+        None => "sessions per user".to_owned(),
     }
 }
 

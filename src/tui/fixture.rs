@@ -118,6 +118,7 @@ pub fn info() -> SourceInfo {
         policy: Policy::default(),
         clock_control: true,
         simulator: true,
+        node: String::new(),
     }
 }
 

@@ -171,11 +171,7 @@ impl App {
             },
             Action::RevokeUser => match self.selected_live().map(|s| s.user.to_string()) {
                 Some(user) => {
-                    let sessions = self
-                        .mirror
-                        .rows()
-                        .filter(|r| r.ended.is_none() && r.session.user == user)
-                        .count();
+                    let sessions = self.mirror.live_sessions_of(&user);
                     self.mode = Mode::Confirm(Confirm::RevokeUser { user, sessions });
                 }
                 None => self.set_status("select a live session first", true),
@@ -234,11 +230,7 @@ impl App {
                     self.detail = None;
                 } else if let Some(row) = self.selected_row() {
                     let handle = row.session.handle;
-                    self.detail = Some(Detail {
-                        handle,
-                        events: Vec::new(),
-                        loading: true,
-                    });
+                    self.detail = Some(Detail::of(&self.mirror, &row.session));
                     return vec![Command::Source(SourceCommand::Detail(handle))];
                 }
             }
@@ -288,11 +280,7 @@ impl App {
         match (&self.detail, self.selected_row()) {
             (Some(detail), Some(row)) if detail.handle != row.session.handle => {
                 let handle = row.session.handle;
-                self.detail = Some(Detail {
-                    handle,
-                    events: Vec::new(),
-                    loading: true,
-                });
+                self.detail = Some(Detail::of(&self.mirror, &row.session));
                 vec![Command::Source(SourceCommand::Detail(handle))]
             }
             _ => Vec::new(),

@@ -146,6 +146,19 @@ impl App {
         {
             return;
         }
+        // The eviction's caption already says the user logged in once more;
+        // the login's own would push it out of a projector's small panel.
+        if event.kind == EventKind::Created
+            && lesson.captions.back().is_some_and(|c| {
+                c.group.as_ref().is_some_and(|g| {
+                    g.at == event.at
+                        && g.reason == Some(ExpiryReason::Evicted)
+                        && g.users.iter().any(|u| *u == event.session.user)
+                })
+            })
+        {
+            return;
+        }
         if !event.kind.is_end() {
             lesson.push(text);
             return;

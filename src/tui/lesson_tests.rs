@@ -357,3 +357,81 @@ fn a_closing_time_set_by_the_lesson_shows_in_the_header_and_the_countdowns() {
     assert!(text.contains("closing 09:02"), "{text}");
     assert!(text.contains("02:00 close"), "{text}");
 }
+
+/// A lesson with a limit of 2: alice's third login evicts her oldest session.
+fn eviction_lesson(width: u16, height: u16, projector: bool) -> App {
+    let mut app = fixture::app_with(sessions(), width, height);
+    app.info.simulator = false;
+    app.info.policy.max_sessions_per_user = Some(2);
+    app.theme.projector = projector;
+    app.start_lesson(LessonState::new(
+        "A limit on sessions per user",
+        "At most 2 sessions per user.",
+        6,
+        true,
+    ));
+    let all = sessions();
+    played(&mut app, 3, "Alice logs in a third time.");
+    let mut e = event(101, EventKind::Revoked, T0, &all[0]);
+    e.actor = None;
+    e.reason = Some(ExpiryReason::Evicted);
+    e.limit = Some(2);
+    send(&mut app, e);
+    let third = session(20, "alice", "203.0.113.9", T0, T0);
+    send(&mut app, event(102, EventKind::Created, T0, &third));
+    app
+}
+
+#[test]
+fn eviction_lesson_screen_80x24() {
+    insta::assert_snapshot!(render(&mut eviction_lesson(80, 24, false)).backend());
+}
+
+#[test]
+fn eviction_lesson_screen_80x24_projector() {
+    insta::assert_snapshot!(render(&mut eviction_lesson(80, 24, true)).backend());
+}
+
+#[test]
+fn eviction_lesson_screen_100x30() {
+    insta::assert_snapshot!(render(&mut eviction_lesson(100, 30, false)).backend());
+}
+
+#[test]
+fn eviction_lesson_screen_100x30_projector() {
+    insta::assert_snapshot!(render(&mut eviction_lesson(100, 30, true)).backend());
+}
+
+#[test]
+fn an_eviction_is_explained_with_the_limit_the_reason_and_the_header() {
+    for (width, height) in [(80, 24), (100, 30)] {
+        let mut app = eviction_lesson(width, height, false);
+        let captions: Vec<&str> = app
+            .lesson
+            .as_ref()
+            .unwrap()
+            .captions
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect();
+        let all = sessions();
+        let expected = format!(
+            "alice logged in once more, over the limit of 2 sessions per user: the oldest of alice's sessions, {}, was evicted and ended at once.",
+            all[0].handle
+        );
+        assert!(captions.contains(&expected.as_str()), "{captions:#?}");
+        assert!(
+            !captions
+                .iter()
+                .any(|c| c.starts_with("alice logged in from")),
+            "the eviction's caption says it, not a second one: {captions:#?}"
+        );
+        let text = screen(&mut app);
+        assert!(
+            text.contains("over the limit of 2 sessions per user"),
+            "the eviction's caption is on screen: {text}"
+        );
+        assert!(text.contains("max 2/user"), "{text}");
+        assert!(text.contains("evicted: user over 2 sessions"), "{text}");
+    }
+}

@@ -64,20 +64,49 @@ impl SortColumn {
 pub enum Ending {
     LoggedOut,
     Revoked,
+    /// A login of the same user over its session limit pushed it out (the
+    /// limit, when the event names it).
+    Evicted(Option<u32>),
     Expired(ExpiryReason),
 }
 
 impl Ending {
-    pub fn label(self) -> &'static str {
+    /// How an ending reads in an ended row and the detail view.
+    pub fn label(self) -> String {
         match self {
-            Ending::LoggedOut => "logged out",
-            Ending::Revoked => "revoked",
-            Ending::Expired(ExpiryReason::Idle) => "expired idle",
-            Ending::Expired(ExpiryReason::Absolute) => "expired abs",
-            Ending::Expired(ExpiryReason::ClosingTime) => "closing time",
+            Ending::LoggedOut => "logged out".to_owned(),
+            Ending::Revoked => "revoked".to_owned(),
+            Ending::Evicted(limit) => evicted_label(limit),
+            Ending::Expired(ExpiryReason::Idle) => "expired idle".to_owned(),
+            Ending::Expired(ExpiryReason::Absolute) => "expired abs".to_owned(),
+            Ending::Expired(ExpiryReason::ClosingTime) => "closing time".to_owned(),
             // Eviction ends a session as `revoked`, never as `expired`.
-            Ending::Expired(ExpiryReason::Evicted) => "evicted",
+            Ending::Expired(ExpiryReason::Evicted) => evicted_label(None),
         }
+    }
+
+    /// How an event ends its session, if it does.
+    pub fn of(event: &Event) -> Option<Ending> {
+        match (event.kind, event.reason) {
+            (EventKind::LoggedOut, _) => Some(Ending::LoggedOut),
+            (EventKind::Revoked, Some(ExpiryReason::Evicted)) => Some(Ending::Evicted(event.limit)),
+            (EventKind::Revoked, _) => Some(Ending::Revoked),
+            (EventKind::Expired, reason) => {
+                Some(Ending::Expired(reason.unwrap_or(ExpiryReason::Idle)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// "evicted: user over 3 sessions": why an eviction happened, wherever an
+/// ending is shown. An event from a server that does not name the limit
+/// still says what happened.
+pub fn evicted_label(limit: Option<u32>) -> String {
+    match limit {
+        Some(1) => "evicted: user over 1 session".to_owned(),
+        Some(n) => format!("evicted: user over {n} sessions"),
+        None => "evicted: user over the session limit".to_owned(),
     }
 }
 
@@ -173,7 +202,7 @@ impl Mirror {
             SortColumn::State => SortKey::Number(match row.ended {
                 None => 0,
                 Some((Ending::Expired(_), _)) => 1,
-                Some((Ending::Revoked, _)) => 2,
+                Some((Ending::Revoked | Ending::Evicted(_), _)) => 2,
                 Some((Ending::LoggedOut, _)) => 3,
             }),
         }
@@ -228,14 +257,7 @@ impl Mirror {
     pub fn apply(&mut self, event: &Event, leave_at: Millis) {
         let handle = event.session.handle;
         let old = self.position(handle);
-        let ending = match (event.kind, event.reason) {
-            (EventKind::LoggedOut, _) => Some(Ending::LoggedOut),
-            (EventKind::Revoked, _) => Some(Ending::Revoked),
-            (EventKind::Expired, reason) => {
-                Some(Ending::Expired(reason.unwrap_or(ExpiryReason::Idle)))
-            }
-            _ => None,
-        };
+        let ending = Ending::of(event);
         match self.rows.get_mut(&handle) {
             Some(row) if row.ended.is_some() => return,
             Some(row) => {
@@ -358,6 +380,20 @@ impl Mirror {
     /// Every row (any order): for tests and sessions of one user.
     pub fn rows(&self) -> impl Iterator<Item = &Row> {
         self.rows.values()
+    }
+
+    /// The live sessions of `user`: one pass over every row, for a key press
+    /// (the detail view keeps the count up to date from events after that).
+    pub fn live_sessions_of(&self, user: &str) -> usize {
+        self.rows
+            .values()
+            .filter(|r| r.ended.is_none() && r.session.user == user)
+            .count()
+    }
+
+    /// Whether `handle` is a live session here.
+    pub fn is_live(&self, handle: Handle) -> bool {
+        self.rows.get(&handle).is_some_and(|r| r.ended.is_none())
     }
 }
 

@@ -660,7 +660,7 @@ fn ended_sessions_linger_marked_with_how_they_ended_then_leave() {
     let text = screen(&mut app);
     for (_, s, ending, reason) in &ends {
         assert_eq!(app.mirror.get(s.handle).unwrap().ended.unwrap().0, *ending);
-        assert!(text.contains(ending.label()), "{text}");
+        assert!(text.contains(&ending.label()), "{text}");
         assert!(text.contains(reason), "{text}");
     }
     assert_eq!(app.mirror.active(), 5);
@@ -923,4 +923,196 @@ fn a_frozen_view_goes_live_by_itself_before_it_holds_too_much() {
         10_000 + super::app::MAX_HELD as u64 - 1,
         "nothing was lost"
     );
+}
+
+// ---- evictions (a login over the user's session limit) ----
+
+/// The `revoked` event a login over a limit of `limit` sends for `session`.
+fn evicted(seq: u64, session: &crate::engine::SessionView, limit: u32) -> crate::engine::Event {
+    let mut e = event(seq, EventKind::Revoked, T0, session);
+    e.actor = None;
+    e.reason = Some(ExpiryReason::Evicted);
+    e.limit = Some(limit);
+    e
+}
+
+/// alice's oldest session evicted by her third login, with a limit of 2.
+fn app_after_an_eviction() -> App {
+    let mut app = app();
+    app.info.policy.max_sessions_per_user = Some(2);
+    let all = sessions();
+    send(&mut app, evicted(101, &all[0], 2));
+    let third = session(20, "alice", "203.0.113.9", T0, T0);
+    send(&mut app, event(102, EventKind::Created, T0, &third));
+    app
+}
+
+#[test]
+fn an_eviction_says_evicted_user_over_n_sessions_in_the_log_and_the_ended_row() {
+    let mut app = app_after_an_eviction();
+    let alice = sessions()[0].clone();
+    let row = app.mirror.get(alice.handle).unwrap();
+    assert_eq!(row.ended.unwrap().0, Ending::Evicted(Some(2)));
+    let text = screen(&mut app);
+    let log_line = text
+        .lines()
+        .find(|l| l.contains("revoked") && l.contains("alice"))
+        .unwrap_or_else(|| panic!("no eviction in the log:\n{text}"));
+    assert!(
+        log_line.contains("evicted: user over 2 sessions"),
+        "{log_line}"
+    );
+    assert!(
+        !log_line.contains("revoked by"),
+        "no one revoked it: {log_line}"
+    );
+    let ended_row = text
+        .lines()
+        .find(|l| l.contains("✕ evicted"))
+        .unwrap_or_else(|| panic!("no ended row:\n{text}"));
+    assert!(
+        ended_row.contains("✕ evicted: user over 2 sessions") && ended_row.contains("alice"),
+        "the whole reason fits on the row: {ended_row}"
+    );
+    assert_eq!(app.activity.totals.revoked, 2, "1 in the snapshot, 1 now");
+    assert_eq!(app.activity.totals.evicted, 1);
+}
+
+#[test]
+fn an_eviction_without_a_limit_on_the_event_still_says_what_happened() {
+    let mut app = app();
+    let mut e = evicted(101, &sessions()[1], 3);
+    e.limit = None;
+    send(&mut app, e);
+    let text = screen(&mut app);
+    assert!(
+        text.contains("evicted: user over the session limit"),
+        "{text}"
+    );
+    let mut one = evicted(102, &sessions()[2], 1);
+    one.session.user = "carol".into();
+    send(&mut app, one);
+    assert!(screen(&mut app).contains("evicted: user over 1 session "));
+}
+
+#[test]
+fn the_detail_view_shows_the_eviction_and_the_users_live_sessions_against_the_limit() {
+    let mut app = app_after_an_eviction();
+    let all = sessions();
+    app.selected = app.mirror.position(all[0].handle);
+    key(&mut app, KeyCode::Enter);
+    let detail = app.detail.as_ref().unwrap();
+    assert_eq!((detail.user.as_str(), detail.user_live), ("alice", 2));
+    app.update(Msg::Outcome(Ok(CommandOutcome::Detail {
+        session: None,
+        events: vec![],
+    })));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("ended: evicted: user over 2 sessions at 2026-11-26"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alice has 2 live sessions (limit 2)"),
+        "{text}"
+    );
+    // The event log's copy of the eviction is the detail's history.
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("evicted: user over 2 sessions"))
+            .count()
+            >= 2,
+        "the state and the history: {text}"
+    );
+    // The count follows events of that user, and only hers.
+    send(&mut app, event(103, EventKind::LoggedOut, T0, &all[7]));
+    send(
+        &mut app,
+        event(
+            104,
+            EventKind::Created,
+            T0,
+            &session(21, "bob", "192.0.2.3", T0, T0),
+        ),
+    );
+    assert!(screen(&mut app).contains("alice has 1 live session (limit 2)"));
+    app.info.policy.max_sessions_per_user = None;
+    let text = screen(&mut app);
+    assert!(
+        text.contains("alice has 1 live session ") && !text.contains("(limit"),
+        "no limit, none shown: {text}"
+    );
+}
+
+#[test]
+fn eviction_screen() {
+    let mut app = app_after_an_eviction();
+    insta::assert_snapshot!(render(&mut app).backend());
+}
+
+#[test]
+fn the_header_shows_the_per_user_limit_and_the_server_node() {
+    let mut app = app();
+    assert!(!screen(&mut app).contains("/user"));
+    app.info.policy.max_sessions_per_user = Some(3);
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("closing off  max 3/user"), "{header}");
+    // At 80 columns, "closing off" makes room for the limit.
+    app.update(Msg::Resize(80, 24));
+    let header = screen(&mut app).lines().next().unwrap().to_owned();
+    assert!(
+        header.contains("absolute 8h  max 3/user │") && !header.contains("closing"),
+        "{header}"
+    );
+    app.update(Msg::Resize(120, 40));
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app.info.simulator = false;
+    app.info.mode = "http://127.0.0.1:7878 (v0.1.0)".into();
+    app.info.node = "3fa9c2d1".into();
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("http://127.0.0.1:7878 (v0.1.0) node 3fa9c2d1 │"),
+        "{header}"
+    );
+    // A reconnect that lands on another node says so, and the header follows.
+    let mut info = app.info.clone();
+    info.node = "77e0b5aa".into();
+    app.update(Msg::Update(SourceUpdate::Info(info)));
+    let text = screen(&mut app);
+    assert!(
+        text.lines().next().unwrap().contains("node 77e0b5aa"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reconnected to server node 77e0b5aa"),
+        "{text}"
+    );
+    // A long server URL, the node and a RECONNECTING badge all fit in 120
+    // columns: the title and "closing off" make room.
+    app.info.mode = "http://127.0.0.1:41987 (v0.1.0)".into();
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now: T0,
+            speed: 1.0,
+            paused: false,
+        },
+        real_ms: 0,
+    });
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Reconnecting {
+            retry_in_ms: 2_000,
+            reason: "connection reset".into(),
+        },
+    )));
+    let header = screen(&mut app).lines().next().unwrap().to_owned();
+    assert!(
+        header.contains("node 77e0b5aa")
+            && header.contains("max 3/user")
+            && header.contains(" RECONNECTING in 2s "),
+        "{header}"
+    );
+    assert!(!header.contains("sessiontop"), "{header}");
 }

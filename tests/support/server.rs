@@ -55,6 +55,27 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// POST with the app token; the status and the JSON body (Null when empty).
+    pub fn post(
+        &self,
+        client: &reqwest::blocking::Client,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = client
+            .post(format!("{}{path}", self.url()))
+            .bearer_auth(APP_TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

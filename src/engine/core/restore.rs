@@ -6,6 +6,15 @@ use std::sync::Arc;
 use super::*;
 use crate::engine::persist::{Restored, SelectorKeys, StoredSession};
 
+/// Where a restored session goes on the deadline tracks.
+struct Placed {
+    slot: Slot,
+    idle_deadline: Millis,
+    idle_timeout: Millis,
+    absolute_deadline: Millis,
+    absolute_timeout: Millis,
+}
+
 impl Engine {
     /// An engine that carries on from `restored`: the same sessions under the
     /// same handles and tokens, events numbered on from the store's last one.
@@ -31,15 +40,16 @@ impl Engine {
         engine.records = vec![None; top];
         // Oldest first, so each user's list of sessions is oldest first.
         sessions.sort_unstable_by_key(|s| (s.created, s.handle));
-        for stored in &sessions {
+        // The sessions are taken apart as they go in (their names and
+        // attributes move, never copied); the deadlines stay for the tracks.
+        let mut placed = Vec::with_capacity(sessions.len());
+        for stored in sessions {
             let (slot, _) = engine.selectors.decode(stored.handle.0);
             let attributes = stored
                 .attributes
-                .as_deref()
-                .cloned()
-                .map(|map| engine.interner.intern(map))
+                .map(|map| engine.interner.intern(Arc::unwrap_or_clone(map)))
                 .unwrap_or_default();
-            engine.records[slot as usize] = Some(Record {
+            let record = Record {
                 selector: stored.handle.0,
                 verifier_hash: stored.verifier_hash,
                 user: 0,
@@ -53,30 +63,30 @@ impl Engine {
                 absolute_deadline: stored.absolute_deadline,
                 last_touch_event: stored.last_seen,
                 last_event: 0,
+            };
+            placed.push(Placed {
+                slot,
+                idle_deadline: record.idle_deadline(),
+                idle_timeout: Millis::from(record.idle_timeout_ms),
+                absolute_deadline: stored.absolute_deadline,
+                absolute_timeout: stored.absolute_deadline - stored.created,
             });
-            engine
-                .users
-                .attach(stored.user.clone(), slot, &mut engine.records);
+            engine.records[slot as usize] = Some(record);
+            engine.users.attach(stored.user, slot, &mut engine.records);
         }
-        engine.live = engine.records.iter().flatten().count();
+        engine.live = placed.len();
         engine.peak = engine.live as u64;
         // Each lane of a track is kept in deadline order; appending in that
         // order keeps every append O(1).
-        sessions.sort_unstable_by_key(|s| s.last_seen + Millis::from(s.idle_timeout_ms));
-        for stored in &sessions {
-            let (slot, _) = engine.selectors.decode(stored.handle.0);
-            let record = engine.record(slot);
-            let (timeout, deadline) =
-                (Millis::from(record.idle_timeout_ms), record.idle_deadline());
-            engine.idle.insert(slot, timeout, deadline);
+        placed.sort_unstable_by_key(|p| p.idle_deadline);
+        for p in &placed {
+            engine.idle.insert(p.slot, p.idle_timeout, p.idle_deadline);
         }
-        sessions.sort_unstable_by_key(|s| s.absolute_deadline);
-        for stored in &sessions {
-            let (slot, _) = engine.selectors.decode(stored.handle.0);
-            let timeout = stored.absolute_deadline - stored.created;
+        placed.sort_unstable_by_key(|p| p.absolute_deadline);
+        for p in &placed {
             engine
                 .absolute
-                .insert(slot, timeout, stored.absolute_deadline);
+                .insert(p.slot, p.absolute_timeout, p.absolute_deadline);
         }
         let floor = restored.generation_floor;
         engine.free = (0..top as Slot)

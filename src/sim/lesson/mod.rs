@@ -9,15 +9,15 @@
 
 pub mod player;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveTime;
 use toml::Value;
 
-use crate::engine::Policy;
 use crate::engine::clock::SPEED_RANGE;
+use crate::engine::{MAX_SESSION_LIMIT, OnLimit, Policy};
 
 pub use player::{Played, Player};
 
@@ -38,6 +38,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
     (
         "renewal",
         include_str!("../../../assets/lessons/renewal.toml"),
+    ),
+    (
+        "session-limit",
+        include_str!("../../../assets/lessons/session-limit.toml"),
     ),
     (
         "each-way",
@@ -61,6 +65,10 @@ pub struct Lesson {
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
     pub closing_time: Option<NaiveTime>,
+    /// At most this many live sessions per user; `None`: no limit.
+    pub max_sessions_per_user: Option<u32>,
+    /// What a login over the limit does.
+    pub on_limit: OnLimit,
     pub steps: Vec<Step>,
 }
 
@@ -272,6 +280,8 @@ impl Lesson {
             idle_timeout: defaults.idle_timeout,
             absolute_timeout: defaults.absolute_timeout,
             closing_time: None,
+            max_sessions_per_user: None,
+            on_limit: OnLimit::default(),
             steps: Vec::new(),
         };
         if let Some(policy) = table.get("policy") {
@@ -279,6 +289,20 @@ impl Lesson {
                 return Err("policy must be a table: [policy]".to_owned());
             };
             for (key, value) in policy {
+                if key == "max_sessions_per_user" {
+                    lesson.max_sessions_per_user = Some(
+                        value
+                            .as_integer()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|n| (1..=MAX_SESSION_LIMIT).contains(n))
+                            .ok_or_else(|| {
+                                format!(
+                                    "policy.max_sessions_per_user = {value} is not a whole number from 1 to {MAX_SESSION_LIMIT}"
+                                )
+                            })?,
+                    );
+                    continue;
+                }
                 let text = value
                     .as_str()
                     .ok_or_else(|| format!("policy.{key} = {value} must be a string"))?;
@@ -289,9 +313,20 @@ impl Lesson {
                         lesson.absolute_timeout = duration(text).map_err(field)?
                     }
                     "closing_time" => lesson.closing_time = Some(time_of_day(text).map_err(field)?),
+                    "on_limit" => {
+                        lesson.on_limit = match text {
+                            "evict_oldest" => OnLimit::EvictOldest,
+                            "refuse" => OnLimit::Refuse,
+                            _ => {
+                                return Err(field(
+                                    "is not \"evict_oldest\" or \"refuse\"".to_owned(),
+                                ));
+                            }
+                        }
+                    }
                     _ => {
                         return Err(format!(
-                            "unknown field policy.{key}; the lesson policy has idle_timeout, absolute_timeout and closing_time"
+                            "unknown field policy.{key}; the lesson policy has idle_timeout, absolute_timeout, closing_time, max_sessions_per_user and on_limit"
                         ));
                     }
                 }
@@ -320,7 +355,11 @@ impl Lesson {
             Some(Value::Array(steps)) if !steps.is_empty() => steps,
             _ => return Err("a lesson needs at least one [[step]]".to_owned()),
         };
-        let mut checker = Checker::default();
+        let mut checker = Checker {
+            limit: lesson.max_sessions_per_user,
+            on_limit: lesson.on_limit,
+            ..Checker::default()
+        };
         for (i, step) in steps.iter().enumerate() {
             let Value::Table(step) = step else {
                 return Err(format!("step {} must be a table: [[step]]", i + 1));
@@ -341,6 +380,8 @@ impl Lesson {
             absolute_timeout: self.absolute_timeout,
             closing_time: self.closing_time.map(crate::engine::ClosingTime),
             time_zone: zone,
+            max_sessions_per_user: self.max_sessions_per_user,
+            on_limit: self.on_limit,
             ..Policy::default()
         }
     }
@@ -364,9 +405,22 @@ struct Checker {
     /// Every session and user a login has named.
     known: HashSet<String>,
     users: HashSet<String>,
+    /// Each user's live sessions, oldest first: a login over the limit
+    /// evicts the first (or is refused).
+    by_user: HashMap<String, Vec<String>>,
+    limit: Option<u32>,
+    on_limit: OnLimit,
 }
 
 impl Checker {
+    /// A step ends `session`.
+    fn end(&mut self, session: &str) {
+        self.live.remove(session);
+        for held in self.by_user.values_mut() {
+            held.retain(|s| s != session);
+        }
+    }
+
     /// Checks one step; errors start with what follows "step N".
     fn step(&mut self, step: &toml::Table, defaults: &Policy) -> Result<Step, String> {
         for key in step.keys() {
@@ -469,7 +523,16 @@ impl Checker {
                         ),
                     ));
                 }
-                self.live.insert(session.clone());
+                let held = self.by_user.entry(user.clone()).or_default();
+                let over = self.limit.is_some_and(|limit| held.len() >= limit as usize);
+                if over && self.on_limit == OnLimit::EvictOldest {
+                    let oldest = held.remove(0);
+                    self.live.remove(&oldest);
+                }
+                if !over || self.on_limit == OnLimit::EvictOldest {
+                    held.push(session.clone());
+                    self.live.insert(session.clone());
+                }
                 self.known.insert(session.clone());
                 self.users.insert(user.clone());
                 Some(Act::Login {
@@ -488,6 +551,9 @@ impl Checker {
                         "revoke_user",
                         format!("no step above logs in a session of user {user:?}"),
                     ));
+                }
+                for session in self.by_user.remove(&user).unwrap_or_default() {
+                    self.live.remove(&session);
                 }
                 Some(Act::RevokeUser(user))
             }
@@ -509,11 +575,11 @@ impl Checker {
                     "touch" => Act::Touch(session),
                     "renew" => Act::Renew(session),
                     "logout" => {
-                        self.live.remove(&session);
+                        self.end(&session);
                         Act::Logout(session)
                     }
                     _ => {
-                        self.live.remove(&session);
+                        self.end(&session);
                         Act::Revoke(session)
                     }
                 })

@@ -57,7 +57,11 @@ fn every_bundled_lesson_parses_and_is_listed() {
             "{listing}"
         );
     }
-    assert_eq!(listing.lines().filter(|l| l.starts_with("  ")).count(), 5);
+    assert_eq!(
+        listing.lines().filter(|l| l.starts_with("  ")).count(),
+        BUNDLED.len()
+    );
+    assert_eq!(BUNDLED.len(), 6);
 }
 
 #[tokio::test]
@@ -92,6 +96,14 @@ async fn the_lessons_teach_what_they_say() {
             .count(),
         3,
         "the stolen session, then bob's laptop and phone"
+    );
+    let limit = Lesson::bundled("session-limit").unwrap();
+    assert_eq!(limit.max_sessions_per_user, Some(3));
+    let (_, kinds, _) = play_with_step_key(&limit);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EventKind::Revoked).count(),
+        1,
+        "one eviction: the fourth login of ada"
     );
     let (endings, _, _) = play_with_step_key(&Lesson::bundled("closing-time").unwrap());
     let last = *endings.last().unwrap();
@@ -241,4 +253,58 @@ fn a_missing_lesson_names_the_bundled_ones() {
         err.contains("idle-vs-absolute") && err.contains("each-way"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_login_over_the_lessons_limit_evicts_the_oldest_session_with_its_reason() {
+    let lesson = Lesson::bundled("session-limit").unwrap();
+    let engine = engine_for(&lesson);
+    let mut subscription = engine.snapshot().subscription;
+    let mut player = Player::new(engine.clone(), &lesson, START);
+    while player.step() != Stepped::Nothing {}
+    let mut evicted = Vec::new();
+    let mut created = Vec::new();
+    while let Some(Delivery::Event(event)) = subscription.try_next() {
+        match event.kind {
+            EventKind::Created => created.push(event.session.handle),
+            EventKind::Revoked => evicted.push(event),
+            _ => {}
+        }
+    }
+    assert_eq!(evicted.len(), 1);
+    let eviction = &evicted[0];
+    assert_eq!(eviction.reason, Some(crate::engine::EndReason::Evicted));
+    assert_eq!(eviction.limit, Some(3));
+    assert_eq!(
+        eviction.session.handle, created[0],
+        "the laptop, ada's first login, goes"
+    );
+    assert_eq!(eviction.at, START + 60_000);
+}
+
+#[test]
+fn a_lesson_limit_is_checked_and_frees_the_evicted_sessions_name() {
+    let base = "title = \"t\"\n[policy]\nmax_sessions_per_user = 1\n[[step]]\nlogin = \"ada\"\n[[step]]\nlogin = \"ada\"\nsession = \"ada-2\"\n";
+    // The first session was evicted by the second: its name may log in again.
+    let lesson = Lesson::parse(
+        "t",
+        &format!("{base}[[step]]\nlogin = \"ada-x\"\nsession = \"ada\"\n"),
+    )
+    .unwrap();
+    assert_eq!(lesson.policy(chrono_tz::UTC).max_sessions_per_user, Some(1));
+    let err = Lesson::parse(
+        "t",
+        "title = \"t\"\n[policy]\nmax_sessions_per_user = 0\n[[step]]\nlogin = \"ada\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("policy.max_sessions_per_user = 0 is not a whole number from 1 to"),
+        "{err}"
+    );
+    let err = Lesson::parse(
+        "t",
+        "title = \"t\"\n[policy]\non_limit = \"kick\"\n[[step]]\nlogin = \"ada\"\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("policy.on_limit = \"kick\""), "{err}");
 }

@@ -73,12 +73,18 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Follows the event stream until the dashboard stops listening, reconnecting as needed.
 pub async fn follow(shared: Arc<Shared>, mut resume: Resume, updates: mpsc::Sender<SourceUpdate>) {
     let mut attempt = 0u32;
+    // The snapshot just read the stats; after a lost link, the node may be another.
+    let mut reattached = false;
     loop {
-        let outcome = stream_once(&shared, &mut resume, &updates, &mut attempt).await;
+        let outcome = stream_once(&shared, &mut resume, &updates, &mut attempt, reattached).await;
+        reattached = true;
         let reason = match outcome {
             Ok(StreamEnd::DashboardGone) => return,
             // A fresh snapshot was loaded: follow on from it at once.
-            Ok(StreamEnd::Reloaded) => continue,
+            Ok(StreamEnd::Reloaded) => {
+                reattached = false;
+                continue;
+            }
             Ok(StreamEnd::Closed) => "the server closed the event stream".to_owned(),
             Err(SourceError::Unauthorized(text)) if shared.http.reread_token() => {
                 tracing::info!("the server refused the token; the token file holds a new one");
@@ -110,6 +116,7 @@ async fn stream_once(
     resume: &mut Resume,
     updates: &mpsc::Sender<SourceUpdate>,
     attempt: &mut u32,
+    reattached: bool,
 ) -> Result<StreamEnd, SourceError> {
     let request = shared
         .http
@@ -124,6 +131,32 @@ async fn stream_once(
         .is_err()
     {
         return Ok(StreamEnd::DashboardGone);
+    }
+    if reattached {
+        // A pooled connection to the node that went away may fail the first
+        // ask; the second goes over a fresh one.
+        let refreshed = match snapshot::refresh_node(shared).await {
+            Err(SourceError::Connection(e)) => {
+                tracing::debug!("asking which node answers again: {e}");
+                snapshot::refresh_node(shared).await
+            }
+            other => other,
+        };
+        match refreshed {
+            Ok(true) => {
+                tracing::info!(node = %shared.facts().node, "attached to another server node");
+                if updates
+                    .send(SourceUpdate::Info(shared.info()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(StreamEnd::DashboardGone);
+                }
+            }
+            Ok(false) => {}
+            // The stream is up; the header keeps the node it knew.
+            Err(e) => tracing::warn!("cannot read which node answers: {e}"),
+        }
     }
     let mut messages = response.bytes_stream().eventsource();
     while let Some(message) = messages.next().await {

@@ -177,6 +177,7 @@ impl Shared {
             clock_control: false,
             simulator: false,
             remote: true,
+            node: facts.node,
         }
     }
 }

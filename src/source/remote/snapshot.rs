@@ -24,8 +24,30 @@ pub struct ServerFacts {
     pub policy: Policy,
     pub version: String,
     pub instance: String,
+    /// The node that answered, random per server process.
+    pub node: String,
     /// Server time minus our time, in milliseconds.
     pub offset_ms: i64,
+}
+
+/// Asks the server for its stats again after a reconnect: the node that
+/// answers now (a load balancer may have picked another) and its clock. The
+/// instance and the policy stay as the snapshot found them: another instance
+/// would get the stream's `resync`, and a reload, anyway.
+/// Returns whether the node changed.
+pub async fn refresh_node(shared: &Shared) -> Result<bool, SourceError> {
+    let asked_at = system_now();
+    let stats: StatsResponse = shared
+        .http
+        .call(Method::GET, "/v1/admin/stats", None::<&()>)
+        .await?;
+    let answered_at = system_now();
+    let mut facts = shared.facts();
+    let changed = facts.node != stats.node;
+    facts.node = stats.node;
+    facts.offset_ms = stats.server_time - (asked_at + answered_at) / 2;
+    shared.set_facts(facts);
+    Ok(changed)
 }
 
 /// Every live session, read in pages, and the sequence number it is current to.
@@ -41,6 +63,7 @@ pub async fn load(shared: &Shared) -> Result<SourceSnapshot, SourceError> {
         policy,
         version: stats.version.clone(),
         instance: stats.instance.clone(),
+        node: stats.node.clone(),
         offset_ms: stats.server_time - (asked_at + answered_at) / 2,
     });
     // Events after `last_seq` are replayed on top of these pages; they carry

@@ -5,9 +5,7 @@
 use compact_str::CompactString;
 use serde::Deserialize;
 
-use crate::engine::{
-    Attributes, Event, EventKind, ExpiryReason, Handle, Millis, SessionView, State,
-};
+use crate::engine::{Attributes, EndReason, Event, EventKind, Handle, Millis, SessionView, State};
 
 #[derive(Deserialize)]
 struct RawView {
@@ -39,6 +37,9 @@ struct RawEvent {
     d: Option<f64>,
     #[serde(default)]
     a: Option<CompactString>,
+    /// For an eviction: the user's session limit.
+    #[serde(default)]
+    m: Option<u32>,
     v: RawView,
 }
 
@@ -87,13 +88,14 @@ pub(super) fn view(json: &str) -> Result<(SessionView, Option<Millis>), String> 
     Ok((session(raw)?, wake))
 }
 
-/// The ending reason the engine's types can carry. `evicted` (the per-user
-/// limit) has no expiry reason: it is a `revoked` event, said by its actor.
-fn reason(raw: Option<String>) -> Option<ExpiryReason> {
+/// Why a session ended: an expiry's deadline, or `evicted` on a `revoked`
+/// event that a login over the user's session limit caused.
+fn reason(raw: Option<String>) -> Option<EndReason> {
     match raw.as_deref() {
-        Some("idle") => Some(ExpiryReason::Idle),
-        Some("absolute") => Some(ExpiryReason::Absolute),
-        Some("closing_time") => Some(ExpiryReason::ClosingTime),
+        Some("idle") => Some(EndReason::Idle),
+        Some("absolute") => Some(EndReason::Absolute),
+        Some("closing_time") => Some(EndReason::ClosingTime),
+        Some("evicted") => Some(EndReason::Evicted),
         _ => None,
     }
 }
@@ -107,7 +109,7 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
         at: millis(raw.t),
         kind: raw.k,
         reason: reason(raw.r),
-        limit: None,
+        limit: raw.m,
         deadline: raw.d.map(millis),
         actor: raw.a,
         session: session(raw.v)?,

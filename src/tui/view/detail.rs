@@ -48,6 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 None => "active".to_owned(),
             };
             lines.push(field("user", untrusted(&s.user, 80)));
+            lines.push(field("user's sessions", user_sessions(app, detail)));
             lines.push(field("state", state));
             lines.push(field("created", date_time(s.created_at, &app.tz)));
             lines.push(field("last seen", date_time(s.last_seen_at, &app.tz)));
@@ -112,4 +113,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
         history.push(Line::styled(" none held", theme.style(Role::Muted)));
     }
     frame.render_widget(Paragraph::new(history), bottom);
+}
+
+/// "alice has 3 live sessions (limit 3)": the user's sessions the dashboard
+/// holds, beside the policy's per-user limit when there is one.
+pub fn user_sessions(app: &App, detail: &Detail) -> String {
+    let n = detail.user_live;
+    let mut text = format!(
+        "{} has {n} live session{}",
+        untrusted(&detail.user, 40),
+        if n == 1 { "" } else { "s" }
+    );
+    if let Some(limit) = app.info.policy.max_sessions_per_user {
+        text.push_str(&format!(" (limit {limit})"));
+    }
+    text
 }

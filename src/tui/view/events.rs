@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::engine::{Event, EventKind, ExpiryReason};
 use crate::tui::app::App;
+use crate::tui::mirror::evicted_label;
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
@@ -75,6 +76,7 @@ pub fn reason(app: &App, event: &Event) -> String {
         },
         (EventKind::Renewed, _) => "token renewed".to_owned(),
         (EventKind::LoggedOut, _) => "logged out".to_owned(),
+        (EventKind::Revoked, Some(ExpiryReason::Evicted)) => evicted_label(event.limit),
         (EventKind::Revoked, _) => format!(
             "revoked by {}",
             actor.unwrap_or_else(|| "an operator".to_owned())

@@ -4,14 +4,14 @@
 //! reading, so they move without any event.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use crate::engine::SessionView;
 use crate::tui::app::App;
-use crate::tui::mirror::{Row as MirrorRow, SortColumn};
+use crate::tui::mirror::{Ending, Row as MirrorRow, SortColumn};
 use crate::tui::text::{ago, bar, countdown, thousands, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
@@ -78,7 +78,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }));
     let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
     let empty = rows.is_empty();
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    let inner = block.inner(area);
+    frame.render_widget(
+        Table::new(rows, widths.clone())
+            .header(header)
+            .block(block)
+            .flex(Flex::Start)
+            .column_spacing(1),
+        area,
+    );
+    long_endings(frame, inner, app, &columns, &widths);
     if empty {
         let lesson_end = app
             .lesson
@@ -119,6 +128,67 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
+/// The width of the state column: an ending longer than it ("✕ evicted: user
+/// over 3 sessions") is written across the countdown columns, which an ended
+/// row leaves empty.
+const STATE_WIDTH: usize = 14;
+
+/// "✕ logged out", "✕ evicted: user over 3 sessions".
+fn ending_text(ending: Ending) -> String {
+    format!("✕ {}", ending.label())
+}
+
+/// Writes the endings too long for the state column over the countdown and
+/// state columns of their rows, laid out as the table lays out its columns.
+fn long_endings(
+    frame: &mut Frame,
+    inner: Rect,
+    app: &App,
+    columns: &[(SortColumn, Constraint)],
+    widths: &[Constraint],
+) {
+    let Some(from) = columns.iter().position(|(c, _)| *c == SortColumn::Idle) else {
+        return;
+    };
+    let cells = Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(inner);
+    let (start, end) = (cells[from].x, cells[cells.len() - 1].right());
+    let selected = app.selected.as_ref();
+    let height = inner.height.saturating_sub(1) as usize;
+    // The rows on screen, counted as `draw` counts them.
+    let on_screen = (app.mirror.walk(app.top.as_ref()).take(height))
+        .filter_map(|position| Some((position, app.mirror.get(position.1)?)));
+    for (i, (position, row)) in on_screen.enumerate() {
+        let Some((ending, _)) = row.ended else {
+            continue;
+        };
+        let text = ending_text(ending);
+        if text.chars().count() <= STATE_WIDTH {
+            continue;
+        }
+        let style = if Some(position) == selected {
+            app.theme.style(Role::EndedSelected)
+        } else {
+            app.theme.style(ending_role(ending))
+        }
+        .remove_modifier(ratatui::style::Modifier::CROSSED_OUT);
+        let y = inner.y + 1 + i as u16;
+        let cell = Rect::new(start, y, end.saturating_sub(start), 1);
+        frame.render_widget(Line::styled(text, style), cell);
+    }
+}
+
+/// A logout is the user's own doing; every other ending is the system's.
+fn ending_role(ending: Ending) -> Role {
+    if matches!(ending, Ending::LoggedOut) {
+        Role::Muted
+    } else {
+        Role::Critical
+    }
+}
+
 /// The columns that fit in `width`, with their widths. Narrow terminals drop
 /// the origin first, then the handle, then the start time and last seen.
 pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
@@ -131,7 +201,7 @@ pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
             SortColumn::LastSeen => 9,
             SortColumn::Idle => gauge as u16 + 8,
             SortColumn::Absolute => 11,
-            SortColumn::State => 14,
+            SortColumn::State => STATE_WIDTH as u16,
         }
     };
     let needs = |shown: &[SortColumn]| -> u16 {
@@ -189,10 +259,13 @@ fn build_row<'a>(
         } else {
             Role::Ended
         });
-        let state_role = if matches!(ending, crate::tui::mirror::Ending::LoggedOut) {
-            Role::Muted
+        let state_role = ending_role(ending);
+        let text = ending_text(ending);
+        // Written across the countdown columns by `long_endings` instead.
+        let (countdowns, state) = if text.chars().count() > STATE_WIDTH {
+            ("", String::new())
         } else {
-            Role::Critical
+            ("—", text)
         };
         return Row::new(columns.iter().map(|(column, _)| {
             match column {
@@ -201,8 +274,8 @@ fn build_row<'a>(
                 SortColumn::Origin => Cell::from(origin(s)).style(style),
                 SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)).style(style),
                 SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)).style(style),
-                SortColumn::Idle | SortColumn::Absolute => Cell::from("—"),
-                SortColumn::State => Cell::from(format!("✕ {}", ending.label())).style(
+                SortColumn::Idle | SortColumn::Absolute => Cell::from(countdowns),
+                SortColumn::State => Cell::from(state.clone()).style(
                     theme
                         .style(if selected {
                             Role::EndedSelected

@@ -91,13 +91,14 @@ end
 -- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
 -- The view is encoded once (cjson is the costly part) and the event around it
 -- is plain concatenation. Returns the view's JSON, for the script's answer.
-local function emit(kind, s, state, reason, deadline, actor, vjson)
+local function emit(kind, s, state, reason, deadline, actor, vjson, limit)
   local seq = redis.call('HINCRBY', K_META, 'seq', 1)
   vjson = vjson or cjson.encode(view(s, state))
   local ev = { '{"s":', ms(seq), ',"t":', ms(NOW), ',"k":"', kind, '"' }
   if reason then ev[#ev + 1] = ',"r":"' .. reason .. '"' end
   if deadline then ev[#ev + 1] = ',"d":' .. ms(deadline) end
   if actor then ev[#ev + 1] = ',"a":' .. cjson.encode(actor) end
+  if limit then ev[#ev + 1] = ',"m":' .. ms(limit) end
   ev[#ev + 1] = ',"v":'
   ev[#ev + 1] = vjson
   ev[#ev + 1] = '}'
@@ -105,13 +106,13 @@ local function emit(kind, s, state, reason, deadline, actor, vjson)
   return vjson
 end
 
-local function finish(s, kind, state, reason, deadline, actor, counter)
+local function finish(s, kind, state, reason, deadline, actor, counter, limit)
   redis.call('HDEL', K_SESS, s.h)
   redis.call('ZREM', K_DUE, s.h)
   if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
   redis.call('SREM', user_key(s.user), member(s.h))
   redis.call('HINCRBY', K_META, counter, 1)
-  emit(kind, s, state, reason, deadline, actor)
+  emit(kind, s, state, reason, deadline, actor, nil, limit)
 end
 
 local function expire(s, reason, deadline)

@@ -15,14 +15,15 @@ if limit > 0 then
     if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
   end
   if #alive >= limit then
-    if on_limit == 'refuse' then return '!limit' end
+    if on_limit == 'refuse' then return '!limit:' .. ms(limit) end
     table.sort(alive, function(a, b)
       if a.created ~= b.created then return a.created < b.created end
       return a.h < b.h
     end)
     for i = 1, #alive - limit + 1 do
       announce_due_touch(alive[i])
-      finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked')
+      finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked', limit)
+      redis.call('HINCRBY', K_META, 'evicted', 1)
     end
   end
 end
