@@ -259,6 +259,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers once it began.
     #[serde(deserialize_with = "duration")]
     pub request_header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in.
+    #[serde(deserialize_with = "duration")]
+    pub request_body_timeout: Duration,
     /// How long a connection may sit with no request before it is closed.
     #[serde(deserialize_with = "duration")]
     pub connection_idle_timeout: Duration,
@@ -277,6 +280,7 @@ impl Default for ServerConfig {
             body_limit: 16 * 1024,
             keep_alive: Duration::from_secs(15),
             request_header_timeout: Duration::from_secs(10),
+            request_body_timeout: Duration::from_secs(10),
             connection_idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
         }
@@ -304,6 +308,11 @@ impl ServerConfig {
         at_least(
             "server.request_header_timeout",
             self.request_header_timeout,
+            Duration::from_millis(10),
+        )?;
+        at_least(
+            "server.request_body_timeout",
+            self.request_body_timeout,
             Duration::from_millis(10),
         )?;
         at_least(

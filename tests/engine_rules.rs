@@ -505,3 +505,68 @@ fn session_json_has_the_documented_shape() {
     let back: sessiontop::engine::SessionView = serde_json::from_value(json).unwrap();
     assert_eq!(back, session);
 }
+
+#[test]
+fn a_sessions_events_are_its_own_oldest_first_and_only_those_the_history_holds() {
+    let policy = Policy {
+        touch_event_interval: Duration::ZERO,
+        ..policy()
+    };
+    // A history of 16 events; every event ever made is kept here as the oracle.
+    let mut engine = Engine::new(policy, 16, T0);
+    let mut all: Vec<Event> = Vec::new();
+    let mut live: Vec<(String, sessiontop::engine::Handle)> = Vec::new();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for step in 0..2_000 {
+        let now = T0 + step as Millis;
+        match next(4) {
+            // Logins reuse the slots of ended sessions, under new handles.
+            0 | 1 if live.len() < 6 => {
+                let (token, session) = engine.login(now, Login::user("u")).unwrap();
+                live.push((token.expose().to_owned(), session.handle));
+            }
+            0 if !live.is_empty() => {
+                let (token, _) = live.swap_remove(next(live.len()));
+                engine.logout(now, &token).unwrap();
+            }
+            1 if !live.is_empty() => {
+                let i = next(live.len());
+                let (token, _) = engine.renew(now, &live[i].0).unwrap();
+                live[i].0 = token.expose().to_owned();
+            }
+            _ if !live.is_empty() => {
+                engine.touch(now, &live[next(live.len())].0).unwrap();
+            }
+            _ => {}
+        }
+        all.extend(engine.take_events());
+        let held_from = engine.last_seq().saturating_sub(15);
+        for (_, handle) in &live {
+            let expected: Vec<u64> = all
+                .iter()
+                .filter(|e| e.seq >= held_from && e.session.handle == *handle)
+                .map(|e| e.seq)
+                .collect();
+            let found: Vec<u64> = engine
+                .session_events(*handle)
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(found, expected, "step {step}, session {handle}");
+        }
+    }
+    // An ended session's handle names nothing.
+    let ended = all
+        .iter()
+        .find(|e| e.kind == EventKind::LoggedOut)
+        .expect("some session logged out")
+        .session
+        .handle;
+    assert!(engine.session_events(ended).is_empty());
+}

@@ -1,6 +1,6 @@
 //! What the server's own settings do on the wire: the closing time's zone,
-//! and the connection limits of `[server]` (header and idle timeouts, the
-//! connection limit).
+//! and the connection limits of `[server]` (header, body and idle timeouts,
+//! the connection limit).
 
 mod server_support;
 
@@ -141,6 +141,159 @@ async fn a_header_sent_a_byte_at_a_time_does_not_extend_its_deadline() {
         answer = read_to_close(&mut stream).await.0;
     }
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+/// The head of a login whose body is `length` bytes long.
+fn login_head(length: usize) -> String {
+    format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {APP}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_gets_408_and_nothing_is_done() {
+    let server = TestServer::start_with(|config| {
+        config.server.request_body_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let body = br#"{"user":"trickled-in"}"#;
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(login_head(body.len()).as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    // A byte every 100ms: the whole body would take 2.2 s; all but its last byte is sent.
+    for byte in &body[..body.len() - 1] {
+        if stream.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await
+        {
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+            break;
+        }
+    }
+    let (rest, closed) = read_to_close(&mut stream).await;
+    answer.push_str(&rest);
+    assert!(closed, "the connection was closed");
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout"),
+        "{answer}"
+    );
+    let (_, json) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let error: serde_json::Value = serde_json::from_str(json).expect("a JSON error body");
+    assert_eq!(error["error"], "request_timeout", "{answer}");
+    assert!(
+        error["message"].as_str().unwrap().contains("body"),
+        "{answer}"
+    );
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
+    assert!(
+        waited < Duration::from_millis(2000),
+        "before the body was done: {waited:?}"
+    );
+    // The login never ran, and the server goes on serving.
+    assert_eq!(server.active().await, 0);
+    let mut other = connect(&server).await;
+    assert!(
+        exchange(&mut other, &get("/healthz", None))
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_in_pieces_within_its_deadline_is_served_and_the_connection_kept() {
+    let server = TestServer::start_with(|config| {
+        config.server.request_body_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let body = br#"{"user":"in-pieces"}"#;
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(login_head(body.len()).as_bytes())
+        .await
+        .unwrap();
+    for piece in body.chunks(7) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stream.write_all(piece).await.unwrap();
+    }
+    let answer = exchange(&mut stream, "").await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(server.active().await, 1);
+    // A body that arrived ends the deadline: the same connection serves on.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answer = exchange(&mut stream, &get("/healthz", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_body_has_no_body_deadline() {
+    let server = TestServer::start_with(|config| {
+        config.server.request_body_timeout = Duration::from_millis(100);
+        config.server.keep_alive = Duration::from_secs(60);
+    })
+    .await;
+    // An event stream open far past the body timeout still delivers.
+    let mut events = server.events(None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.login("no-body-deadline").await;
+    let event = events.next().await.expect("the stream is still open");
+    assert!(
+        event.data.to_string().contains("no-body-deadline"),
+        "{event:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_says_every_operation_may_get_408_and_503() {
+    let server = TestServer::start().await;
+    let mut stream = connect(&server).await;
+    let answer = exchange(&mut stream, &get("/openapi.json", None)).await;
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap();
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    for code in ["request_timeout", "too_many_connections"] {
+        assert!(codes.contains(&code.into()), "{code} is an ErrorCode");
+    }
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = &operation["responses"];
+            for status in ["408", "503"] {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            assert!(
+                responses["408"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("request_timeout")
+            );
+            assert!(
+                responses["503"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too_many_connections")
+            );
+            assert_eq!(
+                responses["503"]["headers"]["Retry-After"]["schema"]["type"],
+                "integer"
+            );
+        }
+    }
+    assert!(operations >= 17, "{operations}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

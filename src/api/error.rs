@@ -50,11 +50,13 @@ pub enum ErrorCode {
     // 5xx. `store_unavailable` is the one the API promises; `internal` is a bug.
     StoreUnavailable,
     Overloaded,
+    /// The server is serving as many connections as it may (`server.max_connections`).
+    TooManyConnections,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 30] = {
+    pub const ALL: [ErrorCode; 31] = {
         use ErrorCode::*;
         [
             BadRequest,
@@ -86,6 +88,7 @@ impl ErrorCode {
             LimitOutOfBounds,
             StoreUnavailable,
             Overloaded,
+            TooManyConnections,
             Internal,
         ]
     };
@@ -105,7 +108,7 @@ impl ErrorCode {
             PayloadTooLarge => 413,
             Unprocessable | InvalidBody | InvalidUser | InvalidAttributes | InvalidDuration
             | TimeoutOutOfBounds | LimitOutOfBounds => 422,
-            StoreUnavailable | Overloaded => 503,
+            StoreUnavailable | Overloaded | TooManyConnections => 503,
             Internal => 500,
         }
     }
@@ -161,6 +164,7 @@ impl ErrorCode {
             LimitOutOfBounds => "limit_out_of_bounds",
             StoreUnavailable => "store_unavailable",
             Overloaded => "overloaded",
+            TooManyConnections => "too_many_connections",
             Internal => "internal",
         }
     }

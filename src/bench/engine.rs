@@ -53,7 +53,8 @@ pub struct EngineReport {
     /// Touch by token inside `touch_event_interval`: no event at the touch.
     pub touch_coalesced_ns: f64,
     /// Touch by token with `touch_event_interval = 0`: every touch publishes
-    /// a `touched` event (sessions with attributes).
+    /// a `touched` event (sessions with attributes), which a subscriber
+    /// reads (see `touch_with_subscriber`).
     pub touch_with_event_ns: f64,
     pub revoke_ns: f64,
     /// One operation on a user holding 10 sessions: median and p99.
@@ -61,6 +62,8 @@ pub struct EngineReport {
     pub mine: OpTime,
     pub revoke_others: OpTime,
     pub revoke_user: OpTime,
+    /// An admin get of one session with its events, the history ring full.
+    pub get: OpTime,
     /// A full snapshot of every live session, as a dashboard connecting.
     pub snapshot_ms: f64,
     pub expiry_lateness_ms: Lateness,
@@ -229,7 +232,7 @@ async fn measure(
 
     let mut order: Vec<usize> = (0..bare.tokens.len()).collect();
     shuffle(&mut order);
-    let touch_with_event_ns = touch_all(&eventful, &order)?;
+    let touch_with_event_ns = touch_with_subscriber(&eventful, &order)?;
     let bytes_per_session_with_attributes = eventful.bytes_per_session;
     eventful.engine.shutdown();
     drop(eventful);
@@ -254,6 +257,10 @@ async fn measure(
             cursor: None,
         });
         assert_eq!(page.sessions.len(), SESSIONS_PER_USER);
+    });
+    let get = time_each(0..ops, |i| {
+        let found = engine.get(bare.handles[i * SESSIONS_PER_USER]);
+        assert!(found.is_some());
     });
     let mine = time_each(0..ops, |i| {
         let mine = engine.mine(&bare.tokens[i * SESSIONS_PER_USER]);
@@ -336,6 +343,7 @@ async fn measure(
         mine,
         revoke_others,
         revoke_user,
+        get,
         snapshot_ms,
         expiry_lateness_ms,
         expiry_lateness_during_snapshots_ms,
@@ -351,6 +359,34 @@ fn touch_all(fleet: &Fleet, order: &[usize]) -> color_eyre::Result<f64> {
         let start = Instant::now();
         for &i in chunk {
             fleet.engine.touch(&fleet.tokens[i])?;
+        }
+        touch_ns.push(start.elapsed().as_nanos() as f64 / chunk.len() as f64);
+    }
+    Ok(quantile(&mut touch_ns, 0.5))
+}
+
+/// `touch_all` with a subscriber reading every event, as an event stream
+/// does: after each batch it reads the batch's events, which counts in the
+/// batch's time. It reads on the touching thread, as a busy server's stream
+/// task runs between requests, so no event has to wake a sleeping thread.
+fn touch_with_subscriber(fleet: &Fleet, order: &[usize]) -> color_eyre::Result<f64> {
+    let (mut subscription, _) = fleet.engine.subscribe_live();
+    let mut touch_ns = Vec::new();
+    for chunk in order.chunks(BATCH) {
+        let start = Instant::now();
+        for &i in chunk {
+            fleet.engine.touch(&fleet.tokens[i])?;
+        }
+        let mut read = 0;
+        while read < chunk.len() {
+            match subscription.try_next() {
+                Some(Delivery::Event(e)) => {
+                    read += usize::from(e.kind == EventKind::Touched);
+                    std::hint::black_box(&e);
+                }
+                Some(Delivery::Resync) => return Err(eyre!("the subscriber fell behind")),
+                None => return Err(eyre!("a touch published no event")),
+            }
         }
         touch_ns.push(start.elapsed().as_nanos() as f64 / chunk.len() as f64);
     }

@@ -51,6 +51,14 @@ impl SessionAttributes {
         self.0.is_none()
     }
 
+    /// Starts loading the shared parts (and their count), which a clone
+    /// updates (see `engine::cache`).
+    pub(crate) fn prefetch(&self) {
+        if let Some(parts) = &self.0 {
+            super::cache::prefetch(Arc::as_ptr(parts));
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.shape().map_or(0, |shape| shape.0.len())
     }

@@ -301,6 +301,7 @@ impl Engine {
             touch_pending: false,
             absolute_deadline: now.saturating_add(absolute),
             last_touch_event: now,
+            last_event: 0,
         };
         if slot as usize == self.records.len() {
             self.records.push(Some(record));
@@ -316,7 +317,7 @@ impl Engine {
         self.totals.logins += 1;
         self.peak = self.peak.max(self.live as u64);
         let view = self.view(slot, State::Active);
-        self.emit(Event::new(now, EventKind::Created, view.clone()));
+        self.emit(slot, Event::new(now, EventKind::Created, view.clone()));
         Ok((token, view))
     }
 
@@ -345,10 +346,13 @@ impl Engine {
         let view = self.view(slot, State::Active);
         if announce {
             let actor = actor.map(CompactString::from);
-            self.emit(Event {
-                actor,
-                ..Event::new(now, EventKind::Touched, view.clone())
-            });
+            self.emit(
+                slot,
+                Event {
+                    actor,
+                    ..Event::new(now, EventKind::Touched, view.clone())
+                },
+            );
         }
         view
     }
@@ -398,7 +402,7 @@ impl Engine {
             record.touch_pending = false;
             record.last_touch_event = now;
             let view = self.view(slot, State::Active);
-            self.emit(Event::new(now, EventKind::Touched, view));
+            self.emit(slot, Event::new(now, EventKind::Touched, view));
         }
     }
 
@@ -417,7 +421,7 @@ impl Engine {
         // The renewal announces this activity; nothing is left to announce.
         record.touch_pending = false;
         let view = self.view(slot, State::Active);
-        self.emit(Event::new(now, EventKind::Renewed, view.clone()));
+        self.emit(slot, Event::new(now, EventKind::Renewed, view.clone()));
         Ok((token, view))
     }
 
@@ -652,9 +656,15 @@ impl Engine {
         self.history.last_seq()
     }
 
-    /// The events of one session that the history still holds.
+    /// The events of a live session that the history still holds, oldest
+    /// first; none for a handle that names no live session. Costs the
+    /// session's events, not the history's.
     pub fn session_events(&self, handle: Handle) -> Vec<Event> {
-        self.history.of_session(handle)
+        let Ok(slot) = self.slot_of(handle) else {
+            return Vec::new();
+        };
+        let newest = self.history.expand(self.record(slot).last_event);
+        self.history.of_session(handle, newest)
     }
 
     /// How many session slots there are, live or vacant: a snapshot walks them.
@@ -676,6 +686,15 @@ impl Engine {
     /// Hands over the events made since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Returns an emptied `take_events` vector, so the next events need no allocation.
+    pub fn give_back_outbox(&mut self, mut emptied: Vec<Event>) {
+        // A burst's large vector is let go rather than held for good.
+        if self.outbox.is_empty() && (self.outbox.capacity()..=1024).contains(&emptied.capacity()) {
+            emptied.clear();
+            self.outbox = emptied;
+        }
     }
 
     /// When the next session will end, if any is live.
@@ -784,24 +803,47 @@ impl Engine {
         self.live -= 1;
         let (_, generation) = self.selectors.decode(record.selector);
         self.free.push((slot, generation.wrapping_add(1)));
-        self.emit(Event {
-            reason: ending.reason,
-            deadline: ending.deadline,
-            actor: ending.actor,
-            limit: ending.limit,
-            ..Event::new(now, ending.kind, view)
-        });
+        let session_prev = self.history.expand(record.last_event);
+        self.keep_event(
+            Event {
+                reason: ending.reason,
+                deadline: ending.deadline,
+                actor: ending.actor,
+                limit: ending.limit,
+                ..Event::new(now, ending.kind, view)
+            },
+            session_prev,
+        );
+    }
+
+    /// Numbers the event of the live session in `slot`, keeps it in the
+    /// history and queues it for publishing.
+    fn emit(&mut self, slot: Slot, event: Event) {
+        let record = self.records[slot as usize]
+            .as_mut()
+            .expect("an event of a live session");
+        let session_prev = self.history.expand(record.last_event);
+        // Truncated on purpose: `History::expand` restores the rest.
+        record.last_event = (self.history.last_seq() + 1) as u32;
+        self.keep_event(event, session_prev);
     }
 
     /// Numbers the event, keeps it in the history and queues it for publishing.
-    fn emit(&mut self, event: Event) {
-        let event = self.history.push(event).clone();
+    fn keep_event(&mut self, event: Event, session_prev: u64) {
+        let event = self.history.push(event, session_prev).clone();
         self.outbox.push(event);
     }
 
     fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
         let presented = PresentedToken::parse(token);
         let slot = presented.as_ref().and_then(|p| self.live_slot(p.selector));
+        if let Some(slot) = slot {
+            // What the operation reads next, loading while the hash is checked.
+            let record = self.record(slot);
+            self.users.prefetch(record.user);
+            record.attributes.prefetch();
+            self.idle.prefetch_neighbours(slot);
+        }
         // Hash even when there is nothing to compare against, so a miss costs what a hit does.
         let stored = slot.map_or(&self.decoy_hash, |slot| &self.record(slot).verifier_hash);
         let verified = presented.is_some_and(|p| p.verifies(stored));
@@ -814,6 +856,8 @@ impl Engine {
     /// The slot of the live session with this selector, if there is one.
     fn live_slot(&self, selector: u64) -> Option<Slot> {
         let (slot, _) = self.selectors.decode(selector);
+        // Its deadline entry loads while the record does (see `cache`).
+        self.idle.prefetch(slot);
         match self.records.get(slot as usize) {
             Some(Some(record)) if record.selector == selector => Some(slot),
             _ => None,

@@ -396,8 +396,9 @@ impl EngineHandle {
 impl Shared {
     /// Sends the engine's new events to the store, then to every subscriber.
     fn send_events(&self, engine: &mut Engine) {
-        let events = engine.take_events();
+        let mut events = engine.take_events();
         if events.is_empty() {
+            engine.give_back_outbox(events);
             return;
         }
         if let Some(sink) = &self.sink {
@@ -414,10 +415,12 @@ impl Shared {
                 .collect();
             sink.record(changes);
         }
-        for event in events {
+        for event in events.drain(..) {
             // No subscriber is not an error: the history still holds the event.
             let _ = self.events.send(event);
         }
+        // Its allocation serves the next operation's events.
+        engine.give_back_outbox(events);
     }
 }
 

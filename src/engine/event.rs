@@ -108,11 +108,22 @@ pub struct TooOld {
 }
 
 /// The last `capacity` events, for resuming subscribers.
+///
+/// Each held event also knows the sequence number of the previous event of
+/// its session, so one session's events are found by following that chain
+/// back from its newest: the cost is the session's events, not the ring's.
 #[derive(Debug)]
 pub struct History {
-    ring: VecDeque<Event>,
+    ring: VecDeque<Held>,
     capacity: usize,
     last_seq: u64,
+}
+
+#[derive(Debug)]
+struct Held {
+    event: Event,
+    /// The previous event of the same session; 0 for none.
+    session_prev: u64,
 }
 
 impl History {
@@ -137,14 +148,35 @@ impl History {
     }
 
     /// Assigns the next sequence number to `event` and keeps it.
-    pub fn push(&mut self, mut event: Event) -> &Event {
+    /// `session_prev` is the sequence number of its session's previous event (0: none).
+    pub fn push(&mut self, mut event: Event, session_prev: u64) -> &Event {
         self.last_seq += 1;
         event.seq = self.last_seq;
         if self.ring.len() == self.capacity {
             self.ring.pop_front();
+            // The next push drops the new front event, releasing its session's
+            // attributes: start loading them now (see `engine::cache`).
+            if let Some(next) = self.ring.front() {
+                next.event.session.attributes.prefetch();
+            }
         }
-        self.ring.push_back(event);
-        self.ring.back().expect("just pushed")
+        self.ring.push_back(Held {
+            event,
+            session_prev,
+        });
+        &self.ring.back().expect("just pushed").event
+    }
+
+    /// The full sequence number of the newest event whose number ends in
+    /// `low` (its low 32 bits): what a session keeps of its newest event.
+    pub fn expand(&self, low: u32) -> u64 {
+        let high = self.last_seq & !u64::from(u32::MAX);
+        let seq = high | u64::from(low);
+        if seq > self.last_seq {
+            seq.saturating_sub(1 << 32)
+        } else {
+            seq
+        }
     }
 
     /// Every event after `seq`, or `TooOld` if some of them have been dropped.
@@ -157,20 +189,105 @@ impl History {
                 Err(TooOld { asked: seq })
             };
         }
-        let oldest = self.last_seq + 1 - self.ring.len() as u64;
+        let oldest = self.oldest();
         if seq + 1 < oldest {
             return Err(TooOld { asked: seq });
         }
         let skip = (seq + 1 - oldest) as usize;
-        Ok(self.ring.iter().skip(skip).cloned().collect())
+        Ok(self
+            .ring
+            .iter()
+            .skip(skip)
+            .map(|h| h.event.clone())
+            .collect())
     }
 
-    /// The held events of one session, oldest first.
-    pub fn of_session(&self, handle: super::Handle) -> Vec<Event> {
-        self.ring
-            .iter()
-            .filter(|e| e.session.handle == handle)
-            .cloned()
-            .collect()
+    /// The held events of one session, oldest first, found from `newest`
+    /// (the sequence number of its newest event) back along its chain.
+    pub fn of_session(&self, handle: super::Handle, newest: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut seq = newest;
+        while let Some(held) = self.held(seq) {
+            // A number that names another session's event ends the chain
+            // (a session kept only the low bits of its newest event's number).
+            if held.event.session.handle != handle {
+                break;
+            }
+            events.push(held.event.clone());
+            seq = held.session_prev;
+        }
+        events.reverse();
+        events
+    }
+
+    fn oldest(&self) -> u64 {
+        self.last_seq + 1 - self.ring.len() as u64
+    }
+
+    fn held(&self, seq: u64) -> Option<&Held> {
+        if seq == 0 || seq > self.last_seq || seq < self.oldest() {
+            return None;
+        }
+        self.ring.get((seq - self.oldest()) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Handle;
+    use crate::engine::session::State;
+
+    fn event_of(handle: u64) -> Event {
+        let session = SessionView {
+            handle: Handle(handle),
+            user: "u".into(),
+            attributes: Default::default(),
+            created_at: 0,
+            last_seen_at: 0,
+            idle_expires_at: 0,
+            absolute_expires_at: 0,
+            expires_at: 0,
+            idle_timeout_ms: 0,
+            state: State::Active,
+        };
+        Event::new(0, EventKind::Touched, session)
+    }
+
+    #[test]
+    fn a_sessions_events_follow_its_chain_and_end_where_the_ring_does() {
+        let mut history = History::new(10);
+        let mut newest = [0u64; 3];
+        // Sessions 0, 1 and 2 take turns: 15 events, the first five dropped.
+        for i in 0..15 {
+            let session = i % 3;
+            let seq = history.push(event_of(session as u64), newest[session]).seq;
+            newest[session] = seq;
+        }
+        let seqs = |handle: u64| -> Vec<u64> {
+            history
+                .of_session(Handle(handle), newest[handle as usize])
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(0), vec![7, 10, 13]);
+        assert_eq!(seqs(1), vec![8, 11, 14]);
+        assert_eq!(seqs(2), vec![6, 9, 12, 15]);
+        // A number that names another session's event yields nothing.
+        assert!(history.of_session(Handle(0), 14).is_empty());
+        assert!(history.of_session(Handle(0), 0).is_empty());
+    }
+
+    #[test]
+    fn low_bits_expand_to_the_newest_number_that_ends_in_them() {
+        let mut history = History::continuing(4, (1 << 32) + 5);
+        history.push(event_of(1), 0);
+        assert_eq!(history.last_seq(), (1 << 32) + 6);
+        assert_eq!(history.expand(6), (1 << 32) + 6);
+        assert_eq!(history.expand(2), (1 << 32) + 2);
+        // Not yet reached in this round: the previous round's.
+        assert_eq!(history.expand(7), 7);
+        assert_eq!(History::new(4).expand(3), 0);
     }
 }

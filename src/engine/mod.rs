@@ -7,6 +7,7 @@
 //! put a token anywhere but the login and renew answers.
 
 mod attributes;
+mod cache;
 pub mod clock;
 mod core;
 pub mod driver;

@@ -181,6 +181,23 @@ impl Track {
         }
     }
 
+    /// Starts loading `slot`'s entry (see `engine::cache`).
+    pub fn prefetch(&self, slot: Slot) {
+        if let Some(entry) = self.entries.get(slot as usize) {
+            super::cache::prefetch(entry);
+        }
+    }
+
+    /// Starts loading the entries before and after `slot`'s, which a
+    /// reschedule or removal rewrites.
+    pub fn prefetch_neighbours(&self, slot: Slot) {
+        if let Some(entry) = self.entries.get(slot as usize) {
+            for neighbour in [entry.prev, entry.next] {
+                self.prefetch(neighbour);
+            }
+        }
+    }
+
     /// Where `slot` stands in deadline order.
     pub fn position(&self, slot: Slot) -> Position {
         let entry = &self.entries[slot as usize];

@@ -162,6 +162,9 @@ pub(crate) struct Record {
     pub touch_pending: bool,
     pub absolute_deadline: Millis,
     pub last_touch_event: Millis,
+    /// The low 32 bits of the sequence number of this session's newest
+    /// event, where `History` starts the walk back through its events.
+    pub last_event: u32,
 }
 
 impl Record {

@@ -38,6 +38,13 @@ impl Users {
         self.ids.get(name).copied()
     }
 
+    /// Starts loading the user's entry (see `engine::cache`).
+    pub fn prefetch(&self, id: UserId) {
+        if let Some(entry) = self.entries.get(id as usize) {
+            super::cache::prefetch(entry);
+        }
+    }
+
     pub fn name(&self, id: UserId) -> &CompactString {
         &self.entries[id as usize].name
     }

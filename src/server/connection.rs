@@ -1,6 +1,6 @@
 //! The accept loop and each connection's life: how long a client may take to
-//! send its headers, how long a connection may sit idle, and how many are
-//! served at once.
+//! send a request's headers and its body, how long a connection may sit
+//! idle, and how many are served at once.
 //!
 //! Anyone who can reach the port can open connections and hold them, so
 //! every connection has a deadline while it has no request in flight:
@@ -8,7 +8,11 @@
 //!   not complete by then get `408 Request Timeout` and the connection closes;
 //! - with no byte of a request, `connection_idle_timeout` closes it quietly
 //!   (a fresh connection that never speaks, or an idle keep-alive one);
-//! - a request in flight (an event stream, say) has no deadline here.
+//! - the end of a request's headers starts `request_body_timeout`: a body not
+//!   complete by then gets `408 Request Timeout` (the handler waiting for it
+//!   is dropped, so nothing was done) and the connection closes;
+//! - a request whose body has arrived (an event stream, say) has no deadline
+//!   here.
 //!
 //! At most `max_connections` are served (lowered to fit the open-file limit).
 //! At the limit, a new connection closes the connection that has been idle
@@ -56,6 +60,7 @@ const OVERFLOW_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub request_header_timeout: Duration,
+    pub request_body_timeout: Duration,
     pub connection_idle_timeout: Duration,
     pub max_connections: usize,
 }
@@ -144,6 +149,9 @@ const BUSY: &str = "{\"error\":\"too_many_connections\",\"message\":\"the server
 /// What a connection that took too long to send its headers is told.
 const HEADER_TIMEOUT: &str = "{\"error\":\"request_timeout\",\"message\":\"the request headers did not arrive in time; send a request's headers at once\"}";
 
+/// What a request whose body took too long is told.
+const BODY_TIMEOUT: &str = "{\"error\":\"request_timeout\",\"message\":\"the request body did not arrive in time; send a request's body at once\"}";
+
 /// A whole HTTP/1.1 answer written straight to a socket hyper no longer serves.
 fn raw_response(status_and_headers: &str, body: &str) -> Vec<u8> {
     format!(
@@ -219,6 +227,7 @@ impl Connection {
             }
             Mode::Overflow => Limits {
                 request_header_timeout: self.limits.request_header_timeout.min(OVERFLOW_TIMEOUT),
+                request_body_timeout: self.limits.request_body_timeout.min(OVERFLOW_TIMEOUT),
                 connection_idle_timeout: self.limits.connection_idle_timeout.min(OVERFLOW_TIMEOUT),
                 ..self.limits
             },
@@ -229,6 +238,7 @@ impl Connection {
         });
         let router = self.router.clone();
         let service_activity = activity.clone();
+        let body_timeout = limits.request_body_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let guard = InFlight::start(service_activity.clone());
             let mut router = router.clone();
@@ -236,9 +246,14 @@ impl Connection {
                 let response = if mode == Mode::Overflow && request.uri().path() != "/healthz" {
                     busy()
                 } else {
-                    match router.call(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
+                    let (request, arrival) = BodyArrival::watch(request);
+                    tokio::select! {
+                        biased;
+                        response = router.call(request) => match response {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        },
+                        _ = arrival.overdue(Instant::now() + body_timeout) => body_too_slow(),
                     }
                 };
                 Ok::<_, Infallible>(response.map(|body| {
@@ -311,6 +326,98 @@ fn busy() -> Response<Body> {
         header::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+/// The 408 for a body that missed its deadline; the connection closes after it.
+fn body_too_slow() -> Response<Body> {
+    let mut response = Response::new(Body::from(BODY_TIMEOUT));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    // The rest of the body may still trickle in: hyper closes rather than read it.
+    headers.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// Whether a request's body has arrived (or is no longer wanted), so its
+/// deadline can pass unnoticed.
+struct BodyArrival(std::sync::atomic::AtomicBool);
+
+impl BodyArrival {
+    /// The request with its body watched, and the watch.
+    fn watch(request: Request<Incoming>) -> (Request<Body>, Arc<BodyArrival>) {
+        let (parts, body) = request.into_parts();
+        let arrival = Arc::new(BodyArrival(std::sync::atomic::AtomicBool::new(
+            body.is_end_stream(),
+        )));
+        let body = Body::new(Arriving {
+            inner: body,
+            arrival: arrival.clone(),
+        });
+        (Request::from_parts(parts, body), arrival)
+    }
+
+    fn arrived(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Resolves at `deadline` if the body has not arrived by then; never otherwise.
+    async fn overdue(&self, deadline: Instant) {
+        if !self.0.load(Ordering::Acquire) {
+            tokio::time::sleep_until(deadline).await;
+            if !self.0.load(Ordering::Acquire) {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// A request body that says when it has all arrived (or is dropped unread:
+/// a handler that does not want it is not waiting for it).
+struct Arriving {
+    inner: Incoming,
+    arrival: Arc<BodyArrival>,
+}
+
+impl HttpBody for Arriving {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) || self.inner.is_end_stream() {
+            self.arrival.arrived();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.arrival.arrived();
+    }
 }
 
 /// What a connection is doing, in milliseconds since it was accepted.

@@ -198,6 +198,7 @@ async fn serve_sessions(
     let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
     let limits = connection::Limits {
         request_header_timeout: config.request_header_timeout,
+        request_body_timeout: config.request_body_timeout,
         connection_idle_timeout: config.connection_idle_timeout,
         max_connections: config.max_connections,
     };

@@ -105,6 +105,7 @@ pub async fn document(State(state): State<Arc<ServerState>>) -> Response {
 ///   schema and still be refused with 422, as documented).
 /// - Links, so that tools (and readers) can chain a login's token into
 ///   touch, renew and logout, and a handle into the admin calls.
+/// - The connection layer's 408 and 503, which no handler declares.
 pub fn refine(doc: &mut Value) {
     let user = json!({
         "type": "string",
@@ -146,6 +147,8 @@ pub fn refine(doc: &mut Value) {
             }
         }
     });
+
+    add_connection_answers(doc);
 
     let token = json!({"token": "$response.body#/token"});
     let by_token = |what: &str| {
@@ -208,6 +211,44 @@ pub fn refine(doc: &mut Value) {
             entry[name] = link.clone();
         }
     }
+}
+
+/// What the connection layer (`connection`) answers before any handler runs,
+/// and so on every operation: 408 when a request's headers or body are too
+/// slow, 503 past the connection limit. A /v1 call may also get 503 from a
+/// store that cannot be written.
+fn add_connection_answers(doc: &mut Value) {
+    let error_body =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
+    for_each_operation(doc, |path, _, operation| {
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        responses.entry("408").or_insert_with(|| {
+            json!({
+                "description": "The request's headers (server.request_header_timeout) or its body (server.request_body_timeout) did not arrive in time (`request_timeout`); nothing was done and the connection is closed",
+                "content": error_body,
+            })
+        });
+        let mut busy = "The server is serving as many connections as it may (`too_many_connections`, server.max_connections); try again after Retry-After".to_owned();
+        if path.starts_with("/v1/") {
+            busy.push_str(", or the session store cannot be reached or written right now (`store_unavailable`); nothing was changed");
+        }
+        responses.insert(
+            "503".to_owned(),
+            json!({
+                "description": busy,
+                "headers": {"Retry-After": {
+                    "description": "Seconds to wait before trying again (sent with `too_many_connections`)",
+                    "schema": {"type": "integer", "minimum": 0},
+                }},
+                "content": error_body,
+            }),
+        );
+    });
 }
 
 fn for_each_operation(doc: &mut Value, mut visit: impl FnMut(&str, &str, &mut Value)) {

@@ -62,6 +62,7 @@ impl Engine {
                 touch_pending: false,
                 absolute_deadline: stored.absolute_deadline,
                 last_touch_event: stored.last_seen,
+                last_event: 0,
             };
             placed.push(Placed {
                 slot,
@@ -133,7 +134,7 @@ impl Engine {
             record.touch_pending = false;
             record.last_touch_event = now;
             let view = self.view(slot, State::Active);
-            self.emit(Event::new(now, EventKind::Touched, view));
+            self.emit(slot, Event::new(now, EventKind::Touched, view));
         }
     }
 
