@@ -67,7 +67,7 @@ pub struct PhaseCost {
     pub phase: &'static str,
     pub wall_ms: f64,
     pub scripts: u64,
-    /// Redis's own time per script call (`usec_per_call` of EVALSHA).
+    /// Redis's own time per script call (`usec_per_call` of FCALL).
     pub script_us_per_call: f64,
     /// Every command Redis ran in the phase, in µs (scripts, stream reads, ...).
     pub redis_command_ms: f64,
@@ -131,7 +131,7 @@ impl PhaseMeter {
                 continue;
             }
             command_us += field("usec");
-            if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+            if matches!(name, "cmdstat_fcall" | "cmdstat_evalsha" | "cmdstat_eval") {
                 scripts += field("calls") as u64;
                 script_us += field("usec");
             }

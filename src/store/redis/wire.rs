@@ -116,39 +116,35 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
     })
 }
 
-/// One value of an event's fields: strings in the stream, and in a script's
-/// answer strings or integers (Redis turns Lua numbers into integers).
-trait Field {
-    fn bytes(&self) -> Option<&[u8]>;
-}
+/// Splits an encoded event (`encode` in common.lua) into its parts, each
+/// written `<length>:<bytes>`.
+struct Reader<'a>(&'a [u8]);
 
-impl Field for Vec<u8> {
-    fn bytes(&self) -> Option<&[u8]> {
-        Some(self)
-    }
-}
-
-impl Field for redis::Value {
-    fn bytes(&self) -> Option<&[u8]> {
-        match self {
-            redis::Value::BulkString(bytes) => Some(bytes),
-            redis::Value::SimpleString(text) => Some(text.as_bytes()),
-            _ => None,
+impl<'a> Reader<'a> {
+    fn part(&mut self) -> Result<&'a [u8], String> {
+        let colon = self
+            .0
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or("an event ends early")?;
+        let len: usize = std::str::from_utf8(&self.0[..colon])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or("an event has a bad length")?;
+        let rest = &self.0[colon + 1..];
+        if rest.len() < len {
+            return Err("an event ends early".into());
         }
+        self.0 = &rest[len..];
+        Ok(&rest[..len])
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, String> {
+        std::str::from_utf8(self.part()?).map_err(|_| format!("an event's {what} is not UTF-8"))
     }
 }
 
-fn text<'a, F: Field>(fields: &'a [F], at: usize, what: &str) -> Result<&'a str, String> {
-    fields
-        .get(at)
-        .and_then(Field::bytes)
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .ok_or_else(|| format!("an event has no readable {what}"))
-}
-
-/// The fields after the kind (see `fields` in common.lua): reason, actor,
-/// handle, user, state, the numbers, then the attributes, read by position
-/// (the names at even positions are for people reading the stream).
+/// What an encoded event holds.
 struct Parts {
     kind: Option<EventKind>,
     reason: Option<EndReason>,
@@ -159,11 +155,9 @@ struct Parts {
     session: SessionView,
 }
 
-fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
-    if fields.len() < 14 || !fields.len().is_multiple_of(2) {
-        return Err(format!("an event has {} fields", fields.len()));
-    }
-    let kind = match text(fields, 1, "kind")? {
+fn decode(bytes: &[u8]) -> Result<Parts, String> {
+    let mut reader = Reader(bytes);
+    let kind = match reader.text("kind")? {
         "" => None,
         "created" => Some(EventKind::Created),
         "touched" => Some(EventKind::Touched),
@@ -173,23 +167,23 @@ fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
         "expired" => Some(EventKind::Expired),
         other => return Err(format!("an event has the unknown kind {other:?}")),
     };
-    let reason = match text(fields, 3, "reason")? {
+    let reason = match reader.text("reason")? {
         "idle" => Some(EndReason::Idle),
         "absolute" => Some(EndReason::Absolute),
         "closing_time" => Some(EndReason::ClosingTime),
         "evicted" => Some(EndReason::Evicted),
         _ => None,
     };
-    let actor = match text(fields, 5, "actor")? {
+    let actor = match reader.text("actor")? {
         "" => None,
         actor => Some(CompactString::from(actor)),
     };
-    let handle: [u8; 8] = fields[7]
-        .bytes()
-        .and_then(|b| b.try_into().ok())
-        .ok_or("an event has a bad handle")?;
-    let user = CompactString::from(text(fields, 9, "user")?);
-    let state = match text(fields, 11, "state")? {
+    let handle: [u8; 8] = reader
+        .part()?
+        .try_into()
+        .map_err(|_| "an event has a bad handle")?;
+    let user = CompactString::from(reader.text("user")?);
+    let state = match reader.text("state")? {
         "active" => State::Active,
         "logged_out" => State::LoggedOut,
         "revoked" => State::Revoked,
@@ -197,7 +191,7 @@ fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
         other => return Err(format!("an event has the unknown state {other:?}")),
     };
     let mut numbers = [0i64; 9];
-    let mut words = text(fields, 13, "numbers")?.split(' ');
+    let mut words = reader.text("numbers")?.split(' ');
     for n in &mut numbers {
         *n = words
             .next()
@@ -215,21 +209,12 @@ fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
         expires,
         idle_timeout,
     ] = numbers;
-    let attributes = if fields.len() > 14 {
-        let mut attributes = Attributes::new();
-        for pair in fields[14..].chunks(2) {
-            let (Some(key), Some(value)) = (pair[0].bytes(), pair[1].bytes()) else {
-                return Err("an event has an unreadable attribute".into());
-            };
-            attributes.insert(
-                String::from_utf8_lossy(key).into_owned(),
-                String::from_utf8_lossy(value).into_owned(),
-            );
-        }
-        attributes.into()
-    } else {
-        Attributes::new().into()
-    };
+    let mut attributes = Attributes::new();
+    while !reader.0.is_empty() {
+        let key = reader.text("attribute name")?;
+        let value = reader.text("attribute value")?;
+        attributes.insert(key.to_owned(), value.to_owned());
+    }
     Ok(Parts {
         kind,
         reason,
@@ -240,7 +225,7 @@ fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
         session: SessionView {
             handle: Handle(u64::from_be_bytes(handle)),
             user,
-            attributes,
+            attributes: attributes.into(),
             created_at: created,
             last_seen_at: last_seen,
             idle_expires_at: idle,
@@ -252,15 +237,14 @@ fn parts<F: Field>(fields: &[F]) -> Result<Parts, String> {
     })
 }
 
-/// The stream entry `seq`: fields as `emit` in common.lua writes them, or
-/// (written before them) one field `e` holding the event as JSON.
+/// The stream entry `seq`: one field `v`, the event as `emit` in common.lua
+/// encodes it, or (written before that) one field `e`, the event as JSON.
 pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
-    if let [name, json] = fields
-        && name == b"e"
-    {
-        return event(json);
-    }
-    let parts = parts(fields)?;
+    let parts = match fields {
+        [name, value] if name == b"v" => decode(value)?,
+        [name, json] if name == b"e" => return event(json),
+        _ => return Err(format!("a stream entry has {} fields", fields.len())),
+    };
     Ok(Event {
         seq,
         at: parts.at,
@@ -273,14 +257,19 @@ pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
     })
 }
 
-/// The handle of the stream entry's session, without reading the rest.
+/// The handle of the stream entry's session, read without the rest.
 pub(super) fn entry_handle(fields: &[Vec<u8>]) -> Option<Handle> {
     match fields {
-        [name, json] if name == b"e" => event(json).ok().map(|e| e.session.handle),
-        _ => {
-            let handle: [u8; 8] = fields.get(7)?.as_slice().try_into().ok()?;
+        [name, value] if name == b"v" => {
+            let mut reader = Reader(value);
+            for _ in 0..3 {
+                reader.part().ok()?;
+            }
+            let handle: [u8; 8] = reader.part().ok()?.try_into().ok()?;
             Some(Handle(u64::from_be_bytes(handle)))
         }
+        [name, json] if name == b"e" => event(json).ok().map(|e| e.session.handle),
+        _ => None,
     }
 }
 
@@ -294,16 +283,64 @@ pub(super) enum Answer {
 
 pub(super) fn answer(reply: redis::Value) -> Result<Answer, String> {
     match reply {
-        redis::Value::Array(items) if !items.is_empty() => {
-            let wake = match items.first() {
-                Some(redis::Value::Int(at)) => Some(*at),
-                _ => None,
-            };
-            Ok(Answer::Session(parts(&items[1..])?.session, wake))
-        }
-        other => match other.bytes() {
-            Some(text) => Ok(Answer::Refused(String::from_utf8_lossy(text).into_owned())),
-            None => Err(format!("a script answered {other:?}")),
+        redis::Value::Array(items) => match items.as_slice() {
+            [wake, redis::Value::BulkString(encoded)] => {
+                let wake = match wake {
+                    redis::Value::Int(at) => Some(*at),
+                    _ => None,
+                };
+                Ok(Answer::Session(decode(encoded)?.session, wake))
+            }
+            _ => Err(format!("a script answered {} values", items.len())),
         },
+        redis::Value::BulkString(text) => {
+            Ok(Answer::Refused(String::from_utf8_lossy(&text).into_owned()))
+        }
+        redis::Value::SimpleString(text) => Ok(Answer::Refused(text)),
+        other => Err(format!("a script answered {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As common.lua's `encode` writes it: a handle with zero bytes and
+    /// attributes holding the separator still read back exactly.
+    #[test]
+    fn an_encoded_event_reads_back_whatever_its_bytes() {
+        let handle = 0x000a_0b0c_0d0e_0f10u64.to_be_bytes();
+        let mut bytes = b"7:expired4:idle0:8:".to_vec();
+        bytes.extend_from_slice(&handle);
+        bytes.extend_from_slice(b"5:al:ce7:expired");
+        let numbers = b"1000 900 0 100 200 900 5000 900 700";
+        bytes.extend_from_slice(format!("{}:", numbers.len()).as_bytes());
+        bytes.extend_from_slice(numbers);
+        bytes.extend_from_slice(b"2:ip3:a:b0:0:");
+        let event = entry(42, &[b"v".to_vec(), bytes.clone()]).expect("readable");
+        assert_eq!(event.seq, 42);
+        assert_eq!(event.kind, EventKind::Expired);
+        assert_eq!(event.reason, Some(EndReason::Idle));
+        assert_eq!(event.actor, None);
+        assert_eq!(
+            (event.at, event.deadline, event.limit),
+            (1000, Some(900), None)
+        );
+        assert_eq!(event.session.handle, Handle(u64::from_be_bytes(handle)));
+        assert_eq!(event.session.user, "al:ce");
+        assert_eq!(event.session.state, State::Expired);
+        assert_eq!(event.session.created_at, 100);
+        assert_eq!(event.session.expires_at, 900);
+        assert_eq!(event.session.idle_timeout_ms, 700);
+        assert_eq!(
+            entry_handle(&[b"v".to_vec(), bytes.clone()]),
+            Some(event.session.handle)
+        );
+        let json = serde_json::to_value(&event.session.attributes).unwrap();
+        assert_eq!(json, serde_json::json!({"ip": "a:b", "": ""}));
+        // Cut anywhere before its attributes, it is an error, never a panic.
+        for end in 0..bytes.len() - b"2:ip3:a:b0:0:".len() {
+            assert!(entry(42, &[b"v".to_vec(), bytes[..end].to_vec()]).is_err());
+        }
     }
 }

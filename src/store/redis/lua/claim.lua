@@ -31,8 +31,8 @@ local function settle()
   for i = 1, n do
     local s = gone[settled + i]
     handles[i] = s.h
-    redis.call('XADD', K_EV, ms(seq + i) .. '-0',
-      unpack(fields(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i])))
+    redis.call('XADD', K_EV, ms(seq + i) .. '-0', 'v',
+      encode(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i]))
   end
   redis.call('XTRIM', K_EV, 'MAXLEN', '~', RETAIN)
   in_parts('HDEL', K_SESS, handles)

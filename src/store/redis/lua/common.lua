@@ -106,39 +106,43 @@ local function view(s, state)
            i = s.last_seen + s.idle, x = s.abs, e = ends(s), o = s.idle, st = state }
 end
 
--- An event as name/value pairs, read by position (wire.rs): kind, reason,
--- actor ('' for none), handle (8 raw bytes), user, state, then the numbers in
--- one field (at, deadline, limit (0: none), created, last seen, idle
--- deadline, absolute deadline, expires, idle timeout: one string.format, not
--- nine conversions), then the attributes. Few fields keep XADD cheap, and
--- Redis keeps one copy of the names entries share.
+-- An event as one string, so XADD, the stream and every node's XREAD handle
+-- one value per event rather than twenty: each part is `<length>:<bytes>`
+-- (binary safe), in this order: kind ('' when there was none), reason,
+-- actor ('' for none), handle (8 raw bytes), user, state, the numbers (at,
+-- deadline, limit (0: none), created, last seen, idle deadline, absolute
+-- deadline, expires, idle timeout, space separated), then attribute names
+-- and values. Read by wire.rs.
+-- (string.format's %s is not binary safe: the parts are joined by table.concat.)
 local NUMBERS = '%d %d %d %d %d %d %d %d %d'
-local function fields(s, state, kind, reason, deadline, actor, limit)
-  local f = { 'k', kind or '', 'r', reason or '', 'a', actor or '', 'h', s.h, 'u', s.user,
-              's', state, 'n', string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created,
-                s.last_seen, s.last_seen + s.idle, s.abs, ends(s), s.idle) }
-  local n = 14
+local function encode(s, state, kind, reason, deadline, actor, limit)
+  kind, reason, actor = kind or '', reason or '', actor or ''
+  local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
+    s.last_seen + s.idle, s.abs, ends(s), s.idle)
+  local p = { #kind, ':', kind, #reason, ':', reason, #actor, ':', actor, '8:', s.h,
+              #s.user, ':', s.user, #state, ':', state, #n, ':', n }
+  local i = 20
   for k, v in pairs(s.attrs) do
-    f[n + 1], f[n + 2] = k, v
-    n = n + 2
+    p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6] = #k, ':', k, #v, ':', v
+    i = i + 6
   end
-  return f
+  return table.concat(p)
 end
 
 -- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
--- `f` is the event's fields when the caller has them already. Returns them.
-local function emit(kind, s, state, reason, deadline, actor, f, limit)
-  f = f or fields(s, state, kind, reason, deadline, actor, limit)
+-- `e` is the event encoded when the caller has it already. Returns it.
+local function emit(kind, s, state, reason, deadline, actor, e, limit)
+  e = e or encode(s, state, kind, reason, deadline, actor, limit)
   local seq = redis.call('HINCRBY', K_META, 'seq', 1)
-  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', unpack(f))
-  return f
+  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e)
+  return e
 end
 
 -- A script's answer about one session: when its coalesced `touched` event
--- falls due ('' for none), then fields as an event's (the kind is '' when
--- there was none).
-local function answer(f, wake)
-  return { wake or '', unpack(f) }
+-- falls due ('' for none), then the session encoded as an event (its kind
+-- is '' when there was none).
+local function answer(e, wake)
+  return { wake or '', e }
 end
 
 local function finish(s, kind, state, reason, deadline, actor, counter, limit)

@@ -10,13 +10,13 @@ announce_due_touch(s)
 local announce = mark_seen(s)
 store(s)
 redis.call('HINCRBY', K_META, 'touches', 1)
-local f
+local e
 if announce then
   local actor = ARGV[7]
   if actor == '' then actor = nil end
-  f = emit('touched', s, 'active', nil, nil, actor)
+  e = emit('touched', s, 'active', nil, nil, actor)
 else
-  f = fields(s, 'active')
+  e = encode(s, 'active')
 end
-if s.pend == 1 then return answer(f, s.lte + touch_interval(s)) end
-return answer(f)
+if s.pend == 1 then return answer(e, s.lte + touch_interval(s)) end
+return answer(e)
