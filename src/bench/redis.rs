@@ -75,6 +75,12 @@ pub struct PhaseCost {
     pub redis_main_cpu_ms: f64,
     /// This process's CPU (user + system), in ms.
     pub bench_cpu_ms: f64,
+    /// Forks Redis made in the phase (AOF rewrites): each stops it for the
+    /// longest fork's time, shown beside.
+    pub redis_forks: u64,
+    pub redis_latest_fork_ms: f64,
+    /// Times Redis wrote the AOF late because a background fsync was slow.
+    pub aof_delayed_fsync: u64,
 }
 
 /// Starts measuring one phase's cost.
@@ -83,6 +89,7 @@ struct PhaseMeter {
     started: Instant,
     redis_cpu: f64,
     own_cpu: f64,
+    forks: u64,
 }
 
 impl PhaseMeter {
@@ -99,6 +106,7 @@ impl PhaseMeter {
             started: Instant::now(),
             redis_cpu: redis_main_cpu_ms(admin).await?,
             own_cpu: own_cpu_ms(),
+            forks: info_field(admin, "stats", "total_forks").await? as u64,
         })
     }
 
@@ -109,6 +117,10 @@ impl PhaseMeter {
         let wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
         let own = own_cpu_ms() - self.own_cpu;
         let redis_cpu = redis_main_cpu_ms(admin).await? - self.redis_cpu;
+        let forks = info_field(admin, "stats", "total_forks").await? as u64 - self.forks;
+        let latest_fork_us = info_field(admin, "stats", "latest_fork_usec").await?;
+        // Counted since the last CONFIG RESETSTAT, at the phase's start.
+        let aof_delayed_fsync = info_field(admin, "persistence", "aof_delayed_fsync").await? as u64;
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(admin)
@@ -148,8 +160,25 @@ impl PhaseMeter {
             redis_command_ms: command_us / 1e3,
             redis_main_cpu_ms: redis_cpu,
             bench_cpu_ms: own,
+            redis_forks: forks,
+            redis_latest_fork_ms: latest_fork_us / 1e3,
+            aof_delayed_fsync,
         })
     }
+}
+
+/// One number from `INFO section`, 0 when Redis does not report it.
+async fn info_field(
+    admin: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    key: &str,
+) -> color_eyre::Result<f64> {
+    let info: String = redis::cmd("INFO").arg(section).query_async(admin).await?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
 }
 
 /// Redis's main thread CPU so far, in ms.
