@@ -385,6 +385,8 @@ impl StoreConfig {
             fsync: self.fsync,
             max_events: self.history_max_events,
             max_event_age: self.history_retention,
+            key_prefix: self.key_prefix.clone(),
+            password_file: self.password_file.clone(),
         }
     }
 

@@ -11,11 +11,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use sessiontop::engine::driver::{Delivery, DriverConfig};
 use sessiontop::engine::{
-    Clock, EventKind, ExpiryReason, ListQuery, Login, Millis, Policy, SessionView, State,
-    VirtualClock,
+    Clock, EventKind, ExpiryReason, Login, Millis, Policy, SessionView, State, VirtualClock,
 };
-use sessiontop::store::file::Fsync;
-use sessiontop::store::{OpenError, Sessions, StoreOptions, StoreUrl, open};
+use sessiontop::store::{OpenError, Sessions, StoreOptions, StoreQuery, StoreUrl, open};
 
 const T0: Millis = 1_800_000_000_000;
 
@@ -29,10 +27,9 @@ fn policy() -> Policy {
 
 fn options(path: &Path) -> StoreOptions {
     StoreOptions {
-        url: StoreUrl::File(path.to_owned()),
-        fsync: Fsync::EverySec,
         max_events: 1_000_000,
         max_event_age: Duration::from_secs(86_400),
+        ..StoreOptions::new(StoreUrl::File(path.to_owned()))
     }
 }
 
@@ -56,9 +53,9 @@ async fn open_at(
 
 async fn live(sessions: &Sessions) -> BTreeMap<String, SessionView> {
     let page = sessions
-        .list(&ListQuery {
+        .list(StoreQuery {
             limit: usize::MAX,
-            ..ListQuery::default()
+            ..StoreQuery::default()
         })
         .await
         .unwrap();
@@ -228,7 +225,7 @@ async fn a_stream_client_beyond_the_memory_history_catches_up_from_the_file() {
         sessions.login(Login::user(format!("u{i}"))).await.unwrap();
     }
     assert!(
-        sessions.engine().subscribe_after(3).is_err(),
+        sessions.engine().unwrap().subscribe_after(3).is_err(),
         "the memory ring holds 16 events"
     );
     let subscription = sessions.subscribe_after(3).await.unwrap().unwrap();

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiontop::engine::driver::DriverConfig;
-use sessiontop::engine::{ListQuery, Login, Millis, Policy, VirtualClock};
-use sessiontop::store::file::Fsync;
-use sessiontop::store::{Sessions, StoreError, StoreOptions, StoreUrl, open};
+use sessiontop::engine::{Login, Millis, Policy, VirtualClock};
+use sessiontop::store::{Sessions, StoreError, StoreOptions, StoreQuery, StoreUrl, open};
 
 const T0: Millis = 1_800_000_000_000;
 
@@ -67,10 +66,9 @@ async fn open_at(path: &Path) -> Result<Sessions, String> {
     let clock = Arc::new(VirtualClock::paused_at(T0));
     open(
         &StoreOptions {
-            url: StoreUrl::File(path.to_owned()),
-            fsync: Fsync::EverySec,
             max_events: 1_000_000,
             max_event_age: Duration::from_secs(86_400),
+            ..StoreOptions::new(StoreUrl::File(path.to_owned()))
         },
         Policy::default(),
         clock,
@@ -82,11 +80,11 @@ async fn open_at(path: &Path) -> Result<Sessions, String> {
 }
 
 async fn count(sessions: &Sessions) -> usize {
-    let query = ListQuery {
+    let query = StoreQuery {
         limit: usize::MAX,
-        ..ListQuery::default()
+        ..StoreQuery::default()
     };
-    sessions.list(&query).await.unwrap().sessions.len()
+    sessions.list(query).await.unwrap().sessions.len()
 }
 
 /// Logs in until the store says it cannot write; returns how many logins were answered.

@@ -10,21 +10,30 @@ use server_support::{TestServer, error_code};
 use sessiontop::config::Config;
 use sessiontop::store::StoreUrl;
 
+#[path = "support/redis.rs"]
+mod redis_support;
+
 thread_local! {
-    /// Set while a test runs again on the file store (see `on_the_file_store`).
-    static STORE_DIR: std::cell::RefCell<Option<tempfile::TempDir>> = const { std::cell::RefCell::new(None) };
+    /// Set while a test runs again on another store (see `on_the_file_store`,
+    /// `on_redis`): the store's URL, and what keeps the store alive.
+    static STORE: std::cell::RefCell<Option<(StoreUrl, Box<dyn std::any::Any>)>> = const { std::cell::RefCell::new(None) };
 }
 
-/// A test server on the memory store, or on a file store while `STORE_DIR` is set.
+/// A test server on the memory store, or on the store `STORE` names.
 async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
-    let file = STORE_DIR.with(|dir| dir.borrow().as_ref().map(|d| d.path().join("sessions.db")));
+    let url = STORE.with(|store| store.borrow().as_ref().map(|(url, _)| url.clone()));
     TestServer::start_with(|config| {
-        if let Some(file) = file {
-            config.store.url = Some(StoreUrl::File(file));
-        }
+        config.store.url = url;
         tweak(config);
     })
     .await
+}
+
+/// Runs `test` with the server on the store `url`, kept alive by `guard`.
+fn on_store(url: StoreUrl, guard: Box<dyn std::any::Any>, test: fn()) {
+    STORE.with(|store| *store.borrow_mut() = Some((url, guard)));
+    test();
+    STORE.with(|store| store.borrow_mut().take());
 }
 
 fn handles(body: &Value) -> Vec<String> {
@@ -276,9 +285,9 @@ async fn the_openapi_document_has_the_new_routes_error_and_reason() {
 /// Every test above once more, with the server on a file store.
 mod on_the_file_store {
     fn on_file(test: fn()) {
-        super::STORE_DIR.with(|dir| *dir.borrow_mut() = Some(tempfile::tempdir().unwrap()));
-        test();
-        super::STORE_DIR.with(|dir| dir.borrow_mut().take());
+        let dir = tempfile::tempdir().unwrap();
+        let url = super::StoreUrl::File(dir.path().join("sessions.db"));
+        super::on_store(url, Box::new(dir), test);
     }
 
     #[test]
@@ -309,5 +318,46 @@ mod on_the_file_store {
     #[test]
     fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
         on_file(super::a_login_may_ask_for_a_lower_limit_but_not_a_higher_one)
+    }
+}
+
+/// Every test above once more, with the server on a Redis store of its own.
+mod on_redis {
+    fn on_redis(test: fn()) {
+        let Some(redis) = super::redis_support::RedisServer::start() else {
+            return;
+        };
+        let url = super::StoreUrl::Redis(redis.url());
+        super::on_store(url, Box::new(redis), test);
+    }
+
+    #[test]
+    fn mine_lists_only_the_users_own_sessions_with_the_callers_marked_once() {
+        on_redis(super::mine_lists_only_the_users_own_sessions_with_the_callers_marked_once)
+    }
+
+    #[test]
+    fn a_user_revokes_one_of_their_sessions_but_not_another_users() {
+        on_redis(super::a_user_revokes_one_of_their_sessions_but_not_another_users)
+    }
+
+    #[test]
+    fn revoke_others_keeps_exactly_the_callers_session() {
+        on_redis(super::revoke_others_keeps_exactly_the_callers_session)
+    }
+
+    #[test]
+    fn over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream() {
+        on_redis(super::over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream)
+    }
+
+    #[test]
+    fn refused_over_the_limit_the_login_is_409_and_nothing_changes() {
+        on_redis(super::refused_over_the_limit_the_login_is_409_and_nothing_changes)
+    }
+
+    #[test]
+    fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
+        on_redis(super::a_login_may_ask_for_a_lower_limit_but_not_a_higher_one)
     }
 }

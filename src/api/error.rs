@@ -233,6 +233,10 @@ impl From<StoreError> for ApiError {
                     "the session store cannot be reached or written right now; nothing was changed, try again shortly",
                 )
             }
+            StoreError::BadCursor => ApiError::new(
+                ErrorCode::BadCursor,
+                "cursor must be the next_cursor of a previous page",
+            ),
         }
     }
 }

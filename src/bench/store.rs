@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::{Login, SystemClock};
-use crate::store::file::Fsync;
 use crate::store::{StoreOptions, StoreUrl, open};
 
 #[derive(Debug, Serialize)]
@@ -43,10 +42,9 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<StoreReport> 
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("sessions.db");
     let options = StoreOptions {
-        url: StoreUrl::File(path.clone()),
-        fsync: Fsync::EverySec,
         max_events: 10_000_000,
         max_event_age: Duration::from_secs(86_400),
+        ..StoreOptions::new(StoreUrl::File(path.clone()))
     };
     let mut policy = config.policy.to_policy()?;
     // Nothing expires during the run.

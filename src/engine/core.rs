@@ -842,22 +842,25 @@ impl Engine {
         record.view(self.users.name(record.user), self.next_closing, state)
     }
 
-    /// The per-session limit for a login: its own if given (within the
-    /// policy's), else the policy's.
     fn pick_limit(&self, asked: Option<u32>) -> Result<Option<u32>, EngineError> {
-        let max = self.policy.max_sessions_per_user;
-        let Some(asked) = asked else {
-            return Ok(max);
-        };
-        let ceiling = max.unwrap_or(MAX_SESSION_LIMIT);
-        if asked == 0 || asked > ceiling {
-            return Err(EngineError::LimitOutOfBounds {
-                value: asked,
-                max: ceiling,
-            });
-        }
-        Ok(Some(asked))
+        pick_limit(asked, self.policy.max_sessions_per_user)
     }
+}
+
+/// The per-user session limit for a login: its own if given (within the
+/// policy's `max`), else the policy's.
+pub(crate) fn pick_limit(asked: Option<u32>, max: Option<u32>) -> Result<Option<u32>, EngineError> {
+    let Some(asked) = asked else {
+        return Ok(max);
+    };
+    let ceiling = max.unwrap_or(MAX_SESSION_LIMIT);
+    if asked == 0 || asked > ceiling {
+        return Err(EngineError::LimitOutOfBounds {
+            value: asked,
+            max: ceiling,
+        });
+    }
+    Ok(Some(asked))
 }
 
 /// A login's own timeout in milliseconds: the policy's default, or the one

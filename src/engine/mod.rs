@@ -24,7 +24,7 @@ pub use core::{
     Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
     MAX_ATTRIBUTES, MAX_USER_LEN, Mine, Page, Stats, Totals,
 };
-pub(crate) use core::{pick_timeout, validate_attributes, validate_user};
+pub(crate) use core::{pick_limit, pick_timeout, validate_attributes, validate_user};
 pub use driver::{EngineHandle, Subscription};
 pub use event::{Event, EventKind, TooOld};
 pub use session::{

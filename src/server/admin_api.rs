@@ -19,7 +19,8 @@ use crate::api::{
     ApiError, ErrorBody, ErrorCode, ListParams, PolicyView, RevokedCount, SessionDetail,
     SessionPage, SessionResponse, StatsResponse,
 };
-use crate::engine::{Cursor, EngineError, Handle, ListQuery, MAX_USER_LEN};
+use crate::engine::{EngineError, Handle, MAX_USER_LEN};
+use crate::store::StoreQuery;
 
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
@@ -52,27 +53,17 @@ pub async fn list_sessions(
     RawQuery(query): RawQuery,
 ) -> Result<Json<SessionPage>, ApiError> {
     let params = ListParams::parse(query.as_deref())?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    let cursor = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(text.parse::<Cursor>().map_err(|()| {
-            ApiError::new(
-                ErrorCode::BadCursor,
-                "cursor must be the next_cursor of a previous page",
-            )
-        })?),
-    };
     let page = state
         .store
-        .list(&ListQuery {
+        .list(StoreQuery {
             user: params.user.filter(|u| !u.is_empty()),
-            limit,
-            cursor,
+            limit: params.limit.unwrap_or(DEFAULT_LIMIT),
+            cursor: params.cursor.filter(|c| !c.is_empty()),
         })
         .await?;
     Ok(Json(SessionPage {
         sessions: page.sessions.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
+        next_cursor: page.next_cursor,
     }))
 }
 

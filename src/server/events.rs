@@ -113,13 +113,15 @@ pub async fn stream(
     let (mut subscription, mut last_queued) =
         match parse_last_event_id(last_event_id, store.instance()) {
             Resume::Live => (live, newest),
-            Resume::After(seq) if seq > newest => {
-                // Not an id this store gave yet: the client's view is of something else.
-                queued.push_back(resync(ResyncReason::Ahead));
-                (live, newest)
-            }
+            // On a shared store, a seq beyond this node's newest may come from
+            // a node further ahead: the store decides whether it is one it gave.
             Resume::After(seq) => match store.subscribe_after(seq).await? {
                 Ok(subscription) => (subscription, seq),
+                Err(_) if seq > newest => {
+                    // Not an id this store gave yet: the client's view is of something else.
+                    queued.push_back(resync(ResyncReason::Ahead));
+                    (live, newest)
+                }
                 Err(_) => {
                     queued.push_back(resync(ResyncReason::TooOld));
                     (live, newest)

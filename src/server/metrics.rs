@@ -1,8 +1,8 @@
 //! `/metrics`: the server's figures in the Prometheus text format (0.0.4),
 //! encoded by `prometheus-client`.
 //!
-//! Session counts come straight from the engine's counters at scrape time (a
-//! collector). Two things the engine does not count are kept here: HTTP
+//! Session counts come from the store's counters, read at each scrape (for
+//! Redis, cluster-wide). Two things the engine does not count are kept here: HTTP
 //! requests by method, route and status (a middleware), and how late expiries
 //! fire (a task that follows the event feed and reads `at - deadline` off each
 //! `expired` event).
@@ -13,8 +13,8 @@
 //! (never the raw path, which may hold a user name) or `unmatched`, and the
 //! status is a three-digit code.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -37,7 +37,8 @@ use super::ServerState;
 use super::auth::AdminCaller;
 use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
-use crate::engine::{EngineHandle, EventKind};
+use crate::engine::{EventKind, Stats, Subscription};
+use crate::store::Sessions;
 
 /// Upper bounds of the expiry lateness buckets, in seconds.
 const LATENESS_BUCKETS_S: [f64; 12] = [
@@ -46,6 +47,7 @@ const LATENESS_BUCKETS_S: [f64; 12] = [
 
 pub struct Metrics {
     registry: Registry,
+    figures: Arc<StoreFigures>,
     requests: Family<RequestLabels, Counter>,
     lateness: Histogram,
     /// Expiries the follower missed because it fell behind the feed.
@@ -146,15 +148,26 @@ struct EndLabels {
     reason: EndLabel,
 }
 
-/// The engine's own counters, read at each scrape.
-struct EngineFigures {
-    engine: EngineHandle,
+/// The store's counters, as the scrape read them just before encoding
+/// (none when the store could not answer: the session figures are left out).
+struct StoreFigures {
+    latest: Mutex<Option<Stats>>,
     stream_clients: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for EngineFigures {
+impl std::fmt::Debug for StoreFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EngineFigures")
+        f.write_str("StoreFigures")
+    }
+}
+
+/// The registry owns its collectors; the figures are shared with `Metrics`.
+#[derive(Debug)]
+struct SharedFigures(Arc<StoreFigures>);
+
+impl Collector for SharedFigures {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
     }
 }
 
@@ -175,11 +188,20 @@ fn counter(
     metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-impl Collector for EngineFigures {
+impl Collector for StoreFigures {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = self.engine.stats();
-        let t = &stats.totals;
         let e = &mut encoder;
+        gauge(
+            e,
+            "sessiontop_event_stream_clients",
+            "Clients connected to /v1/admin/events.",
+            self.stream_clients.load(Ordering::Relaxed),
+        )?;
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(stats) = latest.as_ref() else {
+            return Ok(());
+        };
+        let t = &stats.totals;
         gauge(
             e,
             "sessiontop_active_sessions",
@@ -207,12 +229,6 @@ impl Collector for EngineFigures {
             "Sequence number of the newest event.",
             stats.last_seq,
         )?;
-        gauge(
-            e,
-            "sessiontop_event_stream_clients",
-            "Clients connected to /v1/admin/events.",
-            self.stream_clients.load(Ordering::Relaxed),
-        )?;
         let mut ended = e.encode_descriptor(
             "sessiontop_sessions_ended",
             "Sessions ended, by how they ended.",
@@ -232,14 +248,21 @@ impl Collector for EngineFigures {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
-    pub fn new(engine: EngineHandle) -> Self {
+    pub fn new() -> Self {
         let mut registry = Registry::default();
         let stream_clients = Arc::new(AtomicU64::new(0));
-        registry.register_collector(Box::new(EngineFigures {
-            engine,
+        let figures = Arc::new(StoreFigures {
+            latest: Mutex::new(None),
             stream_clients: stream_clients.clone(),
-        }));
+        });
+        registry.register_collector(Box::new(SharedFigures(figures.clone())));
         let lateness = Histogram::new(LATENESS_BUCKETS_S);
         registry.register_with_unit(
             "sessiontop_expiry_lateness",
@@ -261,6 +284,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            figures,
             requests,
             lateness,
             missed_feed,
@@ -283,8 +307,14 @@ impl Metrics {
             .inc();
     }
 
-    /// The whole exposition, at this instant.
-    pub fn render(&self) -> String {
+    /// The whole exposition, at this instant, with the store's counters
+    /// `stats` (None: the store did not answer; its figures are left out).
+    pub fn render(&self, stats: Option<Stats>) -> String {
+        *self
+            .figures
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = stats;
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -292,11 +322,21 @@ impl Metrics {
     }
 }
 
-/// Follows the engine's events and records the lateness of each expiry.
-pub async fn follow_expiries(engine: EngineHandle, metrics: Arc<Metrics>) {
-    let Ok(mut feed) = engine.subscribe_after(engine.stats().last_seq) else {
-        return;
-    };
+/// Follows the store's events and records the lateness of each expiry
+/// (on a shared store, every node's). If the store cannot be followed, tries
+/// again a second later.
+pub async fn follow_expiries(store: Sessions, metrics: Arc<Metrics>) {
+    loop {
+        match store.subscribe_live().await {
+            Ok((feed, _)) => record_lateness(feed, &metrics).await,
+            Err(error) => tracing::debug!(%error, "expiry lateness cannot follow the store"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Records the lateness of each expiry `feed` delivers, until it ends.
+async fn record_lateness(mut feed: Subscription, metrics: &Metrics) {
     while let Some(delivery) = feed.next().await {
         match delivery {
             Delivery::Event(event) if event.kind == EventKind::Expired => {
@@ -347,7 +387,14 @@ pub async fn count_requests(
     )
 )]
 pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {
-    let body = state.metrics.render();
+    let stats = match state.store.stats().await {
+        Ok(stats) => Some(stats),
+        Err(error) => {
+            tracing::warn!(%error, "/metrics without the session figures");
+            None
+        }
+    };
+    let body = state.metrics.render(stats);
     let mut response = body.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -360,7 +407,7 @@ pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> R
 mod tests {
     use super::*;
     use crate::engine::driver::DriverConfig;
-    use crate::engine::{Policy, VirtualClock};
+    use crate::engine::{EngineHandle, Policy, VirtualClock};
     use rand::{Rng, SeedableRng};
 
     fn metrics() -> (Metrics, EngineHandle) {
@@ -369,7 +416,7 @@ mod tests {
             Arc::new(VirtualClock::paused_at(1_000_000)),
             DriverConfig::default(),
         );
-        (Metrics::new(engine.clone()), engine)
+        (Metrics::new(), engine)
     }
 
     fn random_method(rng: &mut impl Rng) -> Method {
@@ -385,11 +432,11 @@ mod tests {
         let (metrics, engine) = metrics();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         metrics.count_request(None, &random_method(&mut rng), 405);
-        let before = metrics.render();
+        let before = metrics.render(Some(engine.stats()));
         for _ in 0..10_000 {
             metrics.count_request(None, &random_method(&mut rng), 405);
         }
-        let after = metrics.render();
+        let after = metrics.render(Some(engine.stats()));
         assert_eq!(before.lines().count(), after.lines().count(), "{after}");
         // Only the count of the one `other` line grew: 1 -> 10001, four digits more.
         assert_eq!(after.len(), before.len() + 4, "{after}");
@@ -407,7 +454,7 @@ mod tests {
         let (metrics, engine) = metrics();
         metrics.count_request(None, &Method::POST, 404);
         metrics.lateness.observe(0.003);
-        let text = metrics.render();
+        let text = metrics.render(Some(engine.stats()));
         for line in [
             "sessiontop_active_sessions 0",
             "sessiontop_peak_sessions 0",

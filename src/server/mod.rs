@@ -181,7 +181,7 @@ async fn serve_sessions(
 ) -> Result<(), ServerError> {
     let tokens = ApiTokens::from_config(config)?;
     let (stop, stopped) = watch::channel(false);
-    let metrics = Arc::new(Metrics::new(store.engine().clone()));
+    let metrics = Arc::new(Metrics::new());
     let state = Arc::new(ServerState {
         store: store.clone(),
         tokens,
@@ -195,7 +195,7 @@ async fn serve_sessions(
     let mut document = serde_json::to_value(&api).expect("the OpenAPI document always serializes");
     openapi::refine(&mut document);
     let _ = state.openapi.set(Bytes::from(document.to_string()));
-    let follower = tokio::spawn(metrics::follow_expiries(store.engine().clone(), metrics));
+    let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
     let limits = connection::Limits {
         request_header_timeout: config.request_header_timeout,
         connection_idle_timeout: config.connection_idle_timeout,
@@ -230,6 +230,11 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
             store::StoreKind::Memory => {
                 "sessions are kept in memory only: a restart ends them all".to_owned()
             }
+            store::StoreKind::Redis(url) => format!(
+                "sessions are kept in Redis at {url}, shared by every node on it: {} live, this is node {}",
+                opened.loaded,
+                opened.sessions.node()
+            ),
             kind => format!("sessions are kept in {kind}: {} loaded", opened.loaded),
         };
         if !generated.is_empty() {
@@ -244,6 +249,9 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                     Role::Admin => "admin token:",
                 };
                 println!("  {name} {}", token.expose_secret());
+            }
+            if matches!(opened.sessions.kind(), store::StoreKind::Redis(_)) {
+                println!("These are this node's own: give every node on the Redis store the same tokens (SESSIONTOP_APP_TOKEN, SESSIONTOP_ADMIN_TOKEN), so that any node answers any request.");
             }
         }
         println!("{kept}");

@@ -17,7 +17,7 @@ pub mod file;
 pub mod redis;
 mod sessions;
 
-pub use sessions::{Sessions, StoreKind};
+pub use sessions::{Sessions, StoreKind, StorePage, StoreQuery};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,9 @@ pub enum StoreError {
     /// The text says why, in one sentence, and never holds a token or a password.
     #[error("the session store is unavailable: {0}")]
     Unavailable(String),
+    /// A listing cursor this store did not hand out.
+    #[error("cursor must be the next_cursor of a previous page")]
+    BadCursor,
 }
 
 /// Where `--store` / `[store] url` / `SESSIONTOP_STORE` says sessions live.
@@ -111,6 +114,24 @@ pub struct StoreOptions {
     pub max_events: u64,
     /// …and none older than this.
     pub max_event_age: Duration,
+    /// Redis only: the prefix of every key.
+    pub key_prefix: String,
+    /// Redis only: a file holding the password, when the URL has none.
+    pub password_file: Option<PathBuf>,
+}
+
+impl StoreOptions {
+    /// `url` with the defaults of `[store]`.
+    pub fn new(url: StoreUrl) -> StoreOptions {
+        StoreOptions {
+            url,
+            fsync: Fsync::EverySec,
+            max_events: 2_000_000,
+            max_event_age: Duration::from_secs(24 * 3600),
+            key_prefix: "sessiontop:".to_owned(),
+            password_file: None,
+        }
+    }
 }
 
 /// Why a store cannot be opened: one sentence naming it and what to do.
@@ -118,8 +139,9 @@ pub struct StoreOptions {
 pub enum OpenError {
     #[error(transparent)]
     File(#[from] FileStoreError),
+    /// The Redis store cannot be reached or set up; the text never holds a password.
     #[error("{0}")]
-    Unsupported(String),
+    Redis(String),
 }
 
 /// An open store: the sessions, and how many it held when it was opened.
@@ -163,11 +185,50 @@ pub async fn open(
                 loaded,
             })
         }
-        StoreUrl::Redis(_) => Err(OpenError::Unsupported(format!(
-            "{} is a Redis store, which this build does not support yet",
-            options.url.redacted()
-        ))),
+        StoreUrl::Redis(url) => {
+            let shown = options.url.redacted();
+            let password = match &options.password_file {
+                Some(path) => Some(read_password(path)?),
+                None => None,
+            };
+            let redis = redis::RedisStore::connect(redis::RedisOptions {
+                key_prefix: options.key_prefix.clone(),
+                password,
+                retention: usize::try_from(options.max_events).unwrap_or(usize::MAX),
+                clock,
+                ..redis::RedisOptions::new(url.clone(), policy)
+            })
+            .await
+            .map_err(|error| OpenError::Redis(format!("cannot use {shown}: {error}")))?;
+            let loaded = redis
+                .stats()
+                .await
+                .map_err(|error| OpenError::Redis(format!("cannot use {shown}: {error}")))?
+                .active as usize;
+            Ok(OpenedStore {
+                sessions: Sessions::redis(redis, shown),
+                loaded,
+            })
+        }
     }
+}
+
+/// The Redis password from `path`, without a trailing newline.
+fn read_password(path: &std::path::Path) -> Result<String, OpenError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        OpenError::Redis(format!(
+            "cannot read the Redis password file {}: {error}",
+            path.display()
+        ))
+    })?;
+    let password = text.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(OpenError::Redis(format!(
+            "the Redis password file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(password.to_owned())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::{OP_TIMEOUT, Shared, wire};
 use crate::engine::{Event, EventKind, Subscription, TooOld};
 use crate::store::StoreError;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Events a subscriber may fall behind by before it is told to resync.
 const SUBSCRIBER_BUFFER: usize = 65_536;
@@ -42,6 +42,10 @@ pub enum SubscribeError {
 
 pub(super) struct Feed {
     sender: Mutex<broadcast::Sender<Event>>,
+    /// False while the stream cannot be read: no subscription is taken then,
+    /// so a client is told the store is unavailable instead of waiting on a
+    /// feed that says nothing.
+    readable: AtomicBool,
     /// The last seq sent to local subscribers.
     published: watch::Sender<u64>,
 }
@@ -50,6 +54,7 @@ impl Feed {
     pub fn new(seq: u64) -> Self {
         Feed {
             sender: Mutex::new(broadcast::channel(SUBSCRIBER_BUFFER).0),
+            readable: AtomicBool::new(true),
             published: watch::Sender::new(seq),
         }
     }
@@ -58,6 +63,24 @@ impl Feed {
         self.sender
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every local subscription and takes no more until the stream reads again.
+    fn outage(&self) {
+        self.readable.store(false, Ordering::SeqCst);
+        self.close();
+    }
+
+    /// A receiver of what follows and the last seq published, unless the
+    /// stream cannot be read now.
+    fn subscribe(&self) -> Result<(broadcast::Receiver<Event>, u64), StoreError> {
+        let sender = self.sender();
+        if !self.readable.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "the event stream cannot be read from Redis".into(),
+            ));
+        }
+        Ok((sender.subscribe(), *self.published.borrow()))
     }
 
     /// Ends every local subscription (each sees the end of its feed).
@@ -100,7 +123,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                     let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                     if healthy && since.elapsed() >= OUTAGE {
                         tracing::warn!("the event stream cannot be read: Redis is unreachable");
-                        shared.feed.close();
+                        shared.feed.outage();
                         healthy = false;
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -124,6 +147,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                 failing_since = None;
                 if !healthy {
                     tracing::info!("the event stream is readable again");
+                    shared.feed.readable.store(true, Ordering::SeqCst);
                     healthy = true;
                 }
                 for (_, entries) in streams.unwrap_or_default() {
@@ -157,7 +181,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                 let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                 if healthy && since.elapsed() >= OUTAGE {
                     tracing::warn!(%error, "the event stream cannot be read");
-                    shared.feed.close();
+                    shared.feed.outage();
                     healthy = false;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -167,15 +191,18 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
     shared.feed.close();
 }
 
+/// Everything this node publishes from now on, and the seq it starts after.
+pub(super) fn subscribe_live(shared: &Shared) -> Result<(Subscription, u64), StoreError> {
+    let (receiver, seq) = shared.feed.subscribe()?;
+    Ok((Subscription::new(Vec::new(), receiver), seq))
+}
+
 /// A subscription that starts right after `seq`.
 pub(super) async fn subscribe_after(
     shared: &Shared,
     seq: u64,
 ) -> Result<Subscription, SubscribeError> {
-    let (receiver, published) = {
-        let sender = shared.feed.sender();
-        (sender.subscribe(), *shared.feed.published.borrow())
-    };
+    let (receiver, published) = shared.feed.subscribe()?;
     if seq <= published {
         let backlog = read_range(shared, seq, published).await?;
         return Ok(Subscription::new(backlog, receiver));

@@ -39,8 +39,8 @@ use tokio::sync::Notify;
 
 use crate::engine::token::{PresentedToken, TokenMint};
 use crate::engine::{
-    Clock, EngineError, Event, Handle, Login, Millis, Policy, SessionView, Stats, SystemClock,
-    Token, Totals,
+    Clock, EngineError, Event, Handle, Login, Millis, Mine, OnLimit, Policy, SessionView, Stats,
+    Subscription, SystemClock, Token, Totals,
 };
 use crate::store::StoreError;
 
@@ -50,6 +50,8 @@ use scripts::{Script, Scripts};
 
 /// How long any one Redis call may take before the answer is `Unavailable`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a node starting up waits for a Redis that is loading its data.
+const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
 const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
@@ -96,6 +98,8 @@ impl fmt::Debug for RedisOptions {
 }
 
 /// Where a listing page ended: the last session's deadline and handle.
+/// Written `deadline.a.b.c`, the handle's 64 bits in three parts of at most
+/// 22 bits, so it has the shape of the engine's cursors (`api::pattern::CURSOR`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisCursor {
     deadline: Millis,
@@ -104,7 +108,15 @@ pub struct RedisCursor {
 
 impl fmt::Display for RedisCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.deadline, self.handle)
+        let h = self.handle.0;
+        write!(
+            f,
+            "{}.{}.{}.{}",
+            self.deadline,
+            h >> 42,
+            (h >> 21) & 0x1f_ffff,
+            h & 0x1f_ffff
+        )
     }
 }
 
@@ -112,10 +124,19 @@ impl FromStr for RedisCursor {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (deadline, handle) = s.split_once(':').ok_or(())?;
+        let mut parts = s.split('.');
+        let deadline = parts.next().ok_or(())?.parse().map_err(|_| ())?;
+        let mut part = |bits: u32| -> Result<u64, ()> {
+            let n: u64 = parts.next().ok_or(())?.parse().map_err(|_| ())?;
+            if n >> bits == 0 { Ok(n) } else { Err(()) }
+        };
+        let handle = (part(22)? << 42) | (part(21)? << 21) | part(21)?;
+        if parts.next().is_some() {
+            return Err(());
+        }
         Ok(RedisCursor {
-            deadline: deadline.parse().map_err(|_| ())?,
-            handle: handle.parse().map_err(|_| ())?,
+            deadline,
+            handle: Handle(handle),
         })
     }
 }
@@ -251,9 +272,15 @@ async fn within_timeout<T>(
     }
 }
 
+fn is_loading(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+}
+
 /// Says what went wrong in one sentence; Redis's errors never hold a password.
 fn unavailable(error: &redis::RedisError) -> StoreError {
-    if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
+    if is_loading(error) {
+        StoreError::Unavailable("Redis is loading its data after a restart".into())
+    } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
     } else {
         tracing::error!(%error, "a Redis script failed");
@@ -305,20 +332,39 @@ impl RedisStore {
         let prefix = options.key_prefix.clone();
         let keys = ["m", "s", "d", "t", "e"].map(|k| format!("{prefix}{k}"));
         let mut probe = conn.clone();
-        let instance: String = within_timeout(async {
-            redis::cmd("HSETNX")
-                .arg(&keys[0])
-                .arg("instance")
-                .arg(random_hex(6))
-                .exec_async(&mut probe)
-                .await?;
-            redis::cmd("HGET")
-                .arg(&keys[0])
-                .arg("instance")
-                .query_async(&mut probe)
-                .await
-        })
-        .await?;
+        // A Redis that has just restarted answers LOADING until its data is
+        // in memory: wait for it (up to `LOADING_WAIT`) rather than give up.
+        let loading_until = tokio::time::Instant::now() + LOADING_WAIT;
+        let instance: String = loop {
+            let answer = tokio::time::timeout(OP_TIMEOUT, async {
+                redis::cmd("HSETNX")
+                    .arg(&keys[0])
+                    .arg("instance")
+                    .arg(random_hex(6))
+                    .exec_async(&mut probe)
+                    .await?;
+                redis::cmd("HGET")
+                    .arg(&keys[0])
+                    .arg("instance")
+                    .query_async(&mut probe)
+                    .await
+            })
+            .await;
+            match answer {
+                Ok(Ok(instance)) => break instance,
+                Ok(Err(error))
+                    if is_loading(&error) && tokio::time::Instant::now() < loading_until =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Err(error)) => return Err(unavailable(&error)),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "Redis did not answer within 1 s".into(),
+                    ));
+                }
+            }
+        };
         let seq: Option<u64> = within_timeout(
             redis::cmd("HGET")
                 .arg(&keys[0])
@@ -378,6 +424,18 @@ impl RedisStore {
         Ok(secs * 1000 + micros / 1000)
     }
 
+    /// Redis's clock as this node estimates it, without asking Redis.
+    pub fn estimated_now(&self) -> Millis {
+        self.shared.estimated_redis_now()
+    }
+
+    /// When the closing time next ends every session, by Redis's clock.
+    pub fn next_closing(&self) -> Option<Millis> {
+        let policy = &self.shared.policy;
+        let closing = policy.closing_time?;
+        Some(closing.next_after(self.estimated_now(), policy.time_zone))
+    }
+
     /// Learns how far this node's clock is from Redis's.
     async fn measure_skew(&self) -> Result<(), StoreError> {
         let before = self.shared.clock.now();
@@ -406,7 +464,14 @@ impl RedisStore {
             policy.absolute_bounds,
         )?;
         let idle = idle.min(crate::engine::session::MAX_IDLE_TIMEOUT.as_millis() as i64);
+        let limit =
+            crate::engine::pick_limit(login.max_sessions_per_user, policy.max_sessions_per_user)?;
         let (idle, absolute) = (idle.to_string(), absolute.to_string());
+        let limit = limit.unwrap_or(0).to_string();
+        let on_limit: &[u8] = match policy.on_limit {
+            OnLimit::EvictOldest => b"evict_oldest",
+            OnLimit::Refuse => b"refuse",
+        };
         // Selectors are random: one already taken anywhere is drawn again.
         for _ in 0..8 {
             let selector = random_selector();
@@ -418,8 +483,8 @@ impl RedisStore {
                 user.as_bytes(),
                 idle.as_bytes(),
                 absolute.as_bytes(),
-                b"0",
-                b"evict_oldest",
+                limit.as_bytes(),
+                on_limit,
             ];
             for (key, value) in attributes.iter() {
                 args.push(key.as_bytes());
@@ -429,6 +494,12 @@ impl RedisStore {
             match wire::answer(reply).map_err(broken)? {
                 wire::Answer::Session(view, _) => return Ok((token, view)),
                 wire::Answer::Refused(reply) if reply == "!collision" => continue,
+                wire::Answer::Refused(reply) if reply.starts_with("!limit:") => {
+                    let limit = reply["!limit:".len()..]
+                        .parse()
+                        .map_err(|_| broken(format!("a login script answered {reply:?}")))?;
+                    return Err(EngineError::SessionLimit { limit }.into());
+                }
                 wire::Answer::Refused(reply) => {
                     return Err(broken(format!("a login script answered {reply:?}")));
                 }
@@ -512,6 +583,67 @@ impl RedisStore {
         match reply.as_str() {
             "!gone" => Err(EngineError::InvalidToken.into()),
             _ => Ok(()),
+        }
+    }
+
+    /// The live sessions of the token's user, oldest first, and which is the caller's.
+    pub async fn mine(&self, token: &str) -> Result<Mine, StoreError> {
+        let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
+        let handle = presented.selector.to_be_bytes();
+        let reply: redis::Value = self
+            .shared
+            .run(
+                &self.shared.scripts.mine,
+                &[&handle, &presented.verifier_hash()],
+            )
+            .await?;
+        let reply: Vec<String> = match reply {
+            redis::Value::Array(_) => FromRedisValue::from_redis_value(reply)
+                .map_err(|e| broken(format!("the mine script answered {e}")))?,
+            _ => return Err(EngineError::InvalidToken.into()),
+        };
+        let mut reply = reply.into_iter();
+        let current = reply
+            .next()
+            .and_then(|hex| hex.parse().ok())
+            .ok_or_else(|| broken("the mine script named no current session".into()))?;
+        let sessions = reply
+            .map(|json| wire::view(&json).map(|(view, _)| view))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(broken)?;
+        Ok(Mine { current, sessions })
+    }
+
+    /// Ends one of the token's user's sessions (`Some(handle)`) or every one
+    /// but the caller's (`None`); returns how many ended.
+    pub async fn revoke_mine(
+        &self,
+        token: &str,
+        handle: Option<Handle>,
+    ) -> Result<usize, StoreError> {
+        let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
+        let caller = presented.selector.to_be_bytes();
+        let target = handle.map(|h| h.0.to_be_bytes());
+        let reply: redis::Value = self
+            .shared
+            .run(
+                &self.shared.scripts.revoke_mine,
+                &[
+                    &caller,
+                    &presented.verifier_hash(),
+                    target.as_ref().map_or(&[][..], |t| &t[..]),
+                ],
+            )
+            .await?;
+        if let redis::Value::Int(n) = reply {
+            return Ok(n as usize);
+        }
+        let text: String = FromRedisValue::from_redis_value(reply)
+            .map_err(|e| broken(format!("the revoke script answered {e}")))?;
+        match (text.as_str(), handle) {
+            ("!gone", _) => Err(EngineError::InvalidToken.into()),
+            ("!none", Some(handle)) => Err(EngineError::NoSuchSession(handle).into()),
+            _ => Err(broken(format!("the revoke script answered {text:?}"))),
         }
     }
 
@@ -618,13 +750,16 @@ impl RedisStore {
             .await?;
         let mut reply = reply.into_iter();
         let next = reply.next().unwrap_or_default();
+        // The script writes where the page ended as `deadline:handle-hex`.
         let next = if next.is_empty() {
             None
         } else {
-            Some(
-                next.parse()
-                    .map_err(|_| broken(format!("a listing cursor is unreadable: {next}")))?,
-            )
+            let unreadable = || broken(format!("a listing cursor is unreadable: {next}"));
+            let (deadline, handle) = next.split_once(':').ok_or_else(unreadable)?;
+            Some(RedisCursor {
+                deadline: deadline.parse().map_err(|_| unreadable())?,
+                handle: handle.parse().map_err(|_| unreadable())?,
+            })
         };
         let sessions = reply
             .map(|json| wire::view(&json).map(|(view, _)| view))
@@ -653,8 +788,7 @@ impl RedisStore {
                 renewals: count("renewals"),
                 logged_out: count("logged_out"),
                 revoked: count("revoked"),
-                // The per-user limit (#12) is not enforced on Redis yet.
-                evicted: 0,
+                evicted: count("evicted"),
                 expired_idle: count("expired_idle"),
                 expired_absolute: count("expired_absolute"),
                 expired_closing_time: count("expired_closing_time"),
@@ -672,6 +806,11 @@ impl RedisStore {
         feed::subscribe_after(&self.shared, seq).await
     }
 
+    /// Everything that happens from now on, and the seq of the newest event before it.
+    pub fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
+        feed::subscribe_live(&self.shared)
+    }
+
     /// Redis memory in use, in bytes (`INFO memory`), for the benchmarks.
     pub async fn used_memory(&self) -> Result<u64, StoreError> {
         let info: String = self.shared.query(redis::cmd("INFO").arg("memory")).await?;
@@ -679,5 +818,28 @@ impl RedisStore {
             .find_map(|line| line.strip_prefix("used_memory:"))
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| broken("INFO memory has no used_memory".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_and_has_the_shape_the_api_allows() {
+        for handle in [0, 1, 0x000f_ffff_ffff_ffff, u64::MAX] {
+            let cursor = RedisCursor {
+                deadline: 1_790_000_000_123,
+                handle: Handle(handle),
+            };
+            let text = cursor.to_string();
+            assert!(
+                crate::api::pattern::fits(crate::api::pattern::CURSOR, &text),
+                "{text}"
+            );
+            assert_eq!(text.parse::<RedisCursor>(), Ok(cursor));
+        }
+        assert!("1.2.3".parse::<RedisCursor>().is_err());
+        assert!("1.4194304.0.0".parse::<RedisCursor>().is_err());
     }
 }

@@ -1,15 +1,13 @@
 //! What the scripts write, read back into the engine's own types: events in
-//! the stream and the answers of login, touch and renew as flat lists of
-//! fields (no JSON to encode in Redis or to parse here), and the views of
-//! listings as compact JSON. Short field names keep the stream small; nothing
+//! the stream and the answers of login, touch and renew as one
+//! length-prefixed string each (no JSON to encode in Redis or to parse
+//! here), and the views of listings as compact JSON. Short field names keep the stream small; nothing
 //! here is ever shown to a client as it is.
 
 use compact_str::CompactString;
 use serde::Deserialize;
 
-use crate::engine::{
-    Attributes, EndReason, Event, EventKind, ExpiryReason, Handle, Millis, SessionView, State,
-};
+use crate::engine::{Attributes, EndReason, Event, EventKind, Handle, Millis, SessionView, State};
 
 #[derive(Deserialize)]
 struct RawView {
@@ -41,6 +39,9 @@ struct RawEvent {
     d: Option<f64>,
     #[serde(default)]
     a: Option<CompactString>,
+    /// For an eviction: the user's session limit.
+    #[serde(default)]
+    m: Option<u32>,
     v: RawView,
 }
 
@@ -89,13 +90,14 @@ pub(super) fn view(json: &str) -> Result<(SessionView, Option<Millis>), String> 
     Ok((session(raw)?, wake))
 }
 
-/// The ending reason the engine's types can carry. `evicted` (the per-user
-/// limit) has no expiry reason: it is a `revoked` event, said by its actor.
-fn reason(raw: Option<String>) -> Option<ExpiryReason> {
+/// Why a session ended: an expiry's deadline, or `evicted` on a `revoked`
+/// event that a login over the user's session limit caused.
+fn reason(raw: Option<String>) -> Option<EndReason> {
     match raw.as_deref() {
-        Some("idle") => Some(ExpiryReason::Idle),
-        Some("absolute") => Some(ExpiryReason::Absolute),
-        Some("closing_time") => Some(ExpiryReason::ClosingTime),
+        Some("idle") => Some(EndReason::Idle),
+        Some("absolute") => Some(EndReason::Absolute),
+        Some("closing_time") => Some(EndReason::ClosingTime),
+        Some("evicted") => Some(EndReason::Evicted),
         _ => None,
     }
 }
@@ -109,7 +111,7 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
         at: millis(raw.t),
         kind: raw.k,
         reason: reason(raw.r),
-        limit: None,
+        limit: raw.m,
         deadline: raw.d.map(millis),
         actor: raw.a,
         session: session(raw.v)?,

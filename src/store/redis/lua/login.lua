@@ -1,6 +1,6 @@
 -- ARGV 5 handle, 6 verifier hash, 7 user, 8 idle ms, 9 absolute ms,
 -- 10 per-user limit (0: none), 11 on limit ('evict_oldest' | 'refuse'), 12.. attribute pairs.
--- Returns '!collision', '!limit', or the new session's answer (common.lua).
+-- Returns '!collision', '!limit:<limit>', or the new session's answer (common.lua).
 local h, vh, user = ARGV[5], ARGV[6], ARGV[7]
 local idle, absolute = tonumber(ARGV[8]), tonumber(ARGV[9])
 local limit, on_limit = tonumber(ARGV[10]), ARGV[11]
@@ -16,14 +16,15 @@ if limit > 0 then
     if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
   end
   if #alive >= limit then
-    if on_limit == 'refuse' then return '!limit' end
+    if on_limit == 'refuse' then return '!limit:' .. ms(limit) end
     table.sort(alive, function(a, b)
       if a.created ~= b.created then return a.created < b.created end
       return a.h < b.h
     end)
     for i = 1, #alive - limit + 1 do
       announce_due_touch(alive[i])
-      finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked')
+      finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked', limit)
+      redis.call('HINCRBY', K_META, 'evicted', 1)
     end
   end
 end

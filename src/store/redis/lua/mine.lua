@@ -1,0 +1,18 @@
+-- The live sessions of the user whose token is presented, oldest first.
+-- ARGV 5 handle, 6 presented verifier hash. Returns '!gone', or
+-- { current handle (hex), view json... }. Costs the user's sessions only.
+local me = live(ARGV[5], ARGV[6])
+if not me then return '!gone' end
+local ukey = user_key(me.user)
+local alive = {}
+for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
+  local s = live(handle_of(m), nil)
+  if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
+end
+table.sort(alive, function(a, b)
+  if a.created ~= b.created then return a.created < b.created end
+  return a.h < b.h
+end)
+local reply = { hex(me.h) }
+for _, s in ipairs(alive) do table.insert(reply, cjson.encode(view(s, 'active'))) end
+return reply
