@@ -332,7 +332,7 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<RedisReport> 
     runtime.block_on(measure(sessions, policy, url, port))
 }
 
-fn redis_benchmark(port: Option<u16>) -> f64 {
+pub(super) fn redis_benchmark(port: Option<u16>) -> f64 {
     // Only for a Redis the bench can name by port: its own.
     let Some(port) = port else { return 0.0 };
     let output = Command::new("redis-benchmark")
