@@ -54,6 +54,170 @@ pub struct RedisReport {
     pub expiry: Expiry,
     pub burst: Burst,
     pub keyspace_notifications: Keyspace,
+    /// Where the time went in each phase: Redis's own accounting and this
+    /// process's CPU (both share the machine's cores).
+    pub cost: Vec<PhaseCost>,
+}
+
+/// What one phase cost Redis (from `INFO commandstats` after `CONFIG
+/// RESETSTAT`, and `INFO cpu`) and the bench process (its two nodes and
+/// callers), so a slow figure can be put down to one side or the other.
+#[derive(Debug, Serialize)]
+pub struct PhaseCost {
+    pub phase: &'static str,
+    pub wall_ms: f64,
+    pub scripts: u64,
+    /// Redis's own time per script call (`usec_per_call` of FCALL).
+    pub script_us_per_call: f64,
+    /// Every command Redis ran in the phase, in µs (scripts, stream reads, ...).
+    pub redis_command_ms: f64,
+    /// Redis's main thread CPU (user + system), in ms.
+    pub redis_main_cpu_ms: f64,
+    /// This process's CPU (user + system), in ms.
+    pub bench_cpu_ms: f64,
+    /// Forks Redis made in the phase (AOF rewrites): each stops it for the
+    /// longest fork's time, shown beside.
+    pub redis_forks: u64,
+    pub redis_latest_fork_ms: f64,
+    /// Times Redis wrote the AOF late because a background fsync was slow.
+    pub aof_delayed_fsync: u64,
+}
+
+/// Starts measuring one phase's cost.
+struct PhaseMeter {
+    phase: &'static str,
+    started: Instant,
+    redis_cpu: f64,
+    own_cpu: f64,
+    forks: u64,
+}
+
+impl PhaseMeter {
+    async fn start(
+        phase: &'static str,
+        admin: &mut redis::aio::MultiplexedConnection,
+    ) -> color_eyre::Result<Self> {
+        redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .exec_async(admin)
+            .await?;
+        Ok(PhaseMeter {
+            phase,
+            started: Instant::now(),
+            redis_cpu: redis_main_cpu_ms(admin).await?,
+            own_cpu: own_cpu_ms(),
+            forks: info_field(admin, "stats", "total_forks").await? as u64,
+        })
+    }
+
+    async fn stop(
+        self,
+        admin: &mut redis::aio::MultiplexedConnection,
+    ) -> color_eyre::Result<PhaseCost> {
+        let wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let own = own_cpu_ms() - self.own_cpu;
+        let redis_cpu = redis_main_cpu_ms(admin).await? - self.redis_cpu;
+        let forks = info_field(admin, "stats", "total_forks").await? as u64 - self.forks;
+        let latest_fork_us = info_field(admin, "stats", "latest_fork_usec").await?;
+        // Counted since the last CONFIG RESETSTAT, at the phase's start.
+        let aof_delayed_fsync = info_field(admin, "persistence", "aof_delayed_fsync").await? as u64;
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(admin)
+            .await?;
+        let (mut scripts, mut script_us, mut command_us) = (0, 0.0, 0.0);
+        // cmdstat_evalsha:calls=12,usec=345,usec_per_call=28.75,...
+        for line in stats.lines() {
+            let Some((name, fields)) = line.split_once(':') else {
+                continue;
+            };
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            // The INFO and CONFIG calls of this meter are not the phase's.
+            if name == "cmdstat_info" || name.starts_with("cmdstat_config") {
+                continue;
+            }
+            command_us += field("usec");
+            if matches!(name, "cmdstat_fcall" | "cmdstat_evalsha" | "cmdstat_eval") {
+                scripts += field("calls") as u64;
+                script_us += field("usec");
+            }
+        }
+        Ok(PhaseCost {
+            phase: self.phase,
+            wall_ms,
+            scripts,
+            script_us_per_call: if scripts > 0 {
+                script_us / scripts as f64
+            } else {
+                0.0
+            },
+            redis_command_ms: command_us / 1e3,
+            redis_main_cpu_ms: redis_cpu,
+            bench_cpu_ms: own,
+            redis_forks: forks,
+            redis_latest_fork_ms: latest_fork_us / 1e3,
+            aof_delayed_fsync,
+        })
+    }
+}
+
+/// One number from `INFO section`, 0 when Redis does not report it.
+async fn info_field(
+    admin: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    key: &str,
+) -> color_eyre::Result<f64> {
+    let info: String = redis::cmd("INFO").arg(section).query_async(admin).await?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
+}
+
+/// Redis's main thread CPU so far, in ms.
+async fn redis_main_cpu_ms(
+    admin: &mut redis::aio::MultiplexedConnection,
+) -> color_eyre::Result<f64> {
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(admin).await?;
+    let field = |key: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    // Redis 6.2+ reports its main thread apart; older ones only the process.
+    let cpu = match (
+        field("used_cpu_user_main_thread"),
+        field("used_cpu_sys_main_thread"),
+    ) {
+        (Some(user), Some(sys)) => user + sys,
+        _ => field("used_cpu_user").unwrap_or(0.0) + field("used_cpu_sys").unwrap_or(0.0),
+    };
+    Ok(cpu * 1e3)
+}
+
+/// This process's CPU so far (user + system, Linux), in ms; 0 where unknown.
+fn own_cpu_ms() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime is the
+    // 12th and stime the 13th, in clock ticks of 1/100 s on Linux.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(sys)) => (user + sys) * 10.0,
+        _ => 0.0,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -168,7 +332,7 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<RedisReport> 
     runtime.block_on(measure(sessions, policy, url, port))
 }
 
-fn redis_benchmark(port: Option<u16>) -> f64 {
+pub(super) fn redis_benchmark(port: Option<u16>) -> f64 {
     // Only for a Redis the bench can name by port: its own.
     let Some(port) = port else { return 0.0 };
     let output = Command::new("redis-benchmark")
@@ -247,6 +411,8 @@ async fn measure(
     let stream_before = memory_usage(&mut admin, &stream_key).await?;
     let before = a.used_memory().await.map_err(|e| eyre!("{e}"))?;
     let keep = 100_000.min(sessions);
+    let mut cost = Vec::new();
+    let meter = PhaseMeter::start("login", &mut admin).await?;
     let started = Instant::now();
     let tokens: Vec<Option<Token>> = futures_util::stream::iter(0..sessions)
         .map(|i| {
@@ -265,6 +431,7 @@ async fn measure(
         .into_iter()
         .collect::<Result<_, _>>()?;
     let login_per_s = sessions as f64 / started.elapsed().as_secs_f64();
+    cost.push(meter.stop(&mut admin).await?);
     let after = a.used_memory().await.map_err(|e| eyre!("{e}"))?;
     // The `created` events are history, not session state: counted apart.
     let stream = memory_usage(&mut admin, &stream_key)
@@ -296,18 +463,20 @@ async fn measure(
             }
         }));
     }
+    let meter = PhaseMeter::start("touch", &mut admin).await?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(TOUCH_SECONDS)).await;
     done.store(true, Ordering::Relaxed);
     let touches = count.load(Ordering::Relaxed);
     let touch_per_s = touches as f64 / started.elapsed().as_secs_f64();
+    cost.push(meter.stop(&mut admin).await?);
     for caller in callers {
         caller.await?;
     }
     let get_per_s = tokio::task::spawn_blocking(move || redis_benchmark(port)).await?;
 
-    let expiry = expiry_at_rate(&nodes).await?;
-    let burst = burst(&nodes).await?;
+    let expiry = expiry_at_rate(&nodes, &mut admin, &mut cost).await?;
+    let burst = burst(&nodes, &mut admin, &mut cost).await?;
     for node in &nodes {
         node.shutdown();
     }
@@ -335,6 +504,7 @@ async fn measure(
         expiry,
         burst,
         keyspace_notifications: keyspace,
+        cost,
     })
 }
 
@@ -425,7 +595,11 @@ impl Listener {
     }
 }
 
-async fn expiry_at_rate(nodes: &[RedisStore; 2]) -> color_eyre::Result<Expiry> {
+async fn expiry_at_rate(
+    nodes: &[RedisStore; 2],
+    admin: &mut redis::aio::MultiplexedConnection,
+    cost: &mut Vec<PhaseCost>,
+) -> color_eyre::Result<Expiry> {
     let count = RATE_PER_S * RATE_SECONDS;
     let start = wall_ms() + 15_000.0;
     let deadlines = targeted(nodes, count, 50_000_000, |i| {
@@ -433,6 +607,12 @@ async fn expiry_at_rate(nodes: &[RedisStore; 2]) -> color_eyre::Result<Expiry> {
     })
     .await?;
     let mut listener = Listener::start(&nodes[0]).await?;
+    // Measured from just before the first deadline: only the expiries.
+    tokio::time::sleep(Duration::from_millis(
+        (start - wall_ms() - 200.0).max(0.0) as u64
+    ))
+    .await;
+    let meter = PhaseMeter::start("expiry at 10,000/s", admin).await?;
     let (mut ended, mut received) = (Vec::new(), Vec::new());
     let give_up = Instant::now() + Duration::from_secs(90);
     while ended.len() < count && Instant::now() < give_up {
@@ -443,6 +623,7 @@ async fn expiry_at_rate(nodes: &[RedisStore; 2]) -> color_eyre::Result<Expiry> {
             received.push(wall_ms() - *deadline as f64);
         }
     }
+    cost.push(meter.stop(admin).await?);
     let (min, max) = deadlines
         .values()
         .fold((i64::MAX, i64::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
@@ -453,13 +634,22 @@ async fn expiry_at_rate(nodes: &[RedisStore; 2]) -> color_eyre::Result<Expiry> {
     })
 }
 
-async fn burst(nodes: &[RedisStore; 2]) -> color_eyre::Result<Burst> {
+async fn burst(
+    nodes: &[RedisStore; 2],
+    admin: &mut redis::aio::MultiplexedConnection,
+    cost: &mut Vec<PhaseCost>,
+) -> color_eyre::Result<Burst> {
     let at = wall_ms() + 25_000.0;
     let deadlines = targeted(nodes, BURST, 60_000_000, |_| at).await?;
     let mut listener = Listener::start(&nodes[0]).await?;
     let (min, max) = deadlines
         .values()
         .fold((i64::MAX, i64::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+    tokio::time::sleep(Duration::from_millis(
+        (min as f64 - wall_ms() - 200.0).max(0.0) as u64,
+    ))
+    .await;
+    let meter = PhaseMeter::start("100,000 sharing a deadline", admin).await?;
     let mut received = 0;
     let mut last = 0.0;
     let give_up = Instant::now() + Duration::from_secs(120);
@@ -471,6 +661,7 @@ async fn burst(nodes: &[RedisStore; 2]) -> color_eyre::Result<Burst> {
             last = wall_ms();
         }
     }
+    cost.push(meter.stop(admin).await?);
     Ok(Burst {
         sessions: BURST,
         deadline_spread_ms: (max - min) as f64,

@@ -173,7 +173,7 @@ async fn drive(
     let app_token: Arc<str> = app_token.into();
 
     // Phase 1: touches alone.
-    let phase = touch_phase(addr, &app_token, &tokens, 0, WARMUP, MEASURE).await?;
+    let phase = touch_phase(&[addr], &app_token, &tokens, 0, WARMUP, MEASURE).await?;
     let mut latencies: Vec<f64> = phase
         .latencies_us
         .iter()
@@ -196,8 +196,15 @@ async fn drive(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seq_before = engine.stats().last_seq;
     let started = Instant::now();
-    let with_streams =
-        touch_phase(addr, &app_token, &tokens, 1, Duration::ZERO, STREAM_MEASURE).await?;
+    let with_streams = touch_phase(
+        &[addr],
+        &app_token,
+        &tokens,
+        1,
+        Duration::ZERO,
+        STREAM_MEASURE,
+    )
+    .await?;
     let elapsed = started.elapsed().as_secs_f64();
     let published = engine.stats().last_seq - seq_before;
     // Let the streams drain what was published, then stop them.
@@ -242,7 +249,7 @@ struct PhaseResult {
 /// 32 connections touch sessions round-robin for `warmup + measure`;
 /// only requests that start after the warm-up are recorded.
 async fn touch_phase(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     app_token: &Arc<str>,
     tokens: &Arc<Vec<String>>,
     offset: usize,
@@ -258,7 +265,7 @@ async fn touch_phase(
         }
     };
     run_phase(
-        addr,
+        addrs,
         app_token,
         request,
         |c| c * 7 + offset,
@@ -269,9 +276,10 @@ async fn touch_phase(
 }
 
 /// `CONNECTIONS` connections, each sending its `request` from its `first` index on,
-/// recording from after `warmup` for `measure`.
+/// recording from after `warmup` for `measure`; spread evenly over the `addrs`
+/// (the nodes of one store).
 async fn run_phase(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     app_token: &Arc<str>,
     request: impl Fn(usize) -> Request,
     first: impl Fn(usize) -> usize,
@@ -284,7 +292,7 @@ async fn run_phase(
     let mut tasks = Vec::new();
     for connection in 0..CONNECTIONS {
         tasks.push(tokio::spawn(request_loop(
-            addr,
+            addrs[connection % addrs.len()],
             app_token.clone(),
             request(connection),
             first(connection),
@@ -464,7 +472,14 @@ pub struct StoreComparison {
 #[derive(Debug, Serialize)]
 pub struct StoreFigures {
     pub store: String,
+    /// `serve` nodes sharing the store, the load spread evenly over them
+    /// (two on Redis, one otherwise).
+    pub nodes: usize,
     pub touch_rps: f64,
+    /// On a Redis on this machine: `redis-benchmark -t get -c 32` against it,
+    /// right after the touches, and the touches over it (#9 asks ≥ 0.4).
+    pub redis_benchmark_get_c32_per_s: Option<f64>,
+    pub touch_vs_get: Option<f64>,
     pub touch_p99_ms: f64,
     pub login_rps: f64,
     pub login_p99_ms: f64,
@@ -515,26 +530,44 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
     let mut options = config.store.options();
     options.url = url.clone();
 
-    let (sessions, addr, stop) = runtime.block_on(async {
-        let opened = crate::store::open(&options, policy, Arc::new(SystemClock), driver)
+    // On Redis, two serve nodes share it, as behind a load balancer; every
+    // other store has one process.
+    let nodes = if matches!(url, StoreUrl::Redis(_)) {
+        2
+    } else {
+        1
+    };
+    let mut served = Vec::new();
+    for _ in 0..nodes {
+        served.push(runtime.block_on(async {
+            let opened = crate::store::open(
+                &options,
+                policy.clone(),
+                Arc::new(SystemClock),
+                driver.clone(),
+            )
             .await
             .map_err(|e| eyre!("{e}"))?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = opened.sessions.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) =
-                crate::server::serve_store(serving, &server_config, listener, shutdown).await
-            {
-                eprintln!("sessiontop bench: the server failed: {e}");
-            }
-        });
-        Ok::<_, color_eyre::Report>((opened.sessions, addr, stop))
-    })?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = opened.sessions.clone();
+            let server_config = server_config.clone();
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) =
+                    crate::server::serve_store(serving, &server_config, listener, shutdown).await
+                {
+                    eprintln!("sessiontop bench: the server failed: {e}");
+                }
+            });
+            Ok::<_, color_eyre::Report>((opened.sessions, addr, stop))
+        })?);
+    }
+    let addrs: Vec<SocketAddr> = served.iter().map(|(_, addr, _)| *addr).collect();
+    let sessions = served[0].0.clone();
     let tokens: Vec<String> = runtime.block_on(async {
         let mut tokens = Vec::with_capacity(SESSIONS);
         for i in 0..SESSIONS {
@@ -557,8 +590,9 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
             .spawn(|| {
                 client.block_on(async {
                     let mut touch =
-                        touch_phase(addr, &app_token, &tokens, 0, WARMUP, COMPARE_PHASE).await?;
-                    let mut login = login_phase(addr, &app_token, WARMUP, COMPARE_PHASE).await?;
+                        touch_phase(&addrs, &app_token, &tokens, 0, WARMUP, COMPARE_PHASE).await?;
+                    let get_per_s = redis_benchmark_beside(&url).await;
+                    let mut login = login_phase(&addrs, &app_token, WARMUP, COMPARE_PHASE).await?;
                     let p99 = |phase: &mut PhaseResult| {
                         let mut ms: Vec<f64> = phase
                             .latencies_us
@@ -567,9 +601,13 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
                             .collect();
                         quantile(&mut ms, 0.99)
                     };
+                    let touch_rps = touch.latencies_us.len() as f64 / COMPARE_PHASE.as_secs_f64();
                     Ok::<_, color_eyre::Report>(StoreFigures {
                         store: url.redacted(),
-                        touch_rps: touch.latencies_us.len() as f64 / COMPARE_PHASE.as_secs_f64(),
+                        nodes,
+                        touch_rps,
+                        redis_benchmark_get_c32_per_s: get_per_s,
+                        touch_vs_get: get_per_s.map(|get| touch_rps / get),
                         touch_p99_ms: p99(&mut touch),
                         login_rps: login.latencies_us.len() as f64 / COMPARE_PHASE.as_secs_f64(),
                         login_p99_ms: p99(&mut login),
@@ -580,15 +618,37 @@ fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigu
             .join()
             .map_err(|_| eyre!("the load generator panicked"))
     })??;
-    let _ = stop.send(());
-    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
-    sessions.shutdown();
+    for (sessions, _, stop) in served {
+        let _ = stop.send(());
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+        sessions.shutdown();
+    }
     drop(runtime);
     Ok(figures)
 }
 
+/// `redis-benchmark -t get -c 32` on the Redis `url` names, when it is on
+/// this machine (a loopback address) and redis-benchmark is installed.
+async fn redis_benchmark_beside(url: &StoreUrl) -> Option<f64> {
+    let StoreUrl::Redis(url) = url else {
+        return None;
+    };
+    let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).ok()?;
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return None;
+    };
+    if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1") {
+        return None;
+    }
+    let port = *port;
+    tokio::task::spawn_blocking(move || super::redis::redis_benchmark(Some(port)))
+        .await
+        .ok()
+        .filter(|&get| get > 0.0)
+}
+
 async fn login_phase(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     app_token: &Arc<str>,
     warmup: Duration,
     measure: Duration,
@@ -604,5 +664,5 @@ async fn login_phase(
             )
         }),
     };
-    run_phase(addr, app_token, request, |c| c, warmup, measure).await
+    run_phase(addrs, app_token, request, |c| c, warmup, measure).await
 }

@@ -99,7 +99,7 @@ impl Feed {
 
 type StreamEntries = Vec<(String, Vec<Vec<u8>>)>;
 
-fn seq_of(id: &str) -> Option<u64> {
+pub(super) fn seq_of(id: &str) -> Option<u64> {
     id.strip_suffix("-0")?.parse().ok()
 }
 
@@ -159,8 +159,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                             shared.feed.close();
                         }
                         last = seq;
-                        let Some(json) = fields.get(1) else { continue };
-                        match wire::event(json) {
+                        match wire::entry(seq, &fields) {
                             Ok(event) => {
                                 if matches!(
                                     event.kind,
@@ -265,11 +264,9 @@ async fn read_range(shared: &Shared, seq: u64, upto: u64) -> Result<Vec<Event>, 
         for (id, fields) in &entries {
             let Some(at) = seq_of(id) else { continue };
             from = at;
-            if let Some(json) = fields.get(1) {
-                let event = wire::event(json)
-                    .map_err(|e| SubscribeError::Store(StoreError::Unavailable(e)))?;
-                events.push(event);
-            }
+            let event = wire::entry(at, fields)
+                .map_err(|e| SubscribeError::Store(StoreError::Unavailable(e)))?;
+            events.push(event);
         }
     }
     Ok(events)

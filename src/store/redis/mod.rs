@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, IntoConnectionInfo, Script};
+use redis::{FromRedisValue, IntoConnectionInfo};
 use tokio::sync::Notify;
 
 use crate::engine::token::{PresentedToken, TokenMint};
@@ -46,7 +46,7 @@ use crate::store::StoreError;
 
 pub use feed::SubscribeError;
 
-use scripts::Scripts;
+use scripts::{Script, Scripts};
 
 /// How long any one Redis call may take before the answer is `Unavailable`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -213,26 +213,44 @@ impl Shared {
         list.join(",")
     }
 
-    /// Runs one script with the common arguments, then `args`.
+    /// Runs one script with the common arguments, then `args`; loads its
+    /// library first if Redis does not have it.
     async fn run<T: FromRedisValue>(
         &self,
         script: &Script,
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let mut invocation = script.prepare_invoke();
+        let mut call = redis::cmd("FCALL");
+        call.arg(script.name()).arg(self.keys.len());
         for key in &self.keys {
-            invocation.key(key);
+            call.arg(key);
         }
-        invocation
-            .arg(&self.prefix)
+        call.arg(&self.prefix)
             .arg(self.closings())
             .arg(self.policy.touch_event_interval.as_millis() as u64)
             .arg(self.retention);
         for arg in args {
-            invocation.arg(*arg);
+            call.arg(*arg);
         }
         let mut conn = self.conn.clone();
-        within_timeout(invocation.invoke_async(&mut conn)).await
+        within_timeout(async {
+            match call.query_async(&mut conn).await {
+                Err(error) if scripts::is_missing(&error) => {
+                    let load = redis::cmd("FUNCTION")
+                        .arg("LOAD")
+                        .arg(script.library())
+                        .exec_async(&mut conn)
+                        .await;
+                    match load {
+                        Err(error) if !scripts::is_loaded(&error) => return Err(error),
+                        _ => {}
+                    }
+                    call.query_async(&mut conn).await
+                }
+                reply => reply,
+            }
+        })
+        .await
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
@@ -472,18 +490,20 @@ impl RedisStore {
                 args.push(key.as_bytes());
                 args.push(value.as_bytes());
             }
-            let reply: String = self.shared.run(&self.shared.scripts.login, &args).await?;
-            if reply == "!collision" {
-                continue;
+            let reply = self.shared.run(&self.shared.scripts.login, &args).await?;
+            match wire::answer(reply).map_err(broken)? {
+                wire::Answer::Session(view, _) => return Ok((token, view)),
+                wire::Answer::Refused(reply) if reply == "!collision" => continue,
+                wire::Answer::Refused(reply) if reply.starts_with("!limit:") => {
+                    let limit = reply["!limit:".len()..]
+                        .parse()
+                        .map_err(|_| broken(format!("a login script answered {reply:?}")))?;
+                    return Err(EngineError::SessionLimit { limit }.into());
+                }
+                wire::Answer::Refused(reply) => {
+                    return Err(broken(format!("a login script answered {reply:?}")));
+                }
             }
-            if let Some(limit) = reply.strip_prefix("!limit:") {
-                let limit = limit
-                    .parse()
-                    .map_err(|_| broken(format!("a login script answered {reply:?}")))?;
-                return Err(EngineError::SessionLimit { limit }.into());
-            }
-            let (view, _) = wire::view(&reply).map_err(broken)?;
-            return Ok((token, view));
         }
         Err(StoreError::Unavailable(
             "no free session selector was found".into(),
@@ -519,15 +539,16 @@ impl RedisStore {
     }
 
     async fn touch_script(&self, args: &[&[u8]]) -> Result<Option<SessionView>, StoreError> {
-        let reply: String = self.shared.run(&self.shared.scripts.touch, args).await?;
-        if reply == "!gone" {
-            return Ok(None);
+        let reply = self.shared.run(&self.shared.scripts.touch, args).await?;
+        match wire::answer(reply).map_err(broken)? {
+            wire::Answer::Session(view, wake) => {
+                if let Some(wake) = wake {
+                    self.shared.wake_for(wake);
+                }
+                Ok(Some(view))
+            }
+            wire::Answer::Refused(_) => Ok(None),
         }
-        let (view, wake) = wire::view(&reply).map_err(broken)?;
-        if let Some(wake) = wake {
-            self.shared.wake_for(wake);
-        }
-        Ok(Some(view))
     }
 
     /// Replaces the token of a session: same handle, new secret; the old token dies.
@@ -535,18 +556,17 @@ impl RedisStore {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
         let handle = presented.selector.to_be_bytes();
         let (new_token, new_hash) = self.mint().issue(presented.selector);
-        let reply: String = self
+        let reply = self
             .shared
             .run(
                 &self.shared.scripts.renew,
                 &[&handle, &presented.verifier_hash(), &new_hash],
             )
             .await?;
-        if reply == "!gone" {
-            return Err(EngineError::InvalidToken.into());
+        match wire::answer(reply).map_err(broken)? {
+            wire::Answer::Session(view, _) => Ok((new_token, view)),
+            wire::Answer::Refused(_) => Err(EngineError::InvalidToken.into()),
         }
-        let (view, _) = wire::view(&reply).map_err(broken)?;
-        Ok((new_token, view))
     }
 
     /// Ends the session behind `token` at the user's request.
@@ -675,12 +695,12 @@ impl RedisStore {
             return Ok(None);
         }
         let (view, _) = wire::view(&reply).map_err(broken)?;
-        let events = self.session_events(&handle.to_string()).await?;
+        let events = self.session_events(handle).await?;
         Ok(Some((view, events)))
     }
 
     /// The events of one session among the last `SESSION_EVENTS_SCAN` of the stream, oldest first.
-    async fn session_events(&self, hex: &str) -> Result<Vec<Event>, StoreError> {
+    async fn session_events(&self, handle: Handle) -> Result<Vec<Event>, StoreError> {
         let entries: Vec<(String, Vec<Vec<u8>>)> = self
             .shared
             .query(
@@ -692,13 +712,12 @@ impl RedisStore {
                     .arg(SESSION_EVENTS_SCAN),
             )
             .await?;
-        let needle = format!("\"h\":\"{hex}\"");
         let mut events = Vec::new();
-        for (_, fields) in entries.iter().rev() {
-            if let Some(json) = fields.get(1)
-                && memchr_contains(json, needle.as_bytes())
-            {
-                events.push(wire::event(json).map_err(broken)?);
+        for (id, fields) in entries.iter().rev() {
+            if wire::entry_handle(fields) == Some(handle) {
+                let seq = feed::seq_of(id)
+                    .ok_or_else(|| broken(format!("a stream entry has the id {id}")))?;
+                events.push(wire::entry(seq, fields).map_err(broken)?);
             }
         }
         Ok(events)
@@ -800,10 +819,6 @@ impl RedisStore {
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| broken("INFO memory has no used_memory".into()))
     }
-}
-
-fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

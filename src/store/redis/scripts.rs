@@ -1,11 +1,33 @@
-//! The Lua scripts, one per operation, each with the shared prelude.
+//! The Lua code, one Redis Function per operation, each with the shared
+//! prelude (`lua/common.lua`).
 //!
-//! Each script is run with EVALSHA and loaded on NOSCRIPT (the `redis`
-//! crate's `Script` does both), so Redis compiles each one once.
+//! Each operation is its own function library, named after a hash of its
+//! code: Redis runs the library's top once when it is loaded, so the
+//! prelude's helpers are made once rather than on every call (as they would
+//! be with EVALSHA), and nodes running different versions of sessiontop on
+//! one Redis each call their own code. A library is loaded when Redis says
+//! it does not know the function (first use, or a Redis that lost it).
 
-use redis::Script;
+use sha2::{Digest, Sha256};
 
 const COMMON: &str = include_str!("lua/common.lua");
+
+/// One operation: its function's name and the library that defines it.
+pub(super) struct Script {
+    name: String,
+    library: String,
+}
+
+impl Script {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `FUNCTION LOAD`'s argument.
+    pub fn library(&self) -> &str {
+        &self.library
+    }
+}
 
 pub(super) struct Scripts {
     pub login: Script,
@@ -20,8 +42,34 @@ pub(super) struct Scripts {
     pub claim: Script,
 }
 
+/// The prelude and `body` as one function library; the body runs with
+/// `KEYS` and `ARGV` as a script would.
 fn with_prelude(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    let code = format!(
+        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n{body}\nend)\n"
+    );
+    let digest = Sha256::digest(code.as_bytes());
+    let name = format!("sessiontop_{}", hex::encode(&digest[..8]));
+    let library = format!(
+        "#!lua name={name}\n{}",
+        code.replacen(
+            "redis.register_function('@'",
+            &format!("redis.register_function('{name}'"),
+            1
+        )
+    );
+    Script { name, library }
+}
+
+/// Whether Redis answered that it does not know the function.
+pub(super) fn is_missing(error: &redis::RedisError) -> bool {
+    error.to_string().contains("Function not found")
+}
+
+/// Whether `FUNCTION LOAD` failed only because the library is there already
+/// (another node loaded it first).
+pub(super) fn is_loaded(error: &redis::RedisError) -> bool {
+    error.to_string().contains("already exists")
 }
 
 impl Scripts {

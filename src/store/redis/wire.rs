@@ -1,6 +1,8 @@
-//! The compact JSON the scripts write (views in replies, events in the
-//! stream), read back into the engine's own types. Short field names keep the
-//! stream small; nothing here is ever shown to a client as it is.
+//! What the scripts write, read back into the engine's own types: events in
+//! the stream and the answers of login, touch and renew as one
+//! length-prefixed string each (no JSON to encode in Redis or to parse
+//! here), and the views of listings as compact JSON. Short field names keep the stream small; nothing
+//! here is ever shown to a client as it is.
 
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -114,4 +116,233 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
         actor: raw.a,
         session: session(raw.v)?,
     })
+}
+
+/// Splits an encoded event (`encode` in common.lua) into its parts, each
+/// written `<length>:<bytes>`.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn part(&mut self) -> Result<&'a [u8], String> {
+        let colon = self
+            .0
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or("an event ends early")?;
+        let len: usize = std::str::from_utf8(&self.0[..colon])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or("an event has a bad length")?;
+        let rest = &self.0[colon + 1..];
+        if rest.len() < len {
+            return Err("an event ends early".into());
+        }
+        self.0 = &rest[len..];
+        Ok(&rest[..len])
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, String> {
+        std::str::from_utf8(self.part()?).map_err(|_| format!("an event's {what} is not UTF-8"))
+    }
+}
+
+/// What an encoded event holds.
+struct Parts {
+    kind: Option<EventKind>,
+    reason: Option<EndReason>,
+    actor: Option<CompactString>,
+    at: Millis,
+    deadline: Option<Millis>,
+    limit: Option<u32>,
+    session: SessionView,
+}
+
+fn decode(bytes: &[u8]) -> Result<Parts, String> {
+    let mut reader = Reader(bytes);
+    let kind = match reader.text("kind")? {
+        "" => None,
+        "created" => Some(EventKind::Created),
+        "touched" => Some(EventKind::Touched),
+        "renewed" => Some(EventKind::Renewed),
+        "logged_out" => Some(EventKind::LoggedOut),
+        "revoked" => Some(EventKind::Revoked),
+        "expired" => Some(EventKind::Expired),
+        other => return Err(format!("an event has the unknown kind {other:?}")),
+    };
+    let reason = match reader.text("reason")? {
+        "idle" => Some(EndReason::Idle),
+        "absolute" => Some(EndReason::Absolute),
+        "closing_time" => Some(EndReason::ClosingTime),
+        "evicted" => Some(EndReason::Evicted),
+        _ => None,
+    };
+    let actor = match reader.text("actor")? {
+        "" => None,
+        actor => Some(CompactString::from(actor)),
+    };
+    let handle: [u8; 8] = reader
+        .part()?
+        .try_into()
+        .map_err(|_| "an event has a bad handle")?;
+    let user = CompactString::from(reader.text("user")?);
+    let state = match reader.text("state")? {
+        "active" => State::Active,
+        "logged_out" => State::LoggedOut,
+        "revoked" => State::Revoked,
+        "expired" => State::Expired,
+        other => return Err(format!("an event has the unknown state {other:?}")),
+    };
+    let mut numbers = [0i64; 9];
+    let mut words = reader.text("numbers")?.split(' ');
+    for n in &mut numbers {
+        *n = words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or("an event's numbers are unreadable")?;
+    }
+    let [
+        at,
+        deadline,
+        limit,
+        created,
+        last_seen,
+        idle,
+        absolute,
+        expires,
+        idle_timeout,
+    ] = numbers;
+    let mut attributes = Attributes::new();
+    while !reader.0.is_empty() {
+        let key = reader.text("attribute name")?;
+        let value = reader.text("attribute value")?;
+        attributes.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(Parts {
+        kind,
+        reason,
+        actor,
+        at,
+        deadline: (deadline != 0).then_some(deadline),
+        limit: u32::try_from(limit).ok().filter(|&l| l != 0),
+        session: SessionView {
+            handle: Handle(u64::from_be_bytes(handle)),
+            user,
+            attributes: attributes.into(),
+            created_at: created,
+            last_seen_at: last_seen,
+            idle_expires_at: idle,
+            absolute_expires_at: absolute,
+            expires_at: expires,
+            idle_timeout_ms: idle_timeout,
+            state,
+        },
+    })
+}
+
+/// The stream entry `seq`: one field `v`, the event as `emit` in common.lua
+/// encodes it, or (written before that) one field `e`, the event as JSON.
+pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
+    let parts = match fields {
+        [name, value] if name == b"v" => decode(value)?,
+        [name, json] if name == b"e" => return event(json),
+        _ => return Err(format!("a stream entry has {} fields", fields.len())),
+    };
+    Ok(Event {
+        seq,
+        at: parts.at,
+        kind: parts.kind.ok_or("a stream entry has no kind")?,
+        reason: parts.reason,
+        limit: parts.limit,
+        deadline: parts.deadline,
+        actor: parts.actor,
+        session: parts.session,
+    })
+}
+
+/// The handle of the stream entry's session, read without the rest.
+pub(super) fn entry_handle(fields: &[Vec<u8>]) -> Option<Handle> {
+    match fields {
+        [name, value] if name == b"v" => {
+            let mut reader = Reader(value);
+            for _ in 0..3 {
+                reader.part().ok()?;
+            }
+            let handle: [u8; 8] = reader.part().ok()?.try_into().ok()?;
+            Some(Handle(u64::from_be_bytes(handle)))
+        }
+        [name, json] if name == b"e" => event(json).ok().map(|e| e.session.handle),
+        _ => None,
+    }
+}
+
+/// What a login, touch or renew answered: a refusal (`!gone`, `!collision`,
+/// …), or the session, and when its coalesced `touched` event falls due if
+/// one waits.
+pub(super) enum Answer {
+    Refused(String),
+    Session(SessionView, Option<Millis>),
+}
+
+pub(super) fn answer(reply: redis::Value) -> Result<Answer, String> {
+    match reply {
+        redis::Value::Array(items) => match items.as_slice() {
+            [wake, redis::Value::BulkString(encoded)] => {
+                let wake = match wake {
+                    redis::Value::Int(at) => Some(*at),
+                    _ => None,
+                };
+                Ok(Answer::Session(decode(encoded)?.session, wake))
+            }
+            _ => Err(format!("a script answered {} values", items.len())),
+        },
+        redis::Value::BulkString(text) => {
+            Ok(Answer::Refused(String::from_utf8_lossy(&text).into_owned()))
+        }
+        redis::Value::SimpleString(text) => Ok(Answer::Refused(text)),
+        other => Err(format!("a script answered {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As common.lua's `encode` writes it: a handle with zero bytes and
+    /// attributes holding the separator still read back exactly.
+    #[test]
+    fn an_encoded_event_reads_back_whatever_its_bytes() {
+        let handle = 0x000a_0b0c_0d0e_0f10u64.to_be_bytes();
+        let mut bytes = b"7:expired4:idle0:8:".to_vec();
+        bytes.extend_from_slice(&handle);
+        bytes.extend_from_slice(b"5:al:ce7:expired");
+        let numbers = b"1000 900 0 100 200 900 5000 900 700";
+        bytes.extend_from_slice(format!("{}:", numbers.len()).as_bytes());
+        bytes.extend_from_slice(numbers);
+        bytes.extend_from_slice(b"2:ip3:a:b0:0:");
+        let event = entry(42, &[b"v".to_vec(), bytes.clone()]).expect("readable");
+        assert_eq!(event.seq, 42);
+        assert_eq!(event.kind, EventKind::Expired);
+        assert_eq!(event.reason, Some(EndReason::Idle));
+        assert_eq!(event.actor, None);
+        assert_eq!(
+            (event.at, event.deadline, event.limit),
+            (1000, Some(900), None)
+        );
+        assert_eq!(event.session.handle, Handle(u64::from_be_bytes(handle)));
+        assert_eq!(event.session.user, "al:ce");
+        assert_eq!(event.session.state, State::Expired);
+        assert_eq!(event.session.created_at, 100);
+        assert_eq!(event.session.expires_at, 900);
+        assert_eq!(event.session.idle_timeout_ms, 700);
+        assert_eq!(
+            entry_handle(&[b"v".to_vec(), bytes.clone()]),
+            Some(event.session.handle)
+        );
+        let json = serde_json::to_value(&event.session.attributes).unwrap();
+        assert_eq!(json, serde_json::json!({"ip": "a:b", "": ""}));
+        // Cut anywhere before its attributes, it is an error, never a panic.
+        for end in 0..bytes.len() - b"2:ip3:a:b0:0:".len() {
+            assert!(entry(42, &[b"v".to_vec(), bytes[..end].to_vec()]).is_err());
+        }
+    }
 }

@@ -1,43 +1,77 @@
 -- The expiry driver's one step: announces due coalesced touches, ends up to
 -- ARGV 5 sessions whose time is up, and walks the closing-time pass.
--- Every node runs it; Redis runs one script at a time, so each session is
+-- Every node runs it; Redis runs one function at a time, so each session is
 -- claimed exactly once. Returns { ended, more (0|1), next wake ms or -1, now }.
 local max = tonumber(ARGV[5])
 local ended = 0
--- Ends are batched: one HDEL, one ZREM and one HINCRBY per reason for the
--- whole claim, so a burst of expiries costs Redis as little as it can.
-local gone, counts = {}, {}
+-- Ends are batched: one HMGET for the records, one HINCRBY for the seqs, one
+-- XTRIM, one HDEL, one ZREM and one HINCRBY per reason for the whole claim;
+-- per session only its user's set and its event, so a burst of expiries
+-- costs Redis as little as it can.
+local gone, reasons, deadlines, touching, counts = {}, {}, {}, {}, {}
 local function claim(s, r, d)
-  if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
+  if s.pend == 1 then touching[#touching + 1] = s.h end
   redis.call('SREM', user_key(s.user), member(s.h))
-  emit('expired', s, 'expired', r, d, nil)
-  table.insert(gone, s.h)
-  counts[r] = (counts[r] or 0) + 1
   ended = ended + 1
+  gone[ended], reasons[ended], deadlines[ended] = s, r, d
+  counts[r] = (counts[r] or 0) + 1
 end
-local function settle()
-  for i = 1, #gone, 500 do
-    local part = { unpack(gone, i, math.min(i + 499, #gone)) }
-    redis.call('HDEL', K_SESS, unpack(part))
-    redis.call('ZREM', K_DUE, unpack(part))
+-- Runs `command key handles...` 500 handles at a time (Lua's stack is small).
+local function in_parts(command, key, handles)
+  for i = 1, #handles, 500 do
+    redis.call(command, key, unpack(handles, i, math.min(i + 499, #handles)))
   end
-  for r, n in pairs(counts) do redis.call('HINCRBY', K_META, 'expired_' .. r, n) end
-  gone, counts = {}, {}
 end
-for _, h in ipairs(redis.call('ZRANGE', K_TOUCH, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)) do
-  local s = load(h)
-  if s and announce_due_touch(s) then store(s) else redis.call('ZREM', K_TOUCH, h) end
+local settled = 0
+local function settle()
+  local n = ended - settled
+  if n == 0 then return end
+  local seq = redis.call('HINCRBY', K_META, 'seq', n) - n
+  local handles = {}
+  for i = 1, n do
+    local s = gone[settled + i]
+    handles[i] = s.h
+    redis.call('XADD', K_EV, ms(seq + i) .. '-0', 'v',
+      encode(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i]))
+  end
+  redis.call('XTRIM', K_EV, 'MAXLEN', '~', RETAIN)
+  in_parts('HDEL', K_SESS, handles)
+  in_parts('ZREM', K_DUE, handles)
+  in_parts('ZREM', K_TOUCH, touching)
+  for r, c in pairs(counts) do redis.call('HINCRBY', K_META, 'expired_' .. r, c) end
+  settled, touching, counts = ended, {}, {}
 end
-for _, h in ipairs(redis.call('ZRANGE', K_DUE, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)) do
-  local s = load(h)
-  if not s then
-    redis.call('ZREM', K_DUE, h)
-  else
-    local r, d = due(s)
-    if r then
-      claim(s, r, d)
+-- The records of `handles`, one HMGET per 500.
+local function records(handles)
+  local out = {}
+  for i = 1, #handles, 500 do
+    local part = redis.call('HMGET', K_SESS, unpack(handles, i, math.min(i + 499, #handles)))
+    for j = 1, #part do out[i + j - 1] = part[j] end
+  end
+  return out
+end
+local touches = redis.call('ZRANGE', K_TOUCH, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)
+if #touches > 0 then
+  local recs = records(touches)
+  for i, h in ipairs(touches) do
+    local s = recs[i] and record(h, recs[i])
+    if s and announce_due_touch(s) then store(s) else redis.call('ZREM', K_TOUCH, h) end
+  end
+end
+local due_now = redis.call('ZRANGE', K_DUE, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)
+if #due_now > 0 then
+  local recs = records(due_now)
+  for i, h in ipairs(due_now) do
+    if not recs[i] then
+      redis.call('ZREM', K_DUE, h)
     else
-      redis.call('ZADD', K_DUE, (own_deadline(s)), h)
+      local s = record(h, recs[i])
+      local r, d = due(s)
+      if r then
+        claim(s, r, d)
+      else
+        redis.call('ZADD', K_DUE, (own_deadline(s)), h)
+      end
     end
   end
 end

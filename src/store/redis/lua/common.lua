@@ -1,4 +1,6 @@
--- Shared by every sessiontop script (prepended to each one).
+-- Shared by every sessiontop function. This is the top of one Redis Function
+-- library (see scripts.rs): Redis runs it once when it loads the library, so
+-- the helpers below are made once, not on every call.
 --
 -- KEYS: 1 meta hash (seq, instance, counters), 2 sessions hash (handle ->
 -- packed record), 3 deadline zset (handle by its own deadline), 4 coalesced
@@ -7,39 +9,46 @@
 -- around now; empty when there is no closing time), 3 touch event interval
 -- in ms, 4 events kept in the stream. The operation's own arguments follow.
 --
--- Time is Redis's own TIME, read here once per script: no node's clock
--- decides a deadline.
-local K_META, K_SESS, K_DUE, K_TOUCH, K_EV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local PREFIX = ARGV[1]
-local TOUCH_IV = tonumber(ARGV[3])
-local RETAIN = ARGV[4]
-local t = redis.call('TIME')
-local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
+-- Time is Redis's own TIME, read once per call by `begin`: no node's clock
+-- decides a deadline. The per-call values are upvalues that `begin` sets at
+-- the start of every function; Redis runs one function at a time, so no two
+-- calls share them.
+local K_META, K_SESS, K_DUE, K_TOUCH, K_EV, PREFIX, TOUCH_IV, RETAIN, NOW
 -- The last closing instant at or before now, and the first after it.
-local CLOSE_PREV, CLOSE_NEXT = nil, nil
-for c in string.gmatch(ARGV[2], '%d+') do
-  c = tonumber(c)
-  if c <= NOW then CLOSE_PREV = c elseif not CLOSE_NEXT then CLOSE_NEXT = c end
-end
+local CLOSE_PREV, CLOSE_NEXT
 -- A closing instant that has passed but has not ended every session yet.
-local CLOSING = nil
-if CLOSE_PREV and CLOSE_PREV > tonumber(redis.call('HGET', K_META, 'closed') or '0') then
-  CLOSING = CLOSE_PREV
+local CLOSING
+
+local function begin(keys, args)
+  K_META, K_SESS, K_DUE, K_TOUCH, K_EV = keys[1], keys[2], keys[3], keys[4], keys[5]
+  PREFIX, TOUCH_IV, RETAIN = args[1], tonumber(args[3]), args[4]
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  CLOSE_PREV, CLOSE_NEXT, CLOSING = nil, nil, nil
+  if args[2] ~= '' then
+    for c in string.gmatch(args[2], '%d+') do
+      c = tonumber(c)
+      if c <= NOW then CLOSE_PREV = c elseif not CLOSE_NEXT then CLOSE_NEXT = c end
+    end
+    if CLOSE_PREV and CLOSE_PREV > tonumber(redis.call('HGET', K_META, 'closed') or '0') then
+      CLOSING = CLOSE_PREV
+    end
+  end
 end
 
 local function ms(n) return string.format('%d', n) end
 
 local function user_key(user) return PREFIX .. 'u:' .. user end
 
--- A handle is kept as its 8 raw bytes (the hash field and sorted-set member),
--- shown as 16 hex digits, and in a user's set as a decimal integer, so small
--- sets stay intsets. Selectors have 52 random bits, exact in a Lua number.
-local function hex(h) return string.format(string.rep('%02x', 8), string.byte(h, 1, 8)) end
+-- A handle is kept as its 8 raw bytes (the hash field, the sorted-set member
+-- and the events' `h`), shown as 16 hex digits, and in a user's set as a
+-- decimal integer, so small sets stay intsets. Selectors have 52 random
+-- bits, exact in a Lua number.
+local HEX = '%02x%02x%02x%02x%02x%02x%02x%02x'
+local function hex(h) return string.format(HEX, string.byte(h, 1, 8)) end
 local function member(h)
-  local n = 0
-  for i = 1, 8 do n = n * 256 + string.byte(h, i) end
-  return ms(n)
+  local a, b, c, d, e, f, g, i = string.byte(h, 1, 8)
+  return ms(((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + i)
 end
 local function handle_of(m)
   local n, b = tonumber(m), {}
@@ -52,12 +61,16 @@ end
 
 -- A record is one packed msgpack string: user, verifier hash, created, then
 -- times as offsets from created (shorter), pending-touch flag, attributes.
-local function load(h)
-  local v = redis.call('HGET', K_SESS, h)
-  if not v then return nil end
+local function record(h, v)
   local user, vh, c, ls, idle, ab, lte, pend, attrs = cmsgpack.unpack(v)
   return { h = h, user = user, vh = vh, created = c, last_seen = c + ls, idle = idle,
            abs = c + ab, lte = c + lte, pend = pend, attrs = attrs }
+end
+
+local function load(h)
+  local v = redis.call('HGET', K_SESS, h)
+  if not v then return nil end
+  return record(h, v)
 end
 
 local function store(s)
@@ -80,30 +93,56 @@ local function due(s)
   return nil
 end
 
-local function view(s, state)
-  local idle = s.last_seen + s.idle
-  local e = math.min(idle, s.abs)
+-- When the session ends if nothing happens: its own deadline or the next closing.
+local function ends(s)
+  local e = math.min(s.last_seen + s.idle, s.abs)
   if CLOSE_NEXT and CLOSE_NEXT < e then e = CLOSE_NEXT end
-  return { h = hex(s.h), u = s.user, a = s.attrs, c = s.created, l = s.last_seen, i = idle,
-           x = s.abs, e = e, o = s.idle, st = state }
+  return e
+end
+
+-- The session as JSON-ready table (listings).
+local function view(s, state)
+  return { h = hex(s.h), u = s.user, a = s.attrs, c = s.created, l = s.last_seen,
+           i = s.last_seen + s.idle, x = s.abs, e = ends(s), o = s.idle, st = state }
+end
+
+-- An event as one string, so XADD, the stream and every node's XREAD handle
+-- one value per event rather than twenty: each part is `<length>:<bytes>`
+-- (binary safe), in this order: kind ('' when there was none), reason,
+-- actor ('' for none), handle (8 raw bytes), user, state, the numbers (at,
+-- deadline, limit (0: none), created, last seen, idle deadline, absolute
+-- deadline, expires, idle timeout, space separated), then attribute names
+-- and values. Read by wire.rs.
+-- (string.format's %s is not binary safe: the parts are joined by table.concat.)
+local NUMBERS = '%d %d %d %d %d %d %d %d %d'
+local function encode(s, state, kind, reason, deadline, actor, limit)
+  kind, reason, actor = kind or '', reason or '', actor or ''
+  local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
+    s.last_seen + s.idle, s.abs, ends(s), s.idle)
+  local p = { #kind, ':', kind, #reason, ':', reason, #actor, ':', actor, '8:', s.h,
+              #s.user, ':', s.user, #state, ':', state, #n, ':', n }
+  local i = 20
+  for k, v in pairs(s.attrs) do
+    p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6] = #k, ':', k, #v, ':', v
+    i = i + 6
+  end
+  return table.concat(p)
 end
 
 -- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
--- The view is encoded once (cjson is the costly part) and the event around it
--- is plain concatenation. Returns the view's JSON, for the script's answer.
-local function emit(kind, s, state, reason, deadline, actor, vjson, limit)
+-- `e` is the event encoded when the caller has it already. Returns it.
+local function emit(kind, s, state, reason, deadline, actor, e, limit)
+  e = e or encode(s, state, kind, reason, deadline, actor, limit)
   local seq = redis.call('HINCRBY', K_META, 'seq', 1)
-  vjson = vjson or cjson.encode(view(s, state))
-  local ev = { '{"s":', ms(seq), ',"t":', ms(NOW), ',"k":"', kind, '"' }
-  if reason then ev[#ev + 1] = ',"r":"' .. reason .. '"' end
-  if deadline then ev[#ev + 1] = ',"d":' .. ms(deadline) end
-  if actor then ev[#ev + 1] = ',"a":' .. cjson.encode(actor) end
-  if limit then ev[#ev + 1] = ',"m":' .. ms(limit) end
-  ev[#ev + 1] = ',"v":'
-  ev[#ev + 1] = vjson
-  ev[#ev + 1] = '}'
-  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'e', table.concat(ev))
-  return vjson
+  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e)
+  return e
+end
+
+-- A script's answer about one session: when its coalesced `touched` event
+-- falls due ('' for none), then the session encoded as an event (its kind
+-- is '' when there was none).
+local function answer(e, wake)
+  return { wake or '', e }
 end
 
 local function finish(s, kind, state, reason, deadline, actor, counter, limit)
@@ -153,11 +192,16 @@ local function mark_seen(s)
   return announce
 end
 
--- Compares two verifier hashes in constant time.
+-- Compares two verifier hashes in constant time: every byte is looked at
+-- with plain arithmetic, whatever differs (no branch, no C call per byte).
 local function same(a, b)
   if type(a) ~= 'string' or type(b) ~= 'string' or #a ~= #b then return false end
+  local x, y = { string.byte(a, 1, -1) }, { string.byte(b, 1, -1) }
   local d = 0
-  for i = 1, #a do d = bit.bor(d, bit.bxor(string.byte(a, i), string.byte(b, i))) end
+  for i = 1, #x do
+    local e = x[i] - y[i]
+    d = d + e * e
+  end
   return d == 0
 end
 
@@ -175,7 +219,6 @@ local function live(h, hash)
   end
   return s
 end
-
 
 -- The rank of the first deadline entry after (score, handle) in (score, handle) order.
 local function rank_after(score, h)

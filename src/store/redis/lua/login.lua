@@ -1,5 +1,6 @@
 -- ARGV 5 handle, 6 verifier hash, 7 user, 8 idle ms, 9 absolute ms,
 -- 10 per-user limit (0: none), 11 on limit ('evict_oldest' | 'refuse'), 12.. attribute pairs.
+-- Returns '!collision', '!limit:<limit>', or the new session's answer (common.lua).
 local h, vh, user = ARGV[5], ARGV[6], ARGV[7]
 local idle, absolute = tonumber(ARGV[8]), tonumber(ARGV[9])
 local limit, on_limit = tonumber(ARGV[10]), ARGV[11]
@@ -35,4 +36,4 @@ redis.call('SADD', ukey, member(h))
 redis.call('HINCRBY', K_META, 'logins', 1)
 local n = redis.call('HLEN', K_SESS)
 if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', n) end
-return emit('created', s, 'active')
+return answer(emit('created', s, 'active'))

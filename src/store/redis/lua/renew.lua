@@ -1,4 +1,5 @@
 -- ARGV 5 handle, 6 presented verifier hash, 7 the new verifier hash.
+-- Returns '!gone' or the session's answer (common.lua).
 local s = live(ARGV[5], ARGV[6])
 if not s then return '!gone' end
 announce_due_touch(s)
@@ -12,4 +13,4 @@ if s.pend == 1 then
 end
 store(s)
 redis.call('HINCRBY', K_META, 'renewals', 1)
-return emit('renewed', s, 'active')
+return answer(emit('renewed', s, 'active'))
