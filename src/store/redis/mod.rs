@@ -1,6 +1,6 @@
 //! The Redis store: sessions of any number of `serve` nodes, kept in Redis.
 //!
-//! The truth lives in Redis. Each operation is one Lua script (`lua/`) that
+//! The truth lives in Redis. Each operation is one Lua function (`lua/`, loaded as a Redis Function) that
 //! checks the session, changes it, moves its deadline in a sorted set, keeps
 //! the per-user set and appends its event to a Redis Stream, in one step, with
 //! Redis's own `TIME`: the stream's order is the truth's order and no node's
