@@ -62,9 +62,9 @@ end
 -- A record is one packed msgpack string: user, verifier hash, created, then
 -- times as offsets from created (shorter), pending-touch flag, attributes.
 local function record(h, v)
-  local user, vh, c, ls, idle, ab, lte, pend, attrs = cmsgpack.unpack(v)
+  local user, vh, c, ls, idle, ab, lte, pend, attrs, born = cmsgpack.unpack(v)
   return { h = h, user = user, vh = vh, created = c, last_seen = c + ls, idle = idle,
-           abs = c + ab, lte = c + lte, pend = pend, attrs = attrs }
+           abs = c + ab, lte = c + lte, pend = pend, attrs = attrs, born = born or 0 }
 end
 
 local function load(h)
@@ -75,7 +75,15 @@ end
 
 local function store(s)
   redis.call('HSET', K_SESS, s.h, cmsgpack.pack(s.user, s.vh, s.created, s.last_seen - s.created,
-    s.idle, s.abs - s.created, s.lte - s.created, s.pend, s.attrs))
+    s.idle, s.abs - s.created, s.lte - s.created, s.pend, s.attrs, s.born))
+end
+
+-- Oldest first: by creation time, then (within one millisecond) by the
+-- order the logins happened, which `born` counts cluster-wide.
+local function older(a, b)
+  if a.created ~= b.created then return a.created < b.created end
+  if a.born ~= b.born then return a.born < b.born end
+  return a.h < b.h
 end
 
 -- The session's own deadline and its reason; on a tie the absolute limit is named.

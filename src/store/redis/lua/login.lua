@@ -17,10 +17,7 @@ if limit > 0 then
   end
   if #alive >= limit then
     if on_limit == 'refuse' then return '!limit:' .. ms(limit) end
-    table.sort(alive, function(a, b)
-      if a.created ~= b.created then return a.created < b.created end
-      return a.h < b.h
-    end)
+    table.sort(alive, older)
     for i = 1, #alive - limit + 1 do
       announce_due_touch(alive[i])
       finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked', limit)
@@ -29,7 +26,8 @@ if limit > 0 then
   end
 end
 local s = { h = h, vh = vh, user = user, created = NOW, last_seen = NOW, idle = idle,
-            abs = NOW + absolute, lte = NOW, pend = 0, attrs = attrs }
+            abs = NOW + absolute, lte = NOW, pend = 0, attrs = attrs,
+            born = redis.call('HINCRBY', K_META, 'born', 1) }
 store(s)
 redis.call('ZADD', K_DUE, (own_deadline(s)), h)
 redis.call('SADD', ukey, member(h))

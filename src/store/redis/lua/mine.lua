@@ -9,10 +9,7 @@ for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
   local s = live(handle_of(m), nil)
   if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
 end
-table.sort(alive, function(a, b)
-  if a.created ~= b.created then return a.created < b.created end
-  return a.h < b.h
-end)
+table.sort(alive, older)
 local reply = { hex(me.h) }
 for _, s in ipairs(alive) do table.insert(reply, cjson.encode(view(s, 'active'))) end
 return reply
