@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{WrapErr, eyre};
+use color_eyre::eyre::eyre;
 use serde::Serialize;
 
 use super::stats::{quantile, rss_bytes, wall_ms};
@@ -93,10 +93,7 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<EngineReport>
     if sessions < SAMPLE {
         return Err(eyre!("bench engine needs --sessions of at least {SAMPLE}"));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     let policy = config.policy.to_policy()?;
     runtime.block_on(measure(sessions, policy, config.engine.to_driver_config()?))
 }

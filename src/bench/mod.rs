@@ -16,6 +16,15 @@ mod wrk;
 use crate::cli::{BenchArgs, BenchTarget};
 use crate::config::Config;
 
+/// The tokio runtime every benchmark runs on.
+fn runtime() -> color_eyre::Result<tokio::runtime::Runtime> {
+    use color_eyre::eyre::WrapErr;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the tokio runtime")
+}
+
 pub fn run(args: &BenchArgs, config: &Config) -> color_eyre::Result<()> {
     let (sessions, remote) = (args.sessions, args.remote);
     let report = match args.target {

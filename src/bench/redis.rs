@@ -325,10 +325,7 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<RedisReport> 
         (None, Some(p)) => (format!("redis://127.0.0.1:{}/0", p.port), Some(p.port)),
         (None, None) => unreachable!("one of the two is set"),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(measure(sessions, policy, url, port))
 }
 

@@ -99,10 +99,7 @@ impl Setup {
 }
 
 pub fn run(config: &Config) -> color_eyre::Result<ServerReport> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     let Setup {
         policy,
         driver,
@@ -516,10 +513,7 @@ pub fn compare_stores(config: &Config, url: StoreUrl) -> color_eyre::Result<Stor
 }
 
 fn measure_store(config: &Config, url: StoreUrl) -> color_eyre::Result<StoreFigures> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     let Setup {
         policy,
         driver,

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{WrapErr, eyre};
+use color_eyre::eyre::eyre;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -34,10 +34,7 @@ pub struct StoreReport {
 }
 
 pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<StoreReport> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     let dir = std::env::temp_dir().join(format!("sessiontop-bench-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("sessions.db");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
-use color_eyre::eyre::{WrapErr, eyre};
+use color_eyre::eyre::eyre;
 use futures_util::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -58,10 +58,7 @@ pub struct Latency {
 
 pub fn run(config: &Config) -> color_eyre::Result<RemoteTuiReport> {
     crate::tui::tune_allocator();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the tokio runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(measure(config))
 }
 

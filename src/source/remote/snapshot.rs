@@ -36,18 +36,26 @@ pub struct ServerFacts {
 /// would get the stream's `resync`, and a reload, anyway.
 /// Returns whether the node changed.
 pub async fn refresh_node(shared: &Shared) -> Result<bool, SourceError> {
+    let (stats, offset_ms) = read_stats(shared).await?;
+    let mut facts = shared.facts();
+    let changed = facts.node != stats.node;
+    facts.node = stats.node;
+    facts.offset_ms = offset_ms;
+    shared.set_facts(facts);
+    Ok(changed)
+}
+
+/// The server's stats, and how far its clock is from ours (from the middle
+/// of the round trip).
+async fn read_stats(shared: &Shared) -> Result<(StatsResponse, i64), SourceError> {
     let asked_at = system_now();
     let stats: StatsResponse = shared
         .http
         .call(Method::GET, "/v1/admin/stats", None::<&()>)
         .await?;
     let answered_at = system_now();
-    let mut facts = shared.facts();
-    let changed = facts.node != stats.node;
-    facts.node = stats.node;
-    facts.offset_ms = stats.server_time - (asked_at + answered_at) / 2;
-    shared.set_facts(facts);
-    Ok(changed)
+    let offset_ms = stats.server_time - (asked_at + answered_at) / 2;
+    Ok((stats, offset_ms))
 }
 
 /// Records the node an event stream says serves it; returns whether it changed.
@@ -63,19 +71,14 @@ pub fn set_node(shared: &Shared, node: &str) -> bool {
 
 /// Every live session, read in pages, and the sequence number it is current to.
 pub async fn load(shared: &Shared) -> Result<SourceSnapshot, SourceError> {
-    let asked_at = system_now();
-    let stats: StatsResponse = shared
-        .http
-        .call(Method::GET, "/v1/admin/stats", None::<&()>)
-        .await?;
-    let answered_at = system_now();
+    let (stats, offset_ms) = read_stats(shared).await?;
     let policy = Policy::try_from(&stats.policy).map_err(SourceError::Connection)?;
     shared.set_facts(ServerFacts {
         policy,
         version: stats.version.clone(),
         instance: stats.instance.clone(),
         node: stats.node.clone(),
-        offset_ms: stats.server_time - (asked_at + answered_at) / 2,
+        offset_ms,
     });
     // Events after `last_seq` are replayed on top of these pages; they carry
     // whole sessions, so applying one the pages already show is harmless.
