@@ -26,7 +26,7 @@ local settled = 0
 local function settle()
   local n = ended - settled
   if n == 0 then return end
-  local seq = redis.call('HINCRBY', K_META, 'seq', n) - n
+  local seq = redis.call('HINCRBY', K_META, 'seq', ms(n)) - n
   local handles = {}
   for i = 1, n do
     local s = gone[settled + i]
@@ -38,7 +38,7 @@ local function settle()
   in_parts('HDEL', K_SESS, handles)
   in_parts('ZREM', K_DUE, handles)
   in_parts('ZREM', K_TOUCH, touching)
-  for r, c in pairs(counts) do redis.call('HINCRBY', K_META, 'expired_' .. r, c) end
+  for r, c in pairs(counts) do redis.call('HINCRBY', K_META, 'expired_' .. r, ms(c)) end
   settled, touching, counts = ended, {}, {}
 end
 -- The records of `handles`, one HMGET per 500.
@@ -50,7 +50,7 @@ local function records(handles)
   end
   return out
 end
-local touches = redis.call('ZRANGE', K_TOUCH, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)
+local touches = redis.call('ZRANGE', K_TOUCH, '-inf', ms(NOW), 'BYSCORE', 'LIMIT', '0', ARGV[5])
 if #touches > 0 then
   local recs = records(touches)
   for i, h in ipairs(touches) do
@@ -58,7 +58,7 @@ if #touches > 0 then
     if s and announce_due_touch(s) then store(s) else redis.call('ZREM', K_TOUCH, h) end
   end
 end
-local due_now = redis.call('ZRANGE', K_DUE, '-inf', NOW, 'BYSCORE', 'LIMIT', 0, max)
+local due_now = redis.call('ZRANGE', K_DUE, '-inf', ms(NOW), 'BYSCORE', 'LIMIT', '0', ARGV[5])
 if #due_now > 0 then
   local recs = records(due_now)
   for i, h in ipairs(due_now) do
@@ -70,7 +70,7 @@ if #due_now > 0 then
       if r then
         claim(s, r, d)
       else
-        redis.call('ZADD', K_DUE, (own_deadline(s)), h)
+        redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
       end
     end
   end
@@ -84,7 +84,7 @@ if CLOSING and ended < max then
   local start = 0
   local cs = redis.call('HGET', K_META, 'close_score')
   if cs then start = rank_after(tonumber(cs), redis.call('HGET', K_META, 'close_handle')) end
-  local chunk = redis.call('ZRANGE', K_DUE, start, start + budget - 1, 'WITHSCORES')
+  local chunk = redis.call('ZRANGE', K_DUE, ms(start), ms(start + budget - 1), 'WITHSCORES')
   local last_score, last_h = nil, nil
   for i = 1, #chunk, 2 do
     local s = load(chunk[i])

@@ -123,16 +123,29 @@ end
 -- and values. Read by wire.rs.
 -- (string.format's %s is not binary safe: the parts are joined by table.concat.)
 local NUMBERS = '%d %d %d %d %d %d %d %d %d'
+-- `<length>:` of a value, made once per length: a Lua number turned into
+-- text by table.concat (or passed to redis.call) goes through a
+-- floating-point printf, which costs more than the rest of an event.
+local PREFIXES = {}
+local function prefix(v)
+  local n = #v
+  local p = PREFIXES[n]
+  if not p then
+    p = string.format('%d:', n)
+    PREFIXES[n] = p
+  end
+  return p
+end
 local function encode(s, state, kind, reason, deadline, actor, limit)
   kind, reason, actor = kind or '', reason or '', actor or ''
   local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
     s.last_seen + s.idle, s.abs, ends(s), s.idle)
-  local p = { #kind, ':', kind, #reason, ':', reason, #actor, ':', actor, '8:', s.h,
-              #s.user, ':', s.user, #state, ':', state, #n, ':', n }
-  local i = 20
+  local p = { prefix(kind), kind, prefix(reason), reason, prefix(actor), actor, '8:', s.h,
+              prefix(s.user), s.user, prefix(state), state, prefix(n), n }
+  local i = 14
   for k, v in pairs(s.attrs) do
-    p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6] = #k, ':', k, #v, ':', v
-    i = i + 6
+    p[i + 1], p[i + 2], p[i + 3], p[i + 4] = prefix(k), k, prefix(v), v
+    i = i + 4
   end
   return table.concat(p)
 end
@@ -141,7 +154,7 @@ end
 -- `e` is the event encoded when the caller has it already. Returns it.
 local function emit(kind, s, state, reason, deadline, actor, e, limit)
   e = e or encode(s, state, kind, reason, deadline, actor, limit)
-  local seq = redis.call('HINCRBY', K_META, 'seq', 1)
+  local seq = redis.call('HINCRBY', K_META, 'seq', '1')
   redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e)
   return e
 end
@@ -158,7 +171,7 @@ local function finish(s, kind, state, reason, deadline, actor, counter, limit)
   redis.call('ZREM', K_DUE, s.h)
   if s.pend == 1 then redis.call('ZREM', K_TOUCH, s.h) end
   redis.call('SREM', user_key(s.user), member(s.h))
-  redis.call('HINCRBY', K_META, counter, 1)
+  redis.call('HINCRBY', K_META, counter, '1')
   emit(kind, s, state, reason, deadline, actor, nil, limit)
 end
 
@@ -194,9 +207,9 @@ local function mark_seen(s)
     end
   elseif s.pend ~= 1 then
     s.pend = 1
-    redis.call('ZADD', K_TOUCH, s.lte + iv, s.h)
+    redis.call('ZADD', K_TOUCH, ms(s.lte + iv), s.h)
   end
-  redis.call('ZADD', K_DUE, (own_deadline(s)), s.h)
+  redis.call('ZADD', K_DUE, ms((own_deadline(s))), s.h)
   return announce
 end
 
@@ -234,7 +247,7 @@ local function rank_after(score, h)
   local hi = redis.call('ZCOUNT', K_DUE, '-inf', ms(score))
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    if redis.call('ZRANGE', K_DUE, mid, mid)[1] > h then hi = mid else lo = mid + 1 end
+    if redis.call('ZRANGE', K_DUE, ms(mid), ms(mid))[1] > h then hi = mid else lo = mid + 1 end
   end
   return lo
 end

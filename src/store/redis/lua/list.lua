@@ -26,7 +26,7 @@ else
   local start = 0
   if cs ~= nil then start = rank_after(cs, ch) end
   while #out <= limit do
-    local chunk = redis.call('ZRANGE', K_DUE, start, start + 255, 'WITHSCORES')
+    local chunk = redis.call('ZRANGE', K_DUE, ms(start), ms(start + 255), 'WITHSCORES')
     if #chunk == 0 then break end
     for i = 1, #chunk, 2 do
       if #out > limit then break end

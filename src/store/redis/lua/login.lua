@@ -21,17 +21,17 @@ if limit > 0 then
     for i = 1, #alive - limit + 1 do
       announce_due_touch(alive[i])
       finish(alive[i], 'revoked', 'revoked', 'evicted', nil, nil, 'revoked', limit)
-      redis.call('HINCRBY', K_META, 'evicted', 1)
+      redis.call('HINCRBY', K_META, 'evicted', '1')
     end
   end
 end
 local s = { h = h, vh = vh, user = user, created = NOW, last_seen = NOW, idle = idle,
             abs = NOW + absolute, lte = NOW, pend = 0, attrs = attrs,
-            born = redis.call('HINCRBY', K_META, 'born', 1) }
+            born = redis.call('HINCRBY', K_META, 'born', '1') }
 store(s)
-redis.call('ZADD', K_DUE, (own_deadline(s)), h)
+redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
 redis.call('SADD', ukey, member(h))
-redis.call('HINCRBY', K_META, 'logins', 1)
+redis.call('HINCRBY', K_META, 'logins', '1')
 local n = redis.call('HLEN', K_SESS)
-if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', n) end
+if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', ms(n)) end
 return answer(emit('created', s, 'active'))

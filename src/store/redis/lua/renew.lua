@@ -12,5 +12,5 @@ if s.pend == 1 then
   redis.call('ZREM', K_TOUCH, s.h)
 end
 store(s)
-redis.call('HINCRBY', K_META, 'renewals', 1)
+redis.call('HINCRBY', K_META, 'renewals', '1')
 return answer(emit('renewed', s, 'active'))

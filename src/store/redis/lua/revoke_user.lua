@@ -3,7 +3,7 @@
 local ukey = user_key(ARGV[5])
 local actor = ARGV[6]
 local revoked = 0
-for _, m in ipairs(redis.call('SRANDMEMBER', ukey, tonumber(ARGV[7]))) do
+for _, m in ipairs(redis.call('SRANDMEMBER', ukey, ARGV[7])) do
   local s = live(handle_of(m), nil)
   if s then
     announce_due_touch(s)

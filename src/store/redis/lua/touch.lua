@@ -9,7 +9,7 @@ if not s then return '!gone' end
 announce_due_touch(s)
 local announce = mark_seen(s)
 store(s)
-redis.call('HINCRBY', K_META, 'touches', 1)
+redis.call('HINCRBY', K_META, 'touches', '1')
 local e
 if announce then
   local actor = ARGV[7]
