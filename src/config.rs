@@ -360,6 +360,9 @@ pub struct StoreConfig {
     pub key_prefix: String,
     /// File holding the Redis password (instead of the URL's userinfo).
     pub password_file: Option<PathBuf>,
+    /// For `rediss://`: a PEM file of the CA to trust instead of the system's
+    /// trust store (a Redis with a privately signed certificate).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -371,6 +374,7 @@ impl Default for StoreConfig {
             history_max_events: 2_000_000,
             key_prefix: "sessiontop:".to_owned(),
             password_file: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -396,6 +400,7 @@ impl StoreConfig {
             max_event_age: self.history_retention,
             key_prefix: self.key_prefix.clone(),
             password_file: self.password_file.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
         }
     }
 
@@ -421,6 +426,25 @@ impl StoreConfig {
                 prefix.clone(),
                 "1 to 64 printable ASCII characters without spaces, such as \"sessiontop:\"",
             ));
+        }
+        if let Some(url @ StoreUrl::Redis(text)) = &self.url {
+            // The Redis client's own skip-verification flag: refused, not obeyed.
+            if text.split_once('#').is_some_and(|(_, f)| f == "insecure") {
+                return Err(invalid(
+                    "store.url",
+                    url.redacted(),
+                    crate::store::redis::INSECURE_REFUSED,
+                ));
+            }
+            if let Some(ca) = &self.tls_ca_file
+                && !text.starts_with("rediss://")
+            {
+                return Err(invalid(
+                    "store.tls_ca_file",
+                    ca.display().to_string(),
+                    crate::store::redis::CA_NEEDS_TLS,
+                ));
+            }
         }
         Ok(())
     }
@@ -697,6 +721,7 @@ impl Config {
         expand(&mut self.server.admin_token_file);
         expand(&mut self.dashboard.token_file);
         expand(&mut self.store.password_file);
+        expand(&mut self.store.tls_ca_file);
         if let Some(StoreUrl::File(path)) = &mut self.store.url {
             *path = expand_home(path, home);
         }

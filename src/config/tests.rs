@@ -165,6 +165,49 @@ fn bad_store_values_name_the_key_and_what_is_allowed() {
 }
 
 #[test]
+fn a_tls_ca_file_goes_with_a_rediss_url_only() {
+    let config = parsed(
+        "[store]\nurl = \"rediss://redis.internal:6380/0\"\ntls_ca_file = \"/etc/sessiontop/redis-ca.pem\"\n",
+    );
+    assert_eq!(
+        config.store.tls_ca_file.as_deref(),
+        Some(Path::new("/etc/sessiontop/redis-ca.pem"))
+    );
+    config.validate(Uses::Server).unwrap();
+    assert_eq!(
+        config.store.options().tls_ca_file,
+        config.store.tls_ca_file,
+        "serve opens the store with it"
+    );
+    assert_eq!(Config::default().store.tls_ca_file, None);
+
+    let err = refused(
+        "[store]\nurl = \"redis://127.0.0.1:6379/0\"\ntls_ca_file = \"/ca.pem\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.tls_ca_file")
+            && err.contains("tls_ca_file needs a rediss:// store URL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rediss_url_that_skips_certificate_checks_is_refused_without_its_password() {
+    let err = refused(
+        "[store]\nurl = \"rediss://app:hunter2hunter2@redis.internal:6380/0#insecure\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.url")
+            && err.contains("rediss://***@redis.internal:6380/0#insecure")
+            && err.contains("tls_ca_file"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
 fn a_redis_password_in_the_store_url_never_shows_in_debug() {
     let config = parsed("[store]\nurl = \"redis://u:hunter2hunter2@127.0.0.1:6379/0\"\n");
     assert!(!format!("{config:?}").contains("hunter2"));
@@ -173,13 +216,14 @@ fn a_redis_password_in_the_store_url_never_shows_in_debug() {
 #[test]
 fn a_tilde_in_every_path_setting_is_the_home_directory() {
     let mut config = parsed(
-        "[server]\napp_token_file = \"~/app\"\nadmin_token_file = \"~/admin\"\n[store]\nurl = \"file:~/s.db\"\npassword_file = \"~/redis\"\n[dashboard]\ntoken_file = \"~/token\"\n[simulator]\nscenario = \"~/lesson.toml\"\n",
+        "[server]\napp_token_file = \"~/app\"\nadmin_token_file = \"~/admin\"\n[store]\nurl = \"file:~/s.db\"\npassword_file = \"~/redis\"\ntls_ca_file = \"~/ca.pem\"\n[dashboard]\ntoken_file = \"~/token\"\n[simulator]\nscenario = \"~/lesson.toml\"\n",
     );
     config.expand_paths(Some(Path::new("/home/ada")));
     let home = |p: &str| Some(PathBuf::from("/home/ada").join(p));
     assert_eq!(config.server.app_token_file, home("app"));
     assert_eq!(config.server.admin_token_file, home("admin"));
     assert_eq!(config.store.password_file, home("redis"));
+    assert_eq!(config.store.tls_ca_file, home("ca.pem"));
     assert_eq!(config.dashboard.token_file, home("token"));
     assert_eq!(
         config.store.url,

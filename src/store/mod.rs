@@ -118,6 +118,9 @@ pub struct StoreOptions {
     pub key_prefix: String,
     /// Redis only: a file holding the password, when the URL has none.
     pub password_file: Option<PathBuf>,
+    /// Redis only (`rediss://`): a PEM file of the CA to trust instead of the
+    /// system's trust store, for a Redis with a privately signed certificate.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl StoreOptions {
@@ -130,6 +133,7 @@ impl StoreOptions {
             max_event_age: Duration::from_secs(24 * 3600),
             key_prefix: "sessiontop:".to_owned(),
             password_file: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -191,9 +195,14 @@ pub async fn open(
                 Some(path) => Some(read_password(path)?),
                 None => None,
             };
+            let tls_root_cert = match &options.tls_ca_file {
+                Some(path) => Some(read_tls_ca(path)?),
+                None => None,
+            };
             let redis = redis::RedisStore::connect(redis::RedisOptions {
                 key_prefix: options.key_prefix.clone(),
                 password,
+                tls_root_cert,
                 retention: usize::try_from(options.max_events).unwrap_or(usize::MAX),
                 clock,
                 ..redis::RedisOptions::new(url.clone(), policy)
@@ -231,6 +240,24 @@ fn read_password(path: &std::path::Path) -> Result<String, OpenError> {
     Ok(password.to_owned())
 }
 
+/// The PEM certificates of the CA in `path`, checked the way the Redis client
+/// will read them, so a bad file is named at start-up.
+fn read_tls_ca(path: &std::path::Path) -> Result<Vec<u8>, OpenError> {
+    let pem = std::fs::read(path).map_err(|error| {
+        OpenError::Redis(format!(
+            "cannot read the Redis TLS CA file {}: {error}",
+            path.display()
+        ))
+    })?;
+    redis::check_ca_pem(&pem).map_err(|why| {
+        OpenError::Redis(format!(
+            "the Redis TLS CA file {} is not usable: {why}",
+            path.display()
+        ))
+    })?;
+    Ok(pem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +287,40 @@ mod tests {
         assert_eq!(url.redacted(), "redis://***@127.0.0.1:6379/0");
         assert!(!url.redacted().contains("hunter2"));
         assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_tls_ca_file_that_cannot_be_used_is_named_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = read_tls_ca(&missing).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read the Redis TLS CA file") && err.contains("missing.pem"),
+            "{err}"
+        );
+
+        let key = dir.path().join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = read_tls_ca(&key).unwrap_err().to_string();
+        assert!(
+            err.contains("key.pem") && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
+
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = read_tls_ca(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains("broken.pem") && err.contains("is not usable"),
+            "{err}"
+        );
     }
 }

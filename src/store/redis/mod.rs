@@ -68,6 +68,9 @@ pub struct RedisOptions {
     pub key_prefix: String,
     /// A password from a file, used when the URL has none.
     pub password: Option<String>,
+    /// For `rediss://`: the PEM certificates of the CA to trust instead of the
+    /// system's trust store (a Redis with a privately signed certificate).
+    pub tls_root_cert: Option<Vec<u8>>,
     pub policy: Policy,
     /// Events the stream keeps for resuming subscribers (trimmed approximately).
     pub retention: usize,
@@ -81,6 +84,7 @@ impl RedisOptions {
             url: url.into(),
             key_prefix: "sessiontop:".into(),
             password: None,
+            tls_root_cert: None,
             policy,
             retention: 1_000_000,
             clock: Arc::new(SystemClock),
@@ -259,6 +263,103 @@ impl Shared {
     }
 }
 
+/// The client for `options.url`: plain, or TLS trusting the system's roots or
+/// the given CA. `#insecure` (no certificate check) is refused, not obeyed.
+fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
+    let mut info = options.url.as_str().into_connection_info().map_err(|e| {
+        StoreError::Unavailable(format!("the Redis URL is not valid ({:?})", e.kind()))
+    })?;
+    if let Some(password) = &options.password
+        && info.redis_settings().password().is_none()
+    {
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    let tls = match info.addr() {
+        redis::ConnectionAddr::TcpTls { insecure: true, .. } => {
+            return Err(StoreError::Unavailable(INSECURE_REFUSED.into()));
+        }
+        redis::ConnectionAddr::TcpTls { .. } => true,
+        _ => false,
+    };
+    match &options.tls_root_cert {
+        Some(_) if !tls => Err(StoreError::Unavailable(CA_NEEDS_TLS.into())),
+        Some(pem) => redis::Client::build_with_tls(info, trusting(pem)).map_err(|e| {
+            StoreError::Unavailable(format!("the TLS CA certificate is not usable: {e}"))
+        }),
+        None => redis::Client::open(info).map_err(|e| unavailable(&e)),
+    }
+}
+
+/// Why a `rediss://…#insecure` URL is refused.
+pub const INSECURE_REFUSED: &str = "a rediss:// URL ending in #insecure would skip checking Redis's certificate, which sessiontop refuses: to trust a privately signed Redis, set [store] tls_ca_file to its CA's PEM file";
+/// Why a CA file with a plain `redis://` URL is refused.
+pub const CA_NEEDS_TLS: &str = "tls_ca_file needs a rediss:// store URL";
+
+fn trusting(pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    }
+}
+
+/// Whether `pem` holds CA certificates the Redis client can trust; if not, why.
+pub fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    redis::Client::build_with_tls("rediss://localhost/", trusting(pem))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Says in one sentence why a node could not connect at start-up, naming the
+/// TLS cause when there is one. Neither Redis's nor rustls's errors hold a password.
+fn not_connected(error: &redis::RedisError, tls: bool) -> StoreError {
+    let text = error.to_string();
+    let why = if let Some(problem) = text.split("invalid peer certificate: ").nth(1) {
+        certificate_refused(problem)
+    } else if error.is_timeout() {
+        return no_answer_at_start(tls);
+    } else if tls && !error.is_connection_refusal() {
+        format!(
+            "the TLS handshake with Redis failed ({text}): if Redis serves plain text on that port, use a redis:// URL"
+        )
+    } else if !tls && (error.is_connection_dropped() || text.contains("reset by peer")) {
+        "Redis closed the connection at once: if it serves TLS on that port, use a rediss:// URL"
+            .into()
+    } else {
+        return unavailable(error);
+    };
+    StoreError::Unavailable(why)
+}
+
+/// Why rustls refused Redis's certificate (`problem`, in rustls's words), and what to do.
+fn certificate_refused(problem: &str) -> String {
+    if problem.contains("UnknownIssuer") {
+        "Redis's TLS certificate is not trusted (it is not signed by a CA this node trusts): set [store] tls_ca_file to the PEM file of the CA that signed it".into()
+    } else if problem.contains("NotValidForName") || problem.contains("not valid for name") {
+        format!(
+            "Redis's TLS certificate is not valid for the host in the store URL ({problem}): use a host name the certificate names"
+        )
+    } else if problem.contains("Expired") || problem.contains("expired") {
+        format!("Redis's TLS certificate has expired ({problem})")
+    } else {
+        format!("Redis's TLS certificate was refused ({problem})")
+    }
+}
+
+fn no_answer_at_start(tls: bool) -> StoreError {
+    StoreError::Unavailable(if tls {
+        "Redis did not complete a TLS handshake within 1 s: if it serves plain text on that port, use a redis:// URL".into()
+    } else {
+        "Redis did not answer within 1 s".into()
+    })
+}
+
 /// A Redis call with the store's deadline; every failure is `Unavailable`.
 async fn within_timeout<T>(
     call: impl Future<Output = redis::RedisResult<T>>,
@@ -312,23 +413,26 @@ impl RedisStore {
     /// Connects, makes sure the cluster-wide instance id exists and starts this
     /// node's stream tail and expiry driver on the current tokio runtime.
     pub async fn connect(options: RedisOptions) -> Result<RedisStore, StoreError> {
-        let mut info = options.url.as_str().into_connection_info().map_err(|e| {
-            StoreError::Unavailable(format!("the Redis URL is not valid ({:?})", e.kind()))
-        })?;
-        if let Some(password) = &options.password
-            && info.redis_settings().password().is_none()
-        {
-            let settings = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info).map_err(|e| unavailable(&e))?;
+        let client = client(&options)?;
+        let tls = matches!(
+            client.get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls { .. }
+        );
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn =
-            within_timeout(ConnectionManager::new_with_config(client.clone(), config)).await?;
+        let conn = match tokio::time::timeout(
+            OP_TIMEOUT,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => return Err(not_connected(&error, tls)),
+            Err(_) => return Err(no_answer_at_start(tls)),
+        };
         let prefix = options.key_prefix.clone();
         let keys = ["m", "s", "d", "t", "e"].map(|k| format!("{prefix}{k}"));
         let mut probe = conn.clone();
