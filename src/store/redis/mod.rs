@@ -322,13 +322,15 @@ fn not_connected(error: &redis::RedisError, tls: bool) -> StoreError {
     let text = error.to_string();
     let why = if let Some(problem) = text.split("invalid peer certificate: ").nth(1) {
         certificate_refused(problem)
+    } else if error.is_connection_refusal() {
+        return unavailable(error);
     } else if error.is_timeout() {
         return no_answer_at_start(tls);
-    } else if tls && !error.is_connection_refusal() {
+    } else if tls && (error.is_connection_dropped() || text.contains("corrupt message")) {
         format!(
             "the TLS handshake with Redis failed ({text}): if Redis serves plain text on that port, use a redis:// URL"
         )
-    } else if !tls && (error.is_connection_dropped() || text.contains("reset by peer")) {
+    } else if !tls && error.is_connection_dropped() {
         "Redis closed the connection at once: if it serves TLS on that port, use a rediss:// URL"
             .into()
     } else {
