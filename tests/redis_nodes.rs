@@ -15,14 +15,13 @@ mod support;
 mod redis_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use redis_support::RedisServer;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::server::{ADMIN_TOKEN, APP_TOKEN, Server};
+use support::server::{ADMIN_TOKEN, Server};
+use support::sse::Stream;
 
 fn client() -> Client {
     Client::builder()
@@ -69,80 +68,6 @@ fn handles(page: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["handle"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// One server-sent event as a client reads it.
-#[derive(Debug, Clone)]
-struct Sse {
-    id: String,
-    kind: String,
-    data: Value,
-}
-
-/// An event stream read on its own thread; `None` on the channel when it ended.
-struct Stream {
-    events: mpsc::Receiver<Option<Sse>>,
-}
-
-impl Stream {
-    fn open(node: &Server, last_event_id: Option<&str>) -> Stream {
-        let mut request = Client::builder()
-            .build()
-            .unwrap()
-            .get(format!("{}/v1/admin/events", node.url()))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().unwrap();
-        assert_eq!(response.status(), 200);
-        let (sender, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(response).lines();
-            let (mut id, mut kind) = (String::new(), String::new());
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    kind = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    let data = serde_json::from_str(v).unwrap();
-                    let event = Sse {
-                        id: std::mem::take(&mut id),
-                        kind: std::mem::take(&mut kind),
-                        data,
-                    };
-                    if sender.send(Some(event)).is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = sender.send(None);
-        });
-        Stream { events }
-    }
-
-    /// The next event, or None when the stream ended; panics after `wait`.
-    fn next(&self, wait: Duration) -> Option<Sse> {
-        self.events
-            .recv_timeout(wait)
-            .expect("an event or the end of the stream in time")
-    }
-
-    /// Events until `done` says enough, within `wait` in all.
-    fn until(&self, wait: Duration, mut done: impl FnMut(&[Sse]) -> bool) -> Vec<Sse> {
-        let give_up = Instant::now() + wait;
-        let mut seen = Vec::new();
-        while !done(&seen) {
-            let left = give_up.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(Some(event)) => seen.push(event),
-                Ok(None) => panic!("the stream ended after {} events", seen.len()),
-                Err(_) => panic!("only {} events within {wait:?}", seen.len()),
-            }
-        }
-        seen
-    }
 }
 
 fn seq_of(id: &str) -> u64 {
@@ -471,18 +396,7 @@ fn a_node_killed_leaves_the_others_expiring_on_time() {
 
 /// Runs `serve` on `store`, which must stop at start; its stdout and stderr.
 fn serve_failing(store: &str) -> (String, String) {
-    let output = std::process::Command::new(support::pty::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
-        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
-        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env_remove("SESSIONTOP_CONFIG")
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "serve started on {store}");
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::server::start_failing(&["--store", store])
 }
 
 #[test]

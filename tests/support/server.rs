@@ -1,8 +1,9 @@
 //! A real `sessiontop serve` child process on an ephemeral loopback port.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::pty::BIN;
 
@@ -87,6 +88,50 @@ impl Server {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait().unwrap()
     }
+}
+
+/// Runs `serve` with `extra_args` (and the tokens `Server::start` gives), which
+/// must stop at start by itself: its stdout and stderr. One still running after
+/// a minute is killed and fails the test, so a hang never hangs the suite.
+pub fn start_failing(extra_args: &[&str]) -> (String, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra_args)
+        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("SESSIONTOP_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve {extra_args:?} was still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(
+        !status.success(),
+        "serve {extra_args:?} started: {stdout}{stderr}"
+    );
+    (stdout, stderr)
 }
 
 impl Drop for Server {
