@@ -4,6 +4,10 @@
 //!
 //! When `redis-server` is not installed a test is skipped with a note, except
 //! under CI (`CI=true`), where that fails the run: CI must test on Redis.
+//!
+//! `TestCa` makes a private CA and a server certificate with the `openssl`
+//! command, and `start_tls` runs a Redis that speaks only TLS with them (the
+//! same skip-or-fail rule holds for a missing `openssl`).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -16,6 +20,16 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Set for a server that speaks only TLS, with these certificates.
+    tls: Option<TlsFiles>,
+}
+
+/// The certificate files a TLS Redis serves and its clients trust.
+#[derive(Clone)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 /// Whether a `redis-server` can be run here.
@@ -36,6 +50,105 @@ pub fn available() -> bool {
     found
 }
 
+/// Whether the `openssl` command can be run here (same rule as `available`).
+pub fn openssl_available() -> bool {
+    let found = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openssl is not installed: CI must run the Redis TLS tests (apt-get install openssl)"
+        );
+        eprintln!("openssl is not installed: skipping this Redis TLS test");
+    }
+    found
+}
+
+/// A private CA and a server certificate it signed for `localhost` and
+/// 127.0.0.1 (as subject alternative names: rustls ignores the common name).
+pub struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    /// Makes the CA and the certificate, or `None` (outside CI) when openssl is missing.
+    pub fn generate() -> Option<TestCa> {
+        if !openssl_available() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl runs");
+            assert!(
+                output.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ca = [
+            &["req", "-x509", "-nodes"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            &["-subj", "/CN=sessiontop test CA"],
+        ]
+        .concat();
+        openssl(&ca);
+        let request = [
+            &["req", "-nodes"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+            &["-subj", "/CN=localhost"],
+        ]
+        .concat();
+        openssl(&request);
+        std::fs::write(
+            dir.path().join("san.ext"),
+            "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+        )
+        .expect("the extension file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        Some(TestCa { dir })
+    }
+
+    /// The CA's certificate (PEM): what a node's `tls_ca_file` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.ca_file(),
+            cert: self.dir.path().join("server.pem"),
+            key: self.dir.path().join("server.key"),
+        }
+    }
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().expect("its address").port()
@@ -44,6 +157,22 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a server, or `None` (outside CI) when redis-server is missing.
     pub fn start() -> Option<RedisServer> {
+        let mut server = RedisServer::start_stopped()?;
+        server.launch();
+        Some(server)
+    }
+
+    /// Starts a server that speaks only TLS (no plain-text port), with the
+    /// certificate `ca` signed for localhost and 127.0.0.1. It listens on
+    /// 127.0.0.2 too: a name its certificate does not hold.
+    pub fn start_tls(ca: &TestCa) -> Option<RedisServer> {
+        let mut server = RedisServer::start_stopped()?;
+        server.tls = Some(ca.files());
+        server.launch();
+        Some(server)
+    }
+
+    fn start_stopped() -> Option<RedisServer> {
         if !available() {
             return None;
         }
@@ -54,18 +183,39 @@ impl RedisServer {
             rand_suffix()
         ));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut server = RedisServer {
+        Some(RedisServer {
             port,
             dir,
             child: None,
-        };
-        server.launch();
-        Some(server)
+            tls: None,
+        })
     }
 
     fn launch(&mut self) {
+        let port = self.port.to_string();
+        let listen: Vec<&std::ffi::OsStr> = match &self.tls {
+            None => ["--port", &port, "--bind", "127.0.0.1"]
+                .map(std::ffi::OsStr::new)
+                .to_vec(),
+            Some(tls) => vec![
+                "--port".as_ref(),
+                "0".as_ref(),
+                "--tls-port".as_ref(),
+                port.as_ref(),
+                "--bind".as_ref(),
+                "127.0.0.1 127.0.0.2".as_ref(),
+                "--tls-cert-file".as_ref(),
+                tls.cert.as_os_str(),
+                "--tls-key-file".as_ref(),
+                tls.key.as_os_str(),
+                "--tls-ca-cert-file".as_ref(),
+                tls.ca.as_os_str(),
+                "--tls-auth-clients".as_ref(),
+                "no".as_ref(),
+            ],
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(listen)
             .arg("--dir")
             .arg(&self.dir)
             .args([
@@ -97,6 +247,9 @@ impl RedisServer {
     }
 
     fn ping(&self) -> bool {
+        if let Some(tls) = &self.tls {
+            return self.ping_tls(tls);
+        }
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -108,12 +261,30 @@ impl RedisServer {
         stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
     }
 
+    fn ping_tls(&self, tls: &TlsFiles) -> bool {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(&tls.ca).expect("the CA file")),
+        };
+        let Ok(client) = redis::Client::build_with_tls(self.url(), certificates) else {
+            return false;
+        };
+        client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
+            .is_ok_and(|reply| reply == "PONG")
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// `redis://127.0.0.1:PORT/0`, or for a TLS server `rediss://localhost:PORT/0`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+            Some(_) => format!("rediss://localhost:{}/0", self.port),
+        }
     }
 
     /// Ends the server at once, as a crash would (SIGKILL).

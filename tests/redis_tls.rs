@@ -1,0 +1,241 @@
+//! Redis over TLS (`rediss://`): nodes that trust a private CA through
+//! `[store] tls_ca_file` share their sessions and their event stream as over
+//! plain text; every way the handshake can go wrong (a certificate no trusted
+//! CA signed, one for another host, plain text on a rediss:// URL, TLS on a
+//! redis:// URL) stops `serve` at start-up with one sentence that says why and
+//! never shows a password; `#insecure` is refused rather than obeyed.
+//!
+//! Each test makes its own CA and server certificate with `openssl` and starts
+//! its own TLS-only `redis-server` (tests/support/redis.rs).
+
+mod support;
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use redis_support::{RedisServer, TestCa};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use support::server::{ADMIN_TOKEN, Server, start_failing};
+use support::sse::Stream;
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A config file in `dir` whose `[store]` trusts `ca`.
+fn trusting(dir: &Path, ca: &TestCa) -> String {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ntls_ca_file = {:?}\n",
+            ca.ca_file().display().to_string()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+fn admin(client: &Client, node: &Server, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let response = client
+        .request(method, format!("{}{path}", node.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn two_nodes_that_trust_a_private_ca_share_sessions_and_events_over_tls() {
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    // This Redis has no plain-text port: every byte the nodes send is over TLS.
+    let Some(redis) = RedisServer::start_tls(&ca) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = trusting(dir.path(), &ca);
+    let url = redis.url();
+    assert!(url.starts_with("rediss://localhost:"), "{url}");
+    let a = Server::start(&["--store", &url, "--config", &config]);
+    let b = Server::start(&["--store", &url, "--config", &config]);
+    let client = client();
+    let stream = Stream::open(&b, None);
+
+    let (status, login) = a.post(&client, "/v1/sessions", json!({"user": "alice"}));
+    assert_eq!(status, 201, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let handle = login["session"]["handle"].as_str().unwrap().to_owned();
+    let (status, touched) = b.post(&client, "/v1/sessions/touch", json!({"token": token}));
+    assert_eq!(status, 200, "{touched}");
+    assert_eq!(touched["session"]["handle"], handle.as_str());
+    // Touch events are coalesced (one per second at most): wait for it before revoking.
+    let seen = stream.until(Duration::from_secs(15), |seen| {
+        seen.iter().any(|e| e.kind == "touched")
+    });
+    let (status, _) = admin(
+        &client,
+        &a,
+        reqwest::Method::DELETE,
+        &format!("/v1/admin/sessions/{handle}"),
+    );
+    assert_eq!(status, 204);
+    let rest = stream.until(Duration::from_secs(15), |seen| {
+        seen.iter().any(|e| e.kind == "revoked")
+    });
+
+    let events: Vec<_> = seen.iter().chain(&rest).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["created", "touched", "revoked"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.data["session"]["handle"] == handle.as_str()),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.data.to_string().contains(&token)),
+        "a token reached the stream"
+    );
+    assert_eq!(events[2].data["actor"], "admin");
+
+    // The revoke on A is the truth on B too.
+    let (status, _) = b.post(&client, "/v1/sessions/touch", json!({"token": token}));
+    assert_eq!(status, 404);
+    let (status, stats) = admin(&client, &b, reqwest::Method::GET, "/v1/admin/stats");
+    assert_eq!(status, 200);
+    assert_eq!(stats["active"], 0, "{stats}");
+    assert_eq!(stats["totals"]["revoked"], 1, "{stats}");
+    assert_eq!(stats["store"], url.as_str(), "{stats}");
+}
+
+#[test]
+fn a_node_that_does_not_trust_the_certificate_stops_at_start_and_says_why() {
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start_tls(&ca) else {
+        return;
+    };
+    let port = redis.port();
+
+    // No tls_ca_file: the system's trust store does not hold the private CA.
+    let url = format!("rediss://app:hunter2hunter2@localhost:{port}/0");
+    let (stdout, stderr) = start_failing(&["--store", &url]);
+    assert!(
+        stderr.contains(&format!("cannot use rediss://***@localhost:{port}/0"))
+            && stderr.contains("certificate is not trusted")
+            && stderr.contains("tls_ca_file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Trusted, but reached by an address the certificate does not name.
+    let dir = tempfile::tempdir().unwrap();
+    let config = trusting(dir.path(), &ca);
+    let url = format!("rediss://127.0.0.2:{port}/0");
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("certificate is not valid for the host") && stderr.contains("127.0.0.2"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn the_wrong_scheme_for_the_port_stops_at_start_and_says_which_to_use() {
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    let Some(tls) = RedisServer::start_tls(&ca) else {
+        return;
+    };
+    let Some(plain) = RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = trusting(dir.path(), &ca);
+
+    // redis:// against a Redis that speaks only TLS.
+    let url = format!("redis://app:hunter2hunter2@localhost:{}/0", tls.port());
+    let (_, stderr) = start_failing(&["--store", &url]);
+    assert!(
+        stderr.contains("redis://***@localhost:") && stderr.contains("use a rediss:// URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // rediss:// against a plain-text Redis: no handshake ever completes.
+    let url = format!("rediss://app:hunter2hunter2@localhost:{}/0", plain.port());
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("rediss://***@localhost:")
+            && stderr.contains("TLS handshake")
+            && stderr.contains("use a redis:// URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn skipping_certificate_checks_and_a_ca_file_without_tls_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // No Redis is needed: these are refused before any connection.
+    let port = 1;
+
+    let url = format!("rediss://app:hunter2hunter2@localhost:{port}/0#insecure");
+    let (_, stderr) = start_failing(&["--store", &url]);
+    assert!(
+        stderr.contains("#insecure")
+            && stderr.contains("refuses")
+            && stderr.contains("tls_ca_file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let ca_file = dir.path().join("ca.pem");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ntls_ca_file = {:?}\n",
+            ca_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let url = format!("redis://localhost:{port}/0");
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("store.tls_ca_file") && stderr.contains("needs a rediss:// store URL"),
+        "{stderr}"
+    );
+
+    // A CA file that is missing, or holds no certificate, is named at start.
+    let url = format!("rediss://app:hunter2hunter2@localhost:{port}/0");
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("cannot read the Redis TLS CA file") && stderr.contains("ca.pem"),
+        "{stderr}"
+    );
+    std::fs::write(&ca_file, "not a certificate\n").unwrap();
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("ca.pem") && stderr.contains("holds no PEM certificate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
