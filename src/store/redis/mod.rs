@@ -21,6 +21,10 @@
 //! This module must not hold session rules of its own beyond the scripts, nor
 //! wait on Redis longer than `OP_TIMEOUT`: a Redis that is down is an
 //! `Unavailable` answer, never a hang.
+//!
+//! `rediss://` is TLS (rustls), with Redis's certificate checked against the
+//! system's roots or the operator's CA (`tls_root_cert`); it never connects
+//! without that check (`#insecure` is refused).
 
 mod expiry;
 mod feed;
