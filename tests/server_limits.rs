@@ -86,6 +86,21 @@ async fn exchange(stream: &mut TcpStream, request: &str) -> String {
     }
 }
 
+/// How many requests the connection layer answered itself for `reason`, from `/metrics`.
+async fn refused(server: &TestServer, reason: &str) -> u64 {
+    let metrics = server
+        .call(reqwest::Method::GET, "/metrics", Some(ADMIN), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line = format!("sessiontop_http_refused_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 fn get(path: &str, token: Option<&str>) -> String {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}\r\n")
@@ -108,6 +123,7 @@ async fn a_half_sent_header_gets_408_and_is_closed_within_the_timeout() {
     );
     assert!(answer.contains("\"error\":\"request_timeout\""), "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(refused(&server, "header_timeout").await, 1);
     // The server goes on serving.
     let mut other = connect(&server).await;
     assert!(
@@ -199,6 +215,7 @@ async fn a_body_sent_a_byte_at_a_time_gets_408_and_nothing_is_done() {
     );
     // The login never ran, and the server goes on serving.
     assert_eq!(server.active().await, 0);
+    assert_eq!(refused(&server, "body_timeout").await, 1);
     let mut other = connect(&server).await;
     assert!(
         exchange(&mut other, &get("/healthz", None))
@@ -394,15 +411,19 @@ async fn past_the_limit_with_none_idle_requests_get_503_but_healthz_answers() {
     // When a stream ends, its place is free again.
     drop(streams.pop());
     let started = Instant::now();
+    let mut busy_answers = 1;
     loop {
         let mut next = connect(&server).await;
         let answer = exchange(&mut next, &get("/v1/admin/stats", Some(ADMIN))).await;
         if answer.starts_with("HTTP/1.1 200") {
             break;
         }
+        busy_answers += 1;
         assert!(started.elapsed() < PATIENCE, "{answer}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Every 503 the connection layer gave is counted (the health check was not refused).
+    assert_eq!(refused(&server, "too_many_connections").await, busy_answers);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

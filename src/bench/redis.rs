@@ -184,12 +184,14 @@ async fn info_field(
         .unwrap_or(0.0))
 }
 
-/// Rewrites the append-only file once the resident sessions are in, and
-/// waits for it. 1,000,000 fresh logins double the AOF a few times, so Redis
-/// forks for automatic rewrites while they run; without this, the next one
-/// may fall inside a measured phase. The phases then start where a Redis
-/// spends most of its time, between rewrites; a fork during a phase still
-/// shows in its `redis_forks`. Returns whether Redis keeps an AOF.
+/// Rewrites the append-only file and waits for it, before each measured
+/// phase (and before the logins that prepare it). Logins double the AOF
+/// quickly (an RDB-encoded base, then each script's effects as commands), so
+/// Redis forks for automatic rewrites (`auto-aof-rewrite-percentage`) every
+/// few hundred thousand logins; without this, one may fall inside a phase
+/// or not, run to run. The phases then start where a Redis spends most of its
+/// time, between rewrites; a fork during a phase still shows in its
+/// `redis_forks`. Returns whether Redis keeps an AOF.
 async fn rewrite_aof(admin: &mut redis::aio::MultiplexedConnection) -> color_eyre::Result<bool> {
     if info_field(admin, "persistence", "aof_enabled").await? != 1.0 {
         return Ok(false);
@@ -633,6 +635,7 @@ async fn expiry_at_rate(
     admin: &mut redis::aio::MultiplexedConnection,
     cost: &mut Vec<PhaseCost>,
 ) -> color_eyre::Result<Expiry> {
+    rewrite_aof(admin).await?;
     let count = RATE_PER_S * RATE_SECONDS;
     let start = wall_ms() + 15_000.0;
     let deadlines = targeted(nodes, count, 50_000_000, |i| {
@@ -672,6 +675,7 @@ async fn burst(
     admin: &mut redis::aio::MultiplexedConnection,
     cost: &mut Vec<PhaseCost>,
 ) -> color_eyre::Result<Burst> {
+    rewrite_aof(admin).await?;
     let at = wall_ms() + 25_000.0;
     let deadlines = targeted(nodes, BURST, 60_000_000, |_| at).await?;
     let mut listener = Listener::start(&nodes[0]).await?;

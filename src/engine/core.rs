@@ -19,7 +19,9 @@ use super::schedule::{Position, Slot, Track};
 use super::session::{
     EndReason, ExpiryReason, MAX_SESSION_LIMIT, OnLimit, Policy, Record, SessionView, State,
 };
-use super::token::{Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash};
+use super::token::{
+    Handle, PresentedToken, SelectorCodec, Token, TokenMint, VerifierHash, hashes_match,
+};
 use super::users::{NIL, Users};
 
 mod restore;
@@ -304,6 +306,7 @@ impl Engine {
             last_event: 0,
         };
         if slot as usize == self.records.len() {
+            super::huge_pages::reserve_one(&mut self.records);
             self.records.push(Some(record));
         } else {
             self.records[slot as usize] = Some(record);
@@ -836,28 +839,50 @@ impl Engine {
 
     fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
         let presented = PresentedToken::parse(token);
-        let slot = presented.as_ref().and_then(|p| self.live_slot(p.selector));
+        // At a million sessions the record is far away in memory: start
+        // loading it and its deadline entry, and hash the verifier while they
+        // arrive (see `cache`).
+        let candidate = presented.as_ref().map(|p| {
+            let (slot, _) = self.selectors.decode(p.selector);
+            self.prefetch_slot(slot);
+            (p.selector, slot)
+        });
+        // Hash even when there is nothing to compare against, so a miss costs what a hit does.
+        let hash = presented.as_ref().map(PresentedToken::verifier_hash);
+        let slot = candidate.and_then(|(selector, slot)| self.live_at(selector, slot));
         if let Some(slot) = slot {
-            // What the operation reads next, loading while the hash is checked.
+            // What the operation reads next.
             let record = self.record(slot);
             self.users.prefetch(record.user);
             record.attributes.prefetch();
             self.idle.prefetch_neighbours(slot);
         }
-        // Hash even when there is nothing to compare against, so a miss costs what a hit does.
         let stored = slot.map_or(&self.decoy_hash, |slot| &self.record(slot).verifier_hash);
-        let verified = presented.is_some_and(|p| p.verifies(stored));
+        let verified = hash.is_some_and(|hash| hashes_match(&hash, stored));
         match slot {
             Some(slot) if verified => Ok(slot),
             _ => Err(EngineError::InvalidToken),
         }
     }
 
+    /// Starts loading what finding the session in `slot` reads: its record
+    /// and its idle deadline entry.
+    fn prefetch_slot(&self, slot: Slot) {
+        if let Some(record) = self.records.get(slot as usize) {
+            super::cache::prefetch_all(record);
+        }
+        self.idle.prefetch(slot);
+    }
+
     /// The slot of the live session with this selector, if there is one.
     fn live_slot(&self, selector: u64) -> Option<Slot> {
         let (slot, _) = self.selectors.decode(selector);
-        // Its deadline entry loads while the record does (see `cache`).
-        self.idle.prefetch(slot);
+        self.prefetch_slot(slot);
+        self.live_at(selector, slot)
+    }
+
+    /// `slot`, if the live session there has this selector.
+    fn live_at(&self, selector: u64, slot: Slot) -> Option<Slot> {
         match self.records.get(slot as usize) {
             Some(Some(record)) if record.selector == selector => Some(slot),
             _ => None,

@@ -150,6 +150,8 @@ impl Track {
         let lane = self.lane_for(timeout);
         let index = slot as usize;
         if self.entries.len() <= index {
+            let more = index + 1 - self.entries.len();
+            super::huge_pages::reserve(&mut self.entries, more);
             self.entries.resize(index + 1, VACANT);
         }
         self.entries[index] = Entry {

@@ -107,7 +107,7 @@ impl PresentedToken {
 
     /// Whether this token's verifier matches `stored`, in constant time.
     pub fn verifies(&self, stored: &VerifierHash) -> bool {
-        self.verifier_hash().ct_eq(stored).into()
+        hashes_match(&self.verifier_hash(), stored)
     }
 
     /// The SHA-256 of the presented verifier, for a store that compares it
@@ -115,6 +115,11 @@ impl PresentedToken {
     pub fn verifier_hash(&self) -> VerifierHash {
         Sha256::digest(self.verifier).into()
     }
+}
+
+/// Whether two verifier hashes are equal, compared in constant time.
+pub fn hashes_match(presented: &VerifierHash, stored: &VerifierHash) -> bool {
+    presented.ct_eq(stored).into()
 }
 
 /// Turns a session's storage slot into its selector and back.

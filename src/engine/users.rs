@@ -143,6 +143,7 @@ impl Users {
                 id
             }
             None => {
+                super::huge_pages::reserve_one(&mut self.entries);
                 self.entries.push(entry);
                 (self.entries.len() - 1) as UserId
             }

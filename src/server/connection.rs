@@ -45,6 +45,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tower_service::Service as _;
 
+use super::metrics::{Refusal, Refusals};
+
 /// Connections accepted past the limit to answer health checks (and 503).
 const OVERFLOW: usize = 32;
 /// File descriptors kept for everything but connections (files, the store, logs).
@@ -71,6 +73,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    refusals: Refusals,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let max = fit_to_open_file_limit(limits.max_connections);
@@ -106,6 +109,7 @@ pub async fn serve(
             limits,
             stopping: stopping.clone(),
             open: open.clone(),
+            refusals: refusals.clone(),
             _alive: alive.clone(),
         };
         if let Ok(permit) = served.clone().try_acquire_owned() {
@@ -130,6 +134,7 @@ pub async fn serve(
                 }
             });
         } else {
+            refusals.count(Refusal::TooManyConnections);
             let _ = task.stream.try_write(&raw_response(
                 "503 Service Unavailable\r\nretry-after: 1",
                 BUSY,
@@ -175,6 +180,7 @@ struct Connection {
     limits: Limits,
     stopping: watch::Receiver<bool>,
     open: Arc<OpenConnections>,
+    refusals: Refusals,
     _alive: mpsc::Sender<()>,
 }
 
@@ -239,11 +245,14 @@ impl Connection {
         let router = self.router.clone();
         let service_activity = activity.clone();
         let body_timeout = limits.request_body_timeout;
+        let refusals = self.refusals.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let guard = InFlight::start(service_activity.clone());
             let mut router = router.clone();
+            let refusals = refusals.clone();
             async move {
                 let response = if mode == Mode::Overflow && request.uri().path() != "/healthz" {
+                    refusals.count(Refusal::TooManyConnections);
                     busy()
                 } else {
                     let (request, arrival) = BodyArrival::watch(request);
@@ -253,7 +262,10 @@ impl Connection {
                             Ok(response) => response,
                             Err(never) => match never {},
                         },
-                        _ = arrival.overdue(Instant::now() + body_timeout) => body_too_slow(),
+                        _ = arrival.overdue(Instant::now() + body_timeout) => {
+                            refusals.count(Refusal::BodyTimeout);
+                            body_too_slow()
+                        }
                     }
                 };
                 Ok::<_, Infallible>(response.map(|body| {
@@ -305,6 +317,7 @@ impl Connection {
             }
         };
         if let Ending::HeaderTimeout = ending {
+            self.refusals.count(Refusal::HeaderTimeout);
             let _ = self
                 .stream
                 .try_write(&raw_response("408 Request Timeout", HEADER_TIMEOUT));

@@ -54,6 +54,8 @@ pub struct Metrics {
     missed_feed: Counter,
     /// Event stream clients connected now.
     pub stream_clients: Arc<AtomicU64>,
+    /// Answers the connection layer gave itself.
+    pub refusals: Refusals,
 }
 
 /// The HTTP methods a client may use; anything else counts as `other`.
@@ -146,6 +148,44 @@ impl EncodeLabelValue for EndLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndLabels {
     reason: EndLabel,
+}
+
+/// Why the connection layer answered a request itself, before or instead of
+/// a handler (so the request counter never sees it).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Refusal {
+    /// 503 `too_many_connections`: past `server.max_connections`.
+    TooManyConnections,
+    /// 408: the headers missed `server.request_header_timeout`.
+    HeaderTimeout,
+    /// 408: the body missed `server.request_body_timeout`.
+    BodyTimeout,
+}
+
+impl EncodeLabelValue for Refusal {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let text = match self {
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::HeaderTimeout => "header_timeout",
+            Refusal::BodyTimeout => "body_timeout",
+        };
+        EncodeLabelValue::encode(&text, encoder)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: Refusal,
+}
+
+/// The connection layer's own answers (408 and 503), by reason.
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Family<RefusalLabels, Counter>);
+
+impl Refusals {
+    pub fn count(&self, reason: Refusal) {
+        self.0.get_or_create(&RefusalLabels { reason }).inc();
+    }
 }
 
 /// The store's counters, as the scrape read them just before encoding
@@ -282,6 +322,12 @@ impl Metrics {
             "HTTP requests, by method, route and status",
             requests.clone(),
         );
+        let refusals = Refusals::default();
+        registry.register(
+            "sessiontop_http_refused",
+            "Requests the connection layer answered itself (408, 503), by reason",
+            refusals.0.clone(),
+        );
         Metrics {
             registry,
             figures,
@@ -289,6 +335,7 @@ impl Metrics {
             lateness,
             missed_feed,
             stream_clients,
+            refusals,
         }
     }
 

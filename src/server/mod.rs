@@ -195,6 +195,7 @@ async fn serve_sessions(
     let mut document = serde_json::to_value(&api).expect("the OpenAPI document always serializes");
     openapi::refine(&mut document);
     let _ = state.openapi.set(Bytes::from(document.to_string()));
+    let refusals = metrics.refusals.clone();
     let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
     let limits = connection::Limits {
         request_header_timeout: config.request_header_timeout,
@@ -202,7 +203,7 @@ async fn serve_sessions(
         connection_idle_timeout: config.connection_idle_timeout,
         max_connections: config.max_connections,
     };
-    let result = connection::serve(listener, router, limits, async move {
+    let result = connection::serve(listener, router, limits, refusals, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight, closing event streams");
         let _ = stop.send(true);

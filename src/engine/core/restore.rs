@@ -37,7 +37,8 @@ impl Engine {
             let (slot, _) = engine.selectors.decode(stored.handle.0);
             top = top.max(slot as usize + 1);
         }
-        engine.records = vec![None; top];
+        super::super::huge_pages::reserve(&mut engine.records, top);
+        engine.records.resize(top, None);
         // Oldest first, so each user's list of sessions is oldest first.
         sessions.sort_unstable_by_key(|s| (s.created, s.handle));
         // The sessions are taken apart as they go in (their names and
