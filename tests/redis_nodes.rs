@@ -358,6 +358,62 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
 }
 
 #[test]
+fn redis_losing_its_data_starts_a_new_history_that_every_node_follows() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let [a, b] = <[Server; 2]>::try_from(nodes(&redis, 2)).ok().unwrap();
+    let client = client();
+    login(&client, &a, json!({"user": "carol"}));
+    let old = get(&client, &b, "/v1/admin/stats")["instance"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stream = Stream::open(&b, None);
+    redis.restart_empty();
+    // Each node sees that Redis no longer holds its history and follows the
+    // new one: one new instance, the same on every node.
+    let mut instances = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            instances = [&a, &b]
+                .map(|node| admin(&client, node, reqwest::Method::GET, "/v1/admin/stats"))
+                .iter()
+                .map(|(status, stats)| (*status == 200).then(|| stats["instance"].to_string()))
+                .collect();
+            instances[0].is_some()
+                && instances[0] == instances[1]
+                && instances[0].as_deref() != Some(format!("\"{old}\"").as_str())
+        }),
+        "a new instance on both nodes: {instances:?}"
+    );
+    // The old history's stream was let go.
+    let give_up = Instant::now() + Duration::from_secs(15);
+    loop {
+        match stream.events.recv_timeout(Duration::from_secs(1)) {
+            Ok(None) => break,
+            Ok(Some(_)) | Err(_) => assert!(Instant::now() < give_up, "the stream stayed open"),
+        }
+    }
+    // A client resuming from the old history is told to reload.
+    let resumed = Stream::open(&b, Some(&format!("{old}-1")));
+    let first = resumed.next(Duration::from_secs(10)).expect("an event");
+    assert_eq!(first.kind, "resync", "{first:?}");
+    assert_eq!(first.data["reason"], "other_instance", "{first:?}");
+    // New events reach every node's stream, with ids of the new history.
+    let live = Stream::open(&b, None);
+    let (_, handle) = login(&client, &a, json!({"user": "dave"}));
+    let seen = live.until(Duration::from_secs(10), |seen| {
+        seen.iter().any(|e| e.kind == "created")
+    });
+    let created = seen.iter().find(|e| e.kind == "created").unwrap();
+    assert_eq!(created.data["session"]["handle"], handle);
+    let new = instances[0].as_deref().unwrap().trim_matches('"');
+    assert!(created.id.starts_with(&format!("{new}-")), "{created:?}");
+    assert_eq!(get(&client, &a, "/v1/admin/stats")["active"], 1);
+}
+
+#[test]
 fn a_node_killed_leaves_the_others_expiring_on_time() {
     let Some(redis) = RedisServer::start() else {
         return;

@@ -211,7 +211,7 @@ pub async fn stats(
         server_time: store.now(),
         next_closing: store.next_closing(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        instance: store.instance().to_owned(),
+        instance: store.instance(),
         last_seq: stats.last_seq,
         store: store.kind().to_string(),
         node: store.node().to_owned(),

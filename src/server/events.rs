@@ -111,7 +111,7 @@ pub async fn stream(
     let (live, newest) = store.subscribe_live().await?;
     let resync = |reason| Outgoing::Resync(reason, newest);
     let (mut subscription, mut last_queued) =
-        match parse_last_event_id(last_event_id, store.instance()) {
+        match parse_last_event_id(last_event_id, &store.instance()) {
             Resume::Live => (live, newest),
             // On a shared store, a seq beyond this node's newest may come from
             // a node further ahead: the store decides whether it is one it gave.
@@ -309,14 +309,19 @@ impl FrameCache {
     fn frame(&self, instance: &str, event: &Event) -> Bytes {
         let seq = event.seq;
         {
-            let ring = self.lock();
+            let mut ring = self.lock();
             if let Some(&(front, _)) = ring.front()
                 && let Some((cached, frame)) = seq
                     .checked_sub(front)
                     .and_then(|i| ring.get(usize::try_from(i).ok()?))
                 && *cached == seq
             {
-                return frame.clone();
+                if names(frame, instance) {
+                    return frame.clone();
+                }
+                // The store started a new history (a shared store that lost
+                // its data): its seqs count again, so the old run is stale.
+                ring.clear();
             }
         }
         let frame = render_event(instance, event);
@@ -339,6 +344,14 @@ impl FrameCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Whether `frame` is an event of `instance` (it starts `id: <instance>-`).
+fn names(frame: &[u8], instance: &str) -> bool {
+    frame
+        .strip_prefix(b"id: ")
+        .and_then(|rest| rest.strip_prefix(instance.as_bytes()))
+        .is_some_and(|rest| rest.starts_with(b"-"))
 }
 
 #[cfg(test)]
@@ -404,17 +417,15 @@ mod tests {
         let nine = frames.frame("abc", &event(9));
         assert_eq!(nine.as_ptr(), frames.frame("abc", &event(9)).as_ptr());
     }
-
     #[test]
-    fn last_event_id_is_instance_dash_seq() {
-        assert_eq!(parse_last_event_id(None, "abc"), Resume::Live);
-        assert_eq!(parse_last_event_id(Some(""), "abc"), Resume::Live);
-        assert_eq!(
-            parse_last_event_id(Some("abc-42"), "abc"),
-            Resume::After(42)
-        );
-        assert_eq!(parse_last_event_id(Some("xyz-42"), "abc"), Resume::Foreign);
-        assert_eq!(parse_last_event_id(Some("abc-x"), "abc"), Resume::Foreign);
-        assert_eq!(parse_last_event_id(Some("42"), "abc"), Resume::Foreign);
+    fn a_cached_frame_of_another_instance_is_never_sent() {
+        let frames = FrameCache::new(4);
+        let old = frames.frame("old", &event(1));
+        assert!(old.starts_with(b"id: old-1\n"));
+        // The same seq in a new history (a store that lost its data).
+        let new = frames.frame("new", &event(1));
+        assert!(new.starts_with(b"id: new-1\n"), "{new:?}");
+        assert!(frames.frame("new", &event(1)).starts_with(b"id: new-1\n"));
+        assert!(!names(b"id: newer-1\n", "new"));
     }
 }

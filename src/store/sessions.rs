@@ -132,9 +132,9 @@ impl Sessions {
     }
 
     /// The prefix of event ids: the same on every node of one store.
-    pub fn instance(&self) -> &str {
+    pub fn instance(&self) -> String {
         match &self.backend {
-            Backend::Local { engine, .. } => engine.instance(),
+            Backend::Local { engine, .. } => engine.instance().to_owned(),
             Backend::Redis { redis, .. } => redis.instance(),
         }
     }

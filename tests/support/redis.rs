@@ -311,6 +311,15 @@ impl RedisServer {
         self.kill();
         self.launch();
     }
+
+    /// Starts the server again on the same port with no data, as a Redis
+    /// that keeps nothing on disk comes back from a crash.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir).expect("a temporary directory");
+        self.launch();
+    }
 }
 
 impl Drop for RedisServer {

@@ -150,6 +150,14 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                     shared.feed.readable.store(true, Ordering::SeqCst);
                     healthy = true;
                 }
+                // Nothing new for a whole BLOCK: a moment to check that Redis
+                // still holds the history this node follows.
+                let quiet = streams
+                    .as_ref()
+                    .is_none_or(|streams| streams.iter().all(|(_, entries)| entries.is_empty()));
+                if quiet && let Some(seq) = follow_reset(&shared, c).await {
+                    last = seq;
+                }
                 for (_, entries) in streams.unwrap_or_default() {
                     for (id, fields) in entries {
                         let Some(seq) = seq_of(&id) else { continue };
@@ -189,6 +197,41 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
         }
     }
     shared.feed.close();
+}
+
+/// Starts following a new history when Redis no longer holds the one this
+/// node follows: its instance id is gone (Redis restarted without
+/// persistence, or was flushed) or another node has already named the new
+/// one. New events then count from 1 again, below where this node reads, so
+/// without this it would publish nothing until the count passed its old
+/// place. Local subscriptions end: their clients come back with an id of the
+/// old instance and are told to resync (dashboards say the server restarted).
+/// Returns the seq to read the stream after.
+async fn follow_reset(shared: &Shared, conn: &mut ConnectionManager) -> Option<u64> {
+    let current: Option<String> = redis::cmd("HGET")
+        .arg(&shared.keys[0])
+        .arg("instance")
+        .query_async(conn)
+        .await
+        .ok()?;
+    let old = shared.instance();
+    if current.as_deref() == Some(old.as_str()) {
+        return None;
+    }
+    let instance = super::ensure_instance(conn, &shared.keys[0]).await.ok()?;
+    tracing::warn!(
+        old,
+        new = instance,
+        "Redis no longer holds the sessions this node knew (restarted without persistence, or \
+         flushed): the event stream starts again"
+    );
+    *shared
+        .instance
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = instance;
+    shared.feed.published.send_replace(0);
+    shared.feed.close();
+    Some(0)
 }
 
 /// Everything this node publishes from now on, and the seq it starts after.

@@ -173,7 +173,8 @@ struct Shared {
     scripts: Scripts,
     policy: Policy,
     retention: usize,
-    instance: String,
+    /// The history this node follows (see `feed::follow_reset`).
+    instance: Mutex<String>,
     node: String,
     clock: Arc<dyn Clock>,
     /// Redis time minus this node's clock, as last measured.
@@ -188,6 +189,13 @@ struct Shared {
 }
 
 impl Shared {
+    fn instance(&self) -> String {
+        self.instance
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     fn stop(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         self.wake.notify_one();
@@ -415,6 +423,23 @@ fn random_selector() -> u64 {
     u64::from_be_bytes(raw) >> 12
 }
 
+/// The cluster-wide instance id in `meta`: the one there, or a new one when
+/// there is none (first start, or Redis lost its data). Every node that asks
+/// at once gets the same.
+async fn ensure_instance(conn: &mut ConnectionManager, meta: &str) -> redis::RedisResult<String> {
+    redis::cmd("HSETNX")
+        .arg(meta)
+        .arg("instance")
+        .arg(random_hex(6))
+        .exec_async(conn)
+        .await?;
+    redis::cmd("HGET")
+        .arg(meta)
+        .arg("instance")
+        .query_async(conn)
+        .await
+}
+
 impl RedisStore {
     /// Connects, makes sure the cluster-wide instance id exists and starts this
     /// node's stream tail and expiry driver on the current tokio runtime.
@@ -446,20 +471,8 @@ impl RedisStore {
         // in memory: wait for it (up to `LOADING_WAIT`) rather than give up.
         let loading_until = tokio::time::Instant::now() + LOADING_WAIT;
         let instance: String = loop {
-            let answer = tokio::time::timeout(OP_TIMEOUT, async {
-                redis::cmd("HSETNX")
-                    .arg(&keys[0])
-                    .arg("instance")
-                    .arg(random_hex(6))
-                    .exec_async(&mut probe)
-                    .await?;
-                redis::cmd("HGET")
-                    .arg(&keys[0])
-                    .arg("instance")
-                    .query_async(&mut probe)
-                    .await
-            })
-            .await;
+            let answer =
+                tokio::time::timeout(OP_TIMEOUT, ensure_instance(&mut probe, &keys[0])).await;
             match answer {
                 Ok(Ok(instance)) => break instance,
                 Ok(Err(error))
@@ -489,7 +502,7 @@ impl RedisStore {
             scripts: Scripts::new(),
             policy: options.policy,
             retention: options.retention.max(1),
-            instance,
+            instance: Mutex::new(instance),
             node: random_hex(4),
             clock: options.clock,
             skew: AtomicI64::new(0),
@@ -515,8 +528,9 @@ impl RedisStore {
     }
 
     /// The cluster-wide id that prefixes event ids, the same on every node.
-    pub fn instance(&self) -> &str {
-        &self.shared.instance
+    /// A new one when Redis lost its data (see `feed::follow_reset`).
+    pub fn instance(&self) -> String {
+        self.shared.instance()
     }
 
     /// This node's own id, random per run, for the dashboard to show.
