@@ -34,26 +34,27 @@ struct TlsFiles {
 
 /// Whether a `redis-server` can be run here.
 pub fn available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed: CI must run the Redis tests (apt-get install redis-server)"
-        );
-        eprintln!("redis-server is not installed: skipping this Redis test");
-    }
-    found
+    tool_available(
+        "redis-server",
+        "--version",
+        "CI must run the Redis tests (apt-get install redis-server)",
+    )
 }
 
 /// Whether the `openssl` command can be run here (same rule as `available`).
 pub fn openssl_available() -> bool {
-    let found = Command::new("openssl")
-        .arg("version")
+    tool_available(
+        "openssl",
+        "version",
+        "CI must run the Redis TLS tests (apt-get install openssl)",
+    )
+}
+
+/// Whether `program arg` runs. Outside CI a test without it is skipped; with
+/// CI=true a missing tool fails the test, saying `why`.
+fn tool_available(program: &str, arg: &str, why: &str) -> bool {
+    let found = Command::new(program)
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -61,9 +62,9 @@ pub fn openssl_available() -> bool {
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "openssl is not installed: CI must run the Redis TLS tests (apt-get install openssl)"
+            "{program} is not installed: {why}"
         );
-        eprintln!("openssl is not installed: skipping this Redis TLS test");
+        eprintln!("{program} is not installed: skipping this test");
     }
     found
 }
