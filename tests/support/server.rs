@@ -10,6 +10,21 @@ use super::pty::BIN;
 pub const APP_TOKEN: &str = "e2e-app-token-0123456789";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
+/// `sessiontop serve` on an ephemeral loopback port with the known tokens
+/// and no config file, its stdout piped.
+fn serve(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
+        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("SESSIONTOP_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    command
+}
+
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
@@ -24,15 +39,8 @@ impl Server {
         } else {
             &["--store", "memory"]
         };
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(store)
+        let mut child = serve(store)
             .args(extra_args)
-            .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
-            .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("SESSIONTOP_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -94,17 +102,7 @@ impl Server {
 /// must stop at start by itself: its stdout and stderr. One still running after
 /// a minute is killed and fails the test, so a hang never hangs the suite.
 pub fn start_failing(extra_args: &[&str]) -> (String, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra_args)
-        .env("SESSIONTOP_APP_TOKEN", APP_TOKEN)
-        .env("SESSIONTOP_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env_remove("SESSIONTOP_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve(extra_args).stderr(Stdio::piped()).spawn().unwrap();
     let read_all = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = String::new();
