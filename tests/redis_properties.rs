@@ -11,6 +11,7 @@ use std::time::Duration;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use sessiontop::engine::driver::Delivery;
 use sessiontop::engine::{Engine, EngineError, Handle, ListQuery, Login, Policy, Token};
 use sessiontop::store::StoreError;
 use sessiontop::store::redis::{RedisOptions, RedisStore};
@@ -186,9 +187,17 @@ async fn check(redis: &RedisServer, prefix: &str, ops: Vec<Op>, coalesce: bool) 
         .iter()
         .map(|e| (e.kind.as_str().to_owned(), ordinal_e(e.session.handle)))
         .collect();
-    let subscription = nodes[2].subscribe_after(0).await.unwrap();
-    let events_r: Vec<(String, usize)> = subscription
-        .backlog
+    // Node 2 may not have read every event off the stream yet: what it has
+    // published comes as the backlog, and the rest follows live.
+    let mut subscription = nodes[2].subscribe_after(0).await.unwrap();
+    let mut received = std::mem::take(&mut subscription.backlog);
+    while received.last().map_or(0, |e| e.seq) < sr.last_seq {
+        match tokio::time::timeout(Duration::from_secs(5), subscription.next()).await {
+            Ok(Some(Delivery::Event(event))) => received.push(event),
+            other => panic!("node 2 stopped short of seq {}: {other:?}", sr.last_seq),
+        }
+    }
+    let events_r: Vec<(String, usize)> = received
         .iter()
         .map(|e| (e.kind.as_str().to_owned(), ordinal_r(e.session.handle)))
         .collect();
