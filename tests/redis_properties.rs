@@ -175,6 +175,20 @@ async fn check(redis: &RedisServer, prefix: &str, ops: Vec<Op>, coalesce: bool) 
             assert_eq!(mine, theirs);
         }
     }
+    // Each live session's details hold the same events.
+    for (i, pair) in pairs.iter().enumerate() {
+        let kinds = |events: &[sessiontop::engine::Event]| -> Vec<String> {
+            events.iter().map(|e| e.kind.as_str().to_owned()).collect()
+        };
+        let theirs = nodes[i % 3].get(pair.redis.1).await.unwrap();
+        if live_e.iter().any(|(o, _)| *o == i) {
+            let (_, events) = theirs.expect("live on Redis too");
+            assert_eq!(kinds(&engine.session_events(pair.engine.1)), kinds(&events));
+        } else {
+            assert_eq!(theirs, None);
+        }
+    }
+
     let (se, sr) = (engine.stats(), nodes[1].stats().await.unwrap());
     assert_eq!(se.active, sr.active);
     assert_eq!(se.totals, sr.totals);

@@ -382,3 +382,58 @@ async fn idle_sessions_end_once_with_their_own_deadline_when_a_node_is_gone() {
     }
     assert!(deadlines.is_empty());
 }
+
+/// A session's details list its events however many other events the
+/// stream took since: they are found along the session's own chain, not
+/// among the newest entries. Those the stream no longer holds are left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_details_hold_its_events_however_busy_the_stream_is() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "chain:", policy()).await;
+    let b = node(&redis, "chain:", policy()).await;
+    let (token, alice) = a.login(login("alice")).await.unwrap();
+    b.touch(token.expose()).await.unwrap();
+    let (token, _) = a.renew(token.expose()).await.unwrap();
+    b.touch_handle(alice.handle, "sim").await.unwrap();
+    // 6,000 events of other sessions follow.
+    for i in 0..3000 {
+        let (other, _) = b.login(login(&format!("user{i}"))).await.unwrap();
+        a.touch(other.expose()).await.unwrap();
+    }
+    a.touch(token.expose()).await.unwrap();
+    for n in [&a, &b] {
+        let (view, events) = n.get(alice.handle).await.unwrap().expect("live");
+        assert_eq!(view.handle, alice.handle);
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Created,
+                EventKind::Touched,
+                EventKind::Renewed,
+                EventKind::Touched,
+                EventKind::Touched
+            ]
+        );
+        assert!(events.iter().all(|e| e.session.handle == alice.handle));
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(events[3].actor.as_deref(), Some("sim"));
+        assert_eq!(events[4].seq, n.stats().await.unwrap().last_seq);
+    }
+
+    // A stream that keeps few events: the details hold what it still has.
+    let mut options = RedisOptions::new(redis.url(), policy());
+    options.key_prefix = "short:".to_owned();
+    options.retention = 100;
+    let c = RedisStore::connect(options).await.unwrap();
+    let (token, bob) = c.login(login("bob")).await.unwrap();
+    for i in 0..500 {
+        c.login(login(&format!("user{i}"))).await.unwrap();
+    }
+    c.touch(token.expose()).await.unwrap();
+    let (_, events) = c.get(bob.handle).await.unwrap().expect("live");
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Touched], "the created event was trimmed");
+}

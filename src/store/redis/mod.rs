@@ -60,8 +60,6 @@ const LOADING_WAIT: Duration = Duration::from_secs(60);
 const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
 const REVOKE_CHUNK: usize = 1000;
-/// Recent stream entries searched for the events of one session.
-const SESSION_EVENTS_SCAN: usize = 5000;
 
 /// How to reach Redis and what to run on it.
 #[derive(Clone)]
@@ -806,45 +804,31 @@ impl RedisStore {
         }
     }
 
-    /// A live session and the events of it that the recent stream holds.
+    /// A live session and its events that the stream still holds, oldest
+    /// first (found along the session's own chain, never by a scan; at most
+    /// the newest 1,000).
     pub async fn get(
         &self,
         handle: Handle,
     ) -> Result<Option<(SessionView, Vec<Event>)>, StoreError> {
-        let reply: String = self
+        let reply: Vec<Vec<u8>> = self
             .shared
             .run(&self.shared.scripts.get, &[&handle.0.to_be_bytes()])
             .await?;
-        if reply.is_empty() {
+        let Some((view, chain)) = reply.split_first() else {
             return Ok(None);
+        };
+        let view = std::str::from_utf8(view).map_err(|e| broken(e.to_string()))?;
+        let (view, _) = wire::view(view).map_err(broken)?;
+        let mut events = Vec::with_capacity(chain.len() / 2);
+        for pair in chain.chunks_exact(2).rev() {
+            let seq = std::str::from_utf8(&pair[0])
+                .ok()
+                .and_then(|seq| seq.parse().ok())
+                .ok_or_else(|| broken("the get script named an event by no seq".into()))?;
+            events.push(wire::encoded(seq, &pair[1]).map_err(broken)?);
         }
-        let (view, _) = wire::view(&reply).map_err(broken)?;
-        let events = self.session_events(handle).await?;
         Ok(Some((view, events)))
-    }
-
-    /// The events of one session among the last `SESSION_EVENTS_SCAN` of the stream, oldest first.
-    async fn session_events(&self, handle: Handle) -> Result<Vec<Event>, StoreError> {
-        let entries: Vec<(String, Vec<Vec<u8>>)> = self
-            .shared
-            .query(
-                redis::cmd("XREVRANGE")
-                    .arg(&self.shared.keys[4])
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(SESSION_EVENTS_SCAN),
-            )
-            .await?;
-        let mut events = Vec::new();
-        for (id, fields) in entries.iter().rev() {
-            if wire::entry_handle(fields) == Some(handle) {
-                let seq = feed::seq_of(id)
-                    .ok_or_else(|| broken(format!("a stream entry has the id {id}")))?;
-                events.push(wire::entry(seq, fields).map_err(broken)?);
-            }
-        }
-        Ok(events)
     }
 
     /// Live sessions, soonest deadline first, one page at a time; by user

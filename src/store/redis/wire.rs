@@ -239,14 +239,21 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
     })
 }
 
-/// The stream entry `seq`: one field `v`, the event as `emit` in common.lua
-/// encodes it, or (written before that) one field `e`, the event as JSON.
+/// The stream entry `seq`: a field `v`, the event as `emit` in common.lua
+/// encodes it (and `p`, the seq of its session's previous event, which only
+/// the get script reads), or (written before that) one field `e`, the event
+/// as JSON.
 pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
-    let parts = match fields {
-        [name, value] if name == b"v" => decode(value)?,
-        [name, json] if name == b"e" => return event(json),
-        _ => return Err(format!("a stream entry has {} fields", fields.len())),
-    };
+    match fields {
+        [name, value, ..] if name == b"v" => encoded(seq, value),
+        [name, json] if name == b"e" => event(json),
+        _ => Err(format!("a stream entry has {} fields", fields.len())),
+    }
+}
+
+/// Event `seq` from its `v` value.
+pub(super) fn encoded(seq: u64, value: &[u8]) -> Result<Event, String> {
+    let parts = decode(value)?;
     Ok(Event {
         seq,
         at: parts.at,
@@ -257,22 +264,6 @@ pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
         actor: parts.actor,
         session: parts.session,
     })
-}
-
-/// The handle of the stream entry's session, read without the rest.
-pub(super) fn entry_handle(fields: &[Vec<u8>]) -> Option<Handle> {
-    match fields {
-        [name, value] if name == b"v" => {
-            let mut reader = Reader(value);
-            for _ in 0..3 {
-                reader.part().ok()?;
-            }
-            let handle: [u8; 8] = reader.part().ok()?.try_into().ok()?;
-            Some(Handle(u64::from_be_bytes(handle)))
-        }
-        [name, json] if name == b"e" => event(json).ok().map(|e| e.session.handle),
-        _ => None,
-    }
 }
 
 /// What a login, touch or renew answered: a refusal (`!gone`, `!collision`,
@@ -334,10 +325,6 @@ mod tests {
         assert_eq!(event.session.created_at, 100);
         assert_eq!(event.session.expires_at, 900);
         assert_eq!(event.session.idle_timeout_ms, 700);
-        assert_eq!(
-            entry_handle(&[b"v".to_vec(), bytes.clone()]),
-            Some(event.session.handle)
-        );
         let json = serde_json::to_value(&event.session.attributes).unwrap();
         assert_eq!(json, serde_json::json!({"ip": "a:b", "": ""}));
         // Cut anywhere before its attributes, it is an error, never a panic.

@@ -32,7 +32,7 @@ local function settle()
     local s = gone[settled + i]
     handles[i] = s.h
     redis.call('XADD', K_EV, ms(seq + i) .. '-0', 'v',
-      encode(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i]))
+      encode(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i]), 'p', ms(s.last))
   end
   redis.call('XTRIM', K_EV, 'MAXLEN', '~', RETAIN)
   in_parts('HDEL', K_SESS, handles)

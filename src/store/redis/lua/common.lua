@@ -60,11 +60,14 @@ local function handle_of(m)
 end
 
 -- A record is one packed msgpack string: user, verifier hash, created, then
--- times as offsets from created (shorter), pending-touch flag, attributes.
+-- times as offsets from created (shorter), pending-touch flag, attributes,
+-- login order, and the seq of the session's newest event (where `get` walks
+-- back through its events; 0 in records written before it was kept).
 local function record(h, v)
-  local user, vh, c, ls, idle, ab, lte, pend, attrs, born = cmsgpack.unpack(v)
+  local user, vh, c, ls, idle, ab, lte, pend, attrs, born, last = cmsgpack.unpack(v)
   return { h = h, user = user, vh = vh, created = c, last_seen = c + ls, idle = idle,
-           abs = c + ab, lte = c + lte, pend = pend, attrs = attrs, born = born or 0 }
+           abs = c + ab, lte = c + lte, pend = pend, attrs = attrs, born = born or 0,
+           last = last or 0 }
 end
 
 local function load(h)
@@ -75,7 +78,7 @@ end
 
 local function store(s)
   redis.call('HSET', K_SESS, s.h, cmsgpack.pack(s.user, s.vh, s.created, s.last_seen - s.created,
-    s.idle, s.abs - s.created, s.lte - s.created, s.pend, s.attrs, s.born))
+    s.idle, s.abs - s.created, s.lte - s.created, s.pend, s.attrs, s.born, s.last))
 end
 
 -- Oldest first: by creation time, then (within one millisecond) by the
@@ -151,11 +154,16 @@ local function encode(s, state, kind, reason, deadline, actor, limit)
 end
 
 -- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
+-- Beside the event (`v`) each entry names the seq of its session's previous
+-- event (`p`, 0 for none), and the session keeps its newest (`s.last`): a
+-- session's events are a chain that `get` follows back from the newest. A
+-- live session's record is stored after its events are emitted.
 -- `e` is the event encoded when the caller has it already. Returns it.
 local function emit(kind, s, state, reason, deadline, actor, e, limit)
   e = e or encode(s, state, kind, reason, deadline, actor, limit)
   local seq = redis.call('HINCRBY', K_META, 'seq', '1')
-  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e)
+  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e, 'p', ms(s.last))
+  s.last = seq
   return e
 end
 

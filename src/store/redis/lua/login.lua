@@ -27,11 +27,12 @@ if limit > 0 then
 end
 local s = { h = h, vh = vh, user = user, created = NOW, last_seen = NOW, idle = idle,
             abs = NOW + absolute, lte = NOW, pend = 0, attrs = attrs,
-            born = redis.call('HINCRBY', K_META, 'born', '1') }
+            born = redis.call('HINCRBY', K_META, 'born', '1'), last = 0 }
+local e = emit('created', s, 'active')
 store(s)
 redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
 redis.call('SADD', ukey, member(h))
 redis.call('HINCRBY', K_META, 'logins', '1')
 local n = redis.call('HLEN', K_SESS)
 if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', ms(n)) end
-return answer(emit('created', s, 'active'))
+return answer(e)

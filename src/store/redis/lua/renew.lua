@@ -11,6 +11,7 @@ if s.pend == 1 then
   s.pend = 0
   redis.call('ZREM', K_TOUCH, s.h)
 end
-store(s)
 redis.call('HINCRBY', K_META, 'renewals', '1')
-return answer(emit('renewed', s, 'active'))
+local e = emit('renewed', s, 'active')
+store(s)
+return answer(e)

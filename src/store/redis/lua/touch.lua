@@ -8,7 +8,6 @@ local s = live(ARGV[5], hash)
 if not s then return '!gone' end
 announce_due_touch(s)
 local announce = mark_seen(s)
-store(s)
 redis.call('HINCRBY', K_META, 'touches', '1')
 local e
 if announce then
@@ -18,5 +17,6 @@ if announce then
 else
   e = encode(s, 'active')
 end
+store(s)
 if s.pend == 1 then return answer(e, s.lte + touch_interval(s)) end
 return answer(e)
