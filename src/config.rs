@@ -363,6 +363,11 @@ pub struct StoreConfig {
     /// For `rediss://`: a PEM file of the CA to trust instead of the system's
     /// trust store (a Redis with a privately signed certificate).
     pub tls_ca_file: Option<PathBuf>,
+    /// For `rediss://` to a Redis that asks clients for a certificate
+    /// (`tls-auth-clients`): this node's certificate (PEM), with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -375,6 +380,8 @@ impl Default for StoreConfig {
             key_prefix: "sessiontop:".to_owned(),
             password_file: None,
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -401,6 +408,7 @@ impl StoreConfig {
             key_prefix: self.key_prefix.clone(),
             password_file: self.password_file.clone(),
             tls_ca_file: self.tls_ca_file.clone(),
+            tls_client: self.tls_cert_file.clone().zip(self.tls_key_file.clone()),
         }
     }
 
@@ -427,6 +435,23 @@ impl StoreConfig {
                 "1 to 64 printable ASCII characters without spaces, such as \"sessiontop:\"",
             ));
         }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), None) => {
+                return Err(invalid(
+                    "store.tls_cert_file",
+                    cert.display().to_string(),
+                    crate::store::redis::CLIENT_CERT_NEEDS_KEY,
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(invalid(
+                    "store.tls_key_file",
+                    key.display().to_string(),
+                    crate::store::redis::CLIENT_KEY_NEEDS_CERT,
+                ));
+            }
+            _ => {}
+        }
         if let Some(url @ StoreUrl::Redis(text)) = &self.url {
             // The Redis client's own skip-verification flag: refused, not obeyed.
             if text.split_once('#').is_some_and(|(_, f)| f == "insecure") {
@@ -443,6 +468,15 @@ impl StoreConfig {
                     "store.tls_ca_file",
                     ca.display().to_string(),
                     crate::store::redis::CA_NEEDS_TLS,
+                ));
+            }
+            if let Some(cert) = &self.tls_cert_file
+                && !text.starts_with("rediss://")
+            {
+                return Err(invalid(
+                    "store.tls_cert_file",
+                    cert.display().to_string(),
+                    crate::store::redis::CLIENT_CERT_NEEDS_TLS,
                 ));
             }
         }
@@ -722,6 +756,8 @@ impl Config {
         expand(&mut self.dashboard.token_file);
         expand(&mut self.store.password_file);
         expand(&mut self.store.tls_ca_file);
+        expand(&mut self.store.tls_cert_file);
+        expand(&mut self.store.tls_key_file);
         if let Some(StoreUrl::File(path)) = &mut self.store.url {
             *path = expand_home(path, home);
         }

@@ -119,6 +119,76 @@ fn two_nodes_that_trust_a_private_ca_share_sessions_and_events_over_tls() {
     assert_eq!(stats["store"], url.as_str(), "{stats}");
 }
 
+/// A config file in `dir` whose `[store]` trusts `ca` and presents `cert` with `key`.
+fn presenting(dir: &Path, ca: &TestCa, cert: &Path, key: &Path) -> String {
+    let config = dir.join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\ntls_ca_file = {:?}\ntls_cert_file = {:?}\ntls_key_file = {:?}\n",
+            ca.ca_file().display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// Redis asks every client for a certificate (`tls-auth-clients yes`, its
+/// default once TLS is on): a node that presents one its CA signed works; one
+/// with none, or with a key that is not its certificate's, stops at start and
+/// says which setting to fix.
+#[test]
+fn a_redis_that_asks_for_client_certificates_takes_nodes_that_present_one() {
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start_mutual_tls(&ca) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.client_files();
+    let url = redis.url();
+
+    let config = presenting(dir.path(), &ca, &cert, &key);
+    let node = Server::start(&["--store", &url, "--config", &config]);
+    let client = client();
+    let (status, login) = node.post(&client, "/v1/sessions", json!({"user": "alice"}));
+    assert_eq!(status, 201, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let (status, touched) = node.post(&client, "/v1/sessions/touch", json!({"token": token}));
+    assert_eq!(status, 200, "{touched}");
+
+    // No client certificate.
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &trusting(dir.path(), &ca)]);
+    assert!(
+        stderr.contains("asks for a TLS client certificate")
+            && stderr.contains("tls_cert_file")
+            && stderr.contains("tls_key_file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    // The certificate with another key.
+    let config = presenting(dir.path(), &ca, &cert, &ca.server_key_file());
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("tls_key_file is not the private key of tls_cert_file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+
+    // A key file that holds no key is named before any connection.
+    let config = presenting(dir.path(), &ca, &cert, &ca.ca_file());
+    let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
+    assert!(
+        stderr.contains("client certificate") && stderr.contains("are not usable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn a_node_that_does_not_trust_the_certificate_stops_at_start_and_says_why() {
     let Some(ca) = TestCa::generate() else {

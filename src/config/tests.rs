@@ -193,6 +193,48 @@ fn a_tls_ca_file_goes_with_a_rediss_url_only() {
 }
 
 #[test]
+fn a_tls_client_certificate_comes_with_its_key_and_a_rediss_url() {
+    let config = parsed(
+        "[store]\nurl = \"rediss://redis.internal:6380/0\"\ntls_cert_file = \"/etc/sessiontop/node.pem\"\ntls_key_file = \"/etc/sessiontop/node.key\"\n",
+    );
+    config.validate(Uses::Server).unwrap();
+    assert_eq!(
+        config.store.options().tls_client,
+        Some((
+            PathBuf::from("/etc/sessiontop/node.pem"),
+            PathBuf::from("/etc/sessiontop/node.key")
+        )),
+        "serve opens the store with both"
+    );
+    assert_eq!(Config::default().store.options().tls_client, None);
+
+    let err = refused(
+        "[store]\nurl = \"rediss://redis.internal:6380/0\"\ntls_cert_file = \"/node.pem\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.tls_cert_file") && err.contains("set tls_key_file too"),
+        "{err}"
+    );
+    let err = refused(
+        "[store]\nurl = \"rediss://redis.internal:6380/0\"\ntls_key_file = \"/node.key\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.tls_key_file") && err.contains("set tls_cert_file too"),
+        "{err}"
+    );
+    let err = refused(
+        "[store]\nurl = \"redis://127.0.0.1:6379/0\"\ntls_cert_file = \"/node.pem\"\ntls_key_file = \"/node.key\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.tls_cert_file") && err.contains("needs a rediss:// store URL"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_rediss_url_that_skips_certificate_checks_is_refused_without_its_password() {
     let err = refused(
         "[store]\nurl = \"rediss://app:hunter2hunter2@redis.internal:6380/0#insecure\"\n",
@@ -216,7 +258,7 @@ fn a_redis_password_in_the_store_url_never_shows_in_debug() {
 #[test]
 fn a_tilde_in_every_path_setting_is_the_home_directory() {
     let mut config = parsed(
-        "[server]\napp_token_file = \"~/app\"\nadmin_token_file = \"~/admin\"\n[store]\nurl = \"file:~/s.db\"\npassword_file = \"~/redis\"\ntls_ca_file = \"~/ca.pem\"\n[dashboard]\ntoken_file = \"~/token\"\n[simulator]\nscenario = \"~/lesson.toml\"\n",
+        "[server]\napp_token_file = \"~/app\"\nadmin_token_file = \"~/admin\"\n[store]\nurl = \"file:~/s.db\"\npassword_file = \"~/redis\"\ntls_ca_file = \"~/ca.pem\"\ntls_cert_file = \"~/node.pem\"\ntls_key_file = \"~/node.key\"\n[dashboard]\ntoken_file = \"~/token\"\n[simulator]\nscenario = \"~/lesson.toml\"\n",
     );
     config.expand_paths(Some(Path::new("/home/ada")));
     let home = |p: &str| Some(PathBuf::from("/home/ada").join(p));
@@ -224,6 +266,8 @@ fn a_tilde_in_every_path_setting_is_the_home_directory() {
     assert_eq!(config.server.admin_token_file, home("admin"));
     assert_eq!(config.store.password_file, home("redis"));
     assert_eq!(config.store.tls_ca_file, home("ca.pem"));
+    assert_eq!(config.store.tls_cert_file, home("node.pem"));
+    assert_eq!(config.store.tls_key_file, home("node.key"));
     assert_eq!(config.dashboard.token_file, home("token"));
     assert_eq!(
         config.store.url,

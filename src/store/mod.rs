@@ -121,6 +121,9 @@ pub struct StoreOptions {
     /// Redis only (`rediss://`): a PEM file of the CA to trust instead of the
     /// system's trust store, for a Redis with a privately signed certificate.
     pub tls_ca_file: Option<PathBuf>,
+    /// Redis only (`rediss://`): this node's certificate and its private key
+    /// (PEM files), for a Redis that asks clients for one.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
 }
 
 impl StoreOptions {
@@ -134,6 +137,7 @@ impl StoreOptions {
             key_prefix: "sessiontop:".to_owned(),
             password_file: None,
             tls_ca_file: None,
+            tls_client: None,
         }
     }
 }
@@ -199,10 +203,15 @@ pub async fn open(
                 Some(path) => Some(read_tls_ca(path)?),
                 None => None,
             };
+            let tls_client = match &options.tls_client {
+                Some((cert, key)) => Some(read_tls_client(cert, key)?),
+                None => None,
+            };
             let redis = redis::RedisStore::connect(redis::RedisOptions {
                 key_prefix: options.key_prefix.clone(),
                 password,
                 tls_root_cert,
+                tls_client,
                 retention: usize::try_from(options.max_events).unwrap_or(usize::MAX),
                 clock,
                 ..redis::RedisOptions::new(url.clone(), policy)
@@ -256,6 +265,33 @@ fn read_tls_ca(path: &std::path::Path) -> Result<Vec<u8>, OpenError> {
         ))
     })?;
     Ok(pem)
+}
+
+/// This node's TLS certificate and key, read and checked (the key's text is never shown).
+fn read_tls_client(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<::redis::ClientTlsConfig, OpenError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|error| {
+            OpenError::Redis(format!(
+                "cannot read the Redis TLS client {what} file {}: {error}",
+                path.display()
+            ))
+        })
+    };
+    let client = ::redis::ClientTlsConfig {
+        client_cert: read(cert, "certificate")?,
+        client_key: read(key, "key")?,
+    };
+    redis::check_client_pem(&client).map_err(|why| {
+        OpenError::Redis(format!(
+            "the Redis TLS client certificate {} and key {} are not usable: {why}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
+    Ok(client)
 }
 
 #[cfg(test)]

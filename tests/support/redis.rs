@@ -5,9 +5,11 @@
 //! When `redis-server` is not installed a test is skipped with a note, except
 //! under CI (`CI=true`), where that fails the run: CI must test on Redis.
 //!
-//! `TestCa` makes a private CA and a server certificate with the `openssl`
-//! command, and `start_tls` runs a Redis that speaks only TLS with them (the
-//! same skip-or-fail rule holds for a missing `openssl`).
+//! `TestCa` makes a private CA, a server certificate and a client
+//! certificate with the `openssl` command; `start_tls` runs a Redis that
+//! speaks only TLS with them, and `start_mutual_tls` one that also asks every
+//! client for a certificate (the same skip-or-fail rule holds for a missing
+//! `openssl`).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -30,6 +32,8 @@ struct TlsFiles {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    /// Set when Redis asks clients for a certificate: the one to present.
+    client: Option<(PathBuf, PathBuf)>,
 }
 
 /// Whether a `redis-server` can be run here.
@@ -116,24 +120,55 @@ impl TestCa {
             "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
         )
         .expect("the extension file");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ]);
+        let sign = |name: &str, extensions: &str| {
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                extensions,
+            ]);
+        };
+        sign("server", "san.ext");
+        // A client certificate for a node (X.509 v3, as rustls needs).
+        let request = [
+            &["req", "-nodes"][..],
+            &ec,
+            &["-keyout", "client.key", "-out", "client.csr"],
+            &["-subj", "/CN=sessiontop node"],
+        ]
+        .concat();
+        openssl(&request);
+        std::fs::write(
+            dir.path().join("client.ext"),
+            "extendedKeyUsage = clientAuth\n",
+        )
+        .expect("the extension file");
+        sign("client", "client.ext");
         Some(TestCa { dir })
+    }
+
+    /// A node's client certificate and its key (PEM files), signed by this CA.
+    pub fn client_files(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("client.pem"),
+            self.dir.path().join("client.key"),
+        )
+    }
+
+    /// The server's key: a private key that is not the client certificate's.
+    pub fn server_key_file(&self) -> PathBuf {
+        self.dir.path().join("server.key")
     }
 
     /// The CA's certificate (PEM): what a node's `tls_ca_file` names.
@@ -146,6 +181,7 @@ impl TestCa {
             ca: self.ca_file(),
             cert: self.dir.path().join("server.pem"),
             key: self.dir.path().join("server.key"),
+            client: None,
         }
     }
 }
@@ -169,6 +205,18 @@ impl RedisServer {
     pub fn start_tls(ca: &TestCa) -> Option<RedisServer> {
         let mut server = RedisServer::start_stopped()?;
         server.tls = Some(ca.files());
+        server.launch();
+        Some(server)
+    }
+
+    /// `start_tls`, and Redis asks every client for a certificate that `ca`
+    /// signed (`tls-auth-clients yes`, Redis's default once TLS is on).
+    pub fn start_mutual_tls(ca: &TestCa) -> Option<RedisServer> {
+        let mut server = RedisServer::start_stopped()?;
+        server.tls = Some(TlsFiles {
+            client: Some(ca.client_files()),
+            ..ca.files()
+        });
         server.launch();
         Some(server)
     }
@@ -212,7 +260,7 @@ impl RedisServer {
                 "--tls-ca-cert-file".as_ref(),
                 tls.ca.as_os_str(),
                 "--tls-auth-clients".as_ref(),
-                "no".as_ref(),
+                if tls.client.is_some() { "yes" } else { "no" }.as_ref(),
             ],
         };
         let child = Command::new("redis-server")
@@ -264,7 +312,13 @@ impl RedisServer {
 
     fn ping_tls(&self, tls: &TlsFiles) -> bool {
         let certificates = redis::TlsCertificates {
-            client_tls: None,
+            client_tls: tls
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: std::fs::read(cert).expect("the client certificate"),
+                    client_key: std::fs::read(key).expect("the client key"),
+                }),
             root_cert: Some(std::fs::read(&tls.ca).expect("the CA file")),
         };
         let Ok(client) = redis::Client::build_with_tls(self.url(), certificates) else {

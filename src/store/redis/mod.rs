@@ -24,7 +24,8 @@
 //!
 //! `rediss://` is TLS (rustls), with Redis's certificate checked against the
 //! system's roots or the operator's CA (`tls_root_cert`); it never connects
-//! without that check (`#insecure` is refused).
+//! without that check (`#insecure` is refused). A Redis that asks clients for
+//! a certificate gets the node's own (`tls_client`).
 
 mod expiry;
 mod feed;
@@ -73,6 +74,9 @@ pub struct RedisOptions {
     /// For `rediss://`: the PEM certificates of the CA to trust instead of the
     /// system's trust store (a Redis with a privately signed certificate).
     pub tls_root_cert: Option<Vec<u8>>,
+    /// For `rediss://` to a Redis that asks clients for a certificate: this
+    /// node's certificate and key (PEM).
+    pub tls_client: Option<redis::ClientTlsConfig>,
     pub policy: Policy,
     /// Events the stream keeps for resuming subscribers (trimmed approximately).
     pub retention: usize,
@@ -87,6 +91,7 @@ impl RedisOptions {
             key_prefix: "sessiontop:".into(),
             password: None,
             tls_root_cert: None,
+            tls_client: None,
             policy,
             retention: 1_000_000,
             clock: Arc::new(SystemClock),
@@ -292,19 +297,34 @@ fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
         redis::ConnectionAddr::TcpTls { .. } => true,
         _ => false,
     };
-    match &options.tls_root_cert {
-        Some(_) if !tls => Err(StoreError::Unavailable(CA_NEEDS_TLS.into())),
-        Some(pem) => redis::Client::build_with_tls(info, trusting(pem)).map_err(|e| {
-            StoreError::Unavailable(format!("the TLS CA certificate is not usable: {e}"))
-        }),
-        None => redis::Client::open(info).map_err(|e| unavailable(&e)),
+    if !tls && options.tls_root_cert.is_some() {
+        return Err(StoreError::Unavailable(CA_NEEDS_TLS.into()));
     }
+    if !tls && options.tls_client.is_some() {
+        return Err(StoreError::Unavailable(CLIENT_CERT_NEEDS_TLS.into()));
+    }
+    if options.tls_root_cert.is_none() && options.tls_client.is_none() {
+        return redis::Client::open(info).map_err(|e| unavailable(&e));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: options.tls_client.clone(),
+        root_cert: options.tls_root_cert.clone(),
+    };
+    redis::Client::build_with_tls(info, certificates)
+        .map_err(|e| StoreError::Unavailable(format!("the TLS certificates are not usable: {e}")))
 }
 
 /// Why a `rediss://…#insecure` URL is refused.
 pub const INSECURE_REFUSED: &str = "a rediss:// URL ending in #insecure would skip checking Redis's certificate, which sessiontop refuses: to trust a privately signed Redis, set [store] tls_ca_file to its CA's PEM file";
 /// Why a CA file with a plain `redis://` URL is refused.
 pub const CA_NEEDS_TLS: &str = "tls_ca_file needs a rediss:// store URL";
+/// Why a client certificate with a plain `redis://` URL is refused.
+pub const CLIENT_CERT_NEEDS_TLS: &str = "tls_cert_file needs a rediss:// store URL";
+/// Why a client certificate without its key is refused, and the other way round.
+pub const CLIENT_CERT_NEEDS_KEY: &str =
+    "a TLS client certificate needs its private key: set tls_key_file too";
+pub const CLIENT_KEY_NEEDS_CERT: &str =
+    "a TLS client key needs its certificate: set tls_cert_file too";
 
 fn trusting(pem: &[u8]) -> redis::TlsCertificates {
     redis::TlsCertificates {
@@ -326,11 +346,59 @@ pub fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `client` holds a certificate and a private key the Redis client can use; if not, why.
+pub fn check_client_pem(client: &redis::ClientTlsConfig) -> Result<(), String> {
+    if !client
+        .client_cert
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(
+            "the certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        );
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: Some(client.clone()),
+        root_cert: None,
+    };
+    // The client's own messages name what failed to parse, never the key's bytes.
+    redis::Client::build_with_tls("rediss://localhost/", certificates)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Says in one sentence why a node could not connect at start-up, naming the
 /// TLS cause when there is one. Neither Redis's nor rustls's errors hold a password.
-fn not_connected(error: &redis::RedisError, tls: bool) -> StoreError {
+fn not_connected(error: &redis::RedisError, tls: bool, client_cert: bool) -> StoreError {
     let text = error.to_string();
-    let why = if let Some(problem) = text.split("invalid peer certificate: ").nth(1) {
+    let why = if client_cert && error.kind() == redis::ErrorKind::InvalidClientConfig {
+        // Built only at the first connection: rustls refused this node's own certificate.
+        if text.contains("KeyMismatch") {
+            "tls_key_file is not the private key of tls_cert_file".into()
+        } else if text.contains("UnsupportedCertVersion") {
+            "this node's TLS client certificate (tls_cert_file) is not X.509 version 3, which TLS needs".into()
+        } else {
+            format!(
+                "this node's TLS client certificate (tls_cert_file) is not usable ({})",
+                text.rsplit(" - ").next().unwrap_or(&text)
+            )
+        }
+    } else if text.contains("CertificateRequired") {
+        "Redis asks for a TLS client certificate (its tls-auth-clients setting): set [store] tls_cert_file and tls_key_file to this node's certificate and key".into()
+    } else if let Some(alert) = text.split("received fatal alert: ").nth(1).filter(|alert| {
+        [
+            "UnknownCA",
+            "BadCertificate",
+            "CertificateUnknown",
+            "DecryptError",
+        ]
+        .iter()
+        .any(|a| alert.starts_with(a))
+    }) {
+        format!(
+            "Redis refused this node's TLS client certificate ({alert}): it must be signed by a CA that Redis trusts (its tls-ca-cert-file), and tls_key_file must be its key"
+        )
+    } else if let Some(problem) = text.split("invalid peer certificate: ").nth(1) {
         certificate_refused(problem)
     } else if error.is_connection_refusal() {
         return unavailable(error);
@@ -459,7 +527,9 @@ impl RedisStore {
         .await
         {
             Ok(Ok(conn)) => conn,
-            Ok(Err(error)) => return Err(not_connected(&error, tls)),
+            Ok(Err(error)) => {
+                return Err(not_connected(&error, tls, options.tls_client.is_some()));
+            }
             Err(_) => return Err(no_answer_at_start(tls)),
         };
         let prefix = options.key_prefix.clone();
