@@ -402,6 +402,7 @@ impl Cli {
         let Some(server) = &config.dashboard.server else {
             return Ok(());
         };
+        crate::source::remote::base_url(server).map_err(|e| ConfigError::Usage(e.to_string()))?;
         let refused = if self.dashboard.speed.is_some() {
             Some("--speed")
         } else if env.speed.is_some() {

@@ -423,3 +423,17 @@ fn health(base: &str) -> String {
     let _ = stream.read_to_string(&mut answer);
     answer
 }
+
+#[test]
+fn the_binary_says_what_is_wrong_with_a_server_url_even_without_a_terminal() {
+    let dir = TempDir::new("bin-server-url");
+    for (url, says) in [
+        ("127.0.0.1:7878", "add http://"),
+        ("http://127.0.0.1:7878/v1", "give the base URL"),
+    ] {
+        let output = sessiontop(&dir).args(["--server", url]).output().unwrap();
+        let stderr = refused(&output);
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert!(!stderr.contains("terminal"), "{url}: {stderr}");
+    }
+}

@@ -104,7 +104,7 @@ impl Remote {
 }
 
 /// Checks a `--server` URL and returns the base every path is appended to.
-fn base_url(url: &str) -> Result<String, SourceError> {
+pub(crate) fn base_url(url: &str) -> Result<String, SourceError> {
     let refuse = |message: String| Err(SourceError::Connection(message));
     let url = url.trim();
     if !url.contains("://") {
