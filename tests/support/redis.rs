@@ -107,54 +107,51 @@ impl TestCa {
         ]
         .concat();
         openssl(&ca);
-        let request = [
-            &["req", "-nodes"][..],
-            &ec,
-            &["-keyout", "server.key", "-out", "server.csr"],
-            &["-subj", "/CN=localhost"],
-        ]
-        .concat();
-        openssl(&request);
-        std::fs::write(
-            dir.path().join("san.ext"),
-            "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
-        )
-        .expect("the extension file");
-        let sign = |name: &str, extensions: &str| {
+        // A key and a certificate the CA signs, named `name`, with the
+        // extensions `extensions` (X.509 v3, as rustls needs).
+        let issue = |name: &str, subject: &str, extensions: &str| {
+            let (key, csr, pem) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            let request = [
+                &["req", "-nodes"][..],
+                &ec,
+                &["-keyout", &key, "-out", &csr, "-subj", subject],
+            ]
+            .concat();
+            openssl(&request);
+            let ext = dir.path().join(format!("{name}.ext"));
+            std::fs::write(&ext, extensions).expect("the extension file");
             openssl(&[
                 "x509",
                 "-req",
                 "-in",
-                &format!("{name}.csr"),
+                &csr,
                 "-CA",
                 "ca.pem",
                 "-CAkey",
                 "ca.key",
                 "-CAcreateserial",
                 "-out",
-                &format!("{name}.pem"),
+                &pem,
                 "-days",
                 "2",
                 "-extfile",
-                extensions,
+                &ext.display().to_string(),
             ]);
         };
-        sign("server", "san.ext");
-        // A client certificate for a node (X.509 v3, as rustls needs).
-        let request = [
-            &["req", "-nodes"][..],
-            &ec,
-            &["-keyout", "client.key", "-out", "client.csr"],
-            &["-subj", "/CN=sessiontop node"],
-        ]
-        .concat();
-        openssl(&request);
-        std::fs::write(
-            dir.path().join("client.ext"),
+        issue(
+            "server",
+            "/CN=localhost",
+            "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+        );
+        issue(
+            "client",
+            "/CN=sessiontop node",
             "extendedKeyUsage = clientAuth\n",
-        )
-        .expect("the extension file");
-        sign("client", "client.ext");
+        );
         Some(TestCa { dir })
     }
 
