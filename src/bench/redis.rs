@@ -84,6 +84,11 @@ pub struct PhaseCost {
     pub redis_latest_fork_ms: f64,
     /// Times Redis wrote the AOF late because a background fsync was slow.
     pub aof_delayed_fsync: u64,
+    /// How long Redis's main thread was ready to run but waited for a CPU,
+    /// in ms (`/proc/PID/task/PID/schedstat`); only when Redis runs on this
+    /// machine. Beside `redis_command_ms - redis_main_cpu_ms`, it tells a
+    /// Redis that waited for the CPU from one that waited on memory or disk.
+    pub redis_runqueue_wait_ms: Option<f64>,
 }
 
 /// Starts measuring one phase's cost.
@@ -93,6 +98,9 @@ struct PhaseMeter {
     redis_cpu: f64,
     own_cpu: f64,
     forks: u64,
+    /// Redis's process id, when it runs on this machine, and its main
+    /// thread's run-queue wait so far (ns).
+    redis_wait: Option<(u32, u64)>,
 }
 
 impl PhaseMeter {
@@ -104,8 +112,10 @@ impl PhaseMeter {
             .arg("RESETSTAT")
             .exec_async(admin)
             .await?;
+        let pid = info_field(admin, "server", "process_id").await? as u32;
         Ok(PhaseMeter {
             phase,
+            redis_wait: runqueue_wait_ns(pid).map(|wait| (pid, wait)),
             started: Instant::now(),
             redis_cpu: redis_main_cpu_ms(admin).await?,
             own_cpu: own_cpu_ms(),
@@ -118,6 +128,9 @@ impl PhaseMeter {
         admin: &mut redis::aio::MultiplexedConnection,
     ) -> color_eyre::Result<PhaseCost> {
         let wall_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let redis_runqueue_wait_ms = self.redis_wait.and_then(|(pid, before)| {
+            runqueue_wait_ns(pid).map(|now| now.saturating_sub(before) as f64 / 1e6)
+        });
         let own = own_cpu_ms() - self.own_cpu;
         let redis_cpu = redis_main_cpu_ms(admin).await? - self.redis_cpu;
         let forks = info_field(admin, "stats", "total_forks").await? as u64 - self.forks;
@@ -166,8 +179,20 @@ impl PhaseMeter {
             redis_forks: forks,
             redis_latest_fork_ms: latest_fork_us / 1e3,
             aof_delayed_fsync,
+            redis_runqueue_wait_ms,
         })
     }
+}
+
+/// The run-queue wait (ns) of the main thread of process `pid`, if it is a
+/// `redis-server` on this machine.
+fn runqueue_wait_ns(pid: u32) -> Option<u64> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if !comm.starts_with("redis-server") {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat")).ok()?;
+    stat.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One number from `INFO section`, 0 when Redis does not report it.
