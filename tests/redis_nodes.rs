@@ -20,34 +20,16 @@ use std::time::{Duration, Instant};
 use redis_support::RedisServer;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::server::{ADMIN_TOKEN, Server};
+use support::server::{ADMIN_TOKEN, Server, client};
 use support::sse::Stream;
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 fn nodes(redis: &RedisServer, n: usize) -> Vec<Server> {
     let url = redis.url();
     (0..n).map(|_| Server::start(&["--store", &url])).collect()
 }
 
-fn admin(client: &Client, node: &Server, method: reqwest::Method, path: &str) -> (u16, Value) {
-    let response = client
-        .request(method, format!("{}{path}", node.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn get(client: &Client, node: &Server, path: &str) -> Value {
-    let (status, body) = admin(client, node, reqwest::Method::GET, path);
+    let (status, body) = node.admin(client, reqwest::Method::GET, path);
     assert_eq!(status, 200, "GET {path}: {body}");
     body
 }
@@ -148,9 +130,8 @@ fn a_session_lives_across_three_nodes_as_on_one() {
     drop(response);
 
     // Revoked from A (as a dashboard attached to A would), gone everywhere.
-    let (status, _) = admin(
+    let (status, _) = a.admin(
         &client,
-        &a,
         reqwest::Method::DELETE,
         &format!("/v1/admin/sessions/{handle}"),
     );
@@ -318,7 +299,7 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
         assert!(!text.contains("127.0.0.1"), "no host in the answer: {text}");
         let (status, _) = node.post(&client, "/v1/sessions/touch", json!({"token": token}));
         assert_eq!(status, 503);
-        let (status, _) = admin(&client, node, reqwest::Method::GET, "/v1/admin/sessions");
+        let (status, _) = node.admin(&client, reqwest::Method::GET, "/v1/admin/sessions");
         assert_eq!(status, 503);
     }
     // The stream's clients are let go, to resume later.
@@ -330,11 +311,11 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
         }
     }
     // A client reconnecting meanwhile is told the store is away, not left waiting.
-    let (status, body) = admin(&client, &b, reqwest::Method::GET, "/v1/admin/events");
+    let (status, body) = b.admin(&client, reqwest::Method::GET, "/v1/admin/events");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "store_unavailable");
     // Liveness is the process's: the node is up, waiting for Redis.
-    let (status, _) = admin(&client, &a, reqwest::Method::GET, "/healthz");
+    let (status, _) = a.admin(&client, reqwest::Method::GET, "/healthz");
     assert_eq!(status, 200);
 
     redis.restart();
@@ -377,7 +358,7 @@ fn redis_losing_its_data_starts_a_new_history_that_every_node_follows() {
     assert!(
         eventually(Duration::from_secs(20), || {
             instances = [&a, &b]
-                .map(|node| admin(&client, node, reqwest::Method::GET, "/v1/admin/stats"))
+                .map(|node| node.admin(&client, reqwest::Method::GET, "/v1/admin/stats"))
                 .iter()
                 .map(|(status, stats)| (*status == 200).then(|| stats["instance"].to_string()))
                 .collect();

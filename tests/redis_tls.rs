@@ -17,17 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use redis_support::{RedisServer, TestCa};
-use reqwest::blocking::Client;
-use serde_json::{Value, json};
-use support::server::{ADMIN_TOKEN, Server, start_failing};
+use serde_json::json;
+use support::server::{Server, client, start_failing};
 use support::sse::Stream;
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 /// A config file in `dir` whose `[store]` trusts `ca`.
 fn trusting(dir: &Path, ca: &TestCa) -> String {
@@ -41,17 +33,6 @@ fn trusting(dir: &Path, ca: &TestCa) -> String {
     )
     .unwrap();
     config.display().to_string()
-}
-
-fn admin(client: &Client, node: &Server, method: reqwest::Method, path: &str) -> (u16, Value) {
-    let response = client
-        .request(method, format!("{}{path}", node.url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[test]
@@ -83,9 +64,8 @@ fn two_nodes_that_trust_a_private_ca_share_sessions_and_events_over_tls() {
     let seen = stream.until(Duration::from_secs(15), |seen| {
         seen.iter().any(|e| e.kind == "touched")
     });
-    let (status, _) = admin(
+    let (status, _) = a.admin(
         &client,
-        &a,
         reqwest::Method::DELETE,
         &format!("/v1/admin/sessions/{handle}"),
     );
@@ -112,7 +92,7 @@ fn two_nodes_that_trust_a_private_ca_share_sessions_and_events_over_tls() {
     // The revoke on A is the truth on B too.
     let (status, _) = b.post(&client, "/v1/sessions/touch", json!({"token": token}));
     assert_eq!(status, 404);
-    let (status, stats) = admin(&client, &b, reqwest::Method::GET, "/v1/admin/stats");
+    let (status, stats) = b.admin(&client, reqwest::Method::GET, "/v1/admin/stats");
     assert_eq!(status, 200);
     assert_eq!(stats["active"], 0, "{stats}");
     assert_eq!(stats["totals"]["revoked"], 1, "{stats}");

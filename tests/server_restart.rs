@@ -10,14 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::server::{ADMIN_TOKEN, Server};
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
+use support::server::{ADMIN_TOKEN, Server, client};
 
 fn admin(client: &Client, server: &Server, path: &str) -> Value {
     client

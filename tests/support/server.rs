@@ -85,6 +85,26 @@ impl Server {
         )
     }
 
+    /// A request with the admin token; the status and the JSON body (Null when empty).
+    pub fn admin(
+        &self,
+        client: &reqwest::blocking::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> (u16, serde_json::Value) {
+        let response = client
+            .request(method, format!("{}{path}", self.url()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -98,6 +118,13 @@ impl Server {
     }
 }
 
+/// An HTTP client with a 10 s timeout, as the tests use.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
 /// Runs `serve` with `extra_args` (and the tokens `Server::start` gives), which
 /// must stop at start by itself: its stdout and stderr. One still running after
 /// a minute is killed and fails the test, so a hang never hangs the suite.
