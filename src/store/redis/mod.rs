@@ -326,42 +326,34 @@ pub const CLIENT_CERT_NEEDS_KEY: &str =
 pub const CLIENT_KEY_NEEDS_CERT: &str =
     "a TLS client key needs its certificate: set tls_cert_file too";
 
-fn trusting(pem: &[u8]) -> redis::TlsCertificates {
-    redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.to_vec()),
-    }
-}
-
 /// Whether `pem` holds CA certificates the Redis client can trust; if not, why.
 pub fn check_ca_pem(pem: &[u8]) -> Result<(), String> {
-    if !pem
-        .windows(b"-----BEGIN CERTIFICATE-----".len())
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
-        return Err("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
-    }
-    redis::Client::build_with_tls("rediss://localhost/", trusting(pem))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    };
+    check_pem(pem, "it", certificates)
 }
 
 /// Whether `client` holds a certificate and a private key the Redis client can use; if not, why.
 pub fn check_client_pem(client: &redis::ClientTlsConfig) -> Result<(), String> {
-    if !client
-        .client_cert
-        .windows(b"-----BEGIN CERTIFICATE-----".len())
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
-        return Err(
-            "the certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
-        );
-    }
     let certificates = redis::TlsCertificates {
         client_tls: Some(client.clone()),
         root_cert: None,
     };
-    // The client's own messages name what failed to parse, never the key's bytes.
+    check_pem(&client.client_cert, "the certificate file", certificates)
+}
+
+/// Whether `certificates` can be built, `pem` (what `holder` names) holding
+/// at least one certificate. The client's own messages name what failed to
+/// parse, never a key's bytes.
+fn check_pem(pem: &[u8], holder: &str, certificates: redis::TlsCertificates) -> Result<(), String> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+        return Err(format!(
+            "{holder} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
     redis::Client::build_with_tls("rediss://localhost/", certificates)
         .map(|_| ())
         .map_err(|e| e.to_string())
