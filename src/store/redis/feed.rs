@@ -25,8 +25,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const SUBSCRIBER_BUFFER: usize = 65_536;
 /// How long one `XREAD` waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
-/// Entries read from the stream per call.
-const BATCH: usize = 1024;
+/// Entries read from the stream per call. An entry holds one call's events:
+/// one for most, up to a claim's 500 expiries.
+const BATCH: usize = 128;
+/// How long the reader waits after a read that found fewer than `BATCH`
+/// new entries while events keep coming. Each `XREAD` costs Redis's one
+/// thread about as much as a few entries do, so reading every entry the
+/// moment it lands spends more of Redis on the readers than on the writes;
+/// a millisecond's wait lets a busy stream's next read take them together.
+/// A quiet stream is read the moment an event lands (the read blocks).
+const GATHER: Duration = Duration::from_millis(1);
 /// How long reading may keep failing before local subscriptions are closed:
 /// a slow answer is retried from the same id and loses nothing, while an
 /// outage closes them so their clients resume (or resync) later.
@@ -158,31 +166,40 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                 if quiet && let Some(seq) = follow_reset(&shared, c).await {
                     last = seq;
                 }
+                let mut read = 0;
                 for (_, entries) in streams.unwrap_or_default() {
+                    read += entries.len();
                     for (id, fields) in entries {
-                        let Some(seq) = seq_of(&id) else { continue };
-                        if seq != last + 1 {
+                        let Some(first) = seq_of(&id) else { continue };
+                        if first != last + 1 {
                             // Trimmed past this node: its subscribers must resync.
-                            tracing::warn!(last, seq, "the event stream skipped ahead");
+                            tracing::warn!(last, first, "the event stream skipped ahead");
                             shared.feed.close();
                         }
-                        last = seq;
-                        match wire::entry(seq, &fields) {
-                            Ok(event) => {
-                                if matches!(
-                                    event.kind,
-                                    EventKind::Created | EventKind::Touched | EventKind::Renewed
-                                ) {
-                                    shared.wake_for(event.session.expires_at);
+                        last = first + wire::span(&fields) - 1;
+                        match wire::entry(first, &fields) {
+                            Ok(events) => {
+                                for event in events {
+                                    if matches!(
+                                        event.kind,
+                                        EventKind::Created
+                                            | EventKind::Touched
+                                            | EventKind::Renewed
+                                    ) {
+                                        shared.wake_for(event.session.expires_at);
+                                    }
+                                    shared.feed.publish(event);
                                 }
-                                shared.feed.publish(event);
                             }
                             Err(error) => {
-                                tracing::error!(%error, seq, "an unreadable stream entry");
-                                shared.feed.published.send_replace(seq);
+                                tracing::error!(%error, first, "an unreadable stream entry");
+                                shared.feed.published.send_replace(last);
                             }
                         }
                     }
+                }
+                if read > 0 && read < BATCH {
+                    tokio::time::sleep(GATHER).await;
                 }
             }
             Err(error) => {
@@ -288,29 +305,47 @@ fn skipping_through(mut input: broadcast::Receiver<Event>, seq: u64) -> broadcas
 /// Events after `seq` up to and including `upto`, or `TooOld` once trimmed.
 async fn read_range(shared: &Shared, seq: u64, upto: u64) -> Result<Vec<Event>, SubscribeError> {
     let mut events = Vec::new();
-    let mut from = seq;
-    while from < upto {
+    if seq >= upto {
+        return Ok(events);
+    }
+    // The entry that holds seq + 1 may begin before it (`emit` in common.lua).
+    let holding: StreamEntries = shared
+        .query(
+            redis::cmd("XREVRANGE")
+                .arg(&shared.keys[4])
+                .arg(format!("{}-0", seq + 1))
+                .arg("-")
+                .arg("COUNT")
+                .arg(1),
+        )
+        .await?;
+    let Some(mut from) = holding.first().and_then(|(id, _)| seq_of(id)) else {
+        return Err(TooOld { asked: seq }.into());
+    };
+    while from <= upto {
         let entries: StreamEntries = shared
             .query(
                 redis::cmd("XRANGE")
                     .arg(&shared.keys[4])
-                    .arg(format!("{}-0", from + 1))
+                    .arg(format!("{from}-0"))
                     .arg(format!("{upto}-0"))
                     .arg("COUNT")
                     .arg(BATCH),
             )
             .await?;
-        let first = entries.first().and_then(|(id, _)| seq_of(id));
-        if first != Some(from + 1) {
+        if entries.first().and_then(|(id, _)| seq_of(id)) != Some(from) {
             return Err(TooOld { asked: seq }.into());
         }
         for (id, fields) in &entries {
-            let Some(at) = seq_of(id) else { continue };
-            from = at;
-            let event = wire::entry(at, fields)
+            let Some(first) = seq_of(id) else { continue };
+            from = first + wire::span(fields);
+            let entry = wire::entry(first, fields)
                 .map_err(|e| SubscribeError::Store(StoreError::Unavailable(e)))?;
-            events.push(event);
+            events.extend(entry.into_iter().filter(|e| e.seq > seq && e.seq <= upto));
         }
+    }
+    if events.first().map(|e| e.seq) != Some(seq + 1) {
+        return Err(TooOld { asked: seq }.into());
     }
     Ok(events)
 }

@@ -30,6 +30,7 @@
 mod expiry;
 mod feed;
 mod scripts;
+mod touches;
 mod wire;
 
 use std::fmt;
@@ -189,6 +190,8 @@ struct Shared {
     /// The Redis time the expiry driver plans to wake at (`i64::MAX`: only when told).
     planned_wake: AtomicI64,
     shutdown: AtomicBool,
+    /// Touches waiting to go to Redis together (see `touches`).
+    touches: touches::Touches,
 }
 
 impl Shared {
@@ -571,6 +574,7 @@ impl RedisStore {
             wake: Notify::new(),
             planned_wake: AtomicI64::new(i64::MIN),
             shutdown: AtomicBool::new(false),
+            touches: Default::default(),
         });
         let store = RedisStore {
             _stop_on_drop: Arc::new(StopOnDrop(shared.clone())),
@@ -704,9 +708,9 @@ impl RedisStore {
     /// Records activity on the session behind `token`.
     pub async fn touch(&self, token: &str) -> Result<SessionView, StoreError> {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
-        let handle = presented.selector.to_be_bytes();
-        let hash = presented.verifier_hash();
-        self.touch_script(&[&handle, &hash, b""])
+        let handle = presented.selector.to_be_bytes().to_vec();
+        let hash = presented.verifier_hash().to_vec();
+        self.touch_script([handle, hash, Vec::new()])
             .await?
             .ok_or(StoreError::Engine(EngineError::InvalidToken))
     }
@@ -717,14 +721,18 @@ impl RedisStore {
         handle: Handle,
         actor: &str,
     ) -> Result<SessionView, StoreError> {
-        self.touch_script(&[&handle.0.to_be_bytes(), b"", actor.as_bytes()])
+        let args = [
+            handle.0.to_be_bytes().to_vec(),
+            Vec::new(),
+            actor.as_bytes().to_vec(),
+        ];
+        self.touch_script(args)
             .await?
             .ok_or(StoreError::Engine(EngineError::NoSuchSession(handle)))
     }
 
-    async fn touch_script(&self, args: &[&[u8]]) -> Result<Option<SessionView>, StoreError> {
-        let reply = self.shared.run(&self.shared.scripts.touch, args).await?;
-        match wire::answer(reply).map_err(broken)? {
+    async fn touch_script(&self, args: [Vec<u8>; 3]) -> Result<Option<SessionView>, StoreError> {
+        match touches::touch(&self.shared, args).await? {
             wire::Answer::Session(view, wake) => {
                 if let Some(wake) = wake {
                     self.shared.wake_for(wake);
@@ -781,7 +789,7 @@ impl RedisStore {
                 &[&handle, &presented.verifier_hash()],
             )
             .await?;
-        let reply: Vec<String> = match reply {
+        let reply: Vec<Vec<u8>> = match reply {
             redis::Value::Array(_) => FromRedisValue::from_redis_value(reply)
                 .map_err(|e| broken(format!("the mine script answered {e}")))?,
             _ => return Err(EngineError::InvalidToken.into()),
@@ -789,10 +797,10 @@ impl RedisStore {
         let mut reply = reply.into_iter();
         let current = reply
             .next()
-            .and_then(|hex| hex.parse().ok())
+            .and_then(|hex| std::str::from_utf8(&hex).ok()?.parse().ok())
             .ok_or_else(|| broken("the mine script named no current session".into()))?;
         let sessions = reply
-            .map(|json| wire::view(&json).map(|(view, _)| view))
+            .map(|encoded| wire::session(&encoded))
             .collect::<Result<Vec<_>, _>>()
             .map_err(broken)?;
         Ok(Mine { current, sessions })
@@ -880,8 +888,7 @@ impl RedisStore {
         let Some((view, chain)) = reply.split_first() else {
             return Ok(None);
         };
-        let view = std::str::from_utf8(view).map_err(|e| broken(e.to_string()))?;
-        let (view, _) = wire::view(view).map_err(broken)?;
+        let view = wire::session(view).map_err(broken)?;
         let mut events = Vec::with_capacity(chain.len() / 2);
         for pair in chain.chunks_exact(2).rev() {
             let seq = std::str::from_utf8(&pair[0])
@@ -906,7 +913,7 @@ impl RedisStore {
             Some(c) => (c.deadline.to_string(), c.handle.0.to_be_bytes().to_vec()),
             None => (String::new(), Vec::new()),
         };
-        let reply: Vec<String> = self
+        let reply: Vec<Vec<u8>> = self
             .shared
             .run(
                 &self.shared.scripts.list,
@@ -919,7 +926,8 @@ impl RedisStore {
             )
             .await?;
         let mut reply = reply.into_iter();
-        let next = reply.next().unwrap_or_default();
+        let next = String::from_utf8(reply.next().unwrap_or_default())
+            .map_err(|_| broken("a listing cursor is not UTF-8".into()))?;
         // The script writes where the page ended as `deadline:handle-hex`.
         let next = if next.is_empty() {
             None
@@ -932,7 +940,7 @@ impl RedisStore {
             })
         };
         let sessions = reply
-            .map(|json| wire::view(&json).map(|(view, _)| view))
+            .map(|encoded| wire::session(&encoded))
             .collect::<Result<Vec<_>, _>>()
             .map_err(broken)?;
         Ok((sessions, next))

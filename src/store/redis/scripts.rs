@@ -43,10 +43,12 @@ pub(super) struct Scripts {
 }
 
 /// The prelude and `body` as one function library; the body runs with
-/// `KEYS` and `ARGV` as a script would.
+/// `KEYS` and `ARGV` as a script would, and the events it made are appended
+/// to the stream when it returns (`flush`).
 fn with_prelude(body: &str) -> Script {
     let code = format!(
-        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n{body}\nend)\n"
+        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n\
+         local reply = (function()\n{body}\nend)()\nflush()\nreturn reply\nend)\n"
     );
     let digest = Sha256::digest(code.as_bytes());
     let name = format!("sessiontop_{}", hex::encode(&digest[..8]));

@@ -1,8 +1,8 @@
 //! What the scripts write, read back into the engine's own types: events in
-//! the stream and the answers of login, touch and renew as one
-//! length-prefixed string each (no JSON to encode in Redis or to parse
-//! here), and the views of listings as compact JSON. Short field names keep the stream small; nothing
-//! here is ever shown to a client as it is.
+//! the stream, the answers of login, touch and renew, and the sessions of
+//! listings, as one length-prefixed string each (no JSON to encode in Redis
+//! or to parse here; JSON only in stream entries of older versions).
+//! Nothing here is ever shown to a client as it is.
 
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -23,9 +23,6 @@ struct RawView {
     e: f64,
     o: f64,
     st: State,
-    /// From a touch: when its coalesced `touched` event falls due.
-    #[serde(default)]
-    w: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +47,7 @@ fn millis(n: f64) -> Millis {
     n as Millis
 }
 
-fn session(raw: RawView) -> Result<SessionView, String> {
+fn json_session(raw: RawView) -> Result<SessionView, String> {
     let handle: Handle = raw
         .h
         .parse()
@@ -81,15 +78,6 @@ fn session(raw: RawView) -> Result<SessionView, String> {
     })
 }
 
-/// A session view as a script returned it, and when a coalesced touch of it
-/// falls due, if one waits.
-pub(super) fn view(json: &str) -> Result<(SessionView, Option<Millis>), String> {
-    let raw: RawView =
-        serde_json::from_str(json).map_err(|e| format!("a script's reply is unreadable: {e}"))?;
-    let wake = raw.w.map(millis);
-    Ok((session(raw)?, wake))
-}
-
 /// Why a session ended: an expiry's deadline, or `evicted` on a `revoked`
 /// event that a login over the user's session limit caused.
 fn reason(raw: Option<String>) -> Option<EndReason> {
@@ -114,7 +102,7 @@ pub(super) fn event(json: &[u8]) -> Result<Event, String> {
         limit: raw.m,
         deadline: raw.d.map(millis),
         actor: raw.a,
-        session: session(raw.v)?,
+        session: json_session(raw.v)?,
     })
 }
 
@@ -239,16 +227,38 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
     })
 }
 
-/// The stream entry `seq`: a field `v`, the event as `emit` in common.lua
-/// encodes it (and `p`, the seq of its session's previous event, which only
-/// the get script reads), or (written before that) one field `e`, the event
-/// as JSON.
-pub(super) fn entry(seq: u64, fields: &[Vec<u8>]) -> Result<Event, String> {
+/// The events of the stream entry whose id is `first` (see `emit` in
+/// common.lua), numbered from it: a field `v`, one event (and `p`, the seq
+/// of its session's previous event, which only the get script reads); or
+/// `b`, several events each written `<length>:<event>` (and `q`, their
+/// `p`s); or (written by older versions) one field `e`, the event as JSON.
+pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String> {
     match fields {
-        [name, value, ..] if name == b"v" => encoded(seq, value),
-        [name, json] if name == b"e" => event(json),
+        [name, value, ..] if name == b"v" => Ok(vec![encoded(first, value)?]),
+        [name, batch, ..] if name == b"b" => {
+            let mut reader = Reader(batch);
+            let mut events = Vec::new();
+            while !reader.0.is_empty() {
+                events.push(encoded(first + events.len() as u64, reader.part()?)?);
+            }
+            if events.len() as u64 != span(fields) {
+                return Err("a stream entry's events and their links disagree".into());
+            }
+            Ok(events)
+        }
+        [name, json] if name == b"e" => Ok(vec![event(json)?]),
         _ => Err(format!("a stream entry has {} fields", fields.len())),
     }
+}
+
+/// How many seqs the stream entry holds, read without its events, so a
+/// reader goes past one it cannot read without losing its place.
+pub(super) fn span(fields: &[Vec<u8>]) -> u64 {
+    let links = fields
+        .chunks_exact(2)
+        .find(|pair| pair[0] == b"q")
+        .map(|pair| pair[1].split(|&b| b == b' ').count() as u64);
+    links.unwrap_or(1)
 }
 
 /// Event `seq` from its `v` value.
@@ -264,6 +274,11 @@ pub(super) fn encoded(seq: u64, value: &[u8]) -> Result<Event, String> {
         actor: parts.actor,
         session: parts.session,
     })
+}
+
+/// A session as `encode` in common.lua writes it for an answer or a listing.
+pub(super) fn session(encoded: &[u8]) -> Result<SessionView, String> {
+    Ok(decode(encoded)?.session)
 }
 
 /// What a login, touch or renew answered: a refusal (`!gone`, `!collision`,
@@ -282,7 +297,7 @@ pub(super) fn answer(reply: redis::Value) -> Result<Answer, String> {
                     redis::Value::Int(at) => Some(*at),
                     _ => None,
                 };
-                Ok(Answer::Session(decode(encoded)?.session, wake))
+                Ok(Answer::Session(session(encoded)?, wake))
             }
             _ => Err(format!("a script answered {} values", items.len())),
         },
@@ -310,7 +325,9 @@ mod tests {
         bytes.extend_from_slice(format!("{}:", numbers.len()).as_bytes());
         bytes.extend_from_slice(numbers);
         bytes.extend_from_slice(b"2:ip3:a:b0:0:");
-        let event = entry(42, &[b"v".to_vec(), bytes.clone()]).expect("readable");
+        let event = entry(42, &[b"v".to_vec(), bytes.clone()])
+            .expect("readable")
+            .remove(0);
         assert_eq!(event.seq, 42);
         assert_eq!(event.kind, EventKind::Expired);
         assert_eq!(event.reason, Some(EndReason::Idle));
@@ -331,5 +348,33 @@ mod tests {
         for end in 0..bytes.len() - b"2:ip3:a:b0:0:".len() {
             assert!(entry(42, &[b"v".to_vec(), bytes[..end].to_vec()]).is_err());
         }
+
+        // Three events in one entry are numbered from its id, whatever bytes they hold.
+        let mut batch = Vec::new();
+        for _ in 0..3 {
+            batch.extend_from_slice(format!("{}:", bytes.len()).as_bytes());
+            batch.extend_from_slice(&bytes);
+        }
+        let fields = [
+            b"b".to_vec(),
+            batch.clone(),
+            b"q".to_vec(),
+            b"0 7 42".to_vec(),
+        ];
+        assert_eq!(span(&fields), 3);
+        let events = entry(42, &fields).expect("readable");
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [42, 43, 44]);
+        assert!(events.iter().all(|e| e.session.user == "al:ce"));
+        // Links that do not match the events, or a cut event, are errors.
+        let short = [b"b".to_vec(), batch.clone(), b"q".to_vec(), b"0 7".to_vec()];
+        assert!(entry(42, &short).is_err());
+        let cut = [
+            b"b".to_vec(),
+            batch[..batch.len() - 1].to_vec(),
+            b"q".to_vec(),
+            b"0 7 42".to_vec(),
+        ];
+        assert!(entry(42, &cut).is_err());
     }
 }

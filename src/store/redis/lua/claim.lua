@@ -4,17 +4,18 @@
 -- claimed exactly once. Returns { ended, more (0|1), next wake ms or -1, now }.
 local max = tonumber(ARGV[5])
 local ended = 0
--- Ends are batched: one HMGET for the records, one HINCRBY for the seqs, one
--- XTRIM, one HDEL, one ZREM and one HINCRBY per reason for the whole claim;
--- per session only its user's set and its event, so a burst of expiries
--- costs Redis as little as it can.
-local gone, reasons, deadlines, touching, counts = {}, {}, {}, {}, {}
+-- Ends are batched: one HMGET for the records, one HDEL, one ZREM and one
+-- HINCRBY per reason for the whole claim, and all the claim's events make
+-- one stream entry; per session only its user's set, so a burst of
+-- expiries costs Redis as little as it can.
+local gone, touching, counts = {}, {}, {}
 local function claim(s, r, d)
   if s.pend == 1 then touching[#touching + 1] = s.h end
   redis.call('SREM', user_key(s.user), member(s.h))
   ended = ended + 1
-  gone[ended], reasons[ended], deadlines[ended] = s, r, d
+  gone[ended] = s.h
   counts[r] = (counts[r] or 0) + 1
+  emit('expired', s, 'expired', r, d)
 end
 -- Runs `command key handles...` 500 handles at a time (Lua's stack is small).
 local function in_parts(command, key, handles)
@@ -24,17 +25,9 @@ local function in_parts(command, key, handles)
 end
 local settled = 0
 local function settle()
-  local n = ended - settled
-  if n == 0 then return end
-  local seq = redis.call('HINCRBY', K_META, 'seq', ms(n)) - n
+  if ended == settled then return end
   local handles = {}
-  for i = 1, n do
-    local s = gone[settled + i]
-    handles[i] = s.h
-    redis.call('XADD', K_EV, ms(seq + i) .. '-0', 'v',
-      encode(s, 'expired', 'expired', reasons[settled + i], deadlines[settled + i]), 'p', ms(s.last))
-  end
-  redis.call('XTRIM', K_EV, 'MAXLEN', '~', RETAIN)
+  for i = settled + 1, ended do handles[#handles + 1] = gone[i] end
   in_parts('HDEL', K_SESS, handles)
   in_parts('ZREM', K_DUE, handles)
   in_parts('ZREM', K_TOUCH, touching)

@@ -18,6 +18,9 @@ local K_META, K_SESS, K_DUE, K_TOUCH, K_EV, PREFIX, TOUCH_IV, RETAIN, NOW
 local CLOSE_PREV, CLOSE_NEXT
 -- A closing instant that has passed but has not ended every session yet.
 local CLOSING
+-- The events of this call (see `emit`): how many, the seq of the first, the
+-- events and their sessions' previous seqs.
+local EV_N, EV_FIRST, EV, EV_PREV = 0, 0, {}, {}
 
 local function begin(keys, args)
   K_META, K_SESS, K_DUE, K_TOUCH, K_EV = keys[1], keys[2], keys[3], keys[4], keys[5]
@@ -25,6 +28,7 @@ local function begin(keys, args)
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   CLOSE_PREV, CLOSE_NEXT, CLOSING = nil, nil, nil
+  EV_N, EV, EV_PREV = 0, {}, {}
   if args[2] ~= '' then
     for c in string.gmatch(args[2], '%d+') do
       c = tonumber(c)
@@ -63,8 +67,13 @@ end
 -- times as offsets from created (shorter), pending-touch flag, attributes,
 -- login order, and the seq of the session's newest event (where `get` walks
 -- back through its events; 0 in records written before it was kept).
+-- The attributes are kept as `encode` writes them (see `attributes`), so
+-- a change reads and writes them as one string, never a table.
+local attributes
 local function record(h, v)
   local user, vh, c, ls, idle, ab, lte, pend, attrs, born, last = cmsgpack.unpack(v)
+  -- Records written before attributes were kept encoded hold a table.
+  if type(attrs) == 'table' then attrs = attributes(attrs) end
   return { h = h, user = user, vh = vh, created = c, last_seen = c + ls, idle = idle,
            abs = c + ab, lte = c + lte, pend = pend, attrs = attrs, born = born or 0,
            last = last or 0 }
@@ -111,12 +120,6 @@ local function ends(s)
   return e
 end
 
--- The session as JSON-ready table (listings).
-local function view(s, state)
-  return { h = hex(s.h), u = s.user, a = s.attrs, c = s.created, l = s.last_seen,
-           i = s.last_seen + s.idle, x = s.abs, e = ends(s), o = s.idle, st = state }
-end
-
 -- An event as one string, so XADD, the stream and every node's XREAD handle
 -- one value per event rather than twenty: each part is `<length>:<bytes>`
 -- (binary safe), in this order: kind ('' when there was none), reason,
@@ -139,32 +142,61 @@ local function prefix(v)
   end
   return p
 end
-local function encode(s, state, kind, reason, deadline, actor, limit)
-  kind, reason, actor = kind or '', reason or '', actor or ''
-  local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
-    s.last_seen + s.idle, s.abs, ends(s), s.idle)
-  local p = { prefix(kind), kind, prefix(reason), reason, prefix(actor), actor, '8:', s.h,
-              prefix(s.user), s.user, prefix(state), state, prefix(n), n }
-  local i = 14
-  for k, v in pairs(s.attrs) do
+-- The attributes' part of an event, from name-value pairs: the record keeps it.
+attributes = function(pairs_of)
+  local p, i = {}, 0
+  for k, v in pairs(pairs_of) do
     p[i + 1], p[i + 2], p[i + 3], p[i + 4] = prefix(k), k, prefix(v), v
     i = i + 4
   end
   return table.concat(p)
 end
+local function encode(s, state, kind, reason, deadline, actor, limit)
+  kind, reason, actor = kind or '', reason or '', actor or ''
+  local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
+    s.last_seen + s.idle, s.abs, ends(s), s.idle)
+  return table.concat({ prefix(kind), kind, prefix(reason), reason, prefix(actor), actor, '8:',
+                        s.h, prefix(s.user), s.user, prefix(state), state, prefix(n), n, s.attrs })
+end
 
--- Appends one event: the global seq is the stream id, so ids map 1:1 to seqs.
--- Beside the event (`v`) each entry names the seq of its session's previous
--- event (`p`, 0 for none), and the session keeps its newest (`s.last`): a
--- session's events are a chain that `get` follows back from the newest. A
--- live session's record is stored after its events are emitted.
--- `e` is the event encoded when the caller has it already. Returns it.
+-- Events are numbered by one global seq, and each call appends the events
+-- it makes as one stream entry (`flush`, when the call ends), whose id is
+-- the seq of its first event: ids map 1:1 to seqs, and a claim of hundreds
+-- of sessions or a batch of touches costs one XADD, and every node's read
+-- one entry, not one each. An entry of one event has fields `v` (the
+-- event) and `p` (the seq of its session's previous event, 0 for none); an
+-- entry of several has `b` (the events, each `<length>:<event>`) and `q`
+-- (their `p`s, space separated). The session keeps the seq of its newest
+-- event (`s.last`): a session's events are a chain that `get` follows back
+-- from the newest. A live session's record is stored after its events are
+-- emitted. `e` is the event encoded when the caller has it already.
+-- Returns it.
 local function emit(kind, s, state, reason, deadline, actor, e, limit)
   e = e or encode(s, state, kind, reason, deadline, actor, limit)
-  local seq = redis.call('HINCRBY', K_META, 'seq', '1')
-  redis.call('XADD', K_EV, 'MAXLEN', '~', RETAIN, ms(seq) .. '-0', 'v', e, 'p', ms(s.last))
-  s.last = seq
+  if EV_N == 0 then EV_FIRST = tonumber(redis.call('HGET', K_META, 'seq') or '0') + 1 end
+  EV_N = EV_N + 1
+  EV[EV_N], EV_PREV[EV_N] = e, ms(s.last)
+  s.last = EV_FIRST + EV_N - 1
   return e
+end
+
+-- Appends the call's events as one stream entry, keeping at least RETAIN
+-- events before it.
+local function flush()
+  if EV_N == 0 then return end
+  local last = EV_FIRST + EV_N - 1
+  redis.call('HSET', K_META, 'seq', ms(last))
+  local trim = EV_FIRST - tonumber(RETAIN)
+  if trim < 1 then trim = 1 end
+  if EV_N == 1 then
+    redis.call('XADD', K_EV, 'MINID', '~', ms(trim), ms(EV_FIRST) .. '-0', 'v', EV[1], 'p', EV_PREV[1])
+  else
+    local parts = {}
+    for i = 1, EV_N do parts[2 * i - 1], parts[2 * i] = prefix(EV[i]), EV[i] end
+    redis.call('XADD', K_EV, 'MINID', '~', ms(trim), ms(EV_FIRST) .. '-0',
+      'b', table.concat(parts), 'q', table.concat(EV_PREV, ' ', 1, EV_N))
+  end
+  EV_N = 0
 end
 
 -- A script's answer about one session: when its coalesced `touched` event

@@ -1,6 +1,6 @@
 -- A page of live sessions, soonest own deadline first (ties by handle).
 -- ARGV 5 user ('' for all), 6 limit, 7 cursor deadline ('' for the start),
--- 8 cursor handle. Returns { next cursor or '', view json... }.
+-- 8 cursor handle. Returns { next cursor or '', each session encoded as an event (`encode`)... }.
 local user, limit = ARGV[5], tonumber(ARGV[6])
 local cs, ch = tonumber(ARGV[7]), ARGV[8]
 local out = {}
@@ -42,6 +42,6 @@ for i, o in ipairs(out) do
     reply[1] = ms(out[limit].score) .. ':' .. hex(out[limit].s.h)
     break
   end
-  table.insert(reply, cjson.encode(view(o.s, 'active')))
+  table.insert(reply, encode(o.s, 'active'))
 end
 return reply

@@ -6,6 +6,7 @@ local idle, absolute = tonumber(ARGV[8]), tonumber(ARGV[9])
 local limit, on_limit = tonumber(ARGV[10]), ARGV[11]
 local attrs = {}
 for i = 12, #ARGV, 2 do attrs[ARGV[i]] = ARGV[i + 1] end
+attrs = attributes(attrs)
 -- Selectors are random; one that is taken anywhere in the cluster is drawn again.
 if redis.call('HEXISTS', K_SESS, h) == 1 then return '!collision' end
 local ukey = user_key(user)

@@ -1,6 +1,6 @@
 -- The live sessions of the user whose token is presented, oldest first.
 -- ARGV 5 handle, 6 presented verifier hash. Returns '!gone', or
--- { current handle (hex), view json... }. Costs the user's sessions only.
+-- { current handle (hex), each session encoded as an event (`encode`)... }. Costs the user's sessions only.
 local me = live(ARGV[5], ARGV[6])
 if not me then return '!gone' end
 local ukey = user_key(me.user)
@@ -11,5 +11,5 @@ for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
 end
 table.sort(alive, older)
 local reply = { hex(me.h) }
-for _, s in ipairs(alive) do table.insert(reply, cjson.encode(view(s, 'active'))) end
+for _, s in ipairs(alive) do table.insert(reply, encode(s, 'active')) end
 return reply

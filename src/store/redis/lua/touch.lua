@@ -1,22 +1,35 @@
--- ARGV 5 handle, 6 presented verifier hash ('' for a touch by handle), 7 actor ('' for none).
--- Returns '!gone', or the session's answer (common.lua) with, while a
--- coalesced touch waits to be announced, when it falls due, so this node's
--- driver is told when.
-local hash = ARGV[6]
-if hash == '' then hash = nil end
-local s = live(ARGV[5], hash)
-if not s then return '!gone' end
-announce_due_touch(s)
-local announce = mark_seen(s)
-redis.call('HINCRBY', K_META, 'touches', '1')
-local e
-if announce then
-  local actor = ARGV[7]
+-- Touches, several at once: ARGV 5, 6, 7 are the first touch's handle,
+-- presented verifier hash ('' for a touch by handle) and actor ('' for
+-- none), and so on for each. A node gathers the touches that arrive while
+-- its previous ones run into one call: the call, its reply and the stream
+-- entry of their events are then shared. Each touch is still whole on its
+-- own, in the order given. Returns one answer per touch: '!gone', or the
+-- session's answer (common.lua) with, while a coalesced touch waits to be
+-- announced, when it falls due, so this node's driver is told when.
+local answers, touched = {}, 0
+for i = 5, #ARGV, 3 do
+  local hash, actor = ARGV[i + 1], ARGV[i + 2]
+  if hash == '' then hash = nil end
   if actor == '' then actor = nil end
-  e = emit('touched', s, 'active', nil, nil, actor)
-else
-  e = encode(s, 'active')
+  local s = live(ARGV[i], hash)
+  if not s then
+    answers[#answers + 1] = '!gone'
+  else
+    touched = touched + 1
+    announce_due_touch(s)
+    local e
+    if mark_seen(s) then
+      e = emit('touched', s, 'active', nil, nil, actor)
+    else
+      e = encode(s, 'active')
+    end
+    store(s)
+    if s.pend == 1 then
+      answers[#answers + 1] = answer(e, s.lte + touch_interval(s))
+    else
+      answers[#answers + 1] = answer(e)
+    end
+  end
 end
-store(s)
-if s.pend == 1 then return answer(e, s.lte + touch_interval(s)) end
-return answer(e)
+if touched > 0 then redis.call('HINCRBY', K_META, 'touches', ms(touched)) end
+return answers
