@@ -566,3 +566,100 @@ async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     assert_eq!(events.len(), 1);
     assert_eq!(attributes(&events[0].session), expected);
 }
+
+/// An expiry leaves its member in the user's set (the claim touches no user
+/// key); whoever reads the set next looks past it, and the set itself
+/// expires with the last absolute deadline of its sessions. A member that
+/// names another user's session is never taken for this user's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_set_drops_what_ended_and_expires_with_its_sessions() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "users:", policy()).await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let short = Login {
+        idle_timeout: Some(Duration::from_secs(1)),
+        absolute_timeout: Some(Duration::from_secs(60)),
+        ..Login::user("alice")
+    };
+    let (_, brief) = a.login(short).await.unwrap();
+    let long = Login {
+        absolute_timeout: Some(Duration::from_secs(3600)),
+        ..Login::user("alice")
+    };
+    let (token, kept) = a.login(long).await.unwrap();
+    let expires_at: i64 = redis::cmd("PEXPIRETIME")
+        .arg("users:u:alice")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        expires_at, kept.absolute_expires_at,
+        "the set lives as long as its longest session can"
+    );
+
+    // The brief session expires; its member stays until the set is read.
+    let mut events = a.subscribe_after(0).await.unwrap();
+    loop {
+        let event = next_event(&mut events).await;
+        if event.kind == EventKind::Expired {
+            assert_eq!(event.session.handle, brief.handle);
+            break;
+        }
+    }
+    let members: u64 = redis::cmd("SCARD")
+        .arg("users:u:alice")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, 2);
+    let (listed, _) = a.list(Some("alice"), 10, None).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.handle).collect::<Vec<_>>(),
+        [kept.handle]
+    );
+
+    // A member naming bob's session (as a reused handle would) is not alice's.
+    let (_, bob) = a.login(Login::user("bob")).await.unwrap();
+    redis::cmd("SADD")
+        .arg("users:u:alice")
+        .arg(bob.handle.0)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let (listed, _) = a.list(Some("alice"), 10, None).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.handle).collect::<Vec<_>>(),
+        [kept.handle]
+    );
+    let mine = a.mine(token.expose()).await.unwrap();
+    assert_eq!(
+        mine.sessions.iter().map(|v| v.handle).collect::<Vec<_>>(),
+        [kept.handle]
+    );
+    let members: u64 = redis::cmd("SCARD")
+        .arg("users:u:alice")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        members, 1,
+        "reading the set dropped what is not alice's any more"
+    );
+    redis::cmd("SADD")
+        .arg("users:u:alice")
+        .arg(bob.handle.0)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(a.revoke_user("alice", "test").await.unwrap(), 1);
+    assert!(
+        a.get(bob.handle).await.unwrap().is_some(),
+        "bob's session lives"
+    );
+}

@@ -6,12 +6,12 @@ local max = tonumber(ARGV[5])
 local ended = 0
 -- Ends are batched: one HMGET for the records, one HDEL, one ZREM and one
 -- HINCRBY per reason for the whole claim, and all the claim's events make
--- one stream entry; per session only its user's set, so a burst of
--- expiries costs Redis as little as it can.
+-- one stream entry, so a burst of expiries costs Redis as little as it can.
+-- The user's set keeps the member: whoever reads that set next drops it,
+-- and the set expires with its sessions' last absolute deadline (login.lua).
 local gone, touching, counts = {}, {}, {}
 local function claim(s, r, d)
   if s.pend == 1 then touching[#touching + 1] = s.h end
-  redis.call('SREM', user_key(s.user), member(s.h))
   ended = ended + 1
   gone[ended] = s.h
   counts[r] = (counts[r] or 0) + 1

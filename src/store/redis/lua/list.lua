@@ -10,7 +10,7 @@ if user ~= '' then
   for _, m in ipairs(redis.call('SMEMBERS', user_key(user))) do
     local h = handle_of(m)
     local s = load(h)
-    if s and not due(s) then
+    if s and s.user == user and not due(s) then
       local score = (own_deadline(s))
       if cs == nil or score > cs or (score == cs and h > ch) then
         table.insert(found, { s = s, score = score })

@@ -14,7 +14,7 @@ if limit > 0 then
   local alive = {}
   for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
     local s = live(handle_of(m), nil)
-    if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
+    if s and s.user == user then table.insert(alive, s) else redis.call('SREM', ukey, m) end
   end
   if #alive >= limit then
     if on_limit == 'refuse' then return '!limit:' .. ms(limit) end
@@ -33,6 +33,11 @@ local e = emit('created', s, 'active')
 store(s)
 redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
 redis.call('SADD', ukey, member(h))
+-- The set outlives none of its sessions, and no longer than the last of
+-- them can live: an expiry leaves its member to whoever reads the set next.
+if redis.call('PEXPIREAT', ukey, ms(s.abs), 'NX') == 0 then
+  redis.call('PEXPIREAT', ukey, ms(s.abs), 'GT')
+end
 redis.call('HINCRBY', K_META, 'logins', '1')
 local n = redis.call('HLEN', K_SESS)
 if n > tonumber(redis.call('HGET', K_META, 'peak') or '0') then redis.call('HSET', K_META, 'peak', ms(n)) end

@@ -7,7 +7,7 @@ local ukey = user_key(me.user)
 local alive = {}
 for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
   local s = live(handle_of(m), nil)
-  if s then table.insert(alive, s) elseif not load(handle_of(m)) then redis.call('SREM', ukey, m) end
+  if s and s.user == me.user then table.insert(alive, s) else redis.call('SREM', ukey, m) end
 end
 table.sort(alive, older)
 local reply = { hex(me.h) }

@@ -23,10 +23,10 @@ for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
   local h = handle_of(m)
   if h ~= me.h then
     local s = live(h, nil)
-    if s then
+    if s and s.user == me.user then
       revoke(s)
       ended = ended + 1
-    elseif not load(h) then
+    else
       redis.call('SREM', ukey, m)
     end
   end

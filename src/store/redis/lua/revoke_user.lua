@@ -5,7 +5,7 @@ local actor = ARGV[6]
 local revoked = 0
 for _, m in ipairs(redis.call('SRANDMEMBER', ukey, ARGV[7])) do
   local s = live(handle_of(m), nil)
-  if s then
+  if s and s.user == ARGV[5] then
     announce_due_touch(s)
     finish(s, 'revoked', 'revoked', nil, nil, actor, 'revoked')
     revoked = revoked + 1
