@@ -663,3 +663,63 @@ async fn a_users_set_drops_what_ended_and_expires_with_its_sessions() {
         "bob's session lives"
     );
 }
+
+/// A node removes the functions that other sessiontop versions loaded, and
+/// nothing else; a node whose functions were removed loads them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_removes_other_versions_functions_and_survives_losing_its_own() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let libraries = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let listed: Vec<Vec<redis::Value>> = redis::cmd("FUNCTION")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let mut names: Vec<String> = listed
+                .into_iter()
+                .map(|library| redis::from_redis_value(library[1].clone()).unwrap())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    for name in ["sessiontop_0000000000000000", "someone_elses"] {
+        redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(format!(
+                "#!lua name={name}\nredis.register_function('{name}', function() return 1 end)"
+            ))
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let a = node(&redis, "versions:", policy()).await;
+    let (token, _) = a.login(login("alice")).await.unwrap();
+    let loaded = libraries(&mut conn).await;
+    assert!(loaded.contains(&"someone_elses".to_owned()));
+    assert!(!loaded.contains(&"sessiontop_0000000000000000".to_owned()));
+    assert!(loaded.iter().any(|name| name.starts_with("sessiontop_")));
+
+    // Another version's node starts and removes ours: the next call loads them again.
+    redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    a.touch(token.expose()).await.expect("the touch goes on");
+    assert!(
+        libraries(&mut conn)
+            .await
+            .iter()
+            .any(|name| name.starts_with("sessiontop_"))
+    );
+}

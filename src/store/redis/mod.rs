@@ -581,6 +581,13 @@ impl RedisStore {
             shared: shared.clone(),
         };
         store.measure_skew().await?;
+        let removed = scripts::remove_other_versions(&shared.scripts, &mut probe).await;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed the Redis functions of other sessiontop versions"
+            );
+        }
         tokio::spawn(feed::tail(shared.clone(), client));
         tokio::spawn(expiry::drive(shared));
         Ok(store)

@@ -74,7 +74,81 @@ pub(super) fn is_loaded(error: &redis::RedisError) -> bool {
     error.to_string().contains("already exists")
 }
 
+/// Removes the function libraries that other versions of sessiontop loaded
+/// (named like ours, with another hash), and returns how many it removed:
+/// without this, every upgrade would leave its predecessor's code in Redis
+/// for good. A node of another version that is still running loses nothing:
+/// its next call finds its function missing and loads it again (`run`).
+/// Best effort: an error leaves them where they are.
+pub(super) async fn remove_other_versions(
+    scripts: &Scripts,
+    conn: &mut redis::aio::ConnectionManager,
+) -> usize {
+    let listed: redis::RedisResult<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("LIBRARYNAME")
+        .arg("sessiontop_*")
+        .query_async(conn)
+        .await;
+    let Ok(redis::Value::Array(libraries)) = listed else {
+        return 0;
+    };
+    let ours = scripts.all();
+    let mut removed = 0;
+    for library in libraries {
+        let Some(name) = library_name(library) else {
+            continue;
+        };
+        if ours.iter().any(|script| script.name == name) {
+            continue;
+        }
+        let deleted: redis::RedisResult<()> = redis::cmd("FUNCTION")
+            .arg("DELETE")
+            .arg(&name)
+            .query_async(conn)
+            .await;
+        if deleted.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The `library_name` of one `FUNCTION LIST` entry (a flat array in RESP2,
+/// a map in RESP3).
+fn library_name(library: redis::Value) -> Option<String> {
+    let pairs: Vec<(redis::Value, redis::Value)> = match library {
+        redis::Value::Map(pairs) => pairs,
+        redis::Value::Array(items) => {
+            let mut items = items.into_iter();
+            std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect()
+        }
+        _ => return None,
+    };
+    pairs.into_iter().find_map(|(key, value)| {
+        let key: String = redis::from_redis_value(key).ok()?;
+        (key == "library_name")
+            .then(|| redis::from_redis_value(value).ok())
+            .flatten()
+    })
+}
+
 impl Scripts {
+    fn all(&self) -> [&Script; 10] {
+        [
+            &self.login,
+            &self.touch,
+            &self.renew,
+            &self.finish,
+            &self.revoke_user,
+            &self.mine,
+            &self.revoke_mine,
+            &self.get,
+            &self.list,
+            &self.claim,
+        ]
+    }
+
     pub fn new() -> Self {
         Scripts {
             login: with_prelude(include_str!("lua/login.lua")),
