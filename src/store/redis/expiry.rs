@@ -33,9 +33,7 @@ pub(super) async fn drive(shared: Arc<Shared>) {
         let after = shared.clock.now();
         let next = match claimed {
             Ok((_, more, next, redis_now)) => {
-                shared
-                    .skew
-                    .store(redis_now - (before + after) / 2, Ordering::Relaxed);
+                shared.observe_skew(before, redis_now, after);
                 if more == 1 {
                     tokio::task::yield_now().await;
                     continue;

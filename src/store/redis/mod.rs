@@ -62,6 +62,9 @@ const LOADING_WAIT: Duration = Duration::from_secs(60);
 const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
 const REVOKE_CHUNK: usize = 1000;
+/// How long a skew sample with a short round trip stands before any sample
+/// may replace it (see `Shared::observe_skew`); clocks drift far slower.
+const SKEW_FRESH: Duration = Duration::from_secs(10);
 
 /// How to reach Redis and what to run on it.
 #[derive(Clone)]
@@ -181,8 +184,10 @@ struct Shared {
     instance: Mutex<String>,
     node: String,
     clock: Arc<dyn Clock>,
-    /// Redis time minus this node's clock, as last measured.
+    /// Redis time minus this node's clock, as measured by the best recent sample.
     skew: AtomicI64,
+    /// The round trip of the sample `skew` came from, and when it was taken.
+    skew_sample: Mutex<Option<(Millis, std::time::Instant)>>,
     mint: Mutex<TokenMint>,
     feed: feed::Feed,
     /// Wakes the expiry driver when a deadline comes before its plan.
@@ -206,6 +211,27 @@ impl Shared {
         self.shutdown.store(true, Ordering::SeqCst);
         self.wake.notify_one();
         self.feed.close();
+    }
+
+    /// Takes a measurement of Redis's clock (`redis_now`, read between
+    /// `before` and `after` on this node's) into the skew. A slow round trip
+    /// says little: Redis read its clock somewhere inside it, so the estimate
+    /// can be off by half of it, and the expiry driver would wake that much
+    /// late. So, as NTP does, a sample counts only if its round trip is
+    /// about as short as the one the skew came from, or that one is older
+    /// than `SKEW_FRESH`.
+    fn observe_skew(&self, before: Millis, redis_now: Millis, after: Millis) {
+        let rtt = after - before;
+        let now = std::time::Instant::now();
+        let mut sample = self
+            .skew_sample
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if takes_skew_sample(*sample, rtt, now) {
+            *sample = Some((rtt, now));
+            self.skew
+                .store(redis_now - (before + after) / 2, Ordering::Relaxed);
+        }
     }
 
     /// Redis's time as this node estimates it from its own clock and the skew.
@@ -469,6 +495,19 @@ fn broken(what: String) -> StoreError {
     StoreError::Unavailable(what)
 }
 
+/// Whether a skew sample with round trip `rtt` replaces the `current` one
+/// (its round trip and when it was taken); see `Shared::observe_skew`.
+fn takes_skew_sample(
+    current: Option<(Millis, std::time::Instant)>,
+    rtt: Millis,
+    now: std::time::Instant,
+) -> bool {
+    match current {
+        Some((best, at)) => rtt <= best + 1 || now.duration_since(at) > SKEW_FRESH,
+        None => true,
+    }
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     getrandom::fill(&mut raw).expect("the OS random number generator failed");
@@ -569,6 +608,7 @@ impl RedisStore {
             node: random_hex(4),
             clock: options.clock,
             skew: AtomicI64::new(0),
+            skew_sample: Mutex::new(None),
             mint: Mutex::new(TokenMint::default()),
             feed: feed::Feed::new(seq.unwrap_or(0)),
             wake: Notify::new(),
@@ -636,8 +676,7 @@ impl RedisStore {
         let before = self.shared.clock.now();
         let redis_now = self.now().await?;
         let after = self.shared.clock.now();
-        let skew = redis_now - (before + after) / 2;
-        self.shared.skew.store(skew, Ordering::Relaxed);
+        self.shared.observe_skew(before, redis_now, after);
         Ok(())
     }
 
@@ -1026,5 +1065,22 @@ mod tests {
         }
         assert!("1.2.3".parse::<RedisCursor>().is_err());
         assert!("1.4194304.0.0".parse::<RedisCursor>().is_err());
+    }
+
+    /// A slow round trip cannot move the skew that a fast one measured, until
+    /// that one is old; the first sample always counts.
+    #[test]
+    fn the_skew_comes_from_the_fastest_recent_round_trip() {
+        let start = std::time::Instant::now();
+        assert!(takes_skew_sample(None, 80, start));
+        let fast = Some((1, start));
+        assert!(takes_skew_sample(fast, 0, start));
+        assert!(takes_skew_sample(fast, 2, start), "within a millisecond");
+        assert!(!takes_skew_sample(fast, 40, start + Duration::from_secs(1)));
+        assert!(takes_skew_sample(
+            fast,
+            40,
+            start + SKEW_FRESH + Duration::from_millis(1)
+        ));
     }
 }
