@@ -723,3 +723,28 @@ async fn a_node_removes_other_versions_functions_and_survives_losing_its_own() {
             .any(|name| name.starts_with("sessiontop_"))
     );
 }
+
+/// "From now on" is Redis's now: a client that changes something and then
+/// subscribes on the same node never gets its own change as news, however
+/// far behind the node's reading of the stream is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscription_starts_after_what_redis_already_holds() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "now:", policy()).await;
+    for i in 0..50 {
+        let (_, before) = a.login(Login::user(format!("before{i}"))).await.unwrap();
+        let (mut live, newest) = a.subscribe_live().await.unwrap();
+        assert_eq!(newest, a.stats().await.unwrap().last_seq, "round {i}");
+        let (_, after) = a.login(Login::user(format!("after{i}"))).await.unwrap();
+        let event = next_event(&mut live).await;
+        assert_eq!(event.kind, EventKind::Created);
+        assert_eq!(
+            event.session.handle, after.handle,
+            "round {i}: the login before the subscription ({:?}) came as news",
+            before.handle
+        );
+        assert_eq!(event.seq, newest + 1);
+    }
+}

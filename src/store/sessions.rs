@@ -345,7 +345,7 @@ impl Sessions {
     pub async fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
         match &self.backend {
             Backend::Local { engine, .. } => Ok(engine.subscribe_live()),
-            Backend::Redis { redis, .. } => redis.subscribe_live(),
+            Backend::Redis { redis, .. } => redis.subscribe_live().await,
         }
     }
 

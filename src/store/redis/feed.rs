@@ -251,10 +251,23 @@ async fn follow_reset(shared: &Shared, conn: &mut ConnectionManager) -> Option<u
     Some(0)
 }
 
-/// Everything this node publishes from now on, and the seq it starts after.
-pub(super) fn subscribe_live(shared: &Shared) -> Result<(Subscription, u64), StoreError> {
-    let (receiver, seq) = shared.feed.subscribe()?;
-    Ok((Subscription::new(Vec::new(), receiver), seq))
+/// Everything that happens from now on, and the seq it starts after. "Now"
+/// is Redis's newest event, not the last this node has read off the stream
+/// (it may lag by a read), so a client that changed something and then
+/// subscribes never sees its own change come as news.
+pub(super) async fn subscribe_live(shared: &Shared) -> Result<(Subscription, u64), StoreError> {
+    let (receiver, published) = shared.feed.subscribe()?;
+    let current: Option<u64> = shared
+        .query(redis::cmd("HGET").arg(&shared.keys[0]).arg("seq"))
+        .await?;
+    match current {
+        // Taken after the receiver: whatever comes later reaches it.
+        Some(current) if current > published => Ok((
+            Subscription::new(Vec::new(), skipping_through(receiver, current)),
+            current,
+        )),
+        _ => Ok((Subscription::new(Vec::new(), receiver), published)),
+    }
 }
 
 /// A subscription that starts right after `seq`.

@@ -1031,8 +1031,8 @@ impl RedisStore {
     }
 
     /// Everything that happens from now on, and the seq of the newest event before it.
-    pub fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
-        feed::subscribe_live(&self.shared)
+    pub async fn subscribe_live(&self) -> Result<(Subscription, u64), StoreError> {
+        feed::subscribe_live(&self.shared).await
     }
 
     /// Redis memory in use, in bytes (`INFO memory`), for the benchmarks.

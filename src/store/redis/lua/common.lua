@@ -189,7 +189,8 @@ local function flush()
   local trim = EV_FIRST - tonumber(RETAIN)
   if trim < 1 then trim = 1 end
   if EV_N == 1 then
-    redis.call('XADD', K_EV, 'MINID', '~', ms(trim), ms(EV_FIRST) .. '-0', 'v', EV[1], 'p', EV_PREV[1])
+    redis.call('XADD', K_EV, 'MINID', '~', ms(trim), ms(EV_FIRST) .. '-0',
+      'v', EV[1], 'p', EV_PREV[1])
   else
     local parts = {}
     for i = 1, EV_N do parts[2 * i - 1], parts[2 * i] = prefix(EV[i]), EV[i] end

@@ -1,6 +1,7 @@
 -- A page of live sessions, soonest own deadline first (ties by handle).
 -- ARGV 5 user ('' for all), 6 limit, 7 cursor deadline ('' for the start),
--- 8 cursor handle. Returns { next cursor or '', each session encoded as an event (`encode`)... }.
+-- 8 cursor handle. Returns { next cursor or '', each session encoded as an
+-- event (`encode`)... }.
 local user, limit = ARGV[5], tonumber(ARGV[6])
 local cs, ch = tonumber(ARGV[7]), ARGV[8]
 local out = {}

@@ -1,6 +1,7 @@
 -- The live sessions of the user whose token is presented, oldest first.
 -- ARGV 5 handle, 6 presented verifier hash. Returns '!gone', or
--- { current handle (hex), each session encoded as an event (`encode`)... }. Costs the user's sessions only.
+-- { current handle (hex), each session encoded as an event (`encode`)... }.
+-- Costs the user's sessions only.
 local me = live(ARGV[5], ARGV[6])
 if not me then return '!gone' end
 local ukey = user_key(me.user)
