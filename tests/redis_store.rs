@@ -35,6 +35,15 @@ async fn node(redis: &RedisServer, prefix: &str, policy: Policy) -> RedisStore {
         .expect("the node connects")
 }
 
+/// A plain connection to the test's Redis, to look at (or plant) keys directly.
+async fn raw_connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
 /// The next event: the backlog first, then what follows it.
 async fn next_event(subscription: &mut Subscription) -> Event {
     if !subscription.backlog.is_empty() {
@@ -468,11 +477,7 @@ async fn touches_that_arrive_together_share_a_call_and_keep_their_own_events() {
     let last = a.stats().await.unwrap().last_seq;
     assert_eq!(last, before + 300, "one event per touch");
 
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = raw_connection(&redis).await;
     let entries: u64 = redis::cmd("XLEN")
         .arg("together:e")
         .query_async(&mut conn)
@@ -527,11 +532,7 @@ async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     };
     let a = node(&redis, "old:", policy()).await;
     let handle = sessiontop::engine::Handle(0x000a_bcde_f012_3456);
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = raw_connection(&redis).await;
     let old_record = r#"
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -577,11 +578,7 @@ async fn a_users_set_drops_what_ended_and_expires_with_its_sessions() {
         return;
     };
     let a = node(&redis, "users:", policy()).await;
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = raw_connection(&redis).await;
     let short = Login {
         idle_timeout: Some(Duration::from_secs(1)),
         absolute_timeout: Some(Duration::from_secs(60)),
@@ -671,11 +668,7 @@ async fn a_node_removes_other_versions_functions_and_survives_losing_its_own() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = raw_connection(&redis).await;
     let libraries = |conn: &mut redis::aio::MultiplexedConnection| {
         let mut conn = conn.clone();
         async move {
