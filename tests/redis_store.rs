@@ -741,3 +741,78 @@ async fn a_live_subscription_starts_after_what_redis_already_holds() {
         assert_eq!(event.seq, newest + 1);
     }
 }
+
+/// However often a user logs in while their sessions expire unseen, the set
+/// of their sessions does not grow without end: each login drops members
+/// whose session is gone. A set an earlier version wrote (no expiry) gets
+/// the latest absolute deadline of its sessions, not the new login's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_set_stays_small_and_outlives_its_sessions() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "busy:", policy()).await;
+    let mut conn = raw_connection(&redis).await;
+    let members = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let n: u64 = redis::cmd("SCARD")
+                .arg("busy:u:svc")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let brief = || Login {
+        idle_timeout: Some(Duration::from_secs(1)),
+        ..Login::user("svc")
+    };
+    let mut events = a.subscribe_after(0).await.unwrap();
+    for _ in 0..40 {
+        a.login(brief()).await.unwrap();
+    }
+    let mut expired = 0;
+    while expired < 40 {
+        if next_event(&mut events).await.kind == EventKind::Expired {
+            expired += 1;
+        }
+    }
+    assert_eq!(
+        members(&mut conn).await,
+        40,
+        "the expiries left their members"
+    );
+    let mut logins = 0;
+    while members(&mut conn).await > logins {
+        assert!(
+            logins < 300,
+            "the set still holds dead members after {logins} logins"
+        );
+        a.login(Login::user("svc")).await.unwrap();
+        logins += 1;
+    }
+
+    // A set without an expiry, as earlier versions wrote them.
+    let long = Login {
+        absolute_timeout: Some(Duration::from_secs(7200)),
+        ..Login::user("old")
+    };
+    let (_, kept) = a.login(long).await.unwrap();
+    redis::cmd("PERSIST")
+        .arg("busy:u:old")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let short = Login {
+        absolute_timeout: Some(Duration::from_secs(60)),
+        ..Login::user("old")
+    };
+    a.login(short).await.unwrap();
+    let expires_at: i64 = redis::cmd("PEXPIRETIME")
+        .arg("busy:u:old")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(expires_at, kept.absolute_expires_at);
+}

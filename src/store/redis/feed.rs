@@ -25,9 +25,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const SUBSCRIBER_BUFFER: usize = 65_536;
 /// How long one `XREAD` waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
-/// Entries read from the stream per call. An entry holds one call's events:
-/// one for most, up to a claim's 500 expiries.
+/// Entries the tail reads from the stream per call. An entry holds one
+/// script call's events: one for most, a few for gathered touches, up to
+/// a thousand or two for a claim or a revoke of many sessions.
 const BATCH: usize = 128;
+/// Entries a resume reads per call: mostly single events, and every call
+/// may take up to `OP_TIMEOUT` when Redis is slow, so fewer, bigger calls.
+const RANGE_BATCH: usize = 1024;
+/// Events the tail publishes before it lets other tasks (the subscribers)
+/// run: one read may bring more events than a subscriber's buffer holds.
+const PUBLISH_RUN: usize = 1024;
 /// How long the reader waits after a read that found fewer than `BATCH`
 /// new entries while events keep coming. Each `XREAD` costs Redis's one
 /// thread about as much as a few entries do, so reading every entry the
@@ -167,6 +174,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                     last = seq;
                 }
                 let mut read = 0;
+                let mut run = 0;
                 for (_, entries) in streams.unwrap_or_default() {
                     read += entries.len();
                     for (id, fields) in entries {
@@ -179,6 +187,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                         last = first + wire::span(&fields) - 1;
                         match wire::entry(first, &fields) {
                             Ok(events) => {
+                                run += events.len();
                                 for event in events {
                                     if matches!(
                                         event.kind,
@@ -195,6 +204,10 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                                 tracing::error!(%error, first, "an unreadable stream entry");
                                 shared.feed.published.send_replace(last);
                             }
+                        }
+                        if run >= PUBLISH_RUN {
+                            run = 0;
+                            tokio::task::yield_now().await;
                         }
                     }
                 }
@@ -343,7 +356,7 @@ async fn read_range(shared: &Shared, seq: u64, upto: u64) -> Result<Vec<Event>, 
                     .arg(format!("{from}-0"))
                     .arg(format!("{upto}-0"))
                     .arg("COUNT")
-                    .arg(BATCH),
+                    .arg(RANGE_BATCH),
             )
             .await?;
         if entries.first().and_then(|(id, _)| seq_of(id)) != Some(from) {

@@ -282,20 +282,25 @@ impl Shared {
         }
         let mut conn = self.conn.clone();
         within_timeout(async {
-            match call.query_async(&mut conn).await {
-                Err(error) if scripts::is_missing(&error) => {
-                    let load = redis::cmd("FUNCTION")
-                        .arg("LOAD")
-                        .arg(script.library())
-                        .exec_async(&mut conn)
-                        .await;
-                    match load {
-                        Err(error) if !scripts::is_loaded(&error) => return Err(error),
-                        _ => {}
+            // Loaded, and tried again, when missing; twice, as a node of
+            // another version starting at that moment may remove it again.
+            let mut loads = 0;
+            loop {
+                match call.query_async(&mut conn).await {
+                    Err(error) if scripts::is_missing(&error) && loads < 2 => {
+                        loads += 1;
+                        let load = redis::cmd("FUNCTION")
+                            .arg("LOAD")
+                            .arg(script.library())
+                            .exec_async(&mut conn)
+                            .await;
+                        match load {
+                            Err(error) if !scripts::is_loaded(&error) => return Err(error),
+                            _ => {}
+                        }
                     }
-                    call.query_async(&mut conn).await
+                    reply => return reply,
                 }
-                reply => reply,
             }
         })
         .await

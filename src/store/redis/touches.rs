@@ -82,6 +82,12 @@ async fn carry(shared: Arc<Shared>) {
                 state.running -= 1;
                 return;
             }
+            // A touch whose caller has given up (its answer is past due) is not sent.
+            state.waiting.retain(|waiting| !waiting.reply.is_closed());
+            if state.waiting.is_empty() {
+                state.running -= 1;
+                return;
+            }
             let take = state.waiting.len().min(MOST);
             state.waiting.drain(..take).collect()
         };

@@ -8,7 +8,8 @@ local ended = 0
 -- HINCRBY per reason for the whole claim, and all the claim's events make
 -- one stream entry, so a burst of expiries costs Redis as little as it can.
 -- The user's set keeps the member: whoever reads that set next drops it,
--- and the set expires with its sessions' last absolute deadline (login.lua).
+-- each login drops a few, and the set expires with its sessions' last
+-- absolute deadline (login.lua).
 local gone, touching, counts = {}, {}, {}
 local function claim(s, r, d)
   if s.pend == 1 then touching[#touching + 1] = s.h end

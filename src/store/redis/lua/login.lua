@@ -32,11 +32,29 @@ local s = { h = h, vh = vh, user = user, created = NOW, last_seen = NOW, idle = 
 local e = emit('created', s, 'active')
 store(s)
 redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
+-- The user's set. An expiry leaves its member there (claim.lua), so each
+-- login looks at a few members at random and drops those whose session is
+-- gone: the set stays within a small multiple of the user's live sessions
+-- however often they log in. And the set expires when the last of its
+-- sessions must have ended.
 redis.call('SADD', ukey, member(h))
--- The set outlives none of its sessions, and no longer than the last of
--- them can live: an expiry leaves its member to whoever reads the set next.
-if redis.call('PEXPIREAT', ukey, ms(s.abs), 'NX') == 0 then
-  redis.call('PEXPIREAT', ukey, ms(s.abs), 'GT')
+for _, m in ipairs(redis.call('SRANDMEMBER', ukey, '3')) do
+  if redis.call('HEXISTS', K_SESS, handle_of(m)) == 0 then redis.call('SREM', ukey, m) end
+end
+local expires = redis.call('PEXPIRETIME', ukey)
+if expires == -1 then
+  -- No expiry yet: a new set, or one an earlier version wrote, whose
+  -- sessions may end after this one.
+  local last = s.abs
+  if redis.call('SCARD', ukey) > 1 then
+    for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
+      local other = load(handle_of(m))
+      if other and other.abs > last then last = other.abs end
+    end
+  end
+  redis.call('PEXPIREAT', ukey, ms(last))
+elseif expires < s.abs then
+  redis.call('PEXPIREAT', ukey, ms(s.abs))
 end
 redis.call('HINCRBY', K_META, 'logins', '1')
 local n = redis.call('HLEN', K_SESS)
