@@ -252,12 +252,7 @@ fn read_password(path: &std::path::Path) -> Result<String, OpenError> {
 /// The PEM certificates of the CA in `path`, checked the way the Redis client
 /// will read them, so a bad file is named at start-up.
 fn read_tls_ca(path: &std::path::Path) -> Result<Vec<u8>, OpenError> {
-    let pem = std::fs::read(path).map_err(|error| {
-        OpenError::Redis(format!(
-            "cannot read the Redis TLS CA file {}: {error}",
-            path.display()
-        ))
-    })?;
+    let pem = read_tls_file(path, "CA")?;
     redis::check_ca_pem(&pem).map_err(|why| {
         OpenError::Redis(format!(
             "the Redis TLS CA file {} is not usable: {why}",
@@ -267,22 +262,24 @@ fn read_tls_ca(path: &std::path::Path) -> Result<Vec<u8>, OpenError> {
     Ok(pem)
 }
 
+/// The bytes of a TLS file (`what` names it in the error).
+fn read_tls_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, OpenError> {
+    std::fs::read(path).map_err(|error| {
+        OpenError::Redis(format!(
+            "cannot read the Redis TLS {what} file {}: {error}",
+            path.display()
+        ))
+    })
+}
+
 /// This node's TLS certificate and key, read and checked (the key's text is never shown).
 fn read_tls_client(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<::redis::ClientTlsConfig, OpenError> {
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path).map_err(|error| {
-            OpenError::Redis(format!(
-                "cannot read the Redis TLS client {what} file {}: {error}",
-                path.display()
-            ))
-        })
-    };
     let client = ::redis::ClientTlsConfig {
-        client_cert: read(cert, "certificate")?,
-        client_key: read(key, "key")?,
+        client_cert: read_tls_file(cert, "client certificate")?,
+        client_key: read_tls_file(key, "client key")?,
     };
     redis::check_client_pem(&client).map_err(|why| {
         OpenError::Redis(format!(

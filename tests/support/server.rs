@@ -77,12 +77,7 @@ impl Server {
             .json(&body)
             .send()
             .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        status_and_json(response)
     }
 
     /// A request with the admin token; the status and the JSON body (Null when empty).
@@ -97,12 +92,7 @@ impl Server {
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        status_and_json(response)
     }
 
     pub fn stop(mut self) {
@@ -164,4 +154,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A response's status and its JSON body (Null when empty or not JSON).
+fn status_and_json(response: reqwest::blocking::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }

@@ -78,10 +78,6 @@ async fn carry(shared: Arc<Shared>) {
     loop {
         let batch: Vec<Waiting> = {
             let mut state = shared.touches.state();
-            if state.waiting.is_empty() {
-                state.running -= 1;
-                return;
-            }
             // A touch whose caller has given up (its answer is past due) is not sent.
             state.waiting.retain(|waiting| !waiting.reply.is_closed());
             if state.waiting.is_empty() {

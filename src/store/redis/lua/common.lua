@@ -197,7 +197,6 @@ local function flush()
     redis.call('XADD', K_EV, 'MINID', '~', ms(trim), ms(EV_FIRST) .. '-0',
       'b', table.concat(parts), 'q', table.concat(EV_PREV, ' ', 1, EV_N))
   end
-  EV_N = 0
 end
 
 -- A script's answer about one session: when its coalesced `touched` event
