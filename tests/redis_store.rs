@@ -523,6 +523,141 @@ async fn touches_that_arrive_together_share_a_call_and_keep_their_own_events() {
     }
 }
 
+/// A call that makes thousands of events (a user's 2,500 sessions revoked
+/// at once) appends them as one stream entry, still one seq each, in order,
+/// read back from any point inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_of_thousands_of_events_makes_one_entry_read_from_anywhere() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "many:", policy()).await;
+    let logins = (0..2_500).map(|_| a.login(login("carol")));
+    let sessions = futures_util::future::try_join_all(logins).await.unwrap();
+    let before = a.stats().await.unwrap().last_seq;
+    let mut conn = raw_connection(&redis).await;
+    let entries_before: u64 = redis::cmd("XLEN")
+        .arg("many:e")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let revoked = a.revoke_mine(sessions[0].0.expose(), None).await.unwrap();
+    assert_eq!(revoked, 2_499);
+    let last = a.stats().await.unwrap().last_seq;
+    assert_eq!(last, before + 2_499, "one event per revoked session");
+    let entries: u64 = redis::cmd("XLEN")
+        .arg("many:e")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(entries - entries_before, 1, "one entry for the call");
+
+    for from in [before, before + 999, before + 1_000, before + 1_700] {
+        let mut resumed = a.subscribe_after(from).await.unwrap();
+        let mut seqs = Vec::new();
+        while seqs.last() != Some(&last) {
+            let event = next_event(&mut resumed).await;
+            assert_eq!(event.kind, EventKind::Revoked);
+            seqs.push(event.seq);
+        }
+        assert_eq!(seqs, (from + 1..=last).collect::<Vec<_>>(), "after {from}");
+    }
+}
+
+/// Stream entries written by earlier versions, whose events hold their
+/// numbers in decimal (one event in `v`, several in `b`), are read by
+/// subscribers and by a session's details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_entries_of_an_earlier_version_still_read() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "oldstream:", policy()).await;
+    let (_, view) = a.login(login("erin")).await.unwrap();
+    let created = a.stats().await.unwrap().last_seq;
+    let handle = view.handle.0.to_be_bytes();
+    let old_event = |at: i64| {
+        let mut bytes = b"7:touched0:0:8:".to_vec();
+        bytes.extend_from_slice(&handle);
+        bytes.extend_from_slice(b"4:erin6:active");
+        let numbers = format!(
+            "{at} 0 0 {} {at} {} {} {} {}",
+            view.created_at,
+            at + view.idle_timeout_ms,
+            view.absolute_expires_at,
+            at + view.idle_timeout_ms,
+            view.idle_timeout_ms
+        );
+        bytes.extend_from_slice(format!("{}:{numbers}", numbers.len()).as_bytes());
+        bytes.extend_from_slice(b"2:ip9:192.0.2.7");
+        bytes
+    };
+    let mut batch = Vec::new();
+    for at in [view.created_at + 2, view.created_at + 3] {
+        let event = old_event(at);
+        batch.extend_from_slice(format!("{}:", event.len()).as_bytes());
+        batch.extend_from_slice(&event);
+    }
+    let mut conn = raw_connection(&redis).await;
+    let _: () = redis::pipe()
+        .cmd("XADD")
+        .arg("oldstream:e")
+        .arg(format!("{}-0", created + 1))
+        .arg("v")
+        .arg(old_event(view.created_at + 1))
+        .arg("p")
+        .arg(created)
+        .cmd("XADD")
+        .arg("oldstream:e")
+        .arg(format!("{}-0", created + 2))
+        .arg("b")
+        .arg(batch)
+        .arg("q")
+        .arg(format!("{} {}", created + 1, created + 2))
+        .cmd("HSET")
+        .arg("oldstream:m")
+        .arg("seq")
+        .arg(created + 3)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let mut resumed = a.subscribe_after(created).await.unwrap();
+    for (seq, at) in [(1, 1), (2, 2), (3, 3)] {
+        let event = next_event(&mut resumed).await;
+        assert_eq!((event.seq, event.kind), (created + seq, EventKind::Touched));
+        assert_eq!(event.at, view.created_at + at);
+        assert_eq!(event.session.handle, view.handle);
+        assert_eq!(event.session.last_seen_at, view.created_at + at);
+    }
+
+    // With the session's newest event among them, its details follow the
+    // chain back through both kinds of entry to its login.
+    let _: () = redis::Script::new(
+        "local t = { cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) }
+         t[11] = tonumber(ARGV[2])
+         redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(unpack(t)))",
+    )
+    .key("oldstream:s")
+    .arg(&handle[..])
+    .arg(created + 3)
+    .invoke_async(&mut conn)
+    .await
+    .unwrap();
+    let (_, events) = a.get(view.handle).await.unwrap().expect("live");
+    let found: Vec<(u64, EventKind)> = events.iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(
+        found,
+        [
+            (created, EventKind::Created),
+            (created + 1, EventKind::Touched),
+            (created + 2, EventKind::Touched),
+            (created + 3, EventKind::Touched),
+        ]
+    );
+}
+
 /// A session written by an earlier version (its attributes a msgpack map,
 /// not yet kept encoded) is read, touched and listed as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,14 +180,7 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
         "expired" => State::Expired,
         other => return Err(format!("an event has the unknown state {other:?}")),
     };
-    let mut numbers = [0i64; 9];
-    let mut words = reader.text("numbers")?.split(' ');
-    for n in &mut numbers {
-        *n = words
-            .next()
-            .and_then(|w| w.parse().ok())
-            .ok_or("an event's numbers are unreadable")?;
-    }
+    let numbers = numbers(reader.part()?).ok_or("an event's numbers are unreadable")?;
     let [
         at,
         deadline,
@@ -225,6 +218,29 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
             state,
         },
     })
+}
+
+/// An event's nine numbers: `#` and nine little-endian 64-bit integers, or
+/// (written by earlier versions) nine decimal integers separated by spaces.
+fn numbers(part: &[u8]) -> Option<[i64; 9]> {
+    let mut numbers = [0i64; 9];
+    if let Some(binary) = part.strip_prefix(b"#") {
+        if binary.len() != 72 {
+            return None;
+        }
+        for (n, bytes) in numbers.iter_mut().zip(binary.chunks_exact(8)) {
+            *n = i64::from_le_bytes(bytes.try_into().ok()?);
+        }
+    } else {
+        let mut words = std::str::from_utf8(part).ok()?.split(' ');
+        for n in &mut numbers {
+            *n = words.next()?.parse().ok()?;
+        }
+        if words.next().is_some() {
+            return None;
+        }
+    }
+    Some(numbers)
 }
 
 /// The events of the stream entry whose id is `first` (see `emit` in
@@ -321,9 +337,13 @@ mod tests {
         let mut bytes = b"7:expired4:idle0:8:".to_vec();
         bytes.extend_from_slice(&handle);
         bytes.extend_from_slice(b"5:al:ce7:expired");
-        let numbers = b"1000 900 0 100 200 900 5000 900 700";
-        bytes.extend_from_slice(format!("{}:", numbers.len()).as_bytes());
-        bytes.extend_from_slice(numbers);
+        let head = bytes.clone();
+        let mut numbers = b"#".to_vec();
+        for n in [1000i64, 900, 0, 100, 200, 900, 5000, 900, 700] {
+            numbers.extend_from_slice(&n.to_le_bytes());
+        }
+        bytes.extend_from_slice(b"73:");
+        bytes.extend_from_slice(&numbers);
         bytes.extend_from_slice(b"2:ip3:a:b0:0:");
         let event = entry(42, &[b"v".to_vec(), bytes.clone()])
             .expect("readable")
@@ -344,6 +364,16 @@ mod tests {
         assert_eq!(event.session.idle_timeout_ms, 700);
         let json = serde_json::to_value(&event.session.attributes).unwrap();
         assert_eq!(json, serde_json::json!({"ip": "a:b", "": ""}));
+        // Earlier versions wrote the numbers in decimal: the same event.
+        let mut text = head;
+        let decimal = b"1000 900 0 100 200 900 5000 900 700";
+        text.extend_from_slice(format!("{}:", decimal.len()).as_bytes());
+        text.extend_from_slice(decimal);
+        text.extend_from_slice(b"2:ip3:a:b0:0:");
+        let old = entry(42, &[b"v".to_vec(), text])
+            .expect("readable")
+            .remove(0);
+        assert_eq!(old, event);
         // Cut anywhere before its attributes, it is an error, never a panic.
         for end in 0..bytes.len() - b"2:ip3:a:b0:0:".len() {
             assert!(entry(42, &[b"v".to_vec(), bytes[..end].to_vec()]).is_err());

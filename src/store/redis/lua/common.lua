@@ -123,15 +123,16 @@ end
 -- An event as one string, so XADD, the stream and every node's XREAD handle
 -- one value per event rather than twenty: each part is `<length>:<bytes>`
 -- (binary safe), in this order: kind ('' when there was none), reason,
--- actor ('' for none), handle (8 raw bytes), user, state, the numbers (at,
--- deadline, limit (0: none), created, last seen, idle deadline, absolute
--- deadline, expires, idle timeout, space separated), then attribute names
--- and values. Read by wire.rs.
--- (string.format's %s is not binary safe: the parts are joined by table.concat.)
-local NUMBERS = '%d %d %d %d %d %d %d %d %d'
--- `<length>:` of a value, made once per length: a Lua number turned into
--- text by table.concat (or passed to redis.call) goes through a
--- floating-point printf, which costs more than the rest of an event.
+-- actor ('' for none), handle (8 raw bytes), user, state, the numbers, then
+-- attribute names and values. The numbers are `#` and nine little-endian
+-- 64-bit integers: at, deadline, limit (0: none), created, last seen, idle
+-- deadline, absolute deadline, expires, idle timeout. Read by wire.rs.
+-- Lua turns a number into text through a floating-point printf, which cost
+-- more than the rest of an event, and a `..` chain is one concatenation
+-- where a table.concat builds a table first: this way an event costs about
+-- half of what decimal numbers joined by table.concat did.
+local NUMBERS = '<i8i8i8i8i8i8i8i8i8'
+-- `<length>:` of a value, made once per length.
 local PREFIXES = {}
 local function prefix(v)
   local n = #v
@@ -153,10 +154,10 @@ attributes = function(pairs_of)
 end
 local function encode(s, state, kind, reason, deadline, actor, limit)
   kind, reason, actor = kind or '', reason or '', actor or ''
-  local n = string.format(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
+  local n = struct.pack(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
     s.last_seen + s.idle, s.abs, ends(s), s.idle)
-  return table.concat({ prefix(kind), kind, prefix(reason), reason, prefix(actor), actor, '8:',
-                        s.h, prefix(s.user), s.user, prefix(state), state, prefix(n), n, s.attrs })
+  return prefix(kind) .. kind .. prefix(reason) .. reason .. prefix(actor) .. actor .. '8:' ..
+    s.h .. prefix(s.user) .. s.user .. prefix(state) .. state .. '73:#' .. n .. s.attrs
 end
 
 -- Events are numbered by one global seq, and each call appends the events
