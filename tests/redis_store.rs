@@ -6,7 +6,7 @@
 mod redis_support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sessiontop::engine::driver::Delivery;
 use sessiontop::engine::{
@@ -655,6 +655,75 @@ async fn stream_entries_of_an_earlier_version_still_read() {
             (created + 2, EventKind::Touched),
             (created + 3, EventKind::Touched),
         ]
+    );
+}
+
+/// When the count of sessions passes a power of two, Redis starts moving the
+/// sessions hash and the deadline set into tables twice the size, a bucket
+/// per lookup; the nodes finish that move rather than leave it to the next
+/// burst of expiries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_finish_growing_the_tables_that_redis_leaves_half_grown() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = raw_connection(&redis).await;
+    // Entries that no script will read: only their count matters here.
+    let count = 65_537;
+    let mut plant = redis::pipe();
+    for chunk in (0..count).collect::<Vec<u32>>().chunks(10_000) {
+        let mut hset = redis::cmd("HSET");
+        let mut zadd = redis::cmd("ZADD");
+        hset.arg("grow:s");
+        zadd.arg("grow:d");
+        for i in chunk {
+            hset.arg(format!("f{i}")).arg("x");
+            zadd.arg(9_000_000_000_000_000i64).arg(format!("f{i}"));
+        }
+        plant.add_command(hset).ignore().add_command(zadd).ignore();
+    }
+    let _: () = plant.query_async(&mut conn).await.unwrap();
+    let watcher = conn.clone();
+    let growing = |key: &'static str| {
+        let mut conn = watcher.clone();
+        async move {
+            let stats: String = redis::cmd("DEBUG")
+                .arg("HTSTATS-KEY")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            stats.contains("rehashing target")
+        }
+    };
+    assert!(growing("grow:s").await && growing("grow:d").await);
+
+    let _a = node(&redis, "grow:", policy()).await;
+    let _b = node(&redis, "grow:", policy()).await;
+    let give_up = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Option<i64> = redis::cmd("HGET")
+            .arg("grow:m")
+            .arg("rehash_left")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if left == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the nodes did not help ({left:?} left)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !growing("grow:s").await,
+        "the sessions hash has finished growing"
+    );
+    assert!(
+        !growing("grow:d").await,
+        "the deadline set has finished growing"
     );
 }
 

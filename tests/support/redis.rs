@@ -273,6 +273,8 @@ impl RedisServer {
                 "",
             ])
             .args(["--daemonize", "no", "--protected-mode", "yes"])
+            // DEBUG HTSTATS-KEY shows whether a key's table is still growing.
+            .args(["--enable-debug-command", "local"])
             .args(["--logfile", "redis.log"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -29,6 +29,7 @@
 
 mod expiry;
 mod feed;
+mod rehash;
 mod scripts;
 mod touches;
 mod wire;
@@ -634,6 +635,7 @@ impl RedisStore {
             );
         }
         tokio::spawn(feed::tail(shared.clone(), client));
+        tokio::spawn(rehash::help(shared.clone()));
         tokio::spawn(expiry::drive(shared));
         Ok(store)
     }

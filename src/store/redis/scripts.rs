@@ -40,6 +40,7 @@ pub(super) struct Scripts {
     pub get: Script,
     pub list: Script,
     pub claim: Script,
+    pub rehash: Script,
 }
 
 /// The prelude and `body` as one function library; the body runs with
@@ -134,7 +135,7 @@ fn library_name(library: redis::Value) -> Option<String> {
 }
 
 impl Scripts {
-    fn all(&self) -> [&Script; 10] {
+    fn all(&self) -> [&Script; 11] {
         [
             &self.login,
             &self.touch,
@@ -146,6 +147,7 @@ impl Scripts {
             &self.get,
             &self.list,
             &self.claim,
+            &self.rehash,
         ]
     }
 
@@ -161,6 +163,7 @@ impl Scripts {
             get: with_prelude(include_str!("lua/get.lua")),
             list: with_prelude(include_str!("lua/list.lua")),
             claim: with_prelude(include_str!("lua/claim.lua")),
+            rehash: with_prelude(include_str!("lua/rehash.lua")),
         }
     }
 }
