@@ -5,16 +5,22 @@
 //! moved until about a million more lookups have come: a burst of expiries
 //! that lands in that time costs a quarter more. Every node looks once a
 //! second whether the count of sessions passed a power of two; when it has,
-//! the nodes share the lookups that finish the move (see `lua/rehash.lua`),
-//! a few thousand per call with a pause between, so other calls go on.
+//! one node at a time makes the lookups that finish the move (see
+//! `lua/rehash.lua`), a thousand per call with a pause between, so other
+//! calls go on.
+//!
+//! Best effort: while Redis forks (a snapshot or an AOF rewrite) it moves
+//! nothing, so no lookups are made then; and a table that Redis grows late
+//! because a fork was running when it filled is left to Redis's own steps.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Shared;
+use super::{Shared, within_timeout};
 
-/// How often a node looks whether the tables grew.
+/// How often a node looks whether the tables grew, and how long it waits
+/// while another node helps or Redis forks.
 const LOOK: Duration = Duration::from_secs(1);
 /// Lookups of each table per call: about a millisecond of Redis's time.
 const STEPS: &[u8] = b"1000";
@@ -22,20 +28,46 @@ const STEPS: &[u8] = b"1000";
 const PAUSE: Duration = Duration::from_millis(5);
 
 pub(super) async fn help(shared: Arc<Shared>) {
+    let node = shared.node.clone();
+    let mut left = 0;
     while !shared.shutdown.load(Ordering::SeqCst) {
-        tokio::time::sleep(LOOK).await;
-        let Ok(mut left) = shared.run::<i64>(&shared.scripts.rehash, &[b"0"]).await else {
-            continue;
+        let steps: &[u8] = if left > 0 && !forking(&shared).await {
+            STEPS
+        } else {
+            b"0"
         };
-        while left > 0 && !shared.shutdown.load(Ordering::SeqCst) {
-            match shared.run::<i64>(&shared.scripts.rehash, &[STEPS]).await {
-                Ok(now) => left = now,
-                Err(error) => {
-                    tracing::debug!(%error, "helping Redis grow its tables failed");
-                    break;
-                }
+        let pause = match shared
+            .run::<(i64, i64)>(&shared.scripts.rehash, &[steps, node.as_bytes()])
+            .await
+        {
+            Ok((now_left, worked)) => {
+                left = now_left;
+                if worked == 1 { PAUSE } else { LOOK }
             }
-            tokio::time::sleep(PAUSE).await;
-        }
+            Err(error) => {
+                tracing::debug!(%error, "helping Redis grow its tables failed");
+                LOOK
+            }
+        };
+        tokio::time::sleep(pause).await;
     }
+}
+
+/// Whether Redis is writing a snapshot or rewriting its AOF in a child process.
+async fn forking(shared: &Shared) -> bool {
+    let mut conn = shared.conn.clone();
+    let info = within_timeout(
+        redis::cmd("INFO")
+            .arg("persistence")
+            .query_async::<String>(&mut conn),
+    )
+    .await;
+    info.is_ok_and(|info| {
+        info.lines().any(|line| {
+            matches!(
+                line.trim(),
+                "rdb_bgsave_in_progress:1" | "aof_rewrite_in_progress:1"
+            )
+        })
+    })
 }

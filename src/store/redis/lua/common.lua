@@ -2,7 +2,8 @@
 -- library (see scripts.rs): Redis runs it once when it loads the library, so
 -- the helpers below are made once, not on every call.
 --
--- KEYS: 1 meta hash (seq, instance, counters), 2 sessions hash (handle ->
+-- KEYS: 1 meta hash (seq, instance, counters, the closing-time walk's
+-- cursor `close_*`, the table-growth help `rehash_*`), 2 sessions hash (handle ->
 -- packed record), 3 deadline zset (handle by its own deadline), 4 coalesced
 -- touch zset (handle by when its `touched` event is due), 5 event stream.
 -- ARGV: 1 key prefix (for per-user sets), 2 closing instants (comma separated,
@@ -132,6 +133,9 @@ end
 -- where a table.concat builds a table first: this way an event costs about
 -- half of what decimal numbers joined by table.concat did.
 local NUMBERS = '<i8i8i8i8i8i8i8i8i8'
+-- `<length>:#` of the numbers: `#` and 9 × 8 bytes. (A library's top runs
+-- where `string` and `struct` are not yet reachable, so it is written out.)
+local NUMBERS_PREFIX = '73:#'
 -- `<length>:` of a value, made once per length.
 local PREFIXES = {}
 local function prefix(v)
@@ -157,7 +161,7 @@ local function encode(s, state, kind, reason, deadline, actor, limit)
   local n = struct.pack(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
     s.last_seen + s.idle, s.abs, ends(s), s.idle)
   return prefix(kind) .. kind .. prefix(reason) .. reason .. prefix(actor) .. actor .. '8:' ..
-    s.h .. prefix(s.user) .. s.user .. prefix(state) .. state .. '73:#' .. n .. s.attrs
+    s.h .. prefix(s.user) .. s.user .. prefix(state) .. state .. NUMBERS_PREFIX .. n .. s.attrs
 end
 
 -- Events are numbered by one global seq, and each call appends the events
@@ -256,9 +260,10 @@ end
 
 -- Compares two verifier hashes in constant time: every byte is looked at
 -- with plain arithmetic, whatever differs (no branch on the data). A hash is
--- 32 bytes, read as eight 32-bit words by one C call each (a third of the
--- cost of a byte at a time); any other length goes byte by byte.
-local WORDS = '<i4i4i4i4i4i4i4i4'
+-- 32 bytes, read as eight unsigned 32-bit words (unsigned: reading a signed
+-- one branches on its sign) by one C call each, a third of the cost of a
+-- byte at a time; any other length goes byte by byte.
+local WORDS = '<I4I4I4I4I4I4I4I4'
 local function same(a, b)
   if type(a) ~= 'string' or type(b) ~= 'string' or #a ~= #b then return false end
   if #a == 32 then
