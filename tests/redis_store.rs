@@ -44,6 +44,15 @@ async fn raw_connection(redis: &RedisServer) -> redis::aio::MultiplexedConnectio
         .unwrap()
 }
 
+/// How many entries the stream `key` holds.
+async fn stream_entries(redis: &RedisServer, key: &str) -> u64 {
+    redis::cmd("XLEN")
+        .arg(key)
+        .query_async(&mut raw_connection(redis).await)
+        .await
+        .unwrap()
+}
+
 /// The next event: the backlog first, then what follows it.
 async fn next_event(subscription: &mut Subscription) -> Event {
     if !subscription.backlog.is_empty() {
@@ -477,12 +486,7 @@ async fn touches_that_arrive_together_share_a_call_and_keep_their_own_events() {
     let last = a.stats().await.unwrap().last_seq;
     assert_eq!(last, before + 300, "one event per touch");
 
-    let mut conn = raw_connection(&redis).await;
-    let entries: u64 = redis::cmd("XLEN")
-        .arg("together:e")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let entries = stream_entries(&redis, "together:e").await;
     assert!(
         entries < last,
         "touches arriving together share stream entries ({entries} entries for {last} events)"
@@ -535,22 +539,13 @@ async fn a_call_of_thousands_of_events_makes_one_entry_read_from_anywhere() {
     let logins = (0..2_500).map(|_| a.login(login("carol")));
     let sessions = futures_util::future::try_join_all(logins).await.unwrap();
     let before = a.stats().await.unwrap().last_seq;
-    let mut conn = raw_connection(&redis).await;
-    let entries_before: u64 = redis::cmd("XLEN")
-        .arg("many:e")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let entries_before = stream_entries(&redis, "many:e").await;
 
     let revoked = a.revoke_mine(sessions[0].0.expose(), None).await.unwrap();
     assert_eq!(revoked, 2_499);
     let last = a.stats().await.unwrap().last_seq;
     assert_eq!(last, before + 2_499, "one event per revoked session");
-    let entries: u64 = redis::cmd("XLEN")
-        .arg("many:e")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let entries = stream_entries(&redis, "many:e").await;
     assert_eq!(entries - entries_before, 1, "one entry for the call");
 
     for from in [before, before + 999, before + 1_000, before + 1_700] {
