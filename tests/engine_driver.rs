@@ -35,7 +35,7 @@ async fn next_event(subscription: &mut sessiontop::engine::Subscription) -> Even
         .expect("an event within 5 s of real time")
         .expect("the engine is running");
     match delivery {
-        Delivery::Event(event) => event,
+        Delivery::Event(event) => std::sync::Arc::unwrap_or_clone(event),
         Delivery::Resync => panic!("unexpected resync"),
     }
 }

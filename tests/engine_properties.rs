@@ -189,7 +189,7 @@ proptest! {
                     engine.expire_due(now);
                 }
             }
-            events.extend(engine.take_events());
+            events.extend(engine.take_events().into_iter().map(std::sync::Arc::unwrap_or_clone));
 
             // The listing is in idle-deadline order, also when read in pages.
             let mut paged = Vec::new();

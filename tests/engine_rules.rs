@@ -26,7 +26,7 @@ fn engine() -> Engine {
     Engine::new(policy(), 10_000, T0)
 }
 
-fn kinds(events: &[Event]) -> Vec<EventKind> {
+fn kinds(events: &[std::sync::Arc<Event>]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
 
@@ -545,7 +545,12 @@ fn a_sessions_events_are_its_own_oldest_first_and_only_those_the_history_holds()
             }
             _ => {}
         }
-        all.extend(engine.take_events());
+        all.extend(
+            engine
+                .take_events()
+                .into_iter()
+                .map(std::sync::Arc::unwrap_or_clone),
+        );
         let held_from = engine.last_seq().saturating_sub(15);
         for (_, handle) in &live {
             let expected: Vec<u64> = all

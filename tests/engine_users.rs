@@ -25,7 +25,7 @@ fn login(engine: &mut Engine, at: Millis, user: &str) -> (Token, Handle) {
     (token, session.handle)
 }
 
-fn kinds(events: &[Event]) -> Vec<EventKind> {
+fn kinds(events: &[std::sync::Arc<Event>]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
 

@@ -188,7 +188,7 @@ async fn sessions_whose_deadline_passed_while_closed_expire_once_at_start() {
         let event = match subscription.backlog.pop() {
             Some(event) => event,
             None => match tokio::time::timeout(Duration::from_secs(5), subscription.next()).await {
-                Ok(Some(Delivery::Event(event))) => event,
+                Ok(Some(Delivery::Event(event))) => std::sync::Arc::unwrap_or_clone(event),
                 other => panic!("expected expiries, got {other:?}"),
             },
         };

@@ -153,7 +153,7 @@ async fn redis_killed_mid_load_answers_unavailable_then_recovers_with_every_sess
         if let Ok(Some(Delivery::Event(event))) =
             tokio::time::timeout(Duration::from_secs(1), after.next()).await
         {
-            events.push(event);
+            events.push(std::sync::Arc::unwrap_or_clone(event));
         }
     }
     for event in events.iter().filter(|e| e.kind == EventKind::Expired) {
@@ -213,7 +213,7 @@ async fn a_node_with_a_wrong_clock_ends_sessions_neither_early_nor_late() {
         let mut ended = 0;
         while ended < 10 {
             let event = match tokio::time::timeout(PATIENCE, watch.next()).await {
-                Ok(Some(Delivery::Event(event))) => event,
+                Ok(Some(Delivery::Event(event))) => std::sync::Arc::unwrap_or_clone(event),
                 other => panic!("{prefix} expected an event, got {other:?}"),
             };
             if event.kind == EventKind::Expired {

@@ -207,7 +207,9 @@ async fn check(redis: &RedisServer, prefix: &str, ops: Vec<Op>, coalesce: bool) 
     let mut received = std::mem::take(&mut subscription.backlog);
     while received.last().map_or(0, |e| e.seq) < sr.last_seq {
         match tokio::time::timeout(Duration::from_secs(5), subscription.next()).await {
-            Ok(Some(Delivery::Event(event))) => received.push(event),
+            Ok(Some(Delivery::Event(event))) => {
+                received.push(std::sync::Arc::unwrap_or_clone(event))
+            }
             other => panic!("node 2 stopped short of seq {}: {other:?}", sr.last_seq),
         }
     }

@@ -59,7 +59,7 @@ async fn next_event(subscription: &mut Subscription) -> Event {
         return subscription.backlog.remove(0);
     }
     match tokio::time::timeout(PATIENCE, subscription.next()).await {
-        Ok(Some(Delivery::Event(event))) => event,
+        Ok(Some(Delivery::Event(event))) => std::sync::Arc::unwrap_or_clone(event),
         other => panic!("expected an event, got {other:?}"),
     }
 }

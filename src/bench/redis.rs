@@ -631,7 +631,7 @@ impl Listener {
                     let next = self.subscription.next();
                     match tokio::time::timeout(Duration::from_secs(5), next).await {
                         Err(_) => return Ok(None),
-                        Ok(Some(Delivery::Event(event))) => event,
+                        Ok(Some(Delivery::Event(event))) => Arc::unwrap_or_clone(event),
                         Ok(Some(Delivery::Resync)) => {
                             return Err(eyre!("the listener fell behind"));
                         }

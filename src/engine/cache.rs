@@ -32,3 +32,11 @@ pub(crate) fn prefetch_all<T>(value: &T) {
     }
     prefetch(start.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
 }
+
+/// `prefetch_all` of a shared value and of its reference counts.
+#[inline(always)]
+pub(crate) fn prefetch_shared<T>(value: &std::sync::Arc<T>) {
+    // The counts sit just before the value, in its allocation.
+    prefetch(std::sync::Arc::as_ptr(value).cast::<u8>().wrapping_sub(16));
+    prefetch_all::<T>(value);
+}

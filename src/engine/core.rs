@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -202,7 +203,7 @@ pub struct Engine {
     next_closing: Option<Millis>,
     mint: TokenMint,
     history: History,
-    outbox: Vec<Event>,
+    outbox: Vec<Arc<Event>>,
     totals: Totals,
     peak: u64,
     /// Compared against when a token's selector is unknown, so a miss costs what a hit does.
@@ -687,12 +688,12 @@ impl Engine {
     }
 
     /// Hands over the events made since the last call.
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub fn take_events(&mut self) -> Vec<Arc<Event>> {
         std::mem::take(&mut self.outbox)
     }
 
     /// Returns an emptied `take_events` vector, so the next events need no allocation.
-    pub fn give_back_outbox(&mut self, mut emptied: Vec<Event>) {
+    pub fn give_back_outbox(&mut self, mut emptied: Vec<Arc<Event>>) {
         // A burst's large vector is let go rather than held for good.
         if self.outbox.is_empty() && (self.outbox.capacity()..=1024).contains(&emptied.capacity()) {
             emptied.clear();

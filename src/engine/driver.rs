@@ -71,7 +71,7 @@ impl Drop for StopOnDrop {
 struct Shared {
     engine: Mutex<Engine>,
     clock: Arc<dyn Clock>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Arc<Event>>,
     wake: Notify,
     /// When the driver plans to wake next (`i64::MAX`: only when told).
     planned_wake: AtomicI64,
@@ -86,7 +86,8 @@ struct Shared {
 /// What a subscriber receives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    Event(Event),
+    /// Shared with the history and every other subscriber.
+    Event(Arc<Event>),
     /// The subscriber fell behind and missed events: reload the snapshot.
     Resync,
 }
@@ -96,13 +97,13 @@ pub struct Subscription {
     /// Events already past when the subscription began, to apply first
     /// (`next` delivers only what follows them).
     pub backlog: Vec<Event>,
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Arc<Event>>,
 }
 
 impl Subscription {
     /// A subscription from a backlog and a receiver of what follows it, also for a
     /// store that publishes events itself (the Redis store tails its stream).
-    pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Event>) -> Self {
+    pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Arc<Event>>) -> Self {
         Subscription { backlog, receiver }
     }
 
@@ -421,7 +422,7 @@ impl Shared {
             let changes = events
                 .iter()
                 .map(|event| Change {
-                    event: event.clone(),
+                    event: Event::clone(event),
                     session: (!event.kind.is_end())
                         .then(|| {
                             engine.stored(event.session.handle, event.kind == EventKind::Created)

@@ -1,6 +1,7 @@
 //! Engine events and the bounded history ring that lets a subscriber resume.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,8 @@ pub struct History {
 
 #[derive(Debug)]
 struct Held {
-    event: Event,
+    /// Shared with the subscribers' channel: an event is written once.
+    event: Arc<Event>,
     /// The previous event of the same session; 0 for none.
     session_prev: u64,
 }
@@ -149,19 +151,23 @@ impl History {
 
     /// Assigns the next sequence number to `event` and keeps it.
     /// `session_prev` is the sequence number of its session's previous event (0: none).
-    pub fn push(&mut self, mut event: Event, session_prev: u64) -> &Event {
+    pub fn push(&mut self, mut event: Event, session_prev: u64) -> &Arc<Event> {
         self.last_seq += 1;
         event.seq = self.last_seq;
         if self.ring.len() == self.capacity {
             self.ring.pop_front();
-            // The next push drops the new front event, releasing its session's
-            // attributes: start loading them now (see `engine::cache`).
-            if let Some(next) = self.ring.front() {
+            // The next pushes drop the events now at the front, releasing
+            // their sessions' attributes: start loading what those drops
+            // read, a step ahead of each (see `engine::cache`).
+            if let Some(next) = self.ring.get(1) {
                 next.event.session.attributes.prefetch();
+            }
+            if let Some(later) = self.ring.get(4) {
+                super::cache::prefetch_shared(&later.event);
             }
         }
         self.ring.push_back(Held {
-            event,
+            event: Arc::new(event),
             session_prev,
         });
         &self.ring.back().expect("just pushed").event
@@ -198,7 +204,7 @@ impl History {
             .ring
             .iter()
             .skip(skip)
-            .map(|h| h.event.clone())
+            .map(|h| Event::clone(&h.event))
             .collect())
     }
 
@@ -213,7 +219,7 @@ impl History {
             if held.event.session.handle != handle {
                 break;
             }
-            events.push(held.event.clone());
+            events.push(Event::clone(&held.event));
             seq = held.session_prev;
         }
         events.reverse();

@@ -37,7 +37,7 @@ use crate::engine::{Event, Subscription};
 const CHUNK_BYTES: usize = 64 * 1024;
 
 enum Outgoing {
-    Event(Event),
+    Event(Arc<Event>),
     /// With the seq the stream carries on from, for the resync's id.
     Resync(ResyncReason, u64),
 }
@@ -134,7 +134,7 @@ pub async fn stream(
         };
     for event in std::mem::take(&mut subscription.backlog) {
         last_queued = event.seq;
-        queued.push_back(Outgoing::Event(event));
+        queued.push_back(Outgoing::Event(Arc::new(event)));
     }
     state.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
     let feed = Feed {
@@ -207,7 +207,7 @@ impl Feed {
                 match store.subscribe_after(self.last_queued).await {
                     Ok(Ok(mut subscription)) => {
                         for event in std::mem::take(&mut subscription.backlog) {
-                            self.push(event);
+                            self.push(Arc::new(event));
                         }
                         self.subscription = subscription;
                     }
@@ -228,7 +228,7 @@ impl Feed {
         self.push(event);
     }
 
-    fn push(&mut self, event: Event) {
+    fn push(&mut self, event: Arc<Event>) {
         // A catch-up can overlap what was queued already: never send an event twice.
         if event.seq > self.last_queued {
             self.last_queued = event.seq;

@@ -96,6 +96,7 @@ impl SessionSource for Embedded {
                 |(source, mut subscription)| async move {
                     match subscription.next().await? {
                         Delivery::Event(event) => {
+                            let event = Arc::unwrap_or_clone(event);
                             Some((SourceUpdate::Event(event), (source, subscription)))
                         }
                         Delivery::Resync => {

@@ -56,7 +56,7 @@ pub enum SubscribeError {
 }
 
 pub(super) struct Feed {
-    sender: Mutex<broadcast::Sender<Event>>,
+    sender: Mutex<broadcast::Sender<Arc<Event>>>,
     /// False while the stream cannot be read: no subscription is taken then,
     /// so a client is told the store is unavailable instead of waiting on a
     /// feed that says nothing.
@@ -74,7 +74,7 @@ impl Feed {
         }
     }
 
-    fn sender(&self) -> std::sync::MutexGuard<'_, broadcast::Sender<Event>> {
+    fn sender(&self) -> std::sync::MutexGuard<'_, broadcast::Sender<Arc<Event>>> {
         self.sender
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -88,7 +88,7 @@ impl Feed {
 
     /// A receiver of what follows and the last seq published, unless the
     /// stream cannot be read now.
-    fn subscribe(&self) -> Result<(broadcast::Receiver<Event>, u64), StoreError> {
+    fn subscribe(&self) -> Result<(broadcast::Receiver<Arc<Event>>, u64), StoreError> {
         let sender = self.sender();
         if !self.readable.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
@@ -107,7 +107,7 @@ impl Feed {
         let sender = self.sender();
         let seq = event.seq;
         // No subscriber is not an error: the stream still holds the event.
-        let _ = sender.send(event);
+        let _ = sender.send(Arc::new(event));
         self.published.send_replace(seq);
     }
 }
@@ -310,7 +310,10 @@ pub(super) async fn subscribe_after(
 
 /// A receiver of what `input` delivers after `seq`. If `input` lags, the
 /// output ends, so its subscriber resumes (or resyncs) rather than miss events.
-fn skipping_through(mut input: broadcast::Receiver<Event>, seq: u64) -> broadcast::Receiver<Event> {
+fn skipping_through(
+    mut input: broadcast::Receiver<Arc<Event>>,
+    seq: u64,
+) -> broadcast::Receiver<Arc<Event>> {
     let (output, receiver) = broadcast::channel(SUBSCRIBER_BUFFER);
     tokio::spawn(async move {
         loop {
