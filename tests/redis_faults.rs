@@ -228,3 +228,66 @@ async fn a_node_with_a_wrong_clock_ends_sessions_neither_early_nor_late() {
         wrong.shutdown();
     }
 }
+
+/// A stalled Redis (frozen, as a host under a failover or a stuck disk is)
+/// runs the calls it holds when it wakes, after their callers were answered
+/// `Unavailable` ("nothing was changed"): those calls must change nothing.
+/// Otherwise a renew answered 503 would log its user out (the old token dead,
+/// the new one never delivered) and a login answered 503 would leave a
+/// session nobody holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_reach_a_stalled_redis_after_their_answer_change_nothing() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "stall:").await;
+    let (token, _) = a.login(Login::user("renewer")).await.unwrap();
+    let before = a.stats().await.unwrap();
+
+    redis.pause();
+    let started = Instant::now();
+    let (renewed, touched, logged_in) = tokio::join!(
+        a.renew(token.expose()),
+        a.touch(token.expose()),
+        a.login(Login::user("meanwhile")),
+    );
+    let answered_in = started.elapsed();
+    // Long enough that every held call is past its deadline when Redis wakes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.resume();
+
+    assert!(
+        matches!(renewed, Err(StoreError::Unavailable(_))),
+        "{renewed:?}"
+    );
+    assert!(
+        matches!(touched, Err(StoreError::Unavailable(_))),
+        "{touched:?}"
+    );
+    assert!(
+        matches!(logged_in, Err(StoreError::Unavailable(_))),
+        "{logged_in:?}"
+    );
+    assert!(
+        answered_in < Duration::from_secs(1),
+        "answered after {answered_in:?}"
+    );
+
+    until_back(&a).await;
+    // Whatever Redis held has run by now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = a.stats().await.unwrap();
+    assert_eq!(after.last_seq, before.last_seq, "no event was added");
+    assert_eq!(after.active, before.active);
+    assert_eq!(after.totals.touches, before.totals.touches);
+    assert_eq!(after.totals.renewals, before.totals.renewals);
+    let (meanwhile, _) = a.list(Some("meanwhile"), 10, None).await.unwrap();
+    assert!(
+        meanwhile.is_empty(),
+        "a login answered 503 made {meanwhile:?}"
+    );
+    // The token the user holds still works: the renew did not happen.
+    a.touch(token.expose())
+        .await
+        .expect("the old token still works");
+}

@@ -360,6 +360,26 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP), as a stalled host or a failover does:
+    /// its connections stay open and what reaches them waits.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
     /// Starts the server again on the same port with the same data.
     pub fn restart(&mut self) {
         self.kill();

@@ -28,8 +28,9 @@ pub(super) async fn drive(shared: Arc<Shared>) {
         // While the claim runs, any deadline that arrives wakes us again after.
         shared.planned_wake.store(i64::MAX, Ordering::SeqCst);
         let before = shared.clock.now();
-        let claimed: Result<(i64, i64, i64, i64), _> =
-            shared.run(&shared.scripts.claim, &[chunk.as_bytes()]).await;
+        let claimed: Result<(i64, i64, i64, i64), _> = shared
+            .run_until(&shared.scripts.claim, &[chunk.as_bytes()], None)
+            .await;
         let after = shared.clock.now();
         let next = match claimed {
             Ok((_, more, next, redis_now)) => {

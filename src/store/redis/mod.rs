@@ -53,10 +53,18 @@ use crate::store::StoreError;
 
 pub use feed::SubscribeError;
 
-use scripts::{Script, Scripts};
+use scripts::{STALE, Script, Scripts};
 
-/// How long any one Redis call may take before the answer is `Unavailable`.
-pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long any one Redis call may take before the answer is `Unavailable`:
+/// under a second, so a request has its 503 within one, the reply's way included.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(900);
+/// How long after an operation began, by Redis's clock, its script may still
+/// start. A Redis that stalls (paused, failing over, a slow disk) runs the
+/// calls it holds once it wakes, after their callers were told 503 "nothing
+/// was changed": a script that starts past its operation's deadline must
+/// change nothing. Shorter than `OP_TIMEOUT` by a reply's way back and the
+/// skew's error.
+const RUN_WINDOW: Millis = 800;
 /// How long a node starting up waits for a Redis that is loading its data.
 const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
@@ -262,12 +270,31 @@ impl Shared {
         list.join(",")
     }
 
-    /// Runs one script with the common arguments, then `args`; loads its
-    /// library first if Redis does not have it.
+    /// The last Redis time at which a script of an operation that begins
+    /// now may start (see `RUN_WINDOW`).
+    fn run_by(&self) -> Millis {
+        self.estimated_redis_now() + RUN_WINDOW
+    }
+
+    /// Runs one script of a caller's operation, which changes nothing if
+    /// Redis only gets to it after the caller has given up (see `RUN_WINDOW`).
     async fn run<T: FromRedisValue>(
         &self,
         script: &Script,
         args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        self.run_until(script, args, Some(self.run_by())).await
+    }
+
+    /// Runs one script with the common arguments, then `args`, then the Redis
+    /// time after which it must not start (`None`: whenever Redis gets to it,
+    /// for the node's own work, such as expiry claims); loads its library
+    /// first if Redis does not have it.
+    async fn run_until<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        args: &[&[u8]],
+        run_by: Option<Millis>,
     ) -> Result<T, StoreError> {
         let mut call = redis::cmd("FCALL");
         call.arg(script.name()).arg(self.keys.len());
@@ -281,6 +308,7 @@ impl Shared {
         for arg in args {
             call.arg(*arg);
         }
+        call.arg(run_by.map(|by| by.to_string()).unwrap_or_default());
         let mut conn = self.conn.clone();
         within_timeout(async {
             // Loaded, and tried again, when missing; twice, as a node of
@@ -463,7 +491,7 @@ fn no_answer_at_start(tls: bool) -> StoreError {
     StoreError::Unavailable(if tls {
         "Redis did not complete a TLS handshake within 1 s: if it serves plain text on that port, use a redis:// URL".into()
     } else {
-        "Redis did not answer within 1 s".into()
+        "Redis did not answer in time".into()
     })
 }
 
@@ -475,7 +503,7 @@ async fn within_timeout<T>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(unavailable(&error)),
         Err(_) => Err(StoreError::Unavailable(
-            "Redis did not answer within 1 s".into(),
+            "Redis did not answer in time".into(),
         )),
     }
 }
@@ -486,7 +514,9 @@ fn is_loading(error: &redis::RedisError) -> bool {
 
 /// Says what went wrong in one sentence; Redis's errors never hold a password.
 fn unavailable(error: &redis::RedisError) -> StoreError {
-    if is_loading(error) {
+    if error.code() == Some(STALE) {
+        StoreError::Unavailable("Redis answered too late".into())
+    } else if is_loading(error) {
         StoreError::Unavailable("Redis is loading its data after a restart".into())
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
@@ -591,7 +621,7 @@ impl RedisStore {
                 Ok(Err(error)) => return Err(unavailable(&error)),
                 Err(_) => {
                     return Err(StoreError::Unavailable(
-                        "Redis did not answer within 1 s".into(),
+                        "Redis did not answer in time".into(),
                     ));
                 }
             }

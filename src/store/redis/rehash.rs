@@ -37,7 +37,7 @@ pub(super) async fn help(shared: Arc<Shared>) {
             b"0"
         };
         let pause = match shared
-            .run::<(i64, i64)>(&shared.scripts.rehash, &[steps, node.as_bytes()])
+            .run_until::<(i64, i64)>(&shared.scripts.rehash, &[steps, node.as_bytes()], None)
             .await
         {
             Ok((now_left, worked)) => {

@@ -43,12 +43,20 @@ pub(super) struct Scripts {
     pub rehash: Script,
 }
 
+/// Redis's error code for a call that came after its caller gave up.
+pub(super) const STALE: &str = "STALE";
+
 /// The prelude and `body` as one function library; the body runs with
 /// `KEYS` and `ARGV` as a script would, and the events it made are appended
-/// to the stream when it returns (`flush`).
+/// to the stream when it returns (`flush`). The last argument, which the body
+/// does not see, is the Redis time after which the call must not start
+/// (empty for none): past it, the call changes nothing and answers `STALE`.
 fn with_prelude(body: &str) -> Script {
     let code = format!(
-        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n\
+        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\n\
+         local run_by = tonumber(table.remove(ARGV))\nbegin(KEYS, ARGV)\n\
+         if run_by and NOW > run_by then\n\
+         return redis.error_reply('{STALE} the caller has given up; nothing was changed')\nend\n\
          local reply = (function()\n{body}\nend)()\nflush()\nreturn reply\nend)\n"
     );
     let digest = Sha256::digest(code.as_bytes());

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use super::{OP_TIMEOUT, Shared, broken, wire};
+use crate::engine::Millis;
 use crate::store::StoreError;
 
 /// Touches one call carries at most.
@@ -25,6 +26,8 @@ type Reply = Result<wire::Answer, StoreError>;
 /// or empty) and where its answer goes.
 struct Waiting {
     args: [Vec<u8>; 3],
+    /// The Redis time after which this touch must not run (see `RUN_WINDOW`).
+    run_by: Millis,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -53,7 +56,11 @@ pub(super) async fn touch(shared: &Arc<Shared>, args: [Vec<u8>; 3]) -> Reply {
     let (reply, answer) = oneshot::channel();
     let start = {
         let mut state = shared.touches.state();
-        state.waiting.push(Waiting { args, reply });
+        state.waiting.push(Waiting {
+            args,
+            run_by: shared.run_by(),
+            reply,
+        });
         let start = state.running < IN_FLIGHT;
         if start {
             state.running += 1;
@@ -68,7 +75,7 @@ pub(super) async fn touch(shared: &Arc<Shared>, args: [Vec<u8>; 3]) -> Reply {
         Ok(Ok(reply)) => reply,
         Ok(Err(_)) => Err(StoreError::Unavailable("the touch was dropped".into())),
         Err(_) => Err(StoreError::Unavailable(
-            "Redis did not answer within 1 s".into(),
+            "Redis did not answer in time".into(),
         )),
     }
 }
@@ -91,8 +98,10 @@ async fn carry(shared: Arc<Shared>) {
             .iter()
             .flat_map(|waiting| waiting.args.iter().map(Vec::as_slice))
             .collect();
+        // The call runs all of them or none: by the first one's deadline.
+        let run_by = batch.iter().map(|waiting| waiting.run_by).min();
         let answers: Result<Vec<redis::Value>, StoreError> =
-            shared.run(&shared.scripts.touch, &args).await;
+            shared.run_until(&shared.scripts.touch, &args, run_by).await;
         let answers = answers.and_then(|answers| {
             if answers.len() == batch.len() {
                 Ok(answers)

@@ -8,7 +8,9 @@
 -- touch zset (handle by when its `touched` event is due), 5 event stream.
 -- ARGV: 1 key prefix (for per-user sets), 2 closing instants (comma separated,
 -- around now; empty when there is no closing time), 3 touch event interval
--- in ms, 4 events kept in the stream. The operation's own arguments follow.
+-- in ms, 4 events kept in the stream. The operation's own arguments follow
+-- (the Redis time after which the call must not start, which the caller
+-- appends last, is taken off before: see scripts.rs).
 --
 -- Time is Redis's own TIME, read once per call by `begin`: no node's clock
 -- decides a deadline. The per-call values are upvalues that `begin` sets at
