@@ -453,7 +453,10 @@ fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() 
         stderr.contains(&format!("cannot use redis://***@127.0.0.1:{port}/0")),
         "{stderr}"
     );
-    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    assert!(
+        stderr.contains("nothing accepts connections at that address"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
 }
 
@@ -486,9 +489,20 @@ fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
     )
     .unwrap();
 
-    // Without the password, the node stops at start and says why.
+    // Without the password, or with a wrong one, the node stops at start and says why.
     let (_, stderr) = serve_failing(&redis.url());
     assert!(stderr.contains("cannot use redis://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("Redis asks for a password"), "{stderr}");
+    let wrong = redis
+        .url()
+        .replace("redis://", "redis://:not-the-password@");
+    let (_, stderr) = serve_failing(&wrong);
+    assert!(stderr.contains("Redis refused the password"), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    // Given twice, in the URL and in the file: neither silently wins.
+    let config_arg = config.display().to_string();
+    let (_, twice) = support::server::start_failing(&["--store", &wrong, "--config", &config_arg]);
+    assert!(twice.contains("given twice"), "{twice}");
 
     // With it, from the file, the node serves.
     let config = config.display().to_string();

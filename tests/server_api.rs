@@ -487,6 +487,37 @@ async fn a_token_in_the_url_is_refused_even_with_a_good_header() {
     assert_eq!(server.stats().await["active"], 1, "nothing changed");
 }
 
+#[tokio::test]
+async fn a_query_string_where_a_route_reads_none_is_refused_and_never_echoed() {
+    let server = TestServer::start().await;
+    let (token, _) = server.login("erin").await;
+    for path in [
+        format!("/v1/sessions/logout?x={token}"),
+        format!("/v1/sessions/touch?{token}"),
+    ] {
+        let response = server
+            .client
+            .post(server.url(&path))
+            .bearer_auth(server_support::APP)
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(&token), "{body}");
+        assert_eq!(
+            error_code(&serde_json::from_str(&body).unwrap()),
+            "bad_query"
+        );
+    }
+    let stats = server.stats().await;
+    assert_eq!(
+        (stats["active"].clone(), stats["totals"]["touches"].clone()),
+        (json!(1), json!(0))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_states_what_the_server_enforces_and_links_its_operations() {
     use sessiontop::api::pattern;

@@ -160,13 +160,17 @@ async fn a_resume_older_than_the_history_gets_one_resync_then_live_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_id_from_another_server_run_gets_a_resync() {
+async fn an_id_from_another_server_run_or_no_id_at_all_gets_a_resync() {
     let server = TestServer::start().await;
-    for id in ["0123456789ab-1", "garbage", "-5"] {
+    for (id, reason) in [
+        ("0123456789ab-1", "other_instance"),
+        ("garbage", "invalid_id"),
+        ("-5", "invalid_id"),
+    ] {
         let mut stream = server.events(Some(id)).await;
         let resync = stream.next().await.unwrap();
         assert_eq!(resync.event, "resync", "{id}");
-        assert_eq!(resync.data["reason"], "other_instance");
+        assert_eq!(resync.data["reason"], reason, "{id}");
         let instance = server.stats().await["instance"].clone();
         assert_eq!(resync.data["instance"], instance);
         server.login("nina").await;

@@ -352,12 +352,30 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         ("/v1/admin/sessions?color=red", "bad_query"),
         ("/v1/admin/sessions?cursor=garbage", "bad_cursor"),
         ("/v1/admin/sessions?cursor=1.x", "bad_cursor"),
+        ("/v1/admin/sessions?user=%FF", "bad_query"),
+        // Routes that read no query string refuse one: it could hold a token.
+        ("/v1/admin/stats?x=1", "bad_query"),
+        ("/v1/admin/events?session=x", "bad_query"),
+        ("/v1/admin/sessions/0123456789abcdef?x", "bad_query"),
     ];
     for (path, code) in bad_queries {
         let (status, body) = server.admin(Method::GET, path).await;
         assert_eq!(
             (status, error_code(&body)),
             (StatusCode::BAD_REQUEST, code),
+            "{path}"
+        );
+    }
+    let long_user = format!("/v1/admin/sessions?user={}", "a".repeat(257));
+    for path in [
+        "/v1/admin/sessions?user=",
+        "/v1/admin/sessions?user=+",
+        &long_user,
+    ] {
+        let (status, body) = server.admin(Method::GET, path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_user"),
             "{path}"
         );
     }

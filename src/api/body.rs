@@ -91,7 +91,8 @@ pub struct SessionResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Only this user's sessions.
+    /// Only this user's sessions: a user name as a login gives it, 1 to 256
+    /// bytes of UTF-8 (percent-encoded), not only white space.
     pub user: Option<String>,
     /// Sessions per page, 1 to 10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
@@ -112,7 +113,12 @@ impl ListParams {
         let mut params = ListParams::default();
         for (name, value) in query_pairs(query.unwrap_or(""), &["user", "limit", "cursor"])? {
             match name {
-                "user" => params.user = Some(value),
+                "user" => {
+                    // The rule a login's user meets, so a name no session can
+                    // have is refused rather than listed as nobody's.
+                    crate::engine::validate_user(&value)?;
+                    params.user = Some(value);
+                }
                 "limit" => {
                     let limit = value
                         .parse::<usize>()

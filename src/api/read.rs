@@ -222,9 +222,11 @@ pub fn query_pairs(
     let bad = |message: String| ApiError::new(ErrorCode::BadQuery, message);
     let mut pairs: Vec<(&'static str, String)> = Vec::new();
     for (name, value) in form_pairs(query) {
-        let Some(&known) = allowed.iter().find(|a| **a == name) else {
-            let name =
-                shown(&name).unwrap_or_else(|| "(not repeated: it could be a secret)".into());
+        let Some(&known) = allowed.iter().find(|a| name.as_deref() == Some(**a)) else {
+            let name = name
+                .as_deref()
+                .and_then(shown)
+                .unwrap_or_else(|| "(not repeated: it could be a secret)".into());
             return Err(bad(format!(
                 "unknown query parameter {name}; this request takes {}",
                 allowed.join(", ")
@@ -233,17 +235,24 @@ pub fn query_pairs(
         if pairs.iter().any(|(n, _)| *n == known) {
             return Err(bad(format!("the query parameter `{known}` is given twice")));
         }
+        let Some(value) = value else {
+            return Err(bad(format!(
+                "the query parameter `{known}` is not UTF-8 once percent-decoded"
+            )));
+        };
         pairs.push((known, value));
     }
     Ok(pairs)
 }
 
-/// `application/x-www-form-urlencoded` pairs, decoded (`+` is a space).
-fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+/// `application/x-www-form-urlencoded` pairs, decoded (`+` is a space);
+/// `None` for a name or value that is not UTF-8 once decoded.
+fn form_pairs(query: &str) -> impl Iterator<Item = (Option<String>, Option<String>)> + '_ {
     let decode = |text: &str| {
         percent_encoding::percent_decode_str(&text.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
     };
     query
         .split('&')

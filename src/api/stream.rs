@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 pub enum ResyncReason {
     /// `Last-Event-ID` is older than the history ring holds.
     TooOld,
-    /// `Last-Event-ID` names another server run (or is not an id of this server).
+    /// `Last-Event-ID` names another server run.
     OtherInstance,
+    /// `Last-Event-ID` is not an event id (`<instance>-<seq>`) at all.
+    InvalidId,
     /// `Last-Event-ID` is newer than the newest event of this server run.
     Ahead,
     /// The client read too slowly and missed events.

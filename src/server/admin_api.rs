@@ -19,7 +19,7 @@ use crate::api::{
     ApiError, ErrorBody, ErrorCode, ListParams, PolicyView, RevokedCount, SessionDetail,
     SessionPage, SessionResponse, StatsResponse,
 };
-use crate::engine::{EngineError, Handle, MAX_USER_LEN};
+use crate::engine::{EngineError, Handle};
 use crate::store::StoreQuery;
 
 /// Who the engine records as the actor of an admin touch or revoke.
@@ -43,7 +43,8 @@ fn parse_handle(text: &str) -> Result<Handle, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of sessions", body = SessionPage),
-        (status = 400, description = "Bad limit, cursor or query", body = ErrorBody),
+        (status = 400, description = "Bad limit, cursor or query (such as a user name that is not UTF-8 once percent-decoded)", body = ErrorBody),
+        (status = 422, description = "The user name is empty, only white space, or longer than 256 bytes", body = ErrorBody),
         AdminAuthFailures,
     )
 )]
@@ -170,18 +171,15 @@ pub async fn revoke_user(
     State(state): State<Arc<ServerState>>,
     PathParam(user): PathParam<String>,
 ) -> Result<Json<RevokedCount>, ApiError> {
-    if user.trim().is_empty() {
-        // The same answer a login with an empty user gets.
-        return Err(EngineError::InvalidUser("the user name is empty").into());
-    }
-    if user.len() > MAX_USER_LEN {
-        return Err(ApiError::new(
-            ErrorCode::InvalidUser,
-            format!("a user name is at most {MAX_USER_LEN} bytes"),
-        ));
-    }
+    // The answer a login with the same user gets.
+    crate::engine::validate_user(&user)?;
     let revoked = state.store.revoke_user(&user, ACTOR).await?;
-    tracing::info!(user = %user.escape_debug(), revoked, "user's sessions revoked");
+    if revoked > 0 {
+        tracing::info!(user = %user.escape_debug(), revoked, "user's sessions revoked");
+    } else {
+        // A name no session has may be a secret pasted in the wrong place.
+        tracing::info!("a revoke of a user's sessions found none (the name is not logged)");
+    }
     Ok(Json(RevokedCount { revoked }))
 }
 

@@ -8,9 +8,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::Uri;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
@@ -181,21 +184,45 @@ fn percent_decoded(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
-    // A token in a URL leaks into logs, histories and Referer headers: refuse
-    // the request outright rather than ignore the parameter (OWASP, ASVS 3.1.1).
-    let in_url = parts.uri.query().is_some_and(|query| {
-        query.split('&').any(|pair| {
-            let name = percent_decoded(pair.split('=').next().unwrap_or_default());
-            ["token", "access_token", "api_token", "auth"].contains(&name.as_str())
-        })
+/// The routes that read a query string (the admin listing's filters);
+/// every other route takes none.
+const ROUTES_WITH_QUERIES: &[&str] = &["/v1/admin/sessions"];
+
+/// Refuses, on every route, a URL that carries a token, and on the routes
+/// that read no query string, any query string: a token in a URL leaks into
+/// logs, histories and Referer headers, so a client that puts one there is
+/// told so rather than served (OWASP, ASVS 3.1.1). The query is never echoed.
+pub async fn refuse_queries_that_may_hold_secrets(request: Request, next: Next) -> Response {
+    match check_query(request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn check_query(uri: &Uri) -> Result<(), ApiError> {
+    let Some(query) = uri.query().filter(|query| !query.is_empty()) else {
+        return Ok(());
+    };
+    let names_a_token = query.split('&').any(|pair| {
+        let name = percent_decoded(pair.split('=').next().unwrap_or_default());
+        ["token", "access_token", "api_token", "auth"].contains(&name.as_str())
     });
-    if in_url {
+    if names_a_token {
         return Err(ApiError::new(
             ErrorCode::TokenInUrl,
             "tokens never go in a URL; send the API token in the Authorization header and a session token in the JSON body",
         ));
     }
+    if uri.path().starts_with("/v1/") && !ROUTES_WITH_QUERIES.contains(&uri.path()) {
+        return Err(ApiError::new(
+            ErrorCode::BadQuery,
+            "this request takes no query string (not repeated: it could hold a secret); tokens go in the Authorization header or the JSON body",
+        ));
+    }
+    Ok(())
+}
+
+fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
     state
         .tokens
         .role_of(bearer(parts)?)

@@ -4,7 +4,8 @@
 //! `data: <event json>`. A client that reconnects with `Last-Event-ID` gets
 //! every event after it from the engine's history ring; if the ring no longer
 //! holds them (`too_old`), the id names another server run (`other_instance`)
-//! or a seq this run has not reached (`ahead`), it gets one `resync` and then
+//! or a seq this run has not reached (`ahead`), or is no event id at all
+//! (`invalid_id`), it gets one `resync` and then
 //! the live stream. A client too slow to keep up falls behind on its own
 //! broadcast receiver and gets `resync` too: the engine never waits for it,
 //! and neither does any other client. Streams end cleanly on shutdown.
@@ -69,8 +70,10 @@ enum Resume {
     Live,
     /// Events after this seq of this instance.
     After(u64),
-    /// An id this server run never gave.
+    /// An id of another server run.
     Foreign,
+    /// Not an event id at all.
+    Invalid,
 }
 
 fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
@@ -79,7 +82,8 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     };
     match EventId::parse(id) {
         Some(id) if id.instance == instance => Resume::After(id.seq),
-        _ => Resume::Foreign,
+        Some(_) => Resume::Foreign,
+        None => Resume::Invalid,
     }
 }
 
@@ -129,6 +133,10 @@ pub async fn stream(
             },
             Resume::Foreign => {
                 queued.push_back(resync(ResyncReason::OtherInstance));
+                (live, newest)
+            }
+            Resume::Invalid => {
+                queued.push_back(resync(ResyncReason::InvalidId));
                 (live, newest)
             }
         };

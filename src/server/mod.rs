@@ -102,6 +102,9 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .routes(routes!(openapi::document))
         .split_for_parts();
     let router = router
+        .route_layer(axum::middleware::from_fn(
+            auth::refuse_queries_that_may_hold_secrets,
+        ))
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(error::json_errors))
@@ -233,7 +236,8 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                 "sessions are kept in memory only: a restart ends them all".to_owned()
             }
             store::StoreKind::Redis(url) => format!(
-                "sessions are kept in Redis at {url}, shared by every node on it: {} live, this is node {}",
+                "sessions are kept in Redis at {url} under the key prefix {:?}, shared by every node on it: {} live, this is node {}",
+                config.store.key_prefix,
                 opened.loaded,
                 opened.sessions.node()
             ),

@@ -141,7 +141,7 @@ pub fn refine(doc: &mut Value) {
         for parameter in parameters {
             match (parameter["in"].as_str(), parameter["name"].as_str()) {
                 (Some("path"), Some("handle")) => parameter["schema"] = handle.clone(),
-                (Some("path"), Some("user")) => parameter["schema"] = user.clone(),
+                (Some("path" | "query"), Some("user")) => parameter["schema"] = user.clone(),
                 (Some("query"), Some("cursor")) => parameter["schema"] = cursor.clone(),
                 _ => {}
             }

@@ -344,12 +344,18 @@ impl Shared {
 /// The client for `options.url`: plain, or TLS trusting the system's roots or
 /// the given CA. `#insecure` (no certificate check) is refused, not obeyed.
 fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
-    let mut info = options.url.as_str().into_connection_info().map_err(|e| {
-        StoreError::Unavailable(format!("the Redis URL is not valid ({:?})", e.kind()))
+    // The URL is never quoted: it may hold a password.
+    let mut info = options.url.as_str().into_connection_info().map_err(|_| {
+        StoreError::Unavailable(
+            "the Redis URL is not valid: use redis://[[USER]:PASSWORD@]HOST:PORT/DB (or rediss://), with a `/`, `#`, `@` or `%` in the password percent-encoded".into(),
+        )
     })?;
-    if let Some(password) = &options.password
-        && info.redis_settings().password().is_none()
-    {
+    if let Some(password) = &options.password {
+        if info.redis_settings().password().is_some() {
+            return Err(StoreError::Unavailable(
+                "the Redis password is given twice, in the store URL and in [store] password_file: keep one".into(),
+            ));
+        }
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
     }
@@ -455,8 +461,19 @@ fn not_connected(error: &redis::RedisError, tls: bool, client_cert: bool) -> Sto
         )
     } else if let Some(problem) = text.split("invalid peer certificate: ").nth(1) {
         certificate_refused(problem)
+    } else if text.contains("NOAUTH") {
+        "Redis asks for a password: give it in the store URL (redis://:PASSWORD@HOST:PORT/DB) or in the file [store] password_file names".into()
+    } else if error.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
+        "Redis refused the password (or the user and password): check the store URL's USER:PASSWORD or [store] password_file (a Redis with no password set refuses one too)".into()
+    } else if text.contains("DB index is out of range") {
+        "Redis has no database of the number the store URL ends with (/DB): Redis has 16 (0 to 15) unless its `databases` setting says otherwise".into()
+    } else if error.kind() == redis::ErrorKind::Parse {
+        "what answers at that address does not speak the Redis protocol: check the host and port"
+            .into()
     } else if error.is_connection_refusal() {
-        return unavailable(error);
+        format!("nothing accepts connections at that address ({text}): is Redis running there?")
+    } else if error.kind() == redis::ErrorKind::Io {
+        format!("Redis cannot be reached ({text})")
     } else if error.is_timeout() {
         return no_answer_at_start(tls);
     } else if tls && (error.is_connection_dropped() || text.contains("corrupt message")) {
@@ -521,7 +538,7 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
     } else {
-        tracing::error!(%error, "a Redis script failed");
+        tracing::error!(%error, "Redis refused an operation");
         StoreError::Unavailable(format!("Redis refused the operation: {error}"))
     }
 }
@@ -618,12 +635,10 @@ impl RedisStore {
                 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Ok(Err(error)) => return Err(unavailable(&error)),
-                Err(_) => {
-                    return Err(StoreError::Unavailable(
-                        "Redis did not answer in time".into(),
-                    ));
+                Ok(Err(error)) => {
+                    return Err(not_connected(&error, tls, options.tls_client.is_some()));
                 }
+                Err(_) => return Err(no_answer_at_start(tls)),
             }
         };
         let seq: Option<u64> = within_timeout(
