@@ -6,7 +6,7 @@ mod redis_support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use sessiontop::engine::driver::Delivery;
@@ -185,6 +185,40 @@ impl Clock for OffsetClock {
     fn real_wait_until(&self, deadline: Millis) -> Option<Duration> {
         SystemClock.real_wait_until(deadline - self.0)
     }
+}
+
+/// A node clock that an operator (or NTP) steps while the node runs.
+struct SteppedClock(AtomicI64);
+
+impl Clock for SteppedClock {
+    fn now(&self) -> Millis {
+        SystemClock.now() + self.0.load(Ordering::SeqCst)
+    }
+
+    fn real_wait_until(&self, deadline: Millis) -> Option<Duration> {
+        SystemClock.real_wait_until(deadline - self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// A node judges whether a call reached Redis too late by its estimate of
+/// Redis's clock. When its own clock is stepped back, that estimate is early
+/// and every call would look late: Redis's prompt answer that it was shows
+/// the estimate is off, so the node measures Redis's clock again and tries
+/// once more. No caller sees an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_stepped_back_serves_on() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let clock = Arc::new(SteppedClock(AtomicI64::new(0)));
+    let a = node_with(&redis, "step:", clock.clone()).await;
+    let (token, _) = a.login(Login::user("stepper")).await.unwrap();
+    clock.0.store(-5_000, Ordering::SeqCst);
+    a.touch(token.expose())
+        .await
+        .expect("a touch right after the step");
+    let (token, _) = a.renew(token.expose()).await.expect("a renew");
+    a.logout(token.expose()).await.expect("a logout");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -243,6 +243,30 @@ impl Shared {
         }
     }
 
+    /// Learns how far this node's clock is from Redis's.
+    async fn measure_skew(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        within_timeout(self.retake_skew(&mut conn)).await
+    }
+
+    /// Measures the skew and takes the sample whatever its round trip: for
+    /// the first measurement, and when the skew is known to be wrong.
+    async fn retake_skew(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let before = self.clock.now();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+        let after = self.clock.now();
+        let mut sample = self
+            .skew_sample
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *sample = Some((after - before, std::time::Instant::now()));
+        self.skew.store(
+            secs * 1000 + micros / 1000 - (before + after) / 2,
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
     /// Redis's time as this node estimates it from its own clock and the skew.
     fn estimated_redis_now(&self) -> Millis {
         self.clock.now() + self.skew.load(Ordering::Relaxed)
@@ -296,26 +320,43 @@ impl Shared {
         args: &[&[u8]],
         run_by: Option<Millis>,
     ) -> Result<T, StoreError> {
-        let mut call = redis::cmd("FCALL");
-        call.arg(script.name()).arg(self.keys.len());
-        for key in &self.keys {
-            call.arg(key);
-        }
-        call.arg(&self.prefix)
-            .arg(self.closings())
-            .arg(self.policy.touch_event_interval.as_millis() as u64)
-            .arg(self.retention);
-        for arg in args {
-            call.arg(*arg);
-        }
-        call.arg(run_by.map(|by| by.to_string()).unwrap_or_default());
+        let closings = self.closings();
+        let fcall = |run_by: Option<Millis>| {
+            let mut call = redis::cmd("FCALL");
+            call.arg(script.name()).arg(self.keys.len());
+            for key in &self.keys {
+                call.arg(key);
+            }
+            call.arg(&self.prefix)
+                .arg(&closings)
+                .arg(self.policy.touch_event_interval.as_millis() as u64)
+                .arg(self.retention);
+            for arg in args {
+                call.arg(*arg);
+            }
+            call.arg(run_by.map(|by| by.to_string()).unwrap_or_default());
+            call
+        };
+        let mut call = fcall(run_by);
         let mut conn = self.conn.clone();
         within_timeout(async {
             // Loaded, and tried again, when missing; twice, as a node of
             // another version starting at that moment may remove it again.
             let mut loads = 0;
+            let mut skew_retaken = false;
             loop {
                 match call.query_async(&mut conn).await {
+                    // Redis answered in time that the call came too late: it
+                    // is not stalled, so this node's estimate of its clock is
+                    // off (this node's clock was stepped). Measure it again
+                    // and try once more, by the same deadline on Redis's clock.
+                    Err(error) if error.code() == Some(STALE) && !skew_retaken => {
+                        skew_retaken = true;
+                        let skew = self.skew.load(Ordering::Relaxed);
+                        self.retake_skew(&mut conn).await?;
+                        let shift = self.skew.load(Ordering::Relaxed) - skew;
+                        call = fcall(run_by.map(|by| by + shift));
+                    }
                     Err(error) if scripts::is_missing(&error) && loads < 2 => {
                         loads += 1;
                         let load = redis::cmd("FUNCTION")
@@ -671,7 +712,7 @@ impl RedisStore {
             _stop_on_drop: Arc::new(StopOnDrop(shared.clone())),
             shared: shared.clone(),
         };
-        store.measure_skew().await?;
+        shared.measure_skew().await?;
         let removed = scripts::remove_other_versions(&shared.scripts, &mut probe).await;
         if removed > 0 {
             tracing::info!(
@@ -721,15 +762,6 @@ impl RedisStore {
         let policy = &self.shared.policy;
         let closing = policy.closing_time?;
         Some(closing.next_after(self.estimated_now(), policy.time_zone))
-    }
-
-    /// Learns how far this node's clock is from Redis's.
-    async fn measure_skew(&self) -> Result<(), StoreError> {
-        let before = self.shared.clock.now();
-        let redis_now = self.now().await?;
-        let after = self.shared.clock.now();
-        self.shared.observe_skew(before, redis_now, after);
-        Ok(())
     }
 
     /// Starts a session; the token is returned here and nowhere else.
