@@ -817,6 +817,37 @@ fn the_header_shows_the_closing_time_in_its_zone() {
     assert!(text.contains("closing 23:00 Europe/Berlin"), "{text}");
 }
 
+/// A session with a day of idle time and a closing time before its
+/// absolute limit: its countdowns are the widest the table shows.
+fn late_session() -> crate::engine::SessionView {
+    let mut late = session(1, "late", "203.0.113.7", T0, T0);
+    late.idle_timeout_ms = 24 * 3_600_000;
+    late.idle_expires_at = T0 + 24 * 3_600_000;
+    late.absolute_expires_at = T0 + 12 * 3_600_000;
+    late.expires_at = T0 + (11 * 3_600 + 26 * 60 + 11) * 1_000;
+    late
+}
+
+#[test]
+fn long_countdowns_are_shown_whole_and_the_origin_gives_way() {
+    for (width, height) in [(160, 45), (120, 40), (100, 30), (80, 24)] {
+        let mut app = fixture::app_with(vec![late_session()], width, height);
+        let text = screen(&mut app);
+        assert!(text.contains(" 24:00:00 "), "{width}x{height}:\n{text}");
+        assert!(
+            text.contains(" 11:26:11 close "),
+            "{width}x{height}:\n{text}"
+        );
+        if text.contains("203.0.113.7") {
+            let row = text.lines().find(|l| l.contains("late")).unwrap();
+            assert!(
+                row.contains("x86_64)") || row.contains("…"),
+                "the origin is cut with an ellipsis: {row}"
+            );
+        }
+    }
+}
+
 // ---- a remote source's link ----
 
 fn remote_app() -> App {
