@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 
-use chrono::FixedOffset;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -121,7 +120,6 @@ pub struct App {
     pub info: SourceInfo,
     pub keymap: KeyMap,
     pub theme: Theme,
-    pub tz: FixedOffset,
     pub settings: Settings,
     pub clock: ClockReading,
     /// Real milliseconds since the dashboard started.
@@ -167,13 +165,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
-        info: SourceInfo,
-        config: &Config,
-        keymap: KeyMap,
-        tz: FixedOffset,
-        seed: u64,
-    ) -> Self {
+    pub fn new(info: SourceInfo, config: &Config, keymap: KeyMap, seed: u64) -> Self {
         App {
             info,
             keymap,
@@ -181,7 +173,6 @@ impl App {
                 no_color: config.dashboard.no_color,
                 projector: config.dashboard.theme == crate::config::ThemeName::Projector,
             },
-            tz,
             settings: Settings::from_config(config),
             clock: ClockReading {
                 now: 0,
@@ -448,6 +439,14 @@ impl App {
             }
             self.log.push_front(event);
         }
+    }
+
+    /// The zone every time on screen is read in: the policy's, which its
+    /// closing time is in too. Times in the viewer's own zone beside a
+    /// closing time in another read as the wrong distance apart. The embedded
+    /// engine's policy zone is the host's unless the config names one.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.info.policy.time_zone
     }
 
     /// Whether the link to the sessions is down, so what is shown may be out of date.

@@ -814,7 +814,80 @@ fn the_header_shows_the_closing_time_in_its_zone() {
     ));
     app.info.policy.time_zone = chrono_tz::Europe::Berlin;
     let text = screen(&mut app);
-    assert!(text.contains("closing 23:00 Europe/Berlin"), "{text}");
+    // 09:00 UTC is 10:00 in Berlin: the clock is read in the closing time's zone.
+    assert!(
+        text.contains("closing 23:00 │ clock 10:00:00 Europe/Berlin"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_header_names_the_policy_zone_without_a_closing_time_too() {
+    let mut app = remote_app();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("closing off"), "{header}");
+    assert!(
+        header.contains("server time 18:00:00 Asia/Tokyo"),
+        "{header}"
+    );
+}
+
+#[test]
+fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app.info.simulator = false;
+    app.info.mode = "http://127.0.0.1:18716/ (v0.1.0)".to_owned();
+    app.info.node = "f0d3d07f".to_owned();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    // A server's clock is never paused.
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now: T0,
+            speed: 1.0,
+            paused: false,
+        },
+        real_ms: 0,
+    });
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("closing 23:00"), "{header}");
+    assert!(
+        header
+            .trim_end_matches(['"', ' '])
+            .ends_with("18:00:00 Asia/Tokyo"),
+        "{header}"
+    );
+    assert!(header.contains("node f0d3d07f"), "{header}");
+    // With a shorter policy line, part of the address fits.
+    app.info.policy.closing_time = None;
+    app.info.policy.max_sessions_per_user = None;
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains(" 127.0.0.1:18716"), "{header}");
+    assert!(
+        header
+            .trim_end_matches(['"', ' '])
+            .ends_with("18:00:00 Asia/Tokyo"),
+        "{header}"
+    );
+}
+
+#[test]
+fn the_details_name_the_zone_of_their_times() {
+    let mut app = app();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    char_key(&mut app, 'j');
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app);
+    let ends_at = text.lines().find(|l| l.contains("ends at")).unwrap();
+    assert!(ends_at.contains(":00.000 JST"), "{ends_at}");
 }
 
 /// A session with a day of idle time and a closing time before its

@@ -4,7 +4,8 @@
 //! overrides and zero-width characters are shown escaped and long values are cut with an ellipsis, so no value can move the
 //! cursor, ring the bell or push other columns off the screen.
 
-use chrono::{FixedOffset, TimeZone};
+use chrono::TimeZone;
+use chrono_tz::Tz;
 use unicode_width::UnicodeWidthChar;
 
 use crate::engine::Millis;
@@ -150,25 +151,27 @@ pub fn duration(ms: i64) -> String {
     out
 }
 
-/// The clock time of day "HH:MM:SS" in the dashboard's time zone.
-pub fn time_of_day(at: Millis, tz: &FixedOffset) -> String {
+/// The clock time of day "HH:MM:SS" in `tz`, the policy's time zone.
+pub fn time_of_day(at: Millis, tz: &Tz) -> String {
     match tz.timestamp_millis_opt(at).single() {
         Some(t) => t.format("%H:%M:%S").to_string(),
         None => "--:--:--".to_owned(),
     }
 }
 
-/// The time of day of `at` in the dashboard's time zone.
-pub fn local_time(at: Millis, tz: &FixedOffset) -> chrono::NaiveTime {
+/// The time of day of `at` in `tz`, the policy's time zone.
+pub fn local_time(at: Millis, tz: &Tz) -> chrono::NaiveTime {
     tz.timestamp_millis_opt(at)
         .single()
         .map_or(chrono::NaiveTime::MIN, |t| t.time())
 }
 
-/// Date and time "YYYY-MM-DD HH:MM:SS.mmm" for the detail view.
-pub fn date_time(at: Millis, tz: &FixedOffset) -> String {
+/// Date and time "YYYY-MM-DD HH:MM:SS.mmm JST" for the detail view: the
+/// zone's abbreviation says which zone it is read in, as the detail view
+/// has no clock beside it that names the zone.
+pub fn date_time(at: Millis, tz: &Tz) -> String {
     match tz.timestamp_millis_opt(at).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f %Z").to_string(),
         None => "?".to_owned(),
     }
 }

@@ -315,7 +315,9 @@ fn build_row<'a>(
                 SortColumn::Handle => Cell::from(s.handle.to_string()).style(style),
                 SortColumn::User => Cell::from(untrusted(&s.user, 14)).style(style),
                 SortColumn::Origin => Cell::from(origin(s, origin_width)).style(style),
-                SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)).style(style),
+                SortColumn::Started => {
+                    Cell::from(time_of_day(s.created_at, &app.zone())).style(style)
+                }
                 SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)).style(style),
                 SortColumn::Idle | SortColumn::Absolute => Cell::from(countdowns),
                 SortColumn::State => Cell::from(state.clone()).style(
@@ -337,7 +339,7 @@ fn build_row<'a>(
         SortColumn::Handle => Cell::from(s.handle.to_string()),
         SortColumn::User => Cell::from(untrusted(&s.user, 14)),
         SortColumn::Origin => Cell::from(origin(s, origin_width)),
-        SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)),
+        SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.zone())),
         SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
         SortColumn::Idle => Cell::from(Line::from(vec![
             Span::styled(bar(c.idle_ratio, gauge), idle_style),
