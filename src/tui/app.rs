@@ -374,10 +374,7 @@ impl App {
                 let lost = self.mirror.active().saturating_sub(kept);
                 self.load(snapshot);
                 self.last_event_ms = None;
-                self.set_status(
-                    format!("server restarted: {lost} sessions were not kept"),
-                    lost > 0,
-                );
+                self.set_status(restart_status(lost), lost > 0);
             }
             SourceUpdate::Info(info) => {
                 if info.node != self.info.node && !info.node.is_empty() {
@@ -611,5 +608,15 @@ pub fn speed_label(speed: f64) -> String {
         format!("{speed:.0}")
     } else {
         format!("{speed}")
+    }
+}
+
+/// What the footer says after a restart: a durable server keeps every
+/// session, and "0 sessions were not kept" reads like a loss.
+fn restart_status(lost: usize) -> String {
+    match lost {
+        0 => "server restarted".to_owned(),
+        1 => "server restarted: 1 session was not kept".to_owned(),
+        n => format!("server restarted: {n} sessions were not kept"),
     }
 }

@@ -749,6 +749,22 @@ fn a_restarted_server_replaces_the_mirror_and_says_how_many_sessions_were_lost()
 }
 
 #[test]
+fn a_restarted_server_that_kept_every_session_says_only_that_it_restarted() {
+    let mut app = app();
+    let live: Vec<_> = (app.mirror.walk(None))
+        .filter_map(|p| app.mirror.get(p.1))
+        .filter(|row| row.ended.is_none())
+        .map(|row| row.session.clone())
+        .collect();
+    app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
+        live, 3,
+    ))));
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.text, "server restarted");
+    assert!(!status.error);
+}
+
+#[test]
 fn a_failed_command_is_shown_as_an_error() {
     let mut app = app();
     app.update(Msg::Outcome(Err(SourceError::Refused(format!(
