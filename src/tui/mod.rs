@@ -347,7 +347,7 @@ pub(crate) async fn event_loop(
                     }
                     Command::Lesson(_) => {}
                     Command::Source(command) => {
-                        tracing::info!(?command, "command");
+                        tracing::info!(%command, "command");
                         let run = source.execute(command);
                         let tx = outcome_tx.clone();
                         tokio::spawn(async move {
