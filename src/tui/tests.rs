@@ -852,7 +852,8 @@ fn the_header_names_the_policy_zone_without_a_closing_time_too() {
 
 #[test]
 fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
-    let mut app = fixture::app_with(sessions(), 80, 24);
+    // Timeouts that differ between sessions make the policy part longer.
+    let mut app = fixture::app_with([sessions(), vec![late_session()]].concat(), 80, 24);
     app.info.remote = true;
     app.info.clock_control = false;
     app.info.simulator = false;
@@ -873,20 +874,29 @@ fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
     });
     let text = screen(&mut app);
     let header = text.lines().next().unwrap();
+    assert!(header.contains("idle 15m–1d  absolute 8h–12h"), "{header}");
     assert!(header.contains("closing 23:00"), "{header}");
+    // No room for the zone's name: its abbreviation.
     assert!(
         header
             .trim_end_matches(['"', ' '])
-            .ends_with("18:00:00 Asia/Tokyo"),
+            .ends_with("18:00:00 JST"),
         "{header}"
     );
     assert!(header.contains("node f0d3d07f"), "{header}");
+    let counters = text.lines().nth(1).unwrap();
+    assert!(
+        counters
+            .trim_end_matches(['"', ' '])
+            .ends_with(char::is_numeric),
+        "the counters line keeps whole counters: {counters}"
+    );
     // With a shorter policy line, part of the address fits.
     app.info.policy.closing_time = None;
     app.info.policy.max_sessions_per_user = None;
     let text = screen(&mut app);
     let header = text.lines().next().unwrap();
-    assert!(header.contains(" 127.0.0.1:18716"), "{header}");
+    assert!(header.contains(" 127.0.0.1:1…"), "{header}");
     assert!(
         header
             .trim_end_matches(['"', ' '])
@@ -909,7 +919,7 @@ fn the_details_name_the_zone_of_their_times() {
 /// A session with a day of idle time and a closing time before its
 /// absolute limit: its countdowns are the widest the table shows.
 fn late_session() -> crate::engine::SessionView {
-    let mut late = session(1, "late", "203.0.113.7", T0, T0);
+    let mut late = session(40, "late", "203.0.113.7", T0, T0);
     late.idle_timeout_ms = 24 * 3_600_000;
     late.idle_expires_at = T0 + 24 * 3_600_000;
     late.absolute_expires_at = T0 + 12 * 3_600_000;

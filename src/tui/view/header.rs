@@ -10,50 +10,63 @@ use ratatui::widgets::Paragraph;
 
 use std::collections::BTreeSet;
 
+use chrono::TimeZone;
+
+use crate::engine::Millis;
 use crate::tui::app::{App, speed_label};
 use crate::tui::caption::closing_label;
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
 /// What the header says of one timeout: the value every live session on
-/// screen has, or "per session" with the range when they differ, or the
-/// policy's when no live session is on screen.
+/// screen has, or "per session" with the range when they differ (just the
+/// range on a narrow screen), or the policy's when no live session is on
+/// screen.
 fn timeout_label(values: &BTreeSet<i64>, policy_ms: i64, room: bool) -> String {
     match (values.first(), values.last()) {
         (Some(a), Some(b)) if a == b => duration(*a),
         (Some(a), Some(b)) if room => format!("per session ({}–{})", duration(*a), duration(*b)),
-        (Some(_), Some(_)) => "per session".to_owned(),
+        // Shorter than "per session", and says more.
+        (Some(a), Some(b)) => format!("{}–{}", duration(*a), duration(*b)),
         _ => duration(policy_ms),
     }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let fits = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>() <= area.width.into();
+    let width = usize::from(area.width);
+    let used = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+    // The line with the mode cut to what is left, but not below MIN_MODE.
+    let shortened_mode = |leave_out: u8| {
+        let full = line(app, area, leave_out, usize::MAX);
+        let over = used(&full).saturating_sub(width);
+        let mode_width = Span::raw(mode(app, usize::MAX)).width();
+        line(
+            app,
+            area,
+            leave_out,
+            mode_width.saturating_sub(over).max(MIN_MODE),
+        )
+    };
     // What must show (the policy with its closing time, the clock and its
     // zone, the badges) gets room first: the title goes, then "closing off",
-    // then the words "server time" before the server's clock, and last the
-    // mode (a server's URL) is shortened to what is left.
-    let mut spans = line(app, area, 0, usize::MAX);
-    for leave_out in 1..=3 {
-        if fits(&spans) {
+    // then the words "server time" before the server's clock, then the mode
+    // (a server's URL) is shortened, then the zone's name gives way to its
+    // abbreviation, and last the mode is left out (the node still says which
+    // server answers).
+    let attempts = (0..=3)
+        .map(|leave_out| line(app, area, leave_out, usize::MAX))
+        .chain([3, 4].map(shortened_mode))
+        .chain(std::iter::once_with(|| line(app, area, 4, 0)));
+    let mut spans = Vec::new();
+    for attempt in attempts {
+        spans = attempt;
+        if used(&spans) <= width {
             break;
         }
-        spans = line(app, area, leave_out, usize::MAX);
-    }
-    if !fits(&spans) {
-        let used: usize = spans.iter().map(Span::width).sum();
-        let over = used - usize::from(area.width);
-        let mode_width = Span::raw(mode(app, usize::MAX)).width();
-        spans = line(app, area, 3, mode_width.saturating_sub(over).max(MIN_MODE));
-    }
-    if !fits(&spans) {
-        // The node still tells which server answers.
-        spans = line(app, area, 3, 0);
     }
     let theme = &app.theme;
     // Real time beside a clock of its own speed, where there is room for it.
-    let used: usize = spans.iter().map(Span::width).sum();
-    if app.info.clock_control && area.width >= 110 && used + 16 <= usize::from(area.width) {
+    if app.info.clock_control && area.width >= 110 && used(&spans) + 16 <= width {
         spans.push(Span::styled(" │ ", theme.style(Role::Muted)));
         spans.push(Span::styled("real ", theme.style(Role::Muted)));
         spans.push(Span::raw(time_of_day(
@@ -86,7 +99,8 @@ fn mode(app: &App, max: usize) -> String {
 }
 
 /// The header's spans, leaving out the first `leave_out` of: the title,
-/// "closing off", the label of the server's clock; the mode is cut to
+/// "closing off", the label of the server's clock, the zone's full name;
+/// the mode is cut to
 /// `mode_max` columns, or left out at 0.
 fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'static>> {
     let theme = &app.theme;
@@ -110,6 +124,7 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
     };
     let wide = area.width >= 100;
     let (title, closing_off, clock_label) = (wide && leave_out < 1, leave_out < 2, leave_out < 3);
+    let zone_name = leave_out < 4;
     let mut spans = Vec::new();
     if title {
         spans.push(Span::styled(" sessiontop ", theme.style(Role::Title)));
@@ -160,7 +175,7 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
             time_of_day(clock.now, &app.zone()),
             theme.style(Role::Title),
         ));
-        spans.push(zone(app));
+        spans.push(zone(app, clock.now, zone_name));
         spans.push(Span::raw(format!(" ×{}", speed_label(clock.speed))));
     } else {
         // A server's clock runs in real time; what matters is that it is the server's.
@@ -171,7 +186,7 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
             time_of_day(clock.now, &app.zone()),
             theme.style(Role::Title),
         ));
-        spans.push(zone(app));
+        spans.push(zone(app, clock.now, zone_name));
     }
     if clock.paused {
         spans.push(Span::raw(" "));
@@ -203,11 +218,14 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
     spans
 }
 
-/// " Asia/Tokyo": the policy's zone, which the clock, the closing time and
-/// every other time on screen are read in.
-fn zone(app: &App) -> Span<'static> {
-    Span::styled(
-        format!(" {}", app.zone().name()),
-        app.theme.style(Role::Muted),
-    )
+/// " Asia/Tokyo", or " JST" where there is no room for the name: the
+/// policy's zone, which the clock, the closing time and every other time on
+/// screen are read in.
+fn zone(app: &App, now: Millis, name: bool) -> Span<'static> {
+    let zone = app.zone();
+    let shown = match zone.timestamp_millis_opt(now).single() {
+        Some(t) if !name => t.format("%Z").to_string(),
+        _ => zone.name().to_owned(),
+    };
+    Span::styled(format!(" {shown}"), app.theme.style(Role::Muted))
 }
