@@ -947,6 +947,20 @@ fn long_countdowns_are_shown_whole_and_the_origin_gives_way() {
     }
 }
 
+#[test]
+fn a_wide_origin_column_shows_as_much_of_the_user_agent_as_fits() {
+    let agent = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let mut wide = session(41, "wide", "192.0.2.9", T0, T0);
+    wide.attributes = std::collections::BTreeMap::from([
+        ("ip".to_owned(), "192.0.2.9".to_owned()),
+        ("user_agent".to_owned(), agent.to_owned()),
+    ])
+    .into();
+    let mut app = fixture::app_with(vec![wide], 200, 40);
+    let text = screen(&mut app);
+    assert!(text.contains(&format!("192.0.2.9 · {agent}")), "{text}");
+}
+
 // ---- a remote source's link ----
 
 fn remote_app() -> App {

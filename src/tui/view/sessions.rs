@@ -274,9 +274,8 @@ pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortCo
         .collect()
 }
 
-/// Origin: "ip · user agent", escaped and cut to `width` (at most 48).
+/// Origin: "ip · user agent", escaped and cut to `width`, the column's.
 fn origin(session: &SessionView, width: usize) -> String {
-    let width = width.min(48);
     match (session.attribute("ip"), session.attribute("user_agent")) {
         (Some(ip), Some(agent)) => untrusted(&format!("{ip} · {agent}"), width),
         (Some(ip), None) => untrusted(ip, width),
