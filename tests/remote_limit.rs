@@ -9,7 +9,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::FixedOffset;
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -82,13 +81,7 @@ async fn next(updates: &mut UpdateStream) -> SourceUpdate {
 }
 
 fn dashboard(remote: &Remote) -> App {
-    let mut app = App::new(
-        remote.info(),
-        &Config::default(),
-        KeyMap::default(),
-        FixedOffset::east_opt(0).unwrap(),
-        7,
-    );
+    let mut app = App::new(remote.info(), &Config::default(), KeyMap::default(), 7);
     app.update(Msg::Resize(120, 40));
     app
 }

@@ -8,7 +8,6 @@
 
 use std::time::Instant;
 
-use chrono::FixedOffset;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde::Serialize;
@@ -124,8 +123,7 @@ pub fn run(sessions: usize, config: &Config) -> color_eyre::Result<TuiReport> {
         .collect();
     let mut next_id = sessions as u64;
 
-    let utc = FixedOffset::east_opt(0).expect("UTC");
-    let mut app = App::new(fixture::info(), config, KeyMap::default(), utc, 1);
+    let mut app = App::new(fixture::info(), config, KeyMap::default(), 1);
     app.update(Msg::Resize(WIDTH, HEIGHT));
     let started = Instant::now();
     app.update(Msg::Snapshot(fixture::snapshot(live.clone(), 0)));

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::FixedOffset;
 use color_eyre::eyre::eyre;
 use futures_util::{FutureExt, StreamExt};
 use ratatui::Terminal;
@@ -164,8 +163,7 @@ async fn measure(config: &Config) -> color_eyre::Result<RemoteTuiReport> {
     let started = Instant::now();
     let source = Remote::new(&url, ADMIN.into())?;
     let (snapshot, updates) = source.connect().await?;
-    let utc = FixedOffset::east_opt(0).expect("UTC");
-    let mut app = App::new(source.info(), config, KeyMap::default(), utc, 1);
+    let mut app = App::new(source.info(), config, KeyMap::default(), 1);
     app.update(Msg::Resize(200, 50));
     app.update(Msg::Snapshot(snapshot));
     let mut dashboard = Dashboard {

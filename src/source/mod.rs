@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod remote;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::pin::Pin;
 
 use futures_util::Stream;
@@ -110,6 +111,27 @@ pub enum SourceCommand {
     SetSimulator(bool),
 }
 
+/// A command as the dashboard's log writes it: handles as the 16 hex
+/// digits shown on screen (the derived `Debug` wrote them in decimal, which
+/// no one can grep for), names quoted and escaped.
+impl fmt::Display for SourceCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        match self {
+            SourceCommand::Login { user, attributes } => {
+                write!(f, "login user={user:?} attributes={attributes:?}")
+            }
+            SourceCommand::Touch(handle) => write!(f, "touch {handle}"),
+            SourceCommand::Revoke(handle) => write!(f, "revoke {handle}"),
+            SourceCommand::RevokeUser(user) => write!(f, "revoke every session of {user:?}"),
+            SourceCommand::Detail(handle) => write!(f, "details of {handle}"),
+            SourceCommand::SetPaused(paused) => write!(f, "pause {}", on_off(*paused)),
+            SourceCommand::ScaleSpeed(factor) => write!(f, "speed ×{factor}"),
+            SourceCommand::SetSimulator(on) => write!(f, "simulator {}", on_off(*on)),
+        }
+    }
+}
+
 /// What came of a command, in words the dashboard can show.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandOutcome {
@@ -156,4 +178,26 @@ pub trait SessionSource: Send + Sync + 'static {
         &self,
         command: SourceCommand,
     ) -> BoxFuture<'static, Result<CommandOutcome, SourceError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_command_names_its_handle_as_the_screen_shows_it() {
+        let handle = Handle(0x240e_8105_926d_9a14);
+        assert_eq!(
+            SourceCommand::Revoke(handle).to_string(),
+            "revoke 240e8105926d9a14"
+        );
+        assert_eq!(
+            SourceCommand::Detail(Handle(7)).to_string(),
+            "details of 0000000000000007"
+        );
+        assert_eq!(
+            SourceCommand::RevokeUser("eve\u{1b}".into()).to_string(),
+            "revoke every session of \"eve\\u{1b}\""
+        );
+    }
 }

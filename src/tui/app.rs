@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 
-use chrono::FixedOffset;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -121,7 +120,6 @@ pub struct App {
     pub info: SourceInfo,
     pub keymap: KeyMap,
     pub theme: Theme,
-    pub tz: FixedOffset,
     pub settings: Settings,
     pub clock: ClockReading,
     /// Real milliseconds since the dashboard started.
@@ -167,13 +165,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
-        info: SourceInfo,
-        config: &Config,
-        keymap: KeyMap,
-        tz: FixedOffset,
-        seed: u64,
-    ) -> Self {
+    pub fn new(info: SourceInfo, config: &Config, keymap: KeyMap, seed: u64) -> Self {
         App {
             info,
             keymap,
@@ -181,7 +173,6 @@ impl App {
                 no_color: config.dashboard.no_color,
                 projector: config.dashboard.theme == crate::config::ThemeName::Projector,
             },
-            tz,
             settings: Settings::from_config(config),
             clock: ClockReading {
                 now: 0,
@@ -383,10 +374,7 @@ impl App {
                 let lost = self.mirror.active().saturating_sub(kept);
                 self.load(snapshot);
                 self.last_event_ms = None;
-                self.set_status(
-                    format!("server restarted: {lost} sessions were not kept"),
-                    lost > 0,
-                );
+                self.set_status(restart_status(lost), lost > 0);
             }
             SourceUpdate::Info(info) => {
                 if info.node != self.info.node && !info.node.is_empty() {
@@ -448,6 +436,14 @@ impl App {
             }
             self.log.push_front(event);
         }
+    }
+
+    /// The zone every time on screen is read in: the policy's, which its
+    /// closing time is in too. Times in the viewer's own zone beside a
+    /// closing time in another read as the wrong distance apart. The embedded
+    /// engine's policy zone is the host's unless the config names one.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.info.policy.time_zone
     }
 
     /// Whether the link to the sessions is down, so what is shown may be out of date.
@@ -612,5 +608,15 @@ pub fn speed_label(speed: f64) -> String {
         format!("{speed:.0}")
     } else {
         format!("{speed}")
+    }
+}
+
+/// What the footer says after a restart: a durable server keeps every
+/// session, and "0 sessions were not kept" reads like a loss.
+fn restart_status(lost: usize) -> String {
+    match lost {
+        0 => "server restarted".to_owned(),
+        1 => "server restarted: 1 session was not kept".to_owned(),
+        n => format!("server restarted: {n} sessions were not kept"),
     }
 }

@@ -5,7 +5,7 @@
 //! again at 1:00; the absolute limit stays at 7:58". Pure functions; names
 //! are escaped like every untrusted string on screen.
 
-use chrono::FixedOffset;
+use chrono_tz::Tz;
 
 use super::app::App;
 use super::text::{time_of_day, untrusted};
@@ -44,8 +44,8 @@ pub fn explain(app: &App, event: &Event) -> String {
             if closing_first {
                 format!(
                     "{what} the idle countdown would run to {}, past the {} closing time, so the closing time is now the limit ({} left).",
-                    time_of_day(s.idle_expires_at, &app.tz),
-                    closing_label(s.expires_at, &app.tz),
+                    time_of_day(s.idle_expires_at, &app.zone()),
+                    closing_label(s.expires_at, &app.zone()),
                     clock_left(s.expires_at - event.at)
                 )
             } else if event.kind == EventKind::Renewed {
@@ -74,7 +74,7 @@ pub fn explain(app: &App, event: &Event) -> String {
         ),
         (EventKind::Expired, Some(ExpiryReason::ClosingTime)) => format!(
             "{} closing time: {user}'s session ended.",
-            closing_label(event.deadline.unwrap_or(event.at), &app.tz)
+            closing_label(event.deadline.unwrap_or(event.at), &app.zone())
         ),
         (EventKind::Expired, _) => format!(
             "{user} was idle for {}: the session ended.",
@@ -84,7 +84,7 @@ pub fn explain(app: &App, event: &Event) -> String {
 }
 
 /// Several endings of one kind at one instant, said once.
-pub fn explain_group(users: &[String], event: &Event, tz: &FixedOffset) -> String {
+pub fn explain_group(users: &[String], event: &Event, tz: &Tz) -> String {
     let n = users.len();
     let names = names(users);
     let actor = actor_name(event);
@@ -150,7 +150,7 @@ fn names(users: &[String]) -> String {
 }
 
 /// "18:00", or "18:00:30" when the seconds matter.
-pub fn closing_label(at: Millis, tz: &FixedOffset) -> String {
+pub fn closing_label(at: Millis, tz: &Tz) -> String {
     let full = time_of_day(at, tz);
     match full.strip_suffix(":00") {
         Some(short) => short.to_owned(),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Local, NaiveTime, Offset, TimeZone, Timelike};
+use chrono::{Local, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use color_eyre::eyre::{WrapErr, eyre};
 
@@ -132,17 +132,7 @@ async fn classes(
         clock.set_paused(true);
         let engine = EngineHandle::spawn(lesson.policy(zone), clock, driver.clone());
         let source = Arc::new(Embedded::new(engine.clone(), None));
-        let tz = zone
-            .timestamp_millis_opt(start)
-            .single()
-            .map_or_else(|| *Local::now().offset(), |t| t.offset().fix());
-        let mut app = App::new(
-            source.info(),
-            config,
-            keymap.clone(),
-            tz,
-            system_now() as u64,
-        );
+        let mut app = App::new(source.info(), config, keymap.clone(), system_now() as u64);
         app.start_lesson(LessonState::new(
             &lesson.title,
             &lesson.summary,

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::FixedOffset;
-
 use super::app::App;
 use super::keymap::KeyMap;
 use crate::config::Config;
@@ -148,13 +146,7 @@ pub fn snapshot(sessions: Vec<SessionView>, seq: u64) -> SourceSnapshot {
 pub fn app_with(sessions: Vec<SessionView>, width: u16, height: u16) -> App {
     let mut config = Config::default();
     config.dashboard.speed = 1.0;
-    let mut app = App::new(
-        info(),
-        &config,
-        KeyMap::default(),
-        FixedOffset::east_opt(0).expect("UTC"),
-        42,
-    );
+    let mut app = App::new(info(), &config, KeyMap::default(), 42);
     app.wall_start = T0;
     app.update(super::msg::Msg::Resize(width, height));
     app.update(super::msg::Msg::Snapshot(snapshot(sessions, 100)));

@@ -120,7 +120,7 @@ impl App {
                 if let Some(closing_at) = played.closing_at {
                     self.closing_at = closing_at;
                     self.info.policy.closing_time = closing_at.map(|at| {
-                        crate::engine::ClosingTime(crate::tui::text::local_time(at, &self.tz))
+                        crate::engine::ClosingTime(crate::tui::text::local_time(at, &self.zone()))
                     });
                 }
                 if played.pause {
@@ -137,6 +137,7 @@ impl App {
     pub(super) fn caption_event(&mut self, event: &Event) {
         let text = caption::sentence(caption::explain(self, event));
         let auto_pause = self.lesson.as_ref().is_some_and(|l| l.auto_pause);
+        let zone = self.zone();
         let Some(lesson) = &mut self.lesson else {
             return;
         };
@@ -176,7 +177,7 @@ impl App {
             && group.actor == actor
         {
             group.users.push(user);
-            *shown = caption::sentence(caption::explain_group(&group.users, event, &self.tz));
+            *shown = caption::sentence(caption::explain_group(&group.users, event, &zone));
         } else {
             let group = Group {
                 at: event.at,

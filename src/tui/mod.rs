@@ -82,7 +82,6 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         .build()
         .wrap_err("cannot start the tokio runtime")?;
     let result = runtime.block_on(async move {
-        let tz = *chrono::Local::now().offset();
         let seed = system_now() as u64;
         let fps = config.dashboard.fps;
         if let Some(url) = &config.dashboard.server {
@@ -91,7 +90,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
                 config.dashboard.token_file.as_deref(),
                 config.dashboard.token.as_ref(),
             )?);
-            let app = App::new(source.info(), &config, keymap, tz, seed);
+            let app = App::new(source.info(), &config, keymap, seed);
             return run_with(source, app, fps, |_| {}).await;
         }
         let clock = Arc::new(VirtualClock::new(system_now(), config.dashboard.speed));
@@ -116,7 +115,7 @@ pub fn run(config: Config) -> color_eyre::Result<()> {
         let start_simulator =
             (config.simulator.enabled && scenario.is_none()).then(|| simulator.clone());
         let source = Arc::new(Embedded::new(engine.clone(), Some(simulator)));
-        let mut app = App::new(source.info(), &config, keymap, tz, seed);
+        let mut app = App::new(source.info(), &config, keymap, seed);
         app.simulator_on = start_simulator.is_some();
         let playback_engine = engine.clone();
         let result = run_with(source, app, fps, move |app| {
@@ -348,7 +347,7 @@ pub(crate) async fn event_loop(
                     }
                     Command::Lesson(_) => {}
                     Command::Source(command) => {
-                        tracing::info!(?command, "command");
+                        tracing::info!(%command, "command");
                         let run = source.execute(command);
                         let tx = outcome_tx.clone();
                         tokio::spawn(async move {

@@ -749,6 +749,22 @@ fn a_restarted_server_replaces_the_mirror_and_says_how_many_sessions_were_lost()
 }
 
 #[test]
+fn a_restarted_server_that_kept_every_session_says_only_that_it_restarted() {
+    let mut app = app();
+    let live: Vec<_> = (app.mirror.walk(None))
+        .filter_map(|p| app.mirror.get(p.1))
+        .filter(|row| row.ended.is_none())
+        .map(|row| row.session.clone())
+        .collect();
+    app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
+        live, 3,
+    ))));
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.text, "server restarted");
+    assert!(!status.error);
+}
+
+#[test]
 fn a_failed_command_is_shown_as_an_error() {
     let mut app = app();
     app.update(Msg::Outcome(Err(SourceError::Refused(format!(
@@ -814,7 +830,135 @@ fn the_header_shows_the_closing_time_in_its_zone() {
     ));
     app.info.policy.time_zone = chrono_tz::Europe::Berlin;
     let text = screen(&mut app);
-    assert!(text.contains("closing 23:00 Europe/Berlin"), "{text}");
+    // 09:00 UTC is 10:00 in Berlin: the clock is read in the closing time's zone.
+    assert!(
+        text.contains("closing 23:00 │ clock 10:00:00 Europe/Berlin"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_header_names_the_policy_zone_without_a_closing_time_too() {
+    let mut app = remote_app();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("closing off"), "{header}");
+    assert!(
+        header.contains("server time 18:00:00 Asia/Tokyo"),
+        "{header}"
+    );
+}
+
+#[test]
+fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
+    // Timeouts that differ between sessions make the policy part longer.
+    let mut app = fixture::app_with([sessions(), vec![late_session()]].concat(), 80, 24);
+    app.info.remote = true;
+    app.info.clock_control = false;
+    app.info.simulator = false;
+    app.info.mode = "http://127.0.0.1:18716/ (v0.1.0)".to_owned();
+    app.info.node = "f0d3d07f".to_owned();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+    ));
+    // A server's clock is never paused.
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now: T0,
+            speed: 1.0,
+            paused: false,
+        },
+        real_ms: 0,
+    });
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("idle 15m–1d  absolute 8h–12h"), "{header}");
+    assert!(header.contains("closing 23:00"), "{header}");
+    // No room for the zone's name: its abbreviation.
+    assert!(
+        header
+            .trim_end_matches(['"', ' '])
+            .ends_with("18:00:00 JST"),
+        "{header}"
+    );
+    assert!(header.contains("node f0d3d07f"), "{header}");
+    let counters = text.lines().nth(1).unwrap();
+    assert!(
+        counters
+            .trim_end_matches(['"', ' '])
+            .ends_with(char::is_numeric),
+        "the counters line keeps whole counters: {counters}"
+    );
+    // With a shorter policy line, part of the address fits.
+    app.info.policy.closing_time = None;
+    app.info.policy.max_sessions_per_user = None;
+    let text = screen(&mut app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains(" 127.0.0.1:1…"), "{header}");
+    assert!(
+        header
+            .trim_end_matches(['"', ' '])
+            .ends_with("18:00:00 Asia/Tokyo"),
+        "{header}"
+    );
+}
+
+#[test]
+fn the_details_name_the_zone_of_their_times() {
+    let mut app = app();
+    app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
+    char_key(&mut app, 'j');
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app);
+    let ends_at = text.lines().find(|l| l.contains("ends at")).unwrap();
+    assert!(ends_at.contains(":00.000 JST"), "{ends_at}");
+}
+
+/// A session with a day of idle time and a closing time before its
+/// absolute limit: its countdowns are the widest the table shows.
+fn late_session() -> crate::engine::SessionView {
+    let mut late = session(40, "late", "203.0.113.7", T0, T0);
+    late.idle_timeout_ms = 24 * 3_600_000;
+    late.idle_expires_at = T0 + 24 * 3_600_000;
+    late.absolute_expires_at = T0 + 12 * 3_600_000;
+    late.expires_at = T0 + (11 * 3_600 + 26 * 60 + 11) * 1_000;
+    late
+}
+
+#[test]
+fn long_countdowns_are_shown_whole_and_the_origin_gives_way() {
+    for (width, height) in [(160, 45), (120, 40), (100, 30), (80, 24)] {
+        let mut app = fixture::app_with(vec![late_session()], width, height);
+        let text = screen(&mut app);
+        assert!(text.contains(" 24:00:00 "), "{width}x{height}:\n{text}");
+        assert!(
+            text.contains(" 11:26:11 close "),
+            "{width}x{height}:\n{text}"
+        );
+        if text.contains("203.0.113.7") {
+            let row = text.lines().find(|l| l.contains("late")).unwrap();
+            assert!(
+                row.contains("x86_64)") || row.contains("…"),
+                "the origin is cut with an ellipsis: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wide_origin_column_shows_as_much_of_the_user_agent_as_fits() {
+    let agent = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let mut wide = session(41, "wide", "192.0.2.9", T0, T0);
+    wide.attributes = std::collections::BTreeMap::from([
+        ("ip".to_owned(), "192.0.2.9".to_owned()),
+        ("user_agent".to_owned(), agent.to_owned()),
+    ])
+    .into();
+    let mut app = fixture::app_with(vec![wide], 200, 40);
+    let text = screen(&mut app);
+    assert!(text.contains(&format!("192.0.2.9 · {agent}")), "{text}");
 }
 
 // ---- a remote source's link ----

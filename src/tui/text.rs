@@ -4,7 +4,8 @@
 //! overrides and zero-width characters are shown escaped and long values are cut with an ellipsis, so no value can move the
 //! cursor, ring the bell or push other columns off the screen.
 
-use chrono::{FixedOffset, TimeZone};
+use chrono::TimeZone;
+use chrono_tz::Tz;
 use unicode_width::UnicodeWidthChar;
 
 use crate::engine::Millis;
@@ -37,17 +38,47 @@ pub fn untrusted(text: &str, max: usize) -> String {
 
 /// Characters that change how text around them looks without showing
 /// themselves: control characters, bidi overrides and isolates (which can
-/// make "evil\u{202e}nimda" read as "evil admin" backwards) and zero-width ones.
+/// make "evil\u{202e}nimda" read as "evil admin" backwards), zero-width
+/// ones, and every other format (general category Cf) or default-ignorable
+/// character. Terminals disagree with `unicode-width` (and with each other)
+/// on how wide those are drawn, so showing one raw would put the rest of the
+/// row out of step with the columns the dashboard computed.
 fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2060}'
-                | '\u{FEFF}'
-        )
+    c.is_control() || is_format_or_default_ignorable(c)
+}
+
+/// Unicode general category Cf plus Default_Ignorable_Code_Point (Unicode
+/// 16), as ranges: a match is cheaper than a table crate and these lists
+/// change rarely.
+fn is_format_or_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// `text` broken into lines of at most `width` columns, at spaces where it can.
@@ -120,25 +151,27 @@ pub fn duration(ms: i64) -> String {
     out
 }
 
-/// The clock time of day "HH:MM:SS" in the dashboard's time zone.
-pub fn time_of_day(at: Millis, tz: &FixedOffset) -> String {
+/// The clock time of day "HH:MM:SS" in `tz`, the policy's time zone.
+pub fn time_of_day(at: Millis, tz: &Tz) -> String {
     match tz.timestamp_millis_opt(at).single() {
         Some(t) => t.format("%H:%M:%S").to_string(),
         None => "--:--:--".to_owned(),
     }
 }
 
-/// The time of day of `at` in the dashboard's time zone.
-pub fn local_time(at: Millis, tz: &FixedOffset) -> chrono::NaiveTime {
+/// The time of day of `at` in `tz`, the policy's time zone.
+pub fn local_time(at: Millis, tz: &Tz) -> chrono::NaiveTime {
     tz.timestamp_millis_opt(at)
         .single()
         .map_or(chrono::NaiveTime::MIN, |t| t.time())
 }
 
-/// Date and time "YYYY-MM-DD HH:MM:SS.mmm" for the detail view.
-pub fn date_time(at: Millis, tz: &FixedOffset) -> String {
+/// Date and time "YYYY-MM-DD HH:MM:SS.mmm JST" for the detail view: the
+/// zone's abbreviation says which zone it is read in, as the detail view
+/// has no clock beside it that names the zone.
+pub fn date_time(at: Millis, tz: &Tz) -> String {
     match tz.timestamp_millis_opt(at).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f %Z").to_string(),
         None => "?".to_owned(),
     }
 }
@@ -207,6 +240,41 @@ mod tests {
         }
         assert_eq!(untrusted("ada lovelace", 40), "ada lovelace");
         assert_eq!(untrusted("josé", 40), "josé", "letters stay letters");
+    }
+
+    #[test]
+    fn every_format_and_default_ignorable_character_is_escaped() {
+        for c in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{061C}',
+            '\u{0600}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{17B4}',
+            '\u{180E}',
+            '\u{2061}',
+            '\u{2064}',
+            '\u{206A}',
+            '\u{206F}',
+            '\u{3164}',
+            '\u{FE00}',
+            '\u{FE0F}',
+            '\u{FFA0}',
+            '\u{FFF9}',
+            '\u{1D173}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{E007F}',
+            '\u{E0100}',
+        ] {
+            let shown = untrusted(&format!("ad{c}min"), 40);
+            assert_eq!(shown, format!("ad\\u{{{:x}}}min", c as u32));
+        }
+        // Visible neighbours of those ranges stay as they are.
+        for text in ["a\u{00AE}b", "\u{3165}", "\u{FFA1}", "a\u{2070}"] {
+            assert_eq!(untrusted(text, 40), text);
+        }
     }
 
     #[test]

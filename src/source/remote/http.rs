@@ -153,6 +153,11 @@ impl Http {
 async fn refusal(response: Response) -> SourceError {
     let status = response.status();
     let body = response.json::<ErrorBody>().await.ok();
+    refusal_for(status, body)
+}
+
+/// One sentence for an answer with `status` and, if it had one, `body`.
+fn refusal_for(status: StatusCode, body: Option<ErrorBody>) -> SourceError {
     match status {
         StatusCode::UNAUTHORIZED => SourceError::Unauthorized(
             "the server refused the token (401): check --token-file or SESSIONTOP_TOKEN".into(),
@@ -161,11 +166,11 @@ async fn refusal(response: Response) -> SourceError {
             SourceError::Connection("the token is not the server's admin token (403)".into())
         }
         _ => match body {
+            // The API's message speaks to a client whose request failed
+            // ("nothing was changed, try again"); an operator watching the
+            // dashboard needs only what is wrong, and it reconnects by itself.
             Some(body) if body.code() == Some(ErrorCode::StoreUnavailable) => {
-                SourceError::Connection(format!(
-                    "the server's store is unavailable: {}",
-                    body.message
-                ))
+                SourceError::Connection("the server's session store is unavailable".into())
             }
             Some(body) => SourceError::Refused(format!("{} ({})", body.message, body.error)),
             None => SourceError::Refused(format!("the server answered {status}")),
@@ -188,6 +193,22 @@ pub fn encode_component(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unavailable_store_is_told_in_an_operators_words() {
+        let body = ErrorBody {
+            error: "store_unavailable".into(),
+            message: "the session store cannot be reached or written right now; nothing was \
+                      changed, try again shortly"
+                .into(),
+        };
+        let error = refusal_for(StatusCode::SERVICE_UNAVAILABLE, Some(body));
+        assert!(
+            matches!(&error, SourceError::Connection(text)
+                if text == "the server's session store is unavailable"),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn user_names_are_percent_encoded_in_paths() {

@@ -43,20 +43,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
             let s = &row.session;
             let state = match row.ended {
                 Some((ending, at)) => {
-                    format!("ended: {} at {}", ending.label(), date_time(at, &app.tz))
+                    format!(
+                        "ended: {} at {}",
+                        ending.label(),
+                        date_time(at, &app.zone())
+                    )
                 }
                 None => "active".to_owned(),
             };
             lines.push(field("user", untrusted(&s.user, 80)));
             lines.push(field("user's sessions", user_sessions(app, detail)));
             lines.push(field("state", state));
-            lines.push(field("created", date_time(s.created_at, &app.tz)));
-            lines.push(field("last seen", date_time(s.last_seen_at, &app.tz)));
+            lines.push(field("created", date_time(s.created_at, &app.zone())));
+            lines.push(field("last seen", date_time(s.last_seen_at, &app.zone())));
             lines.push(field(
                 "idle deadline",
                 format!(
                     "{}  (in {}, timeout {})",
-                    date_time(s.idle_expires_at, &app.tz),
+                    date_time(s.idle_expires_at, &app.zone()),
                     countdown(s.idle_expires_at - now),
                     duration(s.idle_timeout_ms)
                 ),
@@ -65,12 +69,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 "absolute deadline",
                 format!(
                     "{}  (in {}, limit {})",
-                    date_time(s.absolute_expires_at, &app.tz),
+                    date_time(s.absolute_expires_at, &app.zone()),
                     countdown(s.absolute_expires_at - now),
                     duration(s.absolute_expires_at - s.created_at)
                 ),
             ));
-            lines.push(field("ends at", date_time(s.expires_at, &app.tz)));
+            lines.push(field("ends at", date_time(s.expires_at, &app.zone())));
             if s.attributes.is_empty() {
                 lines.push(field("attributes", "none".to_owned()));
             }
@@ -99,7 +103,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
     history.extend(detail.events.iter().rev().map(|e| {
         Line::from(vec![
             Span::styled(
-                format!(" {} ", time_of_day(e.at, &app.tz)),
+                format!(" {} ", time_of_day(e.at, &app.zone())),
                 theme.style(Role::Muted),
             ),
             Span::styled(

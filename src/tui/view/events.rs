@@ -41,7 +41,7 @@ pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
     let theme = &app.theme;
     let mut spans = vec![
         Span::styled(
-            format!("{} ", time_of_day(event.at, &app.tz)),
+            format!("{} ", time_of_day(event.at, &app.zone())),
             theme.style(Role::Muted),
         ),
         Span::styled(

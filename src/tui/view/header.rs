@@ -1,4 +1,7 @@
 //! The top line: mode, policy, clock (speed, PAUSED, FROZEN) and simulator.
+//!
+//! Every time on screen is read in the policy's time zone, so the header
+//! names that zone beside its clock, whether or not a closing time is set.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,52 +10,99 @@ use ratatui::widgets::Paragraph;
 
 use std::collections::BTreeSet;
 
+use chrono::TimeZone;
+
+use crate::engine::Millis;
 use crate::tui::app::{App, speed_label};
 use crate::tui::caption::closing_label;
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
 /// What the header says of one timeout: the value every live session on
-/// screen has, or "per session" with the range when they differ, or the
-/// policy's when no live session is on screen.
+/// screen has, or "per session" with the range when they differ (just the
+/// range on a narrow screen), or the policy's when no live session is on
+/// screen.
 fn timeout_label(values: &BTreeSet<i64>, policy_ms: i64, room: bool) -> String {
     match (values.first(), values.last()) {
         (Some(a), Some(b)) if a == b => duration(*a),
         (Some(a), Some(b)) if room => format!("per session ({}–{})", duration(*a), duration(*b)),
-        (Some(_), Some(_)) => "per session".to_owned(),
+        // Shorter than "per session", and says more.
+        (Some(a), Some(b)) => format!("{}–{}", duration(*a), duration(*b)),
         _ => duration(policy_ms),
     }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let fits = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>() <= area.width.into();
-    // What must show (the server and its node, the policy, the clock, the
-    // badges) gets room first: the title goes, then "closing off", then the
-    // words "server time" before the server's clock.
-    let mut spans = line(app, area, 0);
-    for leave_out in 1..=3 {
-        if fits(&spans) {
+    let width = usize::from(area.width);
+    let used = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+    // The line with the mode cut to what is left, but not below MIN_MODE.
+    let shortened_mode = |leave_out: u8| {
+        let full = line(app, area, leave_out, usize::MAX);
+        let over = used(&full).saturating_sub(width);
+        let mode_width = Span::raw(mode(app, usize::MAX)).width();
+        line(
+            app,
+            area,
+            leave_out,
+            mode_width.saturating_sub(over).max(MIN_MODE),
+        )
+    };
+    // What must show (the policy with its closing time, the clock and its
+    // zone, the badges) gets room first: the title goes, then "closing off",
+    // then the words "server time" before the server's clock, then the mode
+    // (a server's URL) is shortened, then the zone's name gives way to its
+    // abbreviation, and last the mode is left out (the node still says which
+    // server answers).
+    let attempts = (0..=3)
+        .map(|leave_out| line(app, area, leave_out, usize::MAX))
+        .chain([3, 4].map(shortened_mode))
+        .chain(std::iter::once_with(|| line(app, area, 4, 0)));
+    let mut spans = Vec::new();
+    for attempt in attempts {
+        spans = attempt;
+        if used(&spans) <= width {
             break;
         }
-        spans = line(app, area, leave_out);
     }
     let theme = &app.theme;
     // Real time beside a clock of its own speed, where there is room for it.
-    let used: usize = spans.iter().map(Span::width).sum();
-    if app.info.clock_control && area.width >= 110 && used + 16 <= usize::from(area.width) {
+    if app.info.clock_control && area.width >= 110 && used(&spans) + 16 <= width {
         spans.push(Span::styled(" │ ", theme.style(Role::Muted)));
         spans.push(Span::styled("real ", theme.style(Role::Muted)));
         spans.push(Span::raw(time_of_day(
             app.wall_start + app.real_ms as i64,
-            &app.tz,
+            &app.zone(),
         )));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The fewest columns the mode is cut to ("127.0…").
+const MIN_MODE: usize = 6;
+
+/// The mode ("embedded", a server's URL and version) in at most `max`
+/// columns (40 at most). A URL that must be cut loses its scheme first: the
+/// address says more.
+fn mode(app: &App, max: usize) -> String {
+    if app.lesson.is_some() {
+        return "lesson".to_owned();
+    }
+    let mode = app.info.mode.as_str();
+    let shown = match (app.info.remote, max < 40) {
+        (true, true) => ["http://", "https://"]
+            .iter()
+            .find_map(|scheme| mode.strip_prefix(scheme))
+            .unwrap_or(mode),
+        _ => mode,
+    };
+    untrusted(shown, max.min(40))
+}
+
 /// The header's spans, leaving out the first `leave_out` of: the title,
-/// "closing off", the label of the server's clock.
-fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
+/// "closing off", the label of the server's clock, the zone's full name;
+/// the mode is cut to
+/// `mode_max` columns, or left out at 0.
+fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'static>> {
     let theme = &app.theme;
     let policy = &app.info.policy;
     let clock = app.shown_clock();
@@ -66,19 +116,15 @@ fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
             absolute.insert(row.session.absolute_expires_at - row.session.created_at);
         }
     }
-    // The zone the closing time is read in, beside it.
+    // In the zone the clock names, further along the line.
     let closing = match (app.closing_at, policy.closing_time) {
-        (Some(at), _) => closing_label(at, &app.tz),
-        (None, Some(c)) => format!("{c} {}", policy.time_zone.name()),
+        (Some(at), _) => closing_label(at, &app.zone()),
+        (None, Some(c)) => c.to_string(),
         (None, None) => "off".to_owned(),
     };
     let wide = area.width >= 100;
     let (title, closing_off, clock_label) = (wide && leave_out < 1, leave_out < 2, leave_out < 3);
-    let mode = if app.lesson.is_some() {
-        "lesson".to_owned()
-    } else {
-        untrusted(&app.info.mode, 40)
-    };
+    let zone_name = leave_out < 4;
     let mut spans = Vec::new();
     if title {
         spans.push(Span::styled(" sessiontop ", theme.style(Role::Title)));
@@ -86,13 +132,18 @@ fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
     } else {
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::raw(mode));
+    if mode_max > 0 {
+        spans.push(Span::raw(mode(app, mode_max)));
+        spans.push(Span::raw(" "));
+    }
     // Which node of the server: a reconnect may land on another.
     if !app.info.node.is_empty() && app.lesson.is_none() {
-        spans.push(Span::styled(" node ", theme.style(Role::Muted)));
+        spans.push(Span::styled("node ", theme.style(Role::Muted)));
         spans.push(Span::raw(untrusted(&app.info.node, 16)));
+        spans.push(Span::raw(" "));
     }
     let limit = policy.max_sessions_per_user;
+    spans.pop_if(|last| last.content == " ");
     spans.extend([
         sep(),
         Span::styled("idle ", theme.style(Role::Muted)),
@@ -121,9 +172,10 @@ fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
     if app.info.clock_control {
         spans.push(Span::styled("clock ", theme.style(Role::Muted)));
         spans.push(Span::styled(
-            time_of_day(clock.now, &app.tz),
+            time_of_day(clock.now, &app.zone()),
             theme.style(Role::Title),
         ));
+        spans.push(zone(app, clock.now, zone_name));
         spans.push(Span::raw(format!(" ×{}", speed_label(clock.speed))));
     } else {
         // A server's clock runs in real time; what matters is that it is the server's.
@@ -131,9 +183,10 @@ fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
             spans.push(Span::styled("server time ", theme.style(Role::Muted)));
         }
         spans.push(Span::styled(
-            time_of_day(clock.now, &app.tz),
+            time_of_day(clock.now, &app.zone()),
             theme.style(Role::Title),
         ));
+        spans.push(zone(app, clock.now, zone_name));
     }
     if clock.paused {
         spans.push(Span::raw(" "));
@@ -163,4 +216,16 @@ fn line(app: &App, area: Rect, leave_out: u8) -> Vec<Span<'static>> {
         });
     }
     spans
+}
+
+/// " Asia/Tokyo", or " JST" where there is no room for the name: the
+/// policy's zone, which the clock, the closing time and every other time on
+/// screen are read in.
+fn zone(app: &App, now: Millis, name: bool) -> Span<'static> {
+    let zone = app.zone();
+    let shown = match zone.timestamp_millis_opt(now).single() {
+        Some(t) if !name => t.format("%Z").to_string(),
+        _ => zone.name().to_owned(),
+    };
+    Span::styled(format!(" {shown}"), app.theme.style(Role::Muted))
 }

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use crate::engine::SessionView;
 use crate::tui::app::App;
-use crate::tui::mirror::{Ending, Row as MirrorRow, SortColumn};
+use crate::tui::mirror::{Ending, Position, Row as MirrorRow, SortColumn};
 use crate::tui::text::{ago, bar, countdown, thousands, time_of_day, untrusted};
 use crate::tui::theme::Role;
 
@@ -51,19 +51,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let clock = app.shown_clock();
     let height = area.height.saturating_sub(3) as usize;
     let selected = app.selected.as_ref();
-    let columns = columns(area.width, theme.gauge());
-    let rows: Vec<Row> = app
+    let on_screen: Vec<(&Position, &MirrorRow)> = app
         .mirror
         .walk(app.top.as_ref())
         .take(height)
-        .filter_map(|position| {
-            let row = app.mirror.get(position.1)?;
+        .filter_map(|position| Some((position, app.mirror.get(position.1)?)))
+        .collect();
+    let widest = widest_countdowns(app, on_screen.iter().map(|(_, row)| *row), clock.now);
+    let columns = columns(area.width, theme.gauge(), widest);
+    let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
+    let inner = block.inner(area);
+    let cells = cells(inner, &widths);
+    // The origin is cut with an ellipsis to the width it got, not mid-value by the table.
+    let origin_width = columns
+        .iter()
+        .position(|(c, _)| *c == SortColumn::Origin)
+        .map_or(0, |i| usize::from(cells[i].width));
+    let rows: Vec<Row> = on_screen
+        .iter()
+        .map(|&(position, row)| {
             let is_selected = Some(position) == selected;
-            let mut built = build_row(app, row, clock.now, &columns, is_selected);
+            let mut built = build_row(app, row, clock.now, &columns, origin_width, is_selected);
             if is_selected {
                 built = built.style(theme.style(Role::Selected));
             }
-            Some(built)
+            built
         })
         .collect();
 
@@ -76,9 +88,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Cell::from(text).style(theme.style(Role::Muted))
         }
     }));
-    let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
     let empty = rows.is_empty();
-    let inner = block.inner(area);
     frame.render_widget(
         Table::new(rows, widths.clone())
             .header(header)
@@ -87,7 +97,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .column_spacing(1),
         area,
     );
-    long_endings(frame, inner, app, &columns, &widths);
+    long_endings(frame, inner, app, &on_screen, &columns, &cells);
     if empty {
         let lesson_end = app
             .lesson
@@ -138,29 +148,31 @@ fn ending_text(ending: Ending) -> String {
     format!("✕ {}", ending.label())
 }
 
+/// The columns' cells in the table's inner area, laid out as the table lays
+/// them out.
+fn cells(inner: Rect, widths: &[Constraint]) -> std::rc::Rc<[Rect]> {
+    Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(inner)
+}
+
 /// Writes the endings too long for the state column over the countdown and
 /// state columns of their rows, laid out as the table lays out its columns.
 fn long_endings(
     frame: &mut Frame,
     inner: Rect,
     app: &App,
+    on_screen: &[(&Position, &MirrorRow)],
     columns: &[(SortColumn, Constraint)],
-    widths: &[Constraint],
+    cells: &[Rect],
 ) {
     let Some(from) = columns.iter().position(|(c, _)| *c == SortColumn::Idle) else {
         return;
     };
-    let cells = Layout::horizontal(widths.iter().copied())
-        .flex(Flex::Start)
-        .spacing(1)
-        .split(inner);
     let (start, end) = (cells[from].x, cells[cells.len() - 1].right());
     let selected = app.selected.as_ref();
-    let height = inner.height.saturating_sub(1) as usize;
-    // The rows on screen, counted as `draw` counts them.
-    let on_screen = (app.mirror.walk(app.top.as_ref()).take(height))
-        .filter_map(|position| Some((position, app.mirror.get(position.1)?)));
-    for (i, (position, row)) in on_screen.enumerate() {
+    for (i, &(position, row)) in on_screen.iter().enumerate() {
         let Some((ending, _)) = row.ended else {
             continue;
         };
@@ -189,9 +201,36 @@ fn ending_role(ending: Ending) -> Role {
     }
 }
 
-/// The columns that fit in `width`, with their widths. Narrow terminals drop
-/// the origin first, then the handle, then the start time and last seen.
-pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
+/// The widest countdown texts, in columns, among the rows on screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CountdownWidths {
+    pub idle: u16,
+    pub absolute: u16,
+}
+
+/// The widest idle and absolute countdowns the live rows on screen show.
+fn widest_countdowns<'a>(
+    app: &App,
+    rows: impl Iterator<Item = &'a MirrorRow>,
+    now: i64,
+) -> CountdownWidths {
+    rows.filter(|row| row.ended.is_none())
+        .map(|row| countdowns(app, &row.session, now))
+        .fold(CountdownWidths::default(), |widest, c| CountdownWidths {
+            idle: widest.idle.max(columns_of(&c.idle_text)),
+            absolute: widest.absolute.max(columns_of(&c.absolute_text)),
+        })
+}
+
+fn columns_of(text: &str) -> u16 {
+    u16::try_from(Line::raw(text).width()).unwrap_or(u16::MAX)
+}
+
+/// The columns that fit in `width`, with their widths. The countdowns get
+/// the room their widest values on screen need (a cut "24:00:0" reads as
+/// another time), so the flexible origin shrinks first; narrow terminals
+/// then drop the origin, the handle, the start time and last seen.
+pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortColumn, Constraint)> {
     let width_of = |column: SortColumn| -> u16 {
         match column {
             SortColumn::Handle => 16,
@@ -199,8 +238,10 @@ pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
             SortColumn::Origin => 20,
             SortColumn::Started => 8,
             SortColumn::LastSeen => 9,
-            SortColumn::Idle => gauge as u16 + 8,
-            SortColumn::Absolute => 11,
+            // The gauge, a space and "h:mm:ss" at least, so the column keeps
+            // its width while most countdowns tick down.
+            SortColumn::Idle => gauge as u16 + 1 + widest.idle.max(7),
+            SortColumn::Absolute => widest.absolute.max(11),
             SortColumn::State => STATE_WIDTH as u16,
         }
     };
@@ -233,12 +274,12 @@ pub fn columns(width: u16, gauge: usize) -> Vec<(SortColumn, Constraint)> {
         .collect()
 }
 
-/// Origin: "ip · user agent", escaped.
-fn origin(session: &SessionView) -> String {
+/// Origin: "ip · user agent", escaped and cut to `width`, the column's.
+fn origin(session: &SessionView, width: usize) -> String {
     match (session.attribute("ip"), session.attribute("user_agent")) {
-        (Some(ip), Some(agent)) => untrusted(&format!("{ip} · {agent}"), 48),
-        (Some(ip), None) => untrusted(ip, 48),
-        (None, Some(agent)) => untrusted(agent, 48),
+        (Some(ip), Some(agent)) => untrusted(&format!("{ip} · {agent}"), width),
+        (Some(ip), None) => untrusted(ip, width),
+        (None, Some(agent)) => untrusted(agent, width),
         (None, None) => String::new(),
     }
 }
@@ -248,6 +289,7 @@ fn build_row<'a>(
     row: &MirrorRow,
     now: i64,
     columns: &[(SortColumn, Constraint)],
+    origin_width: usize,
     selected: bool,
 ) -> Row<'a> {
     let theme = &app.theme;
@@ -271,8 +313,10 @@ fn build_row<'a>(
             match column {
                 SortColumn::Handle => Cell::from(s.handle.to_string()).style(style),
                 SortColumn::User => Cell::from(untrusted(&s.user, 14)).style(style),
-                SortColumn::Origin => Cell::from(origin(s)).style(style),
-                SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)).style(style),
+                SortColumn::Origin => Cell::from(origin(s, origin_width)).style(style),
+                SortColumn::Started => {
+                    Cell::from(time_of_day(s.created_at, &app.zone())).style(style)
+                }
                 SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)).style(style),
                 SortColumn::Idle | SortColumn::Absolute => Cell::from(countdowns),
                 SortColumn::State => Cell::from(state.clone()).style(
@@ -288,9 +332,35 @@ fn build_row<'a>(
         }));
     }
     let gauge = theme.gauge();
+    let c = countdowns(app, s, now);
+    let idle_style = countdown_style(app, c.idle_ratio);
+    Row::new(columns.iter().map(|(column, _)| match column {
+        SortColumn::Handle => Cell::from(s.handle.to_string()),
+        SortColumn::User => Cell::from(untrusted(&s.user, 14)),
+        SortColumn::Origin => Cell::from(origin(s, origin_width)),
+        SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.zone())),
+        SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
+        SortColumn::Idle => Cell::from(Line::from(vec![
+            Span::styled(bar(c.idle_ratio, gauge), idle_style),
+            Span::styled(format!(" {}", c.idle_text), idle_style),
+        ])),
+        SortColumn::Absolute => {
+            Cell::from(c.absolute_text.clone()).style(countdown_style(app, c.absolute_ratio))
+        }
+        SortColumn::State => Cell::from("● active").style(theme.style(Role::Good)),
+    }))
+}
+
+/// What a live row's countdown columns show.
+struct Countdowns {
+    idle_text: String,
+    idle_ratio: f64,
+    absolute_text: String,
+    absolute_ratio: f64,
+}
+
+fn countdowns(app: &App, s: &SessionView, now: i64) -> Countdowns {
     let idle_left = s.idle_expires_at - now;
-    let idle_ratio = idle_left as f64 / s.idle_timeout_ms.max(1) as f64;
-    let idle_style = countdown_style(app, idle_ratio);
     // The hard end: the absolute limit, or the closing time when that comes
     // first (then it is the session's end unless idleness ends it sooner).
     // A closing time a lesson set just now is newer than the session's view.
@@ -302,28 +372,16 @@ fn build_row<'a>(
         s.absolute_expires_at
     };
     let absolute_left = hard_end - now;
-    let absolute_ratio =
-        absolute_left as f64 / (s.absolute_expires_at - s.created_at).max(1) as f64;
-    let absolute_text = if closing_first {
-        format!("{} close", countdown(absolute_left))
-    } else {
-        countdown(absolute_left)
-    };
-    Row::new(columns.iter().map(|(column, _)| match column {
-        SortColumn::Handle => Cell::from(s.handle.to_string()),
-        SortColumn::User => Cell::from(untrusted(&s.user, 14)),
-        SortColumn::Origin => Cell::from(origin(s)),
-        SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.tz)),
-        SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
-        SortColumn::Idle => Cell::from(Line::from(vec![
-            Span::styled(bar(idle_ratio, gauge), idle_style),
-            Span::styled(format!(" {}", countdown(idle_left)), idle_style),
-        ])),
-        SortColumn::Absolute => {
-            Cell::from(absolute_text.clone()).style(countdown_style(app, absolute_ratio))
-        }
-        SortColumn::State => Cell::from("● active").style(theme.style(Role::Good)),
-    }))
+    Countdowns {
+        idle_text: countdown(idle_left),
+        idle_ratio: idle_left as f64 / s.idle_timeout_ms.max(1) as f64,
+        absolute_text: if closing_first {
+            format!("{} close", countdown(absolute_left))
+        } else {
+            countdown(absolute_left)
+        },
+        absolute_ratio: absolute_left as f64 / (s.absolute_expires_at - s.created_at).max(1) as f64,
+    }
 }
 
 fn countdown_style(app: &App, ratio: f64) -> Style {

@@ -150,27 +150,35 @@ fn title(app: &App) -> Vec<Span<'static>> {
     spans
 }
 
-/// The counters on one line, for a short terminal.
+/// The counters on one line, for a short terminal. A counter that does not
+/// fit whole is left out, with those after it, rather than cut mid-word.
 fn one_line(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let a = &app.activity;
     let label = |s: &'static str| Span::styled(s, theme.style(Role::Muted));
     let value = |n: u64| Span::styled(thousands(n), theme.style(Role::Normal));
     let mut spans = title(app);
-    spans.extend([
-        label(" active "),
-        Span::styled(
-            thousands(app.mirror.active() as u64),
-            theme.style(Role::Title),
-        ),
-        label(" · logins "),
-        value(a.totals.logins),
-        label(" · expired "),
-        value(a.expired()),
-        label(" · logged out "),
-        value(a.totals.logged_out),
-        label(" · revoked "),
-        value(a.totals.revoked),
-    ]);
+    let counters = [
+        [
+            label(" active "),
+            Span::styled(
+                thousands(app.mirror.active() as u64),
+                theme.style(Role::Title),
+            ),
+        ],
+        [label(" · logins "), value(a.totals.logins)],
+        [label(" · expired "), value(a.expired())],
+        [label(" · logged out "), value(a.totals.logged_out)],
+        [label(" · revoked "), value(a.totals.revoked)],
+    ];
+    let mut used: usize = spans.iter().map(Span::width).sum();
+    for counter in counters {
+        let width: usize = counter.iter().map(Span::width).sum();
+        if used + width > usize::from(area.width) {
+            break;
+        }
+        used += width;
+        spans.extend(counter);
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
