@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, Environment, StoreConfig, ThemeName, Uses};
+use crate::config::{Config, ConfigError, Environment, Ignored, StoreConfig, ThemeName, Uses};
 use crate::store::StoreUrl;
 use crate::units::{DurationError, parse_closing_time, parse_time_zone, parse_timeout};
 
@@ -294,6 +294,7 @@ impl Cli {
             };
 
         // The environment.
+        let mut config_warnings = Vec::new();
         let timeout = |key: &'static str, text: &str| {
             parse_timeout(text).map_err(|e| ConfigError::Unreadable {
                 key,
@@ -325,12 +326,37 @@ impl Cli {
                     })?,
                 );
         }
+        let uses = self.uses();
+        // A variable for a section this mode does not use is warned about, as
+        // a mistake in that section of the file is.
+        let mut unused_or = |section: &'static str, error: ConfigError| {
+            if uses.section(section) {
+                return Err(error);
+            }
+            let ignored = Ignored {
+                error,
+                section,
+                uses,
+            };
+            config_warnings.push(ignored.to_string());
+            Ok(())
+        };
         if let Some(text) = &env.speed {
-            config.dashboard.speed = text.parse().map_err(|_| ConfigError::Unreadable {
-                key: "SESSIONTOP_SPEED",
-                message: format!("{text:?} is not a number; use a speed factor from 0.5 to 100"),
-            })?;
-            origins.set("dashboard.speed", "SESSIONTOP_SPEED");
+            match text.parse() {
+                Ok(speed) => {
+                    config.dashboard.speed = speed;
+                    origins.set("dashboard.speed", "SESSIONTOP_SPEED");
+                }
+                Err(_) => unused_or(
+                    "dashboard",
+                    ConfigError::Unreadable {
+                        key: "SESSIONTOP_SPEED",
+                        message: format!(
+                            "{text:?} is not a number; use a speed factor from 0.5 to 100"
+                        ),
+                    },
+                )?,
+            }
         }
         if let Some(server) = &env.server {
             config.dashboard.server = Some(server.clone());
@@ -351,15 +377,19 @@ impl Cli {
             config.server.admin_token = Some(token.clone());
         }
         if let Some(text) = &env.store {
-            config.store.url =
-                Some(
-                    StoreUrl::parse(text).map_err(|message| ConfigError::Unreadable {
+            match StoreUrl::parse(text) {
+                Ok(url) => config.store.url = Some(url),
+                Err(message) => unused_or(
+                    "store",
+                    ConfigError::Unreadable {
                         key: "SESSIONTOP_STORE",
                         message,
-                    })?,
-                );
+                    },
+                )?,
+            }
         }
         config.log_filter = env.log.clone();
+        config.warnings.append(&mut config_warnings);
 
         // The command line.
         let c = &self.common;
@@ -443,10 +473,13 @@ impl Cli {
 
         self.refuse_flags_a_server_ignores(&config, env)?;
         config.expand_paths(env.home.as_deref());
-        let warnings = config
+        let ignored = config
             .validate(self.uses())
             .map_err(|e| origins.rename(e))?;
-        config.warnings.extend(warnings);
+        for mut ignored in ignored {
+            ignored.error = origins.rename(ignored.error);
+            config.warnings.push(ignored.to_string());
+        }
         Ok(config)
     }
 

@@ -135,6 +135,15 @@ impl Uses {
     }
 }
 
+/// A mistake in a section this mode does not use: a warning, not a stop.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}; {}", uses.ignores(section))]
+pub struct Ignored {
+    pub error: ConfigError,
+    pub section: &'static str,
+    pub uses: Uses,
+}
+
 /// The whole configuration, as config.toml spells it.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -860,8 +869,8 @@ impl Config {
     }
 
     /// Checks every value of the sections `uses` names that types alone
-    /// cannot. Mistakes in the other sections come back as warnings.
-    pub fn validate(&self, uses: Uses) -> Result<Vec<String>, ConfigError> {
+    /// cannot. Mistakes in the other sections come back, to be warned about.
+    pub fn validate(&self, uses: Uses) -> Result<Vec<Ignored>, ConfigError> {
         self.policy.to_policy()?;
         self.engine.to_driver_config()?;
         let checks: [(&str, Result<(), ConfigError>); 4] = [
@@ -870,15 +879,19 @@ impl Config {
             ("server", self.server.validate()),
             ("store", self.store.validate()),
         ];
-        let mut warnings = Vec::new();
+        let mut ignored = Vec::new();
         for (section, checked) in checks {
             match checked {
                 Err(e) if uses.section(section) => return Err(e),
-                Err(e) => warnings.push(format!("{e}; {}", uses.ignores(section))),
+                Err(error) => ignored.push(Ignored {
+                    error,
+                    section,
+                    uses,
+                }),
                 Ok(()) => {}
             }
         }
-        Ok(warnings)
+        Ok(ignored)
     }
 
     /// Expands a leading `~` in every path setting, with `home` as the user's home.

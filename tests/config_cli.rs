@@ -267,6 +267,30 @@ fn a_dashboard_flag_before_serve_is_refused_and_a_lesson_takes_a_theme() {
 }
 
 #[test]
+fn a_bad_variable_for_a_section_the_mode_does_not_use_is_a_warning() {
+    let serve = ["serve", "--store", "memory"];
+    for speed in ["fast", "500"] {
+        let config = load(&serve, &env(&[("SESSIONTOP_SPEED", speed)])).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        let warning = &config.warnings[0];
+        assert!(
+            warning.starts_with("SESSIONTOP_SPEED")
+                && warning.contains(speed)
+                && warning.ends_with("serve does not use [dashboard] and goes on without it"),
+            "{warning}"
+        );
+    }
+    let config = load(&["--no-sim"], &env(&[("SESSIONTOP_STORE", "ftp://x")])).unwrap();
+    assert!(
+        config.warnings.len() == 1
+            && config.warnings[0].contains("SESSIONTOP_STORE")
+            && config.warnings[0].contains("the dashboard does not use [store]"),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
 fn a_bad_variable_is_named_with_its_value() {
     let err = load(&[], &env(&[("SESSIONTOP_IDLE_TIMEOUT", "soon")])).unwrap_err();
     assert!(
