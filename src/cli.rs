@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, Environment, StoreConfig, ThemeName, Uses};
+use crate::config::{Config, ConfigError, Environment, Ignored, StoreConfig, ThemeName, Uses};
 use crate::store::StoreUrl;
-use crate::units::{parse_closing_time, parse_duration, parse_time_zone};
+use crate::units::{DurationError, parse_closing_time, parse_time_zone, parse_timeout};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,16 +44,34 @@ pub struct CommonArgs {
     pub config: Option<PathBuf>,
 
     /// Idle timeout, such as 90s or 15m [policy.idle_timeout, SESSIONTOP_IDLE_TIMEOUT].
-    #[arg(long, global = true, value_name = "D", value_parser = parse_duration)]
-    pub idle_timeout: Option<Duration>,
+    #[arg(long, global = true, value_name = "D", value_parser = TimeoutArg::parse)]
+    pub idle_timeout: Option<TimeoutArg>,
 
     /// Absolute timeout, such as 8h [policy.absolute_timeout, SESSIONTOP_ABSOLUTE_TIMEOUT].
-    #[arg(long, global = true, value_name = "D", value_parser = parse_duration)]
-    pub absolute_timeout: Option<Duration>,
+    #[arg(long, global = true, value_name = "D", value_parser = TimeoutArg::parse)]
+    pub absolute_timeout: Option<TimeoutArg>,
 
     /// Daily closing time "HH:MM" in policy.time_zone [policy.closing_time, SESSIONTOP_CLOSING_TIME].
     #[arg(long, global = true, value_name = "HH:MM", value_parser = parse_closing_time)]
     pub closing_time: Option<NaiveTime>,
+}
+
+/// A timeout flag as given, and what it reads as: a refusal echoes the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutArg {
+    pub text: String,
+    /// `Duration::MAX` for a number too large to hold, which the policy's
+    /// bounds then refuse as more than allowed.
+    pub value: Duration,
+}
+
+impl TimeoutArg {
+    fn parse(text: &str) -> Result<TimeoutArg, DurationError> {
+        Ok(TimeoutArg {
+            text: text.trim().to_owned(),
+            value: parse_timeout(text)?,
+        })
+    }
 }
 
 /// Flags of the dashboard.
@@ -72,7 +90,7 @@ pub struct DashboardArgs {
     pub no_color: bool,
 
     /// Colours: default, or projector for a room [dashboard.theme].
-    #[arg(long, global = true, value_enum, value_name = "THEME")]
+    #[arg(long, value_enum, value_name = "THEME")]
     pub theme: Option<ThemeName>,
 
     /// Watch a session server instead of the embedded engine [dashboard.server, SESSIONTOP_SERVER].
@@ -112,6 +130,9 @@ pub enum Command {
         /// Also write what the terminal shows to FILE as an asciicast v2 recording.
         #[arg(long, value_name = "FILE.cast")]
         record: Option<PathBuf>,
+        /// Colours: default, or projector for a room [dashboard.theme].
+        #[arg(long, value_enum, value_name = "THEME")]
+        theme: Option<ThemeName>,
     },
 }
 
@@ -123,6 +144,9 @@ Environment:
   SESSIONTOP_STORE         where sessions are kept, like --store
   SESSIONTOP_CONFIG        the config file, like --config
   SESSIONTOP_LOG           the log filter (else RUST_LOG), such as info or debug
+  TZ                       the host's time zone, the default of [policy] time_zone
+                           (the zone of the closing time); an IANA name such as
+                           Europe/Berlin, else the system's zone is used
 Tokens are at least 16 characters. A token variable beats server.app_token /
 server.admin_token in the config file, which beat their token files. With no
 token configured, serve generates both, prints them once and listens only on
@@ -141,6 +165,10 @@ Targets:
   tui     the dashboard: frame time and events absorbed per second with
           --sessions live sessions; with --remote, a dashboard attached to a
           real server over loopback
+  redis   the Redis store: two nodes on one Redis (login, touch, expiry
+          lateness), beside redis-benchmark and Redis's own keyspace
+          notifications on the same Redis; SESSIONTOP_STORE=redis://… names
+          the Redis, else a private redis-server is started on loopback
 
 The default of 1,000,000 sessions takes a while to fill (tens of seconds, more
 on a busy machine) and a few hundred MB of memory; try --sessions 100000 for a
@@ -202,6 +230,13 @@ impl Origins {
         self.0.push((key, origin));
     }
 
+    fn origin(&self, key: &'static str) -> &'static str {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(key, |(_, origin)| origin)
+    }
+
     fn rename(&self, error: ConfigError) -> ConfigError {
         match error {
             ConfigError::Invalid {
@@ -209,13 +244,20 @@ impl Origins {
                 value,
                 allowed,
             } => ConfigError::Invalid {
-                key: self
-                    .0
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map_or(key, |(_, origin)| origin),
+                key: self.origin(key),
                 value,
                 allowed,
+            },
+            ConfigError::OutOfRange {
+                key,
+                value,
+                more,
+                limit,
+            } => ConfigError::OutOfRange {
+                key: self.origin(key),
+                value,
+                more,
+                limit,
             },
             other => other,
         }
@@ -237,6 +279,7 @@ impl Cli {
     /// top, `~` expanded and checked for this command.
     pub fn load_config(&self, env: &Environment) -> Result<Config, ConfigError> {
         self.refuse_misplaced_flags()?;
+        self.refuse_dashboard_flags()?;
         let mut origins = Origins::default();
         let explicit = self
             .common
@@ -246,20 +289,32 @@ impl Cli {
             .map(|p| crate::config::expand_home(p, env.home.as_deref()));
         let mut config =
             match explicit.or_else(|| env.default_config.clone().filter(|p| p.exists())) {
-                Some(path) => Config::from_file(&path)?,
+                Some(path) => Config::from_file(&path, self.uses())?,
                 None => Config::default(),
             };
 
         // The environment.
-        let duration = |key: &'static str, text: &str| {
-            parse_duration(text).map_err(|message| ConfigError::Unreadable { key, message })
+        let mut config_warnings = Vec::new();
+        let timeout = |key: &'static str, text: &str| {
+            parse_timeout(text).map_err(|e| ConfigError::Unreadable {
+                key,
+                message: e.to_string(),
+            })
         };
         if let Some(text) = &env.idle_timeout {
-            config.policy.idle_timeout = duration("SESSIONTOP_IDLE_TIMEOUT", text)?;
+            config.policy.idle_timeout = timeout("SESSIONTOP_IDLE_TIMEOUT", text)?;
+            config
+                .policy
+                .written
+                .insert("policy.idle_timeout", text.clone());
             origins.set("policy.idle_timeout", "SESSIONTOP_IDLE_TIMEOUT");
         }
         if let Some(text) = &env.absolute_timeout {
-            config.policy.absolute_timeout = duration("SESSIONTOP_ABSOLUTE_TIMEOUT", text)?;
+            config.policy.absolute_timeout = timeout("SESSIONTOP_ABSOLUTE_TIMEOUT", text)?;
+            config
+                .policy
+                .written
+                .insert("policy.absolute_timeout", text.clone());
             origins.set("policy.absolute_timeout", "SESSIONTOP_ABSOLUTE_TIMEOUT");
         }
         if let Some(text) = &env.closing_time {
@@ -271,12 +326,37 @@ impl Cli {
                     })?,
                 );
         }
+        let uses = self.uses();
+        // A variable for a section this mode does not use is warned about, as
+        // a mistake in that section of the file is.
+        let mut unused_or = |section: &'static str, error: ConfigError| {
+            if uses.section(section) {
+                return Err(error);
+            }
+            let ignored = Ignored {
+                error,
+                section,
+                uses,
+            };
+            config_warnings.push(ignored.to_string());
+            Ok(())
+        };
         if let Some(text) = &env.speed {
-            config.dashboard.speed = text.parse().map_err(|_| ConfigError::Unreadable {
-                key: "SESSIONTOP_SPEED",
-                message: format!("{text:?} is not a number; use a speed factor from 0.5 to 100"),
-            })?;
-            origins.set("dashboard.speed", "SESSIONTOP_SPEED");
+            match text.parse() {
+                Ok(speed) => {
+                    config.dashboard.speed = speed;
+                    origins.set("dashboard.speed", "SESSIONTOP_SPEED");
+                }
+                Err(_) => unused_or(
+                    "dashboard",
+                    ConfigError::Unreadable {
+                        key: "SESSIONTOP_SPEED",
+                        message: format!(
+                            "{text:?} is not a number; use a speed factor from 0.5 to 100"
+                        ),
+                    },
+                )?,
+            }
         }
         if let Some(server) = &env.server {
             config.dashboard.server = Some(server.clone());
@@ -297,24 +377,36 @@ impl Cli {
             config.server.admin_token = Some(token.clone());
         }
         if let Some(text) = &env.store {
-            config.store.url =
-                Some(
-                    StoreUrl::parse(text).map_err(|message| ConfigError::Unreadable {
+            match StoreUrl::parse(text) {
+                Ok(url) => config.store.url = Some(url),
+                Err(message) => unused_or(
+                    "store",
+                    ConfigError::Unreadable {
                         key: "SESSIONTOP_STORE",
                         message,
-                    })?,
-                );
+                    },
+                )?,
+            }
         }
         config.log_filter = env.log.clone();
+        config.warnings.append(&mut config_warnings);
 
         // The command line.
         let c = &self.common;
-        if let Some(d) = c.idle_timeout {
-            config.policy.idle_timeout = d;
+        if let Some(d) = &c.idle_timeout {
+            config.policy.idle_timeout = d.value;
+            config
+                .policy
+                .written
+                .insert("policy.idle_timeout", d.text.clone());
             origins.set("policy.idle_timeout", "--idle-timeout");
         }
-        if let Some(d) = c.absolute_timeout {
-            config.policy.absolute_timeout = d;
+        if let Some(d) = &c.absolute_timeout {
+            config.policy.absolute_timeout = d.value;
+            config
+                .policy
+                .written
+                .insert("policy.absolute_timeout", d.text.clone());
             origins.set("policy.absolute_timeout", "--absolute-timeout");
         }
         if let Some(t) = c.closing_time {
@@ -333,6 +425,12 @@ impl Cli {
         }
         if let Some(theme) = d.theme {
             config.dashboard.theme = theme;
+        }
+        if let Some(Command::Lesson {
+            theme: Some(theme), ..
+        }) = &self.command
+        {
+            config.dashboard.theme = *theme;
         }
         if let Some(server) = &d.server {
             config.dashboard.server = Some(server.clone());
@@ -357,20 +455,55 @@ impl Cli {
             }
         }
         if config.policy.time_zone.is_none() {
-            config.policy.time_zone = Some(
-                env.time_zone
-                    .as_deref()
-                    .and_then(|name| parse_time_zone(name).ok())
-                    .unwrap_or(chrono_tz::UTC),
-            );
+            let zone = env
+                .time_zone
+                .as_deref()
+                .and_then(|name| parse_time_zone(name).ok());
+            if let Some(tz) = &env.unreadable_tz {
+                let instead = match zone {
+                    Some(zone) => format!("{}, the system's zone", zone.name()),
+                    None => "UTC".to_owned(),
+                };
+                config.warnings.push(format!(
+                    "TZ={tz} is not an IANA time zone name such as \"Europe/Berlin\", so the closing time is read in {instead}; set [policy] time_zone to choose the zone"
+                ));
+            }
+            config.policy.time_zone = Some(zone.unwrap_or(chrono_tz::UTC));
         }
 
         self.refuse_flags_a_server_ignores(&config, env)?;
         config.expand_paths(env.home.as_deref());
-        config
+        let ignored = config
             .validate(self.uses())
             .map_err(|e| origins.rename(e))?;
+        for mut ignored in ignored {
+            ignored.error = origins.rename(ignored.error);
+            config.warnings.push(ignored.to_string());
+        }
         Ok(config)
+    }
+
+    /// `sessiontop --theme projector serve`: a dashboard flag given before
+    /// `serve`, which draws no dashboard.
+    fn refuse_dashboard_flags(&self) -> Result<(), ConfigError> {
+        if !matches!(self.command, Some(Command::Serve(_))) {
+            return Ok(());
+        }
+        let d = &self.dashboard;
+        let given = [
+            ("--theme", d.theme.is_some()),
+            ("--no-color", d.no_color),
+            ("--no-sim", d.no_sim),
+            ("--speed", d.speed.is_some()),
+            ("--server", d.server.is_some()),
+            ("--token-file", d.token_file.is_some()),
+        ];
+        match given.into_iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(ConfigError::Usage(format!(
+                "{flag} is a dashboard flag and `sessiontop serve` draws no dashboard; drop {flag}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// `sessiontop --listen …` is a `serve` flag given to the dashboard.

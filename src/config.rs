@@ -8,10 +8,12 @@
 //! A leaf: this module reads text and checks values that types alone cannot.
 //! It does not load scenario files or build the key map (the simulator and the
 //! dashboard check their own parts when they start), and nothing below it
-//! calls back into it. Each mode checks only the sections it uses, so `serve`
-//! never refuses to start over a dashboard setting.
+//! calls back into it. Each mode reads and checks only the sections it uses,
+//! so `serve` never refuses to start over a dashboard setting: a section a mode
+//! does not use is read only to warn about its mistakes (`Config::warnings`).
 
 mod env;
+mod read;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,9 @@ use crate::engine::{
     Bounds, ClosingTime, MAX_SESSION_LIMIT, OnLimit, Policy, driver::DriverConfig,
 };
 use crate::store::StoreUrl;
-use crate::units::{format_duration, parse_closing_time, parse_duration, parse_time_zone};
+use crate::units::{
+    format_duration, parse_closing_time, parse_duration, parse_time_zone, parse_timeout,
+};
 
 pub use env::{Environment, VARIABLES};
 
@@ -51,6 +55,16 @@ pub enum ConfigError {
         value: String,
         allowed: String,
     },
+    /// A duration outside its bounds, echoed as it was written.
+    #[error("{} is {} than allowed ({limit})", as_written(key, value), if *.more { "more" } else { "less" })]
+    OutOfRange {
+        key: &'static str,
+        value: String,
+        /// Above the upper bound (else below the lower one).
+        more: bool,
+        /// The bound, and the key that sets it if there is one.
+        limit: String,
+    },
     /// A flag or variable whose value does not parse; the message names the value.
     #[error("{key}: {message}")]
     Unreadable { key: &'static str, message: String },
@@ -59,10 +73,22 @@ pub enum ConfigError {
     Usage(String),
 }
 
-/// Which sections a mode uses, and so which it checks.
+/// `key = "value"` as the user wrote it: `--flag value` for a flag,
+/// `VARIABLE=value` for an environment variable.
+fn as_written(key: &str, value: &str) -> String {
+    if key.starts_with("--") {
+        format!("{key} {value}")
+    } else if key.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        format!("{key}={value}")
+    } else {
+        format!("{key} = {value:?}")
+    }
+}
+
+/// Which sections a mode uses, and so which it reads and checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Uses {
-    /// The dashboard: policy, engine, dashboard, simulator.
+    /// The dashboard: policy, engine, dashboard, simulator, keys.
     Dashboard,
     /// `serve`: policy, engine, server, store.
     Server,
@@ -70,9 +96,56 @@ pub enum Uses {
     Everything,
 }
 
+/// config.toml's sections.
+const SECTIONS: &[&str] = &[
+    "policy",
+    "engine",
+    "server",
+    "store",
+    "dashboard",
+    "simulator",
+    "keys",
+];
+
+impl Uses {
+    /// Whether this mode uses `section`; every mode uses `[policy]` and `[engine]`.
+    pub fn section(self, section: &str) -> bool {
+        match self {
+            Uses::Everything => true,
+            Uses::Dashboard => !matches!(section, "server" | "store"),
+            Uses::Server => !matches!(section, "dashboard" | "simulator" | "keys"),
+        }
+    }
+
+    /// The mode, as a warning names it.
+    fn mode(self) -> &'static str {
+        match self {
+            Uses::Dashboard => "the dashboard",
+            Uses::Server => "serve",
+            Uses::Everything => "bench",
+        }
+    }
+
+    /// The end of a warning about a mistake in `section`, which this mode ignores.
+    fn ignores(self, section: &str) -> String {
+        format!(
+            "{} does not use [{section}] and goes on without it",
+            self.mode()
+        )
+    }
+}
+
+/// A mistake in a section this mode does not use: a warning, not a stop.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}; {}", uses.ignores(section))]
+pub struct Ignored {
+    pub error: ConfigError,
+    pub section: &'static str,
+    pub uses: Uses,
+}
+
 /// The whole configuration, as config.toml spells it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub policy: PolicyConfig,
     pub engine: EngineConfig,
@@ -84,16 +157,18 @@ pub struct Config {
     /// the dashboard's key map when the dashboard starts.
     pub keys: BTreeMap<String, Vec<String>>,
     /// The log filter (`SESSIONTOP_LOG`, else `RUST_LOG`); not a config.toml key.
-    #[serde(skip)]
     pub log_filter: Option<String>,
+    /// Mistakes that do not stop this mode (in a section it does not use, or
+    /// an unreadable `TZ`), one sentence each, for `main` to print.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "timeout")]
     pub idle_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "timeout")]
     pub absolute_timeout: Duration,
     #[serde(deserialize_with = "closing_time")]
     pub closing_time: Option<NaiveTime>,
@@ -103,7 +178,7 @@ pub struct PolicyConfig {
     pub time_zone: Option<Tz>,
     #[serde(deserialize_with = "duration")]
     pub min_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "timeout")]
     pub max_idle_timeout: Duration,
     #[serde(deserialize_with = "duration")]
     pub max_absolute_timeout: Duration,
@@ -113,7 +188,20 @@ pub struct PolicyConfig {
     pub max_sessions_per_user: Option<u32>,
     /// What a login over the limit does: `evict_oldest` or `refuse`.
     pub on_limit: OnLimit,
+    /// The durations as the user wrote them, by key ("policy.idle_timeout"),
+    /// whether in the file, a variable or a flag, so a refusal echoes them.
+    #[serde(skip)]
+    pub written: BTreeMap<&'static str, String>,
 }
+
+/// The `[policy]` durations whose text `PolicyConfig::written` keeps.
+const POLICY_DURATIONS: &[(&str, &str)] = &[
+    ("idle_timeout", "policy.idle_timeout"),
+    ("absolute_timeout", "policy.absolute_timeout"),
+    ("min_timeout", "policy.min_timeout"),
+    ("max_idle_timeout", "policy.max_idle_timeout"),
+    ("max_absolute_timeout", "policy.max_absolute_timeout"),
+];
 
 impl Default for PolicyConfig {
     fn default() -> Self {
@@ -129,6 +217,7 @@ impl Default for PolicyConfig {
             touch_event_interval: policy.touch_event_interval,
             max_sessions_per_user: policy.max_sessions_per_user,
             on_limit: policy.on_limit,
+            written: BTreeMap::new(),
         }
     }
 }
@@ -136,44 +225,64 @@ impl Default for PolicyConfig {
 impl PolicyConfig {
     /// The engine policy, after checking the keys against each other.
     pub fn to_policy(&self) -> Result<Policy, ConfigError> {
-        let show = format_duration;
+        // What the user wrote, else the value as sessiontop writes it.
+        let show = |key: &'static str, value: Duration| {
+            self.written
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| format_duration(value))
+        };
+        let out_of_range = |key: &'static str, value: Duration, more: bool, limit: String| {
+            ConfigError::OutOfRange {
+                key,
+                value: show(key, value),
+                more,
+                limit,
+            }
+        };
         if self.min_timeout.is_zero() {
-            return Err(invalid(
+            return Err(out_of_range(
                 "policy.min_timeout",
-                show(self.min_timeout),
-                "a duration of at least 1ms",
+                self.min_timeout,
+                false,
+                "1ms".into(),
             ));
         }
-        let within = |key: &'static str, value: Duration, max: Duration| {
-            if value < self.min_timeout || value > max {
-                Err(invalid(
+        let max_idle = crate::engine::session::MAX_IDLE_TIMEOUT;
+        if self.max_idle_timeout > max_idle {
+            return Err(out_of_range(
+                "policy.max_idle_timeout",
+                self.max_idle_timeout,
+                true,
+                "49days".into(),
+            ));
+        }
+        let within = |key: &'static str, value: Duration, max_key: &'static str, max: Duration| {
+            if value < self.min_timeout {
+                let min = show("policy.min_timeout", self.min_timeout);
+                Err(out_of_range(
                     key,
-                    show(value),
-                    format!(
-                        "a duration from policy.min_timeout ({}) to {}",
-                        show(self.min_timeout),
-                        show(max)
-                    ),
+                    value,
+                    false,
+                    format!("{min}, policy.min_timeout"),
                 ))
+            } else if value > max {
+                let max = show(max_key, max);
+                Err(out_of_range(key, value, true, format!("{max}, {max_key}")))
             } else {
                 Ok(())
             }
         };
-        if self.max_idle_timeout > crate::engine::session::MAX_IDLE_TIMEOUT {
-            return Err(invalid(
-                "policy.max_idle_timeout",
-                show(self.max_idle_timeout),
-                "a duration of at most 49days",
-            ));
-        }
         within(
             "policy.idle_timeout",
             self.idle_timeout,
+            "policy.max_idle_timeout",
             self.max_idle_timeout,
         )?;
         within(
             "policy.absolute_timeout",
             self.absolute_timeout,
+            "policy.max_absolute_timeout",
             self.max_absolute_timeout,
         )?;
         if let Some(limit) = self.max_sessions_per_user
@@ -704,44 +813,85 @@ fn invalid(key: &'static str, value: impl Into<String>, allowed: impl Into<Strin
 }
 
 impl Config {
-    /// Reads a config file (not yet checked: see `validate`).
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads a config file for a mode that uses `uses` (not yet checked: see `validate`).
+    pub fn from_file(path: &Path, uses: Uses) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { at, message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                at,
-                message,
-            },
-            other => other,
-        })
+        Self::read(&text, path, uses)
     }
 
-    /// Reads config.toml text (not yet checked: see `validate`).
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("(text)"),
-            at: place(text, e.span()),
-            message: e.message().trim_end_matches('\n').to_owned(),
-        })
+    /// Reads config.toml text for a mode that uses `uses` (not yet checked: see `validate`).
+    pub fn from_toml(text: &str, uses: Uses) -> Result<Config, ConfigError> {
+        Self::read(text, Path::new("(text)"), uses)
     }
 
-    /// Checks every value of the sections `uses` names that types alone cannot.
-    pub fn validate(&self, uses: Uses) -> Result<(), ConfigError> {
+    /// Bad TOML and unknown sections stop every mode. A section the mode uses
+    /// is read strictly; one it does not use is read only to warn about it,
+    /// and left at its defaults.
+    fn read(text: &str, path: &Path, uses: Uses) -> Result<Config, ConfigError> {
+        let parse_error = |e: toml::de::Error| read::parse_error(text, path, &e);
+        let raw: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        toml::from_str::<read::KnownSections>(text).map_err(parse_error)?;
+        let mut config = Config::default();
+        let mut reader = read::SectionReader::new(text, path, uses);
+        if let Some(policy) = reader.read("policy")? {
+            config.policy = policy;
+        }
+        if let Some(engine) = reader.read("engine")? {
+            config.engine = engine;
+        }
+        if let Some(server) = reader.read("server")? {
+            config.server = server;
+        }
+        if let Some(store) = reader.read("store")? {
+            config.store = store;
+        }
+        if let Some(dashboard) = reader.read("dashboard")? {
+            config.dashboard = dashboard;
+        }
+        if let Some(simulator) = reader.read("simulator")? {
+            config.simulator = simulator;
+        }
+        if let Some(keys) = reader.read("keys")? {
+            config.keys = keys;
+        }
+        if let Some(toml::Value::Table(policy)) = raw.get("policy") {
+            for (name, key) in POLICY_DURATIONS {
+                if let Some(toml::Value::String(text)) = policy.get(*name) {
+                    config.policy.written.insert(key, text.trim().to_owned());
+                }
+            }
+        }
+        config.warnings = reader.into_warnings();
+        Ok(config)
+    }
+
+    /// Checks every value of the sections `uses` names that types alone
+    /// cannot. Mistakes in the other sections come back, to be warned about.
+    pub fn validate(&self, uses: Uses) -> Result<Vec<Ignored>, ConfigError> {
         self.policy.to_policy()?;
         self.engine.to_driver_config()?;
-        if uses != Uses::Server {
-            self.dashboard.validate()?;
-            self.simulator.validate()?;
+        let checks: [(&str, Result<(), ConfigError>); 4] = [
+            ("dashboard", self.dashboard.validate()),
+            ("simulator", self.simulator.validate()),
+            ("server", self.server.validate()),
+            ("store", self.store.validate()),
+        ];
+        let mut ignored = Vec::new();
+        for (section, checked) in checks {
+            match checked {
+                Err(e) if uses.section(section) => return Err(e),
+                Err(error) => ignored.push(Ignored {
+                    error,
+                    section,
+                    uses,
+                }),
+                Ok(()) => {}
+            }
         }
-        if uses != Uses::Dashboard {
-            self.server.validate()?;
-            self.store.validate()?;
-        }
-        Ok(())
+        Ok(ignored)
     }
 
     /// Expands a leading `~` in every path setting, with `home` as the user's home.
@@ -781,57 +931,40 @@ pub fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
     }
 }
 
-/// " at line N (section.key = value)" for the place a parse error points at.
-fn place(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    let Some(span) = span else {
-        return String::new();
-    };
-    let start = span.start.min(text.len());
-    let line_no = text[..start].matches('\n').count() + 1;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    let section = text[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
-    let shown = match (section, line.split_once('=')) {
-        (Some(section), Some((key, value))) if !line.starts_with('[') => {
-            format!("{section}.{} = {}", key.trim(), value.trim())
-        }
-        _ => line.to_owned(),
-    };
-    let shown: String = shown.chars().take(120).collect();
-    format!(" at line {line_no} ({shown})")
-}
-
 /// A duration written with a unit ("90s"); a bare number gets told to add one.
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    struct DurationText;
-    impl Visitor<'_> for DurationText {
-        type Value = Duration;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a duration with a unit, such as \"90s\", \"15m\" or \"8h\"")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-            parse_duration(v).map_err(E::custom)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-            Err(E::custom(format!(
-                "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
-            )))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-            self.visit_i64(v as i64)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-            Err(E::custom(format!(
-                "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
-            )))
-        }
+    d.deserialize_any(DurationText(parse_duration))
+}
+
+/// A timeout, which `to_policy` checks against its bounds: one too large to
+/// hold reads as `Duration::MAX`, so it is refused as more than allowed.
+fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    d.deserialize_any(DurationText(parse_timeout))
+}
+
+struct DurationText(fn(&str) -> Result<Duration, crate::units::DurationError>);
+
+impl Visitor<'_> for DurationText {
+    type Value = Duration;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration with a unit, such as \"90s\", \"15m\" or \"8h\"")
     }
-    d.deserialize_any(DurationText)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        (self.0)(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        Err(E::custom(format!(
+            "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
+        )))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        self.visit_i64(v as i64)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+        Err(E::custom(format!(
+            "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
+        )))
+    }
 }
 
 fn closing_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {

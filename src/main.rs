@@ -12,7 +12,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Environment::from_process();
     let config = match cli.load_config(&env) {
-        Ok(config) => config,
+        Ok(config) => {
+            // Before the dashboard takes the terminal; also in scrollback after it.
+            for warning in &config.warnings {
+                eprintln!("sessiontop: warning: {warning}");
+            }
+            config
+        }
         Err(e) => {
             eprintln!("sessiontop: {e}");
             return ExitCode::from(2);
@@ -21,7 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => sessiontop::tui::run(config),
         Some(Command::Serve(_)) => sessiontop::server::run(config),
-        Some(Command::Lesson { lesson, record }) => {
+        Some(Command::Lesson { lesson, record, .. }) => {
             sessiontop::tui::classroom::run(config, lesson, record)
         }
         Some(Command::Bench(bench)) => sessiontop::bench::run(&bench, &config),

@@ -9,19 +9,67 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
+/// Why a text is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error(
+        "{0:?} has no unit; write \"{t}s\" for seconds (or another unit, such as \"15m\" or \"8h\")",
+        t = .0.trim()
+    )]
+    NoUnit(String),
+    #[error("{0:?} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\"")]
+    NotADuration(String),
+    /// A number and a unit, but more than any duration can hold (about 584
+    /// billion years): out of bounds, not misspelt.
+    #[error("{0:?} is more than allowed: longer than any duration can be")]
+    TooLong(String),
+}
+
 /// Parses a humantime duration such as "90s", "15m" or "8h".
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let trimmed = s.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{s:?} has no unit; write \"{trimmed}s\" for seconds (or another unit, such as \"15m\" or \"8h\")"
-        ));
+        return Err(DurationError::NoUnit(s.to_owned()));
     }
-    humantime::parse_duration(trimmed).map_err(|_| {
-        format!(
-            "{s:?} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""
-        )
+    humantime::parse_duration(trimmed).map_err(|e| match e {
+        // The same text with every number made small reads: it is well
+        // formed, and only too large.
+        humantime::DurationError::NumberOverflow
+            if humantime::parse_duration(&small_numbers(trimmed)).is_ok() =>
+        {
+            DurationError::TooLong(s.to_owned())
+        }
+        _ => DurationError::NotADuration(s.to_owned()),
     })
+}
+
+/// A timeout, which a caller then checks against its bounds: like
+/// `parse_duration`, but a well-formed duration too large to hold reads as
+/// `Duration::MAX`, so the bounds check refuses it as "more than allowed",
+/// echoing what was written.
+pub fn parse_timeout(s: &str) -> Result<Duration, DurationError> {
+    match parse_duration(s) {
+        Err(DurationError::TooLong(_)) => Ok(Duration::MAX),
+        other => other,
+    }
+}
+
+/// `text` with each run of digits replaced by "1".
+fn small_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('1');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
 }
 
 /// A duration as sessiontop writes it back ("15m", "1day 2h").
@@ -51,10 +99,31 @@ mod tests {
     fn durations_need_a_unit_and_a_bare_number_gets_a_hint() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration(" 15m "), Ok(Duration::from_secs(900)));
-        let err = parse_duration("300").unwrap_err();
+        let err = parse_duration("300").unwrap_err().to_string();
         assert!(err.contains("\"300s\""), "{err}");
-        let err = parse_duration("soon").unwrap_err();
+        let err = parse_duration("soon").unwrap_err().to_string();
         assert!(err.contains("soon") && err.contains("15m"), "{err}");
+    }
+
+    #[test]
+    fn a_number_and_a_unit_too_large_to_hold_is_too_long_not_misspelt() {
+        let err = parse_duration("999999999999y").unwrap_err();
+        assert_eq!(err, DurationError::TooLong("999999999999y".into()));
+        assert!(err.to_string().contains("more than allowed"), "{err}");
+        assert_eq!(parse_timeout("999999999999y"), Ok(Duration::MAX));
+        assert_eq!(
+            parse_timeout("99999999999999999999999days"),
+            Ok(Duration::MAX)
+        );
+        // Too large and misspelt is misspelt.
+        assert!(matches!(
+            parse_duration("999999999999yz"),
+            Err(DurationError::NotADuration(_))
+        ));
+        assert!(matches!(
+            parse_timeout("99999999999999999999999"),
+            Err(DurationError::NoUnit(_))
+        ));
     }
 
     #[test]

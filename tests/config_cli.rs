@@ -181,6 +181,116 @@ fn the_time_zone_defaults_to_the_hosts_and_the_file_beats_it() {
 }
 
 #[test]
+fn a_tz_that_is_no_iana_name_is_warned_about_naming_tz_and_the_fallback() {
+    for tz in ["CET-1CEST", "Nowhere/Land"] {
+        let config = load(&["--no-sim"], &env(&[("TZ", tz)])).unwrap();
+        assert_eq!(config.policy.time_zone, Some(chrono_tz::UTC));
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        let warning = &config.warnings[0];
+        assert!(
+            warning.starts_with(&format!("TZ={tz} is not an IANA time zone name"))
+                && warning.contains("read in UTC")
+                && warning.contains("[policy] time_zone"),
+            "{warning}"
+        );
+    }
+    // A zone set in the file is not the host's: nothing to warn about.
+    let dir = TempDir::new("tz-warn");
+    let file = dir.write("c.toml", "[policy]\ntime_zone = \"Europe/Lisbon\"\n");
+    let config = load(
+        &["serve", "--store", "memory"],
+        &env(&[
+            ("TZ", "CET-1CEST"),
+            ("SESSIONTOP_CONFIG", file.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn an_out_of_range_timeout_is_echoed_as_the_flag_or_variable_gave_it() {
+    let serve = ["serve", "--store", "memory"];
+    let err = load(
+        &[&serve[..], &["--idle-timeout", "60days"]].concat(),
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "--idle-timeout 60days is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    let err = load(
+        &[&serve[..], &["--absolute-timeout", "1y"]].concat(),
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "--absolute-timeout 1y is more than allowed (30days, policy.max_absolute_timeout)"
+    );
+    let err = load(&serve, &env(&[("SESSIONTOP_IDLE_TIMEOUT", "45days")])).unwrap_err();
+    assert_eq!(
+        err,
+        "SESSIONTOP_IDLE_TIMEOUT=45days is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    let err = load(&["--idle-timeout", "999999999999y"], &env(&[])).unwrap_err();
+    assert_eq!(
+        err,
+        "--idle-timeout 999999999999y is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    let err = load(&["--idle-timeout", "0s"], &env(&[])).unwrap_err();
+    assert_eq!(
+        err,
+        "--idle-timeout 0s is less than allowed (1s, policy.min_timeout)"
+    );
+}
+
+#[test]
+fn a_dashboard_flag_before_serve_is_refused_and_a_lesson_takes_a_theme() {
+    let err = load(&["--theme", "projector", "serve"], &env(&[])).unwrap_err();
+    assert!(
+        err.contains("--theme is a dashboard flag") && err.contains("serve"),
+        "{err}"
+    );
+    let err = load(&["serve", "--theme", "projector"], &env(&[])).unwrap_err();
+    assert!(err.contains("--theme"), "{err}");
+    let config = load(
+        &["lesson", "session-limit", "--theme", "projector"],
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.dashboard.theme,
+        sessiontop::config::ThemeName::Projector
+    );
+}
+
+#[test]
+fn a_bad_variable_for_a_section_the_mode_does_not_use_is_a_warning() {
+    let serve = ["serve", "--store", "memory"];
+    for speed in ["fast", "500"] {
+        let config = load(&serve, &env(&[("SESSIONTOP_SPEED", speed)])).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        let warning = &config.warnings[0];
+        assert!(
+            warning.starts_with("SESSIONTOP_SPEED")
+                && warning.contains(speed)
+                && warning.ends_with("serve does not use [dashboard] and goes on without it"),
+            "{warning}"
+        );
+    }
+    let config = load(&["--no-sim"], &env(&[("SESSIONTOP_STORE", "ftp://x")])).unwrap();
+    assert!(
+        config.warnings.len() == 1
+            && config.warnings[0].contains("SESSIONTOP_STORE")
+            && config.warnings[0].contains("the dashboard does not use [store]"),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
 fn a_bad_variable_is_named_with_its_value() {
     let err = load(&[], &env(&[("SESSIONTOP_IDLE_TIMEOUT", "soon")])).unwrap_err();
     assert!(
@@ -337,9 +447,11 @@ fn serve_help_lists_the_token_variables() {
         "SESSIONTOP_STORE",
         "SESSIONTOP_LISTEN",
         "--store",
+        "TZ                       the host's time zone, the default of [policy] time_zone",
     ] {
         assert!(help.contains(needle), "{needle} in {help}");
     }
+    assert!(!help.contains("--theme"), "a dashboard flag: {help}");
 }
 
 #[test]
@@ -352,6 +464,7 @@ fn bench_help_describes_each_target_and_warns_about_a_million_sessions() {
         "engine  the engine alone",
         "server  the HTTP server",
         "tui     the dashboard",
+        "redis   the Redis store",
         "1,000,000 sessions takes a while",
     ] {
         assert!(help.contains(needle), "{needle} in {help}");
@@ -436,4 +549,52 @@ fn the_binary_says_what_is_wrong_with_a_server_url_even_without_a_terminal() {
         assert!(stderr.contains(says), "{url}: {stderr}");
         assert!(!stderr.contains("terminal"), "{url}: {stderr}");
     }
+}
+
+#[test]
+fn serve_warns_about_a_dashboard_type_mistake_and_starts() {
+    let dir = TempDir::new("bin-serve-fps");
+    let file = dir.write("c.toml", "[dashboard]\nfps = \"fast\"\n");
+    let mut child = sessiontop(&dir)
+        .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
+        .env("SESSIONTOP_CONFIG", &file)
+        .env("SESSIONTOP_APP_TOKEN", "cli-app-token-0123456789")
+        .env("SESSIONTOP_ADMIN_TOKEN", "cli-admin-token-0123456789")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.any(|line| line.unwrap().starts_with("listening on "));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = stderr.next().unwrap().unwrap();
+    stop(child);
+    assert!(listening);
+    assert!(
+        first.starts_with("sessiontop: warning: config file")
+            && first.contains("dashboard.fps = \"fast\"")
+            && first.contains("serve does not use [dashboard]"),
+        "{first}"
+    );
+}
+
+#[test]
+fn the_dashboard_gets_past_a_store_mistake_with_a_warning() {
+    let dir = TempDir::new("bin-dashboard-store");
+    let file = dir.write("c.toml", "[store]\nfsync = \"sometimes\"\n");
+    // Without a terminal it stops later, for want of one: past the config.
+    let output = sessiontop(&dir)
+        .args(["--no-sim"])
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("sessiontop: warning: config file")
+            && stderr.contains("store.fsync = \"sometimes\"")
+            && stderr.contains("the dashboard does not use [store]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("terminal"), "{stderr}");
 }

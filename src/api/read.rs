@@ -151,10 +151,12 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
     Ok(())
 }
 
-/// A duration a request gives, such as "90s" or "15m".
+/// A duration a request gives, such as "90s" or "15m". One too large to hold
+/// reads as `Duration::MAX`, which the policy's bounds then refuse as out of
+/// bounds: it has a number and a unit, so it is not "not a duration".
 pub fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
     let parsed = pattern::fits(pattern::DURATION, text)
-        .then(|| humantime::parse_duration(text).ok())
+        .then(|| crate::units::parse_timeout(text).ok())
         .flatten();
     parsed.ok_or_else(|| {
         let what = shown(text).map_or_else(|| field.to_owned(), |t| format!("{field} {t}"));
@@ -358,6 +360,11 @@ mod tests {
         assert_eq!(
             out_of_bounds("idle_timeout", "5ms", Duration::from_millis(5), bounds).message,
             "idle_timeout 5ms is less than the server allows (1s)"
+        );
+        let asked = duration("idle_timeout", "999999999999y").unwrap();
+        assert_eq!(
+            out_of_bounds("idle_timeout", "999999999999y", asked, bounds).message,
+            "idle_timeout 999999999999y is more than the server allows (1day)"
         );
         let err = duration("idle_timeout", "soon").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidDuration);

@@ -53,6 +53,9 @@ pub struct Environment {
     pub no_color: bool,
     /// The host's time zone name: `TZ`, else the system's (`/etc/localtime`).
     pub time_zone: Option<String>,
+    /// A `TZ` that is not an IANA name (a POSIX rule such as "CET-1CEST", or
+    /// a misspelling), which gave way to the system's zone: `cli` warns about it.
+    pub unreadable_tz: Option<String>,
     /// The user's home directory, for `~` in paths.
     pub home: Option<PathBuf>,
     /// `sessiontop/config.toml` in the user's config directory (read if it exists).
@@ -66,13 +69,8 @@ impl Environment {
     /// The process's environment and the host's time zone.
     pub fn from_process() -> Self {
         let mut env = Self::from_lookup(|name| std::env::var(name).ok());
-        // A TZ that is not an IANA name (a POSIX rule such as "EST5EDT") gives
-        // way to the system's zone.
-        let tz_is_a_name = env
-            .time_zone
-            .as_deref()
-            .is_some_and(|tz| tz.parse::<chrono_tz::Tz>().is_ok());
-        if !tz_is_a_name {
+        // No TZ, or one that is not an IANA name: the system's zone.
+        if env.time_zone.is_none() {
             env.time_zone = iana_time_zone::get_timezone().ok();
         }
         env.home = dirs::home_dir();
@@ -105,12 +103,33 @@ impl Environment {
             closing_time: text("SESSIONTOP_CLOSING_TIME"),
             log: text("SESSIONTOP_LOG").or_else(|| text("RUST_LOG")),
             no_color: get("NO_COLOR").is_some(),
-            // POSIX allows a leading colon ("TZ=:Europe/Berlin").
-            time_zone: text("TZ").map(|tz| tz.trim_start_matches(':').to_owned()),
+            time_zone: None,
+            unreadable_tz: None,
             home: None,
             default_config: None,
             state_dir: None,
         }
+        .with_tz(text("TZ"))
+    }
+
+    /// Sorts `TZ` into a zone name sessiontop can read, or an unreadable one.
+    fn with_tz(mut self, tz: Option<String>) -> Self {
+        let Some(tz) = tz else {
+            return self;
+        };
+        // POSIX allows a leading colon ("TZ=:Europe/Berlin"), and glibc a
+        // zoneinfo file ("TZ=:/usr/share/zoneinfo/Europe/Berlin").
+        let name = tz.trim_start_matches(':');
+        if name == "/etc/localtime" {
+            return self; // The system's zone, by its file.
+        }
+        let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, n)| n);
+        if name.parse::<chrono_tz::Tz>().is_ok() {
+            self.time_zone = Some(name.to_owned());
+        } else {
+            self.unreadable_tz = Some(tz);
+        }
+        self
     }
 }
 
@@ -142,5 +161,20 @@ mod tests {
         assert!(!env.no_color);
         assert_eq!(env.listen, None);
         assert_eq!(env.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(env.unreadable_tz, None);
+    }
+
+    #[test]
+    fn a_tz_that_is_no_iana_name_is_kept_aside_to_be_warned_about() {
+        for tz in ["CET-1CEST", "Nowhere/Land"] {
+            let env = Environment::from_lookup(|name| (name == "TZ").then(|| tz.to_owned()));
+            assert_eq!(env.time_zone, None, "{tz}");
+            assert_eq!(env.unreadable_tz.as_deref(), Some(tz));
+        }
+        let env = Environment::from_lookup(|name| {
+            (name == "TZ").then(|| ":/usr/share/zoneinfo/Asia/Tokyo".to_owned())
+        });
+        assert_eq!(env.time_zone.as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(env.unreadable_tz, None);
     }
 }

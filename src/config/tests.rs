@@ -1,11 +1,11 @@
 use super::*;
 
 fn parsed(text: &str) -> Config {
-    Config::from_toml(text).unwrap()
+    Config::from_toml(text, Uses::Everything).unwrap()
 }
 
 fn refused(text: &str, uses: Uses) -> String {
-    match Config::from_toml(text) {
+    match Config::from_toml(text, uses) {
         Ok(config) => config
             .validate(uses)
             .expect_err("the config was accepted")
@@ -17,8 +17,11 @@ fn refused(text: &str, uses: Uses) -> String {
 #[test]
 fn the_repository_config_toml_is_the_defaults() {
     let text = include_str!("../../config.toml");
-    let config = parsed(text);
-    config.validate(Uses::Everything).unwrap();
+    let mut config = parsed(text);
+    assert!(config.validate(Uses::Everything).unwrap().is_empty());
+    assert_eq!(config.policy.written["policy.idle_timeout"], "15m");
+    // What the file spelled is kept for messages; it is not a setting.
+    config.policy.written.clear();
     // Tokens have no PartialEq (they are secrets); Debug redacts them, so it compares.
     assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
 }
@@ -51,12 +54,12 @@ fn an_unknown_key_is_an_error_that_lists_the_known_ones() {
 fn idle_timeout_above_its_maximum_is_refused() {
     let err = refused("[policy]\nidle_timeout = \"48h\"\n", Uses::Everything);
     assert!(err.contains("policy.idle_timeout"), "{err}");
-    assert!(err.contains("2days"), "{err}");
+    assert!(err.contains("\"48h\"") && err.contains("1day"), "{err}");
 }
 
 #[test]
 fn closing_time_must_be_hh_mm() {
-    assert!(Config::from_toml("[policy]\nclosing_time = \"25:00\"\n").is_err());
+    assert!(Config::from_toml("[policy]\nclosing_time = \"25:00\"\n", Uses::Server).is_err());
     let config = parsed("[policy]\nclosing_time = \"23:00\"\n");
     assert_eq!(
         config.policy.closing_time,
@@ -306,4 +309,153 @@ fn the_session_limit_and_what_happens_at_it_are_policy_keys() {
     assert!(err.contains("policy.max_sessions_per_user"), "{err}");
     let err = refused("[policy]\non_limit = \"drop\"\n", Uses::Everything);
     assert!(err.contains("evict_oldest"), "{err}");
+}
+
+/// The mode reads `text`: its warnings, or the error that stops it.
+fn read(text: &str, uses: Uses) -> Result<Vec<String>, String> {
+    let config = Config::from_toml(text, uses).map_err(|e| e.to_string())?;
+    let checked = config.validate(uses).map_err(|e| e.to_string())?;
+    let checked = checked.iter().map(ToString::to_string);
+    Ok(config.warnings.into_iter().chain(checked).collect())
+}
+
+#[test]
+fn the_dashboard_warns_about_server_and_store_mistakes_of_any_kind_and_goes_on() {
+    for (text, says) in [
+        ("[server]\nconnection_idle_timeout = 5\n", "write \"5s\""),
+        ("[server]\nbogus_key = 1\n", "bogus_key"),
+        ("[store]\nurl = \"ftp://x\"\n", "ftp"),
+        ("[store]\nfsync = \"sometimes\"\n", "sometimes"),
+        ("[store]\nhistory_retention = 5\n", "write \"5s\""),
+        ("[server]\nmax_connections = 0\n", "server.max_connections"),
+    ] {
+        let warnings = read(text, Uses::Dashboard).unwrap();
+        assert_eq!(warnings.len(), 1, "{text}: {warnings:?}");
+        let warning = &warnings[0];
+        assert!(warning.contains(says), "{text}: {warning}");
+        assert!(
+            warning.contains("the dashboard does not use ["),
+            "{text}: {warning}"
+        );
+        assert!(!warning.contains('\n'), "one line: {warning}");
+        // serve uses them, and stops, at the line.
+        let err = read(text, Uses::Server).unwrap_err();
+        assert!(err.contains(says), "{text}: {err}");
+    }
+    let err = read("[store]\nfsync = \"sometimes\"\n", Uses::Server).unwrap_err();
+    assert!(
+        err.contains("line 2 (store.fsync = \"sometimes\")"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_warns_about_dashboard_simulator_and_keys_mistakes_of_any_kind_and_goes_on() {
+    for text in [
+        "[dashboard]\nfps = \"fast\"\n",
+        "[dashboard]\ncolour = true\n",
+        "[simulator]\nactivity_interval = 60\n",
+        "[keys]\nrevoke = \"r\"\n",
+    ] {
+        let warnings = read(text, Uses::Server).unwrap();
+        assert_eq!(warnings.len(), 1, "{text}: {warnings:?}");
+        assert!(
+            warnings[0].contains("serve does not use ["),
+            "{text}: {warnings:?}"
+        );
+        read(text, Uses::Dashboard).unwrap_err();
+    }
+    let config =
+        Config::from_toml("[dashboard]\nfps = \"fast\"\nspeed = 2.0\n", Uses::Server).unwrap();
+    assert_eq!(
+        config.dashboard.speed, 10.0,
+        "a broken section keeps its defaults"
+    );
+}
+
+#[test]
+fn sections_every_mode_uses_and_unknown_sections_stop_every_mode() {
+    for uses in [Uses::Dashboard, Uses::Server, Uses::Everything] {
+        let err = read("[policy]\nidle_timeout = 300\n", uses).unwrap_err();
+        assert!(err.contains("line 2 (policy.idle_timeout = 300)"), "{err}");
+        let err = read("[engine]\nhistory = \"lots\"\n", uses).unwrap_err();
+        assert!(err.contains("engine.history"), "{err}");
+        let err = read("[polcy]\nidle_timeout = \"5m\"\n", uses).unwrap_err();
+        assert!(err.contains("polcy"), "{err}");
+        let err = read("[server\n", uses).unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+    }
+}
+
+#[test]
+fn type_mistakes_are_said_in_our_words_with_an_example() {
+    let err = refused("[dashboard]\nfps = \"fast\"\n", Uses::Dashboard);
+    assert!(
+        err.ends_with(
+            "at line 2 (dashboard.fps = \"fast\"): dashboard.fps takes a whole number (0 or more), not text in quotes; for example fps = 30"
+        ),
+        "{err}"
+    );
+    let err = refused("[dashboard]\nshow_touches = \"yes\"\n", Uses::Dashboard);
+    assert!(
+        err.contains("takes true or false, not text in quotes; for example show_touches = false"),
+        "{err}"
+    );
+    let err = refused("[server]\nlisten = 7878\n", Uses::Server);
+    assert!(
+        err.contains(
+            "server.listen takes text in quotes, not the whole number 7878; for example listen = \"127.0.0.1:7878\""
+        ),
+        "{err}"
+    );
+    let err = refused("[simulator]\ninitial_logins = 2.5\n", Uses::Dashboard);
+    assert!(err.contains("not the number 2.5"), "{err}");
+    let err = refused("[engine]\nhistory = -5\n", Uses::Server);
+    assert!(
+        err.contains("engine.history takes a whole number (0 or more), not -5"),
+        "{err}"
+    );
+    assert!(!err.contains("invalid value"), "{err}");
+}
+
+#[test]
+fn an_out_of_range_duration_is_echoed_as_written() {
+    let err = refused("[policy]\nidle_timeout = \"60days\"\n", Uses::Server);
+    assert_eq!(
+        err,
+        "policy.idle_timeout = \"60days\" is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    let err = refused("[policy]\nmax_idle_timeout = \"60days\"\n", Uses::Server);
+    assert_eq!(
+        err,
+        "policy.max_idle_timeout = \"60days\" is more than allowed (49days)"
+    );
+    let err = refused(
+        "[policy]\nmax_absolute_timeout = \"60days\"\nabsolute_timeout = \"1y\"\n",
+        Uses::Dashboard,
+    );
+    assert_eq!(
+        err,
+        "policy.absolute_timeout = \"1y\" is more than allowed (60days, policy.max_absolute_timeout)"
+    );
+    let err = refused(
+        "[policy]\nmin_timeout = \"2s\"\nidle_timeout = \"1s\"\n",
+        Uses::Server,
+    );
+    assert_eq!(
+        err,
+        "policy.idle_timeout = \"1s\" is less than allowed (2s, policy.min_timeout)"
+    );
+}
+
+#[test]
+fn a_duration_too_large_to_hold_is_more_than_allowed_not_misspelt() {
+    let err = refused("[policy]\nidle_timeout = \"999999999999y\"\n", Uses::Server);
+    assert_eq!(
+        err,
+        "policy.idle_timeout = \"999999999999y\" is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    let err = refused("[server]\nkeep_alive = \"999999999999y\"\n", Uses::Server);
+    assert!(err.contains("is more than allowed"), "{err}");
+    assert!(!err.contains("not a duration"), "{err}");
 }

@@ -1,0 +1,239 @@
+//! How config.toml text becomes sections: parsed one section at a time, so
+//! a mode can be strict about the sections it uses and only warn about the
+//! others, and with the parser's errors said in our words (the line, the key,
+//! what it takes, and its default as an example).
+//!
+//! It knows the file's shape, not what any value means: the checks of values
+//! stay with their sections in `config`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::{ConfigError, SECTIONS, Uses};
+
+/// The sections config.toml may have: any other is a mistake in every mode.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Read only to refuse unknown sections.
+pub(super) struct KnownSections {
+    policy: Option<de::IgnoredAny>,
+    engine: Option<de::IgnoredAny>,
+    server: Option<de::IgnoredAny>,
+    store: Option<de::IgnoredAny>,
+    dashboard: Option<de::IgnoredAny>,
+    simulator: Option<de::IgnoredAny>,
+    keys: Option<de::IgnoredAny>,
+}
+
+/// Reads one section at a time, so a mistake in a section the mode does not
+/// use becomes a warning, while the error of one it uses keeps its line.
+pub(super) struct SectionReader<'a> {
+    text: &'a str,
+    path: &'a Path,
+    uses: Uses,
+    warnings: Vec<String>,
+}
+
+impl<'a> SectionReader<'a> {
+    pub(super) fn new(text: &'a str, path: &'a Path, uses: Uses) -> Self {
+        SectionReader {
+            text,
+            path,
+            uses,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The warnings about sections this mode does not use.
+    pub(super) fn into_warnings(self) -> Vec<String> {
+        self.warnings
+    }
+
+    /// The section `name`, if the file has it and it reads; None when it is
+    /// absent, or broken in a section this mode does not use (then a warning).
+    pub(super) fn read<T: de::DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<T>, ConfigError> {
+        debug_assert!(SECTIONS.contains(&name));
+        let read = toml::de::Deserializer::parse(self.text).and_then(|document| {
+            de::DeserializeSeed::deserialize(
+                OneSection::<T> {
+                    name,
+                    section: std::marker::PhantomData,
+                },
+                document,
+            )
+        });
+        match read {
+            Ok(section) => Ok(section),
+            Err(e) => {
+                let error = parse_error(self.text, self.path, &e);
+                if self.uses.section(name) {
+                    return Err(error);
+                }
+                self.warnings
+                    .push(format!("{error}; {}", self.uses.ignores(name)));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Deserializes the table `name` of a document and skips the others.
+struct OneSection<T> {
+    name: &'static str,
+    section: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> de::DeserializeSeed<'de> for OneSection<T> {
+    type Value = Option<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneSection<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a TOML document")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut section = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.name {
+                section = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(section)
+    }
+}
+
+/// A TOML or type error of `path`, with its place and in our words.
+pub(super) fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let place = place(text, e.span());
+    let message = e.message().trim_end_matches('\n');
+    ConfigError::Parse {
+        path: path.to_owned(),
+        at: place
+            .as_ref()
+            .map(|p| format!(" at line {} ({})", p.line, p.shown))
+            .unwrap_or_default(),
+        message: in_our_words(message, place.as_ref().and_then(|p| p.key.as_deref())),
+    }
+}
+
+/// Where in the file a parse error points.
+struct Place {
+    line: usize,
+    /// The dotted key of the line ("dashboard.fps"), if it sets one.
+    key: Option<String>,
+    /// The line as "section.key = value", at most 120 characters.
+    shown: String,
+}
+
+fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
+    let span = span?;
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    let (key, shown) = match (section, line.split_once('=')) {
+        (Some(section), Some((key, value))) if !line.starts_with('[') => {
+            let key = format!("{section}.{}", key.trim());
+            let shown = format!("{key} = {}", value.trim());
+            (Some(key), shown)
+        }
+        _ => (None, line.to_owned()),
+    };
+    Some(Place {
+        line: line_no,
+        key,
+        shown: shown.chars().take(120).collect(),
+    })
+}
+
+/// The parser's type errors ("invalid type: string \"fast\", expected u32")
+/// said as a user would: what the key takes, what it was given, and the
+/// key's default from the repository's config.toml as an example.
+fn in_our_words(message: &str, key: Option<&str>) -> String {
+    let (given, expected) = if let Some(rest) = message.strip_prefix("invalid type: ") {
+        match rest.split_once(", expected ") {
+            Some((given, expected)) => (kind_of(given), expected),
+            None => return message.to_owned(),
+        }
+    } else if let Some(rest) = message.strip_prefix("invalid value: integer ") {
+        // A negative number where a count belongs.
+        match rest.split_once(", expected ") {
+            Some((given, expected)) => (given.trim_matches('`').to_owned(), expected),
+            None => return message.to_owned(),
+        }
+    } else {
+        return message.to_owned();
+    };
+    let wanted = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "text in quotes",
+        "a sequence" => "a list, such as [\"r\", \"Delete\"]",
+        e if e.starts_with("struct ") || e == "a map" => "a table (a [section])",
+        e => e,
+    };
+    let subject = key.unwrap_or("this key");
+    let mut said = format!("{subject} takes {wanted}, not {given}");
+    if let Some(example) = key.and_then(example_of) {
+        said.push_str(&format!("; for example {example}"));
+    }
+    said
+}
+
+/// What serde calls a value ("string \"fast\"", "integer `5`"), in our words.
+fn kind_of(given: &str) -> String {
+    let value = |prefix: &str| {
+        given
+            .strip_prefix(prefix)
+            .map(|v| v.trim().trim_matches('`').to_owned())
+    };
+    if given.starts_with("string") {
+        "text in quotes".to_owned()
+    } else if let Some(v) = value("integer") {
+        format!("the whole number {v}")
+    } else if let Some(v) = value("floating point") {
+        format!("the number {v}")
+    } else if let Some(v) = value("boolean") {
+        v
+    } else if given == "sequence" {
+        "a list".to_owned()
+    } else if given == "map" {
+        "a table".to_owned()
+    } else {
+        given.to_owned()
+    }
+}
+
+/// `key = default` from the repository's config.toml, for a dotted key it sets.
+fn example_of(key: &str) -> Option<String> {
+    let sample: toml::Table = toml::from_str(include_str!("../../config.toml")).ok()?;
+    let mut parts = key.split('.').peekable();
+    let mut table = &sample;
+    while let Some(part) = parts.next() {
+        let value = table.get(part)?;
+        if parts.peek().is_none() {
+            return (!value.is_table()).then(|| format!("{part} = {value}"));
+        }
+        table = value.as_table()?;
+    }
+    None
+}
