@@ -513,8 +513,6 @@ fn not_connected(error: &redis::RedisError, tls: bool, client_cert: bool) -> Sto
             .into()
     } else if error.is_connection_refusal() {
         format!("nothing accepts connections at that address ({text}): is Redis running there?")
-    } else if error.kind() == redis::ErrorKind::Io {
-        format!("Redis cannot be reached ({text})")
     } else if error.is_timeout() {
         return no_answer_at_start(tls);
     } else if tls && (error.is_connection_dropped() || text.contains("corrupt message")) {
@@ -524,6 +522,8 @@ fn not_connected(error: &redis::RedisError, tls: bool, client_cert: bool) -> Sto
     } else if !tls && error.is_connection_dropped() {
         "Redis closed the connection at once: if it serves TLS on that port, use a rediss:// URL"
             .into()
+    } else if error.kind() == redis::ErrorKind::Io {
+        format!("Redis cannot be reached ({text})")
     } else {
         return unavailable(error);
     };
