@@ -49,7 +49,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     // What must show (the policy with its closing time, the clock and its
     // zone, the badges) gets room first: the title goes, then "closing off",
-    // then the words "server time" before the server's clock, then the mode
+    // then the words "server time" before the server's clock and "per
+    // session" before a range of timeouts, then the mode
     // (a server's URL) is shortened, then the zone's name gives way to its
     // abbreviation, and last the mode is left out (the node still says which
     // server answers).
@@ -124,6 +125,8 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
     };
     let wide = area.width >= 100;
     let (title, closing_off, clock_label) = (wide && leave_out < 1, leave_out < 2, leave_out < 3);
+    // "per session" goes with the clock's label, before anything is cut.
+    let per_session = wide && clock_label;
     let zone_name = leave_out < 4;
     let mut spans = Vec::new();
     if title {
@@ -150,13 +153,13 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
         Span::raw(timeout_label(
             &idle,
             policy.idle_timeout.as_millis() as i64,
-            wide,
+            per_session,
         )),
         Span::styled("  absolute ", theme.style(Role::Muted)),
         Span::raw(timeout_label(
             &absolute,
             policy.absolute_timeout.as_millis() as i64,
-            wide,
+            per_session,
         )),
     ]);
     // A narrow header leaves out "closing off" to make room for the limit.

@@ -235,7 +235,8 @@ pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortCo
         match column {
             SortColumn::Handle => 16,
             SortColumn::User => 14,
-            SortColumn::Origin => 20,
+            // The least worth showing: an ip address and a little more.
+            SortColumn::Origin => 12,
             SortColumn::Started => 8,
             SortColumn::LastSeen => 9,
             // The gauge, a space and "h:mm:ss" at least, so the column keeps
