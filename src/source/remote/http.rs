@@ -172,6 +172,11 @@ fn refusal_for(status: StatusCode, body: Option<ErrorBody>) -> SourceError {
             Some(body) if body.code() == Some(ErrorCode::StoreUnavailable) => {
                 SourceError::Connection("the server's session store is unavailable".into())
             }
+            // The server's hint (see /openapi.json) is for an API client;
+            // the operator gave --server a path the API is not under.
+            Some(body) if body.code() == Some(ErrorCode::NoRoute) => SourceError::Refused(
+                "no sessiontop API answers under that path: give --server the server's base URL, such as http://127.0.0.1:7878".into(),
+            ),
             Some(body) => SourceError::Refused(format!("{} ({})", body.message, body.error)),
             None => SourceError::Refused(format!("the server answered {status}")),
         },
@@ -206,6 +211,19 @@ mod tests {
         assert!(
             matches!(&error, SourceError::Connection(text)
                 if text == "the server's session store is unavailable"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_path_the_api_is_not_under_is_told_as_a_wrong_base_url() {
+        let body = ErrorBody {
+            error: "no_route".into(),
+            message: "no such endpoint; see /openapi.json".into(),
+        };
+        let error = refusal_for(StatusCode::NOT_FOUND, Some(body));
+        assert!(
+            matches!(&error, SourceError::Refused(text) if text.contains("base URL")),
             "{error:?}"
         );
     }
