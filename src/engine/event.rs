@@ -154,20 +154,37 @@ impl History {
     pub fn push(&mut self, mut event: Event, session_prev: u64) -> &Arc<Event> {
         self.last_seq += 1;
         event.seq = self.last_seq;
-        if self.ring.len() == self.capacity {
-            self.ring.pop_front();
-            // The next pushes drop the events now at the front, releasing
-            // their sessions' attributes: start loading what those drops
-            // read, a step ahead of each (see `engine::cache`).
+        let oldest = if self.ring.len() == self.capacity {
+            let oldest = self.ring.pop_front();
+            // The next pushes take the events now at the front, releasing
+            // their sessions' attributes: start loading what that reads and
+            // writes, a step ahead of each (see `engine::cache`).
             if let Some(next) = self.ring.get(1) {
                 next.event.session.attributes.prefetch();
             }
             if let Some(later) = self.ring.get(4) {
                 super::cache::prefetch_shared(&later.event);
             }
-        }
+            oldest
+        } else {
+            None
+        };
+        // The oldest event is written over in place when nothing else holds
+        // it any more (the subscribers' channel is shorter than the history):
+        // freeing a block allocated a hundred thousand events ago and
+        // allocating another cost more than the write.
+        let event = match oldest.map(|held| held.event) {
+            Some(mut held) => match Arc::get_mut(&mut held) {
+                Some(slot) => {
+                    *slot = event;
+                    held
+                }
+                None => Arc::new(event),
+            },
+            None => Arc::new(event),
+        };
         self.ring.push_back(Held {
-            event: Arc::new(event),
+            event,
             session_prev,
         });
         &self.ring.back().expect("just pushed").event
