@@ -200,11 +200,10 @@ impl Clock for SteppedClock {
     }
 }
 
-/// A node judges whether a call reached Redis too late by its estimate of
-/// Redis's clock. When its own clock is stepped back, that estimate is early
-/// and every call would look late: Redis's prompt answer that it was shows
-/// the estimate is off, so the node measures Redis's clock again and tries
-/// once more. No caller sees an error.
+/// A node gives each call a deadline on Redis's clock (after it, the call
+/// changes nothing). It reads Redis's clock with its own monotonic one, so a
+/// step of its wall clock (by NTP or an operator) neither makes every call
+/// look late (a step back) nor lets late calls through (a step forward).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_clock_is_stepped_back_serves_on() {
     let Some(redis) = RedisServer::start() else {

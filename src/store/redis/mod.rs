@@ -38,7 +38,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo};
@@ -63,8 +63,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(900);
 /// calls it holds once it wakes, after their callers were told 503 "nothing
 /// was changed": a script that starts past its operation's deadline must
 /// change nothing. Shorter than `OP_TIMEOUT` by a reply's way back and the
-/// skew's error.
-const RUN_WINDOW: Millis = 800;
+/// error of this node's reading of Redis's clock.
+const RUN_WINDOW: Duration = Duration::from_millis(800);
 /// How long a node starting up waits for a Redis that is loading its data.
 const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
@@ -196,7 +196,11 @@ struct Shared {
     /// Redis time minus this node's clock, as measured by the best recent sample.
     skew: AtomicI64,
     /// The round trip of the sample `skew` came from, and when it was taken.
-    skew_sample: Mutex<Option<(Millis, std::time::Instant)>>,
+    skew_sample: Mutex<Option<(Millis, Instant)>>,
+    /// Redis's time at an instant of this node's monotonic clock, from the
+    /// same sample: Redis's time read by a clock no one steps, for the
+    /// deadlines of calls (`RUN_WINDOW`).
+    redis_anchor: Mutex<(Millis, Instant)>,
     mint: Mutex<TokenMint>,
     feed: feed::Feed,
     /// Wakes the expiry driver when a deadline comes before its plan.
@@ -230,16 +234,29 @@ impl Shared {
     /// about as short as the one the skew came from, or that one is older
     /// than `SKEW_FRESH`.
     fn observe_skew(&self, before: Millis, redis_now: Millis, after: Millis) {
+        self.take_skew_sample(before, redis_now, after, false);
+    }
+
+    /// Takes the sample into the skew and the anchor if it counts (always
+    /// when `force`); see `observe_skew`.
+    fn take_skew_sample(&self, before: Millis, redis_now: Millis, after: Millis, force: bool) {
         let rtt = after - before;
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let mut sample = self
             .skew_sample
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if takes_skew_sample(*sample, rtt, now) {
+        if force || takes_skew_sample(*sample, rtt, now) {
             *sample = Some((rtt, now));
             self.skew
                 .store(redis_now - (before + after) / 2, Ordering::Relaxed);
+            let midway = now
+                .checked_sub(Duration::from_millis(u64::try_from(rtt / 2).unwrap_or(0)))
+                .unwrap_or(now);
+            *self
+                .redis_anchor
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = (redis_now, midway);
         }
     }
 
@@ -255,16 +272,23 @@ impl Shared {
         let before = self.clock.now();
         let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
         let after = self.clock.now();
-        let mut sample = self
-            .skew_sample
+        self.take_skew_sample(before, secs * 1000 + micros / 1000, after, true);
+        Ok(())
+    }
+
+    /// Redis's time at `at`, read from the anchor with this node's
+    /// monotonic clock: a step of this node's wall clock does not move it.
+    fn redis_time_at(&self, at: Instant) -> Millis {
+        let (redis_then, then) = *self
+            .redis_anchor
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *sample = Some((after - before, std::time::Instant::now()));
-        self.skew.store(
-            secs * 1000 + micros / 1000 - (before + after) / 2,
-            Ordering::Relaxed,
-        );
-        Ok(())
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if at >= then {
+            redis_then.saturating_add(ms(at - then))
+        } else {
+            redis_then.saturating_sub(ms(then - at))
+        }
     }
 
     /// Redis's time as this node estimates it from its own clock and the skew.
@@ -294,12 +318,6 @@ impl Shared {
         list.join(",")
     }
 
-    /// The last Redis time at which a script of an operation that begins
-    /// now may start (see `RUN_WINDOW`).
-    fn run_by(&self) -> Millis {
-        self.estimated_redis_now() + RUN_WINDOW
-    }
-
     /// Runs one script of a caller's operation, which changes nothing if
     /// Redis only gets to it after the caller has given up (see `RUN_WINDOW`).
     async fn run<T: FromRedisValue>(
@@ -307,21 +325,22 @@ impl Shared {
         script: &Script,
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        self.run_until(script, args, Some(self.run_by())).await
+        self.run_until(script, args, Some(Instant::now() + RUN_WINDOW))
+            .await
     }
 
-    /// Runs one script with the common arguments, then `args`, then the Redis
-    /// time after which it must not start (`None`: whenever Redis gets to it,
-    /// for the node's own work, such as expiry claims); loads its library
-    /// first if Redis does not have it.
+    /// Runs one script with the common arguments, then `args`, then the
+    /// Redis time of `run_by`, after which it must not start (`None`:
+    /// whenever Redis gets to it, for the node's own work, such as expiry
+    /// claims); loads its library first if Redis does not have it.
     async fn run_until<T: FromRedisValue>(
         &self,
         script: &Script,
         args: &[&[u8]],
-        run_by: Option<Millis>,
+        run_by: Option<Instant>,
     ) -> Result<T, StoreError> {
         let closings = self.closings();
-        let fcall = |run_by: Option<Millis>| {
+        let fcall = || {
             let mut call = redis::cmd("FCALL");
             call.arg(script.name()).arg(self.keys.len());
             for key in &self.keys {
@@ -334,28 +353,34 @@ impl Shared {
             for arg in args {
                 call.arg(*arg);
             }
-            call.arg(run_by.map(|by| by.to_string()).unwrap_or_default());
+            let by = run_by.map(|by| self.redis_time_at(by).to_string());
+            call.arg(by.unwrap_or_default());
             call
         };
-        let mut call = fcall(run_by);
+        let mut call = fcall();
         let mut conn = self.conn.clone();
         within_timeout(async {
             // Loaded, and tried again, when missing; twice, as a node of
             // another version starting at that moment may remove it again.
             let mut loads = 0;
-            let mut skew_retaken = false;
+            let mut clock_reread = false;
             loop {
+                let sent = Instant::now();
                 match call.query_async(&mut conn).await {
-                    // Redis answered in time that the call came too late: it
-                    // is not stalled, so this node's estimate of its clock is
-                    // off (this node's clock was stepped). Measure it again
-                    // and try once more, by the same deadline on Redis's clock.
-                    Err(error) if error.code() == Some(STALE) && !skew_retaken => {
-                        skew_retaken = true;
-                        let skew = self.skew.load(Ordering::Relaxed);
+                    // Redis answered at once, before the deadline by this
+                    // node's reading, that the call came too late: Redis is
+                    // not stalled, the reading is off (Redis's clock was
+                    // stepped). Read it again and try once more.
+                    Err(error)
+                        if error.code() == Some(STALE)
+                            && !clock_reread
+                            && run_by.is_some_and(|by| {
+                                sent.elapsed() < RUN_WINDOW / 4 && Instant::now() < by
+                            }) =>
+                    {
+                        clock_reread = true;
                         self.retake_skew(&mut conn).await?;
-                        let shift = self.skew.load(Ordering::Relaxed) - skew;
-                        call = fcall(run_by.map(|by| by + shift));
+                        call = fcall();
                     }
                     Err(error) if scripts::is_missing(&error) && loads < 2 => {
                         loads += 1;
@@ -546,11 +571,18 @@ fn certificate_refused(problem: &str) -> String {
 }
 
 fn no_answer_at_start(tls: bool) -> StoreError {
-    StoreError::Unavailable(if tls {
-        "Redis did not complete a TLS handshake within 1 s: if it serves plain text on that port, use a redis:// URL".into()
+    if tls {
+        StoreError::Unavailable(
+            "Redis did not complete a TLS handshake in time: if it serves plain text on that port, use a redis:// URL".into(),
+        )
     } else {
-        "Redis did not answer in time".into()
-    })
+        no_answer()
+    }
+}
+
+/// A call Redis did not answer within `OP_TIMEOUT` (or could no longer start in time).
+fn no_answer() -> StoreError {
+    StoreError::Unavailable("Redis did not answer in time".into())
 }
 
 /// A Redis call with the store's deadline; every failure is `Unavailable`.
@@ -560,9 +592,7 @@ async fn within_timeout<T>(
     match tokio::time::timeout(OP_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(unavailable(&error)),
-        Err(_) => Err(StoreError::Unavailable(
-            "Redis did not answer in time".into(),
-        )),
+        Err(_) => Err(no_answer()),
     }
 }
 
@@ -701,6 +731,7 @@ impl RedisStore {
             clock: options.clock,
             skew: AtomicI64::new(0),
             skew_sample: Mutex::new(None),
+            redis_anchor: Mutex::new((0, Instant::now())),
             mint: Mutex::new(TokenMint::default()),
             feed: feed::Feed::new(seq.unwrap_or(0)),
             wake: Notify::new(),

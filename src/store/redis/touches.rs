@@ -8,11 +8,11 @@
 //! When nothing else waits, a touch goes alone and at once.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{OP_TIMEOUT, Shared, broken, wire};
-use crate::engine::Millis;
+use super::{OP_TIMEOUT, RUN_WINDOW, Shared, broken, no_answer, wire};
 use crate::store::StoreError;
 
 /// Touches one call carries at most.
@@ -26,8 +26,8 @@ type Reply = Result<wire::Answer, StoreError>;
 /// or empty) and where its answer goes.
 struct Waiting {
     args: [Vec<u8>; 3],
-    /// The Redis time after which this touch must not run (see `RUN_WINDOW`).
-    run_by: Millis,
+    /// When this touch must have started in Redis, or not run (see `RUN_WINDOW`).
+    run_by: Instant,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -58,7 +58,7 @@ pub(super) async fn touch(shared: &Arc<Shared>, args: [Vec<u8>; 3]) -> Reply {
         let mut state = shared.touches.state();
         state.waiting.push(Waiting {
             args,
-            run_by: shared.run_by(),
+            run_by: Instant::now() + RUN_WINDOW,
             reply,
         });
         let start = state.running < IN_FLIGHT;
@@ -74,9 +74,7 @@ pub(super) async fn touch(shared: &Arc<Shared>, args: [Vec<u8>; 3]) -> Reply {
     match tokio::time::timeout(OP_TIMEOUT, answer).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_)) => Err(StoreError::Unavailable("the touch was dropped".into())),
-        Err(_) => Err(StoreError::Unavailable(
-            "Redis did not answer in time".into(),
-        )),
+        Err(_) => Err(no_answer()),
     }
 }
 
@@ -85,8 +83,18 @@ async fn carry(shared: Arc<Shared>) {
     loop {
         let batch: Vec<Waiting> = {
             let mut state = shared.touches.state();
-            // A touch whose caller has given up (its answer is past due) is not sent.
+            // A touch whose caller has given up (its answer is past due) is
+            // not sent, and one that can no longer start in time is answered
+            // here, so it does not hold back the others (a call runs all of
+            // its touches or none).
+            let now = Instant::now();
             state.waiting.retain(|waiting| !waiting.reply.is_closed());
+            for late in state
+                .waiting
+                .extract_if(.., |waiting| waiting.run_by <= now)
+            {
+                let _ = late.reply.send(Err(no_answer()));
+            }
             if state.waiting.is_empty() {
                 state.running -= 1;
                 return;
@@ -98,7 +106,7 @@ async fn carry(shared: Arc<Shared>) {
             .iter()
             .flat_map(|waiting| waiting.args.iter().map(Vec::as_slice))
             .collect();
-        // The call runs all of them or none: by the first one's deadline.
+        // The call runs all of them or none: by the earliest deadline.
         let run_by = batch.iter().map(|waiting| waiting.run_by).min();
         let answers: Result<Vec<redis::Value>, StoreError> =
             shared.run_until(&shared.scripts.touch, &args, run_by).await;
