@@ -151,9 +151,16 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
     let (key, shown) = match (section, line.split_once('=')) {
         (Some(section), Some((key, value))) if !line.starts_with('[') => {
             let key = format!("{section}.{}", key.trim());
-            let shown = format!("{key} = {}", value.trim());
+            let value = if may_be_secret(&key, value) {
+                "(not shown: it may hold a secret)"
+            } else {
+                value.trim()
+            };
+            let shown = format!("{key} = {value}");
             (Some(key), shown)
         }
+        // A line that is not `key = value` may be a secret pasted alone.
+        _ if may_be_secret("", line) => (None, "(not shown: it may hold a secret)".to_owned()),
         _ => (None, line.to_owned()),
     };
     Some(Place {
@@ -161,6 +168,19 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
         key,
         shown: shown.chars().take(120).collect(),
     })
+}
+
+/// Whether the value of `key` (dotted) could be a token or a password: a
+/// key that names one (even misspelled, as `admin_tokn`), a URL with
+/// credentials, or a long unbroken word. Such a value is never repeated.
+fn may_be_secret(key: &str, value: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let value = value.trim().trim_matches('"');
+    ["tok", "pass", "secret", "auth", "key"]
+        .iter()
+        .any(|word| key.contains(word) && !key.starts_with("keys."))
+        || value.contains('@')
+        || (value.len() >= 16 && !value.contains(char::is_whitespace) && !value.contains('/'))
 }
 
 /// The parser's type errors ("invalid type: string \"fast\", expected u32")
@@ -192,7 +212,11 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         e => e,
     };
     let subject = key.unwrap_or("this key");
-    let mut said = format!("{subject} takes {wanted}, not {given}");
+    let mut said = if key.is_some_and(|key| may_be_secret(key, "")) {
+        format!("{subject} takes {wanted}")
+    } else {
+        format!("{subject} takes {wanted}, not {given}")
+    };
     if let Some(example) = key.and_then(example_of) {
         said.push_str(&format!("; for example {example}"));
     }

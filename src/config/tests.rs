@@ -459,3 +459,21 @@ fn a_duration_too_large_to_hold_is_more_than_allowed_not_misspelt() {
     assert!(err.contains("is more than allowed"), "{err}");
     assert!(!err.contains("not a duration"), "{err}");
 }
+
+#[test]
+fn an_error_never_repeats_a_value_that_may_be_a_secret() {
+    let secret = "s3cr3t-admin-token-0123";
+    for text in [
+        format!("[server]\nadmin_tokn = \"{secret}\"\n"),
+        format!("[server]\napp_token = {}\n", "9".repeat(18)),
+        format!("[store]\nurl = \"redis+tls://:{secret}@host:6379/0\"\n"),
+        format!("[server]\n{secret}\n"),
+    ] {
+        let err = refused(&text, Uses::Everything);
+        assert!(
+            !err.contains(secret) && !err.contains(&"9".repeat(18)),
+            "{err}"
+        );
+        assert!(err.contains("line 2"), "the place is still named: {err}");
+    }
+}
