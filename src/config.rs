@@ -827,10 +827,13 @@ impl Config {
         Self::read(text, Path::new("(text)"), uses)
     }
 
-    /// Bad TOML and unknown sections stop every mode. A section the mode uses
-    /// is read strictly; one it does not use is read only to warn about it,
-    /// and left at its defaults.
+    /// Unknown sections, and bad TOML outside the sections a mode does not
+    /// use, stop every mode. A section the mode uses is read strictly; one
+    /// it does not use is read only to warn about it (even when it is not
+    /// TOML at all), and left at its defaults.
     fn read(text: &str, path: &Path, uses: Uses) -> Result<Config, ConfigError> {
+        let (text, mut warnings) = read::without_broken_unused_sections(text, path, uses)?;
+        let text = text.as_ref();
         let parse_error = |e: toml::de::Error| read::parse_error(text, path, &e);
         let raw: toml::Table = toml::from_str(text).map_err(parse_error)?;
         toml::from_str::<read::KnownSections>(text).map_err(parse_error)?;
@@ -864,7 +867,8 @@ impl Config {
                 }
             }
         }
-        config.warnings = reader.into_warnings();
+        warnings.extend(reader.into_warnings());
+        config.warnings = warnings;
         Ok(config)
     }
 

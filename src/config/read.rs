@@ -82,6 +82,76 @@ impl<'a> SectionReader<'a> {
     }
 }
 
+/// The text with every section this mode does not use, and that is not
+/// even TOML, blanked out (its lines kept, empty, so line numbers hold),
+/// and a warning for each. Bad TOML anywhere else stops the mode with its
+/// line; so does a section that opens twice.
+pub(super) fn without_broken_unused_sections<'t>(
+    text: &'t str,
+    path: &Path,
+    uses: Uses,
+) -> Result<(std::borrow::Cow<'t, str>, Vec<String>), ConfigError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    let mut warnings = Vec::new();
+    for _ in 0..=SECTIONS.len() {
+        let Err(e) = toml::from_str::<toml::Table>(&text) else {
+            break;
+        };
+        let at = e.span().map_or(0, |span| span.start);
+        let section = section_at(&text, at)
+            .filter(|name| SECTIONS.contains(&name.as_str()) && !uses.section(name));
+        let Some(section) = section else {
+            return Err(parse_error(&text, path, &e));
+        };
+        warnings.push(format!(
+            "{}; {}",
+            parse_error(&text, path, &e),
+            uses.ignores(&section)
+        ));
+        text = std::borrow::Cow::Owned(blank_section(&text, &section));
+    }
+    Ok((text, warnings))
+}
+
+/// The name of the `[section]` whose lines hold byte `at`.
+fn section_at(text: &str, mut at: usize) -> Option<String> {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    text[..line_end]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| line.starts_with('['))
+        .map(header_name)
+}
+
+/// "dashboard" of "[dashboard]" (or of a broken "[dashboard").
+fn header_name(line: &str) -> String {
+    let name = line.trim_start_matches('[').split(']').next().unwrap_or("");
+    name.trim().to_owned()
+}
+
+/// `text` with the lines of every `[name]` section emptied.
+fn blank_section(text: &str, name: &str) -> String {
+    let mut inside = false;
+    text.split_inclusive('\n')
+        .map(|line| {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                inside = header_name(trimmed) == name;
+            }
+            if inside {
+                if line.ends_with('\n') { "\n" } else { "" }
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
 /// Deserializes the table `name` of a document and skips the others.
 struct OneSection<T> {
     name: &'static str,

@@ -382,7 +382,7 @@ fn sections_every_mode_uses_and_unknown_sections_stop_every_mode() {
         assert!(err.contains("engine.history"), "{err}");
         let err = read("[polcy]\nidle_timeout = \"5m\"\n", uses).unwrap_err();
         assert!(err.contains("polcy"), "{err}");
-        let err = read("[server\n", uses).unwrap_err();
+        let err = read("[policy\n", uses).unwrap_err();
         assert!(err.contains("line 1"), "{err}");
     }
 }
@@ -476,4 +476,26 @@ fn an_error_never_repeats_a_value_that_may_be_a_secret() {
         );
         assert!(err.contains("line 2"), "the place is still named: {err}");
     }
+}
+
+#[test]
+fn bad_toml_in_a_section_a_mode_does_not_use_is_a_warning_there_and_an_error_where_used() {
+    let text = "[policy]\nidle_timeout = \"20m\"\n[dashboard]\ntheme = projector\n[server]\nlisten = \"127.0.0.1:7879\"\n";
+    let config = Config::from_toml(text, Uses::Server).expect("serve goes on");
+    assert_eq!(config.policy.idle_timeout, Duration::from_secs(1200));
+    assert_eq!(config.server.listen, "127.0.0.1:7879");
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].contains("line 4"),
+        "{:?}",
+        config.warnings
+    );
+    let err = refused(text, Uses::Dashboard);
+    assert!(err.contains("line 4"), "{err}");
+    // Bad TOML outside any section a mode may skip still stops it.
+    let err = refused(
+        "[policy]\nidle_timeout = 20m\n[dashboard]\ntheme = projector\n",
+        Uses::Server,
+    );
+    assert!(err.contains("line 2"), "{err}");
 }
