@@ -1,8 +1,11 @@
 //! Turning values into short, safe text for the screen.
 //!
-//! User names and attributes are untrusted: control characters, bidi
-//! overrides and zero-width characters are shown escaped and long values are cut with an ellipsis, so no value can move the
-//! cursor, ring the bell or push other columns off the screen.
+//! User names and attributes are untrusted: control characters, line and
+//! paragraph separators, and every format or default-ignorable character
+//! (bidi overrides, zero-width characters, soft hyphens, variation
+//! selectors, tags) are shown escaped, and long values are cut with an
+//! ellipsis, so no value can move the cursor, ring the bell or push other
+//! columns off the screen.
 
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -44,7 +47,8 @@ pub fn untrusted(text: &str, max: usize) -> String {
 /// on how wide those are drawn, so showing one raw would put the rest of the
 /// row out of step with the columns the dashboard computed.
 fn hidden(c: char) -> bool {
-    c.is_control() || is_format_or_default_ignorable(c)
+    // U+2028 and U+2029 (line and paragraph separators) may break a line.
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format_or_default_ignorable(c)
 }
 
 /// Unicode general category Cf plus Default_Ignorable_Code_Point (Unicode
@@ -267,6 +271,8 @@ mod tests {
             '\u{E0041}',
             '\u{E007F}',
             '\u{E0100}',
+            '\u{2028}',
+            '\u{2029}',
         ] {
             let shown = untrusted(&format!("ad{c}min"), 40);
             assert_eq!(shown, format!("ad\\u{{{:x}}}min", c as u32));

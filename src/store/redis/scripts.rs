@@ -87,7 +87,7 @@ pub(super) fn is_loaded(error: &redis::RedisError) -> bool {
 /// (named like ours, with another hash), and returns how many it removed:
 /// without this, every upgrade would leave its predecessor's code in Redis
 /// for good. A node of another version that is still running loses nothing:
-/// its next call finds its function missing and loads it again (`run`).
+/// its next call finds its function missing and loads it again (`run_until`).
 /// Best effort: an error leaves them where they are.
 pub(super) async fn remove_other_versions(
     scripts: &Scripts,
