@@ -850,44 +850,10 @@ fn the_header_names_the_policy_zone_without_a_closing_time_too() {
     );
 }
 
-#[test]
-fn the_header_ends_with_the_clocks_zone_at_every_width() {
-    for width in (80..=160).step_by(4) {
-        let mut app = fixture::app_with([sessions(), vec![late_session()]].concat(), width, 30);
-        app.info.remote = true;
-        app.info.clock_control = false;
-        app.info.simulator = false;
-        app.info.mode = "http://127.0.0.1:18716/ (v0.1.0)".to_owned();
-        app.info.node = "f0d3d07f".to_owned();
-        app.info.policy.time_zone = chrono_tz::Asia::Tokyo;
-        app.info.policy.closing_time = Some(crate::engine::ClosingTime(
-            chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
-        ));
-        app.update(Msg::Tick {
-            clock: ClockReading {
-                now: T0,
-                speed: 1.0,
-                paused: false,
-            },
-            real_ms: 0,
-        });
-        let text = screen(&mut app);
-        let header = text.lines().next().unwrap().trim_end_matches(['"', ' ']);
-        assert!(
-            header.ends_with("18:00:00 JST") || header.ends_with("18:00:00 Asia/Tokyo"),
-            "{width} columns: {header}"
-        );
-        assert!(
-            header.contains("closing 23:00"),
-            "{width} columns: {header}"
-        );
-    }
-}
-
-#[test]
-fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
-    // Timeouts that differ between sessions make the policy part longer.
-    let mut app = fixture::app_with([sessions(), vec![late_session()]].concat(), 80, 24);
+/// A dashboard on a server whose policy closes at 23:00 in Tokyo, with
+/// sessions whose timeouts differ (a longer policy part in the header).
+fn tokyo_server_app(width: u16, height: u16) -> App {
+    let mut app = fixture::app_with([sessions(), vec![late_session()]].concat(), width, height);
     app.info.remote = true;
     app.info.clock_control = false;
     app.info.simulator = false;
@@ -906,6 +872,29 @@ fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
         },
         real_ms: 0,
     });
+    app
+}
+
+#[test]
+fn the_header_ends_with_the_clocks_zone_at_every_width() {
+    for width in (80..=160).step_by(4) {
+        let mut app = tokyo_server_app(width, 30);
+        let text = screen(&mut app);
+        let header = text.lines().next().unwrap().trim_end_matches(['"', ' ']);
+        assert!(
+            header.ends_with("18:00:00 JST") || header.ends_with("18:00:00 Asia/Tokyo"),
+            "{width} columns: {header}"
+        );
+        assert!(
+            header.contains("closing 23:00"),
+            "{width} columns: {header}"
+        );
+    }
+}
+
+#[test]
+fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
+    let mut app = tokyo_server_app(80, 24);
     let text = screen(&mut app);
     let header = text.lines().next().unwrap();
     assert!(header.contains("idle 15m–1d  absolute 8h–12h"), "{header}");
