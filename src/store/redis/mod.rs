@@ -37,7 +37,7 @@ mod wire;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -195,12 +195,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Redis time minus this node's clock, as measured by the best recent sample.
     skew: AtomicI64,
-    /// The round trip of the sample `skew` came from, and when it was taken.
-    skew_sample: Mutex<Option<(Millis, Instant)>>,
-    /// Redis's time at an instant of this node's monotonic clock, from the
-    /// same sample: Redis's time read by a clock no one steps, for the
-    /// deadlines of calls (`RUN_WINDOW`).
-    redis_anchor: Mutex<(Millis, Instant)>,
+    /// The reading of Redis's clock that `skew` came from.
+    skew_sample: Mutex<Option<ClockSample>>,
     mint: Mutex<TokenMint>,
     feed: feed::Feed,
     /// Wakes the expiry driver when a deadline comes before its plan.
@@ -242,22 +238,22 @@ impl Shared {
     fn take_skew_sample(&self, before: Millis, redis_now: Millis, after: Millis, force: bool) {
         let rtt = after - before;
         let now = Instant::now();
-        let mut sample = self
-            .skew_sample
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if force || takes_skew_sample(*sample, rtt, now) {
-            *sample = Some((rtt, now));
-            self.skew
-                .store(redis_now - (before + after) / 2, Ordering::Relaxed);
-            let midway = now
+        let mut sample = self.skew_sample();
+        let current = sample.map(|s| (s.rtt, s.at));
+        if force || takes_skew_sample(current, rtt, now) {
+            let at = now
                 .checked_sub(Duration::from_millis(u64::try_from(rtt / 2).unwrap_or(0)))
                 .unwrap_or(now);
-            *self
-                .redis_anchor
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = (redis_now, midway);
+            *sample = Some(ClockSample { rtt, redis_now, at });
+            self.skew
+                .store(redis_now - (before + after) / 2, Ordering::Relaxed);
         }
+    }
+
+    fn skew_sample(&self) -> MutexGuard<'_, Option<ClockSample>> {
+        self.skew_sample
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Learns how far this node's clock is from Redis's.
@@ -276,13 +272,14 @@ impl Shared {
         Ok(())
     }
 
-    /// Redis's time at `at`, read from the anchor with this node's
+    /// Redis's time at `at`, read from the last sample with this node's
     /// monotonic clock: a step of this node's wall clock does not move it.
     fn redis_time_at(&self, at: Instant) -> Millis {
-        let (redis_then, then) = *self
-            .redis_anchor
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (redis_then, then) = match *self.skew_sample() {
+            Some(sample) => (sample.redis_now, sample.at),
+            // Not yet measured (a node measures before its first call).
+            None => (self.estimated_redis_now(), Instant::now()),
+        };
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         if at >= then {
             redis_then.saturating_add(ms(at - then))
@@ -621,11 +618,16 @@ fn broken(what: String) -> StoreError {
 
 /// Whether a skew sample with round trip `rtt` replaces the `current` one
 /// (its round trip and when it was taken); see `Shared::observe_skew`.
-fn takes_skew_sample(
-    current: Option<(Millis, std::time::Instant)>,
+/// One reading of Redis's clock: its round trip, and Redis's time at the
+/// instant of this node's monotonic clock halfway through it.
+#[derive(Clone, Copy)]
+struct ClockSample {
     rtt: Millis,
-    now: std::time::Instant,
-) -> bool {
+    redis_now: Millis,
+    at: Instant,
+}
+
+fn takes_skew_sample(current: Option<(Millis, Instant)>, rtt: Millis, now: Instant) -> bool {
     match current {
         Some((best, at)) => rtt <= best + 1 || now.duration_since(at) > SKEW_FRESH,
         None => true,
@@ -731,7 +733,6 @@ impl RedisStore {
             clock: options.clock,
             skew: AtomicI64::new(0),
             skew_sample: Mutex::new(None),
-            redis_anchor: Mutex::new((0, Instant::now())),
             mint: Mutex::new(TokenMint::default()),
             feed: feed::Feed::new(seq.unwrap_or(0)),
             wake: Notify::new(),

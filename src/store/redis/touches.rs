@@ -88,11 +88,8 @@ async fn carry(shared: Arc<Shared>) {
             // here, so it does not hold back the others (a call runs all of
             // its touches or none).
             let now = Instant::now();
-            state.waiting.retain(|waiting| !waiting.reply.is_closed());
-            for late in state
-                .waiting
-                .extract_if(.., |waiting| waiting.run_by <= now)
-            {
+            let gone = |waiting: &mut Waiting| waiting.reply.is_closed() || waiting.run_by <= now;
+            for late in state.waiting.extract_if(.., gone) {
                 let _ = late.reply.send(Err(no_answer()));
             }
             if state.waiting.is_empty() {

@@ -35,17 +35,14 @@ fn timeout_label(values: &BTreeSet<i64>, policy_ms: i64, room: bool) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let width = usize::from(area.width);
     let used = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+    let timeouts = Timeouts::on_screen(app);
+    let line = |leave_out, mode_max| line(app, area, &timeouts, leave_out, mode_max);
     // The line with the mode cut to what is left, but not below MIN_MODE.
     let shortened_mode = |leave_out: u8| {
-        let full = line(app, area, leave_out, usize::MAX);
+        let full = line(leave_out, usize::MAX);
         let over = used(&full).saturating_sub(width);
         let mode_width = Span::raw(mode(app, usize::MAX)).width();
-        line(
-            app,
-            area,
-            leave_out,
-            mode_width.saturating_sub(over).max(MIN_MODE),
-        )
+        line(leave_out, mode_width.saturating_sub(over).max(MIN_MODE))
     };
     // What must show (the policy with its closing time, the clock and its
     // zone, the badges) gets room first: the title goes, then "closing off",
@@ -55,9 +52,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // abbreviation, and last the mode is left out (the node still says which
     // server answers).
     let attempts = (0..=3)
-        .map(|leave_out| line(app, area, leave_out, usize::MAX))
+        .map(|leave_out| line(leave_out, usize::MAX))
         .chain([3, 4].map(shortened_mode))
-        .chain(std::iter::once_with(|| line(app, area, 4, 0)));
+        .chain(std::iter::once_with(|| line(4, 0)));
     let mut spans = Vec::new();
     for attempt in attempts {
         spans = attempt;
@@ -99,24 +96,42 @@ fn mode(app: &App, max: usize) -> String {
     untrusted(shown, max.min(40))
 }
 
+/// The idle and absolute timeouts of the live sessions on screen.
+struct Timeouts {
+    idle: BTreeSet<i64>,
+    absolute: BTreeSet<i64>,
+}
+
+impl Timeouts {
+    fn on_screen(app: &App) -> Timeouts {
+        let (mut idle, mut absolute) = (BTreeSet::new(), BTreeSet::new());
+        for position in app.mirror.walk(app.top.as_ref()).take(app.table_height()) {
+            if let Some(row) = app.mirror.get(position.1)
+                && row.ended.is_none()
+            {
+                idle.insert(row.session.idle_timeout_ms);
+                absolute.insert(row.session.absolute_expires_at - row.session.created_at);
+            }
+        }
+        Timeouts { idle, absolute }
+    }
+}
+
 /// The header's spans, leaving out the first `leave_out` of: the title,
 /// "closing off", the label of the server's clock, the zone's full name;
 /// the mode is cut to
 /// `mode_max` columns, or left out at 0.
-fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'static>> {
+fn line(
+    app: &App,
+    area: Rect,
+    timeouts: &Timeouts,
+    leave_out: u8,
+    mode_max: usize,
+) -> Vec<Span<'static>> {
     let theme = &app.theme;
     let policy = &app.info.policy;
     let clock = app.shown_clock();
     let sep = || Span::styled(" │ ", theme.style(Role::Muted));
-    let (mut idle, mut absolute) = (BTreeSet::new(), BTreeSet::new());
-    for position in app.mirror.walk(app.top.as_ref()).take(app.table_height()) {
-        if let Some(row) = app.mirror.get(position.1)
-            && row.ended.is_none()
-        {
-            idle.insert(row.session.idle_timeout_ms);
-            absolute.insert(row.session.absolute_expires_at - row.session.created_at);
-        }
-    }
     // In the zone the clock names, further along the line.
     let closing = match (app.closing_at, policy.closing_time) {
         (Some(at), _) => closing_label(at, &app.zone()),
@@ -151,13 +166,13 @@ fn line(app: &App, area: Rect, leave_out: u8, mode_max: usize) -> Vec<Span<'stat
         sep(),
         Span::styled("idle ", theme.style(Role::Muted)),
         Span::raw(timeout_label(
-            &idle,
+            &timeouts.idle,
             policy.idle_timeout.as_millis() as i64,
             per_session,
         )),
         Span::styled("  absolute ", theme.style(Role::Muted)),
         Span::raw(timeout_label(
-            &absolute,
+            &timeouts.absolute,
             policy.absolute_timeout.as_millis() as i64,
             per_session,
         )),
