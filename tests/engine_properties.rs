@@ -50,7 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn all_sessions(engine: &Engine) -> BTreeMap<Handle, SessionView> {
+fn all_sessions(engine: &mut Engine) -> BTreeMap<Handle, SessionView> {
     engine
         .list(&ListQuery {
             limit: usize::MAX,
@@ -63,7 +63,7 @@ fn all_sessions(engine: &Engine) -> BTreeMap<Handle, SessionView> {
 }
 
 /// Every live session's handle, read a page of two at a time.
-fn paged_handles(engine: &Engine, user: Option<&str>) -> Vec<Handle> {
+fn paged_handles(engine: &mut Engine, user: Option<&str>) -> Vec<Handle> {
     let mut handles = Vec::new();
     let mut cursor = None;
     loop {
@@ -206,7 +206,7 @@ proptest! {
             prop_assert_eq!(paged.len(), engine.active());
 
             // Nothing live is past a deadline.
-            let live = all_sessions(&engine);
+            let live = all_sessions(&mut engine);
             for s in live.values() {
                 prop_assert!(s.expires_at > now, "{} alive at {} past {}", s.handle, now, s.expires_at);
             }
@@ -228,8 +228,8 @@ proptest! {
                 if let Some(max) = max_sessions_per_user {
                     prop_assert!(expected.len() as u32 <= max);
                 }
-                let filtered: Vec<Handle> = paged_handles(&engine, None).into_iter().filter(|h| live[h].user == name).collect();
-                prop_assert_eq!(paged_handles(&engine, Some(&name)), filtered);
+                let filtered: Vec<Handle> = paged_handles(&mut engine, None).into_iter().filter(|h| live[h].user == name).collect();
+                prop_assert_eq!(paged_handles(&mut engine, Some(&name)), filtered);
             }
         }
 
@@ -268,7 +268,7 @@ proptest! {
                 }
             }
         }
-        let live = all_sessions(&engine);
+        let live = all_sessions(&mut engine);
         prop_assert_eq!(
             replayed.keys().collect::<Vec<_>>(),
             live.keys().collect::<Vec<_>>()

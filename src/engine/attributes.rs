@@ -5,9 +5,8 @@
 //! `BTreeMap<String, String>` cost about 600 bytes a session. Here what many
 //! sessions share, the keys and the long values (a user agent), is one
 //! interned *shape*; a session holds its shape and its short values (an ip
-//! address, inline) in one small slice, which a view of the session shares by
-//! cloning an `Arc`, never the text. For `{ip, user_agent}` that slice is 64
-//! bytes. The interner forgets a shape a little after the last session holding
+//! address), 32 bytes in all for `{ip, user_agent}`, with no allocation of
+//! its own. The interner forgets a shape a little after the last session holding
 //! it has ended: each new shape checks two old ones, so the table never holds
 //! much more than what live sessions use.
 
@@ -35,27 +34,37 @@ struct Shape(Box<[ShapeEntry]>);
 /// A key, and its value when the shape holds it.
 type ShapeEntry = (Box<str>, Option<Box<str>>);
 
-/// The shape first, then the session's own short values in key order.
-#[derive(Clone, PartialEq, Eq)]
-enum Part {
-    Shape(Arc<Shape>),
-    Short(CompactString),
+/// The attributes of one session, sorted by key: its shape and its own
+/// short values. Empty costs nothing; one short value (the usual ip) sits
+/// inline, so a view of the session copies it and counts one more holder of
+/// the shape, which many sessions share and which therefore stays in the
+/// cache. Nothing of one session's alone is behind a pointer, so a touch
+/// reads no line but the record's to copy its attributes into an event.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SessionAttributes {
+    shape: Option<Arc<Shape>>,
+    short: Short,
 }
 
-/// The attributes of one session, sorted by key; empty costs no allocation.
+/// A session's own short values, in key order.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct SessionAttributes(Option<Arc<[Part]>>);
+enum Short {
+    #[default]
+    None,
+    One(CompactString),
+    Many(Arc<[CompactString]>),
+}
 
 impl SessionAttributes {
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.shape.is_none()
     }
 
-    /// Starts loading the shared parts (and their count), which a clone
-    /// updates (see `engine::cache`).
+    /// Starts loading the values a clone updates, when the session holds
+    /// several short values (see `engine::cache`).
     pub(crate) fn prefetch(&self) {
-        if let Some(parts) = &self.0 {
-            super::cache::prefetch(Arc::as_ptr(parts));
+        if let Short::Many(values) = &self.short {
+            super::cache::prefetch(Arc::as_ptr(values));
         }
     }
 
@@ -80,22 +89,20 @@ impl SessionAttributes {
                 Some(long) => (&**key, &**long),
                 None => {
                     short += 1;
-                    (&**key, self.short(short))
+                    (&**key, self.short(short - 1))
                 }
             })
     }
 
     fn shape(&self) -> Option<&Shape> {
-        match self.0.as_deref()?.first()? {
-            Part::Shape(shape) => Some(shape),
-            Part::Short(_) => None,
-        }
+        self.shape.as_deref()
     }
 
-    /// The `n`-th (from 1) short value.
+    /// The `n`-th (from 0) short value.
     fn short(&self, n: usize) -> &str {
-        match self.0.as_deref().and_then(|parts| parts.get(n)) {
-            Some(Part::Short(value)) => value,
+        match (&self.short, n) {
+            (Short::One(value), 0) => value,
+            (Short::Many(values), n) => values.get(n).map_or("", |v| v),
             _ => "",
         }
     }
@@ -108,19 +115,19 @@ impl SessionAttributes {
                     .iter()
                     .filter(|(_, long)| long.is_none())
                     .count();
-                self.short(rank + 1)
+                self.short(rank)
             }
         }
     }
 
     /// Splits a map into its shape and its short values.
-    fn split(map: Attributes) -> (Shape, Vec<Part>) {
+    fn split(map: Attributes) -> (Shape, Vec<CompactString>) {
         let mut short = Vec::new();
         let entries = map
             .into_iter()
             .map(|(key, value)| {
                 if value.len() <= INLINE {
-                    short.push(Part::Short(CompactString::from(value)));
+                    short.push(CompactString::from(value));
                     (key.into_boxed_str(), None)
                 } else {
                     (key.into_boxed_str(), Some(value.into_boxed_str()))
@@ -130,17 +137,22 @@ impl SessionAttributes {
         (Shape(entries), short)
     }
 
-    fn assemble(shape: Arc<Shape>, short: Vec<Part>) -> Self {
-        let mut parts = Vec::with_capacity(1 + short.len());
-        parts.push(Part::Shape(shape));
-        parts.extend(short);
-        SessionAttributes(Some(parts.into()))
+    fn assemble(shape: Arc<Shape>, mut short: Vec<CompactString>) -> Self {
+        let short = match short.len() {
+            0 => Short::None,
+            1 => Short::One(short.pop().expect("one value")),
+            _ => Short::Many(short.into()),
+        };
+        SessionAttributes {
+            shape: Some(shape),
+            short,
+        }
     }
 
     /// Builds attributes without interning: for views read off the wire.
     fn from_map(map: Attributes) -> Self {
         if map.is_empty() {
-            return SessionAttributes(None);
+            return SessionAttributes::default();
         }
         let (shape, short) = Self::split(map);
         Self::assemble(Arc::new(shape), short)
@@ -183,7 +195,7 @@ impl Interner {
     /// Compacts a login's attributes, sharing the shape other sessions already hold.
     pub fn intern(&mut self, map: Attributes) -> SessionAttributes {
         if map.is_empty() {
-            return SessionAttributes(None);
+            return SessionAttributes::default();
         }
         let (shape, short) = SessionAttributes::split(map);
         let shape = match self.shapes.get(&shape) {
@@ -272,16 +284,16 @@ mod tests {
             .collect();
         // One shape (two keys and the user agent); the short ips sit inline.
         assert_eq!(interner.len(), 1);
-        let Part::Shape(first) = &sessions[0].0.as_ref().unwrap()[0] else {
-            panic!("the shape comes first")
-        };
-        let Part::Shape(last) = &sessions[99].0.as_ref().unwrap()[0] else {
-            panic!("the shape comes first")
-        };
+        let first = sessions[0].shape.as_ref().unwrap();
+        let last = sessions[99].shape.as_ref().unwrap();
         assert!(Arc::ptr_eq(first, last));
         assert_eq!(sessions[42].get("ip"), Some("10.0.0.42"));
         assert_eq!(sessions[42].len(), 2);
-        assert_eq!(std::mem::size_of::<Part>(), 24, "a short value sits inline");
+        assert!(
+            matches!(sessions[42].short, Short::One(_)),
+            "one short value sits inline"
+        );
+        assert_eq!(std::mem::size_of::<SessionAttributes>(), 32);
     }
 
     #[test]

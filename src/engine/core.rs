@@ -585,7 +585,8 @@ impl Engine {
     }
 
     /// Active sessions in idle-deadline order, one page at a time.
-    pub fn list(&self, query: &ListQuery) -> Page {
+    pub fn list(&mut self, query: &ListQuery) -> Page {
+        self.idle.settle();
         if let Some(user) = &query.user {
             return self.list_user(user, query);
         }

@@ -8,6 +8,16 @@
 //! time never runs backwards, which keeps every lane sorted; a late append is
 //! still placed correctly, just not in O(1).
 //!
+//! Moving an entry rewrites its lane neighbours, and at a million sessions
+//! those sit in cache lines far from anything the touch has loaded: waiting
+//! for them doubled a touch's wait on memory. So a touch's move is queued,
+//! and the queue is applied a batch at a time, after asking for every
+//! neighbour of the batch at once (`settle`). Until then the moved entries
+//! stand at their old, earlier deadlines. That never shows: a lane head is
+//! never queued (it moves at once), every other change and every walk
+//! settles first, so `first` and every walk see what moving at once would
+//! have made, in the same order.
+//!
 //! A `Track` is one such index; the engine keeps one for idle deadlines and one
 //! for absolute deadlines. The daily closing time is one instant shared by
 //! every live session, so it needs no index.
@@ -110,6 +120,9 @@ impl std::str::FromStr for Position {
     }
 }
 
+/// Queued moves applied together (see the module comment).
+const SETTLE_BATCH: usize = 32;
+
 /// Entries remembered per lane for a cursor, and cursors remembered.
 const HINT_ENTRIES: usize = 8;
 const HINT_CURSORS: usize = 64;
@@ -142,11 +155,15 @@ pub(crate) struct Track {
     placements: u32,
     /// Where walks after recently given cursors resume (see the module comment).
     hints: RefCell<VecDeque<Hint>>,
+    /// Moves not yet made: (slot, new deadline), in the order asked. None of
+    /// these slots is a lane head.
+    queued: Vec<(Slot, Millis)>,
 }
 
 impl Track {
     /// Adds `slot` with a deadline `timeout` after its start.
     pub fn insert(&mut self, slot: Slot, timeout: Millis, deadline: Millis) {
+        self.settle();
         let lane = self.lane_for(timeout);
         let index = slot as usize;
         if self.entries.len() <= index {
@@ -162,8 +179,42 @@ impl Track {
         self.append(slot);
     }
 
-    /// Gives `slot` a new, later-or-equal deadline in the same lane.
+    /// Gives `slot` a new, later-or-equal deadline in the same lane. The
+    /// move may be queued (see the module comment).
     pub fn reschedule(&mut self, slot: Slot, deadline: Millis) {
+        let entry = &self.entries[slot as usize];
+        if entry.deadline == deadline {
+            return;
+        }
+        if entry.prev == NIL {
+            // A lane head: `first` must see it move.
+            self.settle();
+            self.move_to(slot, deadline);
+            return;
+        }
+        self.queued.push((slot, deadline));
+        if self.queued.len() == SETTLE_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Makes every queued move, after asking for all the lines they rewrite.
+    pub fn settle(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let queued = std::mem::take(&mut self.queued);
+        for &(slot, _) in &queued {
+            self.prefetch_neighbours(slot);
+        }
+        for &(slot, deadline) in &queued {
+            self.move_to(slot, deadline);
+        }
+        self.queued = queued;
+        self.queued.clear();
+    }
+
+    fn move_to(&mut self, slot: Slot, deadline: Millis) {
         if self.entries[slot as usize].deadline == deadline {
             return;
         }
@@ -173,6 +224,7 @@ impl Track {
     }
 
     pub fn remove(&mut self, slot: Slot) {
+        self.settle();
         self.unlink(slot);
         let lane = self.entries[slot as usize].lane;
         self.entries[slot as usize] = VACANT;
@@ -200,8 +252,9 @@ impl Track {
         }
     }
 
-    /// Where `slot` stands in deadline order.
+    /// Where `slot` stands in deadline order. Needs `settle` first.
     pub fn position(&self, slot: Slot) -> Position {
+        debug_assert!(self.queued.is_empty(), "settle before reading positions");
         let entry = &self.entries[slot as usize];
         Position {
             deadline: entry.deadline,
@@ -217,8 +270,9 @@ impl Track {
         Some((deadline, self.lanes[lane as usize].head))
     }
 
-    /// Slots in deadline order, starting after `after`.
+    /// Slots in deadline order, starting after `after`. Needs `settle` first.
     pub fn in_order(&self, after: Option<Position>) -> InOrder<'_> {
+        debug_assert!(self.queued.is_empty(), "settle before walking");
         let hints = self.hints.borrow();
         let hint = after.and_then(|after| hints.iter().find(|h| h.after == after));
         let mut frontier = BinaryHeap::new();
@@ -640,6 +694,70 @@ mod tests {
         assert!(track.heads.is_empty());
         track.insert(0, 3, 10);
         assert_eq!(track.lanes.len(), 100, "a freed lane is reused");
+    }
+
+    /// What a test does to a track: the slot is taken modulo the slots in use.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert { timeout: Millis },
+        Touch { slot: usize },
+        Remove { slot: usize },
+        Advance { ms: Millis },
+        Walk,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            2 => prop_oneof![Just(10), Just(25), Just(40)].prop_map(|timeout| Op::Insert { timeout }),
+            6 => any::<usize>().prop_map(|slot| Op::Touch { slot }),
+            1 => any::<usize>().prop_map(|slot| Op::Remove { slot }),
+            2 => (0..5 as Millis).prop_map(|ms| Op::Advance { ms }),
+            1 => Just(Op::Walk),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Queued moves never show: a track that queues them gives, at
+        /// every step, the `first` and (settled) the walks of a track that
+        /// moves at once.
+        #[test]
+        fn queued_moves_show_what_moving_at_once_would(
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            let (mut queued, mut at_once) = (Track::default(), Track::default());
+            let mut live: Vec<(Slot, Millis)> = Vec::new();
+            let (mut now, mut next_slot) = (1_000, 0);
+            for op in ops {
+                match op {
+                    Op::Insert { timeout } => {
+                        queued.insert(next_slot, timeout, now + timeout);
+                        at_once.insert(next_slot, timeout, now + timeout);
+                        live.push((next_slot, timeout));
+                        next_slot += 1;
+                    }
+                    Op::Touch { slot } if !live.is_empty() => {
+                        let (slot, timeout) = live[slot % live.len()];
+                        queued.reschedule(slot, now + timeout);
+                        at_once.reschedule(slot, now + timeout);
+                        at_once.settle();
+                    }
+                    Op::Remove { slot } if !live.is_empty() => {
+                        let (slot, _) = live.swap_remove(slot % live.len());
+                        queued.remove(slot);
+                        at_once.remove(slot);
+                    }
+                    Op::Advance { ms } => now += ms,
+                    Op::Walk => {
+                        queued.settle();
+                        let walk = |t: &Track| t.in_order(None).collect::<Vec<_>>();
+                        proptest::prop_assert_eq!(walk(&queued), walk(&at_once));
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert_eq!(queued.first(), at_once.first());
+            }
+        }
     }
 
     #[test]
