@@ -84,6 +84,13 @@ impl Login {
 }
 
 /// One page of the session listing.
+/// A presented token, read, whose session has been asked for (`Engine::locate`).
+/// Holds the token's secret part, so it has no `Debug`.
+pub struct Located {
+    presented: Option<PresentedToken>,
+    slot: Option<Slot>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub user: Option<String>,
@@ -327,8 +334,18 @@ impl Engine {
 
     /// Records activity on the session behind `token`.
     pub fn touch(&mut self, now: Millis, token: &str) -> Result<SessionView, EngineError> {
+        let located = self.locate(token);
+        self.touch_located(now, located)
+    }
+
+    /// `touch` of a token `locate` has read.
+    pub fn touch_located(
+        &mut self,
+        now: Millis,
+        located: Located,
+    ) -> Result<SessionView, EngineError> {
         let now = self.catch_up(now);
-        let slot = self.authenticate(token)?;
+        let slot = self.authenticate(located)?;
         Ok(self.touch_slot(now, slot, None))
     }
 
@@ -414,7 +431,7 @@ impl Engine {
     /// Renewing is activity, announced by the `renewed` event alone.
     pub fn renew(&mut self, now: Millis, token: &str) -> Result<(Token, SessionView), EngineError> {
         let now = self.catch_up(now);
-        let slot = self.authenticate(token)?;
+        let slot = self.authenticate(self.locate(token))?;
         let selector = self.record(slot).selector;
         let (token, hash) = self.mint.issue(selector);
         self.record_mut(slot).verifier_hash = hash;
@@ -432,7 +449,7 @@ impl Engine {
     /// Ends the session behind `token` at the user's request.
     pub fn logout(&mut self, now: Millis, token: &str) -> Result<(), EngineError> {
         let now = self.catch_up(now);
-        let slot = self.authenticate(token)?;
+        let slot = self.authenticate(self.locate(token))?;
         self.totals.logged_out += 1;
         self.end(now, slot, Ending::new(EventKind::LoggedOut));
         Ok(())
@@ -508,7 +525,7 @@ impl Engine {
     /// The live sessions of the user behind `token`, and which one is the caller's.
     pub fn mine(&mut self, now: Millis, token: &str) -> Result<Mine, EngineError> {
         self.catch_up(now);
-        let caller = self.authenticate(token)?;
+        let caller = self.authenticate(self.locate(token))?;
         let id = self.record(caller).user;
         let sessions = self
             .users
@@ -530,7 +547,7 @@ impl Engine {
         handle: Handle,
     ) -> Result<(), EngineError> {
         let now = self.catch_up(now);
-        let caller = self.authenticate(token)?;
+        let caller = self.authenticate(self.locate(token))?;
         let slot = self.slot_of(handle)?;
         if self.record(slot).user != self.record(caller).user {
             return Err(EngineError::NoSuchSession(handle));
@@ -545,7 +562,7 @@ impl Engine {
     /// returns how many it ended.
     pub fn revoke_others(&mut self, now: Millis, token: &str) -> Result<usize, EngineError> {
         let now = self.catch_up(now);
-        let caller = self.authenticate(token)?;
+        let caller = self.authenticate(self.locate(token))?;
         let id = self.record(caller).user;
         let others: Vec<Slot> = self
             .users
@@ -839,19 +856,29 @@ impl Engine {
         self.outbox.push(event);
     }
 
-    fn authenticate(&self, token: &str) -> Result<Slot, EngineError> {
+    /// Reads `token` and starts loading the session it names: at a million
+    /// sessions its record and deadline entry are far away in memory, so
+    /// they are asked for first and arrive while the caller reads the clock,
+    /// the engine ends what is due and the verifier is hashed (see `cache`).
+    /// A hint only: `authenticate` decides, after all that.
+    pub fn locate(&self, token: &str) -> Located {
         let presented = PresentedToken::parse(token);
-        // At a million sessions the record is far away in memory: start
-        // loading it and its deadline entry, and hash the verifier while they
-        // arrive (see `cache`).
-        let candidate = presented.as_ref().map(|p| {
+        let slot = presented.as_ref().map(|p| {
             let (slot, _) = self.selectors.decode(p.selector);
             self.prefetch_slot(slot);
-            (p.selector, slot)
+            slot
         });
+        Located { presented, slot }
+    }
+
+    fn authenticate(&self, located: Located) -> Result<Slot, EngineError> {
+        let Located { presented, slot } = located;
         // Hash even when there is nothing to compare against, so a miss costs what a hit does.
         let hash = presented.as_ref().map(PresentedToken::verifier_hash);
-        let slot = candidate.and_then(|(selector, slot)| self.live_at(selector, slot));
+        let slot = presented
+            .as_ref()
+            .zip(slot)
+            .and_then(|(p, slot)| self.live_at(p.selector, slot));
         if let Some(slot) = slot {
             // What the operation reads next.
             let record = self.record(slot);

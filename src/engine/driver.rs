@@ -208,9 +208,19 @@ impl EngineHandle {
     /// Runs `op` on the engine at the current time, then publishes its events
     /// and wakes the driver if the next deadline moved earlier.
     fn apply<R>(&self, op: impl FnOnce(&mut Engine, Millis) -> R) -> R {
+        self.apply_prepared(|_| (), |engine, now, ()| op(engine, now))
+    }
+
+    /// `apply` with a first step before the clock is read (see `Engine::locate`).
+    fn apply_prepared<P, R>(
+        &self,
+        prepare: impl FnOnce(&Engine) -> P,
+        op: impl FnOnce(&mut Engine, Millis, P) -> R,
+    ) -> R {
         let mut engine = self.lock();
+        let prepared = prepare(&engine);
         let now = self.shared.clock.now();
-        let result = op(&mut engine, now);
+        let result = op(&mut engine, now, prepared);
         self.publish(&mut engine);
         result
     }
@@ -241,7 +251,7 @@ impl EngineHandle {
     }
 
     pub fn touch(&self, token: &str) -> Result<SessionView, EngineError> {
-        self.apply(|e, now| e.touch(now, token))
+        self.apply_prepared(|e| e.locate(token), |e, now, at| e.touch_located(now, at))
     }
 
     pub fn touch_handle(&self, handle: Handle, actor: &str) -> Result<SessionView, EngineError> {

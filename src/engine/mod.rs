@@ -23,8 +23,8 @@ mod users;
 pub use attributes::{Attributes, SessionAttributes};
 pub use clock::{Clock, Millis, SystemClock, VirtualClock};
 pub use core::{
-    Cursor, Engine, EngineError, ListQuery, Login, MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN,
-    MAX_ATTRIBUTES, MAX_USER_LEN, Mine, Page, Stats, Totals,
+    Cursor, Engine, EngineError, ListQuery, Located, Login, MAX_ATTRIBUTE_KEY_LEN,
+    MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES, MAX_USER_LEN, Mine, Page, Stats, Totals,
 };
 pub(crate) use core::{pick_limit, pick_timeout, validate_attributes, validate_user};
 pub use driver::{EngineHandle, Subscription};
