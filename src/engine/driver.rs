@@ -4,7 +4,7 @@
 //! no one outside this file sees, and a background task sleeps until the next
 //! deadline, ends what is due and publishes the events. Operations wake the
 //! task only when they bring the next deadline forward, so an idle engine with
-//! a million sessions costs nothing. Events go out on a broadcast channel: a
+//! a million sessions costs nothing. Events go out through a `Fanout`: a
 //! subscriber that falls behind is told to resync; it never blocks the engine.
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use tokio::sync::{Notify, broadcast};
 use super::clock::{Clock, Millis, VirtualClock};
 use super::core::{Engine, EngineError, ListQuery, Login, Mine, Page, Stats};
 use super::event::{Event, EventKind, TooOld};
+use super::fanout::{self, Fanout};
 use super::persist::{Change, ChangeSink, Restored};
 use super::session::{Policy, SessionView};
 use super::snapshot::SnapshotBuilder;
@@ -71,7 +72,7 @@ impl Drop for StopOnDrop {
 struct Shared {
     engine: Mutex<Engine>,
     clock: Arc<dyn Clock>,
-    events: broadcast::Sender<Arc<Event>>,
+    events: Fanout,
     wake: Notify,
     /// When the driver plans to wake next (`i64::MAX`: only when told).
     planned_wake: AtomicI64,
@@ -97,31 +98,63 @@ pub struct Subscription {
     /// Events already past when the subscription began, to apply first
     /// (`next` delivers only what follows them).
     pub backlog: Vec<Event>,
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: Feed,
+}
+
+/// Where a subscription's events come from.
+enum Feed {
+    /// This process's engine.
+    Engine(fanout::Receiver),
+    /// A store that publishes events itself (the Redis store tails its stream).
+    Channel(broadcast::Receiver<Arc<Event>>),
 }
 
 impl Subscription {
-    /// A subscription from a backlog and a receiver of what follows it, also for a
+    /// A subscription from a backlog and a receiver of what follows it, for a
     /// store that publishes events itself (the Redis store tails its stream).
     pub fn new(backlog: Vec<Event>, receiver: broadcast::Receiver<Arc<Event>>) -> Self {
-        Subscription { backlog, receiver }
+        Subscription {
+            backlog,
+            receiver: Feed::Channel(receiver),
+        }
+    }
+
+    fn of_engine(backlog: Vec<Event>, receiver: fanout::Receiver) -> Self {
+        Subscription {
+            backlog,
+            receiver: Feed::Engine(receiver),
+        }
     }
 
     /// The next event; `None` once the engine has shut down.
     pub async fn next(&mut self) -> Option<Delivery> {
-        match self.receiver.recv().await {
-            Ok(event) => Some(Delivery::Event(event)),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some(Delivery::Resync),
-            Err(broadcast::error::RecvError::Closed) => None,
+        match &mut self.receiver {
+            Feed::Engine(receiver) => match receiver.recv().await {
+                Ok(event) => Some(Delivery::Event(event)),
+                Err(fanout::RecvError::Lagged) => Some(Delivery::Resync),
+                Err(fanout::RecvError::Closed) => None,
+            },
+            Feed::Channel(receiver) => match receiver.recv().await {
+                Ok(event) => Some(Delivery::Event(event)),
+                Err(broadcast::error::RecvError::Lagged(_)) => Some(Delivery::Resync),
+                Err(broadcast::error::RecvError::Closed) => None,
+            },
         }
     }
 
     /// The next event if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Delivery> {
-        match self.receiver.try_recv() {
-            Ok(event) => Some(Delivery::Event(event)),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Resync),
-            Err(_) => None,
+        match &mut self.receiver {
+            Feed::Engine(receiver) => match receiver.try_recv() {
+                Ok(event) => Some(Delivery::Event(event)),
+                Err(fanout::TryRecvError::Lagged) => Some(Delivery::Resync),
+                Err(_) => None,
+            },
+            Feed::Channel(receiver) => match receiver.try_recv() {
+                Ok(event) => Some(Delivery::Event(event)),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Delivery::Resync),
+                Err(_) => None,
+            },
         }
     }
 }
@@ -169,7 +202,7 @@ impl EngineHandle {
         instance: String,
         sink: Option<Arc<dyn ChangeSink>>,
     ) -> Self {
-        let (events, _) = broadcast::channel(config.subscriber_buffer.max(16));
+        let events = Fanout::new(config.subscriber_buffer.max(16));
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             clock,
@@ -330,7 +363,10 @@ impl EngineHandle {
     pub fn subscribe_after(&self, seq: u64) -> Result<Subscription, TooOld> {
         let engine = self.lock();
         let backlog = engine.events_since(seq)?;
-        Ok(Subscription::new(backlog, self.shared.events.subscribe()))
+        Ok(Subscription::of_engine(
+            backlog,
+            self.shared.events.subscribe(),
+        ))
     }
 
     /// Announces every coalesced touch now (before a durable store closes).
@@ -341,7 +377,7 @@ impl EngineHandle {
     /// Everything that happens from now on, and the sequence number it follows.
     pub fn subscribe_live(&self) -> (Subscription, u64) {
         let engine = self.lock();
-        let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
+        let subscription = Subscription::of_engine(Vec::new(), self.shared.events.subscribe());
         (subscription, engine.last_seq())
     }
 
@@ -382,7 +418,8 @@ impl EngineHandle {
             if done {
                 // Subscribed in the hold that saw the last event, so the feed
                 // starts right after it.
-                let subscription = Subscription::new(Vec::new(), self.shared.events.subscribe());
+                let subscription =
+                    Subscription::of_engine(Vec::new(), self.shared.events.subscribe());
                 let stats = engine.stats();
                 drop(engine);
                 let builder = builder.take().expect("started in this hold or before");
@@ -443,8 +480,7 @@ impl Shared {
             sink.record(changes);
         }
         for event in events.drain(..) {
-            // No subscriber is not an error: the history still holds the event.
-            let _ = self.events.send(event);
+            self.events.send(event);
         }
         // Its allocation serves the next operation's events.
         engine.give_back_outbox(events);

@@ -12,6 +12,7 @@ pub mod clock;
 mod core;
 pub mod driver;
 pub mod event;
+mod fanout;
 mod huge_pages;
 pub mod persist;
 mod schedule;

@@ -1,0 +1,321 @@
+//! The engine's events, from the one writer to every subscriber.
+//!
+//! Like tokio's `broadcast` channel, which it replaces for the engine: a
+//! bounded ring that keeps the newest events; a subscriber that falls so far
+//! behind that its next event has left the ring is told it lagged and goes on
+//! from the oldest one kept. It costs the writer less, because the writer is
+//! the touch that a web app waits for: an event goes in by moving one pointer
+//! into a ring of pointers under an uncontended lock, with no per-slot lock,
+//! and nobody is woken unless a subscriber is waiting. A subscriber takes up
+//! to `BATCH` events per lock hold.
+//!
+//! A store that publishes events itself (Redis) still uses `broadcast`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::event::Event;
+
+/// Events a subscriber takes per lock hold.
+const BATCH: usize = 64;
+/// How far ahead of the oldest event the writer asks for the events it will
+/// drop next (see `engine::cache`).
+const PREFETCH_AHEAD: usize = 8;
+
+/// The writing end. Dropping it ends every subscription once its events are read.
+pub struct Fanout {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    ring: Mutex<Ring>,
+    /// Woken when events arrive or the writer goes, if anyone waits.
+    notify: Notify,
+    /// Subscribers between "nothing to read" and being woken.
+    waiting: AtomicUsize,
+}
+
+struct Ring {
+    events: VecDeque<Arc<Event>>,
+    capacity: usize,
+    /// How many events were ever sent: the index the next one gets.
+    sent: u64,
+    closed: bool,
+}
+
+impl Ring {
+    /// The index of the oldest event kept.
+    fn oldest(&self) -> u64 {
+        self.sent - self.events.len() as u64
+    }
+}
+
+/// Why `recv` gave no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// Events were dropped before this subscriber read them; it goes on
+    /// from the oldest event kept.
+    Lagged,
+    /// The writer is gone and every event was read.
+    Closed,
+}
+
+/// Why `try_recv` gave no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    Empty,
+    Lagged,
+    Closed,
+}
+
+impl Fanout {
+    /// A ring that keeps the newest `capacity` events.
+    pub fn new(capacity: usize) -> Self {
+        Fanout {
+            shared: Arc::new(Shared {
+                ring: Mutex::new(Ring {
+                    events: VecDeque::with_capacity(capacity.max(1)),
+                    capacity: capacity.max(1),
+                    sent: 0,
+                    closed: false,
+                }),
+                notify: Notify::new(),
+                waiting: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Sends `event` to every subscriber.
+    pub fn send(&self, event: Arc<Event>) {
+        {
+            let mut ring = self.shared.ring.lock();
+            if ring.events.len() == ring.capacity {
+                ring.events.pop_front();
+                // The next sends release the events now at the front, which
+                // were written long ago: start loading their counts.
+                if let Some(later) = ring.events.get(PREFETCH_AHEAD) {
+                    super::cache::prefetch_shared(later);
+                }
+            }
+            ring.events.push_back(event);
+            ring.sent += 1;
+        }
+        // A subscriber counts itself as waiting before it looks for events
+        // (under the lock just released), so either it sees this event or
+        // this sees it waiting.
+        if self.shared.waiting.load(Ordering::SeqCst) != 0 {
+            self.shared.notify.notify_waiters();
+        }
+    }
+
+    /// A subscription to every event sent from now on.
+    pub fn subscribe(&self) -> Receiver {
+        let next = self.shared.ring.lock().sent;
+        Receiver {
+            shared: self.shared.clone(),
+            next,
+            taken: VecDeque::with_capacity(BATCH),
+        }
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        self.shared.ring.lock().closed = true;
+        self.shared.notify.notify_waiters();
+    }
+}
+
+/// One subscriber's end.
+pub struct Receiver {
+    shared: Arc<Shared>,
+    /// The index of the next event to take from the ring.
+    next: u64,
+    /// Events taken from the ring and not yet given out.
+    taken: VecDeque<Arc<Event>>,
+}
+
+impl Receiver {
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Arc<Event>, TryRecvError> {
+        if let Some(event) = self.taken.pop_front() {
+            return Ok(event);
+        }
+        let ring = self.shared.ring.lock();
+        if self.next < ring.oldest() {
+            self.next = ring.oldest();
+            return Err(TryRecvError::Lagged);
+        }
+        let start = (self.next - ring.oldest()) as usize;
+        if start == ring.events.len() {
+            return Err(if ring.closed {
+                TryRecvError::Closed
+            } else {
+                TryRecvError::Empty
+            });
+        }
+        let end = ring.events.len().min(start + BATCH);
+        self.taken.extend(ring.events.range(start..end).cloned());
+        self.next += (end - start) as u64;
+        drop(ring);
+        Ok(self.taken.pop_front().expect("at least one was taken"))
+    }
+
+    /// The next event, waiting for one if need be.
+    pub async fn recv(&mut self) -> Result<Arc<Event>, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(event) => return Ok(event),
+                Err(TryRecvError::Lagged) => return Err(RecvError::Lagged),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let shared = self.shared.clone();
+            let notified = shared.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let _waiting = Waiting::count(&shared.waiting);
+            match self.try_recv() {
+                Err(TryRecvError::Empty) => notified.await,
+                Ok(event) => return Ok(event),
+                Err(TryRecvError::Lagged) => return Err(RecvError::Lagged),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            }
+        }
+    }
+}
+
+/// Counts a subscriber as waiting for as long as it lives, even if the
+/// waiting future is dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EventKind, Handle, SessionView, State};
+
+    fn event(seq: u64) -> Arc<Event> {
+        let session = SessionView {
+            handle: Handle(seq),
+            user: "u".into(),
+            attributes: Default::default(),
+            created_at: 0,
+            last_seen_at: 0,
+            idle_expires_at: 0,
+            absolute_expires_at: 0,
+            expires_at: 0,
+            idle_timeout_ms: 0,
+            state: State::Active,
+        };
+        Arc::new(Event {
+            seq,
+            ..Event::new(0, EventKind::Touched, session)
+        })
+    }
+
+    fn seqs(receiver: &mut Receiver) -> Vec<u64> {
+        std::iter::from_fn(|| receiver.try_recv().ok().map(|e| e.seq)).collect()
+    }
+
+    #[test]
+    fn every_subscriber_gets_every_event_after_it_subscribed_in_order() {
+        let fanout = Fanout::new(1000);
+        fanout.send(event(1));
+        let (mut a, mut b) = (fanout.subscribe(), fanout.subscribe());
+        for seq in 2..=300 {
+            fanout.send(event(seq));
+        }
+        let expected: Vec<u64> = (2..=300).collect();
+        assert_eq!(seqs(&mut a), expected);
+        assert_eq!(a.try_recv().unwrap_err(), TryRecvError::Empty);
+        assert_eq!(seqs(&mut b), expected);
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_told_and_goes_on_from_the_oldest_kept() {
+        let fanout = Fanout::new(10);
+        let mut slow = fanout.subscribe();
+        for seq in 1..=25 {
+            fanout.send(event(seq));
+        }
+        assert_eq!(slow.try_recv().unwrap_err(), TryRecvError::Lagged);
+        assert_eq!(seqs(&mut slow), (16..=25).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_ring_holds_no_more_than_its_capacity() {
+        let fanout = Fanout::new(10);
+        let first = event(1);
+        fanout.send(first.clone());
+        for seq in 2..=11 {
+            fanout.send(event(seq));
+        }
+        assert_eq!(Arc::strong_count(&first), 1, "the oldest event was let go");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_subscriber_is_woken_by_an_event_and_by_the_writer_going() {
+        let fanout = Fanout::new(10);
+        let mut receiver = fanout.subscribe();
+        let reader = tokio::spawn(async move {
+            let first = receiver.recv().await.map(|e| e.seq);
+            let end = receiver.recv().await.map(|e| e.seq);
+            (first, end)
+        });
+        tokio::task::yield_now().await;
+        fanout.send(event(7));
+        tokio::task::yield_now().await;
+        drop(fanout);
+        let (first, end) = reader.await.unwrap();
+        assert_eq!(first, Ok(7));
+        assert_eq!(end, Err(RecvError::Closed));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_event_is_missed_by_a_subscriber_that_waits_between_them() {
+        let fanout = Arc::new(Fanout::new(1 << 16));
+        let mut receiver = fanout.subscribe();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Ok(event) = receiver.recv().await {
+                got.push(event.seq);
+            }
+            got
+        });
+        let writer = {
+            let fanout = fanout.clone();
+            std::thread::spawn(move || {
+                for seq in 1..=20_000 {
+                    fanout.send(event(seq));
+                    if seq % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        writer.join().unwrap();
+        drop(Arc::into_inner(fanout).expect("the writer thread is done"));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("the reader saw the end")
+            .unwrap();
+        assert_eq!(got, (1..=20_000).collect::<Vec<_>>());
+    }
+}
