@@ -144,6 +144,7 @@ impl Users {
             }
             None => {
                 super::huge_pages::reserve_one(&mut self.entries);
+                super::huge_pages::reserve_one(&mut self.entries);
                 self.entries.push(entry);
                 (self.entries.len() - 1) as UserId
             }
