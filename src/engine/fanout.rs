@@ -7,7 +7,10 @@
 //! the touch that a web app waits for: an event goes in by moving one pointer
 //! into a ring of pointers under an uncontended lock, with no per-slot lock,
 //! and nobody is woken unless a subscriber is waiting. A subscriber takes up
-//! to `BATCH` events per lock hold.
+//! to `BATCH` events per lock hold. A sole subscriber (the usual case: one
+//! dashboard, one event stream) moves its events out of the ring, so the
+//! writer never has to release an event written long ago, whose memory is
+//! far from anything it touches; with no subscriber the ring holds nothing.
 //!
 //! A store that publishes events itself (Redis) still uses `broadcast`.
 
@@ -40,8 +43,11 @@ struct Shared {
 }
 
 struct Ring {
-    events: VecDeque<Arc<Event>>,
+    /// `None` where the sole subscriber took the event.
+    events: VecDeque<Option<Arc<Event>>>,
     capacity: usize,
+    /// Live receivers.
+    receivers: usize,
     /// How many events were ever sent: the index the next one gets.
     sent: u64,
     closed: bool,
@@ -80,6 +86,7 @@ impl Fanout {
                 ring: Mutex::new(Ring {
                     events: VecDeque::with_capacity(capacity.max(1)),
                     capacity: capacity.max(1),
+                    receivers: 0,
                     sent: 0,
                     closed: false,
                 }),
@@ -93,16 +100,21 @@ impl Fanout {
     pub fn send(&self, event: Arc<Event>) {
         {
             let mut ring = self.shared.ring.lock();
+            ring.sent += 1;
+            if ring.receivers == 0 {
+                // A subscriber starts with the next event: none will read this.
+                ring.events.clear();
+                return;
+            }
             if ring.events.len() == ring.capacity {
                 ring.events.pop_front();
                 // The next sends release the events now at the front, which
                 // were written long ago: start loading their counts.
-                if let Some(later) = ring.events.get(PREFETCH_AHEAD) {
+                if let Some(Some(later)) = ring.events.get(PREFETCH_AHEAD) {
                     super::cache::prefetch_shared(later);
                 }
             }
-            ring.events.push_back(event);
-            ring.sent += 1;
+            ring.events.push_back(Some(event));
         }
         // A subscriber counts itself as waiting before it looks for events
         // (under the lock just released), so either it sees this event or
@@ -114,7 +126,10 @@ impl Fanout {
 
     /// A subscription to every event sent from now on.
     pub fn subscribe(&self) -> Receiver {
-        let next = self.shared.ring.lock().sent;
+        let mut ring = self.shared.ring.lock();
+        ring.receivers += 1;
+        let next = ring.sent;
+        drop(ring);
         Receiver {
             shared: self.shared.clone(),
             next,
@@ -145,7 +160,7 @@ impl Receiver {
         if let Some(event) = self.taken.pop_front() {
             return Ok(event);
         }
-        let ring = self.shared.ring.lock();
+        let mut ring = self.shared.ring.lock();
         if self.next < ring.oldest() {
             self.next = ring.oldest();
             return Err(TryRecvError::Lagged);
@@ -159,10 +174,19 @@ impl Receiver {
             });
         }
         let end = ring.events.len().min(start + BATCH);
-        self.taken.extend(ring.events.range(start..end).cloned());
+        // Only a sole subscriber takes, and only what it reads: every event
+        // at or past any subscriber's next is still there.
+        if ring.receivers == 1 {
+            let taken = ring.events.range_mut(start..end).map(Option::take);
+            self.taken.extend(taken.flatten());
+        } else {
+            self.taken
+                .extend(ring.events.range(start..end).flatten().cloned());
+        }
+        debug_assert_eq!(self.taken.len(), end - start, "an event was missing");
         self.next += (end - start) as u64;
         drop(ring);
-        Ok(self.taken.pop_front().expect("at least one was taken"))
+        self.taken.pop_front().ok_or(TryRecvError::Empty)
     }
 
     /// The next event, waiting for one if need be.
@@ -186,6 +210,12 @@ impl Receiver {
                 Err(TryRecvError::Closed) => return Err(RecvError::Closed),
             }
         }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.ring.lock().receivers -= 1;
     }
 }
 
@@ -260,8 +290,48 @@ mod tests {
     }
 
     #[test]
+    fn subscribers_coming_and_going_each_get_every_event_after_they_came() {
+        let fanout = Fanout::new(1000);
+        let mut a = fanout.subscribe();
+        for seq in 1..=100 {
+            fanout.send(event(seq));
+        }
+        // Alone, `a` takes its events out of the ring.
+        let first: Vec<u64> = (0..50).map(|_| a.try_recv().unwrap().seq).collect();
+        assert_eq!(first, (1..=50).collect::<Vec<_>>());
+        let mut b = fanout.subscribe();
+        for seq in 101..=150 {
+            fanout.send(event(seq));
+        }
+        assert_eq!(seqs(&mut b), (101..=150).collect::<Vec<_>>());
+        drop(b);
+        for seq in 151..=160 {
+            fanout.send(event(seq));
+        }
+        assert_eq!(seqs(&mut a), (51..=160).collect::<Vec<_>>());
+        let mut c = fanout.subscribe();
+        fanout.send(event(161));
+        assert_eq!(seqs(&mut a), [161]);
+        assert_eq!(seqs(&mut c), [161]);
+    }
+
+    #[test]
+    fn a_sole_subscriber_leaves_nothing_behind_and_no_subscriber_keeps_nothing() {
+        let fanout = Fanout::new(10);
+        let unread = event(1);
+        fanout.send(unread.clone());
+        assert_eq!(Arc::strong_count(&unread), 1, "nobody would read it");
+        let mut a = fanout.subscribe();
+        let read = event(2);
+        fanout.send(read.clone());
+        assert_eq!(a.try_recv().unwrap().seq, 2);
+        assert_eq!(Arc::strong_count(&read), 1, "taken out, then dropped");
+    }
+
+    #[test]
     fn the_ring_holds_no_more_than_its_capacity() {
         let fanout = Fanout::new(10);
+        let _subscriber = fanout.subscribe();
         let first = event(1);
         fanout.send(first.clone());
         for seq in 2..=11 {

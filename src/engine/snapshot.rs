@@ -23,12 +23,8 @@ pub(crate) struct SnapshotBuilder {
 
 impl SnapshotBuilder {
     pub fn start(engine: &Engine) -> Self {
-        let mut views = Vec::new();
-        // A million views fill over a hundred megabytes: on huge pages they
-        // take a few dozen page faults, not tens of thousands.
-        super::huge_pages::reserve(&mut views, engine.slot_count());
         SnapshotBuilder {
-            views,
+            views: Vec::with_capacity(engine.slot_count()),
             seq: engine.last_seq(),
         }
     }
