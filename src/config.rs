@@ -333,16 +333,24 @@ impl Default for EngineConfig {
     }
 }
 
+/// The most events `engine.history` or `engine.subscriber_buffer` may keep:
+/// ten million events take a few gigabytes.
+const MAX_EVENTS_KEPT: usize = 10_000_000;
+
 impl EngineConfig {
     pub fn to_driver_config(&self) -> Result<DriverConfig, ConfigError> {
-        if self.history == 0 {
-            return Err(invalid("engine.history", "0", "a number of events >= 1"));
+        if !(1..=MAX_EVENTS_KEPT).contains(&self.history) {
+            return Err(invalid(
+                "engine.history",
+                self.history.to_string(),
+                "a number of events from 1 to 10000000",
+            ));
         }
-        if self.subscriber_buffer < 16 {
+        if !(16..=MAX_EVENTS_KEPT).contains(&self.subscriber_buffer) {
             return Err(invalid(
                 "engine.subscriber_buffer",
                 self.subscriber_buffer.to_string(),
-                "a number of events >= 16",
+                "a number of events from 16 to 10000000",
             ));
         }
         Ok(DriverConfig {

@@ -499,3 +499,19 @@ fn bad_toml_in_a_section_a_mode_does_not_use_is_a_warning_there_and_an_error_whe
     );
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[test]
+fn event_buffers_too_large_to_allocate_are_refused_not_tried() {
+    for key in ["history", "subscriber_buffer"] {
+        let err = refused(&format!("[engine]\n{key} = 100000000000\n"), Uses::Server);
+        assert!(err.contains(&format!("engine.{key}")), "{err}");
+        assert!(err.contains("to 10000000"), "{err}");
+    }
+    let err = refused("[engine]\nsubscriber_buffer = 8\n", Uses::Dashboard);
+    assert!(err.contains("from 16 to 10000000"), "{err}");
+    assert!(
+        parsed("[engine]\nhistory = 10000000\nsubscriber_buffer = 10000000\n")
+            .validate(Uses::Everything)
+            .is_ok()
+    );
+}
