@@ -256,12 +256,12 @@ impl History {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::Handle;
     use crate::engine::session::State;
 
-    fn event_of(handle: u64) -> Event {
+    pub(crate) fn event_of(handle: u64) -> Event {
         let session = SessionView {
             handle: Handle(handle),
             user: "u".into(),

@@ -240,24 +240,12 @@ impl Drop for Waiting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EventKind, Handle, SessionView, State};
 
+    /// A `touched` event numbered `seq`.
     fn event(seq: u64) -> Arc<Event> {
-        let session = SessionView {
-            handle: Handle(seq),
-            user: "u".into(),
-            attributes: Default::default(),
-            created_at: 0,
-            last_seen_at: 0,
-            idle_expires_at: 0,
-            absolute_expires_at: 0,
-            expires_at: 0,
-            idle_timeout_ms: 0,
-            state: State::Active,
-        };
         Arc::new(Event {
             seq,
-            ..Event::new(0, EventKind::Touched, session)
+            ..crate::engine::event::tests::event_of(seq)
         })
     }
 
