@@ -104,7 +104,7 @@ impl Fanout {
             ring.sent += 1;
             if ring.receivers == 0 {
                 // A subscriber starts with the next event: none will read this.
-                ring.events.clear();
+                debug_assert!(ring.events.is_empty(), "the last subscriber let go");
                 return;
             }
             if ring.events.len() == ring.capacity {
@@ -216,7 +216,18 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.shared.ring.lock().receivers -= 1;
+        let unread = {
+            let mut ring = self.shared.ring.lock();
+            ring.receivers -= 1;
+            // Nobody reads these any more: they are let go here, after the
+            // lock, not by the writer's next send under the engine's lock.
+            if ring.receivers == 0 {
+                std::mem::take(&mut ring.events)
+            } else {
+                VecDeque::new()
+            }
+        };
+        drop(unread);
     }
 }
 
@@ -315,6 +326,14 @@ mod tests {
         fanout.send(read.clone());
         assert_eq!(a.try_recv().unwrap().seq, 2);
         assert_eq!(Arc::strong_count(&read), 1, "taken out, then dropped");
+        let unread = event(3);
+        fanout.send(unread.clone());
+        assert_eq!(Arc::strong_count(&unread), 2);
+        drop(a);
+        assert_eq!(Arc::strong_count(&unread), 1, "let go with its last reader");
+        let mut b = fanout.subscribe();
+        fanout.send(event(4));
+        assert_eq!(seqs(&mut b), [4]);
     }
 
     #[test]
