@@ -7,7 +7,7 @@
 //! or a seq this run has not reached (`ahead`), or is no event id at all
 //! (`invalid_id`), it gets one `resync` and then
 //! the live stream. A client too slow to keep up falls behind on its own
-//! broadcast receiver and gets `resync` too: the engine never waits for it,
+//! subscription and gets `resync` too: the engine never waits for it,
 //! and neither does any other client. Streams end cleanly on shutdown.
 
 use std::collections::VecDeque;
