@@ -190,8 +190,11 @@ impl Receiver {
         self.taken.pop_front().ok_or(TryRecvError::Empty)
     }
 
-    /// The next event, waiting for one if need be.
+    /// The next event, waiting for one if need be. Like tokio's own
+    /// channels it spends the task's budget, so a reader draining a full
+    /// ring lets the other tasks on its thread run every so often.
     pub async fn recv(&mut self) -> Result<Arc<Event>, RecvError> {
+        tokio::task::coop::consume_budget().await;
         loop {
             match self.try_recv() {
                 Ok(event) => return Ok(event),
@@ -364,6 +367,30 @@ mod tests {
         let (first, end) = reader.await.unwrap();
         assert_eq!(first, Ok(7));
         assert_eq!(end, Err(RecvError::Closed));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_reader_draining_a_full_ring_lets_other_tasks_run() {
+        let fanout = Fanout::new(50_000);
+        let mut receiver = fanout.subscribe();
+        for seq in 1..=50_000 {
+            fanout.send(event(seq));
+        }
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let ran = ran.clone();
+            tokio::spawn(async move { ran.store(true, Ordering::SeqCst) })
+        };
+        let mut ran_while_draining = false;
+        for _ in 0..50_000 {
+            receiver.recv().await.unwrap();
+            ran_while_draining |= ran.load(Ordering::SeqCst);
+        }
+        assert!(
+            ran_while_draining,
+            "the other task waited for the whole ring"
+        );
+        other.await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

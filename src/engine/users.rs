@@ -144,7 +144,6 @@ impl Users {
             }
             None => {
                 super::huge_pages::reserve_one(&mut self.entries);
-                super::huge_pages::reserve_one(&mut self.entries);
                 self.entries.push(entry);
                 (self.entries.len() - 1) as UserId
             }
