@@ -84,8 +84,7 @@ impl Fanout {
         Fanout {
             shared: Arc::new(Shared {
                 ring: Mutex::new(Ring {
-                    // Grown as events come: a ring nobody reads stays empty.
-                    events: VecDeque::with_capacity(capacity.clamp(1, 4096)),
+                    events: VecDeque::with_capacity(capacity.max(1)),
                     capacity: capacity.max(1),
                     receivers: 0,
                     sent: 0,
