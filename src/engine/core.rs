@@ -83,7 +83,6 @@ impl Login {
     }
 }
 
-/// One page of the session listing.
 /// A presented token, read, whose session has been asked for (`Engine::locate`).
 /// Holds the token's secret part, so it has no `Debug`.
 pub struct Located {
@@ -91,6 +90,7 @@ pub struct Located {
     slot: Option<Slot>,
 }
 
+/// One page of the session listing.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub user: Option<String>,
