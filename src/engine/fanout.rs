@@ -195,23 +195,28 @@ impl Receiver {
     pub async fn recv(&mut self) -> Result<Arc<Event>, RecvError> {
         tokio::task::coop::consume_budget().await;
         loop {
-            match self.try_recv() {
-                Ok(event) => return Ok(event),
-                Err(TryRecvError::Lagged) => return Err(RecvError::Lagged),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-                Err(TryRecvError::Empty) => {}
+            if let Some(given) = self.try_give() {
+                return given;
             }
             let shared = self.shared.clone();
             let notified = shared.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let _waiting = Waiting::count(&shared.waiting);
-            match self.try_recv() {
-                Err(TryRecvError::Empty) => notified.await,
-                Ok(event) => return Ok(event),
-                Err(TryRecvError::Lagged) => return Err(RecvError::Lagged),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            match self.try_give() {
+                Some(given) => return given,
+                None => notified.await,
             }
+        }
+    }
+
+    /// `try_recv` for `recv`: `None` when there is nothing yet.
+    fn try_give(&mut self) -> Option<Result<Arc<Event>, RecvError>> {
+        match self.try_recv() {
+            Ok(event) => Some(Ok(event)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Lagged) => Some(Err(RecvError::Lagged)),
+            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
         }
     }
 }
@@ -224,7 +229,10 @@ impl Drop for Receiver {
             // Nobody reads these any more: they are let go here, after the
             // lock, not by the writer's next send under the engine's lock.
             if ring.receivers == 0 {
-                std::mem::take(&mut ring.events)
+                // Whole again, as `new` makes it: a ring that has to grow
+                // costs every send while it grows.
+                let whole = VecDeque::with_capacity(ring.capacity);
+                std::mem::replace(&mut ring.events, whole)
             } else {
                 VecDeque::new()
             }

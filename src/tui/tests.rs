@@ -65,6 +65,18 @@ fn tick(app: &mut App, now: i64, real_ms: u64) {
     });
 }
 
+/// A tick of a clock that runs, as a server's always does.
+fn running_tick(app: &mut App, now: i64) {
+    app.update(Msg::Tick {
+        clock: ClockReading {
+            now,
+            speed: 1.0,
+            paused: false,
+        },
+        real_ms: 0,
+    });
+}
+
 fn selected_user(app: &App) -> String {
     app.selected_row().unwrap().session.user.to_string()
 }
@@ -864,14 +876,7 @@ fn tokyo_server_app(width: u16, height: u16) -> App {
         chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
     ));
     // A server's clock is never paused.
-    app.update(Msg::Tick {
-        clock: ClockReading {
-            now: T0,
-            speed: 1.0,
-            paused: false,
-        },
-        real_ms: 0,
-    });
+    running_tick(&mut app, T0);
     app
 }
 
@@ -1260,14 +1265,7 @@ fn the_header_shows_the_per_user_limit_and_the_server_node() {
     // A long server URL, the node and a RECONNECTING badge all fit in 120
     // columns: the title and "closing off" make room.
     app.info.mode = "http://127.0.0.1:41987 (v0.1.0)".into();
-    app.update(Msg::Tick {
-        clock: ClockReading {
-            now: T0,
-            speed: 1.0,
-            paused: false,
-        },
-        real_ms: 0,
-    });
+    running_tick(&mut app, T0);
     app.update(Msg::Update(SourceUpdate::Connection(
         crate::source::ConnectionState::Reconnecting {
             retry_in_ms: 2_000,
