@@ -233,7 +233,7 @@ impl Shared {
         self.take_skew_sample(before, redis_now, after, false);
     }
 
-    /// Takes the sample into the skew and the anchor if it counts (always
+    /// Keeps the sample, which the skew is read from, if it counts (always
     /// when `force`); see `observe_skew`.
     fn take_skew_sample(&self, before: Millis, redis_now: Millis, after: Millis, force: bool) {
         let rtt = after - before;
