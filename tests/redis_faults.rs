@@ -324,3 +324,56 @@ async fn calls_that_reach_a_stalled_redis_after_their_answer_change_nothing() {
         .await
         .expect("the old token still works");
 }
+
+/// A stalled Redis answers no read with an error, it just says nothing: the
+/// node's stream reader notices the silence and closes its subscriptions
+/// within about two seconds, so their clients see the outage and resume
+/// later; once Redis runs again a client resumes from its last id with
+/// nothing missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_closes_subscriptions_and_they_resume_after() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "stall-feed:").await;
+    a.login(Login::user("before")).await.unwrap();
+    let seen = a.stats().await.unwrap().last_seq;
+    let mut watch = a.subscribe_after(seen).await.unwrap();
+
+    redis.pause();
+    let started = Instant::now();
+    let closed =
+        tokio::time::timeout(PATIENCE, async { while watch.next().await.is_some() {} }).await;
+    let closed_in = started.elapsed();
+    redis.resume();
+    assert!(closed.is_ok(), "the subscription ended during the stall");
+    assert!(
+        closed_in < Duration::from_secs(4),
+        "closed {closed_in:?} after Redis stalled"
+    );
+
+    until_back(&a).await;
+    a.login(Login::user("after")).await.unwrap();
+    let give_up = Instant::now() + PATIENCE;
+    let mut resumed = loop {
+        match a.subscribe_after(seen).await {
+            Ok(subscription) => break subscription,
+            Err(error) => {
+                assert!(Instant::now() < give_up, "no resume: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let mut events = std::mem::take(&mut resumed.backlog);
+    while events.is_empty() {
+        assert!(Instant::now() < give_up, "the resumed feed is silent");
+        if let Ok(Some(Delivery::Event(event))) =
+            tokio::time::timeout(Duration::from_secs(1), resumed.next()).await
+        {
+            events.push(std::sync::Arc::unwrap_or_clone(event));
+        }
+    }
+    assert_eq!(events[0].seq, seen + 1, "nothing missed: {events:?}");
+    assert_eq!(events[0].kind, EventKind::Created);
+    assert_eq!(events[0].session.user, "after");
+}

@@ -44,7 +44,10 @@ const PUBLISH_RUN: usize = 1024;
 const GATHER: Duration = Duration::from_millis(1);
 /// How long reading may keep failing before local subscriptions are closed:
 /// a slow answer is retried from the same id and loses nothing, while an
-/// outage closes them so their clients resume (or resync) later.
+/// outage closes them so their clients resume (or resync) later. A read that
+/// has not answered `OUTAGE` after its block ended counts as an outage too:
+/// a stalled Redis (a frozen host, a network that drops packets) never
+/// answers with an error.
 const OUTAGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
@@ -147,16 +150,28 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let reply: redis::RedisResult<Option<Vec<(String, StreamEntries)>>> = redis::cmd("XREAD")
-            .arg("COUNT")
+        let read_at = tokio::time::Instant::now();
+        let mut read = redis::cmd("XREAD");
+        read.arg("COUNT")
             .arg(BATCH)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&shared.keys[4])
-            .arg(format!("{last}-0"))
-            .query_async(c)
-            .await;
+            .arg(format!("{last}-0"));
+        let read = read.query_async::<Option<Vec<(String, StreamEntries)>>>(c);
+        let Ok(reply) = tokio::time::timeout(BLOCK + OUTAGE, read).await else {
+            // Stalled: failing since the read began. The connection may hold
+            // the late answer, so the next read is on a new one.
+            failing_since.get_or_insert(read_at);
+            if healthy {
+                tracing::warn!("the event stream cannot be read: Redis does not answer");
+                shared.feed.outage();
+                healthy = false;
+            }
+            conn = None;
+            continue;
+        };
         match reply {
             Ok(streams) => {
                 failing_since = None;
