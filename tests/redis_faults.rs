@@ -377,3 +377,84 @@ async fn a_stalled_redis_closes_subscriptions_and_they_resume_after() {
     assert_eq!(events[0].kind, EventKind::Created);
     assert_eq!(events[0].session.user, "after");
 }
+
+/// A Redis that refuses the node's password for a while (it was changed,
+/// then changed back) must not strand the node. The redis crate reconnects
+/// after a lost connection but keeps a refused login's error for every later
+/// call, so the node makes a new connection by itself, and its event stream
+/// reads again too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_password_was_refused_for_a_while_connects_again() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let password = "first-password-0123";
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set_password = |password: &'static str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("requirepass").arg(password);
+        cmd
+    };
+    set_password(password).exec_async(&mut admin).await.unwrap();
+    let mut options = RedisOptions::new(
+        redis
+            .url()
+            .replace("redis://", &format!("redis://:{password}@")),
+        Policy::default(),
+    );
+    options.key_prefix = "repass:".into();
+    let node = RedisStore::connect(options).await.unwrap();
+    node.login(Login::user("before")).await.unwrap();
+
+    // The password changes and the node's connections drop: its reconnect is refused.
+    set_password("second-password-4567")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    let give_up = Instant::now() + PATIENCE;
+    while node.stats().await.is_ok() {
+        assert!(Instant::now() < give_up, "the node never lost Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        node.login(Login::user("refused")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The old password is back: the node serves again by itself.
+    set_password(password).exec_async(&mut admin).await.unwrap();
+    let started = Instant::now();
+    let give_up = started + Duration::from_secs(10);
+    while node.stats().await.is_err() {
+        assert!(Instant::now() < give_up, "the node stayed stranded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = node.stats().await.unwrap().last_seq;
+    node.login(Login::user("after")).await.unwrap();
+    let subscribed = loop {
+        match node.subscribe_after(seen).await {
+            Ok(subscription) => break subscription,
+            Err(error) => {
+                assert!(
+                    Instant::now() < give_up,
+                    "the stream stayed unreadable: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(subscribed.backlog.len(), 1, "{:?}", subscribed.backlog);
+    assert_eq!(subscribed.backlog[0].session.user, "after");
+}

@@ -122,7 +122,7 @@ pub(super) fn seq_of(id: &str) -> Option<u64> {
 }
 
 /// Tails the stream from the seq the node started at, until shutdown.
-pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
+pub(super) async fn tail(shared: Arc<Shared>) {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(OP_TIMEOUT))
         .set_response_timeout(Some(BLOCK + 5 * OP_TIMEOUT))
@@ -134,7 +134,7 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
     let mut failing_since: Option<tokio::time::Instant> = None;
     while !shared.shutdown.load(Ordering::SeqCst) {
         if conn.is_none() {
-            let connect = ConnectionManager::new_with_config(client.clone(), config.clone());
+            let connect = ConnectionManager::new_with_config(shared.client.clone(), config.clone());
             match tokio::time::timeout(OP_TIMEOUT, connect).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => {
@@ -231,6 +231,9 @@ pub(super) async fn tail(shared: Arc<Shared>, client: redis::Client) {
                 }
             }
             Err(error) => {
+                if super::needs_new_connection(&error) {
+                    conn = None;
+                }
                 let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                 if healthy && since.elapsed() >= OUTAGE {
                     tracing::warn!(%error, "the event stream cannot be read");

@@ -67,6 +67,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(900);
 const RUN_WINDOW: Duration = Duration::from_millis(800);
 /// How long a node starting up waits for a Redis that is loading its data.
 const LOADING_WAIT: Duration = Duration::from_secs(60);
+/// How long `reconnect` waits between attempts at a new connection.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// Sessions one expiry script ends at most, so Redis is never blocked for long.
 const EXPIRY_CHUNK: usize = 500;
 /// Sessions one revoke-user script ends at most.
@@ -183,7 +185,12 @@ impl Drop for StopOnDrop {
 }
 
 struct Shared {
-    conn: ConnectionManager,
+    /// Every call's connection (clones share it); replaced when it is stuck
+    /// (see `reconnect`).
+    conn: Mutex<ConnectionManager>,
+    client: redis::Client,
+    /// Tells `reconnect` that a call found the connection stuck.
+    stuck: Notify,
     keys: [String; 5],
     prefix: String,
     scripts: Scripts,
@@ -219,6 +226,7 @@ impl Shared {
     fn stop(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+        self.stuck.notify_one();
         self.feed.close();
     }
 
@@ -258,8 +266,8 @@ impl Shared {
 
     /// Learns how far this node's clock is from Redis's.
     async fn measure_skew(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        within_timeout(self.retake_skew(&mut conn)).await
+        let mut conn = self.conn();
+        self.within_timeout(self.retake_skew(&mut conn)).await
     }
 
     /// Measures the skew and takes the sample whatever its round trip: for
@@ -355,8 +363,8 @@ impl Shared {
             call
         };
         let mut call = fcall();
-        let mut conn = self.conn.clone();
-        within_timeout(async {
+        let mut conn = self.conn();
+        self.within_timeout(async {
             // Loaded, and tried again, when missing; twice, as a node of
             // another version starting at that moment may remove it again.
             let mut loads = 0;
@@ -399,9 +407,83 @@ impl Shared {
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        within_timeout(cmd.query_async(&mut conn)).await
+        let mut conn = self.conn();
+        self.within_timeout(cmd.query_async(&mut conn)).await
     }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A Redis call with the store's deadline (see `within_timeout`); a
+    /// failure that leaves the connection stuck asks for a new one.
+    async fn within_timeout<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        within_timeout(call).await.map_err(|(error, stuck)| {
+            if stuck {
+                self.stuck.notify_one();
+            }
+            error
+        })
+    }
+}
+
+/// Replaces the connection when a call found it stuck, until shutdown. The
+/// redis crate reconnects by itself after a lost connection, but when setting
+/// up the new one fails for a reason other than I/O (Redis now refuses the
+/// password, or has no database of that number) it hands that failure to
+/// every later call and never tries again; a new connection manager does.
+async fn reconnect(shared: Arc<Shared>) {
+    loop {
+        shared.stuck.notified().await;
+        loop {
+            if shared.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            // A stale notice (the connection was replaced since) is ignored.
+            let mut conn = shared.conn();
+            let ping = redis::cmd("PING");
+            let ping = ping.query_async::<()>(&mut conn);
+            if let Ok(Ok(())) = tokio::time::timeout(OP_TIMEOUT, ping).await {
+                break;
+            }
+            let fresh =
+                ConnectionManager::new_with_config(shared.client.clone(), connection_config());
+            if let Ok(Ok(conn)) = tokio::time::timeout(OP_TIMEOUT, fresh).await {
+                *shared
+                    .conn
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = conn;
+                tracing::info!("connected to Redis again, on a new connection");
+                break;
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+}
+
+/// Whether a failed call means the connection could not be set up again
+/// after it was lost, for a reason that will not go away by itself on that
+/// connection (see `reconnect`).
+fn needs_new_connection(error: &redis::RedisError) -> bool {
+    let text = error.to_string();
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || text.contains("WRONGPASS")
+        || text.contains("DB index is out of range")
+}
+
+/// The connection manager's settings: each call gives up after `OP_TIMEOUT`.
+fn connection_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(OP_TIMEOUT))
+        .set_response_timeout(Some(OP_TIMEOUT))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500))
 }
 
 /// The client for `options.url`: plain, or TLS trusting the system's roots or
@@ -582,14 +664,15 @@ fn no_answer() -> StoreError {
     StoreError::Unavailable("Redis did not answer in time".into())
 }
 
-/// A Redis call with the store's deadline; every failure is `Unavailable`.
+/// A Redis call with the store's deadline; every failure is `Unavailable`,
+/// said with whether it leaves the connection stuck (`needs_new_connection`).
 async fn within_timeout<T>(
     call: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreError> {
+) -> Result<T, (StoreError, bool)> {
     match tokio::time::timeout(OP_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(unavailable(&error)),
-        Err(_) => Err(no_answer()),
+        Ok(Err(error)) => Err((unavailable(&error), needs_new_connection(&error))),
+        Err(_) => Err((no_answer(), false)),
     }
 }
 
@@ -675,14 +758,9 @@ impl RedisStore {
             client.get_connection_info().addr(),
             redis::ConnectionAddr::TcpTls { .. }
         );
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
         let conn = match tokio::time::timeout(
             OP_TIMEOUT,
-            ConnectionManager::new_with_config(client.clone(), config),
+            ConnectionManager::new_with_config(client.clone(), connection_config()),
         )
         .await
         {
@@ -720,9 +798,12 @@ impl RedisStore {
                 .arg("seq")
                 .query_async(&mut probe),
         )
-        .await?;
+        .await
+        .map_err(|(error, _)| error)?;
         let shared = Arc::new(Shared {
-            conn,
+            conn: Mutex::new(conn),
+            client: client.clone(),
+            stuck: Notify::new(),
             keys,
             prefix,
             scripts: Scripts::new(),
@@ -752,7 +833,8 @@ impl RedisStore {
                 "removed the Redis functions of other sessiontop versions"
             );
         }
-        tokio::spawn(feed::tail(shared.clone(), client));
+        tokio::spawn(feed::tail(shared.clone()));
+        tokio::spawn(reconnect(shared.clone()));
         tokio::spawn(rehash::help(shared.clone()));
         tokio::spawn(expiry::drive(shared));
         Ok(store)
@@ -1115,9 +1197,11 @@ impl RedisStore {
             .arg(&self.shared.keys[0])
             .cmd("HLEN")
             .arg(&self.shared.keys[1]);
-        let mut conn = self.shared.conn.clone();
-        let (meta, active): (std::collections::HashMap<String, String>, u64) =
-            within_timeout(pipe.query_async(&mut conn)).await?;
+        let mut conn = self.shared.conn();
+        let (meta, active): (std::collections::HashMap<String, String>, u64) = self
+            .shared
+            .within_timeout(pipe.query_async(&mut conn))
+            .await?;
         let count = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0u64);
         Ok(Stats {
             active,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Shared, within_timeout};
+use super::Shared;
 
 /// How often a node looks whether the tables grew, and how long it waits
 /// while another node helps or Redis forks.
@@ -55,13 +55,14 @@ pub(super) async fn help(shared: Arc<Shared>) {
 
 /// Whether Redis is writing a snapshot or rewriting its AOF in a child process.
 async fn forking(shared: &Shared) -> bool {
-    let mut conn = shared.conn.clone();
-    let info = within_timeout(
-        redis::cmd("INFO")
-            .arg("persistence")
-            .query_async::<String>(&mut conn),
-    )
-    .await;
+    let mut conn = shared.conn();
+    let info = shared
+        .within_timeout(
+            redis::cmd("INFO")
+                .arg("persistence")
+                .query_async::<String>(&mut conn),
+        )
+        .await;
     info.is_ok_and(|info| {
         info.lines().any(|line| {
             matches!(
