@@ -182,8 +182,37 @@ pub struct ServeArgs {
 
     /// Where sessions are kept: memory, file:PATH (or a bare PATH), redis://HOST:PORT/DB
     /// [store.url, SESSIONTOP_STORE; default: a file in the state directory].
-    #[arg(long, value_name = "URL", value_parser = StoreUrl::parse)]
+    #[arg(long, value_name = "URL", value_parser = StoreUrlParser)]
     pub store: Option<StoreUrl>,
+}
+
+/// `--store`'s parser. clap's own error for a bad value quotes the value,
+/// and a store URL may hold a password: this one says only what is wrong.
+#[derive(Debug, Clone, Copy)]
+struct StoreUrlParser;
+
+impl clap::builder::TypedValueParser for StoreUrlParser {
+    type Value = StoreUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreUrl, clap::Error> {
+        let flag = arg.map_or_else(|| "--store".to_owned(), |arg| arg.to_string());
+        let invalid = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("the store URL is not valid UTF-8"))?;
+        StoreUrl::parse(text).map_err(|why| invalid(&why))
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -202,7 +231,7 @@ pub struct BenchArgs {
     pub remote: bool,
     /// For `bench server`: also run it on this store (file, file:PATH, redis://…) and compare
     /// it with the memory store in the same run.
-    #[arg(long, value_name = "STORE", value_parser = StoreUrl::parse)]
+    #[arg(long, value_name = "STORE", value_parser = StoreUrlParser)]
     pub store: Option<StoreUrl>,
 }
 

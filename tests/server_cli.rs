@@ -305,3 +305,41 @@ fn idle_connections_beyond_the_open_file_limit_neither_lock_out_healthz_nor_floo
     assert!(accept_errors <= 1, "{stderr}");
     let _ = std::fs::remove_file(config);
 }
+
+/// A mistyped store URL is refused in one sentence, creates no file (a bare
+/// path is a file store, and `redis:PASSWORD@HOST` used to become one) and
+/// never shows the password it holds, given as the flag or in the environment.
+#[test]
+fn a_mistyped_store_url_is_refused_without_showing_its_password_or_making_a_file() {
+    let config = empty_config("mistyped-store");
+    let dir = tempfile::tempdir().unwrap();
+    for typo in [
+        "redis:S3cretPW@127.0.0.1:6379",
+        "redis//:S3cretPW@127.0.0.1",
+        "http://:S3cretPW@127.0.0.1:6379/0",
+    ] {
+        for by_env in [false, true] {
+            let mut command = sessiontop(&config);
+            command.current_dir(dir.path()).arg("serve");
+            if by_env {
+                command.env("SESSIONTOP_STORE", typo);
+            } else {
+                command.args(["--store", typo]);
+            }
+            let output = command.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(!output.status.success(), "{typo}: {stdout}");
+            assert!(stderr.contains("redis://HOST:PORT/DB"), "{typo}: {stderr}");
+            assert!(
+                !stderr.contains("S3cretPW") && !stdout.contains("S3cretPW"),
+                "{typo}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a file or directory was made"
+    );
+}

@@ -61,6 +61,8 @@ impl std::fmt::Debug for StoreUrl {
 impl StoreUrl {
     /// Reads a store URL: `memory`, `file:PATH`, `redis://…`, `rediss://…`, or
     /// a path with no scheme (a file store).
+    /// A mistyped URL is refused rather than taken for a file's name, and no
+    /// error quotes more of the value than its scheme (it may hold a password).
     pub fn parse(value: &str) -> Result<StoreUrl, String> {
         let value = value.trim();
         if value.is_empty() {
@@ -69,8 +71,27 @@ impl StoreUrl {
         if value == "memory" {
             return Ok(StoreUrl::Memory);
         }
-        if value.starts_with("redis://") || value.starts_with("rediss://") {
-            return Ok(StoreUrl::Redis(value.to_owned()));
+        // Schemes are case-insensitive; the rest of the URL is kept as given.
+        for scheme in ["redis://", "rediss://"] {
+            if let Some(rest) = value
+                .get(..scheme.len())
+                .filter(|head| head.eq_ignore_ascii_case(scheme))
+                .map(|_| &value[scheme.len()..])
+            {
+                return Ok(StoreUrl::Redis(format!("{scheme}{rest}")));
+            }
+        }
+        let lower = value.to_ascii_lowercase();
+        let after = |scheme: &str| {
+            lower
+                .strip_prefix(scheme)
+                .and_then(|rest| rest.chars().next())
+        };
+        if matches!(after("redis"), Some(':' | '/')) || matches!(after("rediss"), Some(':' | '/')) {
+            return Err(
+                "that looks like a Redis URL without its `://`: use redis://HOST:PORT/DB (or rediss://)"
+                    .into(),
+            );
         }
         if let Some(path) = value.strip_prefix("file:") {
             let path = path.strip_prefix("//").unwrap_or(path);
@@ -81,7 +102,13 @@ impl StoreUrl {
             }
             return Ok(StoreUrl::File(PathBuf::from(path)));
         }
-        if let Some((scheme, _)) = value.split_once("://") {
+        // A scheme (letters, digits, `+`, `-`, `.`) then `:` is a URL, not a file.
+        if let Some((scheme, _)) = value.split_once(':')
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
             return Err(format!(
                 "unknown store scheme {scheme:?}: use memory, file:PATH or redis://HOST:PORT/DB"
             ));
@@ -312,6 +339,36 @@ mod tests {
         ));
         assert!(StoreUrl::parse("postgres://x").is_err());
         assert!(StoreUrl::parse("file:").is_err());
+        // A file whose name holds a colon is named with file:.
+        assert_eq!(
+            StoreUrl::parse("file:a:b.db"),
+            Ok(StoreUrl::File("a:b.db".into()))
+        );
+    }
+
+    #[test]
+    fn a_mistyped_url_is_refused_not_taken_for_a_file_and_not_quoted() {
+        assert_eq!(
+            StoreUrl::parse("REDIS://127.0.0.1:6379/0"),
+            Ok(StoreUrl::Redis("redis://127.0.0.1:6379/0".into()))
+        );
+        assert_eq!(
+            StoreUrl::parse("Rediss://h:6380/0"),
+            Ok(StoreUrl::Redis("rediss://h:6380/0".into()))
+        );
+        for typo in [
+            "redis:S3cretPW@127.0.0.1:6379",
+            "redis//:S3cretPW@127.0.0.1",
+            "redis:/:S3cretPW@127.0.0.1:6379/0",
+            "rediss:S3cretPW@h:6380",
+            "redis+tls://:S3cretPW@h:6380",
+            "http://:S3cretPW@127.0.0.1:6379/0",
+            "localhost:6379",
+        ] {
+            let error = StoreUrl::parse(typo).unwrap_err();
+            assert!(!error.contains("S3cretPW"), "{typo}: {error}");
+            assert!(error.contains("redis://HOST:PORT/DB"), "{typo}: {error}");
+        }
     }
 
     #[test]
