@@ -1015,3 +1015,73 @@ async fn a_users_set_stays_small_and_outlives_its_sessions() {
         .unwrap();
     assert_eq!(expires_at, kept.absolute_expires_at);
 }
+
+/// Deployments share a Redis by key prefix, and a deployment keeps its user
+/// sets at `<prefix>u:<user>`: a prefix that begins with another's and `u:`
+/// names keys inside it. A node refuses to start on one; and when the inner
+/// deployment was there first, a login whose user's set would land on one
+/// of its keys is refused with nothing written, not stopped halfway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let connect = |prefix: &str| {
+        let mut options = RedisOptions::new(redis.url(), policy());
+        options.key_prefix = prefix.to_owned();
+        RedisStore::connect(options)
+    };
+    // The inner deployment first, then the outer one: the outer starts (it
+    // cannot see the inner one without a scan), but its login of user "m",
+    // whose set would be the inner deployment's meta hash, changes nothing.
+    let inner = connect("nest:u:").await.unwrap();
+    inner.login(login("someone")).await.unwrap();
+    let outer = connect("nest:").await.unwrap();
+    let before = outer.stats().await.unwrap();
+    let refused = outer.login(login("m")).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("nothing was changed")),
+        "{refused:?}"
+    );
+    let after = outer.stats().await.unwrap();
+    assert_eq!(after.active, before.active);
+    assert_eq!(after.last_seq, before.last_seq, "no event was written");
+    let (listed, _) = outer.list(None, 10, None).await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    let mut raw = raw_connection(&redis).await;
+    let kind: String = redis::cmd("TYPE")
+        .arg("nest:u:m")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash", "the inner deployment's meta hash is intact");
+    // Other users of the outer deployment log in as usual.
+    outer.login(login("alice")).await.unwrap();
+
+    // The outer deployment first: a node on a prefix inside it does not start.
+    let refused = connect("nest:u:again:").await;
+    let Err(StoreError::Unavailable(why)) = refused else {
+        panic!("a node started inside another deployment's keys");
+    };
+    assert!(why.contains("\"nest:\""), "{why}");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("nest:u:again:m")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(!exists, "the refused node wrote its meta hash");
+
+    // Some other kind of key where a deployment keeps its counts.
+    redis::cmd("SADD")
+        .arg("odd:m")
+        .arg("x")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let refused = connect("odd:").await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("a set at")),
+        "{:?}",
+        refused.err()
+    );
+}

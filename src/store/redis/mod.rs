@@ -732,6 +732,51 @@ fn random_selector() -> u64 {
     u64::from_be_bytes(raw) >> 12
 }
 
+/// Why this deployment's keys would overlap another's on this Redis, if they
+/// would. A deployment keeps its user sets at `<prefix>u:<user>`, so a prefix
+/// that begins with another deployment's prefix and `u:` names keys inside
+/// it: a login of the one would find the other's hash where its user's set
+/// goes, and stop halfway. So a node refuses to start on such a prefix, or
+/// when its own meta key is not a hash (something else's key is there).
+async fn overlap(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<Option<String>> {
+    for (at, _) in prefix.match_indices("u:").filter(|&(at, _)| at > 0) {
+        let outer = &prefix[..at];
+        let found: bool = redis::cmd("HEXISTS")
+            .arg(format!("{outer}m"))
+            .arg("instance")
+            .query_async(conn)
+            .await
+            .or_else(|error| {
+                // Not a hash: not a deployment's meta key either.
+                if error.code() == Some("WRONGTYPE") {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            })?;
+        if found {
+            return Ok(Some(format!(
+                "the key prefix {prefix:?} lies inside the keys of the deployment with prefix \
+                 {outer:?} on this Redis (its user sets are {outer:?} + \"u:\" + the user): \
+                 choose a [store] key_prefix that does not begin with another deployment's"
+            )));
+        }
+    }
+    let kind: String = redis::cmd("TYPE")
+        .arg(format!("{prefix}m"))
+        .query_async(conn)
+        .await?;
+    if kind != "hash" && kind != "none" {
+        return Ok(Some(format!(
+            "Redis holds a {kind} at {:?}, where this deployment keeps its counts: another \
+             deployment's key prefix overlaps {prefix:?}; choose a [store] key_prefix that \
+             does not begin with another deployment's",
+            format!("{prefix}m")
+        )));
+    }
+    Ok(None)
+}
+
 /// The cluster-wide instance id in `meta`: the one there, or a new one when
 /// there is none (first start, or Redis lost its data). Every node that asks
 /// at once gets the same.
@@ -777,8 +822,19 @@ impl RedisStore {
         // in memory: wait for it (up to `LOADING_WAIT`) rather than give up.
         let loading_until = tokio::time::Instant::now() + LOADING_WAIT;
         let instance: String = loop {
-            let answer =
-                tokio::time::timeout(OP_TIMEOUT, ensure_instance(&mut probe, &keys[0])).await;
+            let answer = tokio::time::timeout(OP_TIMEOUT, async {
+                if let Some(refusal) = overlap(&mut probe, &prefix).await? {
+                    return Ok(Err(refusal));
+                }
+                ensure_instance(&mut probe, &keys[0]).await.map(Ok)
+            })
+            .await;
+            let answer = match answer {
+                Ok(Ok(Err(refusal))) => return Err(StoreError::Unavailable(refusal)),
+                Ok(Ok(Ok(instance))) => Ok(Ok(instance)),
+                Ok(Err(error)) => Ok(Err(error)),
+                Err(elapsed) => Err(elapsed),
+            };
             match answer {
                 Ok(Ok(instance)) => break instance,
                 Ok(Err(error))
@@ -926,6 +982,18 @@ impl RedisStore {
             match wire::answer(reply).map_err(broken)? {
                 wire::Answer::Session(view, _) => return Ok((token, view)),
                 wire::Answer::Refused(reply) if reply == "!collision" => continue,
+                wire::Answer::Refused(reply) if reply == "!user_key" => {
+                    tracing::error!(
+                        key = format!("{}u:{user}", self.shared.prefix),
+                        "Redis holds another kind of key where this user's set goes: another \
+                         deployment's key prefix overlaps this one"
+                    );
+                    return Err(StoreError::Unavailable(
+                        "Redis holds another deployment's key where this user's sessions are \
+                         listed (overlapping key prefixes); nothing was changed"
+                            .into(),
+                    ));
+                }
                 wire::Answer::Refused(reply) if reply.starts_with("!limit:") => {
                     let limit = reply["!limit:".len()..]
                         .parse()

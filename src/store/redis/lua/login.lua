@@ -1,6 +1,8 @@
 -- ARGV 5 handle, 6 verifier hash, 7 user, 8 idle ms, 9 absolute ms,
 -- 10 per-user limit (0: none), 11 on limit ('evict_oldest' | 'refuse'), 12.. attribute pairs.
--- Returns '!collision', '!limit:<limit>', or the new session's answer (common.lua).
+-- Returns '!collision', '!limit:<limit>', '!user_key' (the user's set key
+-- holds another kind of key: another deployment's prefix overlaps this one;
+-- nothing is written), or the new session's answer (common.lua).
 local h, vh, user = ARGV[5], ARGV[6], ARGV[7]
 local idle, absolute = tonumber(ARGV[8]), tonumber(ARGV[9])
 local limit, on_limit = tonumber(ARGV[10]), ARGV[11]
@@ -10,6 +12,8 @@ attrs = attributes(attrs)
 -- Selectors are random; one that is taken anywhere in the cluster is drawn again.
 if redis.call('HEXISTS', K_SESS, h) == 1 then return '!collision' end
 local ukey = user_key(user)
+local kind = redis.call('TYPE', ukey)['ok']
+if kind ~= 'set' and kind ~= 'none' then return '!user_key' end
 if limit > 0 then
   local alive = {}
   for _, m in ipairs(redis.call('SMEMBERS', ukey)) do
