@@ -526,3 +526,60 @@ fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
     );
     assert!(!metrics.contains(password));
 }
+
+/// Nodes that share Redis keep its instance across their own restarts, so a
+/// dashboard that reattaches to a node that came back with another policy
+/// gets no resync, and must still show the policy the node now runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_shows_the_policy_of_a_node_that_came_back_with_another() {
+    use futures_util::StreamExt as _;
+    use sessiontop::source::{Remote, SessionSource, SourceUpdate};
+
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let config = |idle_secs: u64| {
+        let mut config = sessiontop::config::Config::default();
+        config.store.url = Some(sessiontop::store::StoreUrl::Redis(redis.url()));
+        config.server.app_token = Some(support::server::APP_TOKEN.into());
+        config.server.admin_token = Some(ADMIN_TOKEN.into());
+        config.policy.idle_timeout = Duration::from_secs(idle_secs);
+        config
+    };
+    let serve = |config, listener| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(sessiontop::server::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, task) = serve(config(1800), listener);
+    let remote = Remote::new(&format!("http://{addr}"), ADMIN_TOKEN.into()).unwrap();
+    let (snapshot, mut updates) = remote.connect().await.unwrap();
+    assert_eq!(snapshot.info.policy.idle_timeout, Duration::from_secs(1800));
+    let node = snapshot.info.node.clone();
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (_stop, _task) = serve(config(30), listener);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let update = tokio::time::timeout_at(deadline, updates.next())
+            .await
+            .expect("the dashboard learns the node's new policy")
+            .expect("the stream is open");
+        match update {
+            SourceUpdate::Info(info) if info.policy.idle_timeout == Duration::from_secs(30) => {
+                assert_ne!(info.node, node, "the header names the new run");
+                break;
+            }
+            SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => {
+                panic!("the shared store's instance did not change: no reload")
+            }
+            _ => {}
+        }
+    }
+}

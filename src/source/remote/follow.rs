@@ -144,7 +144,7 @@ async fn stream_once(
         };
         match refreshed {
             Ok(true) => {
-                tracing::info!(node = %shared.facts().node, "attached to another server node");
+                tracing::info!(node = %shared.facts().node, "attached to another server node, or its policy changed");
                 if updates
                     .send(SourceUpdate::Info(shared.info()))
                     .await

@@ -31,15 +31,21 @@ pub struct ServerFacts {
 }
 
 /// Asks the server for its stats again after a reconnect: the node that
-/// answers now (a load balancer may have picked another) and its clock. The
-/// instance and the policy stay as the snapshot found them: another instance
-/// would get the stream's `resync`, and a reload, anyway.
-/// Returns whether the node changed.
+/// answers now (a load balancer may have picked another, or the node
+/// restarted), its policy and version, and its clock. The instance stays as
+/// the snapshot found it: another instance gets the stream's `resync`, and a
+/// reload, anyway; but nodes that share a store keep its instance across
+/// their own restarts, with whatever policy each was started with.
+/// Returns whether what the header shows changed.
 pub async fn refresh_node(shared: &Shared) -> Result<bool, SourceError> {
     let (stats, offset_ms) = read_stats(shared).await?;
+    let policy = Policy::try_from(&stats.policy).map_err(SourceError::Connection)?;
     let mut facts = shared.facts();
-    let changed = facts.node != stats.node;
+    let changed =
+        facts.node != stats.node || facts.policy != policy || facts.version != stats.version;
     facts.node = stats.node;
+    facts.policy = policy;
+    facts.version = stats.version;
     facts.offset_ms = offset_ms;
     shared.set_facts(facts);
     Ok(changed)
