@@ -4,6 +4,10 @@
 #[path = "support/redis.rs"]
 mod redis_support;
 
+#[allow(dead_code)]
+#[path = "support/proxy.rs"]
+mod proxy;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -457,4 +461,57 @@ async fn a_node_whose_password_was_refused_for_a_while_connects_again() {
     };
     assert_eq!(subscribed.backlog.len(), 1, "{:?}", subscribed.backlog);
     assert_eq!(subscribed.backlog[0].session.user, "after");
+}
+
+/// A call that Redis starts near the end of its window, and whose answer is
+/// slow to come back, must not be one its caller was told 503 about: the
+/// window leaves the answer 0.3 s for its way back. Here Redis stalls for
+/// 0.75 s with a renew in hand, and answers take 0.25 s to come back: the
+/// renew answers 503 and changes nothing (with the window of 0.8 s it once
+/// had, it ran, its answer came after the caller's 0.9 s, and the token the
+/// user held was dead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renew_whose_answer_is_slow_to_come_back_is_not_a_503_that_changed_something() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let proxy = proxy::Proxy::start(([127, 0, 0, 1], redis.port()).into()).await;
+    let mut options = RedisOptions::new(
+        format!("redis://127.0.0.1:{}/0", proxy.addr.port()),
+        Policy::default(),
+    );
+    options.key_prefix = "slow-reply:".into();
+    let node = RedisStore::connect(options).await.unwrap();
+    let (first, _) = node.login(Login::user("renewer")).await.unwrap();
+    // Once at ease, so Redis has the renew function when it matters.
+    let (token, _) = node.renew(first.expose()).await.unwrap();
+    let before = node.stats().await.unwrap();
+
+    proxy.delay_replies(Duration::from_millis(250));
+    redis.pause();
+    let renew = tokio::spawn({
+        let node = node.clone();
+        let token = token.expose().to_owned();
+        async move { node.renew(&token).await }
+    });
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    redis.resume();
+    let renewed = renew.await.unwrap();
+    proxy.delay_replies(Duration::ZERO);
+    // Whatever Redis held has run, and its answers have come back, by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(
+        matches!(renewed, Err(StoreError::Unavailable(_))),
+        "{renewed:?}"
+    );
+    let after = node.stats().await.unwrap();
+    assert_eq!(
+        after.totals.renewals, before.totals.renewals,
+        "the renew ran"
+    );
+    assert_eq!(after.last_seq, before.last_seq, "an event was added");
+    node.touch(token.expose())
+        .await
+        .expect("the token the user holds still works");
 }

@@ -63,8 +63,10 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(900);
 /// calls it holds once it wakes, after their callers were told 503 "nothing
 /// was changed": a script that starts past its operation's deadline must
 /// change nothing. Shorter than `OP_TIMEOUT` by a reply's way back and the
-/// error of this node's reading of Redis's clock.
-const RUN_WINDOW: Duration = Duration::from_millis(800);
+/// error of this node's reading of Redis's clock: a call Redis starts in time
+/// but whose answer takes longer than that to come back (a network that fails
+/// mid-call) has changed what it changed, though its caller was told 503.
+const RUN_WINDOW: Duration = Duration::from_millis(600);
 /// How long a node starting up waits for a Redis that is loading its data.
 const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// How long `reconnect` waits between attempts at a new connection.
