@@ -515,3 +515,73 @@ async fn a_renew_whose_answer_is_slow_to_come_back_is_not_a_503_that_changed_som
         .await
         .expect("the token the user holds still works");
 }
+
+/// A Redis at its `maxmemory` (with the advised `noeviction`) refuses what
+/// would grow: logins answer 503 and change nothing. What ends sessions goes
+/// on, as it frees memory: due sessions expire on time, a user logs out, an
+/// operator lists and revokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_out_of_memory_still_expires_logs_out_and_lists() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "oom:").await;
+    let (leaving, _) = a.login(Login::user("leaving")).await.unwrap();
+    let (_, revoked) = a.login(Login::user("revoked")).await.unwrap();
+    let (_, due) = a
+        .login(Login {
+            idle_timeout: Some(Duration::from_secs(1)),
+            ..Login::user("due")
+        })
+        .await
+        .unwrap();
+    let mut watch = a
+        .subscribe_after(a.stats().await.unwrap().last_seq)
+        .await
+        .unwrap();
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set_maxmemory = |bytes: &str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("maxmemory").arg(bytes);
+        cmd
+    };
+    set_maxmemory("1").exec_async(&mut admin).await.unwrap();
+
+    let refused = a.login(Login::user("new")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    a.logout(leaving.expose())
+        .await
+        .expect("a logout while Redis is full");
+    a.revoke(revoked.handle, "operator")
+        .await
+        .expect("a revoke while Redis is full");
+    let (listed, _) = a
+        .list(None, 10, None)
+        .await
+        .expect("a listing while Redis is full");
+    let users: Vec<_> = listed.iter().map(|s| s.user.as_str()).collect();
+    assert_eq!(users, ["due"]);
+    let expired = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match watch.next().await {
+                Some(Delivery::Event(event)) if event.kind == EventKind::Expired => break event,
+                Some(_) => {}
+                None => panic!("the feed ended"),
+            }
+        }
+    })
+    .await
+    .expect("the due session expired while Redis was full");
+    assert_eq!(expired.session.handle, due.handle);
+    assert!(expired.lateness_ms().unwrap() < 1000, "{expired:?}");
+    set_maxmemory("0").exec_async(&mut admin).await.unwrap();
+    let (listed, _) = a.list(Some("new"), 10, None).await.unwrap();
+    assert!(listed.is_empty(), "the refused login made {listed:?}");
+}

@@ -891,6 +891,11 @@ impl RedisStore {
                 "removed the Redis functions of other sessiontop versions"
             );
         }
+        let _ = tokio::time::timeout(
+            2 * OP_TIMEOUT,
+            scripts::load_all(&shared.scripts, &mut probe),
+        )
+        .await;
         tokio::spawn(feed::tail(shared.clone()));
         tokio::spawn(reconnect(shared.clone()));
         tokio::spawn(rehash::help(shared.clone()));

@@ -5,8 +5,9 @@
 //! code: Redis runs the library's top once when it is loaded, so the
 //! prelude's helpers are made once rather than on every call (as they would
 //! be with EVALSHA), and nodes running different versions of sessiontop on
-//! one Redis each call their own code. A library is loaded when Redis says
-//! it does not know the function (first use, or a Redis that lost it).
+//! one Redis each call their own code. A node loads them all when it starts
+//! (`load_all`), and a library again when Redis says
+//! it does not know the function (a Redis that lost it).
 
 use sha2::{Digest, Sha256};
 
@@ -43,6 +44,13 @@ pub(super) struct Scripts {
     pub rehash: Script,
 }
 
+/// Whether a function may run while Redis is out of memory (see `with_prelude`).
+#[derive(Clone, Copy)]
+enum Oom {
+    Denied,
+    Allowed,
+}
+
 /// Redis's error code for a call that came after its caller gave up.
 pub(super) const STALE: &str = "STALE";
 
@@ -51,23 +59,27 @@ pub(super) const STALE: &str = "STALE";
 /// to the stream when it returns (`flush`). The last argument, which the body
 /// does not see, is the Redis time after which the call must not start
 /// (empty for none): past it, the call changes nothing and answers `STALE`.
-fn with_prelude(body: &str) -> Script {
+/// `Oom::Allowed` lets the function run while Redis is at its `maxmemory`
+/// (Redis refuses every other one then): for the operations that end
+/// sessions, and the reads that may, so a full Redis still expires sessions,
+/// logs out and lists, and frees memory doing it.
+fn with_prelude(body: &str, oom: Oom) -> Script {
+    let flags = match oom {
+        Oom::Denied => "",
+        Oom::Allowed => "'allow-oom'",
+    };
     let code = format!(
-        "{COMMON}\nredis.register_function('@', function(KEYS, ARGV)\n\
+        "{COMMON}\nredis.register_function{{function_name='@', callback=function(KEYS, ARGV)\n\
          local run_by = tonumber(table.remove(ARGV))\nbegin(KEYS, ARGV)\n\
          if run_by and NOW > run_by then\n\
          return redis.error_reply('{STALE} the caller has given up; nothing was changed')\nend\n\
-         local reply = (function()\n{body}\nend)()\nflush()\nreturn reply\nend)\n"
+         local reply = (function()\n{body}\nend)()\nflush()\nreturn reply\nend, flags={{{flags}}}}}\n"
     );
     let digest = Sha256::digest(code.as_bytes());
     let name = format!("sessiontop_{}", hex::encode(&digest[..8]));
     let library = format!(
         "#!lua name={name}\n{}",
-        code.replacen(
-            "redis.register_function('@'",
-            &format!("redis.register_function('{name}'"),
-            1
-        )
+        code.replacen("function_name='@'", &format!("function_name='{name}'"), 1)
     );
     Script { name, library }
 }
@@ -123,6 +135,25 @@ pub(super) async fn remove_other_versions(
     removed
 }
 
+/// Loads every function this version calls, so none has to be loaded at
+/// its first call: a Redis at its `maxmemory` refuses `FUNCTION LOAD`, and
+/// the functions that must run then (see `with_prelude`) would be missing.
+/// Best effort: what fails here is loaded at its first call (`run_until`).
+pub(super) async fn load_all(scripts: &Scripts, conn: &mut redis::aio::ConnectionManager) {
+    for script in scripts.all() {
+        let loaded: redis::RedisResult<()> = redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(script.library())
+            .query_async(conn)
+            .await;
+        if let Err(error) = loaded
+            && !is_loaded(&error)
+        {
+            tracing::debug!(%error, function = script.name(), "cannot load a function yet");
+        }
+    }
+}
+
 /// The `library_name` of one `FUNCTION LIST` entry (a flat array in RESP2,
 /// a map in RESP3).
 fn library_name(library: redis::Value) -> Option<String> {
@@ -160,18 +191,19 @@ impl Scripts {
     }
 
     pub fn new() -> Self {
+        use Oom::{Allowed, Denied};
         Scripts {
-            login: with_prelude(include_str!("lua/login.lua")),
-            touch: with_prelude(include_str!("lua/touch.lua")),
-            renew: with_prelude(include_str!("lua/renew.lua")),
-            finish: with_prelude(include_str!("lua/finish.lua")),
-            revoke_user: with_prelude(include_str!("lua/revoke_user.lua")),
-            mine: with_prelude(include_str!("lua/mine.lua")),
-            revoke_mine: with_prelude(include_str!("lua/revoke_mine.lua")),
-            get: with_prelude(include_str!("lua/get.lua")),
-            list: with_prelude(include_str!("lua/list.lua")),
-            claim: with_prelude(include_str!("lua/claim.lua")),
-            rehash: with_prelude(include_str!("lua/rehash.lua")),
+            login: with_prelude(include_str!("lua/login.lua"), Denied),
+            touch: with_prelude(include_str!("lua/touch.lua"), Denied),
+            renew: with_prelude(include_str!("lua/renew.lua"), Denied),
+            finish: with_prelude(include_str!("lua/finish.lua"), Allowed),
+            revoke_user: with_prelude(include_str!("lua/revoke_user.lua"), Allowed),
+            mine: with_prelude(include_str!("lua/mine.lua"), Allowed),
+            revoke_mine: with_prelude(include_str!("lua/revoke_mine.lua"), Allowed),
+            get: with_prelude(include_str!("lua/get.lua"), Allowed),
+            list: with_prelude(include_str!("lua/list.lua"), Allowed),
+            claim: with_prelude(include_str!("lua/claim.lua"), Allowed),
+            rehash: with_prelude(include_str!("lua/rehash.lua"), Denied),
         }
     }
 }
