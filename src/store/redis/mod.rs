@@ -531,7 +531,7 @@ fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
 }
 
 /// Why a `rediss://…#insecure` URL is refused.
-pub const INSECURE_REFUSED: &str = "a rediss:// URL ending in #insecure would skip checking Redis's certificate, which sessiontop refuses: to trust a privately signed Redis, set [store] tls_ca_file to its CA's PEM file";
+pub const INSECURE_REFUSED: &str = "a store URL ending in #insecure would skip checking Redis's certificate, which sessiontop refuses: to trust a privately signed Redis, set [store] tls_ca_file to its CA's PEM file";
 /// Why a CA file with a plain `redis://` URL is refused.
 pub const CA_NEEDS_TLS: &str = "tls_ca_file needs a rediss:// store URL";
 /// Why a client certificate with a plain `redis://` URL is refused.
