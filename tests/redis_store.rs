@@ -1018,9 +1018,10 @@ async fn a_users_set_stays_small_and_outlives_its_sessions() {
 
 /// Deployments share a Redis by key prefix, and a deployment keeps its user
 /// sets at `<prefix>u:<user>`: a prefix that begins with another's and `u:`
-/// names keys inside it. A node refuses to start on one; and when the inner
-/// deployment was there first, a login whose user's set would land on one
-/// of its keys is refused with nothing written, not stopped halfway.
+/// names keys inside it. A node refuses to start on one, in either order;
+/// and when it cannot tell (an inner deployment of an earlier version, not
+/// in the registry), a login whose user's set would land on one of the inner
+/// deployment's keys is refused with nothing written, not stopped halfway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
     let Some(redis) = RedisServer::start() else {
@@ -1031,11 +1032,31 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         options.key_prefix = prefix.to_owned();
         RedisStore::connect(options)
     };
-    // The inner deployment first, then the outer one: the outer starts (it
-    // cannot see the inner one without a scan), but its login of user "m",
-    // whose set would be the inner deployment's meta hash, changes nothing.
+    let mut raw = raw_connection(&redis).await;
+    // The inner deployment first: a node of the outer one does not start.
     let inner = connect("nest:u:").await.unwrap();
     inner.login(login("someone")).await.unwrap();
+    let refused = connect("nest:").await;
+    let Err(StoreError::Unavailable(why)) = refused else {
+        panic!("a node started around another deployment's keys");
+    };
+    assert!(why.contains("\"nest:u:\" lies inside"), "{why}");
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("nest:m")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(!exists, "the refused node wrote its meta hash");
+
+    // As if the inner deployment ran an earlier version, which did not
+    // register its prefix: the outer node starts, and its login of user "m",
+    // whose set would be the inner deployment's meta hash, changes nothing.
+    redis::cmd("SREM")
+        .arg(sessiontop::store::redis::REGISTRY)
+        .arg("nest:u:")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
     let outer = connect("nest:").await.unwrap();
     let before = outer.stats().await.unwrap();
     let refused = outer.login(login("m")).await;
@@ -1048,7 +1069,6 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
     assert_eq!(after.last_seq, before.last_seq, "no event was written");
     let (listed, _) = outer.list(None, 10, None).await.unwrap();
     assert!(listed.is_empty(), "{listed:?}");
-    let mut raw = raw_connection(&redis).await;
     let kind: String = redis::cmd("TYPE")
         .arg("nest:u:m")
         .query_async(&mut raw)
@@ -1083,5 +1103,28 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("a set at")),
         "{:?}",
         refused.err()
+    );
+
+    // A registered deployment whose keys are gone holds nothing back, and
+    // leaves the registry.
+    redis::cmd("SADD")
+        .arg(sessiontop::store::redis::REGISTRY)
+        .arg("gone:u:")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    connect("gone:")
+        .await
+        .expect("a gone deployment is no obstacle");
+    let registered: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(sessiontop::store::redis::REGISTRY)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let registered: std::collections::BTreeSet<_> = registered.iter().map(String::as_str).collect();
+    assert_eq!(
+        registered,
+        ["gone:", "nest:"].into_iter().collect(),
+        "each started deployment, and no gone one"
     );
 }

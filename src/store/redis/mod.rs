@@ -734,34 +734,54 @@ fn random_selector() -> u64 {
     u64::from_be_bytes(raw) >> 12
 }
 
+/// The set of every deployment's key prefix on this Redis: how a node finds a
+/// deployment inside its own prefix, which it could not find without a scan
+/// of the keyspace. The name is no deployment's key: those end in `m`, `s`,
+/// `d`, `t` or `e`, or hold `u:`.
+pub const REGISTRY: &str = "sessiontop-registry";
+
 /// Why this deployment's keys would overlap another's on this Redis, if they
 /// would. A deployment keeps its user sets at `<prefix>u:<user>`, so a prefix
 /// that begins with another deployment's prefix and `u:` names keys inside
-/// it: a login of the one would find the other's hash where its user's set
-/// goes, and stop halfway. So a node refuses to start on such a prefix, or
-/// when its own meta key is not a hash (something else's key is there).
+/// it: the two would write into each other's keys (a login stopped halfway,
+/// a user's set holding another deployment's session). So a node refuses to
+/// start when a live deployment encloses its prefix (found by its meta key)
+/// or lies inside it (found in `REGISTRY`), or when its own meta key is not a
+/// hash; otherwise it adds its prefix to the registry. A Redis user whose
+/// ACL does not reach the registry skips that part.
 async fn overlap(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<Option<String>> {
+    let inside = |inner: &str, outer: &str| inner.starts_with(&format!("{outer}u:"));
+    let refusal = |inner: &str, outer: &str| {
+        format!(
+            "the key prefix {inner:?} lies inside the keys of the deployment with prefix \
+             {outer:?} on this Redis (its user sets are {outer:?} + \"u:\" + the user): \
+             no deployment's [store] key_prefix may begin with another's and \"u:\""
+        )
+    };
     for (at, _) in prefix.match_indices("u:").filter(|&(at, _)| at > 0) {
         let outer = &prefix[..at];
-        let found: bool = redis::cmd("HEXISTS")
-            .arg(format!("{outer}m"))
-            .arg("instance")
-            .query_async(conn)
-            .await
-            .or_else(|error| {
-                // Not a hash: not a deployment's meta key either.
-                if error.code() == Some("WRONGTYPE") {
-                    Ok(false)
-                } else {
-                    Err(error)
-                }
-            })?;
-        if found {
-            return Ok(Some(format!(
-                "the key prefix {prefix:?} lies inside the keys of the deployment with prefix \
-                 {outer:?} on this Redis (its user sets are {outer:?} + \"u:\" + the user): \
-                 choose a [store] key_prefix that does not begin with another deployment's"
-            )));
+        if is_deployment(conn, outer).await? {
+            return Ok(Some(refusal(prefix, outer)));
+        }
+    }
+    let registered: redis::RedisResult<Vec<String>> =
+        redis::cmd("SMEMBERS").arg(REGISTRY).query_async(conn).await;
+    let registered = match registered {
+        Ok(registered) => Some(registered),
+        Err(error) if error.code() == Some("NOPERM") => None,
+        Err(error) => return Err(error),
+    };
+    for inner in registered.iter().flatten() {
+        if inside(inner, prefix) {
+            if is_deployment(conn, inner).await? {
+                return Ok(Some(refusal(inner, prefix)));
+            }
+            // Gone: its keys are no more.
+            redis::cmd("SREM")
+                .arg(REGISTRY)
+                .arg(inner)
+                .exec_async(conn)
+                .await?;
         }
     }
     let kind: String = redis::cmd("TYPE")
@@ -771,12 +791,36 @@ async fn overlap(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResu
     if kind != "hash" && kind != "none" {
         return Ok(Some(format!(
             "Redis holds a {kind} at {:?}, where this deployment keeps its counts: another \
-             deployment's key prefix overlaps {prefix:?}; choose a [store] key_prefix that \
-             does not begin with another deployment's",
+             deployment's key prefix overlaps {prefix:?}; no deployment's [store] key_prefix \
+             may begin with another's and \"u:\"",
             format!("{prefix}m")
         )));
     }
+    if registered.is_some() {
+        redis::cmd("SADD")
+            .arg(REGISTRY)
+            .arg(prefix)
+            .exec_async(conn)
+            .await?;
+    }
     Ok(None)
+}
+
+/// Whether a deployment with key prefix `prefix` has keys on this Redis.
+async fn is_deployment(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<bool> {
+    redis::cmd("HEXISTS")
+        .arg(format!("{prefix}m"))
+        .arg("instance")
+        .query_async(conn)
+        .await
+        .or_else(|error| {
+            // Not a hash: not a deployment's meta key either.
+            if error.code() == Some("WRONGTYPE") {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        })
 }
 
 /// The cluster-wide instance id in `meta`: the one there, or a new one when
