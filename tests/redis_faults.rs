@@ -501,19 +501,27 @@ async fn a_renew_whose_answer_is_slow_to_come_back_is_not_a_503_that_changed_som
     // Whatever Redis held has run, and its answers have come back, by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    assert!(
-        matches!(renewed, Err(StoreError::Unavailable(_))),
-        "{renewed:?}"
-    );
+    // Either answer may be right (a busy machine may send the renew late
+    // enough that Redis runs it in time to answer): what must hold is that
+    // the answer says what happened.
     let after = node.stats().await.unwrap();
-    assert_eq!(
-        after.totals.renewals, before.totals.renewals,
-        "the renew ran"
-    );
-    assert_eq!(after.last_seq, before.last_seq, "an event was added");
-    node.touch(token.expose())
-        .await
-        .expect("the token the user holds still works");
+    match renewed {
+        Err(StoreError::Unavailable(_)) => {
+            assert_eq!(
+                after.totals.renewals, before.totals.renewals,
+                "a renew answered 503 ran"
+            );
+            assert_eq!(after.last_seq, before.last_seq, "an event was added");
+            node.touch(token.expose())
+                .await
+                .expect("the token the user holds still works");
+        }
+        Ok((new, _)) => {
+            assert_eq!(after.totals.renewals, before.totals.renewals + 1);
+            node.touch(new.expose()).await.expect("the new token works");
+        }
+        Err(other) => panic!("{other:?}"),
+    }
 }
 
 /// A Redis at its `maxmemory` (with the advised `noeviction`) refuses what
