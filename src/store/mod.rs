@@ -73,12 +73,14 @@ impl StoreUrl {
         }
         // Schemes are case-insensitive; the rest of the URL is kept as given.
         for scheme in ["redis://", "rediss://"] {
-            if let Some(rest) = value
+            if value
                 .get(..scheme.len())
-                .filter(|head| head.eq_ignore_ascii_case(scheme))
-                .map(|_| &value[scheme.len()..])
+                .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
             {
-                return Ok(StoreUrl::Redis(format!("{scheme}{rest}")));
+                return Ok(StoreUrl::Redis(format!(
+                    "{scheme}{}",
+                    &value[scheme.len()..]
+                )));
             }
         }
         let lower = value.to_ascii_lowercase();

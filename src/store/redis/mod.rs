@@ -869,20 +869,15 @@ impl RedisStore {
         let loading_until = tokio::time::Instant::now() + LOADING_WAIT;
         let instance: String = loop {
             let answer = tokio::time::timeout(OP_TIMEOUT, async {
-                if let Some(refusal) = overlap(&mut probe, &prefix).await? {
-                    return Ok(Err(refusal));
+                match overlap(&mut probe, &prefix).await? {
+                    Some(refusal) => Ok(Err(refusal)),
+                    None => ensure_instance(&mut probe, &keys[0]).await.map(Ok),
                 }
-                ensure_instance(&mut probe, &keys[0]).await.map(Ok)
             })
             .await;
-            let answer = match answer {
-                Ok(Ok(Err(refusal))) => return Err(StoreError::Unavailable(refusal)),
-                Ok(Ok(Ok(instance))) => Ok(Ok(instance)),
-                Ok(Err(error)) => Ok(Err(error)),
-                Err(elapsed) => Err(elapsed),
-            };
             match answer {
-                Ok(Ok(instance)) => break instance,
+                Ok(Ok(Ok(instance))) => break instance,
+                Ok(Ok(Err(refusal))) => return Err(StoreError::Unavailable(refusal)),
                 Ok(Err(error))
                     if is_loading(&error) && tokio::time::Instant::now() < loading_until =>
                 {
@@ -928,7 +923,8 @@ impl RedisStore {
             shared: shared.clone(),
         };
         shared.measure_skew().await?;
-        let removed = scripts::remove_other_versions(&shared.scripts, &mut probe).await;
+        let loaded = scripts::loaded_libraries(&mut probe).await;
+        let removed = scripts::remove_other_versions(&shared.scripts, &loaded, &mut probe).await;
         if removed > 0 {
             tracing::info!(
                 removed,
@@ -937,7 +933,7 @@ impl RedisStore {
         }
         let _ = tokio::time::timeout(
             2 * OP_TIMEOUT,
-            scripts::load_all(&shared.scripts, &mut probe),
+            scripts::load_missing(&shared.scripts, &loaded, &mut probe),
         )
         .await;
         tokio::spawn(feed::tail(shared.clone()));

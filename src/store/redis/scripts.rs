@@ -6,7 +6,7 @@
 //! prelude's helpers are made once rather than on every call (as they would
 //! be with EVALSHA), and nodes running different versions of sessiontop on
 //! one Redis each call their own code. A node loads them all when it starts
-//! (`load_all`), and a library again when Redis says
+//! (`load_missing`), and a library again when Redis says
 //! it does not know the function (a Redis that lost it).
 
 use sha2::{Digest, Sha256};
@@ -95,16 +95,9 @@ pub(super) fn is_loaded(error: &redis::RedisError) -> bool {
     error.to_string().contains("already exists")
 }
 
-/// Removes the function libraries that other versions of sessiontop loaded
-/// (named like ours, with another hash), and returns how many it removed:
-/// without this, every upgrade would leave its predecessor's code in Redis
-/// for good. A node of another version that is still running loses nothing:
-/// its next call finds its function missing and loads it again (`run_until`).
-/// Best effort: an error leaves them where they are.
-pub(super) async fn remove_other_versions(
-    scripts: &Scripts,
-    conn: &mut redis::aio::ConnectionManager,
-) -> usize {
+/// The names of the sessiontop function libraries Redis holds (none when
+/// Redis does not say).
+pub(super) async fn loaded_libraries(conn: &mut redis::aio::ConnectionManager) -> Vec<String> {
     let listed: redis::RedisResult<redis::Value> = redis::cmd("FUNCTION")
         .arg("LIST")
         .arg("LIBRARYNAME")
@@ -112,20 +105,32 @@ pub(super) async fn remove_other_versions(
         .query_async(conn)
         .await;
     let Ok(redis::Value::Array(libraries)) = listed else {
-        return 0;
+        return Vec::new();
     };
+    libraries.into_iter().filter_map(library_name).collect()
+}
+
+/// Removes the function libraries that other versions of sessiontop loaded
+/// (named like ours, with another hash; `loaded` lists what Redis holds),
+/// and returns how many it removed: without this, every upgrade would leave
+/// its predecessor's code in Redis for good. A node of another version that
+/// is still running loses nothing: its next call finds its function missing
+/// and loads it again (`run_until`). Best effort: an error leaves them where
+/// they are.
+pub(super) async fn remove_other_versions(
+    scripts: &Scripts,
+    loaded: &[String],
+    conn: &mut redis::aio::ConnectionManager,
+) -> usize {
     let ours = scripts.all();
     let mut removed = 0;
-    for library in libraries {
-        let Some(name) = library_name(library) else {
-            continue;
-        };
-        if ours.iter().any(|script| script.name == name) {
+    for name in loaded {
+        if ours.iter().any(|script| &script.name == name) {
             continue;
         }
         let deleted: redis::RedisResult<()> = redis::cmd("FUNCTION")
             .arg("DELETE")
-            .arg(&name)
+            .arg(name)
             .query_async(conn)
             .await;
         if deleted.is_ok() {
@@ -135,12 +140,20 @@ pub(super) async fn remove_other_versions(
     removed
 }
 
-/// Loads every function this version calls, so none has to be loaded at
-/// its first call: a Redis at its `maxmemory` refuses `FUNCTION LOAD`, and
-/// the functions that must run then (see `with_prelude`) would be missing.
-/// Best effort: what fails here is loaded at its first call (`run_until`).
-pub(super) async fn load_all(scripts: &Scripts, conn: &mut redis::aio::ConnectionManager) {
+/// Loads every function this version calls that Redis does not hold yet
+/// (`loaded`), so none has to be loaded at its first call: a Redis at its
+/// `maxmemory` refuses `FUNCTION LOAD`, and the functions that must run then
+/// (see `with_prelude`) would be missing. Best effort: what fails here is
+/// loaded at its first call (`run_until`).
+pub(super) async fn load_missing(
+    scripts: &Scripts,
+    loaded: &[String],
+    conn: &mut redis::aio::ConnectionManager,
+) {
     for script in scripts.all() {
+        if loaded.contains(&script.name) {
+            continue;
+        }
         let loaded: redis::RedisResult<()> = redis::cmd("FUNCTION")
             .arg("LOAD")
             .arg(script.library())
