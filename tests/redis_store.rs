@@ -767,6 +767,114 @@ async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     assert_eq!(attributes(&events[0].session), expected);
 }
 
+/// The expiry claim copies each ended session's record into the stream and
+/// the nodes make its `expired` event from it: the event holds the session
+/// exactly as Redis last answered it, whatever its attributes hold, and
+/// names the deadline that ended it. A record an earlier version wrote
+/// (its attributes a table) ends the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_event_holds_the_session_as_it_last_was() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "ends:", policy()).await;
+    let b = node(&redis, "ends:", policy()).await;
+    let mut watch = b.subscribe_after(0).await.unwrap();
+    let old = sessiontop::engine::Handle(0x000a_bcde_f012_3456);
+    let plant = r#"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack('olduser', string.rep('x', 32), now,
+          0, 1000, 28800000, 0, 0, { ip = '192.0.2.1', agent = 'curl' }, 1, 0))
+        redis.call('ZADD', KEYS[2], now + 1000, ARGV[1])"#;
+    redis::cmd("EVAL")
+        .arg(plant)
+        .arg(2)
+        .arg("ends:s")
+        .arg("ends:d")
+        .arg(old.0.to_be_bytes().as_slice())
+        .exec_async(&mut raw_connection(&redis).await)
+        .await
+        .unwrap();
+
+    let mut attributes = BTreeMap::new();
+    attributes.insert("ip".to_owned(), "2001:db8::7".to_owned());
+    attributes.insert(
+        "user_agent".to_owned(),
+        "Mozilla/5.0 (Zoë; 12:30) ✓".to_owned(),
+    );
+    let idle = Login {
+        idle_timeout: Some(Duration::from_secs(1)),
+        attributes: Some(attributes.clone()),
+        ..Login::user("ana:lyst")
+    };
+    let (token, _) = a.login(idle).await.unwrap();
+    let touched = b.touch(token.expose()).await.unwrap();
+    let absolute = Login {
+        absolute_timeout: Some(Duration::from_secs(2)),
+        attributes: Some(attributes),
+        ..Login::user("Bob")
+    };
+    let (_, until) = a.login(absolute).await.unwrap();
+
+    let mut expected = HashMap::from([
+        (
+            touched.handle,
+            (touched.clone(), ExpiryReason::Idle, touched.idle_expires_at),
+        ),
+        (
+            until.handle,
+            (
+                until.clone(),
+                ExpiryReason::Absolute,
+                until.absolute_expires_at,
+            ),
+        ),
+    ]);
+    let mut old_ended = false;
+    while !(expected.is_empty() && old_ended) {
+        let event = next_event(&mut watch).await;
+        if event.kind != EventKind::Expired {
+            continue;
+        }
+        assert_eq!(event.actor, None);
+        assert!(event.at >= event.deadline.unwrap(), "never early");
+        if event.session.handle == old {
+            assert_eq!(event.reason, Some(ExpiryReason::Idle));
+            assert_eq!(event.session.user, "olduser");
+            assert_eq!(
+                serde_json::to_value(&event.session.attributes).unwrap(),
+                serde_json::json!({"ip": "192.0.2.1", "agent": "curl"})
+            );
+            assert_eq!(event.deadline, Some(event.session.idle_expires_at));
+            old_ended = true;
+            continue;
+        }
+        let (view, reason, deadline) = expected
+            .remove(&event.session.handle)
+            .expect("one expired event for each session");
+        assert_eq!(event.reason, Some(reason));
+        assert_eq!(event.deadline, Some(deadline));
+        let ended = sessiontop::engine::SessionView {
+            state: State::Expired,
+            ..view
+        };
+        assert_eq!(event.session, ended);
+    }
+    // The events in Redis's own stream read the same from the other node.
+    let mut again = a.subscribe_after(0).await.unwrap();
+    let mut seen = 0;
+    while seen < 3 {
+        if next_event(&mut again).await.kind == EventKind::Expired {
+            seen += 1;
+        }
+    }
+    let stats = a.stats().await.unwrap();
+    assert_eq!(stats.active, 0);
+    assert_eq!(stats.totals.expired_idle, 2);
+    assert_eq!(stats.totals.expired_absolute, 1);
+}
+
 /// An expiry leaves its member in the user's set (the claim touches no user
 /// key); whoever reads the set next looks past it, and the set itself
 /// expires with the last absolute deadline of its sessions. A member that

@@ -192,12 +192,7 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
         expires,
         idle_timeout,
     ] = numbers;
-    let mut attributes = Attributes::new();
-    while !reader.0.is_empty() {
-        let key = reader.text("attribute name")?;
-        let value = reader.text("attribute value")?;
-        attributes.insert(key.to_owned(), value.to_owned());
-    }
+    let attributes = attributes(reader)?;
     Ok(Parts {
         kind,
         reason,
@@ -220,6 +215,126 @@ fn decode(bytes: &[u8]) -> Result<Parts, String> {
     })
 }
 
+/// Name-value pairs, each part `<length>:<bytes>`, to the end: how the
+/// scripts keep a session's attributes (`attributes` in common.lua).
+fn attributes(mut reader: Reader<'_>) -> Result<Attributes, String> {
+    let mut attributes = Attributes::new();
+    while !reader.0.is_empty() {
+        let key = reader.text("attribute name")?;
+        let value = reader.text("attribute value")?;
+        attributes.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(attributes)
+}
+
+/// What an expiry event needs of a stored session record (`store` in
+/// common.lua: values packed one after another by Redis's cmsgpack).
+struct Record<'a> {
+    user: &'a str,
+    created: Millis,
+    last_seen: Millis,
+    idle_timeout: Millis,
+    absolute: Millis,
+    attributes: &'a [u8],
+}
+
+fn record(mut bytes: &[u8]) -> Result<Record<'_>, String> {
+    const BAD: &str = "a stored session record is unreadable";
+    fn text<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], String> {
+        let len = rmp::decode::read_str_len(bytes).map_err(|_| BAD)? as usize;
+        let (text, rest) = bytes.split_at_checked(len).ok_or(BAD)?;
+        *bytes = rest;
+        Ok(text)
+    }
+    // cmsgpack writes a whole Lua number as an integer, and any other as a float.
+    fn number(bytes: &mut &[u8]) -> Result<Millis, String> {
+        match bytes.first() {
+            Some(0xca) => rmp::decode::read_f32(bytes).map(|n| n as Millis),
+            Some(0xcb) => rmp::decode::read_f64(bytes).map(|n| n as Millis),
+            _ => return rmp::decode::read_int(bytes).map_err(|_| BAD.into()),
+        }
+        .map_err(|_| BAD.into())
+    }
+    let user = std::str::from_utf8(text(&mut bytes)?).map_err(|_| BAD)?;
+    let _verifier = text(&mut bytes)?;
+    let created = number(&mut bytes)?;
+    let seen = number(&mut bytes)?;
+    let idle_timeout = number(&mut bytes)?;
+    let absolute = number(&mut bytes)?;
+    let _announced = number(&mut bytes)?;
+    let _pending = number(&mut bytes)?;
+    let attributes = text(&mut bytes)?;
+    Ok(Record {
+        user,
+        created,
+        last_seen: created + seen,
+        idle_timeout,
+        absolute: created + absolute,
+        attributes,
+    })
+}
+
+/// The `expired` events of a claim's `x` entry (`emit_record` in
+/// common.lua), numbered from `first`, with the numbers `encode` would have
+/// written for each.
+fn expiries(first: u64, batch: &[u8]) -> Result<Vec<Event>, String> {
+    const SHORT: &str = "an expiry entry ends early";
+    let (head, mut rest) = batch.split_at_checked(32).ok_or(SHORT)?;
+    let [at, close_next, closing, count] = le_words(head);
+    let mut events = Vec::new();
+    while let Some((&code, tail)) = rest.split_first() {
+        let (handle, tail) = tail.split_at_checked(8).ok_or(SHORT)?;
+        let mut reader = Reader(tail);
+        let stored = record(reader.part()?)?;
+        rest = reader.0;
+        let idle_deadline = stored.last_seen + stored.idle_timeout;
+        let (reason, deadline) = match code {
+            b'i' => (EndReason::Idle, idle_deadline),
+            b'a' => (EndReason::Absolute, stored.absolute),
+            b'c' => (EndReason::ClosingTime, closing),
+            _ => return Err(format!("an expiry entry has the unknown reason {code}")),
+        };
+        let mut expires = idle_deadline.min(stored.absolute);
+        if close_next != 0 && close_next < expires {
+            expires = close_next;
+        }
+        events.push(Event {
+            seq: first + events.len() as u64,
+            at,
+            kind: EventKind::Expired,
+            reason: Some(reason),
+            limit: None,
+            deadline: Some(deadline),
+            actor: None,
+            session: SessionView {
+                handle: Handle(u64::from_be_bytes(handle.try_into().expect("8 bytes"))),
+                user: CompactString::from(stored.user),
+                attributes: attributes(Reader(stored.attributes))?.into(),
+                created_at: stored.created,
+                last_seen_at: stored.last_seen,
+                idle_expires_at: idle_deadline,
+                absolute_expires_at: stored.absolute,
+                expires_at: expires,
+                idle_timeout_ms: stored.idle_timeout,
+                state: State::Expired,
+            },
+        });
+    }
+    if events.len() as i64 != count {
+        return Err("an expiry entry's count and its sessions disagree".into());
+    }
+    Ok(events)
+}
+
+/// Little-endian 64-bit integers, as Lua's `struct.pack('<i8…')` writes them.
+fn le_words<const N: usize>(bytes: &[u8]) -> [i64; N] {
+    let mut words = [0; N];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *word = i64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    }
+    words
+}
+
 /// An event's nine numbers: `#` and nine little-endian 64-bit integers, or
 /// (written by earlier versions) nine decimal integers separated by spaces.
 fn numbers(part: &[u8]) -> Option<[i64; 9]> {
@@ -228,9 +343,7 @@ fn numbers(part: &[u8]) -> Option<[i64; 9]> {
         if binary.len() != 72 {
             return None;
         }
-        for (n, bytes) in numbers.iter_mut().zip(binary.chunks_exact(8)) {
-            *n = i64::from_le_bytes(bytes.try_into().ok()?);
-        }
+        numbers = le_words(binary);
     } else {
         let mut words = std::str::from_utf8(part).ok()?.split(' ');
         for n in &mut numbers {
@@ -247,7 +360,8 @@ fn numbers(part: &[u8]) -> Option<[i64; 9]> {
 /// common.lua), numbered from it: a field `v`, one event (and `p`, the seq
 /// of its session's previous event, which only the get script reads); or
 /// `b`, several events each written `<length>:<event>` (and `q`, their
-/// `p`s); or (written by older versions) one field `e`, the event as JSON.
+/// `p`s); or `x`, the sessions an expiry claim ended (`expiries`); or
+/// (written by older versions) one field `e`, the event as JSON.
 pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String> {
     match fields {
         [name, value, ..] if name == b"v" => Ok(vec![encoded(first, value)?]),
@@ -262,6 +376,7 @@ pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String
             }
             Ok(events)
         }
+        [name, batch] if name == b"x" => expiries(first, batch),
         [name, json] if name == b"e" => Ok(vec![event(json)?]),
         _ => Err(format!("a stream entry has {} fields", fields.len())),
     }
@@ -270,6 +385,13 @@ pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String
 /// How many seqs the stream entry holds, read without its events, so a
 /// reader goes past one it cannot read without losing its place.
 pub(super) fn span(fields: &[Vec<u8>]) -> u64 {
+    if let [name, batch] = fields
+        && name == b"x"
+        && let Some(head) = batch.get(..32)
+    {
+        let [_, _, _, count] = le_words(head);
+        return u64::try_from(count).unwrap_or(1).max(1);
+    }
     let links = fields
         .chunks_exact(2)
         .find(|pair| pair[0] == b"q")
@@ -406,5 +528,110 @@ mod tests {
             b"0 7 42".to_vec(),
         ];
         assert!(entry(42, &cut).is_err());
+    }
+
+    /// A session record as Redis's cmsgpack packs it (`store` in common.lua).
+    fn stored(user: &str, numbers: [u64; 4], attributes: &[u8]) -> Vec<u8> {
+        let [created, seen, idle, absolute] = numbers;
+        let mut v = Vec::new();
+        rmp::encode::write_str(&mut v, user).unwrap();
+        // The verifier hash: any 32 bytes, packed as a string all the same.
+        rmp::encode::write_str_len(&mut v, 32).unwrap();
+        v.extend_from_slice(&[0xff; 32]);
+        rmp::encode::write_uint(&mut v, created).unwrap();
+        rmp::encode::write_uint(&mut v, seen).unwrap();
+        // A whole number that Lua happened to pack as a float reads the same.
+        rmp::encode::write_f64(&mut v, idle as f64).unwrap();
+        rmp::encode::write_uint(&mut v, absolute).unwrap();
+        rmp::encode::write_uint(&mut v, 0).unwrap();
+        rmp::encode::write_uint(&mut v, 1).unwrap();
+        rmp::encode::write_str_len(&mut v, attributes.len() as u32).unwrap();
+        v.extend_from_slice(attributes);
+        rmp::encode::write_uint(&mut v, 7).unwrap();
+        rmp::encode::write_uint(&mut v, 41).unwrap();
+        v
+    }
+
+    /// A claim's `x` entry: each session's `expired` event is made from the
+    /// record the claim copied, with the numbers `encode` would have written.
+    #[test]
+    fn a_claims_expiries_read_back_from_the_records_it_copied() {
+        let created = 1_800_000_000_000u64;
+        let c = created as i64;
+        // At, the next closing instant (none), the closing instant that ended sessions, how many.
+        let mut batch = Vec::new();
+        for n in [c + 5_000, 0, c + 50, 3] {
+            batch.extend_from_slice(&n.to_le_bytes());
+        }
+        let sessions: [(u8, u64, &str, [u64; 4]); 3] = [
+            (b'i', 1, "al:ce", [created, 100, 700, 9_000]),
+            (b'a', 2, "bob", [created, 2_000, 60_000, 3_000]),
+            (b'c', 3, "émile", [created, 0, 60_000, 90_000]),
+        ];
+        for (code, handle, user, numbers) in sessions {
+            batch.push(code);
+            batch.extend_from_slice(&handle.to_be_bytes());
+            let record = stored(user, numbers, b"2:ip3:a:b10:user_agent0:");
+            batch.extend_from_slice(format!("{}:", record.len()).as_bytes());
+            batch.extend_from_slice(&record);
+        }
+        let fields = [b"x".to_vec(), batch.clone()];
+        assert_eq!(span(&fields), 3);
+        let events = entry(42, &fields).expect("readable");
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [42, 43, 44]);
+        let idle = &events[0];
+        assert_eq!(idle.kind, EventKind::Expired);
+        assert_eq!(
+            (idle.at, idle.actor.as_deref(), idle.limit),
+            (c + 5_000, None, None)
+        );
+        assert_eq!(
+            (idle.reason, idle.deadline),
+            (Some(EndReason::Idle), Some(c + 800))
+        );
+        assert_eq!(idle.session.handle, Handle(1));
+        assert_eq!(idle.session.user, "al:ce");
+        assert_eq!(idle.session.state, State::Expired);
+        assert_eq!(
+            (
+                idle.session.created_at,
+                idle.session.last_seen_at,
+                idle.session.idle_expires_at,
+                idle.session.absolute_expires_at,
+                idle.session.idle_timeout_ms,
+            ),
+            (c, c + 100, c + 800, c + 9_000, 700)
+        );
+        assert_eq!(idle.session.expires_at, c + 800);
+        let json = serde_json::to_value(&idle.session.attributes).unwrap();
+        assert_eq!(json, serde_json::json!({"ip": "a:b", "user_agent": ""}));
+        let absolute = &events[1];
+        assert_eq!(absolute.reason, Some(EndReason::Absolute));
+        assert_eq!(absolute.deadline, Some(c + 3_000));
+        assert_eq!(absolute.session.user, "bob");
+        // The closing time that ended it is its deadline.
+        let closing = &events[2];
+        assert_eq!(closing.reason, Some(EndReason::ClosingTime));
+        assert_eq!(closing.deadline, Some(c + 50));
+        assert_eq!(closing.session.user, "émile");
+
+        // A next closing instant sooner than a session's own deadlines is when it would end.
+        let mut soon = batch.clone();
+        soon[8..16].copy_from_slice(&(c + 500).to_le_bytes());
+        let events = entry(42, &[b"x".to_vec(), soon]).expect("readable");
+        assert_eq!(events[0].session.expires_at, c + 500);
+
+        // A count that does not match, an unknown reason, or a cut entry is
+        // an error, never a panic.
+        let mut miscounted = batch.clone();
+        miscounted[24..32].copy_from_slice(&4i64.to_le_bytes());
+        assert!(entry(42, &[b"x".to_vec(), miscounted]).is_err());
+        let mut unknown = batch.clone();
+        unknown[32] = b'z';
+        assert!(entry(42, &[b"x".to_vec(), unknown]).is_err());
+        for end in 0..batch.len() {
+            assert!(entry(42, &[b"x".to_vec(), batch[..end].to_vec()]).is_err());
+        }
     }
 }

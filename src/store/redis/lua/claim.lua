@@ -5,18 +5,36 @@
 local max = tonumber(ARGV[5])
 local ended = 0
 -- Ends are batched: one HMGET for the records, one HDEL, one ZREM and one
--- HINCRBY per reason for the whole claim, and all the claim's events make
--- one stream entry, so a burst of expiries costs Redis as little as it can.
+-- HINCRBY per reason for the whole claim, and all the claim's expiries make
+-- one stream entry of their records (`emit_record`), so a burst of
+-- expiries costs Redis as little as it can.
 -- The user's set keeps the member: whoever reads that set next drops it,
 -- each login drops a few, and the set expires with its sessions' last
 -- absolute deadline (login.lua).
 local gone, touching, counts = {}, {}, {}
-local function claim(s, r, d)
-  if s.pend == 1 then touching[#touching + 1] = s.h end
+-- Ends the session stored as `v` when its time is up (as `due` decides),
+-- reading the record without making a table of it. Returns whether it
+-- ended, and else its own deadline.
+local function end_if_due(h, v)
+  local _, _, c, ls, idle, ab, _, pend, attrs = cmsgpack.unpack(v)
+  local d, r = c + ls + idle, 'idle'
+  if c + ab <= d then d, r = c + ab, 'absolute' end
+  if CLOSING and c < CLOSING and CLOSING <= d then
+    r, d = 'closing_time', CLOSING
+  elseif d > NOW then
+    return false, d
+  end
+  if pend == 1 then touching[#touching + 1] = h end
   ended = ended + 1
-  gone[ended] = s.h
+  gone[ended] = h
   counts[r] = (counts[r] or 0) + 1
-  emit('expired', s, 'expired', r, d)
+  -- A record of an earlier version holds its attributes as a table.
+  if type(attrs) == 'table' then
+    emit('expired', record(h, v), 'expired', r, d)
+  else
+    emit_record(h, v, r)
+  end
+  return true
 end
 -- Runs `command key handles...` 500 handles at a time (Lua's stack is small).
 local function in_parts(command, key, handles)
@@ -59,13 +77,8 @@ if #due_now > 0 then
     if not recs[i] then
       redis.call('ZREM', K_DUE, h)
     else
-      local s = record(h, recs[i])
-      local r, d = due(s)
-      if r then
-        claim(s, r, d)
-      else
-        redis.call('ZADD', K_DUE, ms((own_deadline(s))), h)
-      end
+      local now_ended, d = end_if_due(h, recs[i])
+      if not now_ended then redis.call('ZADD', K_DUE, ms(d), h) end
     end
   end
 end
@@ -81,15 +94,8 @@ if CLOSING and ended < max then
   local chunk = redis.call('ZRANGE', K_DUE, ms(start), ms(start + budget - 1), 'WITHSCORES')
   local last_score, last_h = nil, nil
   for i = 1, #chunk, 2 do
-    local s = load(chunk[i])
-    if s then
-      local r, d = due(s)
-      if r then
-        claim(s, r, d)
-      else
-        last_score, last_h = chunk[i + 1], chunk[i]
-      end
-    end
+    local v = redis.call('HGET', K_SESS, chunk[i])
+    if v and not end_if_due(chunk[i], v) then last_score, last_h = chunk[i + 1], chunk[i] end
   end
   -- Settled before the cursor is placed: ended entries leave the ranks.
   settle()
