@@ -225,15 +225,23 @@ impl SessionView {
     }
 }
 
-/// Formats engine time as RFC 3339 UTC with milliseconds.
+/// Formats engine time as RFC 3339 UTC with milliseconds, such as
+/// `2026-01-15T08:00:00.000Z` (how times go over the wire: `api::time`).
+/// Every session view and event carries several, so this skips chrono's
+/// `strftime`, which parses its pattern on every call.
 pub fn format_rfc3339(ms: Millis) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         None => "1970-01-01T00:00:00.000Z".to_owned(),
     }
 }
 
-/// Serde for engine time as RFC 3339 strings with milliseconds.
+/// Reads an RFC 3339 time (any offset) as engine time.
+pub fn parse_rfc3339(text: &str) -> Result<Millis, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis())
+}
+
+/// `#[serde(with = "rfc3339_ms")]` for a `Millis` field.
 pub mod rfc3339_ms {
     use super::*;
 
@@ -242,14 +250,12 @@ pub mod rfc3339_ms {
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.timestamp_millis())
-            .map_err(serde::de::Error::custom)
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }
 }
 
-/// Serde for optional engine time.
+/// `#[serde(with = "rfc3339_ms_opt")]` for an `Option<Millis>` field.
 pub mod rfc3339_ms_opt {
     use super::*;
 
@@ -261,13 +267,9 @@ pub mod rfc3339_ms_opt {
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-        let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
-        s.map(|s| {
-            DateTime::parse_from_rfc3339(&s)
-                .map(|t| t.timestamp_millis())
-                .map_err(serde::de::Error::custom)
-        })
-        .transpose()
+        let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        text.map(|text| parse_rfc3339(&text).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -287,6 +289,13 @@ mod tests {
             format_rfc3339(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
         );
+        // Whole seconds and the epoch keep their three digits.
+        assert_eq!(
+            format_rfc3339(1_700_000_000_000),
+            "2023-11-14T22:13:20.000Z"
+        );
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]
