@@ -77,10 +77,16 @@ impl StoreUrl {
                 .get(..scheme.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
             {
-                return Ok(StoreUrl::Redis(format!(
-                    "{scheme}{}",
-                    &value[scheme.len()..]
-                )));
+                let rest = &value[scheme.len()..];
+                // The redis crate would ignore most parameters without a word.
+                if rest.split('#').next().is_some_and(|url| url.contains('?')) {
+                    return Err(
+                        "a Redis URL takes no query (`?…`): the database goes in its path, \
+                                as in redis://HOST:PORT/DB"
+                            .into(),
+                    );
+                }
+                return Ok(StoreUrl::Redis(format!("{scheme}{rest}")));
             }
         }
         let lower = value.to_ascii_lowercase();
@@ -366,6 +372,8 @@ mod tests {
             "redis+tls://:S3cretPW@h:6380",
             "http://:S3cretPW@127.0.0.1:6379/0",
             "localhost:6379",
+            "redis://:S3cretPW@127.0.0.1:6379/0?x=1",
+            "rediss://:S3cretPW@h:6380?db=2#insecure",
         ] {
             let error = StoreUrl::parse(typo).unwrap_err();
             assert!(!error.contains("S3cretPW"), "{typo}: {error}");
