@@ -202,7 +202,8 @@ end
 -- `a`bsolute or `c`losing time), its handle (8 raw bytes) and its record,
 -- `<length>:<record>`. The nodes make the events from it (wire.rs) with
 -- the numbers `encode` would write; Redis copies the record instead of
--- unpacking and encoding it, which takes about 40% off a burst of expiries.
+-- unpacking it and encoding an event, which takes about a quarter off a
+-- claim's time (BENCHMARKS.md).
 -- (The record holds the verifier hash, which the nodes skip: like the
 -- record, it never leaves Redis.) A session is gone from its user's chain
 -- once it ends, so `get` never reads one of these.
