@@ -724,6 +724,34 @@ async fn nodes_finish_growing_the_tables_that_redis_leaves_half_grown() {
 
 /// A session written by an earlier version (its attributes a msgpack map,
 /// not yet kept encoded) is read, touched and listed as before.
+/// Writes a session of user `olduser` as an earlier version stored it (its
+/// attributes, ip 192.0.2.1 and agent curl, a table in the record), idle
+/// for `idle_ms` from now.
+async fn plant_earlier_versions_session(
+    redis: &RedisServer,
+    prefix: &str,
+    handle: sessiontop::engine::Handle,
+    idle_ms: u64,
+) {
+    let plant = r#"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local idle = tonumber(ARGV[2])
+        redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack('olduser', string.rep('x', 32), now,
+          0, idle, 28800000, 0, 0, { ip = '192.0.2.1', agent = 'curl' }, 1, 0))
+        redis.call('ZADD', KEYS[2], now + idle, ARGV[1])"#;
+    redis::cmd("EVAL")
+        .arg(plant)
+        .arg(2)
+        .arg(format!("{prefix}s"))
+        .arg(format!("{prefix}d"))
+        .arg(handle.0.to_be_bytes().as_slice())
+        .arg(idle_ms)
+        .exec_async(&mut raw_connection(redis).await)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     let Some(redis) = RedisServer::start() else {
@@ -731,22 +759,7 @@ async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     };
     let a = node(&redis, "old:", policy()).await;
     let handle = sessiontop::engine::Handle(0x000a_bcde_f012_3456);
-    let mut conn = raw_connection(&redis).await;
-    let old_record = r#"
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack('olduser', string.rep('x', 32), now,
-          0, 1800000, 28800000, 0, 0, { ip = '192.0.2.1', agent = 'curl' }, 1, 0))
-        redis.call('ZADD', KEYS[2], now + 1800000, ARGV[1])"#;
-    redis::cmd("EVAL")
-        .arg(old_record)
-        .arg(2)
-        .arg("old:s")
-        .arg("old:d")
-        .arg(handle.0.to_be_bytes().as_slice())
-        .exec_async(&mut conn)
-        .await
-        .unwrap();
+    plant_earlier_versions_session(&redis, "old:", handle, 1_800_000).await;
     let attributes =
         |view: &sessiontop::engine::SessionView| serde_json::to_value(&view.attributes).unwrap();
     let expected = serde_json::json!({"ip": "192.0.2.1", "agent": "curl"});
@@ -781,21 +794,7 @@ async fn an_expired_event_holds_the_session_as_it_last_was() {
     let b = node(&redis, "ends:", policy()).await;
     let mut watch = b.subscribe_after(0).await.unwrap();
     let old = sessiontop::engine::Handle(0x000a_bcde_f012_3456);
-    let plant = r#"
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack('olduser', string.rep('x', 32), now,
-          0, 1000, 28800000, 0, 0, { ip = '192.0.2.1', agent = 'curl' }, 1, 0))
-        redis.call('ZADD', KEYS[2], now + 1000, ARGV[1])"#;
-    redis::cmd("EVAL")
-        .arg(plant)
-        .arg(2)
-        .arg("ends:s")
-        .arg("ends:d")
-        .arg(old.0.to_be_bytes().as_slice())
-        .exec_async(&mut raw_connection(&redis).await)
-        .await
-        .unwrap();
+    plant_earlier_versions_session(&redis, "ends:", old, 1_000).await;
 
     let mut attributes = BTreeMap::new();
     attributes.insert("ip".to_owned(), "2001:db8::7".to_owned());
