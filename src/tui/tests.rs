@@ -1281,3 +1281,23 @@ fn the_header_shows_the_per_user_limit_and_the_server_node() {
     );
     assert!(!header.contains("sessiontop"), "{header}");
 }
+
+/// A chart's heading shows its time span whole or not at all, whatever the
+/// width: never "expiries (last 2m" cut at the border.
+#[test]
+fn a_charts_time_span_is_never_cut() {
+    for width in 80..=160 {
+        let mut app = fixture::app_with(sessions(), width, 30);
+        let text = screen(&mut app);
+        for line in text.lines().take(6) {
+            for piece in line.split("(last ").skip(1) {
+                assert!(
+                    piece
+                        .trim_start_matches(|c: char| c.is_ascii_digit())
+                        .starts_with("m)"),
+                    "at {width} columns: {line}"
+                );
+            }
+        }
+    }
+}

@@ -106,13 +106,13 @@ fn spark(
     }
     let [title_area, chart] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(title.to_owned(), theme.style(role)),
-            Span::styled(format!(" ({span})"), theme.style(Role::Muted)),
-        ])),
-        title_area,
-    );
+    let mut heading = vec![Span::styled(title.to_owned(), theme.style(role))];
+    // The time span goes whole or not at all: "(last 2m" reads as broken.
+    let span = format!(" ({span})");
+    if title.len() + span.len() <= usize::from(title_area.width) {
+        heading.push(Span::styled(span, theme.style(Role::Muted)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(heading)), title_area);
     frame.render_widget(
         Sparkline::default().data(&data).style(theme.style(role)),
         chart,
