@@ -62,7 +62,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ]),
     ];
     frame.render_widget(Paragraph::new(lines), numbers);
-    let span = format!("last {}m", (BUCKET_MS * active.width as i64) / 60_000);
+    // The charts' time span, whole or not at all ("(last 2m" reads as
+    // broken), and the same on all three: as long as the narrowest chart
+    // fits it after the longest title.
+    let minutes = (BUCKET_MS * active.width as i64) / 60_000;
+    let narrowest = [active, logins, expiries]
+        .iter()
+        .map(|chart| usize::from(chart.width))
+        .min()
+        .unwrap_or(0);
+    let span = [format!(" (last {minutes}m)"), format!(" ({minutes}m)")]
+        .into_iter()
+        .find(|span| "expiries".len() + span.len() <= narrowest)
+        .unwrap_or_default();
     spark(
         frame,
         active,
@@ -106,13 +118,13 @@ fn spark(
     }
     let [title_area, chart] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    let mut heading = vec![Span::styled(title.to_owned(), theme.style(role))];
-    // The time span goes whole or not at all: "(last 2m" reads as broken.
-    let span = format!(" ({span})");
-    if title.len() + span.len() <= usize::from(title_area.width) {
-        heading.push(Span::styled(span, theme.style(Role::Muted)));
-    }
-    frame.render_widget(Paragraph::new(Line::from(heading)), title_area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(title.to_owned(), theme.style(role)),
+            Span::styled(span.to_owned(), theme.style(Role::Muted)),
+        ])),
+        title_area,
+    );
     frame.render_widget(
         Sparkline::default().data(&data).style(theme.style(role)),
         chart,
