@@ -350,6 +350,8 @@ async fn three_racing_nodes_end_each_session_exactly_once() {
         if event.kind == EventKind::Expired {
             assert_eq!(event.reason, Some(ExpiryReason::ClosingTime));
             assert_eq!(event.deadline, Some(deadline));
+            // It expired at the closing instant, as the engine says.
+            assert_eq!(event.session.expires_at, deadline);
             assert!(event.at >= deadline, "never early");
             assert_eq!(event.session.state, State::Expired);
             let before = ended.insert(event.session.handle, event.seq);
@@ -784,7 +786,8 @@ async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
 /// the nodes make its `expired` event from it: the event holds the session
 /// exactly as Redis last answered it, whatever its attributes hold, and
 /// names the deadline that ended it. A record an earlier version wrote
-/// (its attributes a table) ends the same way.
+/// (its attributes a table) ends the same way. The copies leave the
+/// verifier hash behind: the stream never holds one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_event_holds_the_session_as_it_last_was() {
     let Some(redis) = RedisServer::start() else {
@@ -815,6 +818,19 @@ async fn an_expired_event_holds_the_session_as_it_last_was() {
         ..Login::user("Bob")
     };
     let (_, until) = a.login(absolute).await.unwrap();
+    let mut verifiers = Vec::new();
+    for handle in [touched.handle, until.handle] {
+        let verifier: Vec<u8> = redis::cmd("EVAL")
+            .arg("local _, vh = cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) return vh")
+            .arg(1)
+            .arg("ends:s")
+            .arg(handle.0.to_be_bytes().as_slice())
+            .query_async(&mut raw_connection(&redis).await)
+            .await
+            .unwrap();
+        assert_eq!(verifier.len(), 32);
+        verifiers.push(verifier);
+    }
 
     let mut expected = HashMap::from([
         (
@@ -867,6 +883,17 @@ async fn an_expired_event_holds_the_session_as_it_last_was() {
         if next_event(&mut again).await.kind == EventKind::Expired {
             seen += 1;
         }
+    }
+    let entries: Vec<(String, Vec<Vec<u8>>)> = redis::cmd("XRANGE")
+        .arg("ends:e")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw_connection(&redis).await)
+        .await
+        .unwrap();
+    let stream: Vec<u8> = entries.into_iter().flat_map(|(_, f)| f.concat()).collect();
+    for verifier in &verifiers {
+        assert!(!stream.windows(32).any(|w| w == verifier.as_slice()));
     }
     let stats = a.stats().await.unwrap();
     assert_eq!(stats.active, 0);

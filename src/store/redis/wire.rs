@@ -227,36 +227,32 @@ fn attributes(mut reader: Reader<'_>) -> Result<Attributes, String> {
     Ok(attributes)
 }
 
-/// What an expiry event needs of a stored session record (`store` in
-/// common.lua: values packed one after another by Redis's cmsgpack).
+/// What an expiry event needs of a session record as a claim copies it
+/// (`emit_record` in common.lua): the stored record, values packed one
+/// after another by Redis's cmsgpack, less its verifier hash.
 struct Record<'a> {
     user: &'a str,
     created: Millis,
     last_seen: Millis,
     idle_timeout: Millis,
+    idle_deadline: Millis,
     absolute: Millis,
     attributes: &'a [u8],
 }
 
 fn record(mut bytes: &[u8]) -> Result<Record<'_>, String> {
-    const BAD: &str = "a stored session record is unreadable";
+    const BAD: &str = "a copied session record is unreadable";
     fn text<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], String> {
         let len = rmp::decode::read_str_len(bytes).map_err(|_| BAD)? as usize;
         let (text, rest) = bytes.split_at_checked(len).ok_or(BAD)?;
         *bytes = rest;
         Ok(text)
     }
-    // cmsgpack writes a whole Lua number as an integer, and any other as a float.
+    // cmsgpack packs a whole Lua number below 2^63 as an integer.
     fn number(bytes: &mut &[u8]) -> Result<Millis, String> {
-        match bytes.first() {
-            Some(0xca) => rmp::decode::read_f32(bytes).map(|n| n as Millis),
-            Some(0xcb) => rmp::decode::read_f64(bytes).map(|n| n as Millis),
-            _ => return rmp::decode::read_int(bytes).map_err(|_| BAD.into()),
-        }
-        .map_err(|_| BAD.into())
+        rmp::decode::read_int(bytes).map_err(|_| BAD.into())
     }
     let user = std::str::from_utf8(text(&mut bytes)?).map_err(|_| BAD)?;
-    let _verifier = text(&mut bytes)?;
     let created = number(&mut bytes)?;
     let seen = number(&mut bytes)?;
     let idle_timeout = number(&mut bytes)?;
@@ -264,12 +260,14 @@ fn record(mut bytes: &[u8]) -> Result<Record<'_>, String> {
     let _announced = number(&mut bytes)?;
     let _pending = number(&mut bytes)?;
     let attributes = text(&mut bytes)?;
+    let last_seen = created.checked_add(seen).ok_or(BAD)?;
     Ok(Record {
         user,
         created,
-        last_seen: created + seen,
+        last_seen,
         idle_timeout,
-        absolute: created + absolute,
+        idle_deadline: last_seen.checked_add(idle_timeout).ok_or(BAD)?,
+        absolute: created.checked_add(absolute).ok_or(BAD)?,
         attributes,
     })
 }
@@ -287,17 +285,23 @@ fn expiries(first: u64, batch: &[u8]) -> Result<Vec<Event>, String> {
         let mut reader = Reader(tail);
         let stored = record(reader.part()?)?;
         rest = reader.0;
-        let idle_deadline = stored.last_seen + stored.idle_timeout;
-        let (reason, deadline) = match code {
-            b'i' => (EndReason::Idle, idle_deadline),
-            b'a' => (EndReason::Absolute, stored.absolute),
-            b'c' => (EndReason::ClosingTime, closing),
-            _ => return Err(format!("an expiry entry has the unknown reason {code}")),
-        };
-        let mut expires = idle_deadline.min(stored.absolute);
+        // When it would have ended with nothing more happening: its own
+        // deadline or the next closing instant; a session the closing time
+        // ended expired at that instant (as `encode` writes it, and as the
+        // engine says).
+        let mut expires = stored.idle_deadline.min(stored.absolute);
         if close_next != 0 && close_next < expires {
             expires = close_next;
         }
+        let (reason, deadline) = match code {
+            b'i' => (EndReason::Idle, stored.idle_deadline),
+            b'a' => (EndReason::Absolute, stored.absolute),
+            b'c' => {
+                expires = closing;
+                (EndReason::ClosingTime, closing)
+            }
+            _ => return Err(format!("an expiry entry has the unknown reason {code}")),
+        };
         events.push(Event {
             seq: first + events.len() as u64,
             at,
@@ -312,7 +316,7 @@ fn expiries(first: u64, batch: &[u8]) -> Result<Vec<Event>, String> {
                 attributes: attributes(Reader(stored.attributes))?.into(),
                 created_at: stored.created,
                 last_seen_at: stored.last_seen,
-                idle_expires_at: idle_deadline,
+                idle_expires_at: stored.idle_deadline,
                 absolute_expires_at: stored.absolute,
                 expires_at: expires,
                 idle_timeout_ms: stored.idle_timeout,
@@ -325,6 +329,10 @@ fn expiries(first: u64, batch: &[u8]) -> Result<Vec<Event>, String> {
     }
     Ok(events)
 }
+
+/// Bytes a session takes in an `x` entry at the least: its reason, its
+/// handle and `0:`.
+const LEAST_EXPIRY: usize = 1 + 8 + 2;
 
 /// Little-endian 64-bit integers, as Lua's `struct.pack('<i8…')` writes them.
 fn le_words<const N: usize>(bytes: &[u8]) -> [i64; N] {
@@ -376,7 +384,7 @@ pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String
             }
             Ok(events)
         }
-        [name, batch] if name == b"x" => expiries(first, batch),
+        [name, batch, ..] if name == b"x" => expiries(first, batch),
         [name, json] if name == b"e" => Ok(vec![event(json)?]),
         _ => Err(format!("a stream entry has {} fields", fields.len())),
     }
@@ -385,12 +393,16 @@ pub(super) fn entry(first: u64, fields: &[Vec<u8>]) -> Result<Vec<Event>, String
 /// How many seqs the stream entry holds, read without its events, so a
 /// reader goes past one it cannot read without losing its place.
 pub(super) fn span(fields: &[Vec<u8>]) -> u64 {
-    if let [name, batch] = fields
+    if let [name, batch, ..] = fields
         && name == b"x"
         && let Some(head) = batch.get(..32)
     {
+        // A count the entry cannot hold is not believed.
         let [_, _, _, count] = le_words(head);
-        return u64::try_from(count).unwrap_or(1).max(1);
+        return usize::try_from(count)
+            .ok()
+            .filter(|&n| n >= 1 && n <= (batch.len() - 32) / LEAST_EXPIRY)
+            .map_or(1, |n| n as u64);
     }
     let links = fields
         .chunks_exact(2)
@@ -530,19 +542,15 @@ mod tests {
         assert!(entry(42, &cut).is_err());
     }
 
-    /// A session record as Redis's cmsgpack packs it (`store` in common.lua).
-    fn stored(user: &str, numbers: [u64; 4], attributes: &[u8]) -> Vec<u8> {
+    /// A session record as Redis's cmsgpack packs it (`store` in common.lua)
+    /// and a claim copies it, without its verifier hash.
+    fn stored(user: &str, numbers: [i64; 4], attributes: &[u8]) -> Vec<u8> {
         let [created, seen, idle, absolute] = numbers;
         let mut v = Vec::new();
         rmp::encode::write_str(&mut v, user).unwrap();
-        // The verifier hash: any 32 bytes, packed as a string all the same.
-        rmp::encode::write_str_len(&mut v, 32).unwrap();
-        v.extend_from_slice(&[0xff; 32]);
-        rmp::encode::write_uint(&mut v, created).unwrap();
-        rmp::encode::write_uint(&mut v, seen).unwrap();
-        // A whole number that Lua happened to pack as a float reads the same.
-        rmp::encode::write_f64(&mut v, idle as f64).unwrap();
-        rmp::encode::write_uint(&mut v, absolute).unwrap();
+        for n in [created, seen, idle, absolute] {
+            rmp::encode::write_sint(&mut v, n).unwrap();
+        }
         rmp::encode::write_uint(&mut v, 0).unwrap();
         rmp::encode::write_uint(&mut v, 1).unwrap();
         rmp::encode::write_str_len(&mut v, attributes.len() as u32).unwrap();
@@ -556,17 +564,16 @@ mod tests {
     /// record the claim copied, with the numbers `encode` would have written.
     #[test]
     fn a_claims_expiries_read_back_from_the_records_it_copied() {
-        let created = 1_800_000_000_000u64;
-        let c = created as i64;
+        let c = 1_800_000_000_000i64;
         // At, the next closing instant (none), the closing instant that ended sessions, how many.
         let mut batch = Vec::new();
         for n in [c + 5_000, 0, c + 50, 3] {
             batch.extend_from_slice(&n.to_le_bytes());
         }
-        let sessions: [(u8, u64, &str, [u64; 4]); 3] = [
-            (b'i', 1, "al:ce", [created, 100, 700, 9_000]),
-            (b'a', 2, "bob", [created, 2_000, 60_000, 3_000]),
-            (b'c', 3, "émile", [created, 0, 60_000, 90_000]),
+        let sessions: [(u8, u64, &str, [i64; 4]); 3] = [
+            (b'i', 1, "al:ce", [c, 100, 700, 9_000]),
+            (b'a', 2, "bob", [c, 2_000, 60_000, 3_000]),
+            (b'c', 3, "émile", [c, 0, 60_000, 90_000]),
         ];
         for (code, handle, user, numbers) in sessions {
             batch.push(code);
@@ -610,10 +617,11 @@ mod tests {
         assert_eq!(absolute.reason, Some(EndReason::Absolute));
         assert_eq!(absolute.deadline, Some(c + 3_000));
         assert_eq!(absolute.session.user, "bob");
-        // The closing time that ended it is its deadline.
+        // The closing time that ended it is its deadline, and when it expired.
         let closing = &events[2];
         assert_eq!(closing.reason, Some(EndReason::ClosingTime));
         assert_eq!(closing.deadline, Some(c + 50));
+        assert_eq!(closing.session.expires_at, c + 50);
         assert_eq!(closing.session.user, "émile");
 
         // A next closing instant sooner than a session's own deadlines is when it would end.
@@ -633,5 +641,18 @@ mod tests {
         for end in 0..batch.len() {
             assert!(entry(42, &[b"x".to_vec(), batch[..end].to_vec()]).is_err());
         }
+        // Numbers past what a time can be are an error too, not an overflow.
+        let mut huge = batch[..32].to_vec();
+        huge[24..32].copy_from_slice(&1i64.to_le_bytes());
+        huge.push(b'i');
+        huge.extend_from_slice(&7u64.to_be_bytes());
+        let record = stored("x", [i64::MAX, 1, 1, 1], b"");
+        huge.extend_from_slice(format!("{}:", record.len()).as_bytes());
+        huge.extend_from_slice(&record);
+        assert!(entry(42, &[b"x".to_vec(), huge]).is_err());
+        // A count the entry cannot hold is not believed for its span.
+        let mut absurd = batch.clone();
+        absurd[24..32].copy_from_slice(&i64::MAX.to_le_bytes());
+        assert_eq!(span(&[b"x".to_vec(), absurd]), 1);
     }
 }

@@ -17,13 +17,9 @@ local gone, touching, counts = {}, {}, {}
 -- ended, and else its own deadline.
 local function end_if_due(h, v)
   local _, _, c, ls, idle, ab, _, pend, attrs = cmsgpack.unpack(v)
-  local d, r = c + ls + idle, 'idle'
-  if c + ab <= d then d, r = c + ab, 'absolute' end
-  if CLOSING and c < CLOSING and CLOSING <= d then
-    r, d = 'closing_time', CLOSING
-  elseif d > NOW then
-    return false, d
-  end
+  local own, why = deadline_of(c + ls, idle, c + ab)
+  local r, d = ended_by(c, own, why)
+  if not r then return false, own end
   if pend == 1 then touching[#touching + 1] = h end
   ended = ended + 1
   gone[ended] = h

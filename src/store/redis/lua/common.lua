@@ -106,20 +106,23 @@ local function older(a, b)
   return a.h < b.h
 end
 
--- The session's own deadline and its reason; on a tie the absolute limit is named.
-local function own_deadline(s)
-  local idle = s.last_seen + s.idle
-  if s.abs <= idle then return s.abs, 'absolute' end
-  return idle, 'idle'
+-- A session's own deadline and its reason, from when it was last seen, its
+-- idle timeout and its absolute deadline; on a tie the absolute limit is named.
+local function deadline_of(last_seen, idle, abs)
+  local d = last_seen + idle
+  if abs <= d then return abs, 'absolute' end
+  return d, 'idle'
 end
+local function own_deadline(s) return deadline_of(s.last_seen, s.idle, s.abs) end
 
--- Why and when the session ended by now, or nil while it is live.
-local function due(s)
-  local d, r = own_deadline(s)
-  if CLOSING and s.created < CLOSING and CLOSING <= d then return 'closing_time', CLOSING end
+-- Why and when a session created at `created`, whose own deadline is `d`
+-- for reason `r`, ended by now, or nil while it is live.
+local function ended_by(created, d, r)
+  if CLOSING and created < CLOSING and CLOSING <= d then return 'closing_time', CLOSING end
   if d <= NOW then return r, d end
   return nil
 end
+local function due(s) return ended_by(s.created, own_deadline(s)) end
 
 -- When the session ends if nothing happens: its own deadline or the next closing.
 local function ends(s)
@@ -145,8 +148,7 @@ local NUMBERS = '<i8i8i8i8i8i8i8i8i8'
 local NUMBERS_PREFIX = '73:#'
 -- `<length>:` of a value, made once per length.
 local PREFIXES = {}
-local function prefix(v)
-  local n = #v
+local function prefix_of(n)
   local p = PREFIXES[n]
   if not p then
     p = string.format('%d:', n)
@@ -154,6 +156,7 @@ local function prefix(v)
   end
   return p
 end
+local function prefix(v) return PREFIXES[#v] or prefix_of(#v) end
 -- The attributes' part of an event, from name-value pairs: the record keeps it.
 attributes = function(pairs_of)
   local p, i = {}, 0
@@ -165,8 +168,10 @@ attributes = function(pairs_of)
 end
 local function encode(s, state, kind, reason, deadline, actor, limit)
   kind, reason, actor = kind or '', reason or '', actor or ''
+  -- A session the closing time ended expired at that instant, as the engine says.
+  local expires = reason == 'closing_time' and deadline or ends(s)
   local n = struct.pack(NUMBERS, NOW, deadline or 0, limit or 0, s.created, s.last_seen,
-    s.last_seen + s.idle, s.abs, ends(s), s.idle)
+    s.last_seen + s.idle, s.abs, expires, s.idle)
   return prefix(kind) .. kind .. prefix(reason) .. reason .. prefix(actor) .. actor .. '8:' ..
     s.h .. prefix(s.user) .. s.user .. prefix(state) .. state .. NUMBERS_PREFIX .. n .. s.attrs
 end
@@ -193,26 +198,39 @@ local function emit(kind, s, state, reason, deadline, actor, e, limit)
   return e
 end
 
+-- Where the msgpack string that starts at byte `at` of `v` ends (the
+-- index after it): a fixstr, str8, str16 or str32, as cmsgpack packs one.
+local function string_end(v, at)
+  local b = string.byte(v, at)
+  if b < 0xd9 then return at + 1 + b - 0xa0 end
+  if b == 0xd9 then return at + 2 + string.byte(v, at + 1) end
+  local b1, b2, b3, b4 = string.byte(v, at + 1, at + 4)
+  if b == 0xda then return at + 3 + b1 * 256 + b2 end
+  return at + 5 + ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+
 -- An expiry claim's `expired` event for a session it ended, made from the
--- session's stored record `v` as it is: the claim's sessions make one
--- stream entry of their own, after the call's other events (`flush`), with
--- one field `x`: a head of four little-endian 64-bit integers (the time of
--- the events, the next closing instant and the one that ended sessions, 0
--- for none, and how many sessions), then per session its reason (`i`dle,
--- `a`bsolute or `c`losing time), its handle (8 raw bytes) and its record,
--- `<length>:<record>`. The nodes make the events from it (wire.rs) with
--- the numbers `encode` would write; Redis copies the record instead of
--- unpacking it and encoding an event, which takes about a quarter off a
--- claim's time (BENCHMARKS.md).
--- (The record holds the verifier hash, which the nodes skip: like the
--- record, it never leaves Redis.) A session is gone from its user's chain
--- once it ends, so `get` never reads one of these.
+-- session's stored record `v` as it is, less its verifier hash: the
+-- claim's sessions make one stream entry of their own, after the call's
+-- other events (`flush`), with one field `x`: a head of four little-endian
+-- 64-bit integers (the time of the events, the next closing instant and the
+-- one that ended sessions, 0 for none, and how many sessions), then per
+-- session its reason (`i`dle, `a`bsolute or `c`losing time), its handle (8
+-- raw bytes) and its record without the verifier hash (the user, then what
+-- follows the hash), `<length>:<record>`. The nodes make the events from it
+-- (wire.rs) with the numbers `encode` would write; Redis copies the record
+-- instead of unpacking it and encoding an event, which takes about a
+-- quarter off a claim's time (BENCHMARKS.md). A session is gone from its
+-- user's chain once it ends, so `get` never reads one of these.
 local REASON_CODE = { idle = 'i', absolute = 'a', closing_time = 'c' }
 local EX_HEAD = '<i8i8i8i8'
 local function emit_record(h, v, reason)
   if reason == 'closing_time' then EX_CLOSING = CLOSING end
-  local i = EX_N * 4
-  EX[i + 1], EX[i + 2], EX[i + 3], EX[i + 4] = REASON_CODE[reason], h, prefix(v), v
+  local user_end = string_end(v, 1)
+  local hash_end = string_end(v, user_end)
+  local i = EX_N * 5
+  EX[i + 1], EX[i + 2], EX[i + 3] = REASON_CODE[reason], h, prefix_of(#v - (hash_end - user_end))
+  EX[i + 4], EX[i + 5] = string.sub(v, 1, user_end - 1), string.sub(v, hash_end)
   EX_N = EX_N + 1
 end
 
