@@ -219,7 +219,7 @@ end
 -- raw bytes) and its record without the verifier hash (the user, then what
 -- follows the hash), `<length>:<record>`. The nodes make the events from it
 -- (wire.rs) with the numbers `encode` would write; Redis copies the record
--- instead of unpacking it and encoding an event, which takes 13 to 27% off
+-- instead of unpacking it and encoding an event, which takes 13 to 16% off
 -- a claim's time (BENCHMARKS.md). A session is gone from its
 -- user's chain once it ends, so `get` never reads one of these.
 local REASON_CODE = { idle = 'i', absolute = 'a', closing_time = 'c' }
