@@ -271,10 +271,12 @@ impl Origins {
             ConfigError::Invalid {
                 key,
                 value,
+                number,
                 allowed,
             } => ConfigError::Invalid {
                 key: self.origin(key),
                 value,
+                number,
                 allowed,
             },
             ConfigError::OutOfRange {

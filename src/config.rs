@@ -49,14 +49,16 @@ pub enum ConfigError {
         at: String,
         message: String,
     },
-    #[error("{key} = {value:?} is not allowed: {allowed}")]
+    #[error("{} is not allowed: {allowed}", as_written(key, value, *number))]
     Invalid {
         key: &'static str,
         value: String,
+        /// A number, shown without quotes as TOML writes it.
+        number: bool,
         allowed: String,
     },
     /// A duration outside its bounds, echoed as it was written.
-    #[error("{} is {} than allowed ({limit})", as_written(key, value), if *.more { "more" } else { "less" })]
+    #[error("{} is {} than allowed ({limit})", as_written(key, value, false), if *.more { "more" } else { "less" })]
     OutOfRange {
         key: &'static str,
         value: String,
@@ -73,13 +75,16 @@ pub enum ConfigError {
     Usage(String),
 }
 
-/// `key = "value"` as the user wrote it: `--flag value` for a flag,
-/// `VARIABLE=value` for an environment variable.
-fn as_written(key: &str, value: &str) -> String {
+/// `key = "value"` as the user wrote it (a number without quotes, as TOML
+/// writes it): `--flag value` for a flag, `VARIABLE=value` for an
+/// environment variable.
+fn as_written(key: &str, value: &str, number: bool) -> String {
     if key.starts_with("--") {
         format!("{key} {value}")
     } else if key.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         format!("{key}={value}")
+    } else if number {
+        format!("{key} = {value}")
     } else {
         format!("{key} = {value:?}")
     }
@@ -288,7 +293,7 @@ impl PolicyConfig {
         if let Some(limit) = self.max_sessions_per_user
             && !(1..=MAX_SESSION_LIMIT).contains(&limit)
         {
-            return Err(invalid(
+            return Err(invalid_number(
                 "policy.max_sessions_per_user",
                 limit.to_string(),
                 format!("a whole number from 1 to {MAX_SESSION_LIMIT}"),
@@ -340,14 +345,14 @@ const MAX_EVENTS_KEPT: usize = 10_000_000;
 impl EngineConfig {
     pub fn to_driver_config(&self) -> Result<DriverConfig, ConfigError> {
         if !(1..=MAX_EVENTS_KEPT).contains(&self.history) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "engine.history",
                 self.history.to_string(),
                 "a number of events from 1 to 10000000",
             ));
         }
         if !(16..=MAX_EVENTS_KEPT).contains(&self.subscriber_buffer) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "engine.subscriber_buffer",
                 self.subscriber_buffer.to_string(),
                 "a number of events from 16 to 10000000",
@@ -438,14 +443,14 @@ impl ServerConfig {
             Duration::from_millis(10),
         )?;
         if self.body_limit < 256 {
-            return Err(invalid(
+            return Err(invalid_number(
                 "server.body_limit",
                 self.body_limit.to_string(),
                 "a number of bytes >= 256",
             ));
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "server.max_connections",
                 self.max_connections.to_string(),
                 "1 to 1000000",
@@ -538,7 +543,7 @@ impl StoreConfig {
             ));
         }
         if self.history_max_events == 0 {
-            return Err(invalid(
+            return Err(invalid_number(
                 "store.history_max_events",
                 "0",
                 "a number of events >= 1",
@@ -665,25 +670,33 @@ impl DashboardConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let (min, max) = crate::engine::clock::SPEED_RANGE;
         if !(min..=max).contains(&self.speed) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "dashboard.speed",
                 self.speed.to_string(),
                 "a speed factor from 0.5 to 100",
             ));
         }
         if !(1..=120).contains(&self.fps) {
-            return Err(invalid("dashboard.fps", self.fps.to_string(), "1 to 120"));
+            return Err(invalid_number(
+                "dashboard.fps",
+                self.fps.to_string(),
+                "1 to 120",
+            ));
         }
         for (key, value) in [
             ("dashboard.warn_below", self.warn_below),
             ("dashboard.critical_below", self.critical_below),
         ] {
             if !(0.0..=1.0).contains(&value) {
-                return Err(invalid(key, value.to_string(), "a fraction from 0 to 1"));
+                return Err(invalid_number(
+                    key,
+                    value.to_string(),
+                    "a fraction from 0 to 1",
+                ));
             }
         }
         if self.critical_below > self.warn_below {
-            return Err(invalid(
+            return Err(invalid_number(
                 "dashboard.critical_below",
                 self.critical_below.to_string(),
                 format!(
@@ -693,7 +706,7 @@ impl DashboardConfig {
             ));
         }
         if self.event_log == 0 {
-            return Err(invalid(
+            return Err(invalid_number(
                 "dashboard.event_log",
                 "0",
                 "a number of events >= 1",
@@ -742,7 +755,7 @@ impl Default for SimulatorConfig {
 impl SimulatorConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.initial_logins > 10_000 {
-            return Err(invalid(
+            return Err(invalid_number(
                 "simulator.initial_logins",
                 self.initial_logins.to_string(),
                 "0 to 10000",
@@ -750,7 +763,7 @@ impl SimulatorConfig {
         }
         let rate = self.logins_per_minute;
         if !(rate.is_finite() && (0.0..=60_000.0).contains(&rate)) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "simulator.logins_per_minute",
                 rate.to_string(),
                 "a rate from 0 to 60000",
@@ -764,7 +777,7 @@ impl SimulatorConfig {
             ));
         }
         if !(self.returning.is_finite() && (0.0..=1.0).contains(&self.returning)) {
-            return Err(invalid(
+            return Err(invalid_number(
                 "simulator.returning",
                 self.returning.to_string(),
                 "a share from 0 to 1",
@@ -777,7 +790,7 @@ impl SimulatorConfig {
             ("simulator.mix.stay", mix.stay),
         ] {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(invalid(key, value.to_string(), "a share >= 0"));
+                return Err(invalid_number(key, value.to_string(), "a share >= 0"));
             }
         }
         if mix.go_idle + mix.log_out + mix.stay <= 0.0 {
@@ -816,6 +829,21 @@ fn invalid(key: &'static str, value: impl Into<String>, allowed: impl Into<Strin
     ConfigError::Invalid {
         key,
         value: value.into(),
+        number: false,
+        allowed: allowed.into(),
+    }
+}
+
+/// `invalid` for a number, which TOML writes without quotes.
+fn invalid_number(
+    key: &'static str,
+    value: impl Into<String>,
+    allowed: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.into(),
+        number: true,
         allowed: allowed.into(),
     }
 }

@@ -515,3 +515,22 @@ fn event_buffers_too_large_to_allocate_are_refused_not_tried() {
             .is_ok()
     );
 }
+
+/// A refused value is echoed as it was written: a number without quotes,
+/// text in them, a flag and a variable as they are typed.
+#[test]
+fn a_refused_value_is_echoed_as_it_was_written() {
+    assert_eq!(
+        refused("[dashboard]\nfps = 500\n", Uses::Dashboard),
+        "dashboard.fps = 500 is not allowed: 1 to 120"
+    );
+    assert_eq!(
+        refused("[engine]\nhistory = 0\n", Uses::Dashboard),
+        "engine.history = 0 is not allowed: a number of events from 1 to 10000000"
+    );
+    let err = refused("[store]\nkey_prefix = \"a b\"\n", Uses::Server);
+    assert!(
+        err.starts_with("store.key_prefix = \"a b\" is not allowed"),
+        "{err}"
+    );
+}
