@@ -121,6 +121,13 @@ impl StoreUrl {
                 "unknown store scheme {scheme:?}: use memory, file:PATH or redis://HOST:PORT/DB"
             ));
         }
+        if looks_like_redis_without_scheme(value) {
+            return Err(
+                "that looks like a Redis address without redis:// in front: use redis://HOST:PORT/DB \
+                 (for a file of that name, write file: before it)"
+                    .into(),
+            );
+        }
         Ok(StoreUrl::File(PathBuf::from(value)))
     }
 
@@ -326,6 +333,21 @@ fn read_tls_client(
     Ok(client)
 }
 
+/// `[USER]:PASSWORD@HOST:PORT[/DB]` with no scheme: a Redis address whose
+/// `redis://` was left out, which would otherwise name a file (and print
+/// the password as its path).
+fn looks_like_redis_without_scheme(value: &str) -> bool {
+    let Some((credentials, address)) = value.rsplit_once('@') else {
+        return false;
+    };
+    let (host_port, db) = address.split_once('/').unwrap_or((address, "0"));
+    !credentials.contains('/')
+        && host_port.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        })
+        && db.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +374,14 @@ mod tests {
             StoreUrl::parse("file:a:b.db"),
             Ok(StoreUrl::File("a:b.db".into()))
         );
+        // Paths that hold an `@` are still files, unless they read as host:port.
+        for path in ["/var/lib/a@b:1.db", "backup@host.db", "a@b:c"] {
+            assert_eq!(StoreUrl::parse(path), Ok(StoreUrl::File(path.into())));
+        }
+        assert_eq!(
+            StoreUrl::parse("file::pw@h:6379"),
+            Ok(StoreUrl::File(":pw@h:6379".into()))
+        );
     }
 
     #[test]
@@ -374,6 +404,8 @@ mod tests {
             "localhost:6379",
             "redis://:S3cretPW@127.0.0.1:6379/0?x=1",
             "rediss://:S3cretPW@h:6380?db=2#insecure",
+            ":S3cretPW@127.0.0.1:6379",
+            "app:S3cretPW@redis.internal:6379/2",
         ] {
             let error = StoreUrl::parse(typo).unwrap_err();
             assert!(!error.contains("S3cretPW"), "{typo}: {error}");
