@@ -14,5 +14,6 @@ pub mod server;
 pub mod sim;
 pub mod source;
 pub mod store;
+pub mod throttle;
 pub mod tui;
 pub mod units;

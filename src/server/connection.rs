@@ -46,6 +46,7 @@ use tokio::time::Instant;
 use tower_service::Service as _;
 
 use super::metrics::{Refusal, Refusals};
+use crate::throttle::Throttle;
 
 /// Connections accepted past the limit to answer health checks (and 503).
 const OVERFLOW: usize = 32;
@@ -83,7 +84,7 @@ pub async fn serve(
     // Each connection task holds a sender; when all are gone, all are done.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let open = Arc::new(OpenConnections::default());
-    let mut accept_errors = AcceptErrors::default();
+    let accept_errors = Throttle::new(60_000);
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -94,7 +95,7 @@ pub async fn serve(
                 Ok(accepted) => accepted,
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => {
-                    accept_errors.note(&e);
+                    note_accept_error(&accept_errors, &e);
                     // Out of descriptors: wait for connections to close rather than spin.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -642,32 +643,15 @@ fn is_per_connection(e: &io::Error) -> bool {
 }
 
 /// Logs accept errors once, then at most once a minute with how many there were.
-#[derive(Default)]
-struct AcceptErrors {
-    last_logged: Option<Instant>,
-    unlogged: u64,
-}
-
-impl AcceptErrors {
-    fn note(&mut self, e: &io::Error) {
-        let now = Instant::now();
-        match self.last_logged {
-            Some(at) if now.duration_since(at) < Duration::from_secs(60) => self.unlogged += 1,
-            _ => {
-                if self.unlogged > 0 {
-                    tracing::warn!(
-                        "cannot accept connections: {e} ({} more times in the last minute)",
-                        self.unlogged
-                    );
-                } else {
-                    tracing::warn!(
-                        "cannot accept connections: {e}; lower server.max_connections or raise the open-file limit (ulimit -n)"
-                    );
-                }
-                self.last_logged = Some(now);
-                self.unlogged = 0;
-            }
-        }
+fn note_accept_error(throttle: &Throttle, e: &io::Error) {
+    match throttle.admit() {
+        Some(0) => tracing::warn!(
+            "cannot accept connections: {e}; lower server.max_connections or raise the open-file limit (ulimit -n)"
+        ),
+        Some(unlogged) => tracing::warn!(
+            "cannot accept connections: {e} ({unlogged} more times in the last minute)"
+        ),
+        None => {}
     }
 }
 

@@ -36,8 +36,8 @@ mod wire;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -691,9 +691,7 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
     } else {
-        static STARTED: OnceLock<Instant> = OnceLock::new();
-        let now = STARTED.get_or_init(Instant::now).elapsed().as_millis() as i64;
-        match REFUSALS.admit(now) {
+        match REFUSALS.admit() {
             Some(0) => tracing::error!(%error, "Redis refused an operation"),
             Some(unlogged) => tracing::error!(
                 %error,
@@ -708,42 +706,7 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
 
 /// Redis's refusals, logged at most once a second with how many came in
 /// between: while Redis refuses the password, every call fails the same way.
-static REFUSALS: Throttle = Throttle::new(1000);
-
-/// Lets one log line through per `every_ms`, counting those it holds back.
-struct Throttle {
-    every_ms: i64,
-    /// When the last line went out (ms on the caller's clock), or -1.
-    last: AtomicI64,
-    unlogged: AtomicU64,
-}
-
-impl Throttle {
-    const fn new(every_ms: i64) -> Self {
-        Throttle {
-            every_ms,
-            last: AtomicI64::new(-1),
-            unlogged: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether a line may go out at `now_ms`, and then how many were held
-    /// back since the last one.
-    fn admit(&self, now_ms: i64) -> Option<u64> {
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last < 0 || now_ms - last >= self.every_ms;
-        if due
-            && self
-                .last
-                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.unlogged.swap(0, Ordering::Relaxed));
-        }
-        self.unlogged.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
+static REFUSALS: crate::throttle::Throttle = crate::throttle::Throttle::new(1000);
 
 fn broken(what: String) -> StoreError {
     tracing::error!(%what, "unreadable data in Redis");
@@ -1412,20 +1375,6 @@ impl RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// While Redis refuses every call, one line a second says so, with how
-    /// many refusals it left out.
-    #[test]
-    fn refusals_are_logged_once_a_second_with_a_count() {
-        let throttle = Throttle::new(1000);
-        assert_eq!(throttle.admit(0), Some(0));
-        assert_eq!(throttle.admit(10), None);
-        assert_eq!(throttle.admit(999), None);
-        assert_eq!(throttle.admit(1000), Some(2));
-        assert_eq!(throttle.admit(1500), None);
-        assert_eq!(throttle.admit(5000), Some(1));
-        assert_eq!(throttle.admit(5001), None);
-    }
 
     #[test]
     fn a_cursor_reads_back_and_has_the_shape_the_api_allows() {
