@@ -62,16 +62,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
     let inner = block.inner(area);
     let cells = cells(inner, &widths);
-    // The origin is cut with an ellipsis to the width it got, not mid-value by the table.
-    let origin_width = columns
-        .iter()
-        .position(|(c, _)| *c == SortColumn::Origin)
-        .map_or(0, |i| usize::from(cells[i].width));
+    // The user and the origin are cut with an ellipsis to the width they got,
+    // not mid-value by the table.
+    let width_of = |column: SortColumn| {
+        columns
+            .iter()
+            .position(|(c, _)| *c == column)
+            .map_or(0, |i| usize::from(cells[i].width))
+    };
+    let widths_of_text = TextWidths {
+        user: width_of(SortColumn::User),
+        origin: width_of(SortColumn::Origin),
+    };
     let rows: Vec<Row> = on_screen
         .iter()
         .map(|&(position, row)| {
             let is_selected = Some(position) == selected;
-            let mut built = build_row(app, row, clock.now, &columns, origin_width, is_selected);
+            let mut built = build_row(app, row, clock.now, &columns, widths_of_text, is_selected);
             if is_selected {
                 built = built.style(theme.style(Role::Selected));
             }
@@ -229,7 +236,9 @@ fn columns_of(text: &str) -> u16 {
 /// The columns that fit in `width`, with their widths. The countdowns get
 /// the room their widest values on screen need (a cut "24:00:0" reads as
 /// another time), so the flexible origin shrinks first; narrow terminals
-/// then drop the origin, the handle, the start time and last seen.
+/// then drop the origin, the handle, the start time and last seen. The
+/// spare width goes to the origin, or once it is dropped to the user, so it
+/// never sits unused after the last column.
 pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortColumn, Constraint)> {
     let width_of = |column: SortColumn| -> u16 {
         match column {
@@ -262,10 +271,15 @@ pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortCo
         }
         shown.retain(|c| *c != dropped);
     }
+    let flexible = if shown.contains(&SortColumn::Origin) {
+        SortColumn::Origin
+    } else {
+        SortColumn::User
+    };
     shown
         .into_iter()
         .map(|c| {
-            let constraint = if c == SortColumn::Origin {
+            let constraint = if c == flexible {
                 Constraint::Fill(1)
             } else {
                 Constraint::Length(width_of(c))
@@ -273,6 +287,13 @@ pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortCo
             (c, constraint)
         })
         .collect()
+}
+
+/// The widths the user and origin cells got, which their text is cut to.
+#[derive(Clone, Copy)]
+struct TextWidths {
+    user: usize,
+    origin: usize,
 }
 
 /// Origin: "ip · user agent", escaped and cut to `width`, the column's.
@@ -290,7 +311,7 @@ fn build_row<'a>(
     row: &MirrorRow,
     now: i64,
     columns: &[(SortColumn, Constraint)],
-    origin_width: usize,
+    widths: TextWidths,
     selected: bool,
 ) -> Row<'a> {
     let theme = &app.theme;
@@ -313,8 +334,8 @@ fn build_row<'a>(
         return Row::new(columns.iter().map(|(column, _)| {
             match column {
                 SortColumn::Handle => Cell::from(s.handle.to_string()).style(style),
-                SortColumn::User => Cell::from(untrusted(&s.user, 14)).style(style),
-                SortColumn::Origin => Cell::from(origin(s, origin_width)).style(style),
+                SortColumn::User => Cell::from(untrusted(&s.user, widths.user)).style(style),
+                SortColumn::Origin => Cell::from(origin(s, widths.origin)).style(style),
                 SortColumn::Started => {
                     Cell::from(time_of_day(s.created_at, &app.zone())).style(style)
                 }
@@ -337,8 +358,8 @@ fn build_row<'a>(
     let idle_style = countdown_style(app, c.idle_ratio);
     Row::new(columns.iter().map(|(column, _)| match column {
         SortColumn::Handle => Cell::from(s.handle.to_string()),
-        SortColumn::User => Cell::from(untrusted(&s.user, 14)),
-        SortColumn::Origin => Cell::from(origin(s, origin_width)),
+        SortColumn::User => Cell::from(untrusted(&s.user, widths.user)),
+        SortColumn::Origin => Cell::from(origin(s, widths.origin)),
         SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.zone())),
         SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
         SortColumn::Idle => Cell::from(Line::from(vec![
@@ -397,4 +418,31 @@ fn countdown_style(app: &App, ratio: f64) -> Style {
         Role::Good
     };
     app.theme.style(role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the width, the columns shown fill the table: the spare width
+    /// goes to the origin, or to the user once the origin is dropped, and
+    /// never sits blank after the state column.
+    #[test]
+    fn the_columns_fill_every_width() {
+        for gauge in [8, 12] {
+            for width in 70..=220 {
+                let columns = columns(width, gauge, CountdownWidths::default());
+                let widths: Vec<Constraint> = columns.iter().map(|(_, w)| *w).collect();
+                let inner = Rect::new(1, 1, width - 2, 1);
+                let cells = cells(inner, &widths);
+                let last = cells[cells.len() - 1];
+                assert_eq!(last.right(), inner.right(), "width {width}, gauge {gauge}");
+                let user = columns.iter().position(|(c, _)| *c == SortColumn::User);
+                assert!(
+                    cells[user.unwrap()].width >= 14,
+                    "width {width}, gauge {gauge}"
+                );
+            }
+        }
+    }
 }
