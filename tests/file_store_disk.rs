@@ -132,6 +132,11 @@ async fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
         answered,
         "a refused login changes nothing"
     );
+    // The server's /readyz says so.
+    assert!(matches!(
+        sessions.ready().await,
+        Err(StoreError::Unavailable(_))
+    ));
 
     disk.remount("size=64m");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -144,6 +149,10 @@ async fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
             Err(e) => panic!("the store did not recover: {e}"),
         }
     }
+    sessions
+        .ready()
+        .await
+        .expect("ready once writes succeed again");
     sessions.shutdown();
     drop(sessions);
     // Closing and reopening shows that every answered login was kept.

@@ -314,9 +314,17 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
     let (status, body) = b.admin(&client, reqwest::Method::GET, "/v1/admin/events");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "store_unavailable");
-    // Liveness is the process's: the node is up, waiting for Redis.
+    // Liveness is the process's: the node is up, waiting for Redis. Readiness
+    // is the store's: a load balancer's check sends no one to it meanwhile.
     let (status, _) = a.admin(&client, reqwest::Method::GET, "/healthz");
     assert_eq!(status, 200);
+    for node in [&a, &b] {
+        let started = Instant::now();
+        let (status, body) = node.admin(&client, reqwest::Method::GET, "/readyz");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "store_unavailable", "{body}");
+        assert!(started.elapsed() < Duration::from_millis(2500));
+    }
 
     redis.restart();
     for node in [&a, &b] {
@@ -328,6 +336,10 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
             }),
             "the node reconnected by itself"
         );
+    }
+    for node in [&a, &b] {
+        let (status, body) = node.admin(&client, reqwest::Method::GET, "/readyz");
+        assert_eq!((status, body), (200, json!({"status": "ok"})));
     }
     // Nothing answered before the outage was lost (AOF, fsync always).
     assert_eq!(

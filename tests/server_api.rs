@@ -331,7 +331,7 @@ async fn openapi_lists_every_route_the_router_serves() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             documented.push(format!("{} {path}", method.to_uppercase()));
-            let public = path == "/healthz" || path == "/openapi.json";
+            let public = ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str());
             assert_eq!(
                 operation.get("security").is_none(),
                 public,
@@ -375,6 +375,7 @@ async fn openapi_lists_every_route_the_router_serves() {
         "GET /v1/admin/events",
         "GET /metrics",
         "GET /healthz",
+        "GET /readyz",
         "GET /openapi.json",
     ];
     design.sort();

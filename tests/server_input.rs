@@ -114,9 +114,15 @@ async fn every_auth_failure_is_401_or_403_in_the_error_shape() {
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_eq!(server.active().await, 0, "no failed call logged anyone in");
 
-    // /healthz and /openapi.json need no token.
-    let (status, body) = read(server.call(Method::GET, "/healthz", None, None).await).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    // /healthz, /readyz and /openapi.json need no token.
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = read(server.call(Method::GET, path, None, None).await).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"status": "ok"})),
+            "{path}"
+        );
+    }
     let response = server.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(response.status(), StatusCode::OK);
 }

@@ -99,6 +99,7 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .routes(routes!(events::stream))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::healthz))
+        .routes(routes!(openapi::readyz))
         .routes(routes!(openapi::document))
         .split_for_parts();
     let router = router

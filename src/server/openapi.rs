@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and
-//! the two routes that need no token: `/openapi.json` and `/healthz`.
+//! the routes that need no token: `/openapi.json`, `/healthz` and `/readyz`.
 //!
 //! Routes are registered through `utoipa_axum::routes!`, so the router and
 //! the document come from the same list and cannot drift apart. What the
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::ServerState;
-use crate::api::pattern;
+use crate::api::{ApiError, pattern};
 use crate::engine::{MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES, MAX_USER_LEN};
 
 #[derive(utoipa::OpenApi)]
@@ -77,6 +77,22 @@ pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
     })
+}
+
+/// Readiness: 200 while the session store can be reached and written, 503
+/// `store_unavailable` otherwise, so a load balancer sends requests only to
+/// nodes that can serve them. `/healthz` answers while the process runs.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "public",
+    responses((status = 200, description = "The session store can be reached and written", body = Health))
+)]
+pub async fn readyz(State(state): State<Arc<ServerState>>) -> Result<Json<Health>, ApiError> {
+    state.store.ready().await?;
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+    }))
 }
 
 /// This document.
@@ -215,8 +231,8 @@ pub fn refine(doc: &mut Value) {
 
 /// What the connection layer (`connection`) answers before any handler runs,
 /// and so on every operation: 408 when a request's headers or body are too
-/// slow, 503 past the connection limit. A /v1 call may also get 503 from a
-/// store that cannot be written.
+/// slow, 503 past the connection limit. A /v1 call and `/readyz` may also
+/// get 503 from a store that cannot be written.
 fn add_connection_answers(doc: &mut Value) {
     let error_body =
         json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
@@ -236,6 +252,8 @@ fn add_connection_answers(doc: &mut Value) {
         let mut busy = "The server is serving as many connections as it may (`too_many_connections`, server.max_connections); try again after Retry-After".to_owned();
         if path.starts_with("/v1/") {
             busy.push_str(", or the session store cannot be reached or written right now (`store_unavailable`); nothing was changed");
+        } else if path == "/readyz" {
+            busy.push_str(", or the session store cannot be reached or written right now (`store_unavailable`): this node cannot serve sessions");
         }
         responses.insert(
             "503".to_owned(),

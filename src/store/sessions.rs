@@ -161,6 +161,16 @@ impl Sessions {
         }
     }
 
+    /// Whether the store can take a change now: the memory store always, the
+    /// file store while its writes succeed, Redis while it answers. The
+    /// server's `/readyz`, for a load balancer's health check.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Local { .. } => self.writable(),
+            Backend::Redis { redis, .. } => redis.ping().await,
+        }
+    }
+
     /// Refuses a change the store could not keep right now.
     fn writable(&self) -> Result<(), StoreError> {
         match &self.backend {

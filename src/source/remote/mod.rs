@@ -136,9 +136,9 @@ pub(crate) fn base_url(url: &str) -> Result<String, SourceError> {
     // A path is kept as a prefix (a server behind a reverse proxy), unless
     // it already reaches into the API.
     let path = parsed.path().trim_end_matches('/');
-    let api_part = path
-        .split('/')
-        .position(|segment| ["v1", "openapi.json", "healthz", "metrics"].contains(&segment));
+    let api_part = path.split('/').position(|segment| {
+        ["v1", "openapi.json", "healthz", "readyz", "metrics"].contains(&segment)
+    });
     let prefix = match api_part {
         Some(at) => path.split('/').take(at).collect::<Vec<_>>().join("/"),
         None => path.to_owned(),

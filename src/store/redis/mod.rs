@@ -1318,6 +1318,14 @@ impl RedisStore {
     }
 
     /// Cluster-wide counts: every node gives the same.
+    /// Whether Redis answers this node now (within the one-second limit).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.shared.conn();
+        self.shared
+            .within_timeout(redis::cmd("PING").query_async::<()>(&mut conn))
+            .await
+    }
+
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("HGETALL")
