@@ -224,6 +224,34 @@ async fn a_node_whose_clock_is_stepped_back_serves_on() {
     a.logout(token.expose()).await.expect("a logout");
 }
 
+/// Each call carries a deadline on Redis's clock, read from the node's last
+/// sample of it. When Redis's clock is stepped forward, every call arrives
+/// "too late" by that reading, though Redis answered at once: the node reads
+/// Redis's clock again and calls once more, rather than answering 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_on_after_redis_s_clock_is_stepped_forward() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "redis-step:").await;
+    let (token, _) = a.login(Login::user("stepped")).await.unwrap();
+    a.misread_redis_clock_for_tests(10_000);
+    let touched = a
+        .touch(token.expose())
+        .await
+        .expect("a touch right after the step");
+    let redis_now = a.now().await.unwrap();
+    assert!(
+        (touched.last_seen_at - redis_now).abs() < 2_000,
+        "the touch is at Redis's time: {} against {redis_now}",
+        touched.last_seen_at
+    );
+    a.misread_redis_clock_for_tests(10_000);
+    let (token, _) = a.renew(token.expose()).await.expect("a renew");
+    a.misread_redis_clock_for_tests(10_000);
+    a.logout(token.expose()).await.expect("a logout");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_a_wrong_clock_ends_sessions_neither_early_nor_late() {
     let Some(redis) = RedisServer::start() else {

@@ -1318,6 +1318,16 @@ impl RedisStore {
     }
 
     /// Cluster-wide counts: every node gives the same.
+    /// For tests: this node reads Redis's clock `ms` behind where it is, as
+    /// if Redis's clock had just been stepped forward by `ms`.
+    #[doc(hidden)]
+    pub fn misread_redis_clock_for_tests(&self, ms: Millis) {
+        if let Some(sample) = self.shared.skew_sample().as_mut() {
+            sample.redis_now -= ms;
+        }
+        self.shared.skew.fetch_sub(ms, Ordering::Relaxed);
+    }
+
     /// Whether Redis answers this node now (within the one-second limit).
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.shared.conn();
