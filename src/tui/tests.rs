@@ -1305,3 +1305,45 @@ fn a_charts_time_span_is_never_cut() {
         );
     }
 }
+
+/// The footer shows whole hints, never one cut mid-word, and always ends
+/// with help and quit, whatever the width and however long the status.
+#[test]
+fn the_footer_keeps_help_and_quit_and_cuts_no_hint() {
+    let mut app = app();
+    let known: Vec<String> = app
+        .keymap
+        .hints()
+        .into_iter()
+        .map(|(_, key, hint)| format!("{key} {hint}"))
+        .collect();
+    for status in [
+        None,
+        Some("logged in dmitri as 66fda2a3dcd1debe and nine more"),
+    ] {
+        for width in view::MIN_WIDTH..=200 {
+            app.size = (width, 30);
+            app.status = status.map(|text| super::app::Status {
+                text: text.to_owned(),
+                error: false,
+                until_ms: u64::MAX,
+            });
+            let shown = screen(&mut app);
+            let footer = shown.lines().last().unwrap().trim_matches('"');
+            assert!(
+                footer.trim_end().ends_with("? help  q quit"),
+                "{width}: {footer:?}"
+            );
+            let hints = footer.rsplit('│').next().unwrap();
+            for piece in hints.split("  ").map(str::trim).filter(|p| !p.is_empty()) {
+                assert!(
+                    known.iter().any(|k| k == piece),
+                    "{width}: {piece:?} in {footer:?}"
+                );
+            }
+            if status.is_some() {
+                assert!(footer.contains(" logged in dmitri"), "{width}: {footer:?}");
+            }
+        }
+    }
+}

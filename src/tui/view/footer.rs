@@ -10,6 +10,9 @@ use crate::tui::keymap::Action;
 use crate::tui::text::untrusted;
 use crate::tui::theme::Role;
 
+/// The fewest columns of status text worth showing.
+const MIN_STATUS: usize = 12;
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut spans = Vec::new();
@@ -24,34 +27,70 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
-    if let Some(status) = &app.status {
-        let role = if status.error {
-            Role::Critical
-        } else {
-            Role::Accent
-        };
-        spans.push(Span::styled(
-            format!(" {} ", untrusted(&status.text, 60)),
-            theme.style(role),
-        ));
-        spans.push(Span::styled("│", theme.style(Role::Muted)));
-    }
-    for (action, key, hint) in app.keymap.hints() {
-        // Keys that only say "not available" here are not advertised.
-        let lesson = app.lesson.is_some();
-        let available = match action {
+    let lesson = app.lesson.is_some();
+    let hints: Vec<(Action, String, &str)> = app
+        .keymap
+        .hints()
+        .into_iter()
+        .filter(|(action, _, _)| match action {
+            // Keys that only say "not available" here are not advertised.
             Action::Faster | Action::Slower => app.info.clock_control,
             Action::Simulator => app.info.simulator,
             Action::Step | Action::AutoPause => lesson,
             // A lesson's footer keeps to the lesson's keys.
             Action::Login | Action::Revoke | Action::Filter => !lesson,
             _ => true,
+        })
+        .collect();
+    let width = usize::from(area.width);
+    let hint_width =
+        |(_, key, hint): &(Action, String, &str)| Line::raw(format!(" {key} {hint} ")).width();
+    // Help and quit always show; the status and the other hints take what
+    // is left, whole or not at all, so nothing is cut mid-word.
+    let kept = |action: &Action| matches!(action, Action::Help | Action::Quit);
+    let mut room = width.saturating_sub(
+        hints
+            .iter()
+            .filter(|h| kept(&h.0))
+            .map(hint_width)
+            .sum::<usize>(),
+    );
+    if let Some(status) = &app.status {
+        let role = if status.error {
+            Role::Critical
+        } else {
+            Role::Accent
         };
-        if !available {
-            continue;
+        // " text " and the "│" after it; a status cut to a few letters says
+        // nothing, so below that it waits for a wider terminal.
+        let text = untrusted(&status.text, room.saturating_sub(3).min(60));
+        if room >= 3 + MIN_STATUS {
+            let shown = format!(" {text} ");
+            room = room.saturating_sub(Line::raw(shown.as_str()).width() + 1);
+            spans.push(Span::styled(shown, theme.style(role)));
+            spans.push(Span::styled("│", theme.style(Role::Muted)));
         }
+    }
+    // Hints go in the key table's order: past the first that does not fit,
+    // only help and quit.
+    let mut full = false;
+    for hint in &hints {
+        if !kept(&hint.0) {
+            // Faster shows only with slower beside it.
+            let pair = match hint.0 {
+                Action::Faster => hints.iter().find(|h| h.0 == Action::Slower),
+                _ => None,
+            };
+            let needs = hint_width(hint) + pair.map_or(0, hint_width);
+            full = full || needs > room;
+            if full {
+                continue;
+            }
+            room -= hint_width(hint);
+        }
+        let (_, key, text) = hint;
         spans.push(Span::styled(format!(" {key}"), theme.style(Role::Key)));
-        spans.push(Span::styled(format!(" {hint} "), theme.style(Role::Muted)));
+        spans.push(Span::styled(format!(" {text} "), theme.style(Role::Muted)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
