@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .filter_map(|position| Some((position, app.mirror.get(position.1)?)))
         .collect();
     let widest = widest_countdowns(app, on_screen.iter().map(|(_, row)| *row), clock.now);
-    let columns = columns(area.width, theme.gauge(), widest);
+    let columns = columns(area.width, theme.gauge(), widest, sort);
     let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
     let inner = block.inner(area);
     let cells = cells(inner, &widths);
@@ -238,10 +238,21 @@ fn columns_of(text: &str) -> u16 {
 /// another time), so the flexible origin shrinks first; narrow terminals
 /// then drop the origin, the handle, the start time and last seen. The
 /// spare width goes to the origin, or once it is dropped to the user, so it
-/// never sits unused after the last column.
-pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortColumn, Constraint)> {
+/// never sits unused after the last column. The column sorted by has room
+/// for its title's arrow.
+pub fn columns(
+    width: u16,
+    gauge: usize,
+    widest: CountdownWidths,
+    sort: SortColumn,
+) -> Vec<(SortColumn, Constraint)> {
     let width_of = |column: SortColumn| -> u16 {
-        match column {
+        let arrow = if column == sort {
+            columns_of(column.title()) + 2
+        } else {
+            0
+        };
+        arrow.max(match column {
             SortColumn::Handle => 16,
             SortColumn::User => 14,
             // The least worth showing: an ip address and a little more.
@@ -253,7 +264,7 @@ pub fn columns(width: u16, gauge: usize, widest: CountdownWidths) -> Vec<(SortCo
             SortColumn::Idle => gauge as u16 + 1 + widest.idle.max(7),
             SortColumn::Absolute => widest.absolute.max(11),
             SortColumn::State => STATE_WIDTH as u16,
-        }
+        })
     };
     let needs = |shown: &[SortColumn]| -> u16 {
         let cells: u16 = shown.iter().map(|c| width_of(*c)).sum();
@@ -430,18 +441,24 @@ mod tests {
     #[test]
     fn the_columns_fill_every_width() {
         for gauge in [8, 12] {
-            for width in 70..=220 {
-                let columns = columns(width, gauge, CountdownWidths::default());
-                let widths: Vec<Constraint> = columns.iter().map(|(_, w)| *w).collect();
-                let inner = Rect::new(1, 1, width - 2, 1);
-                let cells = cells(inner, &widths);
-                let last = cells[cells.len() - 1];
-                assert_eq!(last.right(), inner.right(), "width {width}, gauge {gauge}");
-                let user = columns.iter().position(|(c, _)| *c == SortColumn::User);
-                assert!(
-                    cells[user.unwrap()].width >= 14,
-                    "width {width}, gauge {gauge}"
-                );
+            for sort in SortColumn::ALL {
+                for width in 70..=220 {
+                    let columns = columns(width, gauge, CountdownWidths::default(), sort);
+                    let widths: Vec<Constraint> = columns.iter().map(|(_, w)| *w).collect();
+                    let inner = Rect::new(1, 1, width - 2, 1);
+                    let cells = cells(inner, &widths);
+                    let at = format!("width {width}, gauge {gauge}, sorted by {sort:?}");
+                    assert_eq!(cells[cells.len() - 1].right(), inner.right(), "{at}");
+                    let cell = |column: SortColumn| {
+                        let i = columns.iter().position(|(c, _)| *c == column)?;
+                        Some(cells[i].width)
+                    };
+                    assert!(cell(SortColumn::User).unwrap() >= 14, "{at}");
+                    // The sorted column's title and arrow fit whole.
+                    if let Some(shown) = cell(sort) {
+                        assert!(shown >= columns_of(sort.title()) + 2, "{at}");
+                    }
+                }
             }
         }
     }
