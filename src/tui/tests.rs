@@ -1347,3 +1347,41 @@ fn the_footer_keeps_help_and_quit_and_cuts_no_hint() {
         }
     }
 }
+
+/// The embedded header at its fullest (a closing time, a limit, a slow
+/// paused clock, the simulator): whatever the width, whole words only, no
+/// separator in front, and the badge always shows.
+#[test]
+fn the_embedded_header_leaves_out_whole_parts_at_every_width() {
+    for width in view::MIN_WIDTH..=200 {
+        let mut app = fixture::app_with(sessions(), width, 30);
+        app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+            chrono::NaiveTime::from_hms_opt(23, 59, 0).unwrap(),
+        ));
+        app.info.policy.idle_timeout = std::time::Duration::from_secs(90);
+        app.info.policy.time_zone = chrono_tz::America::Sao_Paulo;
+        app.update(Msg::Tick {
+            clock: ClockReading {
+                now: T0,
+                speed: 0.625,
+                paused: true,
+            },
+            real_ms: 0,
+        });
+        let text = screen(&mut app);
+        let header = text.lines().next().unwrap().trim_matches('"').trim_end();
+        assert!(!header.contains('…'), "{width}: {header}");
+        assert!(!header.starts_with(" │"), "{width}: {header}");
+        assert!(header.contains("closing 23:59"), "{width}: {header}");
+        assert!(header.contains("×0.625  PAUSED"), "{width}: {header}");
+        // The real time, where there is room, comes last.
+        let before_real = header.split(" │ real ").next().unwrap();
+        assert!(
+            before_real.ends_with("PAUSED") || before_real.ends_with("sim on"),
+            "{width}: {header}"
+        );
+        if width >= 120 {
+            assert!(header.contains(" embedded "), "{width}: {header}");
+        }
+    }
+}

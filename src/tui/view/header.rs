@@ -49,12 +49,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // then the words "server time" before the server's clock and "per
     // session" before a range of timeouts, then the mode
     // (a server's URL) is shortened, then the zone's name gives way to its
-    // abbreviation, and last the mode is left out (the node still says which
-    // server answers).
+    // abbreviation, then the mode is left out (the node still says which
+    // server answers), then the word "clock" before the embedded clock, and
+    // last the simulator's state (the footer still offers its key).
     let attempts = (0..=3)
         .map(|leave_out| line(leave_out, usize::MAX))
         .chain([3, 4].map(shortened_mode))
-        .chain(std::iter::once_with(|| line(4, 0)));
+        .chain((4..=LEAVE_OUT_ALL).map(|leave_out| line(leave_out, 0)));
     let mut spans = Vec::new();
     for attempt in attempts {
         spans = attempt;
@@ -78,12 +79,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// The fewest columns the mode is cut to ("127.0…").
 const MIN_MODE: usize = 6;
 
+/// How many of the header's parts `line` can leave out.
+const LEAVE_OUT_ALL: u8 = 6;
+
 /// The mode ("embedded", a server's URL and version) in at most `max`
 /// columns (40 at most). A URL that must be cut loses its scheme first: the
-/// address says more.
+/// address says more. A word ("embedded", "lesson") is whole or left out.
 fn mode(app: &App, max: usize) -> String {
-    if app.lesson.is_some() {
-        return "lesson".to_owned();
+    let word = if app.lesson.is_some() {
+        Some("lesson")
+    } else {
+        (!app.info.remote).then_some(app.info.mode.as_str())
+    };
+    if let Some(word) = word {
+        return if word.len() <= max {
+            word.to_owned()
+        } else {
+            String::new()
+        };
     }
     let mode = app.info.mode.as_str();
     let shown = match (app.info.remote, max < 40) {
@@ -118,9 +131,9 @@ impl Timeouts {
 }
 
 /// The header's spans, leaving out the first `leave_out` of: the title,
-/// "closing off", the label of the server's clock, the zone's full name;
-/// the mode is cut to
-/// `mode_max` columns, or left out at 0.
+/// "closing off", the label of the server's clock, the zone's full name,
+/// the label of the embedded clock, the simulator's state; the mode is cut
+/// to `mode_max` columns, or left out at 0.
 fn line(
     app: &App,
     area: Rect,
@@ -143,6 +156,7 @@ fn line(
     // "per session" goes with the clock's label, before anything is cut.
     let per_session = wide && clock_label;
     let zone_name = leave_out < 4;
+    let (embedded_clock_label, simulator) = (leave_out < 5, leave_out < 6);
     let mut spans = Vec::new();
     if title {
         spans.push(Span::styled(" sessiontop ", theme.style(Role::Title)));
@@ -150,8 +164,9 @@ fn line(
     } else {
         spans.push(Span::raw(" "));
     }
-    if mode_max > 0 {
-        spans.push(Span::raw(mode(app, mode_max)));
+    let mode = mode(app, mode_max);
+    if !mode.is_empty() {
+        spans.push(Span::raw(mode));
         spans.push(Span::raw(" "));
     }
     // Which node of the server: a reconnect may land on another.
@@ -162,8 +177,13 @@ fn line(
     }
     let limit = policy.max_sessions_per_user;
     spans.pop_if(|last| last.content == " ");
+    // Nothing before the policy: no separator in front of it.
+    match spans.last() {
+        None => spans.push(Span::raw(" ")),
+        Some(last) if last.content != sep().content => spans.push(sep()),
+        Some(_) => {}
+    }
     spans.extend([
-        sep(),
         Span::styled("idle ", theme.style(Role::Muted)),
         Span::raw(timeout_label(
             &timeouts.idle,
@@ -188,7 +208,9 @@ fn line(
     }
     spans.push(sep());
     if app.info.clock_control {
-        spans.push(Span::styled("clock ", theme.style(Role::Muted)));
+        if embedded_clock_label {
+            spans.push(Span::styled("clock ", theme.style(Role::Muted)));
+        }
         spans.push(Span::styled(
             time_of_day(clock.now, &app.zone()),
             theme.style(Role::Title),
@@ -224,7 +246,7 @@ fn line(
             theme.style(Role::Badge),
         ));
     }
-    if app.info.simulator {
+    if app.info.simulator && simulator {
         spans.push(sep());
         spans.push(Span::styled("sim ", theme.style(Role::Muted)));
         spans.push(if app.simulator_on {
