@@ -146,7 +146,17 @@ impl Cast {
 }
 
 impl Drop for Cast {
+    /// Ends the recording as the dashboard leaves the terminal: the cursor
+    /// shown and the alternate screen left (those bytes go to the terminal
+    /// itself, not through `Screen`), so a player returns to its own screen.
     fn drop(&mut self) {
+        if self.size != (0, 0) {
+            let _ = crossterm::queue!(
+                &mut self.pending,
+                crossterm::cursor::Show,
+                crossterm::terminal::LeaveAlternateScreen
+            );
+        }
         self.output();
         let _ = self.file.flush();
     }
@@ -188,5 +198,9 @@ mod tests {
         assert_eq!(lines[3][1], "r");
         assert_eq!(lines[3][2], "100x30");
         assert!(lines[1][0].as_f64().unwrap() <= lines[3][0].as_f64().unwrap());
+        // The last event gives the player its own screen back.
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[4][1], "o");
+        assert!(lines[4][2].as_str().unwrap().ends_with("\x1b[?1049l"));
     }
 }
