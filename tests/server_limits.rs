@@ -479,3 +479,52 @@ async fn ten_thousand_made_up_methods_add_no_metrics_lines() {
         "{after}"
     );
 }
+
+/// A request refused before its body is read (its API token is wrong, say)
+/// leaves the rest of its body on the connection, which then closes: the
+/// answer says so, so a client's pool does not send its next request into
+/// a closing connection. A request whose body was read keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_given_before_the_body_was_read_says_the_connection_closes() {
+    let server = TestServer::start().await;
+    let body = r#"{"user":"a"}"#;
+    let head = |path: &str, token: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    for (path, token, status) in [
+        ("/v1/sessions", "wrong-token-0123456789", "401"),
+        ("/v1/admin/sessions/0000000000000001/touch", APP, "403"),
+        ("/v1/nowhere", APP, "404"),
+    ] {
+        // The head alone: the answer cannot have waited for the body.
+        let mut stream = connect(&server).await;
+        let answer = exchange(&mut stream, &head(path, token)).await;
+        let answer = answer.to_ascii_lowercase();
+        assert!(
+            answer.starts_with(&format!("http/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        let _ = stream.write_all(body.as_bytes()).await;
+        let (_, closed) = read_to_close(&mut stream).await;
+        assert!(closed, "{path}: the connection closes, as it said");
+    }
+
+    // A body the server read: the connection stays for the next request.
+    let mut stream = connect(&server).await;
+    let unknown = r#"{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+    let touch = format!(
+        "POST /v1/sessions/touch HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {APP}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{unknown}",
+        unknown.len()
+    );
+    let answer = exchange(&mut stream, &touch).await.to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 404"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    let again = exchange(&mut stream, &get("/healthz", None)).await;
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+}

@@ -260,7 +260,7 @@ impl Connection {
                     tokio::select! {
                         biased;
                         response = router.call(request) => match response {
-                            Ok(response) => response,
+                            Ok(response) => arrival.close_if_unread(response),
                             Err(never) => match never {},
                         },
                         _ = arrival.overdue(Instant::now() + body_timeout) => {
@@ -364,16 +364,21 @@ fn body_too_slow() -> Response<Body> {
 }
 
 /// Whether a request's body has arrived (or is no longer wanted), so its
-/// deadline can pass unnoticed.
-struct BodyArrival(std::sync::atomic::AtomicBool);
+/// deadline can pass unnoticed, and whether it was read to its end.
+struct BodyArrival {
+    arrived: std::sync::atomic::AtomicBool,
+    read: std::sync::atomic::AtomicBool,
+}
 
 impl BodyArrival {
     /// The request with its body watched, and the watch.
     fn watch(request: Request<Incoming>) -> (Request<Body>, Arc<BodyArrival>) {
         let (parts, body) = request.into_parts();
-        let arrival = Arc::new(BodyArrival(std::sync::atomic::AtomicBool::new(
-            body.is_end_stream(),
-        )));
+        let empty = body.is_end_stream();
+        let arrival = Arc::new(BodyArrival {
+            arrived: std::sync::atomic::AtomicBool::new(empty),
+            read: std::sync::atomic::AtomicBool::new(empty),
+        });
         let body = Body::new(Arriving {
             inner: body,
             arrival: arrival.clone(),
@@ -382,18 +387,33 @@ impl BodyArrival {
     }
 
     fn arrived(&self) {
-        self.0.store(true, Ordering::Release);
+        self.arrived.store(true, Ordering::Release);
     }
 
     /// Resolves at `deadline` if the body has not arrived by then; never otherwise.
     async fn overdue(&self, deadline: Instant) {
-        if !self.0.load(Ordering::Acquire) {
+        if !self.arrived.load(Ordering::Acquire) {
             tokio::time::sleep_until(deadline).await;
-            if !self.0.load(Ordering::Acquire) {
+            if !self.arrived.load(Ordering::Acquire) {
                 return;
             }
         }
         std::future::pending::<()>().await
+    }
+
+    /// A request answered before its body was read (refused by its token,
+    /// say) leaves the rest of the body on the connection, and hyper closes
+    /// it rather than read that. The answer says so (`Connection: close`), so
+    /// a client's pool opens a new connection instead of failing its next
+    /// request on this one.
+    fn close_if_unread(&self, mut response: Response<Body>) -> Response<Body> {
+        if !self.read.load(Ordering::Acquire) {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
@@ -415,6 +435,9 @@ impl HttpBody for Arriving {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if !matches!(frame, Some(Ok(_))) || self.inner.is_end_stream() {
             self.arrival.arrived();
+        }
+        if frame.is_none() || (matches!(frame, Some(Ok(_))) && self.inner.is_end_stream()) {
+            self.arrival.read.store(true, Ordering::Release);
         }
         Poll::Ready(frame)
     }
