@@ -1262,3 +1262,47 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         "each started deployment, and no gone one"
     );
 }
+
+/// The registry is a key like any other: when Redis loses its data, a
+/// running node enters its deployment again as it starts the new history, so
+/// a node of an overlapping deployment is still refused at its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_loses_its_data_overlapping_prefixes_are_still_refused() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let connect = |prefix: &str| {
+        let mut options = RedisOptions::new(redis.url(), policy());
+        options.key_prefix = prefix.to_owned();
+        RedisStore::connect(options)
+    };
+    let mut raw = raw_connection(&redis).await;
+    let inner = connect("lost:u:").await.unwrap();
+    inner.login(login("someone")).await.unwrap();
+    redis::cmd("FLUSHALL").exec_async(&mut raw).await.unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let registered: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(sessiontop::store::redis::REGISTRY)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        if registered.iter().any(|p| p == "lost:u:") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the node did not register again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = connect("lost:").await;
+    let Err(StoreError::Unavailable(why)) = refused else {
+        panic!("a node started around another deployment's keys after a flush");
+    };
+    assert!(why.contains("\"lost:u:\" lies inside"), "{why}");
+    inner
+        .login(login("after"))
+        .await
+        .expect("the inner deployment serves on");
+}

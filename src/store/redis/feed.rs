@@ -273,6 +273,18 @@ async fn follow_reset(shared: &Shared, conn: &mut ConnectionManager) -> Option<u
         "Redis no longer holds the sessions this node knew (restarted without persistence, or \
          flushed): the event stream starts again"
     );
+    // The registry went with the data: this deployment enters it again, so a
+    // node of an overlapping one is still refused at its start. One that
+    // started in between cannot be stopped from here, only named.
+    match super::overlap(conn, &shared.prefix).await {
+        Ok(None) => {}
+        Ok(Some(overlap)) => tracing::error!(
+            "{overlap}; the two deployments now write into each other's keys: stop one of them"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "this deployment's key prefix could not be registered again")
+        }
+    }
     *shared
         .instance
         .lock()
