@@ -284,6 +284,49 @@ async fn a_subscriber_resumes_on_another_node_with_no_gap_and_no_duplicate() {
     ));
 }
 
+/// `[store] history_retention`: entries older than it leave the stream (the
+/// nodes trim it now and then); a client resuming before them must resync,
+/// one after them resumes; the newest entry always stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_is_trimmed_by_age_too() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "age:", policy()).await;
+    let mut times = Vec::new();
+    for user in ["first", "second", "third", "fourth"] {
+        let (_, view) = a.login(login(user)).await.unwrap();
+        times.push(view.created_at);
+        // Redis counts milliseconds: each login at a time of its own.
+        while a.now().await.unwrap() == view.created_at {
+            tokio::task::yield_now().await;
+        }
+    }
+    // Cut before the third login: seqs 1 and 2 go.
+    assert_eq!(a.trim_history_before(times[2]).await.unwrap(), Some(3));
+    assert!(matches!(
+        a.subscribe_after(1).await,
+        Err(SubscribeError::TooOld(_))
+    ));
+    let mut resumed = a.subscribe_after(2).await.unwrap();
+    assert_eq!(next_event(&mut resumed).await.seq, 3);
+    assert_eq!(next_event(&mut resumed).await.seq, 4);
+    // Young enough already: nothing more goes.
+    assert_eq!(a.trim_history_before(times[2]).await.unwrap(), None);
+    // All too old: the newest stays, so a client that read it resumes.
+    assert_eq!(
+        a.trim_history_before(times[3] + 60_000).await.unwrap(),
+        Some(4)
+    );
+    assert!(matches!(
+        a.subscribe_after(2).await,
+        Err(SubscribeError::TooOld(_))
+    ));
+    let resumed = a.subscribe_after(4).await.unwrap();
+    assert!(resumed.backlog.is_empty());
+    assert_eq!(a.trim_history_before(i64::MAX).await.unwrap(), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_older_than_the_streams_retention_must_resync() {
     let Some(redis) = RedisServer::start() else {

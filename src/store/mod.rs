@@ -255,6 +255,7 @@ pub async fn open(
                 tls_root_cert,
                 tls_client,
                 retention: usize::try_from(options.max_events).unwrap_or(usize::MAX),
+                max_event_age: Some(options.max_event_age),
                 clock,
                 ..redis::RedisOptions::new(url.clone(), policy)
             })

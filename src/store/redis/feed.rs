@@ -115,7 +115,7 @@ impl Feed {
     }
 }
 
-type StreamEntries = Vec<(String, Vec<Vec<u8>>)>;
+pub(super) type StreamEntries = Vec<(String, Vec<Vec<u8>>)>;
 
 pub(super) fn seq_of(id: &str) -> Option<u64> {
     id.strip_suffix("-0")?.parse().ok()

@@ -29,6 +29,7 @@
 
 mod expiry;
 mod feed;
+mod history;
 mod rehash;
 mod scripts;
 mod touches;
@@ -97,6 +98,9 @@ pub struct RedisOptions {
     pub policy: Policy,
     /// Events the stream keeps for resuming subscribers (trimmed approximately).
     pub retention: usize,
+    /// How old the stream's events may grow before every node trims them
+    /// (`history`); none: kept until `retention` trims them.
+    pub max_event_age: Option<Duration>,
     /// This node's clock. It only plans when to wake; every deadline is Redis's.
     pub clock: Arc<dyn Clock>,
 }
@@ -111,6 +115,7 @@ impl RedisOptions {
             tls_client: None,
             policy,
             retention: 1_000_000,
+            max_event_age: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -198,6 +203,7 @@ struct Shared {
     scripts: Scripts,
     policy: Policy,
     retention: usize,
+    max_event_age: Option<Duration>,
     /// The history this node follows (see `feed::follow_reset`).
     instance: Mutex<String>,
     node: String,
@@ -918,6 +924,7 @@ impl RedisStore {
             scripts: Scripts::new(),
             policy: options.policy,
             retention: options.retention.max(1),
+            max_event_age: options.max_event_age,
             instance: Mutex::new(instance),
             node: random_hex(4),
             clock: options.clock,
@@ -951,6 +958,7 @@ impl RedisStore {
         tokio::spawn(feed::tail(shared.clone()));
         tokio::spawn(reconnect(shared.clone()));
         tokio::spawn(rehash::help(shared.clone()));
+        tokio::spawn(history::trim(shared.clone()));
         tokio::spawn(expiry::drive(shared));
         Ok(store)
     }
@@ -1326,6 +1334,13 @@ impl RedisStore {
             sample.redis_now -= ms;
         }
         self.shared.skew.fetch_sub(ms, Ordering::Relaxed);
+    }
+
+    /// Trims the event stream of the entries older than `cutoff` (Redis
+    /// time), as the age limit does now and then; the least seq kept.
+    #[doc(hidden)]
+    pub async fn trim_history_before(&self, cutoff: Millis) -> Result<Option<u64>, StoreError> {
+        history::trim_before(&self.shared, cutoff).await
     }
 
     /// Whether Redis answers this node now (within the one-second limit).
