@@ -18,7 +18,7 @@ use super::msg::{Command, Msg};
 use super::theme::Theme;
 use super::view;
 use crate::config::Config;
-use crate::engine::{Event, EventKind, Handle, Millis};
+use crate::engine::{Event, EventKind, Handle, Millis, SessionView};
 use crate::source::{
     ClockReading, CommandOutcome, ConnectionState, SourceInfo, SourceSnapshot, SourceUpdate,
 };
@@ -444,6 +444,25 @@ impl App {
     /// engine's policy zone is the host's unless the config names one.
     pub fn zone(&self) -> chrono_tz::Tz {
         self.info.policy.time_zone
+    }
+
+    /// The closing instant that will end `session` before its absolute
+    /// limit, if one will (whether or not idleness ends it sooner): the next
+    /// after `now` by the closing time a lesson set just now or the policy's,
+    /// or the one the session's own deadline names.
+    pub fn closing_of(&self, session: &SessionView, now: Millis) -> Option<Millis> {
+        let next = self.closing_at.or_else(|| {
+            let policy = &self.info.policy;
+            policy
+                .closing_time
+                .map(|c| c.next_after(now, policy.time_zone))
+        });
+        let named = (session.expires_at < session.idle_expires_at).then_some(session.expires_at);
+        [next, named]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|&at| at < session.absolute_expires_at)
     }
 
     /// Whether the link to the sessions is down, so what is shown may be out of date.

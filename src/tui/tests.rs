@@ -1211,7 +1211,7 @@ fn the_detail_view_shows_the_eviction_and_the_users_live_sessions_against_the_li
     app.info.policy.max_sessions_per_user = None;
     let text = screen(&mut app);
     assert!(
-        text.contains("alice has 1 live session ") && !text.contains("(limit"),
+        text.contains("alice has 1 live session ") && !text.contains("session (limit"),
         "no limit, none shown: {text}"
     );
 }
@@ -1383,5 +1383,71 @@ fn the_embedded_header_leaves_out_whole_parts_at_every_width() {
         if width >= 120 {
             assert!(header.contains(" embedded "), "{width}: {header}");
         }
+    }
+}
+
+/// A closing time before the absolute limits is every live session's hard
+/// end, touched or not, idle deadline sooner or not: the ABSOLUTE column
+/// counts down to it, and the details name it.
+#[test]
+fn the_closing_time_is_every_sessions_hard_end() {
+    let mut app = app();
+    app.info.policy.closing_time = Some(crate::engine::ClosingTime(
+        chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+    ));
+    let text = screen(&mut app);
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains("● active")).collect();
+    assert!(!rows.is_empty(), "{text}");
+    for row in rows {
+        // Carol logged in 7h50m ago: her absolute limit, in 10m, comes first.
+        if !row.contains("carol") {
+            assert!(row.contains(" 1:00:00 close "), "{row}");
+        }
+    }
+    char_key(&mut app, 'j');
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app);
+    assert!(
+        text.contains("closing time      2026-11-26 10:00:00.000 UTC  (in 1:00:00)"),
+        "{text}"
+    );
+}
+
+/// The details of an ended session count down to nothing, and at 80x24 no
+/// line runs into the border: each is whole, shortened, or cut with "…".
+#[test]
+fn the_details_of_an_ended_session_at_80x24() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    let mut ended = app.selected_row().unwrap().session.clone();
+    ended.attributes = std::collections::BTreeMap::from([(
+        "user_agent".to_owned(),
+        "Mozilla/5.0 (X11; Linux x86_64) with a long useragentstring/1.0 (with long comments)"
+            .to_owned(),
+    )])
+    .into();
+    send(&mut app, event(200, EventKind::Touched, T0, &ended));
+    let mut expired = event(201, EventKind::Expired, T0, &ended);
+    expired.reason = Some(ExpiryReason::Idle);
+    expired.deadline = Some(T0);
+    send(&mut app, expired);
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app);
+    let detail: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start_matches('"').starts_with('│') && l.matches('│').count() >= 4)
+        .collect();
+    assert!(text.contains("ended: expired idle"), "{text}");
+    assert!(
+        !text.contains("(in "),
+        "no countdown on an ended session:\n{text}"
+    );
+    assert!(!text.contains("ends at"), "{text}");
+    for line in detail {
+        // The table's border, then the popup's content between its own.
+        let inside = line.split('│').nth(2).unwrap();
+        assert!(
+            inside.ends_with(' ') || inside.ends_with('…'),
+            "cut at the border: {line}"
+        );
     }
 }

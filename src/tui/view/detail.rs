@@ -7,9 +7,13 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
 use super::events::{kind_role, reason};
+use crate::engine::Millis;
 use crate::tui::app::{App, Detail};
 use crate::tui::text::{countdown, date_time, duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
+
+/// The column of field names.
+const NAME_WIDTH: usize = 18;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
     let theme = &app.theme;
@@ -31,55 +35,93 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
 
     let now = app.shown_clock().now;
     let row = app.mirror.get(detail.handle);
+    // What a value may take: the inner width less the name's column.
+    let room = usize::from(inner.width).saturating_sub(NAME_WIDTH + 1);
     let field = |name: &str, value: String| {
         Line::from(vec![
-            Span::styled(format!(" {name:<18}"), theme.style(Role::Muted)),
+            Span::styled(format!(" {name:<NAME_WIDTH$}"), theme.style(Role::Muted)),
             Span::raw(value),
         ])
+    };
+    // The first of `choices` (longest first) that fits whole, else the last cut.
+    let fitted = |choices: &[String]| {
+        choices
+            .iter()
+            .find(|c| Line::raw(c.as_str()).width() <= room)
+            .cloned()
+            .unwrap_or_else(|| untrusted(&choices[choices.len() - 1], room))
     };
     let mut lines = Vec::new();
     match row {
         Some(row) => {
             let s = &row.session;
+            let zone = app.zone();
+            let ended = row.ended.is_some();
             let state = match row.ended {
                 Some((ending, at)) => {
-                    format!(
-                        "ended: {} at {}",
-                        ending.label(),
-                        date_time(at, &app.zone())
-                    )
+                    format!("ended: {} at {}", ending.label(), date_time(at, &zone))
                 }
                 None => "active".to_owned(),
             };
-            lines.push(field("user", untrusted(&s.user, 80)));
-            lines.push(field("user's sessions", user_sessions(app, detail)));
-            lines.push(field("state", state));
-            lines.push(field("created", date_time(s.created_at, &app.zone())));
-            lines.push(field("last seen", date_time(s.last_seen_at, &app.zone())));
+            // A deadline, with how long is left while the session is live.
+            let deadline = |at: Millis, what: &str, span: i64| {
+                let when = date_time(at, &zone);
+                let mut choices = Vec::new();
+                if !ended {
+                    choices.push(format!(
+                        "{when}  (in {}, {what} {})",
+                        countdown(at - now),
+                        duration(span)
+                    ));
+                    choices.push(format!("{when}  (in {})", countdown(at - now)));
+                } else {
+                    choices.push(format!("{when}  ({what} {})", duration(span)));
+                }
+                choices.push(when);
+                fitted(&choices)
+            };
+            lines.push(field("user", untrusted(&s.user, room)));
+            lines.push(field(
+                "user's sessions",
+                fitted(&[user_sessions(app, detail)]),
+            ));
+            lines.push(field("state", fitted(&[state])));
+            lines.push(field("created", date_time(s.created_at, &zone)));
+            lines.push(field("last seen", date_time(s.last_seen_at, &zone)));
             lines.push(field(
                 "idle deadline",
-                format!(
-                    "{}  (in {}, timeout {})",
-                    date_time(s.idle_expires_at, &app.zone()),
-                    countdown(s.idle_expires_at - now),
-                    duration(s.idle_timeout_ms)
-                ),
+                deadline(s.idle_expires_at, "timeout", s.idle_timeout_ms),
             ));
             lines.push(field(
                 "absolute deadline",
-                format!(
-                    "{}  (in {}, limit {})",
-                    date_time(s.absolute_expires_at, &app.zone()),
-                    countdown(s.absolute_expires_at - now),
-                    duration(s.absolute_expires_at - s.created_at)
+                deadline(
+                    s.absolute_expires_at,
+                    "limit",
+                    s.absolute_expires_at - s.created_at,
                 ),
             ));
-            lines.push(field("ends at", date_time(s.expires_at, &app.zone())));
+            if !ended {
+                // The closing time ends the session first if it comes before
+                // its absolute limit, whether or not idleness ends it sooner.
+                let closing = app.closing_of(s, now);
+                if let Some(at) = closing {
+                    let when = date_time(at, &zone);
+                    lines.push(field(
+                        "closing time",
+                        fitted(&[format!("{when}  (in {})", countdown(at - now)), when]),
+                    ));
+                }
+                let ends_at = closing.map_or(s.expires_at, |at| at.min(s.expires_at));
+                lines.push(field("ends at", date_time(ends_at, &zone)));
+            }
             if s.attributes.is_empty() {
                 lines.push(field("attributes", "none".to_owned()));
             }
             for (key, value) in s.attributes.iter() {
-                lines.push(field(&untrusted(key, 16), untrusted(value, 90)));
+                lines.push(field(
+                    &untrusted(key, NAME_WIDTH - 2),
+                    untrusted(value, room),
+                ));
             }
         }
         None => lines.push(Line::styled(

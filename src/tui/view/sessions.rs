@@ -394,16 +394,11 @@ struct Countdowns {
 
 fn countdowns(app: &App, s: &SessionView, now: i64) -> Countdowns {
     let idle_left = s.idle_expires_at - now;
-    // The hard end: the absolute limit, or the closing time when that comes
-    // first (then it is the session's end unless idleness ends it sooner).
-    // A closing time a lesson set just now is newer than the session's view.
-    let expires_at = app.closing_at.map_or(s.expires_at, |c| s.expires_at.min(c));
-    let closing_first = expires_at < s.idle_expires_at && expires_at < s.absolute_expires_at;
-    let hard_end = if closing_first {
-        expires_at
-    } else {
-        s.absolute_expires_at
-    };
+    // The hard end: the absolute limit, or the next closing time when that
+    // comes first, whether or not idleness would end the session sooner.
+    let closing = app.closing_of(s, now);
+    let hard_end = closing.unwrap_or(s.absolute_expires_at);
+    let closing_first = closing.is_some();
     let absolute_left = hard_end - now;
     Countdowns {
         idle_text: countdown(idle_left),
