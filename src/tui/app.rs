@@ -83,6 +83,14 @@ pub enum Confirm {
     },
 }
 
+/// A burst's logins still to be answered, and its refusals so far.
+#[derive(Debug, Default)]
+pub(super) struct Burst {
+    pub(super) left: usize,
+    pub(super) failed: usize,
+    pub(super) error: String,
+}
+
 /// The detail view of one session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detail {
@@ -141,6 +149,9 @@ pub struct App {
     pub frozen: Option<(ClockReading, Vec<SourceUpdate>)>,
     pub status: Option<Status>,
     pub simulator_on: bool,
+    /// The logins of a burst (`N`) still to be answered, and how many of its
+    /// answers were errors: the burst is told as one.
+    pub(super) burst: Option<Burst>,
     /// Lesson mode: progress and captions.
     pub lesson: Option<LessonState>,
     /// The next closing instant, when a lesson has set one (the sessions'
@@ -192,6 +203,7 @@ impl App {
             frozen: None,
             status: None,
             simulator_on: config.simulator.enabled,
+            burst: None,
             lesson: None,
             closing_at: None,
             size_paused: false,
@@ -490,6 +502,26 @@ impl App {
     }
 
     fn on_outcome(&mut self, outcome: Result<CommandOutcome, crate::source::SourceError>) {
+        if let (Some(burst), Ok(CommandOutcome::Done(_)) | Err(_)) = (&mut self.burst, &outcome) {
+            burst.left -= 1;
+            if let Err(e) = &outcome {
+                burst.failed += 1;
+                burst.error = e.to_string();
+            }
+            if burst.left > 0 {
+                return;
+            }
+            let Burst { failed, error, .. } = self.burst.take().unwrap_or_default();
+            let done = BURST - failed;
+            return if failed == 0 {
+                self.set_status(format!("{done} simulated logins"), false)
+            } else {
+                self.set_status(
+                    format!("{done} simulated logins, {failed} refused: {error}"),
+                    true,
+                )
+            };
+        }
         match outcome {
             Ok(CommandOutcome::Done(text)) => self.set_status(text, false),
             Ok(CommandOutcome::Session { text, session }) => {

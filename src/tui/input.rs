@@ -265,6 +265,10 @@ impl App {
 
     /// Ten simulated logins of random users.
     fn burst(&mut self) -> Vec<Command> {
+        self.burst = Some(super::app::Burst {
+            left: BURST,
+            ..Default::default()
+        });
         (0..BURST)
             .map(|_| {
                 let user = sim::random_user(&mut self.rng);

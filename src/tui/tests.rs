@@ -277,6 +277,30 @@ fn shift_n_simulates_a_burst_of_ten_logins() {
             .iter()
             .all(|c| matches!(c, Command::Source(SourceCommand::Login { .. })))
     );
+    // Ten answers are told as one: the burst, not its last login.
+    for i in 0..10 {
+        let outcome = if i == 3 {
+            Err(SourceError::Refused(
+                "max_sessions_reached: ivan has 3 sessions".into(),
+            ))
+        } else {
+            Ok(CommandOutcome::Done(format!(
+                "logged in user{i} as 9f2c4e1a0000000{i}"
+            )))
+        };
+        app.update(Msg::Outcome(outcome));
+    }
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(
+        status.text,
+        "9 simulated logins, 1 refused: max_sessions_reached: ivan has 3 sessions"
+    );
+    assert!(status.error);
+    // A single login afterwards is told as itself.
+    app.update(Msg::Outcome(Ok(CommandOutcome::Done(
+        "logged in ada as 1".into(),
+    ))));
+    assert_eq!(app.status.as_ref().unwrap().text, "logged in ada as 1");
 }
 
 #[test]
