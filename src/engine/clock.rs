@@ -70,16 +70,19 @@ struct VirtualState {
     anchor: Instant,
     speed: f64,
     paused: bool,
+    /// A reading the clock stops at until the hold is moved (see `hold_at`).
+    hold: Option<f64>,
 }
 
 impl VirtualState {
     fn reading(&self, at: Instant) -> f64 {
-        if self.paused {
+        let running = if self.paused {
             self.reading_at_anchor
         } else {
             let elapsed = at.saturating_duration_since(self.anchor).as_secs_f64() * 1000.0;
             self.reading_at_anchor + elapsed * self.speed
-        }
+        };
+        self.hold.map_or(running, |hold| running.min(hold))
     }
 
     /// Moves the anchor to `at` so that a change of speed or pause applies from now on.
@@ -98,6 +101,7 @@ impl VirtualClock {
                 anchor: Instant::now(),
                 speed: clamp_speed(speed),
                 paused: false,
+                hold: None,
             }),
         }
     }
@@ -141,7 +145,19 @@ impl VirtualClock {
         })
     }
 
-    /// Moves the clock forward by `by`, paused or not.
+    /// Stops the clock at `at` (never reading past it, running or stepped)
+    /// until the hold is moved or lifted (`None`); it then goes on from where
+    /// it stopped. A lesson holds it at its next step, so the step happens at
+    /// its scripted instant however late the runner looks, as the driver ends
+    /// sessions at their deadlines.
+    pub fn hold_at(&self, at: Option<Millis>) {
+        self.with_state(|s| {
+            s.reanchor(Instant::now());
+            s.hold = at.map(|at| at as f64);
+        });
+    }
+
+    /// Moves the clock forward by `by`, paused or not (never past a hold).
     pub fn step(&self, by: Duration) {
         self.with_state(|s| {
             s.reanchor(Instant::now());
@@ -165,7 +181,7 @@ impl Clock for VirtualClock {
 
     fn real_wait_until(&self, deadline: Millis) -> Option<Duration> {
         self.with_state(|s| {
-            if s.paused {
+            if s.paused || s.hold.is_some_and(|hold| deadline as f64 > hold) {
                 return None;
             }
             let ahead = deadline as f64 - s.reading(Instant::now());
@@ -189,6 +205,30 @@ mod tests {
         assert_eq!(clock.real_wait_until(5_000), None);
         clock.step(Duration::from_millis(250));
         assert_eq!(clock.now(), 1_250);
+    }
+
+    #[test]
+    fn a_held_clock_stops_at_the_hold_and_goes_on_from_there() {
+        let clock = VirtualClock::paused_at(1_000);
+        clock.hold_at(Some(1_500));
+        clock.step(Duration::from_millis(950));
+        assert_eq!(clock.now(), 1_500, "it never reads past the hold");
+        assert_eq!(
+            clock.real_wait_until(1_600),
+            None,
+            "beyond the hold: not on its own"
+        );
+        clock.hold_at(Some(3_000));
+        assert_eq!(
+            clock.now(),
+            1_500,
+            "moving the hold does not jump the clock"
+        );
+        clock.step(Duration::from_millis(100));
+        assert_eq!(clock.now(), 1_600);
+        clock.hold_at(None);
+        clock.step(Duration::from_millis(5_000));
+        assert_eq!(clock.now(), 6_600);
     }
 
     #[test]

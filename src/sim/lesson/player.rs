@@ -54,14 +54,24 @@ pub struct Player {
 }
 
 impl Player {
+    /// Holds the engine's clock at the first step: see [`Player::play_next`].
     pub fn new(engine: EngineHandle, lesson: &Lesson, start: Millis) -> Self {
-        Player {
+        let player = Player {
             engine,
             steps: lesson.steps.clone(),
             start,
             next: 0,
             sessions: HashMap::new(),
-        }
+        };
+        player.hold_at_next();
+        player
+    }
+
+    /// The clock may not pass the next step until it is played, so a step
+    /// happens at its scripted instant however late a frame finds it due.
+    fn hold_at_next(&self) {
+        let next = self.next_at();
+        self.engine.adjust_clock(|c| c.hold_at(next));
     }
 
     pub fn total(&self) -> usize {
@@ -125,8 +135,16 @@ impl Player {
         }
     }
 
-    /// Plays the next step now, whenever it was due.
+    /// Plays the next step now, whenever it was due, then lets the clock run
+    /// on to the step after it (the clock is held at each step until it is
+    /// played, so "now" is the step's own instant).
     pub fn play_next(&mut self) -> Option<Played> {
+        let played = self.act_next();
+        self.hold_at_next();
+        played
+    }
+
+    fn act_next(&mut self) -> Option<Played> {
         let step = self.steps.get(self.next)?.clone();
         self.next += 1;
         let mut played = Played {

@@ -162,6 +162,40 @@ caption = "later"
     assert_eq!(player.step(), Stepped::Nothing);
 }
 
+/// A running lesson plays its steps when a frame finds them due: a frame
+/// that comes late (a slow machine, a high speed) must not make them late.
+#[tokio::test]
+async fn a_running_lesson_plays_each_step_at_its_scripted_instant_however_late_the_frame() {
+    let lesson = Lesson::bundled("idle-vs-absolute").unwrap();
+    let engine = engine_for(&lesson);
+    let mut subscription = engine.snapshot().subscription;
+    let mut player = Player::new(engine.clone(), &lesson, START);
+    engine.adjust_clock(|c| c.set_paused(false));
+    while !player.finished() {
+        // A frame 450 ms of clock time after the last: the step falls between.
+        engine.adjust_clock(|c| c.step(std::time::Duration::from_millis(450)));
+        player.play_due(engine.now());
+    }
+    let mut touched = Vec::new();
+    let mut created = Vec::new();
+    while let Some(Delivery::Event(event)) = subscription.try_next() {
+        match event.kind {
+            EventKind::Created => created.push(event.at - START),
+            EventKind::Touched => touched.push((event.session.user.to_string(), event.at - START)),
+            _ => {}
+        }
+    }
+    assert_eq!(created, [0, 0, 0], "the logins at 0s");
+    assert!(
+        touched.contains(&("linus".to_owned(), 50_000)),
+        "linus clicks at 50s exactly: {touched:?}"
+    );
+    assert!(
+        touched.iter().all(|(_, at)| at % 10_000 == 0),
+        "every click on its scripted second: {touched:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_closing_time_step_sets_it_relative_to_the_step() {
     let lesson = Lesson::parse(
