@@ -43,7 +43,8 @@ pub struct LessonState {
     pub played: usize,
     /// Pause the clock after every ending.
     pub auto_pause: bool,
-    /// Oldest first; the panel shows the newest at the bottom, like subtitles.
+    /// In the order things happened, oldest first; the panel shows the newest
+    /// at the bottom, like subtitles.
     pub captions: VecDeque<Caption>,
 }
 
@@ -54,6 +55,11 @@ pub struct Caption {
     pub step: usize,
     /// The script's own words for a step (not an event's explanation).
     pub scripted: bool,
+    /// Where it goes among the others: twice the seq of the event it
+    /// explains, or, for a step's words, one more than twice the last event's
+    /// before them. A step's note arrives before the events of its act (they
+    /// come through the source), and still goes after them.
+    order: u64,
     /// Endings that share this caption: same instant, same way, same actor.
     group: Option<Group>,
 }
@@ -76,9 +82,14 @@ impl LessonState {
             auto_pause,
             captions: VecDeque::new(),
         };
-        state.push(format!(
-            "{title}: {summary} Press s to play one step at a time, or Space to let it run."
-        ));
+        state.push(
+            format!(
+                "{title}: {summary} Press s to play one step at a time, or Space to let it run."
+            ),
+            Some(0),
+            false,
+            None,
+        );
         state
     }
 
@@ -86,20 +97,43 @@ impl LessonState {
         self.played >= self.total
     }
 
-    fn push(&mut self, text: String) {
-        self.push_caption(text, None);
+    /// Where a caption of this order goes: after every one not later than it.
+    fn slot(&self, order: Option<u64>) -> (usize, u64) {
+        let last = self.captions.back().map_or(0, |c| c.order);
+        let order = order.unwrap_or(last);
+        let at = self
+            .captions
+            .iter()
+            .rposition(|c| c.order <= order)
+            .map_or(0, |i| i + 1);
+        (at, order)
     }
 
-    fn push_caption(&mut self, text: String, group: Option<Group>) {
+    /// The caption just before where one of this order would go.
+    fn before(&self, order: Option<u64>) -> Option<&Caption> {
+        let (at, _) = self.slot(order);
+        at.checked_sub(1).map(|i| &self.captions[i])
+    }
+
+    fn push(&mut self, text: String, order: Option<u64>, scripted: bool, group: Option<Group>) {
+        let (mut at, order) = self.slot(order);
         if self.captions.len() == CAPTIONS {
+            if at == 0 {
+                return;
+            }
             self.captions.pop_front();
+            at -= 1;
         }
-        self.captions.push_back(Caption {
-            text,
-            step: self.played,
-            scripted: false,
-            group,
-        });
+        self.captions.insert(
+            at,
+            Caption {
+                text,
+                step: self.played,
+                scripted,
+                order,
+                group,
+            },
+        );
     }
 }
 
@@ -111,11 +145,12 @@ impl App {
         match note {
             LessonNote::Played(played) => {
                 lesson.played = lesson.played.max(played.number);
+                let (before, after) = played.events.unzip();
                 if let Some(text) = played.caption {
-                    lesson.push_caption(text, None);
-                    if let Some(last) = lesson.captions.back_mut() {
-                        last.scripted = true;
-                    }
+                    lesson.push(text, before.map(|seq| 2 * seq + 1), true, None);
+                }
+                if let Some(text) = played.note {
+                    lesson.push(text, after.map(|seq| 2 * seq + 1), false, None);
                 }
                 if let Some(closing_at) = played.closing_at {
                     self.closing_at = closing_at;
@@ -141,16 +176,17 @@ impl App {
         let Some(lesson) = &mut self.lesson else {
             return;
         };
+        let order = Some(2 * event.seq);
         if event.kind == EventKind::Touched
             && event.actor.is_none()
-            && lesson.captions.back().is_some_and(|c| c.text == text)
+            && lesson.before(order).is_some_and(|c| c.text == text)
         {
             return;
         }
         // The eviction's caption already says the user logged in once more;
         // the login's own would push it out of a projector's small panel.
         if event.kind == EventKind::Created
-            && lesson.captions.back().is_some_and(|c| {
+            && lesson.before(order).is_some_and(|c| {
                 c.group.as_ref().is_some_and(|g| {
                     g.at == event.at
                         && g.reason == Some(ExpiryReason::Evicted)
@@ -161,16 +197,18 @@ impl App {
             return;
         }
         if !event.kind.is_end() {
-            lesson.push(text);
+            lesson.push(text, order, false, None);
             return;
         }
         let user = event.session.user.to_string();
         let actor = event.actor.as_ref().map(|a| a.to_string());
+        let (slot, _) = lesson.slot(order);
         if let Some(Caption {
             text: shown,
             group: Some(group),
+            order: shared,
             ..
-        }) = lesson.captions.back_mut()
+        }) = slot.checked_sub(1).and_then(|i| lesson.captions.get_mut(i))
             && group.at == event.at
             && group.kind == event.kind
             && group.reason == event.reason
@@ -178,6 +216,7 @@ impl App {
         {
             group.users.push(user);
             *shown = caption::sentence(caption::explain_group(&group.users, event, &zone));
+            *shared = 2 * event.seq;
         } else {
             let group = Group {
                 at: event.at,
@@ -186,7 +225,7 @@ impl App {
                 actor,
                 users: vec![user],
             };
-            lesson.push_caption(text, Some(group));
+            lesson.push(text, order, false, Some(group));
         }
         if auto_pause && !self.clock.paused && !self.pause_requested {
             self.pause_requested = true;

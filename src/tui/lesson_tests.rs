@@ -33,8 +33,7 @@ fn played(app: &mut App, number: usize, caption: &str) {
     app.update(Msg::Lesson(LessonNote::Played(Played {
         number,
         caption: Some(caption.to_owned()),
-        pause: false,
-        closing_at: None,
+        ..Played::default()
     })));
 }
 
@@ -139,6 +138,109 @@ fn every_event_is_explained_in_plain_words_without_lateness() {
     assert!(
         text.contains("touched"),
         "activity is shown in a lesson: {text}"
+    );
+}
+
+/// The caption panel's text with its borders and line breaks taken out.
+fn panel(app: &mut App) -> String {
+    let text = screen(app);
+    let top = text.find("step ").expect("the caption panel");
+    text[top..]
+        .lines()
+        .skip(1)
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace() || c == '"'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where each text starts in the panel; panics if one is not shown.
+fn positions(panel: &str, texts: &[&str]) -> Vec<usize> {
+    texts
+        .iter()
+        .map(|t| {
+            panel
+                .find(t)
+                .unwrap_or_else(|| panic!("{t:?} not shown: {panel}"))
+        })
+        .collect()
+}
+
+/// Checks that `newest` all show, in order and last, and that whatever of
+/// `older` still fits shows above them, in order.
+fn told_in_order(panel: &str, older: &[&str], newest: &[&str]) {
+    let mut at: Vec<usize> = older.iter().filter_map(|t| panel.find(t)).collect();
+    at.extend(positions(panel, newest));
+    assert!(at.is_sorted(), "in the order things happened: {panel}");
+}
+
+#[test]
+fn a_steps_events_are_told_before_its_note_and_the_newest_shows() {
+    // The renewal lesson's fourth step at 100x30: the step's words and its
+    // note reach the dashboard before the renewal's own event does.
+    let mut app = lesson_app(100, 30, false);
+    let ada = sessions()[0].clone();
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 3,
+        events: Some((105, 105)),
+        ..Played::default()
+    })));
+    send(&mut app, event(106, EventKind::Touched, T0, &ada));
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 4,
+        caption: Some("Ada is made an administrator. The app renews her token, as OWASP asks after any privilege change: same session, same handle, new secret.".to_owned()),
+        note: Some("The old token was tried again and refused: only the new one works.".to_owned()),
+        events: Some((106, 107)),
+        ..Played::default()
+    })));
+    send(&mut app, event(107, EventKind::Renewed, T0 + 1_000, &ada));
+    told_in_order(
+        &panel(&mut app),
+        &["alice clicked", "Ada is made an administrator"],
+        &["alice's token was renewed", "The old token was tried again"],
+    );
+}
+
+#[test]
+fn a_long_step_caption_leaves_room_for_the_newest_explanation_at_80x24() {
+    let mut app = lesson_app(80, 24, false);
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 1,
+        caption: Some("Ada logs in. Her session gets two countdowns: idle (1 minute without a click) and absolute (3 minutes after login, however busy she is).".to_owned()),
+        events: Some((100, 101)),
+        ..Played::default()
+    })));
+    send(&mut app, event(101, EventKind::Created, T0, &sessions()[0]));
+    told_in_order(&panel(&mut app), &["Ada logs in."], &["alice logged in"]);
+}
+
+#[test]
+fn an_older_explanation_never_shows_below_the_newest_step() {
+    let mut app = lesson_app(100, 30, false);
+    let all = sessions();
+    for (i, s) in all[..5].iter().enumerate() {
+        app.update(Msg::Lesson(LessonNote::Played(Played {
+            number: i + 1,
+            events: Some((100 + i as u64, 101 + i as u64)),
+            ..Played::default()
+        })));
+        send(&mut app, event(101 + i as u64, EventKind::Created, T0, s));
+    }
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 6,
+        caption: Some("The park announces its closing time.".to_owned()),
+        note: Some(
+            "Closing time is now 18:00: every session still open then ends at that instant."
+                .to_owned(),
+        ),
+        events: Some((105, 105)),
+        ..Played::default()
+    })));
+    let panel = panel(&mut app);
+    let newest = positions(&panel, &["The park announces", "Closing time is now"]);
+    assert!(newest.is_sorted(), "{panel}");
+    assert!(
+        !panel[newest[0]..].contains("logged in"),
+        "an older login is told after the newest step: {panel}"
     );
 }
 
@@ -341,9 +443,9 @@ fn a_closing_time_set_by_the_lesson_shows_in_the_header_and_the_countdowns() {
     let mut app = lesson_app(120, 40, false);
     app.update(Msg::Lesson(LessonNote::Played(Played {
         number: 1,
-        caption: None,
         pause: true,
         closing_at: Some(Some(T0 + 120_000)),
+        ..Played::default()
     })));
     app.update(Msg::Tick {
         clock: ClockReading {

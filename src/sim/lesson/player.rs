@@ -18,12 +18,18 @@ use crate::engine::{
 use crate::sim::scenario::TRAINER;
 
 /// What one played step says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Played {
     /// 1-based.
     pub number: usize,
-    /// The script's caption, or one of our own when the events will not say it.
+    /// The script's caption: what the step is about to do.
     pub caption: Option<String>,
+    /// What came of the act that its events will not say ("the old token was
+    /// tried again and refused"), said after them.
+    pub note: Option<String>,
+    /// The engine's last event before the act and after it: the act's own
+    /// events lie between, so captions can be told in the order things happened.
+    pub events: Option<(u64, u64)>,
     /// The step asks for the clock to pause after it.
     pub pause: bool,
     /// Set when the step changed the closing time: the next closing instant.
@@ -147,11 +153,13 @@ impl Player {
     fn act_next(&mut self) -> Option<Played> {
         let step = self.steps.get(self.next)?.clone();
         self.next += 1;
+        let before = self.engine.stats().last_seq;
         let mut played = Played {
             number: self.next,
             caption: step.caption.clone(),
             pause: step.pause,
-            closing_at: None,
+            events: Some((before, before)),
+            ..Played::default()
         };
         let Some(act) = &step.act else {
             return Some(played);
@@ -166,10 +174,8 @@ impl Player {
             // A step on a session that has already ended is part of the lesson.
             Err(e) => Some(format!("{}, but {e}.", act.describe())),
         };
-        played.caption = match (played.caption.take(), note) {
-            (Some(caption), Some(note)) => Some(format!("{caption} {note}")),
-            (caption, note) => caption.or(note),
-        };
+        played.note = note;
+        played.events = Some((before, self.engine.stats().last_seq));
         Some(played)
     }
 

@@ -123,11 +123,13 @@ async fn a_renewal_retires_the_old_token() {
         match player.step() {
             Stepped::Played(played)
                 if played
-                    .caption
+                    .note
                     .as_deref()
                     .is_some_and(|c| c.contains("old token")) =>
             {
-                break played.caption.unwrap();
+                let (before, after) = played.events.unwrap();
+                assert_eq!(after, before + 1, "the renewal's event, before the note");
+                break played.note.unwrap();
             }
             Stepped::Nothing => panic!("no renewal step"),
             _ => {}
@@ -210,7 +212,7 @@ async fn a_closing_time_step_sets_it_relative_to_the_step() {
         panic!("the closing step")
     };
     assert_eq!(played.closing_at, Some(Some(START + 3 * 60_000)));
-    assert!(played.caption.unwrap().contains("Closing time is now"));
+    assert!(played.note.unwrap().contains("Closing time is now"));
     assert_eq!(player.step(), Stepped::Ending(START + 3 * 60_000));
 }
 

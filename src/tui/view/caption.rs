@@ -1,5 +1,6 @@
 //! Lesson mode's caption panel: the progress line as its title, then what
-//! just happened and why, newest first, and the replay prompt at the end.
+//! just happened and why in the order it happened, the newest at the
+//! bottom, and the replay prompt at the end.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -57,63 +58,34 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
     frame.render_widget(block, area);
     let prompt = finished_prompt(app, lesson);
     let room = usize::from(inner.height) - usize::from(prompt.is_some());
-    // Like subtitles: oldest above, the newest at the bottom; what the latest
-    // step brought stands out, what came before is muted. Only whole captions
-    // are shown. The script's words for the latest step keep their place at
-    // the top even when its events need the room below.
+    // Like subtitles: in the order things happened, the newest at the
+    // bottom; what the latest step brought stands out, what came before is
+    // muted. Only whole captions are shown, as many of the newest as fit; the
+    // newest alone, when it does not, shows as much of itself as fits.
     let width = usize::from(inner.width);
-    let wrapped = |caption: &crate::tui::lesson::Caption| -> Vec<Line<'static>> {
+    let mut shown: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0;
+    for caption in lesson.captions.iter().rev() {
         let style = if caption.step == lesson.played {
             theme.style(Role::Normal).add_modifier(Modifier::BOLD)
         } else {
             theme.style(Role::Muted)
         };
-        wrap(&caption.text, width)
+        let mut lines: Vec<Line> = wrap(&caption.text, width)
             .into_iter()
             .map(|text| Line::styled(text, style))
-            .collect()
-    };
-    let pinned = lesson
-        .captions
-        .iter()
-        .rposition(|c| c.scripted && c.step == lesson.played && lesson.played > 0);
-    let mut top: Vec<Line> = pinned.map_or(Vec::new(), |i| wrapped(&lesson.captions[i]));
-    top.truncate(room);
-    let mut used = top.len();
-    let mut below: Vec<Vec<Line>> = Vec::new();
-    for (i, caption) in lesson.captions.iter().enumerate().rev() {
-        if Some(i) == pinned {
-            continue;
-        }
-        if pinned.is_some_and(|p| i < p) && !below.is_empty() {
-            // Older than the pinned caption: it would have to go above it.
-            break;
-        }
-        let lines = wrapped(caption);
+            .collect();
         if used + lines.len() > room {
-            if pinned.is_none() && below.is_empty() {
-                below.push(lines.into_iter().take(room).collect());
+            if shown.is_empty() {
+                lines.truncate(room);
+                shown.push(lines);
             }
             break;
         }
         used += lines.len();
-        below.push(lines);
+        shown.push(lines);
     }
-    // Room to spare goes to what came before the pinned caption.
-    let mut above: Vec<Vec<Line>> = Vec::new();
-    if let Some(pinned) = pinned {
-        for caption in lesson.captions.iter().take(pinned).rev() {
-            let lines = wrapped(caption);
-            if used + lines.len() > room {
-                break;
-            }
-            used += lines.len();
-            above.push(lines);
-        }
-    }
-    let mut lines: Vec<Line> = above.into_iter().rev().flatten().collect();
-    lines.extend(top);
-    lines.extend(below.into_iter().rev().flatten());
+    let mut lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
     if let Some(prompt) = prompt {
         lines.push(Line::styled(
             format!(" {prompt} "),
