@@ -245,6 +245,50 @@ fn an_older_explanation_never_shows_below_the_newest_step() {
 }
 
 #[test]
+fn the_progress_title_shortens_by_whole_parts_and_is_never_cut_mid_word() {
+    for (title, total) in [
+        ("Idle and absolute timeouts", 12),
+        ("A limit on sessions per user", 10),
+        ("Token renewal after a privilege change", 7),
+    ] {
+        for width in [80, 84, 88, 92, 96, 100, 110, 120] {
+            let mut app = fixture::app_with(sessions()[..5].to_vec(), width, 24);
+            app.info.simulator = false;
+            app.start_lesson(LessonState::new(title, "A summary.", total, true));
+            app.update(Msg::Lesson(LessonNote::Played(Played {
+                number: total,
+                ..Played::default()
+            })));
+            let text = screen(&mut app);
+            let line = text
+                .lines()
+                .find(|l| l.contains(" played") || l.contains("ending"))
+                .unwrap_or_else(|| panic!("no progress at {width}: {text}"));
+            let shown = line
+                .trim_matches('"')
+                .trim_end_matches('┐')
+                .trim_end_matches('─');
+            assert!(
+                shown.ends_with(' '),
+                "{title} at {width} columns is cut: {line}"
+            );
+            assert!(line.contains("played"), "the progress stays: {line}");
+        }
+    }
+    let mut app = fixture::app_with(sessions()[..5].to_vec(), 80, 24);
+    app.start_lesson(LessonState::new("Idle and absolute timeouts", "", 12, true));
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 12,
+        ..Played::default()
+    })));
+    assert!(
+        screen(&mut app)
+            .contains("┌ Idle and absolute timeouts · all 12 steps played · s: the next ending ─"),
+        "at 80 columns the badge makes way, whole"
+    );
+}
+
+#[test]
 fn endings_at_one_instant_share_one_caption() {
     let mut app = lesson_app(120, 40, false);
     for (i, s) in sessions()[..5].iter().enumerate() {

@@ -20,12 +20,79 @@ pub fn finished_prompt(app: &App, lesson: &LessonState) -> Option<&'static str> 
         .then_some("lesson finished: r replay · q quit")
 }
 
-/// "step 4 of 9".
-pub fn progress(app: &App, lesson: &LessonState) -> String {
+/// "step 4 of 9", or once every step is played, "all 9 steps played" and
+/// what the step key still does; from the longest way to say it to the shortest.
+pub fn progress(app: &App, lesson: &LessonState) -> Vec<String> {
+    let n = lesson.total;
     if lesson.steps_done() && app.mirror.active() > 0 {
-        format!("all {} steps played · s: the next ending", lesson.total)
+        vec![
+            format!("all {n} steps played · s: the next ending"),
+            format!("all {n} played · s: next ending"),
+            format!("all {n} steps played"),
+        ]
     } else {
-        format!("step {} of {}", lesson.played, lesson.total)
+        vec![format!("step {} of {n}", lesson.played)]
+    }
+}
+
+/// The panel's title: the lesson's title, the progress and the auto-pause
+/// badge, each whole, shortened or left out (the badge first, then the
+/// progress's hint, then the title's last words), never cut mid-word by the
+/// border.
+fn title(app: &App, lesson: &LessonState, width: usize) -> Line<'static> {
+    let theme = &app.theme;
+    let full_title = untrusted(&lesson.title, 40);
+    let words: Vec<&str> = full_title.split(' ').collect();
+    let mut titles = vec![full_title.clone()];
+    titles.extend(
+        (1..words.len())
+            .rev()
+            .map(|keep| format!("{}…", words[..keep].join(" "))),
+    );
+    titles.push(String::new());
+    let progresses = progress(app, lesson);
+    let badges: &[&str] = if lesson.auto_pause {
+        &["· pauses after endings ", "· auto-pause ", ""]
+    } else {
+        &[""]
+    };
+    let line = |t: usize, p: usize, b: usize| {
+        let mut spans = Vec::new();
+        if titles[t].is_empty() {
+            spans.push(Span::styled(
+                format!(" {} ", progresses[p]),
+                theme.style(Role::Key),
+            ));
+        } else {
+            spans.push(Span::styled(
+                format!(" {} ", titles[t]),
+                theme.style(Role::Title),
+            ));
+            spans.push(Span::styled(
+                format!("· {} ", progresses[p]),
+                theme.style(Role::Key),
+            ));
+        }
+        if !badges[b].is_empty() {
+            spans.push(Span::styled(badges[b], theme.style(Role::Muted)));
+        }
+        Line::from(spans)
+    };
+    let (mut t, mut p, mut b) = (0, 0, 0);
+    loop {
+        let candidate = line(t, p, b);
+        if candidate.width() <= width {
+            return candidate;
+        }
+        if b + 1 < badges.len() {
+            b += 1;
+        } else if p + 1 < progresses.len() {
+            p += 1;
+        } else if t + 1 < titles.len() {
+            t += 1;
+        } else {
+            return candidate;
+        }
     }
 }
 
@@ -34,26 +101,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
         return;
     }
     let theme = &app.theme;
-    let mut title = vec![
-        Span::styled(
-            format!(" {} ", untrusted(&lesson.title, 40)),
-            theme.style(Role::Title),
-        ),
-        Span::styled(
-            format!("· {} ", progress(app, lesson)),
-            theme.style(Role::Key),
-        ),
-    ];
-    if lesson.auto_pause {
-        title.push(Span::styled(
-            "· pauses after endings ",
-            theme.style(Role::Muted),
-        ));
-    }
+    let title = title(app, lesson, usize::from(area.width).saturating_sub(2));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Title))
-        .title(Line::from(title));
+        .title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let prompt = finished_prompt(app, lesson);
