@@ -16,8 +16,9 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use toml::Value;
 
+use crate::config::PolicyConfig;
 use crate::engine::clock::SPEED_RANGE;
-use crate::engine::{MAX_SESSION_LIMIT, OnLimit, Policy};
+use crate::engine::{Bounds, MAX_SESSION_LIMIT, OnLimit, Policy};
 
 pub use player::{Played, Player};
 
@@ -64,6 +65,10 @@ pub struct Lesson {
     pub auto_pause: bool,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// What a login step's own timeouts may be (`min_timeout`, `max_idle_timeout`
+    /// and `max_absolute_timeout` in the lesson's `[policy]`, as in config.toml).
+    pub idle_bounds: Bounds,
+    pub absolute_bounds: Bounds,
     pub closing_time: Option<NaiveTime>,
     /// At most this many live sessions per user; `None`: no limit.
     pub max_sessions_per_user: Option<u32>,
@@ -279,11 +284,16 @@ impl Lesson {
             auto_pause,
             idle_timeout: defaults.idle_timeout,
             absolute_timeout: defaults.absolute_timeout,
+            idle_bounds: defaults.idle_bounds,
+            absolute_bounds: defaults.absolute_bounds,
             closing_time: None,
             max_sessions_per_user: None,
             on_limit: OnLimit::default(),
             steps: Vec::new(),
         };
+        // The lesson's [policy] is checked as config.toml's is, with the
+        // same words: the value as written, and the bound and its key.
+        let mut checked = PolicyConfig::default();
         if let Some(policy) = table.get("policy") {
             let Value::Table(policy) = policy else {
                 return Err("policy must be a table: [policy]".to_owned());
@@ -307,11 +317,13 @@ impl Lesson {
                     .as_str()
                     .ok_or_else(|| format!("policy.{key} = {value} must be a string"))?;
                 let field = |e: String| format!("policy.{key} = {text:?}: {e}");
+                if let Some((name, slot)) = policy_duration(&mut checked, key) {
+                    *slot =
+                        crate::units::parse_timeout(text).map_err(|e| format!("{name}: {e}"))?;
+                    checked.written.insert(name, text.trim().to_owned());
+                    continue;
+                }
                 match key.as_str() {
-                    "idle_timeout" => lesson.idle_timeout = duration(text).map_err(field)?,
-                    "absolute_timeout" => {
-                        lesson.absolute_timeout = duration(text).map_err(field)?
-                    }
                     "closing_time" => lesson.closing_time = Some(time_of_day(text).map_err(field)?),
                     "on_limit" => {
                         lesson.on_limit = match text {
@@ -326,31 +338,17 @@ impl Lesson {
                     }
                     _ => {
                         return Err(format!(
-                            "unknown field policy.{key}; the lesson policy has idle_timeout, absolute_timeout, closing_time, max_sessions_per_user and on_limit"
+                            "unknown field policy.{key}; the lesson policy has idle_timeout, absolute_timeout, closing_time, max_sessions_per_user and on_limit (and, as in config.toml, min_timeout, max_idle_timeout and max_absolute_timeout)"
                         ));
                     }
                 }
             }
         }
-        for (key, value, bounds) in [
-            (
-                "policy.idle_timeout",
-                lesson.idle_timeout,
-                defaults.idle_bounds,
-            ),
-            (
-                "policy.absolute_timeout",
-                lesson.absolute_timeout,
-                defaults.absolute_bounds,
-            ),
-        ] {
-            if !bounds.contains(value) {
-                return Err(format!(
-                    "{key} = {:?} is outside the engine's bounds",
-                    humantime::format_duration(value).to_string()
-                ));
-            }
-        }
+        let policy = checked.to_policy().map_err(|e| e.to_string())?;
+        lesson.idle_timeout = policy.idle_timeout;
+        lesson.absolute_timeout = policy.absolute_timeout;
+        lesson.idle_bounds = policy.idle_bounds;
+        lesson.absolute_bounds = policy.absolute_bounds;
         let steps = match table.get("step") {
             Some(Value::Array(steps)) if !steps.is_empty() => steps,
             _ => return Err("a lesson needs at least one [[step]]".to_owned()),
@@ -365,7 +363,7 @@ impl Lesson {
                 return Err(format!("step {} must be a table: [[step]]", i + 1));
             };
             let step = checker
-                .step(step, &defaults)
+                .step(step, &lesson)
                 .map_err(|e| format!("step {}{e}", i + 1))?;
             lesson.steps.push(step);
         }
@@ -382,9 +380,30 @@ impl Lesson {
             time_zone: zone,
             max_sessions_per_user: self.max_sessions_per_user,
             on_limit: self.on_limit,
+            idle_bounds: self.idle_bounds,
+            absolute_bounds: self.absolute_bounds,
             ..Policy::default()
         }
     }
+}
+
+/// The config policy's duration behind a lesson's `[policy]` key, with the
+/// name config errors give it.
+fn policy_duration<'a>(
+    policy: &'a mut PolicyConfig,
+    key: &str,
+) -> Option<(&'static str, &'a mut Duration)> {
+    Some(match key {
+        "idle_timeout" => ("policy.idle_timeout", &mut policy.idle_timeout),
+        "absolute_timeout" => ("policy.absolute_timeout", &mut policy.absolute_timeout),
+        "min_timeout" => ("policy.min_timeout", &mut policy.min_timeout),
+        "max_idle_timeout" => ("policy.max_idle_timeout", &mut policy.max_idle_timeout),
+        "max_absolute_timeout" => (
+            "policy.max_absolute_timeout",
+            &mut policy.max_absolute_timeout,
+        ),
+        _ => return None,
+    })
 }
 
 /// Relative paths resolve from `base` when given, else from the current directory.
@@ -422,7 +441,7 @@ impl Checker {
     }
 
     /// Checks one step; errors start with what follows "step N".
-    fn step(&mut self, step: &toml::Table, defaults: &Policy) -> Result<Step, String> {
+    fn step(&mut self, step: &toml::Table, lesson: &Lesson) -> Result<Step, String> {
         for key in step.keys() {
             if !STEP_FIELDS.contains(&key.as_str()) {
                 return Err(format!(
@@ -538,8 +557,8 @@ impl Checker {
                 Some(Act::Login {
                     user,
                     session,
-                    idle_timeout: timeout("idle_timeout", defaults.idle_bounds)?,
-                    absolute_timeout: timeout("absolute_timeout", defaults.absolute_bounds)?,
+                    idle_timeout: timeout("idle_timeout", lesson.idle_bounds)?,
+                    absolute_timeout: timeout("absolute_timeout", lesson.absolute_bounds)?,
                     ip: text("ip")?,
                     user_agent: text("user_agent")?,
                 })

@@ -344,3 +344,41 @@ fn a_lesson_limit_is_checked_and_frees_the_evicted_sessions_name() {
     .unwrap_err();
     assert!(err.contains("policy.on_limit = \"kick\""), "{err}");
 }
+
+#[test]
+fn a_policy_value_out_of_bounds_is_refused_in_the_words_config_toml_gets() {
+    let dir = std::env::temp_dir().join(format!("sessiontop-lesson-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    for (key, value) in [
+        ("idle_timeout", "100days"),
+        ("absolute_timeout", "1ms"),
+        ("idle_timeout", "99999999999999999999days"),
+    ] {
+        std::fs::write(&config, format!("[policy]\n{key} = \"{value}\"\n")).unwrap();
+        let from_config = crate::config::Config::from_file(&config, crate::config::Uses::Dashboard)
+            .and_then(|c| c.validate(crate::config::Uses::Dashboard))
+            .unwrap_err()
+            .to_string();
+        let from_lesson = error(&format!(
+            "title = \"t\"\n[policy]\n{key} = \"{value}\"\n[[step]]\nlogin = \"ada\"\n"
+        ));
+        assert_eq!(from_lesson, from_config);
+        assert!(from_lesson.contains(&format!("{value:?}")), "{from_lesson}");
+    }
+    assert_eq!(
+        error("title = \"t\"\n[policy]\nidle_timeout = \"100days\"\n[[step]]\nlogin = \"ada\"\n"),
+        "policy.idle_timeout = \"100days\" is more than allowed (1day, policy.max_idle_timeout)"
+    );
+    // The bound it names can be moved in the lesson, as in config.toml.
+    let lesson = Lesson::parse(
+        "t",
+        "title = \"t\"\n[policy]\nidle_timeout = \"2days\"\nmax_idle_timeout = \"3days\"\n[[step]]\nlogin = \"ada\"\nidle_timeout = \"50h\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        lesson.idle_timeout,
+        std::time::Duration::from_secs(2 * 86_400)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
