@@ -123,6 +123,11 @@ pub enum Command {
     ///
     /// Plays a scripted class on session timeouts: s steps, Space pauses,
     /// p pauses after every ending, +/- change the speed, r replays at the end.
+    #[command(
+        after_help = "A lesson brings its own policy and speed, which its steps are timed for: \
+                      --idle-timeout, --absolute-timeout and --closing-time (shared with the \
+                      other modes) are refused here; set them in the lesson file's [policy]."
+    )]
     Lesson {
         /// A bundled lesson's name, or the path of a lesson file (see assets/lessons/).
         #[arg(value_name = "NAME|PATH")]
@@ -311,6 +316,7 @@ impl Cli {
     pub fn load_config(&self, env: &Environment) -> Result<Config, ConfigError> {
         self.refuse_misplaced_flags()?;
         self.refuse_dashboard_flags()?;
+        self.refuse_flags_a_lesson_sets_itself()?;
         let mut origins = Origins::default();
         let explicit = self
             .common
@@ -535,6 +541,43 @@ impl Cli {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// `sessiontop lesson NAME --idle-timeout 5m`: a lesson's script is timed
+    /// against its own policy and speed, so it brings them; a flag that would
+    /// change them is refused rather than ignored.
+    fn refuse_flags_a_lesson_sets_itself(&self) -> Result<(), ConfigError> {
+        if !matches!(self.command, Some(Command::Lesson { .. })) {
+            return Ok(());
+        }
+        let (c, d) = (&self.common, &self.dashboard);
+        let given = [
+            ("--idle-timeout", "idle_timeout", c.idle_timeout.is_some()),
+            (
+                "--absolute-timeout",
+                "absolute_timeout",
+                c.absolute_timeout.is_some(),
+            ),
+            ("--closing-time", "closing_time", c.closing_time.is_some()),
+            ("--speed", "speed", d.speed.is_some()),
+        ];
+        if let Some((flag, key, _)) = given.into_iter().find(|(_, _, given)| *given) {
+            let instead = if key == "speed" {
+                "speed = … at the top of a lesson file; +/- change it while it runs"
+            } else {
+                &format!("{key} = … in a lesson file's [policy]")
+            };
+            return Err(ConfigError::Usage(format!(
+                "{flag} does not apply to `sessiontop lesson`: a lesson's steps are timed for its own policy and speed ({instead}); drop {flag}"
+            )));
+        }
+        if d.server.is_some() || d.no_sim {
+            let flag = if d.no_sim { "--no-sim" } else { "--server" };
+            return Err(ConfigError::Usage(format!(
+                "{flag} does not apply to `sessiontop lesson`: a lesson plays its own logins on an engine of its own; drop {flag}"
+            )));
+        }
+        Ok(())
     }
 
     /// `sessiontop --listen …` is a `serve` flag given to the dashboard.

@@ -267,6 +267,49 @@ fn a_dashboard_flag_before_serve_is_refused_and_a_lesson_takes_a_theme() {
 }
 
 #[test]
+fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
+    for (args, flag) in [
+        (
+            &["lesson", "renewal", "--idle-timeout", "5m"][..],
+            "--idle-timeout",
+        ),
+        (
+            &["--idle-timeout", "5m", "lesson", "renewal"][..],
+            "--idle-timeout",
+        ),
+        (
+            &["lesson", "renewal", "--absolute-timeout", "1h"][..],
+            "--absolute-timeout",
+        ),
+        (
+            &["lesson", "renewal", "--closing-time", "09:02"][..],
+            "--closing-time",
+        ),
+        (&["--speed", "5", "lesson", "renewal"][..], "--speed"),
+        (
+            &["--server", "http://127.0.0.1:9", "lesson", "renewal"][..],
+            "--server",
+        ),
+    ] {
+        let err = load(args, &env(&[])).unwrap_err();
+        assert!(
+            err.starts_with(&format!("{flag} does not apply to `sessiontop lesson`")),
+            "{err}"
+        );
+        assert!(err.ends_with(&format!("drop {flag}")), "{err}");
+    }
+    // The environment and the config file are the user's standing settings,
+    // not a request for this lesson: they stay for the other modes.
+    assert!(
+        load(
+            &["lesson", "renewal"],
+            &env(&[("SESSIONTOP_IDLE_TIMEOUT", "5m")])
+        )
+        .is_ok()
+    );
+}
+
+#[test]
 fn a_bad_variable_for_a_section_the_mode_does_not_use_is_a_warning() {
     let serve = ["serve", "--store", "memory"];
     for speed in ["fast", "500"] {

@@ -353,3 +353,32 @@ fn a_bad_lesson_file_names_the_step_and_the_field_and_nothing_starts() {
         assert!(!stdout.contains("\x1b["), "the terminal was not touched");
     }
 }
+
+#[test]
+fn a_flag_that_would_change_the_lessons_own_policy_is_refused_and_nothing_starts() {
+    let dir = TempDir::new("lesson-flags");
+    for (args, flag) in [
+        (
+            &["idle-vs-absolute", "--idle-timeout", "5m"][..],
+            "--idle-timeout",
+        ),
+        (
+            &["idle-vs-absolute", "--closing-time", "09:02"][..],
+            "--closing-time",
+        ),
+        (
+            &["renewal", "--absolute-timeout", "1h"][..],
+            "--absolute-timeout",
+        ),
+    ] {
+        let (ok, stdout, stderr) = lesson_command(&dir, args);
+        assert!(!ok, "{args:?}");
+        assert!(
+            stderr.contains(&format!("{flag} does not apply to `sessiontop lesson`")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("[policy]"), "says where it goes: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+        assert!(stdout.is_empty(), "nothing started: {stdout}");
+    }
+}
