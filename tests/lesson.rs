@@ -144,6 +144,25 @@ fn closing_time_plays_with_its_captions_in_order() {
 }
 
 #[test]
+fn at_100x30_each_step_shows_its_newest_explanation_at_once_and_in_order() {
+    let (mut d, screens) = play("renewal", (100, 30), &[]);
+    let renew = screens
+        .iter()
+        .map(|s| flat(s))
+        .find(|s| s.contains("step 4 of"))
+        .expect("the renewal step");
+    let renewed = renew
+        .find("ada's token was renewed")
+        .unwrap_or_else(|| panic!("the renewal is not explained at once:\n{renew}"));
+    let refused = renew
+        .find("The old token was tried again and refused")
+        .unwrap_or_else(|| panic!("the old token's refusal:\n{renew}"));
+    assert!(renewed < refused, "in the order it happened:\n{renew}");
+    d.press("q");
+    assert!(d.wait_exit().0);
+}
+
+#[test]
 fn revocation_plays_with_its_captions_in_order() {
     plays_with_captions_in_order(
         "revocation",

@@ -74,9 +74,11 @@ pub fn layout((width, height): (u16, u16), lesson: bool) -> Areas {
     } else {
         (area.height / 4).clamp(6, 14)
     };
+    // A step's words, its events' explanations and its note all fit from
+    // 40 lines; below that the oldest give way to the newest.
     let caption = match (lesson, area.height >= FULL_STATS_HEIGHT) {
         (false, _) => 0,
-        (true, true) => 6,
+        (true, true) => (area.height / 5).clamp(6, 8),
         (true, false) => 5,
     };
     let [header, stats, table, events, caption, footer] = Layout::vertical([
