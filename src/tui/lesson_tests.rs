@@ -210,7 +210,14 @@ fn a_long_step_caption_leaves_room_for_the_newest_explanation_at_80x24() {
         ..Played::default()
     })));
     send(&mut app, event(101, EventKind::Created, T0, &sessions()[0]));
-    told_in_order(&panel(&mut app), &["Ada logs in."], &["alice logged in"]);
+    // Three rows: the login's explanation whole, and the end of the step's
+    // words above it, marked where it was cut.
+    let panel = panel(&mut app);
+    told_in_order(
+        &panel,
+        &[],
+        &["… ", "however busy she is).", "alice logged in"],
+    );
 }
 
 #[test]

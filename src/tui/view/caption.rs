@@ -112,8 +112,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
     let room = usize::from(inner.height) - usize::from(prompt.is_some());
     // Like subtitles: in the order things happened, the newest at the
     // bottom; what the latest step brought stands out, what came before is
-    // muted. Only whole captions are shown, as many of the newest as fit; the
-    // newest alone, when it does not, shows as much of itself as fits.
+    // muted. When room is short the oldest lines go first: the newest
+    // captions show whole, and the rows left show the end of the one before
+    // them, marked "…" where it was cut (the newest alone, when it does not
+    // fit, shows its beginning).
     let width = usize::from(inner.width);
     let mut shown: Vec<Vec<Line>> = Vec::new();
     let mut used = 0;
@@ -123,19 +125,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
         } else {
             theme.style(Role::Muted)
         };
-        let mut lines: Vec<Line> = wrap(&caption.text, width)
-            .into_iter()
-            .map(|text| Line::styled(text, style))
-            .collect();
-        if used + lines.len() > room {
-            if shown.is_empty() {
-                lines.truncate(room);
-                shown.push(lines);
-            }
-            break;
+        let styled = |texts: Vec<String>| -> Vec<Line<'static>> {
+            texts
+                .into_iter()
+                .map(|text| Line::styled(text, style))
+                .collect()
+        };
+        let whole = wrap(&caption.text, width);
+        let left = room - used;
+        if whole.len() <= left {
+            used += whole.len();
+            shown.push(styled(whole));
+            continue;
         }
-        used += lines.len();
-        shown.push(lines);
+        if shown.is_empty() {
+            shown.push(styled(whole.into_iter().take(room).collect()));
+        } else if left > 0 {
+            let narrow = wrap(&caption.text, width.saturating_sub(2));
+            let mut tail: Vec<String> = narrow[narrow.len().saturating_sub(left)..].to_vec();
+            tail[0] = format!("… {}", tail[0]);
+            shown.push(styled(tail));
+        }
+        break;
     }
     let mut lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
     if let Some(prompt) = prompt {
