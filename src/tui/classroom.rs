@@ -37,7 +37,8 @@ pub struct Runner {
 
 impl Runner {
     /// Steps due by now while the clock runs (a paused lesson moves only
-    /// by the step key); a step that asks for a pause pauses the clock right after it.
+    /// by the step key). The player holds the clock at each step until it is
+    /// played, and pauses it there when the step asks.
     pub fn tick(&mut self) -> Vec<Msg> {
         if self
             .engine
@@ -46,11 +47,8 @@ impl Runner {
         {
             return Vec::new();
         }
-        let played = self.player.play_due(self.engine.now());
-        if played.iter().any(|p| p.pause) {
-            self.engine.adjust_clock(|c| c.set_paused(true));
-        }
-        played
+        self.player
+            .play_due(self.engine.now())
             .into_iter()
             .map(|p| Msg::Lesson(LessonNote::Played(p)))
             .collect()

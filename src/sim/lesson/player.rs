@@ -144,8 +144,12 @@ impl Player {
     /// Plays the next step now, whenever it was due, then lets the clock run
     /// on to the step after it (the clock is held at each step until it is
     /// played, so "now" is the step's own instant).
+    /// A step that asks for a pause pauses the clock at its own instant.
     pub fn play_next(&mut self) -> Option<Played> {
         let played = self.act_next();
+        if played.as_ref().is_some_and(|p| p.pause) {
+            self.engine.adjust_clock(|c| c.set_paused(true));
+        }
         self.hold_at_next();
         played
     }

@@ -173,11 +173,21 @@ async fn a_running_lesson_plays_each_step_at_its_scripted_instant_however_late_t
     let mut subscription = engine.snapshot().subscription;
     let mut player = Player::new(engine.clone(), &lesson, START);
     engine.adjust_clock(|c| c.set_paused(false));
+    let mut paused_at = Vec::new();
     while !player.finished() {
         // A frame 450 ms of clock time after the last: the step falls between.
         engine.adjust_clock(|c| c.step(std::time::Duration::from_millis(450)));
         player.play_due(engine.now());
+        if engine.virtual_clock().unwrap().is_paused() {
+            paused_at.push(engine.now() - START);
+            engine.adjust_clock(|c| c.set_paused(false));
+        }
     }
+    assert_eq!(
+        paused_at,
+        [0, 50_000, 150_000],
+        "the steps that pause, at their own instants"
+    );
     let mut touched = Vec::new();
     let mut created = Vec::new();
     while let Some(Delivery::Event(event)) = subscription.try_next() {
