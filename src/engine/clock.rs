@@ -14,6 +14,26 @@ pub type Millis = i64;
 /// The slowest and fastest speeds a virtual clock accepts.
 pub const SPEED_RANGE: (f64, f64) = (0.5, 100.0);
 
+/// The speeds the dashboard's `+` and `-` step through, within `SPEED_RANGE`.
+pub const SPEED_STEPS: [f64; 8] = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+
+/// The next speed of `SPEED_STEPS` above `speed` (or below it): a speed
+/// between two steps (from config) goes to the next one that way.
+pub fn stepped_speed(speed: f64, faster: bool) -> f64 {
+    if faster {
+        SPEED_STEPS
+            .into_iter()
+            .find(|&s| s > speed)
+            .unwrap_or(SPEED_RANGE.1)
+    } else {
+        SPEED_STEPS
+            .into_iter()
+            .rev()
+            .find(|&s| s < speed)
+            .unwrap_or(SPEED_RANGE.0)
+    }
+}
+
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Millis;

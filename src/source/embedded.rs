@@ -15,6 +15,7 @@ use super::{
     ClockReading, CommandOutcome, SessionSource, SourceCommand, SourceError, SourceInfo,
     SourceSnapshot, SourceUpdate, UpdateStream,
 };
+use crate::engine::clock::stepped_speed;
 use crate::engine::driver::{Delivery, Snapshot, Subscription};
 use crate::engine::{EngineHandle, Login};
 use crate::sim::SimulatorControl;
@@ -175,9 +176,9 @@ impl Embedded {
                     .ok_or(SourceError::Unsupported("pausing the system clock"))?;
                 Ok(CommandOutcome::Clock(self.clock()))
             }
-            SourceCommand::ScaleSpeed(factor) => {
+            SourceCommand::StepSpeed { faster } => {
                 self.engine
-                    .adjust_clock(|c| c.set_speed(c.speed() * factor))
+                    .adjust_clock(|c| c.set_speed(stepped_speed(c.speed(), faster)))
                     .ok_or(SourceError::Unsupported(
                         "changing the system clock's speed",
                     ))?;
@@ -293,22 +294,33 @@ mod tests {
             panic!()
         };
         assert!(!clock.paused);
-        let CommandOutcome::Clock(clock) = source
-            .execute(SourceCommand::ScaleSpeed(4.0))
+        // + and - step through 0.5, 1, 2, 5, 10, 20, 50, 100, and stop at the ends.
+        let mut speeds = Vec::new();
+        for faster in [true; 8].into_iter().chain([false; 8]) {
+            let Ok(CommandOutcome::Clock(clock)) =
+                source.execute(SourceCommand::StepSpeed { faster }).await
+            else {
+                panic!()
+            };
+            speeds.push(clock.speed);
+        }
+        assert_eq!(
+            speeds,
+            [2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 100.0, 100.0]
+                .into_iter()
+                .chain([50.0, 20.0, 10.0, 5.0, 2.0, 1.0, 0.5, 0.5])
+                .collect::<Vec<_>>()
+        );
+        // A speed between two steps (from config) goes to the next one.
+        source.engine.adjust_clock(|c| c.set_speed(3.0));
+        let Ok(CommandOutcome::Clock(clock)) = source
+            .execute(SourceCommand::StepSpeed { faster: false })
             .await
-            .unwrap()
         else {
             panic!()
         };
-        assert_eq!(clock.speed, 4.0);
-        let CommandOutcome::Clock(clock) = source
-            .execute(SourceCommand::ScaleSpeed(1000.0))
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(clock.speed, 100.0, "clamped");
+        assert_eq!(clock.speed, 2.0);
+        source.engine.adjust_clock(|c| c.set_speed(100.0));
         assert_eq!(source.clock().speed, 100.0);
     }
 

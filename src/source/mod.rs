@@ -106,8 +106,10 @@ pub enum SourceCommand {
     /// The live session and the events of it the source still holds.
     Detail(Handle),
     SetPaused(bool),
-    /// Multiplies the clock speed by this factor.
-    ScaleSpeed(f64),
+    /// Moves the clock speed one step of `engine::clock::SPEED_STEPS`.
+    StepSpeed {
+        faster: bool,
+    },
     SetSimulator(bool),
 }
 
@@ -126,7 +128,9 @@ impl fmt::Display for SourceCommand {
             SourceCommand::RevokeUser(user) => write!(f, "revoke every session of {user:?}"),
             SourceCommand::Detail(handle) => write!(f, "details of {handle}"),
             SourceCommand::SetPaused(paused) => write!(f, "pause {}", on_off(*paused)),
-            SourceCommand::ScaleSpeed(factor) => write!(f, "speed ×{factor}"),
+            SourceCommand::StepSpeed { faster } => {
+                write!(f, "speed {}", if *faster { "up" } else { "down" })
+            }
             SourceCommand::SetSimulator(on) => write!(f, "simulator {}", on_off(*on)),
         }
     }

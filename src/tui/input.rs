@@ -211,8 +211,8 @@ impl App {
                 if !self.info.clock_control {
                     self.set_status("the clock speed cannot change on a server", true);
                 } else {
-                    let factor = if action == Action::Faster { 2.0 } else { 0.5 };
-                    return vec![Command::Source(SourceCommand::ScaleSpeed(factor))];
+                    let faster = action == Action::Faster;
+                    return vec![Command::Source(SourceCommand::StepSpeed { faster })];
                 }
             }
             Action::Simulator => {

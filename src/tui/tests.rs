@@ -421,11 +421,11 @@ fn space_pauses_and_plus_minus_change_the_speed() {
     );
     assert_eq!(
         char_key(&mut app, '+'),
-        vec![Command::Source(SourceCommand::ScaleSpeed(2.0))]
+        vec![Command::Source(SourceCommand::StepSpeed { faster: true })]
     );
     assert_eq!(
         char_key(&mut app, '-'),
-        vec![Command::Source(SourceCommand::ScaleSpeed(0.5))]
+        vec![Command::Source(SourceCommand::StepSpeed { faster: false })]
     );
     app.update(Msg::Outcome(Ok(CommandOutcome::Clock(ClockReading {
         now: T0,

@@ -273,7 +273,7 @@ async fn execute(http: &Http, command: SourceCommand) -> Result<CommandOutcome, 
                 Err(e) => Err(e),
             }
         }
-        SourceCommand::SetPaused(_) | SourceCommand::ScaleSpeed(_) => Err(
+        SourceCommand::SetPaused(_) | SourceCommand::StepSpeed { .. } => Err(
             SourceError::Unsupported("the clock of a session server runs in real time"),
         ),
         SourceCommand::SetSimulator(_) => Err(SourceError::Unsupported(
