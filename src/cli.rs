@@ -82,7 +82,7 @@ pub struct DashboardArgs {
     pub no_sim: bool,
 
     /// Clock speed of the embedded engine, 0.5 to 100 [dashboard.speed, SESSIONTOP_SPEED].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub speed: Option<f64>,
 
     /// Draw without colour (NO_COLOR is honoured too) [dashboard.no_color].

@@ -39,6 +39,27 @@ pub fn untrusted(text: &str, max: usize) -> String {
     out
 }
 
+/// `text` escaped as `untrusted` does, and cut to its last `max` columns
+/// with "…" in front: for what is being typed, whose end is what matters.
+pub fn untrusted_end(text: &str, max: usize) -> String {
+    // No character is wider than ten columns escaped ("\\u{10ffff}").
+    let whole = untrusted(text, text.len().saturating_mul(10));
+    let width = |c: char| c.width().unwrap_or(0);
+    if whole.chars().map(width).sum::<usize>() <= max {
+        return whole;
+    }
+    let mut kept = Vec::new();
+    let mut used = 1;
+    for c in whole.chars().rev() {
+        if used + width(c) > max {
+            break;
+        }
+        used += width(c);
+        kept.push(c);
+    }
+    std::iter::once('…').chain(kept.into_iter().rev()).collect()
+}
+
 /// Characters that change how text around them looks without showing
 /// themselves: control characters, bidi overrides and isolates (which can
 /// make "evil\u{202e}nimda" read as "evil admin" backwards), zero-width
@@ -224,6 +245,14 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_text_keeps_its_end() {
+        assert_eq!(untrusted_end("alice", 10), "alice");
+        assert_eq!(untrusted_end("a-very-long-user-name", 10), "…user-name");
+        assert_eq!(untrusted_end("名前のながいユーザー", 9), "…ユーザー");
+        assert_eq!(untrusted_end("x\x07y", 10), "x\\u{7}y");
+    }
 
     #[test]
     fn control_characters_in_untrusted_text_are_escaped() {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
 use crate::tui::app::{App, Confirm};
-use crate::tui::text::untrusted;
+use crate::tui::text::{untrusted, untrusted_end};
 use crate::tui::theme::Role;
 
 fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>) {
@@ -42,7 +42,7 @@ pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
         Line::from(question),
         Line::from(vec![
             Span::raw(" > "),
-            Span::styled(untrusted(input, 56), theme.style(Role::Title)),
+            Span::styled(untrusted_end(input, 56), theme.style(Role::Title)),
             Span::styled("▏", theme.style(Role::Key)),
         ]),
         Line::styled(

@@ -263,7 +263,8 @@ pub fn columns(
             // its width while most countdowns tick down.
             SortColumn::Idle => gauge as u16 + 1 + widest.idle.max(7),
             SortColumn::Absolute => widest.absolute.max(11),
-            SortColumn::State => STATE_WIDTH as u16,
+            // A column more than its longest text, off the border.
+            SortColumn::State => STATE_WIDTH as u16 + 1,
         })
     };
     let needs = |shown: &[SortColumn]| -> u16 {
