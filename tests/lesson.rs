@@ -168,7 +168,7 @@ fn revocation_plays_with_its_captions_in_order() {
         "revocation",
         &[
             "The trainer revoked bob's session: it ended at once, whatever its countdowns said.",
-            "The trainer logged bob out everywhere: all 2 of their sessions ended at once.",
+            "The trainer logged bob out everywhere: both of their sessions ended at once.",
             "alice logged out: the session ended at once",
         ],
     );

@@ -91,16 +91,26 @@ pub fn explain_group(users: &[String], event: &Event, tz: &Tz) -> String {
     let one_user = users.iter().all(|u| *u == users[0]);
     match (event.kind, event.reason) {
         (EventKind::Expired, Some(ExpiryReason::ClosingTime)) => format!(
-            "{} closing time: all {n} sessions still open ended at once ({names}).",
-            closing_label(event.deadline.unwrap_or(event.at), tz)
+            "{} closing time: {} still open ended at once ({names}).",
+            closing_label(event.deadline.unwrap_or(event.at), tz),
+            if n == 2 {
+                "both sessions".to_owned()
+            } else {
+                format!("all {n} sessions")
+            }
         ),
         (EventKind::Revoked, Some(ExpiryReason::Evicted)) => format!(
             "{n} sessions were evicted at once, each user over the limit of {} ({names}).",
             limit_words(event.limit)
         ),
         (EventKind::Revoked, _) if one_user => format!(
-            "{actor} logged {} out everywhere: all {n} of their sessions ended at once.",
-            untrusted(&users[0], 24)
+            "{actor} logged {} out everywhere: {} ended at once.",
+            untrusted(&users[0], 24),
+            if n == 2 {
+                "both of their sessions".to_owned()
+            } else {
+                format!("all {n} of their sessions")
+            }
         ),
         (EventKind::Revoked, _) => format!("{actor} revoked {n} sessions at once ({names})."),
         (EventKind::Expired, Some(ExpiryReason::Absolute)) => {
