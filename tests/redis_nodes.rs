@@ -511,6 +511,16 @@ fn a_password_from_a_file_reaches_redis_and_is_never_shown() {
     let (_, stderr) = serve_failing(&wrong);
     assert!(stderr.contains("Redis refused the password"), "{stderr}");
     assert!(!stderr.contains("not-the-password"), "{stderr}");
+    // The password written where the user goes (no colon): said so, not shown.
+    let no_colon = redis
+        .url()
+        .replace("redis://", &format!("redis://{password}@"));
+    let (stdout, stderr) = serve_failing(&no_colon);
+    assert!(stderr.contains("names a user but no password"), "{stderr}");
+    assert!(
+        !stderr.contains(password) && !stdout.contains(password),
+        "{stderr}"
+    );
     // Given twice, in the URL and in the file: neither silently wins.
     let config_arg = config.display().to_string();
     let (_, twice) = support::server::start_failing(&["--store", &wrong, "--config", &config_arg]);

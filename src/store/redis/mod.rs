@@ -503,6 +503,16 @@ fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
             "the Redis URL is not valid: use redis://[[USER]:PASSWORD@]HOST:PORT/DB (or rediss://), with a `/`, `#`, `@` or `%` in the password percent-encoded".into(),
         )
     })?;
+    let settings = info.redis_settings();
+    if settings.username().is_some() && settings.password().is_none() && options.password.is_none()
+    {
+        // Most likely a password written where the user goes; not quoted,
+        // for that reason.
+        tracing::warn!(
+            "the Redis URL names a user but no password: a password alone is written \
+             redis://:PASSWORD@HOST:PORT/DB (with the colon)"
+        );
+    }
     if let Some(password) = &options.password {
         if info.redis_settings().password().is_some() {
             return Err(StoreError::Unavailable(
