@@ -159,7 +159,7 @@ pub fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
         .then(|| crate::units::parse_timeout(text).ok())
         .flatten();
     parsed.ok_or_else(|| {
-        let what = shown(text).map_or_else(|| field.to_owned(), |t| format!("{field} {t}"));
+        let what = field_and_value(field, text);
         ApiError::new(
             ErrorCode::InvalidDuration,
             format!("{what} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\""),
@@ -167,19 +167,24 @@ pub fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
     })
 }
 
+/// A field named with the value sent, if that is safe to repeat (`shown`).
+fn field_and_value(field: &str, sent: &str) -> String {
+    shown(sent).map_or_else(|| field.to_owned(), |value| format!("{field} {value}"))
+}
+
 /// The refusal of a duration that was read but lies outside the server's
-/// bounds; it repeats what was sent (a duration cannot be a token).
+/// bounds. It repeats what was sent only as `shown` allows: a text that
+/// reads as a duration can still be a token (`999999999999years`).
 pub fn out_of_bounds(field: &str, sent: &str, asked: Duration, bounds: Bounds) -> ApiError {
+    let what = field_and_value(field, sent.trim());
     let message = if asked > bounds.max {
         format!(
-            "{field} {} is more than the server allows ({})",
-            sent.trim(),
+            "{what} is more than the server allows ({})",
             format_duration(bounds.max)
         )
     } else {
         format!(
-            "{field} {} is less than the server allows ({})",
-            sent.trim(),
+            "{what} is less than the server allows ({})",
             format_duration(bounds.min)
         )
     };
@@ -355,16 +360,29 @@ mod tests {
         let asked = duration("idle_timeout", "60days").unwrap();
         assert_eq!(
             out_of_bounds("idle_timeout", "60days", asked, bounds).message,
-            "idle_timeout 60days is more than the server allows (1day)"
+            "idle_timeout `60days` is more than the server allows (1day)"
         );
         assert_eq!(
             out_of_bounds("idle_timeout", "5ms", Duration::from_millis(5), bounds).message,
-            "idle_timeout 5ms is less than the server allows (1s)"
+            "idle_timeout `5ms` is less than the server allows (1s)"
         );
         let asked = duration("idle_timeout", "999999999999y").unwrap();
         assert_eq!(
             out_of_bounds("idle_timeout", "999999999999y", asked, bounds).message,
-            "idle_timeout 999999999999y is more than the server allows (1day)"
+            "idle_timeout `999999999999y` is more than the server allows (1day)"
+        );
+        // As long as the shortest API token: not repeated, though a duration.
+        let long = "999999999999years";
+        let asked = duration("idle_timeout", long).unwrap();
+        assert_eq!(
+            out_of_bounds("idle_timeout", long, asked, bounds).message,
+            "idle_timeout is more than the server allows (1day)"
+        );
+        let long = "1ms 1ms 1ms 1ms 1ms";
+        let asked = duration("absolute_timeout", long).unwrap();
+        assert_eq!(
+            out_of_bounds("absolute_timeout", long, asked, bounds).message,
+            "absolute_timeout is less than the server allows (1s)"
         );
         let err = duration("idle_timeout", "soon").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidDuration);
