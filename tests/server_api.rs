@@ -610,6 +610,91 @@ async fn openapi_states_what_the_server_enforces_and_links_its_operations() {
     }
 }
 
+/// Every operation documents the 400s the query check gives before any
+/// handler runs (`token_in_url` on every route, `bad_query` on every /v1
+/// route) and the router's 405, and the server answers as documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_400_and_405_every_operation_may_get() {
+    let server = TestServer::start().await;
+    let (_, doc) = read(server.call(Method::GET, "/openapi.json", None, None).await).await;
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let methods: Vec<&String> = item.as_object().unwrap().keys().collect();
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = &operation["responses"];
+            let bad_request = responses["400"]["description"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} documents 400"));
+            assert!(
+                bad_request.contains("`token_in_url`"),
+                "{method} {path}: {bad_request}"
+            );
+            let says_bad_query = bad_request.contains("`bad_query`");
+            assert_eq!(
+                says_bad_query,
+                path.starts_with("/v1/"),
+                "{method} {path}: {bad_request}"
+            );
+            assert_eq!(
+                responses["400"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody"
+            );
+            let not_allowed = responses["405"]["description"].as_str().unwrap_or_default();
+            assert!(
+                not_allowed.contains("`method_not_allowed`"),
+                "{method} {path}: {not_allowed}"
+            );
+
+            let concrete = path
+                .replace("{handle}", "0000000000000001")
+                .replace("{user}", "nobody");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method != Method::GET).then(|| json!({}));
+            let server = &server;
+            let call = |query: &str| {
+                let url = format!("{concrete}?{query}");
+                let (method, body) = (method.clone(), body.clone());
+                async move { server.call(method, &url, Some(ADMIN), body).await }
+            };
+            let (status, answer) = read(call("token=abc").await).await;
+            assert_eq!(
+                (status, error_code(&answer)),
+                (StatusCode::BAD_REQUEST, "token_in_url"),
+                "{method} {path}?token=abc"
+            );
+            let response = call("x=1").await;
+            let status = response.status();
+            if says_bad_query {
+                let (_, answer) = read(response).await;
+                assert_eq!(
+                    (status, error_code(&answer)),
+                    (StatusCode::BAD_REQUEST, "bad_query"),
+                    "{method} {path}?x=1"
+                );
+            } else {
+                assert_ne!(status, StatusCode::BAD_REQUEST, "{method} {path}?x=1");
+            }
+            let other = ["get", "post", "delete", "patch"]
+                .into_iter()
+                .find(|m| !methods.iter().any(|taken| taken.as_str() == *m))
+                .unwrap();
+            let other = Method::from_bytes(other.to_uppercase().as_bytes()).unwrap();
+            let response = server
+                .call(other.clone(), &concrete, Some(ADMIN), None)
+                .await;
+            assert!(response.headers().contains_key("allow"), "{other} {path}");
+            let (status, answer) = read(response).await;
+            assert_eq!(
+                (status, error_code(&answer)),
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+                "{other} {path}"
+            );
+        }
+    }
+    assert_eq!(operations, 18);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_cursor_fits_the_documented_pattern() {
     use sessiontop::api::pattern;

@@ -43,7 +43,7 @@ fn parse_handle(text: &str) -> Result<Handle, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of sessions", body = SessionPage),
-        (status = 400, description = "Bad limit, cursor or query (such as a user name that is not UTF-8 once percent-decoded)", body = ErrorBody),
+        (status = 400, description = "A query parameter this operation does not take, given twice, or not UTF-8 once percent-decoded, or a limit out of bounds (`bad_query`); a cursor this server did not hand out (`bad_cursor`)", body = ErrorBody),
         (status = 422, description = "The user name is empty, only white space, or longer than 256 bytes", body = ErrorBody),
         AdminAuthFailures,
     )

@@ -185,8 +185,18 @@ fn percent_decoded(name: &str) -> String {
 }
 
 /// The routes that read a query string (the admin listing's filters);
-/// every other route takes none.
+/// every other /v1 route takes none.
 const ROUTES_WITH_QUERIES: &[&str] = &["/v1/admin/sessions"];
+
+/// The query parameter names refused on every route as naming a token
+/// (compared percent-decoded and in lower case).
+pub(super) const TOKEN_PARAMETERS: &[&str] = &["token", "access_token", "api_token", "auth"];
+
+/// Whether a query string on `path` is refused as such (`bad_query`): on
+/// every /v1 route but those that read one. The document says so too.
+pub(super) fn refuses_any_query(path: &str) -> bool {
+    path.starts_with("/v1/") && !ROUTES_WITH_QUERIES.contains(&path)
+}
 
 /// Refuses, on every route, a URL that carries a token, and on the routes
 /// that read no query string, any query string: a token in a URL leaks into
@@ -205,7 +215,7 @@ fn check_query(uri: &Uri) -> Result<(), ApiError> {
     };
     let names_a_token = query.split('&').any(|pair| {
         let name = percent_decoded(pair.split('=').next().unwrap_or_default());
-        ["token", "access_token", "api_token", "auth"].contains(&name.as_str())
+        TOKEN_PARAMETERS.contains(&name.as_str())
     });
     if names_a_token {
         return Err(ApiError::new(
@@ -213,7 +223,7 @@ fn check_query(uri: &Uri) -> Result<(), ApiError> {
             "tokens never go in a URL; send the API token in the Authorization header and a session token in the JSON body",
         ));
     }
-    if uri.path().starts_with("/v1/") && !ROUTES_WITH_QUERIES.contains(&uri.path()) {
+    if refuses_any_query(uri.path()) {
         return Err(ApiError::new(
             ErrorCode::BadQuery,
             "this request takes no query string (not repeated: it could hold a secret); tokens go in the Authorization header or the JSON body",

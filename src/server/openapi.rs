@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::ServerState;
+use super::auth::{TOKEN_PARAMETERS, refuses_any_query};
 use crate::api::{ApiError, pattern};
 use crate::engine::{MAX_ATTRIBUTE_KEY_LEN, MAX_ATTRIBUTE_VALUE_LEN, MAX_ATTRIBUTES, MAX_USER_LEN};
 
@@ -122,6 +123,8 @@ pub async fn document(State(state): State<Arc<ServerState>>) -> Response {
 /// - Links, so that tools (and readers) can chain a login's token into
 ///   touch, renew and logout, and a handle into the admin calls.
 /// - The connection layer's 408 and 503, which no handler declares.
+/// - The 400s of the query check (`auth::check_query`) and the router's
+///   405, which come before any handler.
 pub fn refine(doc: &mut Value) {
     let user = json!({
         "type": "string",
@@ -165,6 +168,7 @@ pub fn refine(doc: &mut Value) {
     });
 
     add_connection_answers(doc);
+    add_router_answers(doc);
 
     let token = json!({"token": "$response.body#/token"});
     let by_token = |what: &str| {
@@ -262,6 +266,62 @@ fn add_connection_answers(doc: &mut Value) {
                 "headers": {"Retry-After": {
                     "description": "Seconds to wait before trying again (sent with `too_many_connections`)",
                     "schema": {"type": "integer", "minimum": 0},
+                }},
+                "content": error_body,
+            }),
+        );
+    });
+}
+
+/// What every operation may get before its handler runs: 400 `token_in_url`
+/// for a query that names a token (on every route), 400 `bad_query` for any
+/// query on a /v1 route that reads none (`auth::refuses_any_query`), and 405
+/// for a method its path does not take. A 400 the handler documents keeps
+/// its description, and these are added to it.
+fn add_router_answers(doc: &mut Value) {
+    let error_body =
+        json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
+    let names = TOKEN_PARAMETERS
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for_each_operation(doc, |path, _, operation| {
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        let mut refusals = vec![format!(
+            "the URL's query names a token ({names}): tokens never go in a URL (`token_in_url`)"
+        )];
+        if refuses_any_query(path) {
+            refusals.push(
+                "the URL has a query string, which this operation does not take (`bad_query`)"
+                    .to_owned(),
+            );
+        }
+        let refusals = refusals.join("; or ");
+        let bad_request = responses
+            .entry("400")
+            .or_insert_with(|| json!({"description": "", "content": error_body}));
+        let description = match bad_request["description"].as_str() {
+            Some(own) if !own.is_empty() => format!("{own}; or {refusals}"),
+            _ => {
+                let mut first = refusals;
+                first[..1].make_ascii_uppercase();
+                first
+            }
+        };
+        bad_request["description"] = json!(description);
+        responses.insert(
+            "405".to_owned(),
+            json!({
+                "description": "This path does not take that method (`method_not_allowed`); the Allow header lists those it takes",
+                "headers": {"Allow": {
+                    "description": "The methods this path takes",
+                    "schema": {"type": "string"},
                 }},
                 "content": error_body,
             }),
