@@ -162,10 +162,17 @@ async fn a_resume_older_than_the_history_gets_one_resync_then_live_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_from_another_server_run_or_no_id_at_all_gets_a_resync() {
     let server = TestServer::start().await;
+    let this_instance = server.stats().await["instance"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let negative = format!("{this_instance}--1");
     for (id, reason) in [
         ("0123456789ab-1", "other_instance"),
         ("garbage", "invalid_id"),
         ("-5", "invalid_id"),
+        // This run's instance with a seq of -1: a malformed id, not another run's.
+        (negative.as_str(), "invalid_id"),
     ] {
         let mut stream = server.events(Some(id)).await;
         let resync = stream.next().await.unwrap();

@@ -19,8 +19,11 @@ impl<'a> EventId<'a> {
     }
 
     /// Reads an id; `None` if it is not `<instance>-<seq>` with a decimal seq.
+    /// An instance is hex and never holds a `-`, so the seq is everything
+    /// after the first one: `abc--1` has the seq `-1`, which is malformed,
+    /// not the seq 1 of an instance `abc-`.
     pub fn parse(text: &'a str) -> Option<Self> {
-        let (instance, seq) = text.trim().rsplit_once('-')?;
+        let (instance, seq) = text.trim().split_once('-')?;
         if instance.is_empty() || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -59,6 +62,8 @@ mod tests {
             "abc-x",
             "abc-+4",
             "abc-99999999999999999999",
+            "abc--1",
+            "abc-1-2",
         ] {
             assert_eq!(EventId::parse(text), None, "{text:?}");
         }
