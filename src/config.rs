@@ -296,7 +296,7 @@ impl PolicyConfig {
             return Err(invalid_number(
                 "policy.max_sessions_per_user",
                 limit.to_string(),
-                format!("a whole number from 1 to {MAX_SESSION_LIMIT}"),
+                whole_number_rule("policy.max_sessions_per_user"),
             ));
         }
         Ok(Policy {
@@ -348,14 +348,14 @@ impl EngineConfig {
             return Err(invalid_number(
                 "engine.history",
                 self.history.to_string(),
-                "a number of events from 1 to 10000000",
+                whole_number_rule("engine.history"),
             ));
         }
         if !(16..=MAX_EVENTS_KEPT).contains(&self.subscriber_buffer) {
             return Err(invalid_number(
                 "engine.subscriber_buffer",
                 self.subscriber_buffer.to_string(),
-                "a number of events from 16 to 10000000",
+                whole_number_rule("engine.subscriber_buffer"),
             ));
         }
         Ok(DriverConfig {
@@ -446,14 +446,14 @@ impl ServerConfig {
             return Err(invalid_number(
                 "server.body_limit",
                 self.body_limit.to_string(),
-                "a number of bytes >= 256",
+                whole_number_rule("server.body_limit"),
             ));
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
             return Err(invalid_number(
                 "server.max_connections",
                 self.max_connections.to_string(),
-                "1 to 1000000",
+                whole_number_rule("server.max_connections"),
             ));
         }
         Ok(())
@@ -546,7 +546,7 @@ impl StoreConfig {
             return Err(invalid_number(
                 "store.history_max_events",
                 "0",
-                "a number of events >= 1",
+                whole_number_rule("store.history_max_events"),
             ));
         }
         let prefix = &self.key_prefix;
@@ -680,7 +680,7 @@ impl DashboardConfig {
             return Err(invalid_number(
                 "dashboard.fps",
                 self.fps.to_string(),
-                "1 to 120",
+                whole_number_rule("dashboard.fps"),
             ));
         }
         for (key, value) in [
@@ -709,7 +709,7 @@ impl DashboardConfig {
             return Err(invalid_number(
                 "dashboard.event_log",
                 "0",
-                "a number of events >= 1",
+                whole_number_rule("dashboard.event_log"),
             ));
         }
         Ok(())
@@ -758,7 +758,7 @@ impl SimulatorConfig {
             return Err(invalid_number(
                 "simulator.initial_logins",
                 self.initial_logins.to_string(),
-                "0 to 10000",
+                whole_number_rule("simulator.initial_logins"),
             ));
         }
         let rate = self.logins_per_minute;
@@ -823,6 +823,40 @@ impl Default for SimulatorMix {
             stay: 0.05,
         }
     }
+}
+
+/// What each whole-number key that is checked allows, said once: by its
+/// check, and by the parser's refusal of a number its type cannot hold (a
+/// negative one, or one too large), which comes before any check
+/// (`read::in_our_words`). A whole-number key not listed takes 0 or more.
+const WHOLE_NUMBER_RULES: &[(&str, &str)] = &[
+    (
+        "policy.max_sessions_per_user",
+        "a whole number from 1 to 1000000",
+    ),
+    ("engine.history", "a number of events from 1 to 10000000"),
+    (
+        "engine.subscriber_buffer",
+        "a number of events from 16 to 10000000",
+    ),
+    ("server.body_limit", "a number of bytes >= 256"),
+    ("server.max_connections", "1 to 1000000"),
+    ("store.history_max_events", "a number of events >= 1"),
+    ("dashboard.fps", "1 to 120"),
+    ("dashboard.event_log", "a number of events >= 1"),
+    ("simulator.initial_logins", "0 to 10000"),
+];
+
+/// What the whole-number key `key` allows, if it is checked beyond its type.
+fn whole_number_allowed(key: &str) -> Option<&'static str> {
+    WHOLE_NUMBER_RULES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, allowed)| *allowed)
+}
+
+fn whole_number_rule(key: &str) -> &'static str {
+    whole_number_allowed(key).expect("every checked whole-number key is in WHOLE_NUMBER_RULES")
 }
 
 fn invalid(key: &'static str, value: impl Into<String>, allowed: impl Into<String>) -> ConfigError {

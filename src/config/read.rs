@@ -263,7 +263,7 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
             None => return message.to_owned(),
         }
     } else if let Some(rest) = message.strip_prefix("invalid value: integer ") {
-        // A negative number where a count belongs.
+        // A negative number where a count belongs, or one too large for its type.
         match rest.split_once(", expected ") {
             Some((given, expected)) => (given.trim_matches('`').to_owned(), expected),
             None => return message.to_owned(),
@@ -271,8 +271,9 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
     } else {
         return message.to_owned();
     };
+    let checked = key.and_then(super::whole_number_allowed);
     let wanted = match expected {
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "u8" | "u16" | "u32" | "u64" | "usize" => checked.unwrap_or("a whole number (0 or more)"),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
         "f32" | "f64" => "a number",
         "a boolean" => "true or false",

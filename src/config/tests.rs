@@ -392,7 +392,7 @@ fn type_mistakes_are_said_in_our_words_with_an_example() {
     let err = refused("[dashboard]\nfps = \"fast\"\n", Uses::Dashboard);
     assert!(
         err.ends_with(
-            "at line 2 (dashboard.fps = \"fast\"): dashboard.fps takes a whole number (0 or more), not text in quotes; for example fps = 30"
+            "at line 2 (dashboard.fps = \"fast\"): dashboard.fps takes 1 to 120, not text in quotes; for example fps = 30"
         ),
         "{err}"
     );
@@ -412,10 +412,50 @@ fn type_mistakes_are_said_in_our_words_with_an_example() {
     assert!(err.contains("not the number 2.5"), "{err}");
     let err = refused("[engine]\nhistory = -5\n", Uses::Server);
     assert!(
-        err.contains("engine.history takes a whole number (0 or more), not -5"),
+        err.contains("engine.history takes a number of events from 1 to 10000000, not -5"),
         "{err}"
     );
     assert!(!err.contains("invalid value"), "{err}");
+}
+
+#[test]
+fn a_number_its_type_cannot_hold_is_refused_with_the_bounds_its_check_uses() {
+    let checked = refused("[policy]\nmax_sessions_per_user = 0\n", Uses::Everything);
+    assert!(
+        checked.contains("a whole number from 1 to 1000000"),
+        "{checked}"
+    );
+    for value in ["-3", "99999999999"] {
+        let err = refused(
+            &format!("[policy]\nmax_sessions_per_user = {value}\n"),
+            Uses::Everything,
+        );
+        assert!(
+            err.contains(&format!(
+                "policy.max_sessions_per_user takes a whole number from 1 to 1000000, not {value}"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("0 or more"), "{err}");
+    }
+    let err = refused("[dashboard]\nfps = -1\n", Uses::Dashboard);
+    assert!(
+        err.contains("dashboard.fps takes 1 to 120, not -1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_whole_number_rules_state_the_bounds_the_checks_use() {
+    use crate::engine::MAX_SESSION_LIMIT;
+    assert!(
+        super::whole_number_rule("policy.max_sessions_per_user")
+            .ends_with(&format!("1 to {MAX_SESSION_LIMIT}"))
+    );
+    assert!(
+        super::whole_number_rule("engine.history")
+            .ends_with(&format!("to {}", super::MAX_EVENTS_KEPT))
+    );
 }
 
 #[test]
