@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineError;
 use crate::store::StoreError;
+use crate::throttle::Throttle;
 
 /// Every error code the API gives; each code always comes with the same HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -229,20 +230,34 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Engine(error) => error.into(),
-            StoreError::Unavailable(reason) => {
-                // The reason names files and hosts: the log gets it, the caller does not.
-                tracing::warn!("answering 503: {reason}");
-                ApiError::new(
-                    ErrorCode::StoreUnavailable,
-                    "the session store cannot be reached or written right now; nothing was changed, try again shortly",
-                )
-            }
+            StoreError::Unavailable(reason) => store_unavailable(&reason, &UNAVAILABLE_LINES),
             StoreError::BadCursor => ApiError::new(
                 ErrorCode::BadCursor,
                 "cursor must be the next_cursor of a previous page",
             ),
         }
     }
+}
+
+/// The 503 lines: while a disk is full or Redis is away, every change a
+/// client asks for is refused for the same reason (thousands a second), so
+/// one line a second says so, with how many it left out.
+static UNAVAILABLE_LINES: Throttle = Throttle::new(1000);
+
+fn store_unavailable(reason: &str, lines: &Throttle) -> ApiError {
+    // The reason names files and hosts: the log gets it, the caller does not.
+    match lines.admit() {
+        Some(0) => tracing::warn!("answering 503: {reason}"),
+        Some(unlogged) => tracing::warn!(
+            unlogged,
+            "answering 503: {reason} ({unlogged} more since the last line)"
+        ),
+        None => {}
+    }
+    ApiError::new(
+        ErrorCode::StoreUnavailable,
+        "the session store cannot be reached or written right now; nothing was changed, try again shortly",
+    )
 }
 
 impl From<EngineError> for ApiError {
@@ -273,6 +288,57 @@ mod tests {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
         assert_eq!(ErrorCode::parse("from_the_future"), None);
+    }
+
+    /// A `MakeWriter` that keeps what is logged, to count the lines.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_burst_of_503s_logs_a_line_a_second_with_how_many_it_left_out() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .finish();
+        let lines = Throttle::new(1000);
+        let started = std::time::Instant::now();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3000 {
+                let error =
+                    store_unavailable("/tmp/s.db cannot be written: the disk is full", &lines);
+                assert_eq!(error.code, ErrorCode::StoreUnavailable);
+            }
+        });
+        let seconds = started.elapsed().as_secs() as usize;
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logged: Vec<&str> = text.lines().collect();
+        assert!(
+            (1..=seconds + 1).contains(&logged.len()),
+            "{} lines in {seconds}s",
+            logged.len()
+        );
+        assert!(logged[0].contains("WARN"), "{}", logged[0]);
+        assert!(logged[0].contains("the disk is full"), "{}", logged[0]);
     }
 
     #[test]
