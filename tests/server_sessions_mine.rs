@@ -244,6 +244,39 @@ async fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&body), "limit_out_of_bounds");
     assert!(body["message"].as_str().unwrap().contains('3'), "{body}");
+    // Whole numbers too large or too small to hold get the same answer, with
+    // the server's real bounds (not a bound of the wire type's).
+    for asked in [
+        json!(99999999999999999999u128 as f64),
+        json!(5_000_000_000u64),
+        json!(0),
+        json!(-3),
+    ] {
+        let (status, body) = server
+            .app_post(
+                "/v1/sessions",
+                json!({"user": "alice", "max_sessions_per_user": asked}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{asked}");
+        assert_eq!(error_code(&body), "limit_out_of_bounds", "{asked}");
+        assert_eq!(
+            body["message"],
+            "max_sessions_per_user must be a whole number from 1 to 3 on this server",
+            "{asked}"
+        );
+    }
+    let (status, body) = server
+        .app_post(
+            "/v1/sessions",
+            json!({"user": "alice", "max_sessions_per_user": 2.5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["message"],
+        "`max_sessions_per_user` must be a whole number"
+    );
     assert_eq!(server.active().await, 0);
 
     server.login("alice").await;

@@ -36,7 +36,11 @@ pub struct LoginRequest {
     /// server's `max_sessions_per_user` (or 1,000,000 when it sets none). A
     /// login over it evicts the user's oldest session or is refused with
     /// 409 `session_limit`, as the server's `on_limit` says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::read::saturating_count"
+    )]
     #[schema(example = 3, minimum = 1)]
     pub max_sessions_per_user: Option<u32>,
 }

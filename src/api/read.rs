@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -28,7 +29,9 @@ pub enum Kind {
     String,
     /// An object whose values are strings.
     StringMap,
-    /// A whole number from 1 to 4,294,967,295.
+    /// A whole number. Its bounds are the engine's to check (and say), so
+    /// one too large or too small to hold reads as the nearest that can be
+    /// held (`saturating_count`): 0, or 4,294,967,295.
     Count,
 }
 
@@ -130,13 +133,9 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
             (None | Some(Value::Null), _) if !field.required => {}
             (Some(Value::String(_)), Kind::String) => {}
             (Some(Value::Object(map)), Kind::StringMap) if map.values().all(Value::is_string) => {}
-            (Some(Value::Number(n)), Kind::Count)
-                if n.as_u64()
-                    .is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)) => {}
+            (Some(Value::Number(n)), Kind::Count) if is_whole(n) => {}
             (_, Kind::Count) => {
-                return Err(invalid(format!(
-                    "`{name}` must be a whole number of at least 1"
-                )));
+                return Err(invalid(format!("`{name}` must be a whole number")));
             }
             (_, Kind::String) => {
                 return Err(invalid(format!("`{name}` must be a string")));
@@ -149,6 +148,31 @@ fn check_fields(object: &Map<String, Value>, fields: &[Field]) -> Result<(), Api
         }
     }
     Ok(())
+}
+
+/// Whether a JSON number is a whole number, however large.
+fn is_whole(n: &serde_json::Number) -> bool {
+    n.is_u64()
+        || n.is_i64()
+        || n.as_f64()
+            .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+}
+
+/// Reads a `Kind::Count` field, held as the nearest `u32`: a number the
+/// engine refuses either way (0 or less, or more than any limit it allows)
+/// reaches it as one it can refuse with its bounds, not as a parse failure.
+pub fn saturating_count<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let nearest = match (number.as_u64(), number.as_f64()) {
+        (Some(n), _) => u32::try_from(n).unwrap_or(u32::MAX),
+        (None, Some(f)) if f > 0.0 => u32::MAX,
+        _ => 0,
+    };
+    Ok(Some(nearest))
 }
 
 /// A duration a request gives, such as "90s" or "15m". One too large to hold

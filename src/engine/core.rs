@@ -53,7 +53,9 @@ pub enum EngineError {
         min: String,
         max: String,
     },
-    #[error("max_sessions_per_user {value} is outside the allowed range 1 to {max}")]
+    /// The message does not repeat `value`: the API reads a number too large
+    /// or too small to hold as the nearest `u32`, which is not what was sent.
+    #[error("max_sessions_per_user must be a whole number from 1 to {max} on this server")]
     LimitOutOfBounds { value: u32, max: u32 },
     /// The login would pass the limit and the policy says to refuse it.
     #[error(
