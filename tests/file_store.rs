@@ -11,7 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use sessiontop::engine::driver::{Delivery, DriverConfig};
 use sessiontop::engine::{
-    Clock, EventKind, ExpiryReason, Handle, Login, Millis, Policy, SessionView, State, VirtualClock,
+    Clock, EventKind, ExpiryReason, Login, Millis, Policy, SessionView, State, VirtualClock,
 };
 use sessiontop::store::{OpenError, Sessions, StoreOptions, StoreQuery, StoreUrl, open};
 
@@ -231,71 +231,6 @@ async fn a_stream_client_beyond_the_memory_history_catches_up_from_the_file() {
     let subscription = sessions.subscribe_after(3).await.unwrap().unwrap();
     let seqs: Vec<u64> = subscription.backlog.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (4..=300).collect::<Vec<_>>());
-}
-
-/// The kinds and seqs of a session's events, as an admin get lists them.
-async fn detail_events(sessions: &Sessions, handle: Handle) -> Vec<(EventKind, u64)> {
-    let (_, events) = sessions.get(handle).await.unwrap().expect("a live session");
-    assert!(
-        events.iter().all(|e| e.session.handle == handle),
-        "only the session's own events"
-    );
-    events.iter().map(|e| (e.kind, e.seq)).collect()
-}
-
-#[tokio::test]
-async fn an_admin_get_lists_the_events_the_file_holds_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessions.db");
-    let clock = Arc::new(VirtualClock::paused_at(T0));
-    let (sessions, _) = open_at(&path, &clock, 1000).await.unwrap();
-    let (token, view) = sessions.login(Login::user("gina")).await.unwrap();
-    sessions.login(Login::user("other")).await.unwrap();
-    for _ in 0..3 {
-        clock.step(Duration::from_secs(2));
-        sessions.touch(token.expose()).await.unwrap();
-    }
-    let before = detail_events(&sessions, view.handle).await;
-    assert_eq!(before.len(), 4, "created and three touches: {before:?}");
-    assert_eq!(before[0].0, EventKind::Created);
-    sessions.shutdown();
-    drop(sessions);
-
-    let (sessions, _) = open_at(&path, &clock, 1000).await.unwrap();
-    assert_eq!(
-        detail_events(&sessions, view.handle).await,
-        before,
-        "the file still holds them"
-    );
-    clock.step(Duration::from_secs(2));
-    sessions.touch(token.expose()).await.unwrap();
-    let after = detail_events(&sessions, view.handle).await;
-    assert_eq!(&after[..4], &before[..], "the file's, then the ring's");
-    assert_eq!(after.len(), 5, "{after:?}");
-    assert_eq!(after[4].0, EventKind::Touched);
-}
-
-#[tokio::test]
-async fn an_admin_get_lists_the_events_the_memory_history_no_longer_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessions.db");
-    let clock = Arc::new(VirtualClock::paused_at(T0));
-    let (sessions, _) = open_at(&path, &clock, 4).await.unwrap();
-    let (token, view) = sessions.login(Login::user("hal")).await.unwrap();
-    for i in 0..10 {
-        clock.step(Duration::from_secs(2));
-        sessions.touch(token.expose()).await.unwrap();
-        sessions.login(Login::user(format!("u{i}"))).await.unwrap();
-    }
-    let events = detail_events(&sessions, view.handle).await;
-    let kinds: Vec<EventKind> = events.iter().map(|e| e.0).collect();
-    let mut expected = vec![EventKind::Created];
-    expected.extend([EventKind::Touched; 10]);
-    assert_eq!(kinds, expected, "the ring holds 4 events, the file all");
-    assert!(
-        events.windows(2).all(|w| w[0].1 < w[1].1),
-        "oldest first: {events:?}"
-    );
 }
 
 #[tokio::test]

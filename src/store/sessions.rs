@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    Cursor, EngineHandle, Event, EventKind, Handle, ListQuery, Login, Millis, Mine, Policy,
-    SessionView, Stats, Subscription, Token, TooOld,
+    Cursor, EngineHandle, Event, Handle, ListQuery, Login, Millis, Mine, Policy, SessionView,
+    Stats, Subscription, Token, TooOld,
 };
 
 use super::StoreError;
@@ -38,11 +38,6 @@ impl std::fmt::Display for StoreKind {
         }
     }
 }
-
-/// The most events an admin get reads from a store's history, newest kept
-/// (as the Redis store's get script does): a long-lived, busy session's
-/// history is long, and the detail is for reading.
-const SESSION_EVENTS: usize = 1_000;
 
 fn new_node() -> Arc<str> {
     Arc::from(&crate::engine::driver::random_instance()[..8])
@@ -300,33 +295,12 @@ impl Sessions {
         }
     }
 
-    /// A live session and its events, oldest first: those the store's
-    /// history still holds (within its retention), at most the newest
-    /// `SESSION_EVENTS` of them where the store keeps more than memory does.
     pub async fn get(
         &self,
         handle: Handle,
     ) -> Result<Option<(SessionView, Vec<Event>)>, StoreError> {
         match &self.backend {
-            Backend::Local { engine, file } => {
-                let Some((session, mut events)) = engine.get(handle) else {
-                    return Ok(None);
-                };
-                // The engine's ring holds only recent events, none from
-                // before the server started; the file holds the rest.
-                let whole = events.first().is_some_and(|e| e.kind == EventKind::Created);
-                let room = SESSION_EVENTS.saturating_sub(events.len());
-                if let Some(file) = file.as_ref().filter(|_| !whole && room > 0) {
-                    // What the ring no longer holds may still be on its way to
-                    // the file; a failing disk's backlog is not waited for.
-                    file.committed(Duration::from_secs(1)).await;
-                    let before = events.first().map_or(u64::MAX, |e| e.seq);
-                    let mut older = file.session_events(handle, before, room)?;
-                    older.append(&mut events);
-                    events = older;
-                }
-                Ok(Some((session, events)))
-            }
+            Backend::Local { engine, .. } => Ok(engine.get(handle)),
             Backend::Redis { redis, .. } => redis.get(handle).await,
         }
     }

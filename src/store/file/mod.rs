@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use crate::engine::persist::{Change, ChangeSink, Restored};
 use crate::engine::token::SelectorCodec;
-use crate::engine::{Event, Handle, TooOld};
+use crate::engine::{Event, TooOld};
 
 use super::StoreError;
 pub use schema::FileStoreError;
@@ -201,8 +201,15 @@ impl FileStore {
         limit: usize,
     ) -> Result<Result<Vec<Event>, TooOld>, StoreError> {
         let reader = lock(&self.reader);
-        let reader = self.open_reader(reader.as_ref())?;
-        let unavailable = |e| self.unreadable(e);
+        let Some(reader) = reader.as_ref() else {
+            return Err(StoreError::Unavailable(format!(
+                "{} is closed",
+                self.path.display()
+            )));
+        };
+        let unavailable = |e: rusqlite::Error| {
+            StoreError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
+        };
         let oldest: Option<i64> = reader
             .query_row("SELECT min(seq) FROM events", [], |r| r.get(0))
             .optional()
@@ -221,65 +228,16 @@ impl FileStore {
             .map_err(unavailable)?;
         let mut events = Vec::new();
         for row in rows {
-            events.push(self.event_from_json(&row.map_err(unavailable)?)?);
+            let json = row.map_err(unavailable)?;
+            let event: Event = serde_json::from_str(&json).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "an event in {} is unreadable: {e}",
+                    self.path.display()
+                ))
+            })?;
+            events.push(event);
         }
         Ok(Ok(events))
-    }
-
-    /// The newest `limit` committed events of the session `handle` before
-    /// `seq`, oldest first: what the history (within its retention) still
-    /// holds of it. Found through the `events_by_session` index, so it costs
-    /// the session's events, not the history's.
-    pub fn session_events(
-        &self,
-        handle: Handle,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        let reader = lock(&self.reader);
-        let reader = self.open_reader(reader.as_ref())?;
-        let unavailable = |e| self.unreadable(e);
-        // The expression is the index's, word for word, or SQLite would not use it.
-        let mut statement = reader
-            .prepare_cached(
-                "SELECT event FROM events
-                 WHERE json_extract(event, '$.session.handle') = ?1 AND seq < ?2
-                 ORDER BY seq DESC LIMIT ?3",
-            )
-            .map_err(unavailable)?;
-        let before = before.min(i64::MAX as u64) as i64;
-        let rows = statement
-            .query_map(
-                rusqlite::params![handle.to_string(), before, limit as i64],
-                |r| r.get::<_, String>(0),
-            )
-            .map_err(unavailable)?;
-        let mut events = Vec::new();
-        for row in rows {
-            events.push(self.event_from_json(&row.map_err(unavailable)?)?);
-        }
-        events.reverse();
-        Ok(events)
-    }
-
-    fn open_reader<'a>(
-        &self,
-        reader: Option<&'a Connection>,
-    ) -> Result<&'a Connection, StoreError> {
-        reader.ok_or_else(|| StoreError::Unavailable(format!("{} is closed", self.path.display())))
-    }
-
-    fn unreadable(&self, error: rusqlite::Error) -> StoreError {
-        StoreError::Unavailable(format!("cannot read {}: {error}", self.path.display()))
-    }
-
-    fn event_from_json(&self, json: &str) -> Result<Event, StoreError> {
-        serde_json::from_str(json).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "an event in {} is unreadable: {e}",
-                self.path.display()
-            ))
-        })
     }
 
     /// Commits and syncs everything queued, then stops the writer. Later

@@ -45,15 +45,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
-/// What finds one session's events (an admin get) without reading the whole
-/// history. An index on an expression, not a new column, so files written
-/// before it need no new schema version: it is built when such a file is
-/// opened, and a sessiontop that predates it still reads and writes the file.
-/// `FileStore::session_events` must use the same expression.
-const EVENTS_BY_SESSION: &str = "
-CREATE INDEX IF NOT EXISTS events_by_session ON events (json_extract(event, '$.session.handle'));
-";
-
 /// Why a store file cannot be used. Each names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FileStoreError {
@@ -160,9 +151,6 @@ impl Database {
         db.prepare(fsync_always)
             .map_err(|e| FileStoreError::from_sqlite(path, e))
             .and_then(|()| db.check_identity())?;
-        db.conn
-            .execute_batch(EVENTS_BY_SESSION)
-            .map_err(|e| FileStoreError::from_sqlite(path, e))?;
         Ok(db)
     }
 
