@@ -28,11 +28,20 @@ fn policy() -> Policy {
 }
 
 async fn node(redis: &RedisServer, prefix: &str, policy: Policy) -> RedisStore {
-    let mut options = RedisOptions::new(redis.url(), policy);
-    options.key_prefix = prefix.to_owned();
-    RedisStore::connect(options)
+    connect(redis, prefix, policy)
         .await
         .expect("the node connects")
+}
+
+/// A node on `prefix`, or why it did not start.
+async fn connect(
+    redis: &RedisServer,
+    prefix: &str,
+    policy: Policy,
+) -> Result<RedisStore, StoreError> {
+    let mut options = RedisOptions::new(redis.url(), policy);
+    options.key_prefix = prefix.to_owned();
+    RedisStore::connect(options).await
 }
 
 /// A plain connection to the test's Redis, to look at (or plant) keys directly.
@@ -1204,16 +1213,11 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let connect = |prefix: &str| {
-        let mut options = RedisOptions::new(redis.url(), policy());
-        options.key_prefix = prefix.to_owned();
-        RedisStore::connect(options)
-    };
     let mut raw = raw_connection(&redis).await;
     // The inner deployment first: a node of the outer one does not start.
-    let inner = connect("nest:u:").await.unwrap();
+    let inner = connect(&redis, "nest:u:", policy()).await.unwrap();
     inner.login(login("someone")).await.unwrap();
-    let refused = connect("nest:").await;
+    let refused = connect(&redis, "nest:", policy()).await;
     let Err(StoreError::Unavailable(why)) = refused else {
         panic!("a node started around another deployment's keys");
     };
@@ -1234,7 +1238,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         .exec_async(&mut raw)
         .await
         .unwrap();
-    let outer = connect("nest:").await.unwrap();
+    let outer = connect(&redis, "nest:", policy()).await.unwrap();
     let before = outer.stats().await.unwrap();
     let refused = outer.login(login("m")).await;
     assert!(
@@ -1256,7 +1260,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
     outer.login(login("alice")).await.unwrap();
 
     // The outer deployment first: a node on a prefix inside it does not start.
-    let refused = connect("nest:u:again:").await;
+    let refused = connect(&redis, "nest:u:again:", policy()).await;
     let Err(StoreError::Unavailable(why)) = refused else {
         panic!("a node started inside another deployment's keys");
     };
@@ -1275,7 +1279,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         .exec_async(&mut raw)
         .await
         .unwrap();
-    let refused = connect("odd:").await;
+    let refused = connect(&redis, "odd:", policy()).await;
     assert!(
         matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("a set at")),
         "{:?}",
@@ -1290,7 +1294,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         .exec_async(&mut raw)
         .await
         .unwrap();
-    connect("gone:")
+    connect(&redis, "gone:", policy())
         .await
         .expect("a gone deployment is no obstacle");
     let registered: Vec<String> = redis::cmd("SMEMBERS")
@@ -1314,13 +1318,8 @@ async fn after_redis_loses_its_data_overlapping_prefixes_are_still_refused() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let connect = |prefix: &str| {
-        let mut options = RedisOptions::new(redis.url(), policy());
-        options.key_prefix = prefix.to_owned();
-        RedisStore::connect(options)
-    };
     let mut raw = raw_connection(&redis).await;
-    let inner = connect("lost:u:").await.unwrap();
+    let inner = connect(&redis, "lost:u:", policy()).await.unwrap();
     inner.login(login("someone")).await.unwrap();
     redis::cmd("FLUSHALL").exec_async(&mut raw).await.unwrap();
     let give_up = std::time::Instant::now() + Duration::from_secs(30);
@@ -1339,7 +1338,7 @@ async fn after_redis_loses_its_data_overlapping_prefixes_are_still_refused() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let refused = connect("lost:").await;
+    let refused = connect(&redis, "lost:", policy()).await;
     let Err(StoreError::Unavailable(why)) = refused else {
         panic!("a node started around another deployment's keys after a flush");
     };
