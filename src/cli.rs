@@ -597,7 +597,8 @@ impl Cli {
         Ok(())
     }
 
-    /// A dashboard watching a server has no clock or simulator of its own to set.
+    /// A dashboard watching a server has no clock or simulator of its own to
+    /// set; one on its own engine has no server to give a token to.
     fn refuse_flags_a_server_ignores(
         &self,
         config: &Config,
@@ -607,6 +608,11 @@ impl Cli {
             return Ok(());
         }
         let Some(server) = &config.dashboard.server else {
+            if self.dashboard.token_file.is_some() {
+                return Err(ConfigError::Usage(
+                    "--token-file names a file holding a server's admin token, and no server is given: add --server URL, or drop --token-file".into(),
+                ));
+            }
             return Ok(());
         };
         crate::source::remote::base_url(server).map_err(|e| ConfigError::Usage(e.to_string()))?;

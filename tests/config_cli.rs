@@ -357,6 +357,12 @@ fn a_bad_variable_is_named_with_its_value() {
     );
     let err = load(&["--speed", "500"], &env(&[])).unwrap_err();
     assert!(err.contains("--speed 500 is not allowed"), "{err}");
+    // A token for no server.
+    let err = load(&["--token-file", "/run/admin-token"], &env(&[])).unwrap_err();
+    assert!(
+        err.contains("--token-file") && err.contains("--server"),
+        "{err}"
+    );
     // A negative speed is a value out of range, not an unknown flag.
     let err = load(&["--speed", "-1"], &env(&[])).unwrap_err();
     assert!(err.contains("--speed -1 is not allowed"), "{err}");
