@@ -68,7 +68,8 @@ impl StoreUrl {
         if value.is_empty() {
             return Err("an empty store: use memory, file:PATH or redis://HOST:PORT/DB".into());
         }
-        if value == "memory" {
+        // A keyword, in any case (`MEMORY` is not a file's name); `file:MEMORY` is.
+        if value.eq_ignore_ascii_case("memory") {
             return Ok(StoreUrl::Memory);
         }
         // Schemes are case-insensitive; the rest of the URL is kept as given.
@@ -356,6 +357,11 @@ mod tests {
     #[test]
     fn store_urls_parse_by_scheme_and_a_bare_path_is_a_file() {
         assert_eq!(StoreUrl::parse("memory"), Ok(StoreUrl::Memory));
+        assert_eq!(StoreUrl::parse("MEMORY"), Ok(StoreUrl::Memory));
+        assert_eq!(
+            StoreUrl::parse("file:MEMORY"),
+            Ok(StoreUrl::File("MEMORY".into()))
+        );
         assert_eq!(
             StoreUrl::parse("file:/tmp/s.db"),
             Ok(StoreUrl::File("/tmp/s.db".into()))
