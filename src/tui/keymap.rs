@@ -157,14 +157,14 @@ pub const ACTIONS: &[ActionSpec] = &[
         Action::Faster,
         "faster",
         &["+", "="],
-        "clock ×2 (up to ×100)",
+        "clock faster: ×0.5 1 2 5 10 20 50 100",
         Some("faster"),
     ),
     spec(
         Action::Slower,
         "slower",
         &["-"],
-        "clock ×½ (down to ×0.5)",
+        "clock slower, down to ×0.5",
         Some("slower"),
     ),
     spec(
