@@ -35,8 +35,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
 
     let now = app.shown_clock().now;
     let row = app.mirror.get(detail.handle);
-    // What a value may take: the inner width less the name's column.
-    let room = usize::from(inner.width).saturating_sub(NAME_WIDTH + 1);
+    // What a value may take: the inner width less the name's column, and a
+    // space before the border.
+    let room = usize::from(inner.width).saturating_sub(NAME_WIDTH + 2);
     let field = |name: &str, value: String| {
         Line::from(vec![
             Span::styled(format!(" {name:<NAME_WIDTH$}"), theme.style(Role::Muted)),
@@ -57,10 +58,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
             let s = &row.session;
             let zone = app.zone();
             let ended = row.ended.is_some();
+            // The day goes first where the line is short of room.
             let state = match row.ended {
-                Some((ending, at)) => {
-                    format!("ended: {} at {}", ending.label(), date_time(at, &zone))
-                }
+                Some((ending, at)) => fitted(&[
+                    format!("ended: {} at {}", ending.label(), date_time(at, &zone)),
+                    format!("ended: {} at {}", ending.label(), time_of_day(at, &zone)),
+                    format!("ended: {}", ending.label()),
+                ]),
                 None => "active".to_owned(),
             };
             // A deadline, with how long is left while the session is live.
@@ -85,7 +89,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 "user's sessions",
                 fitted(&[user_sessions(app, detail)]),
             ));
-            lines.push(field("state", fitted(&[state])));
+            lines.push(field("state", state));
             lines.push(field("created", date_time(s.created_at, &zone)));
             lines.push(field("last seen", date_time(s.last_seen_at, &zone)));
             lines.push(field(

@@ -233,6 +233,9 @@ fn columns_of(text: &str) -> u16 {
     u16::try_from(Line::raw(text).width()).unwrap_or(u16::MAX)
 }
 
+/// The fewest columns a user's name is cut to ("frank-wi…").
+const MIN_USER: u16 = 9;
+
 /// The columns that fit in `width`, with their widths. The countdowns get
 /// the room their widest values on screen need (a cut "24:00:0" reads as
 /// another time), so the flexible origin shrinks first; narrow terminals
@@ -271,6 +274,16 @@ pub fn columns(
         let cells: u16 = shown.iter().map(|c| width_of(*c)).sum();
         cells + shown.len().saturating_sub(1) as u16 + 2
     };
+    // Once the origin is gone the user takes the spare width, and may give
+    // some of its own before another column goes.
+    let fits = |shown: &[SortColumn]| {
+        let give = if shown.contains(&SortColumn::Origin) {
+            0
+        } else {
+            width_of(SortColumn::User) - MIN_USER
+        };
+        needs(shown) - give <= width
+    };
     let mut shown = SortColumn::ALL.to_vec();
     for dropped in [
         SortColumn::Origin,
@@ -278,7 +291,7 @@ pub fn columns(
         SortColumn::Started,
         SortColumn::LastSeen,
     ] {
-        if needs(&shown) <= width {
+        if fits(&shown) {
             break;
         }
         shown.retain(|c| *c != dropped);
@@ -436,20 +449,36 @@ mod tests {
     /// never sits blank after the state column.
     #[test]
     fn the_columns_fill_every_width() {
-        for gauge in [8, 12] {
+        // "h:mm:ss close": the widest ABSOLUTE countdown.
+        let closing = CountdownWidths {
+            idle: 8,
+            absolute: 13,
+        };
+        for (gauge, widest) in [
+            (8, CountdownWidths::default()),
+            (8, closing),
+            (12, CountdownWidths::default()),
+        ] {
             for sort in SortColumn::ALL {
                 for width in 70..=220 {
-                    let columns = columns(width, gauge, CountdownWidths::default(), sort);
+                    let columns = columns(width, gauge, widest, sort);
                     let widths: Vec<Constraint> = columns.iter().map(|(_, w)| *w).collect();
                     let inner = Rect::new(1, 1, width - 2, 1);
                     let cells = cells(inner, &widths);
-                    let at = format!("width {width}, gauge {gauge}, sorted by {sort:?}");
+                    let at =
+                        format!("width {width}, gauge {gauge}, {widest:?}, sorted by {sort:?}");
                     assert_eq!(cells[cells.len() - 1].right(), inner.right(), "{at}");
                     let cell = |column: SortColumn| {
                         let i = columns.iter().position(|(c, _)| *c == column)?;
                         Some(cells[i].width)
                     };
-                    assert!(cell(SortColumn::User).unwrap() >= 14, "{at}");
+                    assert!(cell(SortColumn::User).unwrap() >= MIN_USER, "{at}");
+                    // From 80 columns only the origin and the handle may go
+                    // (the projector's longer gauge takes more).
+                    if width >= 80 && gauge == 8 {
+                        assert!(cell(SortColumn::Started).is_some(), "{at}");
+                        assert!(cell(SortColumn::LastSeen).is_some(), "{at}");
+                    }
                     // The sorted column's title and arrow fit whole.
                     if let Some(shown) = cell(sort) {
                         assert!(shown >= columns_of(sort.title()) + 2, "{at}");
