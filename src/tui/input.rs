@@ -256,10 +256,7 @@ impl App {
             self.set_status("view live again", false);
         } else {
             self.frozen = Some((self.clock, Vec::new()));
-            self.set_status(
-                "view frozen; the server runs on and its events wait: Space goes live",
-                false,
-            );
+            self.set_status("view frozen (the server runs on): Space goes live", false);
         }
     }
 

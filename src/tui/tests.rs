@@ -943,16 +943,17 @@ fn a_narrow_header_shortens_the_server_address_before_the_closing_time() {
             .ends_with(char::is_numeric),
         "the counters line keeps whole counters: {counters}"
     );
-    // With a shorter policy line, part of the address fits.
+    // With a shorter policy line, the address fits, whole, beside the zone's
+    // abbreviation.
     app.info.policy.closing_time = None;
     app.info.policy.max_sessions_per_user = None;
     let text = screen(&mut app);
     let header = text.lines().next().unwrap();
-    assert!(header.contains(" 127.0.0.1:1…"), "{header}");
+    assert!(header.contains(" 127.0.0.1:18716 "), "{header}");
     assert!(
         header
             .trim_end_matches(['"', ' '])
-            .ends_with("18:00:00 Asia/Tokyo"),
+            .ends_with("18:00:00 JST"),
         "{header}"
     );
 }
@@ -1473,5 +1474,37 @@ fn the_details_of_an_ended_session_at_80x24() {
             inside.ends_with(' ') || inside.ends_with('…'),
             "cut at the border: {line}"
         );
+    }
+}
+
+/// A server's header, frozen or not, at every width: the address whole or
+/// left out (never "127.0.0.1:1…", another port), and the FROZEN badge whole.
+#[test]
+fn a_server_header_leaves_out_whole_parts_at_every_width() {
+    for frozen in [false, true] {
+        for width in view::MIN_WIDTH..=200 {
+            let mut app = tokyo_server_app(width, 30);
+            if frozen {
+                char_key(&mut app, 'f');
+            }
+            let text = screen(&mut app);
+            let header = text.lines().next().unwrap().trim_matches('"').trim_end();
+            assert!(!header.contains('…'), "{width}: {header}");
+            assert!(header.contains("node f0d3d07f"), "{width}: {header}");
+            if frozen {
+                assert!(
+                    header.ends_with(" FROZEN") || header.ends_with("FROZEN: the server runs on"),
+                    "{width}: {header}"
+                );
+            } else {
+                assert!(
+                    header.ends_with("18:00:00 JST") || header.ends_with("18:00:00 Asia/Tokyo"),
+                    "{width}: {header}"
+                );
+            }
+            if width >= 140 {
+                assert!(header.contains("127.0.0.1:18716"), "{width}: {header}");
+            }
+        }
     }
 }

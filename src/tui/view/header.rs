@@ -37,12 +37,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let used = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
     let timeouts = Timeouts::on_screen(app);
     let line = |leave_out, mode_max| line(app, area, &timeouts, leave_out, mode_max);
-    // The line with the mode cut to what is left, but not below MIN_MODE.
+    // The line with the mode shortened to what is left, if any of it fits.
     let shortened_mode = |leave_out: u8| {
         let full = line(leave_out, usize::MAX);
         let over = used(&full).saturating_sub(width);
         let mode_width = Span::raw(mode(app, usize::MAX)).width();
-        line(leave_out, mode_width.saturating_sub(over).max(MIN_MODE))
+        let room = mode_width.saturating_sub(over);
+        (!mode(app, room).is_empty()).then(|| line(leave_out, room))
     };
     // What must show (the policy with its closing time, the clock and its
     // zone, the badges) gets room first: the title goes, then "closing off",
@@ -50,11 +51,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // session" before a range of timeouts, then the mode
     // (a server's URL) is shortened, then the zone's name gives way to its
     // abbreviation, then the mode is left out (the node still says which
-    // server answers), then the word "clock" before the embedded clock, and
-    // last the simulator's state (the footer still offers its key).
+    // server answers), then the word "clock" before the embedded clock, the
+    // simulator's state (the footer still offers its key), the words after
+    // FROZEN, and last "absolute" is written "abs".
     let attempts = (0..=3)
         .map(|leave_out| line(leave_out, usize::MAX))
-        .chain([3, 4].map(shortened_mode))
+        .chain([3, 4].into_iter().filter_map(shortened_mode))
         .chain((4..=LEAVE_OUT_ALL).map(|leave_out| line(leave_out, 0)));
     let mut spans = Vec::new();
     for attempt in attempts {
@@ -76,15 +78,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The fewest columns the mode is cut to ("127.0…").
-const MIN_MODE: usize = 6;
-
 /// How many of the header's parts `line` can leave out.
-const LEAVE_OUT_ALL: u8 = 6;
+const LEAVE_OUT_ALL: u8 = 8;
 
 /// The mode ("embedded", a server's URL and version) in at most `max`
-/// columns (40 at most). A URL that must be cut loses its scheme first: the
-/// address says more. A word ("embedded", "lesson") is whole or left out.
+/// columns (40 at most). A server's mode gives way part by part: its
+/// scheme, then its version, then all of it (the node still says which
+/// server answers); an address is never cut, as "127.0.0.1:1793…" reads as
+/// another port. A word ("embedded", "lesson") is whole or left out.
 fn mode(app: &App, max: usize) -> String {
     let word = if app.lesson.is_some() {
         Some("lesson")
@@ -99,14 +100,25 @@ fn mode(app: &App, max: usize) -> String {
         };
     }
     let mode = app.info.mode.as_str();
-    let shown = match (app.info.remote, max < 40) {
-        (true, true) => ["http://", "https://"]
-            .iter()
-            .find_map(|scheme| mode.strip_prefix(scheme))
-            .unwrap_or(mode),
-        _ => mode,
-    };
-    untrusted(shown, max.min(40))
+    let bare = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| mode.strip_prefix(scheme))
+        .unwrap_or(mode);
+    let address = bare
+        .split_once(" (")
+        .map_or(bare, |(address, _)| address)
+        .trim_end_matches('/');
+    let room = max.min(40);
+    let fits = |text: &str| Line::raw(text).width() <= room;
+    match [mode, bare, address]
+        .into_iter()
+        .find(|choice| fits(choice))
+    {
+        Some(choice) => untrusted(choice, room),
+        // A host name longer than the header allows: its start, marked cut.
+        None if max >= 40 => untrusted(address, room),
+        None => String::new(),
+    }
 }
 
 /// The idle and absolute timeouts of the live sessions on screen.
@@ -132,7 +144,8 @@ impl Timeouts {
 
 /// The header's spans, leaving out the first `leave_out` of: the title,
 /// "closing off", the label of the server's clock, the zone's full name,
-/// the label of the embedded clock, the simulator's state; the mode is cut
+/// the label of the embedded clock, the simulator's state, the words after
+/// FROZEN, and (last) "absolute" gives way to "abs"; the mode is shortened
 /// to `mode_max` columns, or left out at 0.
 fn line(
     app: &App,
@@ -157,6 +170,7 @@ fn line(
     let per_session = wide && clock_label;
     let zone_name = leave_out < 4;
     let (embedded_clock_label, simulator) = (leave_out < 5, leave_out < 6);
+    let (frozen_words, short_labels) = (leave_out < 7, leave_out >= 8);
     let mut spans = Vec::new();
     if title {
         spans.push(Span::styled(" sessiontop ", theme.style(Role::Title)));
@@ -190,7 +204,14 @@ fn line(
             policy.idle_timeout.as_millis() as i64,
             per_session,
         )),
-        Span::styled("  absolute ", theme.style(Role::Muted)),
+        Span::styled(
+            if short_labels {
+                "  abs "
+            } else {
+                "  absolute "
+            },
+            theme.style(Role::Muted),
+        ),
         Span::raw(timeout_label(
             &timeouts.absolute,
             policy.absolute_timeout.as_millis() as i64,
@@ -235,7 +256,11 @@ fn line(
     if app.frozen.is_some() {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(
-            " FROZEN: the server runs on ",
+            if frozen_words {
+                " FROZEN: the server runs on "
+            } else {
+                " FROZEN "
+            },
             theme.style(Role::Badge),
         ));
     }
