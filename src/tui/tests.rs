@@ -1336,12 +1336,14 @@ fn a_charts_time_span_is_never_cut() {
 #[test]
 fn the_footer_keeps_help_and_quit_and_cuts_no_hint() {
     let mut app = app();
-    let known: Vec<String> = app
+    let mut known: Vec<String> = app
         .keymap
         .hints()
         .into_iter()
         .map(|(_, key, hint)| format!("{key} {hint}"))
         .collect();
+    // The fixture's clock is paused: Space says it goes on.
+    known.push("Space go on".to_owned());
     for status in [
         None,
         Some("logged in dmitri as 66fda2a3dcd1debe and nine more"),
@@ -1507,4 +1509,25 @@ fn a_server_header_leaves_out_whole_parts_at_every_width() {
             }
         }
     }
+}
+
+/// A long filter at 80 columns: the footer shows the end being typed and
+/// the keys' help whole, and the table's title keeps its closing quote.
+#[test]
+fn a_long_filter_shows_its_end_and_keeps_within_the_borders() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    char_key(&mut app, '/');
+    let typed = "averyveryverylongfiltertextthatgoesonandonandonuntiltheend42";
+    for c in typed.chars() {
+        char_key(&mut app, c);
+    }
+    let text = screen(&mut app);
+    let footer = text.lines().last().unwrap().trim_matches('"').trim_end();
+    assert!(footer.contains("untiltheend42▏"), "{footer}");
+    assert!(
+        footer.ends_with("Enter keep · Esc clear · ↑↓ select"),
+        "{footer}"
+    );
+    let title = text.lines().find(|l| l.contains(" Sessions ")).unwrap();
+    assert!(title.contains("…\" ─"), "{title}");
 }

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::tui::app::{App, Mode};
 use crate::tui::keymap::Action;
-use crate::tui::text::untrusted;
+use crate::tui::text::{untrusted, untrusted_end};
 use crate::tui::theme::Role;
 
 /// The fewest columns of status text worth showing.
@@ -17,13 +17,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut spans = Vec::new();
     if app.mode == Mode::Filter {
+        // What is typed shows its end; the keys' help goes first when it
+        // would leave the filter too little room.
+        const HELP: &str = "   Enter keep · Esc clear · ↑↓ select";
+        let room = usize::from(area.width).saturating_sub(4);
+        let help = Line::raw(HELP).width();
+        let typed = untrusted_end(app.mirror.filter(), usize::MAX);
+        let with_help = Line::raw(typed.as_str()).width() + help <= room
+            || room.saturating_sub(help) >= MIN_STATUS;
+        let typed_room = if with_help { room - help } else { room };
         spans.push(Span::styled(" / ", theme.style(Role::Key)));
-        spans.push(Span::raw(untrusted(app.mirror.filter(), 40)));
+        spans.push(Span::raw(untrusted_end(app.mirror.filter(), typed_room)));
         spans.push(Span::styled("▏", theme.style(Role::Key)));
-        spans.push(Span::styled(
-            "   Enter keep · Esc clear · ↑↓ select",
-            theme.style(Role::Muted),
-        ));
+        if with_help {
+            spans.push(Span::styled(HELP, theme.style(Role::Muted)));
+        }
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
@@ -40,6 +48,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             // A lesson's footer keeps to the lesson's keys.
             Action::Login | Action::Revoke | Action::Filter => !lesson,
             _ => true,
+        })
+        // Space says what it does now: a paused clock or frozen view goes on.
+        .map(|(action, key, hint)| {
+            let stopped = app.shown_clock().paused || app.frozen.is_some();
+            (
+                action,
+                key,
+                if action == Action::Pause && stopped {
+                    "go on"
+                } else {
+                    hint
+                },
+            )
         })
         .collect();
     let width = usize::from(area.width);

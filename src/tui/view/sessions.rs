@@ -32,10 +32,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ),
     ];
     if !filter.is_empty() {
-        title.push(Span::styled(
-            format!("· filter \"{}\" ", untrusted(filter, 30)),
-            theme.style(Role::Warn),
-        ));
+        // Within the border: the filter cut to what is left, or just said.
+        let used: usize = title.iter().map(Span::width).sum();
+        let room = usize::from(area.width).saturating_sub(used + 4 + "· filter \"\" ".len());
+        let text = if room >= 6 {
+            format!("· filter \"{}\" ", untrusted(filter, room.min(30)))
+        } else {
+            "· filtered ".to_owned()
+        };
+        title.push(Span::styled(text, theme.style(Role::Warn)));
     }
     if app.is_stale() {
         title.push(Span::styled(
