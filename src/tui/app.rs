@@ -276,6 +276,10 @@ impl App {
     fn handle(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Tick { clock, real_ms } => {
+                if clock.speed < self.clock.speed {
+                    self.mirror
+                        .cap_lingering(clock.now.saturating_add(self.linger_at(clock.speed)));
+                }
                 self.clock = clock;
                 self.real_ms = real_ms;
                 if clock.paused {
@@ -419,8 +423,7 @@ impl App {
         self.last_event_ms = Some(self.real_ms);
         // The event is news from the clock too: never show a time before it.
         self.clock.now = self.clock.now.max(event.at);
-        // The linger is real time at the speed the clock runs now, counted in clock time.
-        let linger = (self.settings.linger_ms as f64 * self.clock.speed.max(0.0)) as Millis;
+        let linger = self.linger_at(self.clock.speed);
         let handle = event.session.handle;
         let was_live = self.mirror.is_live(handle);
         self.mirror.apply(&event, event.at.saturating_add(linger));
@@ -448,6 +451,12 @@ impl App {
             }
             self.log.push_front(event);
         }
+    }
+
+    /// The linger: real time at the clock's `speed`, counted in clock time
+    /// (so a paused clock keeps an ended row on screen).
+    fn linger_at(&self, speed: f64) -> Millis {
+        (self.settings.linger_ms as f64 * speed.max(0.0)) as Millis
     }
 
     /// The zone every time on screen is read in: the policy's, which its

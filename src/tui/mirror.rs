@@ -310,6 +310,20 @@ impl Mirror {
         }
     }
 
+    /// Brings every lingering row's leaving time to `latest` at the most: the
+    /// clock slowed, and a linger is a few seconds of real time, not the
+    /// clock time it was at the faster speed.
+    pub fn cap_lingering(&mut self, latest: Millis) {
+        if self.leaving.is_empty() {
+            return;
+        }
+        self.leaving = self
+            .leaving
+            .drain()
+            .map(|Reverse((due, handle))| Reverse((due.min(latest), handle)))
+            .collect();
+    }
+
     /// Drops ended sessions whose linger is over by clock time `now`; says whether any left.
     pub fn drop_lingering(&mut self, now: Millis) -> bool {
         let mut any = false;

@@ -1531,3 +1531,26 @@ fn a_long_filter_shows_its_end_and_keeps_within_the_borders() {
     let title = text.lines().find(|l| l.contains(" Sessions ")).unwrap();
     assert!(title.contains("…\" ─"), "{title}");
 }
+
+/// A row that ended at ×100 lingers 5 s of real time, 500 s of clock; once
+/// the clock slows to ×0.5 that must not become 1,000 s of real time.
+#[test]
+fn slowing_the_clock_does_not_stretch_an_ended_rows_linger() {
+    let mut app = app();
+    let at = |now: i64, speed: f64, real_ms: u64| Msg::Tick {
+        clock: ClockReading {
+            now,
+            speed,
+            paused: false,
+        },
+        real_ms,
+    };
+    app.update(at(T0, 100.0, 0));
+    let bob = sessions()[1].clone();
+    send(&mut app, event(101, EventKind::Expired, T0, &bob));
+    app.update(at(T0 + 100_000, 0.5, 1_000));
+    assert_eq!(app.mirror.shown(), 8, "a second after it ended, it lingers");
+    // Five seconds of real time at ×0.5 are 2.5 s of clock.
+    app.update(at(T0 + 102_500, 0.5, 6_000));
+    assert_eq!(app.mirror.shown(), 7, "gone after the linger");
+}
