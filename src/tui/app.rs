@@ -522,13 +522,16 @@ impl App {
             }
             let Burst { failed, error, .. } = self.burst.take().unwrap_or_default();
             let done = BURST - failed;
-            return if failed == 0 {
-                self.set_status(format!("{done} simulated logins"), false)
+            // On a server they are real sessions, as its confirmation said.
+            let what = if self.info.remote {
+                "logins on the server"
             } else {
-                self.set_status(
-                    format!("{done} simulated logins, {failed} refused: {error}"),
-                    true,
-                )
+                "simulated logins"
+            };
+            return if failed == 0 {
+                self.set_status(format!("{done} {what}"), false)
+            } else {
+                self.set_status(format!("{done} {what}, {failed} refused: {error}"), true)
             };
         }
         match outcome {
