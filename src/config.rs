@@ -30,7 +30,8 @@ use crate::engine::{
 };
 use crate::store::StoreUrl;
 use crate::units::{
-    format_duration, parse_closing_time, parse_duration, parse_time_zone, parse_timeout,
+    format_duration, no_unit, parse_closing_time, parse_duration, parse_time_zone, parse_timeout,
+    quoted,
 };
 
 pub use env::{Environment, VARIABLES};
@@ -77,7 +78,10 @@ pub enum ConfigError {
 
 /// `key = "value"` as the user wrote it (a number without quotes, as TOML
 /// writes it): `--flag value` for a flag, `VARIABLE=value` for an
-/// environment variable.
+/// environment variable. Only values that parsed as their key's type get
+/// here (a duration, a number, a path, a store URL without its password);
+/// a value the parser refused is not repeated if it may be a secret
+/// (`read::parse_error`, `units::quoted`).
 fn as_written(key: &str, value: &str, number: bool) -> String {
     if key.starts_with("--") {
         format!("{key} {value}")
@@ -1027,17 +1031,25 @@ impl Visitor<'_> for DurationText {
         (self.0)(v).map_err(E::custom)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-        Err(E::custom(format!(
-            "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
-        )))
+        Err(E::custom(bare_number(&v.to_string())))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        self.visit_i64(v as i64)
+        Err(E::custom(bare_number(&v.to_string())))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-        Err(E::custom(format!(
+        Err(E::custom(bare_number(&v.to_string())))
+    }
+}
+
+/// A number without quotes where a duration belongs; one as long as a
+/// secret is not repeated (`units::no_unit`).
+fn bare_number(v: &str) -> String {
+    if v.len() < crate::units::REPEATED_BELOW {
+        format!(
             "{v} has no unit; write \"{v}s\" for seconds (durations are strings with a unit, such as \"15m\" or \"8h\")"
-        )))
+        )
+    } else {
+        no_unit(v)
     }
 }
 
@@ -1068,7 +1080,8 @@ fn fsync<'de, D: Deserializer<'de>>(d: D) -> Result<Fsync, D::Error> {
         "everysec" => Ok(Fsync::EverySec),
         "always" => Ok(Fsync::Always),
         _ => Err(de::Error::custom(format!(
-            "{s:?} is not an fsync choice; use \"everysec\" (a crash loses at most about a second) or \"always\""
+            "{} is not an fsync choice; use \"everysec\" (a crash loses at most about a second) or \"always\"",
+            quoted(&s)
         ))),
     }
 }

@@ -9,20 +9,45 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
-/// Why a text is not a duration.
+/// The shortest secret sessiontop accepts or issues (API tokens have at
+/// least 16 characters, session tokens 43): a text this long is never
+/// repeated in a message, wherever it was written (the HTTP API's
+/// `api::read::shown` follows the same rule).
+pub const REPEATED_BELOW: usize = 16;
+
+/// `text` in quotes if it is short enough to repeat; else "the value".
+pub fn quoted(text: &str) -> String {
+    if text.trim().chars().count() < REPEATED_BELOW {
+        format!("{text:?}")
+    } else {
+        "the value".to_owned()
+    }
+}
+
+/// Why a text is not a duration. A text of `REPEATED_BELOW` characters or
+/// more is not repeated: it may be a secret written in the wrong place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
-    #[error(
-        "{0:?} has no unit; write \"{t}s\" for seconds (or another unit, such as \"15m\" or \"8h\")",
-        t = .0.trim()
-    )]
+    #[error("{}", no_unit(.0))]
     NoUnit(String),
-    #[error("{0:?} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\"")]
+    #[error("{} is not a duration; use a number and a unit, such as \"90s\", \"15m\" or \"8h\"", quoted(.0))]
     NotADuration(String),
     /// A number and a unit, but more than any duration can hold (about 584
     /// billion years): out of bounds, not misspelt.
-    #[error("{0:?} is more than allowed: longer than any duration can be")]
+    #[error("{} is more than allowed: longer than any duration can be", quoted(.0))]
     TooLong(String),
+}
+
+/// A bare number where a duration belongs, and what to write instead.
+pub fn no_unit(number: &str) -> String {
+    let t = number.trim();
+    if t.chars().count() < REPEATED_BELOW {
+        format!(
+            "{number:?} has no unit; write \"{t}s\" for seconds (or another unit, such as \"15m\" or \"8h\")"
+        )
+    } else {
+        "the value has no unit; write it with one, such as \"90s\", \"15m\" or \"8h\"".to_owned()
+    }
 }
 
 /// Parses a humantime duration such as "90s", "15m" or "8h".
@@ -80,14 +105,17 @@ pub fn format_duration(d: Duration) -> String {
 /// Parses a closing time "HH:MM" (24-hour wall-clock time).
 pub fn parse_closing_time(s: &str) -> Result<NaiveTime, String> {
     NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
-        format!("{s:?} is not a time of day; use 24-hour \"HH:MM\", such as \"23:00\"")
+        format!(
+            "{} is not a time of day; use 24-hour \"HH:MM\", such as \"23:00\"",
+            quoted(s)
+        )
     })
 }
 
 /// Parses an IANA time zone name such as "Europe/Berlin" or "UTC".
 pub fn parse_time_zone(s: &str) -> Result<chrono_tz::Tz, String> {
     s.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-        format!("{s:?} is not an IANA time zone name; use one such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")
+        format!("{} is not an IANA time zone name; use one such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"", quoted(s))
     })
 }
 

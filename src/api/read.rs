@@ -20,8 +20,9 @@ use crate::engine::{
 };
 
 /// The shortest secret the server accepts or issues: API tokens have at
-/// least 16 characters and session tokens 43. Anything shorter can be quoted.
-const QUOTABLE_BELOW: usize = 16;
+/// least 16 characters and session tokens 43. Anything shorter can be quoted
+/// (config errors follow the same rule).
+const QUOTABLE_BELOW: usize = crate::units::REPEATED_BELOW;
 
 /// What a field of a request holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

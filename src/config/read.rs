@@ -186,14 +186,22 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneSection<T> {
 /// A TOML or type error of `path`, with its place and in our words.
 pub(super) fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let place = place(text, e.span());
-    let message = e.message().trim_end_matches('\n');
+    let mut message = e.message().trim_end_matches('\n').to_owned();
+    // Whatever a parser's message says, a value the place hides is not repeated.
+    if let Some(hidden) = place.as_ref().and_then(|p| p.hidden.as_deref())
+        && !hidden.is_empty()
+    {
+        message = message
+            .replace(&format!("{hidden:?}"), "the value")
+            .replace(hidden, "the value");
+    }
     ConfigError::Parse {
         path: path.to_owned(),
         at: place
             .as_ref()
             .map(|p| format!(" at line {} ({})", p.line, p.shown))
             .unwrap_or_default(),
-        message: in_our_words(message, place.as_ref().and_then(|p| p.key.as_deref())),
+        message: in_our_words(&message, place.as_ref().and_then(|p| p.key.as_deref())),
     }
 }
 
@@ -204,6 +212,8 @@ struct Place {
     key: Option<String>,
     /// The line as "section.key = value", at most 120 characters.
     shown: String,
+    /// The value as written, when it may be a secret: the message must not repeat it either.
+    hidden: Option<String>,
 }
 
 fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
@@ -218,31 +228,33 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
-    let (key, shown) = match (section, line.split_once('=')) {
+    let not_shown = "(not shown: it may hold a secret)";
+    let (key, shown, hidden) = match (section, line.split_once('=')) {
         (Some(section), Some((key, value))) if !line.starts_with('[') => {
             let key = format!("{section}.{}", key.trim());
-            let value = if may_be_secret(&key, value) {
-                "(not shown: it may hold a secret)"
+            let (shown, hidden) = if may_be_secret(&key, value) {
+                (format!("{key} = {not_shown}"), Some(value.trim()))
             } else {
-                value.trim()
+                (format!("{key} = {}", value.trim()), None)
             };
-            let shown = format!("{key} = {value}");
-            (Some(key), shown)
+            (Some(key), shown, hidden)
         }
         // A line that is not `key = value` may be a secret pasted alone.
-        _ if may_be_secret("", line) => (None, "(not shown: it may hold a secret)".to_owned()),
-        _ => (None, line.to_owned()),
+        _ if may_be_secret("", line) => (None, not_shown.to_owned(), Some(line)),
+        _ => (None, line.to_owned(), None),
     };
     Some(Place {
         line: line_no,
         key,
         shown: shown.chars().take(120).collect(),
+        hidden: hidden.map(|v| v.trim_matches('"').to_owned()),
     })
 }
 
 /// Whether the value of `key` (dotted) could be a token or a password: a
 /// key that names one (even misspelled, as `admin_tokn`), a URL with
-/// credentials, or a long unbroken word. Such a value is never repeated.
+/// credentials, or any value as long as the shortest secret (the HTTP API's
+/// rule, `units::REPEATED_BELOW`). Such a value is never repeated.
 fn may_be_secret(key: &str, value: &str) -> bool {
     let key = key.to_ascii_lowercase();
     let value = value.trim().trim_matches('"');
@@ -250,13 +262,23 @@ fn may_be_secret(key: &str, value: &str) -> bool {
         .iter()
         .any(|word| key.contains(word) && !key.starts_with("keys."))
         || value.contains('@')
-        || (value.len() >= 16 && !value.contains(char::is_whitespace) && !value.contains('/'))
+        || value.chars().count() >= crate::units::REPEATED_BELOW
 }
 
 /// The parser's type errors ("invalid type: string \"fast\", expected u32")
 /// said as a user would: what the key takes, what it was given, and the
 /// key's default from the repository's config.toml as an example.
 fn in_our_words(message: &str, key: Option<&str>) -> String {
+    let subject = key.unwrap_or("this key");
+    let checked = key.and_then(super::whole_number_allowed);
+    // A number too large for any integer type: TOML reads one past i64 as a
+    // u64 ("u64 value was too large" for a smaller type) or an i128.
+    if message.ends_with("value was too large")
+        || (message.starts_with("invalid type: integer") && message.contains(" as i128"))
+    {
+        let wanted = checked.unwrap_or("a smaller whole number");
+        return format!("{subject} takes {wanted}; this number is too large");
+    }
     let (given, expected) = if let Some(rest) = message.strip_prefix("invalid type: ") {
         match rest.split_once(", expected ") {
             Some((given, expected)) => (kind_of(given), expected),
@@ -271,7 +293,6 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
     } else {
         return message.to_owned();
     };
-    let checked = key.and_then(super::whole_number_allowed);
     let wanted = match expected {
         "u8" | "u16" | "u32" | "u64" | "usize" => checked.unwrap_or("a whole number (0 or more)"),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
@@ -282,7 +303,6 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         e if e.starts_with("struct ") || e == "a map" => "a table (a [section])",
         e => e,
     };
-    let subject = key.unwrap_or("this key");
     let mut said = if key.is_some_and(|key| may_be_secret(key, "")) {
         format!("{subject} takes {wanted}")
     } else {

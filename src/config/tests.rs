@@ -574,3 +574,51 @@ fn a_refused_value_is_echoed_as_it_was_written() {
         "{err}"
     );
 }
+
+#[test]
+fn a_parse_error_never_repeats_a_value_of_16_characters_or_more() {
+    let long = "SECRETSECRETSECRET42";
+    for text in [
+        format!("[policy]\nidle_timeout = \"{long}\"\n"),
+        format!("[policy]\nclosing_time = \"{long}\"\n"),
+        format!("[policy]\ntime_zone = \"{long}\"\n"),
+        format!("[store]\nfsync = \"{long}\"\n"),
+        format!("[policy]\nidle_timeout = \"{long} with spaces\"\n"),
+        "[policy]\nidle_timeout = 12345678901234567\n".to_owned(),
+    ] {
+        let err = refused(&text, Uses::Everything);
+        assert!(
+            !err.contains(long) && !err.contains("12345678901234567"),
+            "{err}"
+        );
+        assert!(
+            err.contains("policy.") || err.contains("store."),
+            "the key is still named: {err}"
+        );
+    }
+    // A short value is still repeated, as the API repeats one.
+    let err = refused("[policy]\nidle_timeout = \"soon\"\n", Uses::Server);
+    assert!(err.contains("\"soon\" is not a duration"), "{err}");
+}
+
+#[test]
+fn a_whole_number_too_large_for_its_type_gets_the_keys_bounds() {
+    for number in [
+        "9223372036854775808",
+        "99999999999999999999",
+        "18446744073709551616",
+    ] {
+        let err = refused(
+            &format!("[policy]\nmax_sessions_per_user = {number}\n"),
+            Uses::Server,
+        );
+        assert!(
+            err.contains("policy.max_sessions_per_user takes a whole number from 1 to 1000000"),
+            "{number}: {err}"
+        );
+        assert!(
+            !err.contains("u64") && !err.contains("i128") && !err.contains("TOML value"),
+            "{err}"
+        );
+    }
+}
