@@ -1348,3 +1348,75 @@ async fn after_redis_loses_its_data_overlapping_prefixes_are_still_refused() {
         .await
         .expect("the inner deployment serves on");
 }
+
+/// `/readyz` on Redis is a write: a Redis that answers PING but refuses every
+/// change (at its `maxmemory` with `noeviction`, or turned into a read-only
+/// replica) is not ready, and is again once it takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_answers_but_refuses_writes_is_not_ready() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "ready:", policy()).await;
+    a.login(login("ada")).await.unwrap();
+    a.ready().await.expect("ready while Redis takes writes");
+    let mut admin = raw_connection(&redis).await;
+    let not_ready = |answer: Result<(), StoreError>, why: &str| {
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "ready {why}: {answer:?}"
+        );
+    };
+
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.login(login("bob")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    not_ready(a.ready().await, "at maxmemory");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    a.ready().await.expect("ready once memory is free");
+
+    // A replica of a Redis that is not there: it keeps its data and refuses writes.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(dead_port)
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.login(login("bob")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    not_ready(a.ready().await, "as a read-only replica");
+    redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    a.ready().await.expect("ready once it is a primary again");
+    a.login(login("bob")).await.expect("and it takes logins");
+
+    // The check's field in the meta hash changes no count.
+    let stats = a.stats().await.unwrap();
+    assert_eq!((stats.active, stats.totals.logins), (2, 2));
+    a.shutdown();
+}

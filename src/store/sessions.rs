@@ -162,12 +162,14 @@ impl Sessions {
     }
 
     /// Whether the store can take a change now: the memory store always, the
-    /// file store while its writes succeed, Redis while it answers. The
-    /// server's `/readyz`, for a load balancer's health check.
+    /// file store while its writer's last commit succeeded, Redis while it
+    /// takes a write (not merely answers: a read-only replica or a Redis at
+    /// its `maxmemory` refuses every change). The server's `/readyz`, for a
+    /// load balancer's health check.
     pub async fn ready(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Local { .. } => self.writable(),
-            Backend::Redis { redis, .. } => redis.ping().await,
+            Backend::Redis { redis, .. } => redis.ready().await,
         }
     }
 

@@ -1353,11 +1353,22 @@ impl RedisStore {
         history::trim_before(&self.shared, cutoff).await
     }
 
-    /// Whether Redis answers this node now (within the one-second limit).
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    /// Whether Redis takes a write from this node now (within the one-second
+    /// limit): a PING would pass where every change is refused, on a Redis
+    /// that became a read-only replica or is at its `maxmemory` with
+    /// `noeviction`. So this writes, as a login does: this node's id into the
+    /// field `ready` of the deployment's own meta hash. Nothing reads that
+    /// field (the meta hash's readers ask for their fields by name, and
+    /// `stats` picks its counts out of `HGETALL`), and it never grows.
+    pub async fn ready(&self) -> Result<(), StoreError> {
         let mut conn = self.shared.conn();
+        let mut write = redis::cmd("HSET");
+        write
+            .arg(&self.shared.keys[0])
+            .arg("ready")
+            .arg(self.node());
         self.shared
-            .within_timeout(redis::cmd("PING").query_async::<()>(&mut conn))
+            .within_timeout(write.query_async::<()>(&mut conn))
             .await
     }
 
