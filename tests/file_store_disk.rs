@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sessiontop::engine::driver::DriverConfig;
 use sessiontop::engine::{Login, Millis, Policy, VirtualClock};
+use sessiontop::store::file::Fsync;
 use sessiontop::store::{Sessions, StoreError, StoreOptions, StoreQuery, StoreUrl, open};
 
 const T0: Millis = 1_800_000_000_000;
@@ -63,11 +64,16 @@ impl Drop for SmallDisk {
 }
 
 async fn open_at(path: &Path) -> Result<Sessions, String> {
+    open_with(path, Fsync::EverySec).await
+}
+
+async fn open_with(path: &Path, fsync: Fsync) -> Result<Sessions, String> {
     let clock = Arc::new(VirtualClock::paused_at(T0));
     open(
         &StoreOptions {
             max_events: 1_000_000,
             max_event_age: Duration::from_secs(86_400),
+            fsync,
             ..StoreOptions::new(StoreUrl::File(path.to_owned()))
         },
         Policy::default(),
@@ -191,4 +197,85 @@ async fn a_store_on_a_read_only_disk_is_named_at_start() {
     disk.remount("rw");
     let sessions = open_at(&disk.path()).await.unwrap();
     assert_eq!(count(&sessions).await, 1, "nothing was lost");
+}
+
+/// Fills the disk of `dir` with a file, as `dd if=/dev/zero of=filler` does.
+fn fill_disk(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut filler = std::fs::File::create(&path).unwrap();
+    while filler.write_all(&[0; 4096]).is_ok() {}
+    path
+}
+
+/// The first change after the disk fills passed the store's check before
+/// the writer knew: the engine has made it. With `fsync = "always"` it was
+/// answered 503 "nothing was changed" although it was made (a renew's old
+/// token dead, the new one never given). Now it is kept and answered as
+/// made, and what comes after is refused before it changes anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_fsync_always_a_change_the_disk_fills_under_is_kept_and_later_ones_change_nothing() {
+    let Some(disk) = SmallDisk::mount("2m") else {
+        return;
+    };
+    let sessions = open_with(&disk.path(), Fsync::Always).await.unwrap();
+    let (token, _) = sessions.login(Login::user("ada")).await.unwrap();
+    let (other, _) = sessions.login(Login::user("bob")).await.unwrap();
+    let filler = fill_disk(disk.dir.path());
+
+    let (renewed, _) = sessions
+        .renew(token.expose())
+        .await
+        .expect("the renew was made, so it is answered with its new token");
+    assert!(sessions.mine(renewed.expose()).await.is_ok());
+    assert!(sessions.mine(token.expose()).await.is_err());
+    for _ in 0..3 {
+        match sessions.logout(other.expose()).await {
+            Err(StoreError::Unavailable(reason)) => {
+                assert!(reason.contains("the disk is full"), "{reason}")
+            }
+            answer => panic!("a logout on a full disk: {answer:?}"),
+        }
+        assert!(
+            sessions.mine(other.expose()).await.is_ok(),
+            "the refused logout changed nothing"
+        );
+        assert!(matches!(
+            sessions.login(Login::user("carol")).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+    assert_eq!(count(&sessions).await, 2, "the refused login made nothing");
+    assert!(matches!(
+        sessions.ready().await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    std::fs::remove_file(filler).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match sessions.logout(other.expose()).await {
+            Ok(()) => break,
+            Err(StoreError::Unavailable(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    }
+    sessions.ready().await.expect("ready once there is room");
+    sessions.shutdown();
+    drop(sessions);
+    let reopened = loop {
+        match open_with(&disk.path(), Fsync::Always).await {
+            Ok(sessions) => break sessions,
+            Err(e) if e.contains("in use") => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(
+        reopened.mine(renewed.expose()).await.is_ok(),
+        "the renew was kept"
+    );
+    assert!(reopened.mine(token.expose()).await.is_err());
+    assert_eq!(count(&reopened).await, 1);
 }

@@ -194,7 +194,10 @@ impl Sessions {
     }
 
     /// Runs `change` on the local engine: refused while the file cannot be
-    /// written, answered once the change is as durable as promised.
+    /// written (before the engine changes anything, so a 503 means nothing
+    /// was changed), answered once the change is as durable as promised. A
+    /// change made when the disk has just filled is still kept: the file
+    /// store commits it into room it kept back (`store::file`'s writer).
     async fn locally<T>(
         &self,
         engine: &EngineHandle,

@@ -10,8 +10,10 @@
 //! history catches up from the file, within the retention (age and count).
 //!
 //! When a write fails (a full disk), the writer keeps the batch, says the
-//! store is unavailable (mutating requests get 503) and retries until the
-//! disk has room again. It must not hold session rules of its own.
+//! store is unavailable (changes not yet made get 503) and retries until the
+//! disk has room again. A change already made when the disk fills is kept
+//! and answered as made: the writer commits it into room it kept back for
+//! that (`writer`'s reserve). It must not hold session rules of its own.
 
 mod schema;
 mod writer;
@@ -81,8 +83,11 @@ struct Shared {
     submitted: AtomicU64,
     /// Batches the writer has committed so far.
     committed: watch::Sender<u64>,
-    /// Why writes fail, while they do.
+    /// Why the store refuses changes, while it does: a commit failed, or
+    /// the writer could not keep its reserve.
     failure: Mutex<Option<String>>,
+    /// The writer stopped with changes it could not write (at shutdown).
+    gave_up: std::sync::atomic::AtomicBool,
 }
 
 pub struct FileStore {
@@ -128,6 +133,7 @@ impl FileStore {
             submitted: AtomicU64::new(0),
             committed: watch::Sender::new(0),
             failure: Mutex::new(None),
+            gave_up: std::sync::atomic::AtomicBool::new(false),
         });
         let (queue, receiver) = mpsc::channel();
         let writer = writer::Writer::new(db, &restored, &options, shared.clone());
@@ -157,7 +163,10 @@ impl FileStore {
         &self.path
     }
 
-    /// `Unavailable` while writes to the file fail: a change now could not be kept.
+    /// `Unavailable` while writes to the file fail, or the disk has not the
+    /// room the writer keeps back: a change now could not be kept. Asked
+    /// before the engine makes a change, so the 503 it becomes is true:
+    /// nothing was changed.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         match &*lock(&self.shared.failure) {
             Some(reason) => Err(StoreError::Unavailable(reason.clone())),
@@ -166,7 +175,12 @@ impl FileStore {
     }
 
     /// With `fsync = "always"`, waits until every change made so far is on
-    /// disk; otherwise returns at once. Fails if the writes fail meanwhile.
+    /// disk; otherwise returns at once. Called after the engine made a
+    /// change, so it does not fail while the disk does: a 503 now would say
+    /// nothing was changed, and the change is made and held by the writer,
+    /// which commits it into its reserve when the disk fills, or else once
+    /// the disk has room. Only a writer that stopped without writing it
+    /// (a server shutting down on a full disk) makes this fail.
     pub async fn durable(&self) -> Result<(), StoreError> {
         if self.fsync != Fsync::Always {
             return Ok(());
@@ -177,8 +191,13 @@ impl FileStore {
             if *committed.borrow_and_update() >= target {
                 return Ok(());
             }
-            self.check_writable()?;
-            // Woken by every commit; the timeout re-checks for a failing disk.
+            if self.shared.gave_up.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable(format!(
+                    "{} stopped before this change could be written",
+                    self.path.display()
+                )));
+            }
+            // Woken by every commit; the timeout re-checks for a writer that gave up.
             let _ = tokio::time::timeout(Duration::from_millis(250), committed.changed()).await;
         }
     }

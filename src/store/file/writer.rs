@@ -1,8 +1,19 @@
 //! The file store's one writer: group commits of queued changes, the
 //! once-a-second sync, event retention, and riding out a failing disk.
+//!
+//! A change is refused (503, "nothing was changed") only before the engine
+//! makes it, while the writer's last commit failed; one that passed that
+//! check is already made when the disk fills under it. So the writer keeps a
+//! reserve: a file of `RESERVE_BYTES` beside the store (`<store>-reserve`),
+//! allocated while the disk has room. When a commit finds the disk full, the
+//! writer first marks the store unavailable (so new changes are refused
+//! before they are made), then gives the reserve back to the disk and commits
+//! again: the changes already made are kept and answered as made. The store
+//! takes changes again once the reserve can be allocated anew.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -21,8 +32,12 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often old events are dropped, and how many per pass.
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
 const PRUNE_CHUNK: i64 = 50_000;
-/// How long to wait before retrying a failed commit.
+/// How long to wait before retrying a failed commit, or allocating the reserve again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
+/// The room kept back for the changes already made when the disk fills: a
+/// commit of a few changes writes a few 4 KiB pages to the WAL, and those made
+/// meanwhile come in one group commit.
+pub(super) const RESERVE_BYTES: u64 = 256 * 1024;
 
 pub(super) struct Writer {
     db: Database,
@@ -45,6 +60,10 @@ pub(super) struct Writer {
     /// Failed commits after the queue closed: a disk that stays full cannot
     /// hold a stopping server forever.
     shutdown_tries: u32,
+    /// `<store>-reserve`, and whether it is allocated (else changes are refused).
+    reserve: std::path::PathBuf,
+    reserve_held: bool,
+    last_reserve_try: Instant,
 }
 
 impl Writer {
@@ -73,15 +92,24 @@ impl Writer {
             last_sync: Instant::now(),
             last_prune: Instant::now(),
             shutdown_tries: 0,
+            reserve: reserve_path(&options.path),
+            reserve_held: false,
+            last_reserve_try: Instant::now(),
         }
     }
 
     /// Runs until the queue is closed and everything in it is committed and synced.
     pub(super) fn run(mut self, queue: Receiver<Vec<Change>>) {
         let mut open = true;
+        self.hold_reserve();
         loop {
             if open && self.pending.is_empty() {
-                match queue.recv_timeout(SYNC_EVERY) {
+                let wait = if self.reserve_held {
+                    SYNC_EVERY
+                } else {
+                    RETRY_AFTER
+                };
+                match queue.recv_timeout(wait) {
                     Ok(changes) => self.take(changes),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => open = false,
@@ -97,6 +125,13 @@ impl Writer {
             if !self.pending.is_empty() {
                 match self.commit() {
                     Ok(()) => self.recovered(),
+                    Err(e) if is_full(&e) && self.reserve_held => {
+                        // Refuse what comes next first, then make room for
+                        // what was made already and commit it again at once.
+                        self.failing(&e);
+                        self.release_reserve();
+                        continue;
+                    }
                     Err(e) => {
                         self.failing(&e);
                         if !open {
@@ -107,12 +142,16 @@ impl Writer {
                                 "giving up: {} changes could not be written",
                                 self.pending.len()
                             );
+                            self.shared.gave_up.store(true, Ordering::SeqCst);
                             return;
                         }
                         std::thread::sleep(RETRY_AFTER);
                         continue;
                     }
                 }
+            }
+            if !self.reserve_held && self.last_reserve_try.elapsed() >= RETRY_AFTER {
+                self.hold_reserve();
             }
             if self.fsync == Fsync::EverySec
                 && self.unsynced
@@ -141,6 +180,10 @@ impl Writer {
                         "folding the WAL into {} failed: {e}",
                         self.db.path.display()
                     );
+                }
+                // The next start allocates it again.
+                if self.reserve_held {
+                    let _ = std::fs::remove_file(&self.reserve);
                 }
                 return;
             }
@@ -233,13 +276,62 @@ impl Writer {
         Ok(())
     }
 
+    /// A commit succeeded: the changes waiting for it are answered, and the
+    /// store takes changes again if the reserve is still held.
     fn recovered(&mut self) {
+        self.shared.committed.send_replace(self.committed);
+        if self.reserve_held {
+            self.writable_again();
+        }
+    }
+
+    fn writable_again(&self) {
         let mut failure = lock(&self.shared.failure);
         if failure.take().is_some() {
             tracing::info!("writes to {} work again", self.db.path.display());
         }
-        drop(failure);
-        self.shared.committed.send_replace(self.committed);
+    }
+
+    /// Allocates the reserve if it is not; once it is, and the last commit
+    /// succeeded, the store takes changes again.
+    fn hold_reserve(&mut self) {
+        self.last_reserve_try = Instant::now();
+        match allocate(&self.reserve, RESERVE_BYTES) {
+            Ok(()) => {
+                self.reserve_held = true;
+                if self.pending.is_empty() {
+                    self.writable_again();
+                }
+            }
+            Err(e) => {
+                let reason = match e.raw_os_error() {
+                    Some(libc::ENOSPC) => format!(
+                        "{} cannot be written: the disk is full (the store keeps {} KiB free beside it)",
+                        self.db.path.display(),
+                        RESERVE_BYTES / 1024
+                    ),
+                    _ => format!(
+                        "{} cannot be written: {}: {e}",
+                        self.db.path.display(),
+                        self.reserve.display()
+                    ),
+                };
+                let mut failure = lock(&self.shared.failure);
+                if failure.is_none() {
+                    tracing::error!("{reason}; changes are refused until there is room");
+                    *failure = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// Gives the reserve back to the disk, for the commit of changes already made.
+    fn release_reserve(&mut self) {
+        self.reserve_held = false;
+        self.last_reserve_try = Instant::now();
+        if let Err(e) = std::fs::remove_file(&self.reserve) {
+            tracing::warn!("removing {} failed: {e}", self.reserve.display());
+        }
     }
 
     fn failing(&mut self, error: &rusqlite::Error) {
@@ -291,4 +383,53 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// `<store>-reserve`, beside the store and its WAL, on the same disk.
+pub(super) fn reserve_path(store: &std::path::Path) -> std::path::PathBuf {
+    let mut path = store.as_os_str().to_owned();
+    path.push("-reserve");
+    path.into()
+}
+
+fn is_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// Makes `path` a file of `bytes` whose blocks are allocated (not sparse), so
+/// removing it frees that much room. A file that is one already is kept.
+fn allocate(path: &std::path::Path, bytes: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    // SAFETY: the descriptor is open for writing for the length of the call.
+    let error = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, bytes as libc::off_t) };
+    let result = match error {
+        0 => file.sync_all(),
+        // A file system without fallocate: blocks written are allocated too.
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            use std::io::Write;
+            let mut file = &file;
+            let page = [0xA5u8; 4096];
+            let mut written = 0;
+            let mut result = Ok(());
+            while written < bytes && result.is_ok() {
+                result = file.write_all(&page);
+                written += page.len() as u64;
+            }
+            result.and_then(|()| file.sync_all())
+        }
+        error => Err(std::io::Error::from_raw_os_error(error)),
+    };
+    if result.is_err() {
+        // Half a reserve would promise room that is not there.
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
