@@ -44,7 +44,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             // Keys that only say "not available" here are not advertised.
             Action::Faster | Action::Slower => app.info.clock_control,
             Action::Simulator => app.info.simulator,
-            Action::Step | Action::AutoPause => lesson,
+            // A finished lesson has no step left: r replays it.
+            Action::Step | Action::AutoPause => app
+                .lesson
+                .as_ref()
+                .is_some_and(|l| super::caption::finished_prompt(app, l).is_none()),
+            // Enter closes open details; the hint offers them when closed.
+            Action::Detail => app.detail.is_none(),
             // A lesson's footer keeps to the lesson's keys.
             Action::Login | Action::Revoke | Action::Filter => !lesson,
             _ => true,
