@@ -24,9 +24,18 @@ impl Throttle {
 
     /// Whether a line may go out now, and then how many were held back
     /// since the last one.
-    pub fn admit(&self) -> Option<u64> {
+    fn admit(&self) -> Option<u64> {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
         self.admit_at(EPOCH.get_or_init(Instant::now).elapsed().as_millis() as i64)
+    }
+
+    /// Whether a line may go out now, and then what it ends with: nothing,
+    /// or " (N more since the last line)" for the lines held back.
+    pub fn note(&self) -> Option<String> {
+        self.admit().map(|unlogged| match unlogged {
+            0 => String::new(),
+            n => format!(" ({n} more since the last line)"),
+        })
     }
 
     /// `admit` at `now_ms` on the caller's clock.

@@ -246,13 +246,8 @@ static UNAVAILABLE_LINES: Throttle = Throttle::new(1000);
 
 fn store_unavailable(reason: &str, lines: &Throttle) -> ApiError {
     // The reason names files and hosts: the log gets it, the caller does not.
-    match lines.admit() {
-        Some(0) => tracing::warn!("answering 503: {reason}"),
-        Some(unlogged) => tracing::warn!(
-            unlogged,
-            "answering 503: {reason} ({unlogged} more since the last line)"
-        ),
-        None => {}
+    if let Some(more) = lines.note() {
+        tracing::warn!("answering 503: {reason}{more}");
     }
     ApiError::new(
         ErrorCode::StoreUnavailable,

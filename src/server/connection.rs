@@ -667,14 +667,10 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 /// Logs accept errors once, then at most once a minute with how many there were.
 fn note_accept_error(throttle: &Throttle, e: &io::Error) {
-    match throttle.admit() {
-        Some(0) => tracing::warn!(
-            "cannot accept connections: {e}; lower server.max_connections or raise the open-file limit (ulimit -n)"
-        ),
-        Some(unlogged) => tracing::warn!(
-            "cannot accept connections: {e} ({unlogged} more times in the last minute)"
-        ),
-        None => {}
+    if let Some(more) = throttle.note() {
+        tracing::warn!(
+            "cannot accept connections: {e}; lower server.max_connections or raise the open-file limit (ulimit -n){more}"
+        );
     }
 }
 

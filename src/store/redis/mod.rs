@@ -707,14 +707,8 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
     } else {
-        match REFUSALS.admit() {
-            Some(0) => tracing::error!(%error, "Redis refused an operation"),
-            Some(unlogged) => tracing::error!(
-                %error,
-                unlogged,
-                "Redis refused an operation ({unlogged} more since the last line)"
-            ),
-            None => {}
+        if let Some(more) = REFUSALS.note() {
+            tracing::error!(%error, "Redis refused an operation{more}");
         }
         StoreError::Unavailable(format!("Redis refused the operation: {error}"))
     }

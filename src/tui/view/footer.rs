@@ -22,9 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         const HELP: &str = "   Enter keep · Esc clear · ↑↓ select";
         let room = usize::from(area.width).saturating_sub(4);
         let help = Line::raw(HELP).width();
-        let typed = untrusted_end(app.mirror.filter(), usize::MAX);
-        let with_help = Line::raw(typed.as_str()).width() + help <= room
-            || room.saturating_sub(help) >= MIN_STATUS;
+        let with_help = room.saturating_sub(help) >= MIN_STATUS;
         let typed_room = if with_help { room - help } else { room };
         spans.push(Span::styled(" / ", theme.style(Role::Key)));
         spans.push(Span::raw(untrusted_end(app.mirror.filter(), typed_room)));
@@ -36,6 +34,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let lesson = app.lesson.is_some();
+    let stopped = app.shown_clock().paused || app.frozen.is_some();
     let hints: Vec<(Action, String, &str)> = app
         .keymap
         .hints()
@@ -57,7 +56,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         // Space says what it does now: a paused clock or frozen view goes on.
         .map(|(action, key, hint)| {
-            let stopped = app.shown_clock().paused || app.frozen.is_some();
             (
                 action,
                 key,
