@@ -162,6 +162,98 @@ async fn a_snapshot_whose_cursor_repeats_stops_with_an_error_not_a_loop() {
     assert!(err.contains("the same page cursor twice"), "{err}");
 }
 
+/// A fake pair of nodes behind one address: the first stats call reaches node
+/// `aaaa0000` (idle timeout 30 min); every later call, and the event stream,
+/// reach node `bbbb0000`, which runs an idle timeout of 30 s.
+async fn nodes_that_change_between_snapshot_and_stream() -> String {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::Json;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use sessiontop::api::stream::NODE_HEADER;
+    use sessiontop::api::{PolicyView, SessionPage, StatsResponse};
+    let stats = |node: &str, idle_secs: u64| StatsResponse {
+        active: 0,
+        peak: 0,
+        totals: Default::default(),
+        policy: PolicyView::from(&Policy {
+            idle_timeout: Duration::from_secs(idle_secs),
+            ..Policy::default()
+        }),
+        server_time: system_now(),
+        next_closing: None,
+        version: "0.0.0".into(),
+        instance: "0123456789ab".into(),
+        last_seq: 0,
+        store: "redis".into(),
+        node: node.into(),
+    };
+    let (first, later) = (stats("aaaa0000", 1800), stats("bbbb0000", 30));
+    let asked = Arc::new(AtomicBool::new(false));
+    let app = axum::Router::new()
+        .route(
+            "/v1/admin/stats",
+            get(move || async move {
+                let answer = if asked.swap(true, Ordering::SeqCst) {
+                    later
+                } else {
+                    first
+                };
+                Json(answer)
+            }),
+        )
+        .route(
+            "/v1/admin/sessions",
+            get(|| async {
+                Json(SessionPage {
+                    sessions: Vec::new(),
+                    next_cursor: None,
+                })
+            }),
+        )
+        .route(
+            "/v1/admin/events",
+            get(|| async {
+                let events = futures_util::stream::pending::<
+                    Result<axum::response::sse::Event, std::convert::Infallible>,
+                >();
+                (
+                    [(NODE_HEADER, "bbbb0000")],
+                    axum::response::Sse::new(events),
+                )
+                    .into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_stream_from_another_node_than_the_snapshots_brings_that_nodes_policy() {
+    // The snapshot's node stopped and another took its address before the
+    // stream was asked for: the header must not show the new node with the
+    // old node's policy.
+    let url = nodes_that_change_between_snapshot_and_stream().await;
+    let remote = Remote::new(&url, ADMIN.into()).unwrap();
+    let (snapshot, mut updates) = remote.connect().await.unwrap();
+    assert_eq!(snapshot.info.node, "aaaa0000");
+    assert_eq!(snapshot.info.policy.idle_timeout, Duration::from_secs(1800));
+    let info = loop {
+        let update = tokio::time::timeout(Duration::from_secs(30), updates.next())
+            .await
+            .expect("the stream's node is told")
+            .expect("the stream is open");
+        if let SourceUpdate::Info(info) = update {
+            break info;
+        }
+    };
+    assert_eq!(info.node, "bbbb0000");
+    assert_eq!(info.policy.idle_timeout, Duration::from_secs(30));
+}
+
 /// A server on `listener` with its own engine and `admin` token; stops when `stop` fires.
 fn serve_on(
     listener: tokio::net::TcpListener,

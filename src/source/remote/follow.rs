@@ -105,6 +105,18 @@ pub async fn follow(shared: Arc<Shared>, mut resume: Resume, updates: mpsc::Send
     }
 }
 
+/// Reads the node's stats again; a pooled connection to a node that went
+/// away may fail the first ask, and the second goes over a fresh one.
+async fn refresh_node(shared: &Shared) -> Result<bool, SourceError> {
+    match snapshot::refresh_node(shared).await {
+        Err(SourceError::Connection(e)) => {
+            tracing::debug!("asking which node answers again: {e}");
+            snapshot::refresh_node(shared).await
+        }
+        other => other,
+    }
+}
+
 enum StreamEnd {
     DashboardGone,
     Closed,
@@ -132,32 +144,6 @@ async fn stream_once(
     {
         return Ok(StreamEnd::DashboardGone);
     }
-    if reattached {
-        // A pooled connection to the node that went away may fail the first
-        // ask; the second goes over a fresh one.
-        let refreshed = match snapshot::refresh_node(shared).await {
-            Err(SourceError::Connection(e)) => {
-                tracing::debug!("asking which node answers again: {e}");
-                snapshot::refresh_node(shared).await
-            }
-            other => other,
-        };
-        match refreshed {
-            Ok(true) => {
-                tracing::info!(node = %shared.facts().node, "attached to another server node, or its policy changed");
-                if updates
-                    .send(SourceUpdate::Info(shared.info()))
-                    .await
-                    .is_err()
-                {
-                    return Ok(StreamEnd::DashboardGone);
-                }
-            }
-            Ok(false) => {}
-            // The stream is up; the header keeps the node it knew.
-            Err(e) => tracing::warn!("cannot read which node answers: {e}"),
-        }
-    }
     // The stream names the node that serves it, which a stats call behind a
     // load balancer may not have reached.
     let streaming_node = response
@@ -165,10 +151,28 @@ async fn stream_once(
         .get(crate::api::stream::NODE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(node) = streaming_node
-        && snapshot::set_node(shared, &node)
-    {
-        tracing::info!(%node, "the event stream is served by another node");
+    // After a lost link, or when the stream comes from a node other than the
+    // snapshot's (the snapshot's node may have stopped before the stream was
+    // asked for), the node may run another policy or version: ask it.
+    let another_node = streaming_node
+        .as_deref()
+        .is_some_and(|node| node != shared.facts().node);
+    let mut changed = false;
+    if reattached || another_node {
+        changed = match refresh_node(shared).await {
+            Ok(changed) => changed,
+            // The stream is up; the header keeps the policy it knew.
+            Err(e) => {
+                tracing::warn!("cannot read which node answers: {e}");
+                false
+            }
+        };
+    }
+    if let Some(node) = streaming_node {
+        changed |= snapshot::set_node(shared, &node);
+    }
+    if changed {
+        tracing::info!(node = %shared.facts().node, "attached to another server node, or its policy changed");
         if updates
             .send(SourceUpdate::Info(shared.info()))
             .await
