@@ -138,6 +138,10 @@ pub enum Command {
         /// Colours: default, or projector for a room [dashboard.theme].
         #[arg(long, value_enum, value_name = "THEME")]
         theme: Option<ThemeName>,
+        /// `--speed` after the lesson's name: caught, so that it is refused
+        /// with the same sentence as before it.
+        #[arg(long, hide = true, allow_negative_numbers = true)]
+        speed: Option<String>,
     },
 }
 
@@ -378,7 +382,9 @@ impl Cli {
             config_warnings.push(ignored.to_string());
             Ok(())
         };
-        if let Some(text) = &env.speed {
+        // A lesson brings its own speed: the standing one is not for it.
+        let lesson = matches!(self.command, Some(Command::Lesson { .. }));
+        if let Some(text) = env.speed.as_ref().filter(|_| !lesson) {
             match text.parse() {
                 Ok(speed) => {
                     config.dashboard.speed = speed;
@@ -559,7 +565,12 @@ impl Cli {
                 c.absolute_timeout.is_some(),
             ),
             ("--closing-time", "closing_time", c.closing_time.is_some()),
-            ("--speed", "speed", d.speed.is_some()),
+            (
+                "--speed",
+                "speed",
+                d.speed.is_some()
+                    || matches!(&self.command, Some(Command::Lesson { speed: Some(_), .. })),
+            ),
         ];
         if let Some((flag, key, _)) = given.into_iter().find(|(_, _, given)| *given) {
             let instead = if key == "speed" {

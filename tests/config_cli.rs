@@ -286,6 +286,8 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
             "--closing-time",
         ),
         (&["--speed", "5", "lesson", "renewal"][..], "--speed"),
+        (&["lesson", "renewal", "--speed", "5"][..], "--speed"),
+        (&["lesson", "renewal", "--speed", "-1"][..], "--speed"),
         (
             &["--server", "http://127.0.0.1:9", "lesson", "renewal"][..],
             "--server",
@@ -307,6 +309,13 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
         )
         .is_ok()
     );
+    // Nor is the standing speed, which a lesson never uses.
+    for speed in ["500", "fast"] {
+        assert!(
+            load(&["lesson", "renewal"], &env(&[("SESSIONTOP_SPEED", speed)])).is_ok(),
+            "{speed}"
+        );
+    }
 }
 
 #[test]

@@ -1218,7 +1218,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
     let inner = connect(&redis, "nest:u:", policy()).await.unwrap();
     inner.login(login("someone")).await.unwrap();
     let refused = connect(&redis, "nest:", policy()).await;
-    let Err(StoreError::Unavailable(why)) = refused else {
+    let Err(StoreError::Conflict(why)) = refused else {
         panic!("a node started around another deployment's keys");
     };
     assert!(why.contains("\"nest:u:\" lies inside"), "{why}");
@@ -1261,7 +1261,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
 
     // The outer deployment first: a node on a prefix inside it does not start.
     let refused = connect(&redis, "nest:u:again:", policy()).await;
-    let Err(StoreError::Unavailable(why)) = refused else {
+    let Err(StoreError::Conflict(why)) = refused else {
         panic!("a node started inside another deployment's keys");
     };
     assert!(why.contains("\"nest:\""), "{why}");
@@ -1281,7 +1281,7 @@ async fn overlapping_key_prefixes_are_refused_and_change_nothing() {
         .unwrap();
     let refused = connect(&redis, "odd:", policy()).await;
     assert!(
-        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("a set at")),
+        matches!(&refused, Err(StoreError::Conflict(why)) if why.contains("a set at")),
         "{:?}",
         refused.err()
     );
@@ -1339,7 +1339,7 @@ async fn after_redis_loses_its_data_overlapping_prefixes_are_still_refused() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let refused = connect(&redis, "lost:", policy()).await;
-    let Err(StoreError::Unavailable(why)) = refused else {
+    let Err(StoreError::Conflict(why)) = refused else {
         panic!("a node started around another deployment's keys after a flush");
     };
     assert!(why.contains("\"lost:u:\" lies inside"), "{why}");

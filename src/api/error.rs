@@ -230,7 +230,11 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Engine(error) => error.into(),
-            StoreError::Unavailable(reason) => store_unavailable(&reason, &UNAVAILABLE_LINES),
+            // A conflict is found at start; should one come later, the
+            // store cannot take the change either way.
+            StoreError::Unavailable(reason) | StoreError::Conflict(reason) => {
+                store_unavailable(&reason, &UNAVAILABLE_LINES)
+            }
             StoreError::BadCursor => ApiError::new(
                 ErrorCode::BadCursor,
                 "cursor must be the next_cursor of a previous page",

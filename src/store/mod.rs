@@ -39,6 +39,11 @@ pub enum StoreError {
     /// A listing cursor this store did not hand out.
     #[error("cursor must be the next_cursor of a previous page")]
     BadCursor,
+    /// The store is set up for another deployment in a way this one's
+    /// configuration conflicts with (overlapping Redis key prefixes): found
+    /// at start, and fixed in the configuration, not by waiting.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Where `--store` / `[store] url` / `SESSIONTOP_STORE` says sessions live.
@@ -183,6 +188,28 @@ impl StoreOptions {
             tls_client: None,
         }
     }
+
+    /// The `[store]` keys set here that the store `url` names does not use:
+    /// a config written for Redis, run for a moment on a file, is not refused,
+    /// but it is told.
+    pub fn unused_keys(&self) -> Vec<&'static str> {
+        let defaults = StoreOptions::new(self.url.clone());
+        let redis = matches!(self.url, StoreUrl::Redis(_));
+        let mut unused = Vec::new();
+        if !matches!(self.url, StoreUrl::File(_)) && self.fsync != defaults.fsync {
+            unused.push("fsync");
+        }
+        if !redis {
+            let set = [
+                ("key_prefix", self.key_prefix != defaults.key_prefix),
+                ("password_file", self.password_file.is_some()),
+                ("tls_ca_file", self.tls_ca_file.is_some()),
+                ("tls_cert_file, tls_key_file", self.tls_client.is_some()),
+            ];
+            unused.extend(set.iter().filter(|(_, set)| *set).map(|(key, _)| *key));
+        }
+        unused
+    }
 }
 
 /// Why a store cannot be opened: one sentence naming it and what to do.
@@ -210,6 +237,14 @@ pub async fn open(
     clock: Arc<dyn Clock>,
     driver: DriverConfig,
 ) -> Result<OpenedStore, OpenError> {
+    let unused = options.unused_keys();
+    if !unused.is_empty() {
+        tracing::warn!(
+            "[store] {} set but not used: the store is {}",
+            unused.join(", "),
+            options.url.redacted()
+        );
+    }
     match &options.url {
         StoreUrl::Memory => Ok(OpenedStore {
             sessions: Sessions::memory(EngineHandle::spawn(policy, clock, driver)),
@@ -353,6 +388,43 @@ fn looks_like_redis_without_scheme(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_another_kind_of_store_are_named_as_unused() {
+        let redis = StoreUrl::Redis("redis://127.0.0.1:6379/0".into());
+        let file = StoreUrl::File("s.db".into());
+        for url in [StoreUrl::Memory, file.clone(), redis.clone()] {
+            assert!(StoreOptions::new(url).unused_keys().is_empty());
+        }
+        let set = |url: StoreUrl| StoreOptions {
+            fsync: Fsync::Always,
+            key_prefix: "app:".into(),
+            password_file: Some("/run/secrets/redis".into()),
+            tls_ca_file: Some("/ca.pem".into()),
+            tls_client: Some(("/node.pem".into(), "/node.key".into())),
+            ..StoreOptions::new(url)
+        };
+        assert_eq!(
+            set(StoreUrl::Memory).unused_keys(),
+            [
+                "fsync",
+                "key_prefix",
+                "password_file",
+                "tls_ca_file",
+                "tls_cert_file, tls_key_file"
+            ]
+        );
+        assert_eq!(
+            set(file).unused_keys(),
+            [
+                "key_prefix",
+                "password_file",
+                "tls_ca_file",
+                "tls_cert_file, tls_key_file"
+            ]
+        );
+        assert_eq!(set(redis).unused_keys(), ["fsync"]);
+    }
 
     #[test]
     fn store_urls_parse_by_scheme_and_a_bare_path_is_a_file() {

@@ -46,6 +46,8 @@ pub struct LessonState {
     /// In the order things happened, oldest first; the panel shows the newest
     /// at the bottom, like subtitles.
     pub captions: VecDeque<Caption>,
+    /// Every step played and every session over: the clock was stopped there.
+    finished: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,7 @@ impl LessonState {
             played: 0,
             auto_pause,
             captions: VecDeque::new(),
+            finished: false,
         };
         state.push(
             format!(
@@ -166,6 +169,26 @@ impl App {
                 self.set_status("nothing left to happen: r replays the lesson", false)
             }
         }
+        self.stop_clock_if_finished();
+    }
+
+    /// A finished lesson stops its clock, as a film stops at its end: the
+    /// last endings stay on screen, and the times shown stay those of the
+    /// end. Space still runs it on; r replays it.
+    fn stop_clock_if_finished(&mut self) {
+        let active = self.mirror.active();
+        let Some(lesson) = &mut self.lesson else {
+            return;
+        };
+        if lesson.finished || !lesson.steps_done() || active > 0 {
+            return;
+        }
+        lesson.finished = true;
+        if !self.clock.paused && !self.pause_requested {
+            self.pause_requested = true;
+            self.outbox
+                .push(Command::Source(SourceCommand::SetPaused(true)));
+        }
     }
 
     /// Explains an event in the caption panel; an ending may pause the clock.
@@ -232,6 +255,7 @@ impl App {
             self.outbox
                 .push(Command::Source(SourceCommand::SetPaused(true)));
         }
+        self.stop_clock_if_finished();
     }
 
     pub(super) fn toggle_auto_pause(&mut self) {

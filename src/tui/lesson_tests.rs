@@ -353,6 +353,37 @@ fn the_clock_pauses_after_an_ending_when_asked_and_not_after_a_click() {
 }
 
 #[test]
+fn a_finished_lesson_stops_its_clock_once_and_not_before() {
+    let mut app = lesson_app(120, 40, false);
+    app.lesson.as_mut().unwrap().auto_pause = false;
+    app.clock.paused = false;
+    let all = sessions();
+    for (i, s) in all[..4].iter().enumerate() {
+        assert!(
+            send(&mut app, event(101 + i as u64, EventKind::LoggedOut, T0, s)).is_empty(),
+            "steps are left to play"
+        );
+    }
+    assert!(
+        app.update(Msg::Lesson(LessonNote::Played(Played {
+            number: 9,
+            ..Played::default()
+        })))
+        .is_empty(),
+        "a session is still live"
+    );
+    assert_eq!(
+        send(&mut app, event(105, EventKind::LoggedOut, T0, &all[4])),
+        vec![Command::Source(SourceCommand::SetPaused(true))],
+        "the last ending after the last step stops the clock"
+    );
+    // Space runs it on, and the clock is not stopped again.
+    app.clock.paused = false;
+    app.pause_requested = false;
+    assert!(send(&mut app, event(106, EventKind::Touched, T0, &all[4])).is_empty());
+}
+
+#[test]
 fn the_step_key_asks_the_lesson_runner_and_r_replays_only_at_the_end() {
     let mut app = lesson_app(120, 40, false);
     assert_eq!(

@@ -142,6 +142,26 @@ impl Dashboard {
         }
     }
 
+    /// Waits until the screen has not changed for `quiet`; returns it.
+    pub fn wait_still(&self, what: &str, quiet: Duration) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut last = self.screen();
+        let mut since = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let screen = self.screen();
+            if screen != last {
+                last = screen;
+                since = Instant::now();
+            } else if since.elapsed() >= quiet {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{last}");
+            }
+        }
+    }
+
     pub fn wait_text(&self, text: &str) -> String {
         self.wait_for(text, |s| s.contains(text))
     }

@@ -899,7 +899,7 @@ impl RedisStore {
             .await;
             match answer {
                 Ok(Ok(Ok(instance))) => break instance,
-                Ok(Ok(Err(refusal))) => return Err(StoreError::Unavailable(refusal)),
+                Ok(Ok(Err(refusal))) => return Err(StoreError::Conflict(refusal)),
                 Ok(Err(error))
                     if is_loading(&error) && tokio::time::Instant::now() < loading_until =>
                 {
