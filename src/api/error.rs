@@ -248,6 +248,16 @@ impl From<StoreError> for ApiError {
 /// one line a second says so, with how many it left out.
 static UNAVAILABLE_LINES: Throttle = Throttle::new(1000);
 
+/// Logs how many 503s went unlogged since the last line, once a second has
+/// passed: the end of an outage has no later 503 to report it. The server
+/// calls it every second.
+pub fn log_unlogged_503s() {
+    if let Some(n) = UNAVAILABLE_LINES.tail() {
+        let s = if n == 1 { "" } else { "s" };
+        tracing::warn!("answered 503 to {n} more request{s} since the last line");
+    }
+}
+
 fn store_unavailable(reason: &str, lines: &Throttle) -> ApiError {
     // The reason names files and hosts: the log gets it, the caller does not.
     if let Some(more) = lines.note() {

@@ -201,6 +201,13 @@ async fn serve_sessions(
     let _ = state.openapi.set(Bytes::from(document.to_string()));
     let refusals = metrics.refusals.clone();
     let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
+    let tails = tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            crate::api::error::log_unlogged_503s();
+        }
+    });
     let limits = connection::Limits {
         request_header_timeout: config.request_header_timeout,
         request_body_timeout: config.request_body_timeout,
@@ -214,6 +221,7 @@ async fn serve_sessions(
     })
     .await;
     follower.abort();
+    tails.abort();
     tracing::info!("server stopped");
     Ok(result?)
 }
