@@ -336,13 +336,16 @@ impl Cli {
 
         // The environment.
         let mut config_warnings = Vec::new();
+        // A lesson brings its own policy and speed: the standing ones in the
+        // environment are not for it, and not read.
+        let lesson = matches!(self.command, Some(Command::Lesson { .. }));
         let timeout = |key: &'static str, text: &str| {
             parse_timeout(text).map_err(|e| ConfigError::Unreadable {
                 key,
                 message: e.to_string(),
             })
         };
-        if let Some(text) = &env.idle_timeout {
+        if let Some(text) = env.idle_timeout.as_ref().filter(|_| !lesson) {
             config.policy.idle_timeout = timeout("SESSIONTOP_IDLE_TIMEOUT", text)?;
             config
                 .policy
@@ -350,7 +353,7 @@ impl Cli {
                 .insert("policy.idle_timeout", text.clone());
             origins.set("policy.idle_timeout", "SESSIONTOP_IDLE_TIMEOUT");
         }
-        if let Some(text) = &env.absolute_timeout {
+        if let Some(text) = env.absolute_timeout.as_ref().filter(|_| !lesson) {
             config.policy.absolute_timeout = timeout("SESSIONTOP_ABSOLUTE_TIMEOUT", text)?;
             config
                 .policy
@@ -358,7 +361,7 @@ impl Cli {
                 .insert("policy.absolute_timeout", text.clone());
             origins.set("policy.absolute_timeout", "SESSIONTOP_ABSOLUTE_TIMEOUT");
         }
-        if let Some(text) = &env.closing_time {
+        if let Some(text) = env.closing_time.as_ref().filter(|_| !lesson) {
             config.policy.closing_time =
                 Some(
                     parse_closing_time(text).map_err(|message| ConfigError::Unreadable {
@@ -382,8 +385,6 @@ impl Cli {
             config_warnings.push(ignored.to_string());
             Ok(())
         };
-        // A lesson brings its own speed: the standing one is not for it.
-        let lesson = matches!(self.command, Some(Command::Lesson { .. }));
         if let Some(text) = env.speed.as_ref().filter(|_| !lesson) {
             match text.parse() {
                 Ok(speed) => {

@@ -24,6 +24,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The key map is config too: a bad one is a usage error like the rest.
+    if matches!(cli.command, None | Some(Command::Lesson { .. }))
+        && let Err(e) = sessiontop::tui::keymap::KeyMap::from_config(&config.keys)
+    {
+        eprintln!("sessiontop: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         None => sessiontop::tui::run(config),
         Some(Command::Serve(_)) => sessiontop::server::run(config),

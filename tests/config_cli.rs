@@ -309,11 +309,18 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
         )
         .is_ok()
     );
-    // Nor is the standing speed, which a lesson never uses.
-    for speed in ["500", "fast"] {
+    // A lesson does not read them at all: one it could not read does not
+    // stop it.
+    for (name, value) in [
+        ("SESSIONTOP_SPEED", "500"),
+        ("SESSIONTOP_SPEED", "fast"),
+        ("SESSIONTOP_IDLE_TIMEOUT", "300"),
+        ("SESSIONTOP_ABSOLUTE_TIMEOUT", "forever"),
+        ("SESSIONTOP_CLOSING_TIME", "25:00"),
+    ] {
         assert!(
-            load(&["lesson", "renewal"], &env(&[("SESSIONTOP_SPEED", speed)])).is_ok(),
-            "{speed}"
+            load(&["lesson", "renewal"], &env(&[(name, value)])).is_ok(),
+            "{name}={value}"
         );
     }
 }
@@ -477,6 +484,24 @@ fn a_bare_number_duration_in_the_config_file_gets_the_300s_hint() {
         stderr.contains("policy.idle_timeout = 300") && stderr.contains("write \"300s\""),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
+    let dir = TempDir::new("bin-keys");
+    let file = dir.write("c.toml", "[keys]\nrevoke = [\"x\"]\nquit = [\"x\"]\n");
+    for args in [&[][..], &["lesson", "each-way"][..]] {
+        let output = sessiontop(&dir)
+            .args(args)
+            .env("SESSIONTOP_CONFIG", &file)
+            .output()
+            .unwrap();
+        let stderr = refused(&output);
+        assert!(
+            stderr.contains("keys.quit = \"x\" is already the key of revoke"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! does no I/O and reads no clock: time arrives in `Msg::Tick`. Views read
 //! `&App` and never change it. What keys and the mouse do is in `input`.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -353,9 +353,21 @@ impl App {
     /// Applies what a frozen view held back, in order, and goes live.
     pub(super) fn unfreeze(&mut self) {
         if let Some((_, held)) = self.frozen.take() {
+            // What ended while the view was frozen was never seen ended: it
+            // lingers from now, not from when it ended.
+            let unseen: HashSet<Handle> = held
+                .iter()
+                .filter_map(|update| match update {
+                    SourceUpdate::Event(event) if event.kind.is_end() => Some(event.session.handle),
+                    _ => None,
+                })
+                .collect();
             for update in held {
                 self.on_update(update);
             }
+            let linger = self.linger_at(self.clock.speed);
+            self.mirror
+                .linger_until_at_least(&unseen, self.clock.now.saturating_add(linger));
         }
     }
 
@@ -566,6 +578,10 @@ impl App {
             }
             Ok(CommandOutcome::Clock(clock)) => {
                 self.clock = clock;
+                // The panel says what a finished lesson offers.
+                if self.lesson_finished() {
+                    return;
+                }
                 let text = if self.size_paused && clock.paused {
                     "clock paused while the terminal is too small".to_owned()
                 } else if self.lesson.is_some() && clock.paused {

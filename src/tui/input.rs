@@ -192,6 +192,12 @@ impl App {
             // clock pauses, and with it everything; a server's clock runs on,
             // so there the view freezes and events wait.
             Action::Pause | Action::Freeze => {
+                if self.lesson_finished() && self.clock.paused {
+                    // Nothing is left to happen: running on would only take
+                    // the last endings off the screen.
+                    self.set_status("the lesson is over: r replays it · q quits", false);
+                    return Vec::new();
+                }
                 if self.info.clock_control {
                     self.size_paused = false;
                     return vec![Command::Source(SourceCommand::SetPaused(

@@ -172,18 +172,26 @@ impl App {
         self.stop_clock_if_finished();
     }
 
+    /// Every step of the lesson played and every session over.
+    pub(super) fn lesson_finished(&self) -> bool {
+        self.lesson
+            .as_ref()
+            .is_some_and(|l| l.steps_done() && self.mirror.active() == 0)
+    }
+
     /// A finished lesson stops its clock, as a film stops at its end: the
     /// last endings stay on screen, and the times shown stay those of the
     /// end. Space still runs it on; r replays it.
     fn stop_clock_if_finished(&mut self) {
-        let active = self.mirror.active();
-        let Some(lesson) = &mut self.lesson else {
-            return;
-        };
-        if lesson.finished || !lesson.steps_done() || active > 0 {
+        if !self.lesson_finished() {
             return;
         }
+        let Some(lesson) = self.lesson.as_mut().filter(|l| !l.finished) else {
+            return;
+        };
         lesson.finished = true;
+        // "Space goes on · s steps" no longer holds: the panel says what does.
+        self.status = None;
         if !self.clock.paused && !self.pause_requested {
             self.pause_requested = true;
             self.outbox

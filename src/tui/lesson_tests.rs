@@ -201,7 +201,7 @@ fn a_steps_events_are_told_before_its_note_and_the_newest_shows() {
 }
 
 #[test]
-fn a_long_step_caption_leaves_room_for_the_newest_explanation_at_80x24() {
+fn a_long_step_caption_shows_whole_and_the_newest_explanation_begins_at_80x24() {
     let mut app = lesson_app(80, 24, false);
     app.update(Msg::Lesson(LessonNote::Played(Played {
         number: 1,
@@ -210,13 +210,18 @@ fn a_long_step_caption_leaves_room_for_the_newest_explanation_at_80x24() {
         ..Played::default()
     })));
     send(&mut app, event(101, EventKind::Created, T0, &sessions()[0]));
-    // Three rows: the login's explanation whole, and the end of the step's
-    // words above it, marked where it was cut.
+    // Three rows: the step's words whole, and the beginning of the login's
+    // explanation below them, marked where it was cut.
     let panel = panel(&mut app);
     told_in_order(
         &panel,
         &[],
-        &["… ", "however busy she is).", "alice logged in"],
+        &[
+            "Ada logs in.",
+            "however busy she is).",
+            "alice logged in",
+            " …",
+        ],
     );
 }
 
@@ -257,8 +262,9 @@ fn the_progress_title_shortens_by_whole_parts_and_is_never_cut_mid_word() {
         ("Idle and absolute timeouts", 12),
         ("A limit on sessions per user", 10),
         ("Token renewal after a privilege change", 7),
+        ("Revoking a session, and a user everywhere", 11),
     ] {
-        for width in [80, 84, 88, 92, 96, 100, 110, 120] {
+        for width in [80, 84, 88, 92, 96, 100, 110, 120, 200] {
             let mut app = fixture::app_with(sessions()[..5].to_vec(), width, 24);
             app.info.simulator = false;
             app.start_lesson(LessonState::new(title, "A summary.", total, true));
@@ -292,6 +298,17 @@ fn the_progress_title_shortens_by_whole_parts_and_is_never_cut_mid_word() {
         screen(&mut app)
             .contains("┌ Idle and absolute timeouts · all 12 steps played · s: the next ending ─"),
         "at 80 columns the badge makes way, whole"
+    );
+    let mut app = fixture::app_with(sessions()[..5].to_vec(), 200, 50);
+    app.start_lesson(LessonState::new(
+        "Revoking a session, and a user everywhere",
+        "",
+        11,
+        true,
+    ));
+    assert!(
+        screen(&mut app).contains("┌ Revoking a session, and a user everywhere · step 0 of 11 "),
+        "a title that fits is whole"
     );
 }
 
@@ -353,7 +370,7 @@ fn the_clock_pauses_after_an_ending_when_asked_and_not_after_a_click() {
 }
 
 #[test]
-fn a_finished_lesson_stops_its_clock_once_and_not_before() {
+fn a_finished_lesson_stops_its_clock_and_offers_nothing_that_runs_on() {
     let mut app = lesson_app(120, 40, false);
     app.lesson.as_mut().unwrap().auto_pause = false;
     app.clock.paused = false;
@@ -372,15 +389,34 @@ fn a_finished_lesson_stops_its_clock_once_and_not_before() {
         .is_empty(),
         "a session is still live"
     );
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 9,
+        pause: true,
+        ..Played::default()
+    })));
     assert_eq!(
         send(&mut app, event(105, EventKind::LoggedOut, T0, &all[4])),
         vec![Command::Source(SourceCommand::SetPaused(true))],
         "the last ending after the last step stops the clock"
     );
-    // Space runs it on, and the clock is not stopped again.
-    app.clock.paused = false;
-    app.pause_requested = false;
-    assert!(send(&mut app, event(106, EventKind::Touched, T0, &all[4])).is_empty());
+    let footer = screen(&mut app).lines().last().unwrap().to_owned();
+    assert!(
+        !footer.contains("Space") && !footer.contains("s step"),
+        "nothing is offered that would go on: {footer}"
+    );
+    assert_eq!(
+        app.update(Msg::Outcome(Ok(crate::source::CommandOutcome::Clock(
+            ClockReading {
+                now: T0,
+                speed: 1.0,
+                paused: true,
+            }
+        )))),
+        vec![]
+    );
+    app.clock.paused = true;
+    assert!(key(&mut app, ' ').is_empty(), "Space does not run it on");
+    assert!(screen(&mut app).contains("the lesson is over: r replays it"));
 }
 
 #[test]

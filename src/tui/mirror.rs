@@ -7,7 +7,7 @@
 //! moment ("linger"), marked with how they ended. Nothing here draws.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::ops::Bound;
 
 use compact_str::CompactString;
@@ -321,6 +321,23 @@ impl Mirror {
             .leaving
             .drain()
             .map(|Reverse((due, handle))| Reverse((due.min(latest), handle)))
+            .collect();
+    }
+
+    /// Keeps the ended rows of `handles` until clock time `until` at least:
+    /// they ended while the view was frozen, and their linger starts when
+    /// they are first shown.
+    pub fn linger_until_at_least(&mut self, handles: &HashSet<Handle>, until: Millis) {
+        if handles.is_empty() {
+            return;
+        }
+        self.leaving = self
+            .leaving
+            .drain()
+            .map(|Reverse((due, handle))| {
+                let unseen = handles.contains(&Handle(handle));
+                Reverse((if unseen { due.max(until) } else { due }, handle))
+            })
             .collect();
     }
 

@@ -277,6 +277,12 @@ pub(crate) async fn event_loop(
     let size = terminal.size()?;
     app.update(Msg::Resize(size.width, size.height));
     app.update(Msg::Snapshot(snapshot));
+    // The first frame shows the source's clock (a lesson's speed, paused),
+    // not the config's speed until the first tick.
+    app.update(Msg::Tick {
+        clock: source.clock(),
+        real_ms: 0,
+    });
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

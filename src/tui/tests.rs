@@ -7,6 +7,7 @@ use ratatui::backend::TestBackend;
 
 use super::app::{App, Confirm, Mode};
 use super::fixture::{self, T0, event, session, sessions};
+use super::keymap::Action;
 use super::mirror::{Ending, SortColumn};
 use super::msg::{Command, Msg};
 use super::view;
@@ -500,6 +501,27 @@ fn on_a_server_f_freezes_the_view_until_pressed_again() {
 }
 
 #[test]
+fn a_session_that_ended_while_frozen_lingers_from_when_it_shows() {
+    let mut app = remote_app();
+    let linger = app.settings.linger_ms as i64;
+    let bob = sessions()[1].clone();
+    char_key(&mut app, 'f');
+    send(&mut app, event(101, EventKind::Expired, T0 + 1_000, &bob));
+    tick(&mut app, T0 + 60_000, 60_000);
+    char_key(&mut app, 'f');
+    let row = app.mirror.get(bob.handle).expect("shown ended, not gone");
+    assert!(row.ended.is_some());
+    tick(
+        &mut app,
+        T0 + 60_000 + linger - 1,
+        60_000 + linger as u64 - 1,
+    );
+    assert!(app.mirror.get(bob.handle).is_some(), "for a whole linger");
+    tick(&mut app, T0 + 60_000 + linger, 60_000 + linger as u64);
+    assert!(app.mirror.get(bob.handle).is_none(), "then it goes");
+}
+
+#[test]
 fn enter_opens_the_details_and_esc_closes_them() {
     let mut app = app();
     key(&mut app, KeyCode::Enter);
@@ -835,6 +857,21 @@ fn help_fits_the_smallest_terminal_in_two_columns() {
         "last session",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn every_help_line_is_whole_at_80x24() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    char_key(&mut app, '?');
+    let text = screen(&mut app);
+    for spec in crate::tui::keymap::ACTIONS {
+        let help = match spec.action {
+            Action::Step | Action::AutoPause => continue,
+            Action::Faster => "clock faster, up to ×100",
+            _ => spec.help,
+        };
+        assert!(text.contains(help), "{help:?} is cut:\n{text}");
     }
 }
 

@@ -9,14 +9,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::lesson::LessonState;
+use crate::tui::lesson::{Caption, LessonState};
 use crate::tui::text::{untrusted, wrap};
 use crate::tui::theme::Role;
 
 /// The line that ends a lesson, here and in the empty table: every step
 /// played and every session over.
-pub fn finished_prompt(app: &App, lesson: &LessonState) -> Option<&'static str> {
-    (lesson.steps_done() && app.mirror.active() == 0)
+pub fn finished_prompt(app: &App) -> Option<&'static str> {
+    app.lesson_finished()
         .then_some("lesson finished: r replay · q quit")
 }
 
@@ -41,7 +41,8 @@ pub fn progress(app: &App, lesson: &LessonState) -> Vec<String> {
 /// border.
 fn title(app: &App, lesson: &LessonState, width: usize) -> Line<'static> {
     let theme = &app.theme;
-    let full_title = untrusted(&lesson.title, 40);
+    // Long enough for any title a width can show: words give way below.
+    let full_title = untrusted(&lesson.title, 120);
     let words: Vec<&str> = full_title.split(' ').collect();
     let mut titles = vec![full_title.clone()];
     titles.extend(
@@ -96,6 +97,23 @@ fn title(app: &App, lesson: &LessonState, width: usize) -> Line<'static> {
     }
 }
 
+/// `text` in at most `rows` lines of `width`: whole, or its beginning
+/// marked " …" where it was cut.
+fn head(text: &str, width: usize, rows: usize) -> Vec<String> {
+    let whole = wrap(text, width);
+    if whole.len() <= rows {
+        return whole;
+    }
+    let mut head: Vec<String> = wrap(text, width.saturating_sub(2))
+        .into_iter()
+        .take(rows)
+        .collect();
+    if let Some(last) = head.last_mut() {
+        last.push_str(" …");
+    }
+    head
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
     if area.height < 3 {
         return;
@@ -108,45 +126,93 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
         .title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let prompt = finished_prompt(app, lesson);
+    let prompt = finished_prompt(app);
     let room = usize::from(inner.height) - usize::from(prompt.is_some());
     // Like subtitles: in the order things happened, the newest at the
     // bottom; what the latest step brought stands out, what came before is
     // muted. When room is short the oldest lines go first: the newest
     // captions show whole, and the rows left show the end of the one before
     // them, marked "…" where it was cut (the newest alone, when it does not
-    // fit, shows its beginning).
+    // fit, shows its beginning). But the latest step's own words are the
+    // lesson: when they and what came after them do not fit, they show
+    // whole, and what came after shows its beginning, cut with "…".
     let width = usize::from(inner.width);
-    let mut shown: Vec<Vec<Line>> = Vec::new();
-    let mut used = 0;
-    for caption in lesson.captions.iter().rev() {
-        let style = if caption.step == lesson.played {
+    let style_of = |caption: &Caption| {
+        if caption.step == lesson.played {
             theme.style(Role::Normal).add_modifier(Modifier::BOLD)
         } else {
             theme.style(Role::Muted)
-        };
-        let styled = |texts: Vec<String>| -> Vec<Line<'static>> {
-            texts
-                .into_iter()
-                .map(|text| Line::styled(text, style))
-                .collect()
-        };
-        let whole = wrap(&caption.text, width);
-        let left = room - used;
-        if whole.len() <= left {
-            used += whole.len();
-            shown.push(styled(whole));
-            continue;
         }
-        if shown.is_empty() {
-            shown.push(styled(whole.into_iter().take(room).collect()));
-        } else if left > 0 {
-            let narrow = wrap(&caption.text, width.saturating_sub(2));
-            let mut tail: Vec<String> = narrow[narrow.len().saturating_sub(left)..].to_vec();
-            tail[0] = format!("… {}", tail[0]);
-            shown.push(styled(tail));
+    };
+    let styled = |texts: Vec<String>, caption: &Caption| -> Vec<Line<'static>> {
+        let style = style_of(caption);
+        texts
+            .into_iter()
+            .map(|text| Line::styled(text, style))
+            .collect()
+    };
+    let step_words = lesson
+        .captions
+        .iter()
+        .rposition(|c| c.scripted && c.step == lesson.played)
+        .filter(|&at| {
+            let after: usize = lesson
+                .captions
+                .range(at..)
+                .map(|c| wrap(&c.text, width).len())
+                .sum();
+            after > room
+        });
+    let mut shown: Vec<Vec<Line>> = Vec::new();
+    if let Some(at) = step_words {
+        // The step's words whole, and each caption after them at least its
+        // first line, the newest first; rows left make the newest whole first.
+        let after: Vec<&Caption> = lesson.captions.range(at + 1..).collect();
+        let needs: Vec<usize> = after.iter().map(|c| wrap(&c.text, width).len()).collect();
+        let words = &lesson.captions[at];
+        let words_need = wrap(&words.text, width).len();
+        let mut words_rows = words_need.min(room.saturating_sub(usize::from(!after.is_empty())));
+        let mut left = room - words_rows;
+        let mut rows = vec![0; after.len()];
+        for row in rows.iter_mut().rev().take(left) {
+            *row = 1;
         }
-        break;
+        left -= rows.iter().sum::<usize>();
+        for (row, need) in rows.iter_mut().zip(&needs).rev() {
+            if *row > 0 {
+                let more = (need - *row).min(left);
+                *row += more;
+                left -= more;
+            }
+        }
+        words_rows += left.min(words_need - words_rows);
+        shown.push(styled(head(&words.text, width, words_rows), words));
+        for (caption, rows) in after.iter().zip(rows) {
+            if rows > 0 {
+                shown.push(styled(head(&caption.text, width, rows), caption));
+            }
+        }
+        shown.reverse();
+    } else {
+        let mut used = 0;
+        for caption in lesson.captions.iter().rev() {
+            let whole = wrap(&caption.text, width);
+            let left = room - used;
+            if whole.len() <= left {
+                used += whole.len();
+                shown.push(styled(whole, caption));
+                continue;
+            }
+            if shown.is_empty() {
+                shown.push(styled(whole.into_iter().take(room).collect(), caption));
+            } else if left > 0 {
+                let narrow = wrap(&caption.text, width.saturating_sub(2));
+                let mut tail: Vec<String> = narrow[narrow.len().saturating_sub(left)..].to_vec();
+                tail[0] = format!("… {}", tail[0]);
+                shown.push(styled(tail, caption));
+            }
+            break;
+        }
     }
     let mut lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
     if let Some(prompt) = prompt {

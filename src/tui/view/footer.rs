@@ -34,6 +34,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let lesson = app.lesson.is_some();
+    let finished = app.lesson_finished();
     let stopped = app.shown_clock().paused || app.frozen.is_some();
     let hints: Vec<(Action, String, &str)> = app
         .keymap
@@ -41,13 +42,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .into_iter()
         .filter(|(action, _, _)| match action {
             // Keys that only say "not available" here are not advertised.
-            Action::Faster | Action::Slower => app.info.clock_control,
+            Action::Faster | Action::Slower => app.info.clock_control && !finished,
             Action::Simulator => app.info.simulator,
-            // A finished lesson has no step left: r replays it.
-            Action::Step | Action::AutoPause => app
-                .lesson
-                .as_ref()
-                .is_some_and(|l| super::caption::finished_prompt(app, l).is_none()),
+            // A finished lesson has no step left and its clock stays
+            // stopped: r replays it.
+            Action::Step | Action::AutoPause => lesson && !finished,
+            Action::Pause => !finished,
             // Enter closes open details; the hint offers them when closed.
             Action::Detail => app.detail.is_none(),
             // A lesson's footer keeps to the lesson's keys.

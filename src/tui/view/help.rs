@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     // Keys that do nothing here are left out: the clock and the simulator on
     // a server, the lesson keys outside a lesson.
-    let mut lines: Vec<Line> = ACTIONS
+    let shown: Vec<_> = ACTIONS
         .iter()
         .filter(|spec| match spec.action {
             Action::Faster | Action::Slower => app.info.clock_control,
@@ -28,11 +28,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Action::Step | Action::AutoPause => app.lesson.is_some(),
             _ => true,
         })
+        .collect();
+    // Two columns when one does not fit the terminal's height: the keys,
+    // Esc, mouse, a blank line and the rebind hint.
+    let rows = shown.len() as u16 + 4;
+    let (width, height, columns) = if rows + 2 <= area.height {
+        (76, rows + 2, 1)
+    } else {
+        (100, rows.div_ceil(2) + 2, 2)
+    };
+    // A column of a narrow two-column popup has 28 columns for the text.
+    let narrow = columns == 2 && area.width < 100;
+    let mut lines: Vec<Line> = shown
+        .iter()
         .map(|spec| {
             let help = match spec.action {
                 Action::Pause if !app.info.clock_control => "freeze view; server runs on",
                 Action::Login if app.info.remote => "real login on the server",
                 Action::Burst if app.info.remote => "10 real logins there (asks)",
+                Action::Faster if narrow => "clock faster, up to ×100",
                 _ => spec.help,
             };
             entry(app.keymap.describe(spec.action), help)
@@ -49,13 +63,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         },
         theme.style(Role::Muted),
     ));
-    // Two columns when one does not fit the terminal's height.
-    let rows = lines.len() as u16;
-    let (width, height, columns) = if rows + 2 <= area.height {
-        (76, rows + 2, 1)
-    } else {
-        (100, rows.div_ceil(2) + 2, 2)
-    };
     let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     let block = Block::default()

@@ -75,7 +75,7 @@ pub fn layout((width, height): (u16, u16), lesson: bool) -> Areas {
         (area.height / 4).clamp(6, 14)
     };
     // A step's words, its events' explanations and its note all fit from
-    // 40 lines; below that the oldest give way to the newest.
+    // 40 lines; below that the oldest give way (see `caption::draw`).
     let caption = match (lesson, area.height >= FULL_STATS_HEIGHT) {
         (false, _) => 0,
         (true, true) => (area.height / 5).clamp(6, 8),

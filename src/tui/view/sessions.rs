@@ -111,10 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     );
     long_endings(frame, inner, app, &on_screen, &columns, &cells);
     if empty {
-        let lesson_end = app
-            .lesson
-            .as_ref()
-            .and_then(|lesson| super::caption::finished_prompt(app, lesson));
+        let lesson_end = super::caption::finished_prompt(app);
         let (text, role) = if let Some(prompt) = lesson_end {
             (prompt, Role::Badge)
         } else if app.lesson.is_some() {
