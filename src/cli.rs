@@ -328,11 +328,11 @@ impl Cli {
             .as_ref()
             .or(env.config.as_ref())
             .map(|p| crate::config::expand_home(p, env.home.as_deref()));
-        let mut config =
-            match explicit.or_else(|| env.default_config.clone().filter(|p| p.exists())) {
-                Some(path) => Config::from_file(&path, self.uses())?,
-                None => Config::default(),
-            };
+        let file = explicit.or_else(|| env.default_config.clone().filter(|p| p.exists()));
+        let mut config = match &file {
+            Some(path) => Config::from_file(path, self.uses())?,
+            None => Config::default(),
+        };
 
         // The environment.
         let mut config_warnings = Vec::new();
@@ -517,9 +517,17 @@ impl Cli {
 
         self.refuse_flags_a_server_ignores(&config, env)?;
         config.expand_paths(env.home.as_deref());
-        let ignored = config
-            .validate(self.uses())
-            .map_err(|e| origins.rename(e))?;
+        let ignored = config.validate(self.uses()).map_err(|e| {
+            let e = origins.rename(e);
+            // A value the file set is refused with the file's line.
+            match file
+                .as_ref()
+                .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))
+            {
+                Some((path, text)) => e.in_file(path, &text),
+                None => e,
+            }
+        })?;
         for mut ignored in ignored {
             ignored.error = origins.rename(ignored.error);
             config.warnings.push(ignored.to_string());

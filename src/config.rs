@@ -74,6 +74,42 @@ pub enum ConfigError {
     /// A flag given where it has no effect.
     #[error("{0}")]
     Usage(String),
+    /// A value of the config file that parsed but is not allowed, with its place.
+    #[error("config file {path} is invalid at line {line}: {source}", path = path.display())]
+    InFile {
+        path: PathBuf,
+        line: usize,
+        source: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    /// Names the line of `text` (the config file at `path`) that set the
+    /// refused value, or else the bound it broke; unchanged when neither is
+    /// in the file (a default, a flag, a variable).
+    pub fn in_file(self, path: &Path, text: &str) -> ConfigError {
+        let keys = match &self {
+            ConfigError::Invalid { key, .. } => vec![*key],
+            ConfigError::OutOfRange { key, limit, .. } => {
+                let mut keys = vec![*key];
+                keys.extend(limit.rsplit_once(", ").map(|(_, bound)| bound));
+                keys
+            }
+            _ => return self,
+        };
+        // A flag's or a variable's value is not the file's to answer for.
+        if !keys[0].contains('.') {
+            return self;
+        }
+        match keys.into_iter().find_map(|key| read::line_of(text, key)) {
+            Some(line) => ConfigError::InFile {
+                path: path.to_owned(),
+                line,
+                source: Box::new(self),
+            },
+            None => self,
+        }
+    }
 }
 
 /// `key = "value"` as the user wrote it (a number without quotes, as TOML

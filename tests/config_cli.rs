@@ -487,6 +487,56 @@ fn a_bare_number_duration_in_the_config_file_gets_the_300s_hint() {
 }
 
 #[test]
+fn a_value_the_file_set_out_of_bounds_is_refused_with_its_line() {
+    let dir = TempDir::new("bin-line");
+    for (text, line, says) in [
+        (
+            "# a comment\n[server]\nlisten = \"127.0.0.1:7976\"\n\n[policy]\n\nabsolute_timeout = \"100days\"\n",
+            7,
+            "policy.absolute_timeout = \"100days\" is more than allowed",
+        ),
+        (
+            "[server]\nbody_limit = 10\n",
+            2,
+            "server.body_limit = 10 is not allowed",
+        ),
+        // The default idle timeout breaks the file's new bound: the bound's line.
+        (
+            "[policy]\nmin_timeout = \"2days\"\n",
+            2,
+            "policy.idle_timeout = \"15m\" is less than allowed (2days, policy.min_timeout)",
+        ),
+    ] {
+        let file = dir.write("c.toml", text);
+        let output = sessiontop(&dir)
+            .args(["serve", "--store", "memory"])
+            .env("SESSIONTOP_CONFIG", &file)
+            .output()
+            .unwrap();
+        let stderr = refused(&output);
+        assert!(
+            stderr.contains(&format!(
+                "{} is invalid at line {line}: {says}",
+                file.display()
+            )),
+            "{stderr}"
+        );
+    }
+    // A flag's value is the flag's, even with the bound in the file.
+    let file = dir.write("c.toml", "[policy]\nmax_idle_timeout = \"1h\"\n");
+    let output = sessiontop(&dir)
+        .args(["serve", "--store", "memory", "--idle-timeout", "2h"])
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = refused(&output);
+    assert!(
+        stderr.starts_with("sessiontop: --idle-timeout 2h is more than allowed"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
     let dir = TempDir::new("bin-keys");
     let file = dir.write("c.toml", "[keys]\nrevoke = [\"x\"]\nquit = [\"x\"]\n");

@@ -183,6 +183,25 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneSection<T> {
     }
 }
 
+/// The line (from 1) that sets `key` ("section.name") in config.toml
+/// `text`, written the usual way: `name = …` under `[section]`.
+pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (section, name) = key.split_once('.')?;
+    let mut current = "";
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            current = header.split(']').next().unwrap_or("").trim();
+        } else if current == section
+            && let Some(rest) = line.strip_prefix(name)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
 /// A TOML or type error of `path`, with its place and in our words.
 pub(super) fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let place = place(text, e.span());
