@@ -437,6 +437,20 @@ fn sessiontop(dir: &TempDir) -> Command {
     command
 }
 
+/// What the binary says refusing `args` with `SESSIONTOP_CONFIG=config`.
+fn refused_with_config(
+    dir: &TempDir,
+    args: &[&str],
+    config: impl AsRef<std::ffi::OsStr>,
+) -> String {
+    let output = sessiontop(dir)
+        .args(args)
+        .env("SESSIONTOP_CONFIG", config)
+        .output()
+        .unwrap();
+    refused(&output)
+}
+
 fn refused(output: &Output) -> String {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(output.stdout.is_empty(), "nothing was drawn: {output:?}");
@@ -474,12 +488,7 @@ fn the_binary_refuses_speed_with_a_server() {
 fn a_bare_number_duration_in_the_config_file_gets_the_300s_hint() {
     let dir = TempDir::new("bin-300");
     let file = dir.write("c.toml", "[policy]\nidle_timeout = 300\n");
-    let output = sessiontop(&dir)
-        .args(["serve", "--store", "memory"])
-        .env("SESSIONTOP_CONFIG", &file)
-        .output()
-        .unwrap();
-    let stderr = refused(&output);
+    let stderr = refused_with_config(&dir, &["serve", "--store", "memory"], &file);
     assert!(
         stderr.contains("policy.idle_timeout = 300") && stderr.contains("write \"300s\""),
         "{stderr}"
@@ -508,12 +517,7 @@ fn a_value_the_file_set_out_of_bounds_is_refused_with_its_line() {
         ),
     ] {
         let file = dir.write("c.toml", text);
-        let output = sessiontop(&dir)
-            .args(["serve", "--store", "memory"])
-            .env("SESSIONTOP_CONFIG", &file)
-            .output()
-            .unwrap();
-        let stderr = refused(&output);
+        let stderr = refused_with_config(&dir, &["serve", "--store", "memory"], &file);
         assert!(
             stderr.contains(&format!(
                 "{} is invalid at line {line}: {says}",
@@ -524,12 +528,11 @@ fn a_value_the_file_set_out_of_bounds_is_refused_with_its_line() {
     }
     // A flag's value is the flag's, even with the bound in the file.
     let file = dir.write("c.toml", "[policy]\nmax_idle_timeout = \"1h\"\n");
-    let output = sessiontop(&dir)
-        .args(["serve", "--store", "memory", "--idle-timeout", "2h"])
-        .env("SESSIONTOP_CONFIG", &file)
-        .output()
-        .unwrap();
-    let stderr = refused(&output);
+    let stderr = refused_with_config(
+        &dir,
+        &["serve", "--store", "memory", "--idle-timeout", "2h"],
+        &file,
+    );
     assert!(
         stderr.starts_with("sessiontop: --idle-timeout 2h is more than allowed"),
         "{stderr}"
@@ -541,12 +544,7 @@ fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
     let dir = TempDir::new("bin-keys");
     let file = dir.write("c.toml", "[keys]\nrevoke = [\"x\"]\nquit = [\"x\"]\n");
     for args in [&[][..], &["lesson", "each-way"][..]] {
-        let output = sessiontop(&dir)
-            .args(args)
-            .env("SESSIONTOP_CONFIG", &file)
-            .output()
-            .unwrap();
-        let stderr = refused(&output);
+        let stderr = refused_with_config(&dir, args, &file);
         assert!(
             stderr.contains("keys.quit = \"x\" is already the key of revoke"),
             "{stderr}"
@@ -558,12 +556,7 @@ fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
 fn a_config_path_with_a_tilde_is_read_from_home() {
     let dir = TempDir::new("bin-tilde");
     dir.write("st.toml", "[policy]\nidle_timeout = \"never\"\n");
-    let output = sessiontop(&dir)
-        .args(["serve", "--store", "memory"])
-        .env("SESSIONTOP_CONFIG", "~/st.toml")
-        .output()
-        .unwrap();
-    let stderr = refused(&output);
+    let stderr = refused_with_config(&dir, &["serve", "--store", "memory"], "~/st.toml");
     let expanded = dir.0.join("st.toml");
     assert!(
         stderr.contains(&expanded.display().to_string()) && stderr.contains("never"),

@@ -181,7 +181,7 @@ impl App {
 
     /// A finished lesson stops its clock, as a film stops at its end: the
     /// last endings stay on screen, and the times shown stay those of the
-    /// end. Space still runs it on; r replays it.
+    /// end. Space does not run it on (see `input`); r replays it.
     fn stop_clock_if_finished(&mut self) {
         if !self.lesson_finished() {
             return;

@@ -180,7 +180,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
         left -= rows.iter().sum::<usize>();
         for (row, need) in rows.iter_mut().zip(&needs).rev() {
             if *row > 0 {
-                let more = (need - *row).min(left);
+                let more = need.saturating_sub(*row).min(left);
                 *row += more;
                 left -= more;
             }
