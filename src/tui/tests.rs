@@ -1140,6 +1140,24 @@ fn control_and_alt_keys_type_nothing_in_the_login_prompt() {
 }
 
 #[test]
+fn the_login_prompt_says_when_a_name_is_as_long_as_it_may_be() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    for _ in 0..63 {
+        char_key(&mut app, 'a');
+    }
+    assert!(!screen(&mut app).contains("characters at most"));
+    char_key(&mut app, 'a');
+    char_key(&mut app, 'b');
+    assert!(matches!(&app.mode, Mode::Prompt(text) if text.len() == 64 && !text.contains('b')));
+    assert!(screen(&mut app).contains("64 characters at most · Enter log in"));
+}
+
+#[test]
 fn a_frozen_view_goes_live_by_itself_before_it_holds_too_much() {
     let mut app = remote_app();
     char_key(&mut app, 'f');

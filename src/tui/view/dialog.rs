@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use crate::tui::app::{App, Confirm};
+use crate::tui::app::{App, Confirm, MAX_PROMPT};
 use crate::tui::text::{untrusted, untrusted_end};
 use crate::tui::theme::Role;
 
@@ -45,8 +45,13 @@ pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
             Span::styled(untrusted_end(input, 56), theme.style(Role::Title)),
             Span::styled("▏", theme.style(Role::Key)),
         ]),
+        // A key past the limit does nothing: say why.
         Line::styled(
-            " Enter log in · Esc cancel · Ctrl-U clear",
+            if input.chars().count() >= MAX_PROMPT {
+                format!(" {MAX_PROMPT} characters at most · Enter log in · Esc cancel")
+            } else {
+                " Enter log in · Esc cancel · Ctrl-U clear".to_owned()
+            },
             theme.style(Role::Muted),
         ),
     ];
