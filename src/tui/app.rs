@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::activity::Activity;
-use super::keymap::KeyMap;
+use super::keymap::{Action, KeyMap};
 use super::lesson::LessonState;
 use super::mirror::{Mirror, Position, SortColumn};
 use super::msg::{Command, Msg};
@@ -220,8 +220,15 @@ impl App {
     }
 
     /// Turns lesson mode on: captions, progress, activity in the log, no lateness.
-    pub fn start_lesson(&mut self, lesson: LessonState) {
+    pub fn start_lesson(&mut self, mut lesson: LessonState) {
         self.settings.show_touches = true;
+        if let Some(intro) = lesson.captions.front_mut() {
+            intro.text.push_str(&format!(
+                " Press {} to play one step at a time, or {} to let it run.",
+                self.keymap.first(Action::Step),
+                self.keymap.first(Action::Pause)
+            ));
+        }
         self.lesson = Some(lesson);
     }
 
@@ -585,7 +592,7 @@ impl App {
                 let text = if self.size_paused && clock.paused {
                     "clock paused while the terminal is too small".to_owned()
                 } else if self.lesson.is_some() && clock.paused {
-                    "paused: Space goes on · s steps".to_owned()
+                    format!("paused: {}", self.go_on_keys())
                 } else if clock.paused {
                     format!("clock paused (×{} when resumed)", speed_label(clock.speed))
                 } else {

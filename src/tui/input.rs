@@ -194,8 +194,9 @@ impl App {
             Action::Pause | Action::Freeze => {
                 if self.lesson_finished() && self.clock.paused {
                     // Nothing is left to happen: running on would only take
-                    // the last endings off the screen.
-                    self.set_status("the lesson is over: r replays it · q quits", false);
+                    // the last endings off the screen (so too for +/-).
+                    let text = format!("the lesson is over: {}", self.replay_or_quit());
+                    self.set_status(text, false);
                     return Vec::new();
                 }
                 if self.info.clock_control {
@@ -213,6 +214,10 @@ impl App {
                 self.set_status("s steps through a lesson: see `sessiontop lesson`", true);
             }
             Action::AutoPause => self.toggle_auto_pause(),
+            Action::Faster | Action::Slower if self.lesson_finished() => {
+                let text = format!("the lesson is over: {}", self.replay_or_quit());
+                self.set_status(text, false);
+            }
             Action::Faster | Action::Slower => {
                 if !self.info.clock_control {
                     self.set_status("the clock speed cannot change on a server", true);
@@ -258,11 +263,16 @@ impl App {
 
     fn toggle_freeze(&mut self) {
         if self.frozen.is_some() {
-            self.unfreeze();
+            // What the held updates say (a restart, a resync) comes after.
             self.set_status("view live again", false);
+            self.unfreeze();
         } else {
             self.frozen = Some((self.clock, Vec::new()));
-            self.set_status("view frozen (the server runs on): Space goes live", false);
+            let text = format!(
+                "view frozen (the server runs on): {} goes live",
+                self.keymap.first(Action::Pause)
+            );
+            self.set_status(text, false);
         }
     }
 

@@ -417,6 +417,14 @@ impl KeyMap {
             .join(", ")
     }
 
+    /// The first key of `action`, as the screen names it ("s", "Space").
+    pub fn first(&self, action: Action) -> String {
+        self.keys(action)
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
     /// Footer hints: the first key of each action that has a hint.
     pub fn hints(&self) -> Vec<(Action, String, &'static str)> {
         ACTIONS

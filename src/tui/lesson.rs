@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use super::app::App;
 use super::caption;
+use super::keymap::Action;
 use super::msg::Command;
 use crate::engine::{Event, EventKind, ExpiryReason, Millis};
 use crate::sim::lesson::Played;
@@ -85,14 +86,8 @@ impl LessonState {
             captions: VecDeque::new(),
             finished: false,
         };
-        state.push(
-            format!(
-                "{title}: {summary} Press s to play one step at a time, or Space to let it run."
-            ),
-            Some(0),
-            false,
-            None,
-        );
+        // `App::start_lesson` adds which keys play it.
+        state.push(format!("{title}: {summary}"), Some(0), false, None);
         state
     }
 
@@ -162,7 +157,8 @@ impl App {
                     });
                 }
                 if played.pause {
-                    self.set_status("paused by the lesson: Space goes on · s steps", false);
+                    let text = format!("paused by the lesson: {}", self.go_on_keys());
+                    self.set_status(text, false);
                 }
             }
             LessonNote::NothingLeft => {
@@ -170,6 +166,21 @@ impl App {
             }
         }
         self.stop_clock_if_finished();
+    }
+
+    /// "Space goes on · s steps", with the keys as bound.
+    pub(super) fn go_on_keys(&self) -> String {
+        format!(
+            "{} goes on · {} steps",
+            self.keymap.first(Action::Pause),
+            self.keymap.first(Action::Step)
+        )
+    }
+
+    /// The end of a lesson's prompt: "r replay · q quit", with the quit key
+    /// as bound (r always replays a finished lesson, see `input`).
+    pub fn replay_or_quit(&self) -> String {
+        format!("r replay · {} quit", self.keymap.first(Action::Quit))
     }
 
     /// Every step of the lesson played and every session over.

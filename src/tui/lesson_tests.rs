@@ -313,6 +313,17 @@ fn the_progress_title_shortens_by_whole_parts_and_is_never_cut_mid_word() {
 }
 
 #[test]
+fn a_title_too_long_to_show_gives_the_badge_and_hint_back() {
+    let mut app = fixture::app_with(sessions()[..5].to_vec(), 80, 24);
+    app.start_lesson(LessonState::new(&"W".repeat(76), "", 2, true));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("┌ step 0 of 2 · pauses after endings "),
+        "{text}"
+    );
+}
+
+#[test]
 fn endings_at_one_instant_share_one_caption() {
     let mut app = lesson_app(120, 40, false);
     for (i, s) in sessions()[..5].iter().enumerate() {
@@ -416,7 +427,46 @@ fn a_finished_lesson_stops_its_clock_and_offers_nothing_that_runs_on() {
     );
     app.clock.paused = true;
     assert!(key(&mut app, ' ').is_empty(), "Space does not run it on");
-    assert!(screen(&mut app).contains("the lesson is over: r replays it"));
+    assert!(screen(&mut app).contains("the lesson is over: r replay · q quit"));
+    app.status = None;
+    assert!(key(&mut app, '+').is_empty(), "nor does + speed it up");
+    assert!(screen(&mut app).contains("the lesson is over: r replay · q quit"));
+    // The words that end it are the panel's title.
+    assert!(
+        screen(&mut app)
+            .contains("┌ Each way a session ends · lesson finished: r replay · q quit "),
+        "{}",
+        screen(&mut app)
+    );
+}
+
+#[test]
+fn the_lesson_texts_name_the_keys_as_bound() {
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert("step".to_owned(), vec!["t".to_owned()]);
+    keys.insert("pause".to_owned(), vec!["Tab".to_owned()]);
+    keys.insert("quit".to_owned(), vec!["Q".to_owned()]);
+    let mut app = fixture::app_with(Vec::new(), 120, 40);
+    app.keymap = crate::tui::keymap::KeyMap::from_config(&keys).unwrap();
+    app.info.simulator = false;
+    app.start_lesson(LessonState::new("A lesson", "A summary.", 2, true));
+    let text = screen(&mut app);
+    assert!(
+        text.contains("Press t to play one step at a time, or Tab to let it run."),
+        "{text}"
+    );
+    assert!(
+        text.contains("No live sessions yet. Press t for the next step."),
+        "{text}"
+    );
+    app.update(Msg::Lesson(LessonNote::Played(Played {
+        number: 1,
+        pause: true,
+        ..Played::default()
+    })));
+    assert!(screen(&mut app).contains("paused by the lesson: Tab goes on · t steps"));
+    played(&mut app, 2, "The end.");
+    assert!(screen(&mut app).contains("lesson finished: r replay · Q quit"));
 }
 
 #[test]

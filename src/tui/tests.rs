@@ -823,6 +823,43 @@ fn a_restarted_server_that_kept_every_session_says_only_that_it_restarted() {
 }
 
 #[test]
+fn a_restart_while_frozen_is_told_when_the_view_goes_live() {
+    let mut app = remote_app();
+    char_key(&mut app, 'f');
+    let kept = sessions().remove(0);
+    app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
+        vec![kept],
+        3,
+    ))));
+    char_key(&mut app, 'f');
+    let status = app.status.as_ref().unwrap();
+    assert!(
+        status.text.starts_with("server restarted"),
+        "{}",
+        status.text
+    );
+}
+
+#[test]
+fn an_event_line_too_long_is_cut_with_an_ellipsis_inside_the_border() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    let long = session(
+        40,
+        "maximilian.schmidt",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        T0,
+        T0,
+    );
+    send(&mut app, event(101, EventKind::Created, T0, &long));
+    let text = screen(&mut app);
+    let line = text
+        .lines()
+        .find(|l| l.contains("logged in from 2001"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.trim_end_matches('"').ends_with("…│"), "{line}");
+}
+
+#[test]
 fn a_failed_command_is_shown_as_an_error() {
     let mut app = app();
     app.update(Msg::Outcome(Err(SourceError::Refused(format!(

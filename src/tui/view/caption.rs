@@ -9,25 +9,33 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::tui::app::App;
+use crate::tui::keymap::Action;
 use crate::tui::lesson::{Caption, LessonState};
 use crate::tui::text::{untrusted, wrap};
 use crate::tui::theme::Role;
 
-/// The line that ends a lesson, here and in the empty table: every step
-/// played and every session over.
-pub fn finished_prompt(app: &App) -> Option<&'static str> {
+/// The words that end a lesson, in the panel's title and the empty table:
+/// every step played and every session over.
+pub fn finished_prompt(app: &App) -> Option<String> {
     app.lesson_finished()
-        .then_some("lesson finished: r replay · q quit")
+        .then(|| format!("lesson finished: {}", app.replay_or_quit()))
 }
 
 /// "step 4 of 9", or once every step is played, "all 9 steps played" and
 /// what the step key still does; from the longest way to say it to the shortest.
 pub fn progress(app: &App, lesson: &LessonState) -> Vec<String> {
     let n = lesson.total;
-    if lesson.steps_done() && app.mirror.active() > 0 {
+    let step = app.keymap.first(Action::Step);
+    if let Some(prompt) = finished_prompt(app) {
         vec![
-            format!("all {n} steps played · s: the next ending"),
-            format!("all {n} played · s: next ending"),
+            prompt,
+            "lesson finished · r replay".to_owned(),
+            "lesson finished".to_owned(),
+        ]
+    } else if lesson.steps_done() {
+        vec![
+            format!("all {n} steps played · {step}: the next ending"),
+            format!("all {n} played · {step}: next ending"),
             format!("all {n} steps played"),
         ]
     } else {
@@ -79,22 +87,28 @@ fn title(app: &App, lesson: &LessonState, width: usize) -> Line<'static> {
         }
         Line::from(spans)
     };
-    let (mut t, mut p, mut b) = (0, 0, 0);
-    loop {
-        let candidate = line(t, p, b);
-        if candidate.width() <= width {
-            return candidate;
-        }
-        if b + 1 < badges.len() {
-            b += 1;
-        } else if p + 1 < progresses.len() {
-            p += 1;
-        } else if t + 1 < titles.len() {
-            t += 1;
+    // The badge gives way first, then the progress's hint, then the title's
+    // last words; once the whole title has given way, the badge and the
+    // hint come back as far as they fit.
+    let mut rest = vec![(0, 0)];
+    rest.extend((1..badges.len()).map(|b| (0, b)));
+    rest.extend((1..progresses.len()).map(|p| (p, badges.len() - 1)));
+    let shortest = rest[rest.len() - 1..].to_vec();
+    let mut last = line(0, 0, 0);
+    for (t, title) in titles.iter().enumerate() {
+        let tried = if t == 0 || title.is_empty() {
+            &rest
         } else {
-            return candidate;
+            &shortest
+        };
+        for &(p, b) in tried {
+            last = line(t, p, b);
+            if last.width() <= width {
+                return last;
+            }
         }
     }
+    last
 }
 
 /// `text` in at most `rows` lines of `width`: whole, or its beginning
@@ -126,8 +140,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
         .title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let prompt = finished_prompt(app);
-    let room = usize::from(inner.height) - usize::from(prompt.is_some());
+    let room = usize::from(inner.height);
     // Like subtitles: in the order things happened, the newest at the
     // bottom; what the latest step brought stands out, what came before is
     // muted. When room is short the oldest lines go first: the newest
@@ -214,12 +227,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
             break;
         }
     }
-    let mut lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
-    if let Some(prompt) = prompt {
-        lines.push(Line::styled(
-            format!(" {prompt} "),
-            theme.style(Role::Badge),
-        ));
-    }
+    let lines: Vec<Line> = shown.into_iter().rev().flatten().collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use super::events::{kind_role, reason};
+use super::events::{fit, kind_role, reason};
 use crate::engine::Millis;
 use crate::tui::app::{App, Detail};
 use crate::tui::text::{countdown, date_time, duration, time_of_day, untrusted};
@@ -147,7 +147,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
         theme.style(Role::Title),
     )];
     history.extend(detail.events.iter().rev().map(|e| {
-        Line::from(vec![
+        let mut spans = vec![
             Span::styled(
                 format!(" {} ", time_of_day(e.at, &app.zone())),
                 theme.style(Role::Muted),
@@ -156,8 +156,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 format!("{:<11}", e.kind.as_str().replace('_', " ")),
                 theme.style(kind_role(e.kind)),
             ),
-            Span::raw(reason(app, e)),
-        ])
+        ];
+        let used = Line::from(spans.clone()).width();
+        let room = usize::from(bottom.width).saturating_sub(used);
+        spans.push(Span::raw(fit(&reason(app, e), room)));
+        Line::from(spans)
     }));
     if !detail.loading && detail.events.is_empty() {
         history.push(Line::styled(" none held", theme.style(Role::Muted)));

@@ -23,7 +23,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .border_style(theme.style(Role::Muted))
         .title(Span::styled(title, theme.style(Role::Title)));
     let height = area.height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = app.log.iter().take(height).map(|e| line(app, e)).collect();
+    let width = usize::from(area.width.saturating_sub(2));
+    let lines: Vec<Line> = app
+        .log
+        .iter()
+        .take(height)
+        .map(|e| line(app, e, width))
+        .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -37,7 +43,8 @@ pub fn kind_role(kind: EventKind) -> Role {
     }
 }
 
-pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
+/// One event in `width` columns: the reason gives way, cut with "…".
+pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
     let theme = &app.theme;
     let mut spans = vec![
         Span::styled(
@@ -57,8 +64,21 @@ pub fn line<'a>(app: &App, event: &Event) -> Line<'a> {
             theme.style(Role::Muted),
         ));
     }
-    spans.push(Span::raw(reason(app, event)));
+    let used = Line::from(spans.clone()).width();
+    spans.push(Span::raw(fit(
+        &reason(app, event),
+        width.saturating_sub(used),
+    )));
     Line::from(spans)
+}
+
+/// `text` in `width` columns: whole, or cut with "…".
+pub fn fit(text: &str, width: usize) -> String {
+    if Line::raw(text).width() <= width {
+        text.to_owned()
+    } else {
+        untrusted(text, width)
+    }
 }
 
 /// Why it happened, as a person would say it.

@@ -114,7 +114,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
         if app.size_paused {
             text.push(Line::from("The clock is paused until it fits."));
         }
-        text.push(Line::from("(q quits)"));
+        text.push(Line::from(format!(
+            "({} quits)",
+            app.keymap.first(crate::tui::keymap::Action::Quit)
+        )));
         frame.render_widget(
             Paragraph::new(text)
                 .alignment(Alignment::Center)

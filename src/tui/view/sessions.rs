@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use crate::engine::SessionView;
 use crate::tui::app::App;
+use crate::tui::keymap::Action;
 use crate::tui::mirror::{Ending, Position, Row as MirrorRow, SortColumn};
 use crate::tui::text::{ago, bar, countdown, thousands, time_of_day, untrusted};
 use crate::tui::theme::Role;
@@ -112,28 +113,45 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     long_endings(frame, inner, app, &on_screen, &columns, &cells);
     if empty {
         let lesson_end = super::caption::finished_prompt(app);
+        let key = |action| app.keymap.first(action);
         let (text, role) = if let Some(prompt) = lesson_end {
             (prompt, Role::Badge)
         } else if app.lesson.is_some() {
             (
-                "No live sessions yet. Press s for the next step.",
+                format!(
+                    "No live sessions yet. Press {} for the next step.",
+                    key(Action::Step)
+                ),
                 Role::Muted,
             )
         } else if !filter.is_empty() {
-            ("No session matches the filter. Esc clears it.", Role::Muted)
+            (
+                "No session matches the filter. Esc clears it.".to_owned(),
+                Role::Muted,
+            )
         } else if app.info.simulator {
             (
-                "No live sessions. Press n to simulate a login, or S to start the simulator.",
+                format!(
+                    "No live sessions. Press {} to simulate a login, or {} to start the simulator.",
+                    key(Action::Login),
+                    key(Action::Simulator)
+                ),
                 Role::Muted,
             )
         } else if app.info.remote {
             (
-                "No live sessions on the server. Press n to log one in there (it asks first).",
+                format!(
+                    "No live sessions on the server. Press {} to log one in there (it asks first).",
+                    key(Action::Login)
+                ),
                 Role::Muted,
             )
         } else {
             (
-                "No live sessions. Press n to simulate a login.",
+                format!(
+                    "No live sessions. Press {} to simulate a login.",
+                    key(Action::Login)
+                ),
                 Role::Muted,
             )
         };
