@@ -11,6 +11,7 @@ use super::app::{App, BURST, Confirm, Detail, MAX_PROMPT, Mode};
 use super::keymap::Action;
 use super::lesson::LessonCommand;
 use super::msg::Command;
+use super::view;
 use crate::engine::SessionView;
 use crate::sim;
 use crate::source::SourceCommand;
@@ -180,7 +181,13 @@ impl App {
             Action::SortNext | Action::SortPrev => {
                 let (column, reverse) = self.mirror.sort();
                 let by = if action == Action::SortNext { 1 } else { -1 };
-                self.mirror.set_sort(column.step(by), reverse);
+                // Columns a narrow terminal leaves out are skipped: a sort
+                // by one would show no arrow and no visible order.
+                let mut next = column.step(by);
+                while next != column && !view::shown_columns(self, next).contains(&next) {
+                    next = next.step(by);
+                }
+                self.mirror.set_sort(next, reverse);
                 self.top = None;
             }
             Action::SortReverse => {

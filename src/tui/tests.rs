@@ -412,6 +412,26 @@ fn angle_brackets_pick_the_sort_column_and_i_reverses() {
 }
 
 #[test]
+fn angle_brackets_skip_the_columns_a_narrow_terminal_leaves_out() {
+    let mut app = fixture::app_with(sessions(), 80, 24);
+    let shown = view::shown_columns(&app, SortColumn::Idle);
+    assert!(!shown.contains(&SortColumn::Origin) && !shown.contains(&SortColumn::Handle));
+    for _ in 0..2 * SortColumn::ALL.len() {
+        char_key(&mut app, '>');
+        let sort = app.mirror.sort().0;
+        assert!(view::shown_columns(&app, sort).contains(&sort), "{sort:?}");
+        let text = screen(&mut app);
+        let header = text.lines().find(|l| l.contains("USER")).unwrap();
+        assert!(header.contains('↑'), "the sorted column's arrow: {header}");
+    }
+    for _ in 0..2 * SortColumn::ALL.len() {
+        char_key(&mut app, '<');
+        let sort = app.mirror.sort().0;
+        assert!(view::shown_columns(&app, sort).contains(&sort), "{sort:?}");
+    }
+}
+
+#[test]
 fn space_pauses_and_plus_minus_change_the_speed() {
     let mut app = app();
     tick(&mut app, T0, 0);

@@ -11,6 +11,8 @@ mod footer;
 mod header;
 mod help;
 mod sessions;
+
+pub use sessions::shown_columns;
 mod stats;
 
 use ratatui::Frame;

@@ -236,6 +236,21 @@ pub struct CountdownWidths {
 }
 
 /// The widest idle and absolute countdowns the live rows on screen show.
+/// The columns the table shows when sorted by `sort`, at the terminal's
+/// size and with the rows now on screen: `<`/`>` skip the others.
+pub fn shown_columns(app: &App, sort: SortColumn) -> Vec<SortColumn> {
+    let area = super::layout(app.size, app.lesson.is_some()).table;
+    let height = area.height.saturating_sub(3) as usize;
+    let rows = (app.mirror.walk(app.top.as_ref()))
+        .take(height)
+        .filter_map(|position| app.mirror.get(position.1));
+    let widest = widest_countdowns(app, rows, app.shown_clock().now);
+    columns(area.width, app.theme.gauge(), widest, sort)
+        .into_iter()
+        .map(|(column, _)| column)
+        .collect()
+}
+
 fn widest_countdowns<'a>(
     app: &App,
     rows: impl Iterator<Item = &'a MirrorRow>,
