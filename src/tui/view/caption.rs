@@ -60,7 +60,8 @@ fn title(app: &App, lesson: &LessonState, width: usize) -> Line<'static> {
     );
     titles.push(String::new());
     let progresses = progress(app, lesson);
-    let badges: &[&str] = if lesson.auto_pause {
+    // A finished lesson has no endings left to pause after.
+    let badges: &[&str] = if lesson.auto_pause && !app.lesson_finished() {
         &["· pauses after endings ", "· auto-pause ", ""]
     } else {
         &[""]
