@@ -335,6 +335,21 @@ fn lesson_alone_lists_the_bundled_lessons_one_line_each() {
             .unwrap();
         assert!(line.len() > name.len() + 10, "{line}");
     }
+    assert!(
+        stdout.contains(
+            "Keys: s step · Space pause/go on · p pause after endings · +/- speed · q quit."
+        ),
+        "{stdout}"
+    );
+    // The keys as the config binds them.
+    let config = dir.0.join("keys.toml");
+    std::fs::write(&config, "[keys]\nstep = [\"t\"]\nquit = [\"Q\"]\n").unwrap();
+    let (ok, stdout, _) = lesson_command(&dir, &["--config", config.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        stdout.contains("Keys: t step ·") && stdout.contains("· Q quit."),
+        "{stdout}"
+    );
     let help = Command::new(BIN).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("lesson"));
 }

@@ -326,6 +326,13 @@ impl App {
     /// clock pauses, so nothing happens unseen; it goes on once it fits.
     fn resize(&mut self, width: u16, height: u16) {
         self.size = (width, height);
+        // A sort by a column the narrower terminal leaves out would show no
+        // order: the idle countdown, which always shows, takes over.
+        let (sort, reverse) = self.mirror.sort();
+        if view::fits((width, height)) && !view::shown_columns(self, sort).contains(&sort) {
+            self.mirror.set_sort(SortColumn::Idle, reverse);
+            self.top = None;
+        }
         if !self.info.clock_control {
             return;
         }

@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use color_eyre::eyre::{WrapErr, eyre};
 
 use super::app::App;
-use super::keymap::KeyMap;
+use super::keymap::{Action, KeyMap};
 use super::lesson::{LessonNote, LessonState};
 use super::msg::Msg;
 use super::record::Cast;
@@ -71,12 +71,24 @@ pub fn run(
     lesson: Option<String>,
     record: Option<PathBuf>,
 ) -> color_eyre::Result<()> {
+    let keymap = KeyMap::from_config(&config.keys)?;
     let Some(name) = lesson else {
-        print!("{}", listing());
+        let key = |action| keymap.first(action);
+        print!(
+            "{}",
+            listing(&format!(
+                "{} step · {} pause/go on · {} pause after endings · {}/{} speed · {} quit",
+                key(Action::Step),
+                key(Action::Pause),
+                key(Action::AutoPause),
+                key(Action::Faster),
+                key(Action::Slower),
+                key(Action::Quit)
+            ))
+        );
         return Ok(());
     };
     let lesson = Lesson::load(&name, None)?;
-    let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
         return Err(eyre!(
             "a lesson needs a terminal, but standard output is not one; run it in a terminal"

@@ -235,6 +235,15 @@ pub enum KeyMapError {
         key: String,
         other: String,
     },
+    /// A key given in config that another action has by default.
+    #[error(
+        "keys.{action} = {key:?} is already {other}'s default key; give {other} other keys in [keys], or {action} another key"
+    )]
+    ClashWithDefault {
+        action: String,
+        key: String,
+        other: String,
+    },
 }
 
 fn action_names() -> String {
@@ -361,8 +370,10 @@ impl KeyMap {
             }
         }
         let mut bindings = Vec::with_capacity(ACTIONS.len());
-        let mut taken: Vec<(KeySpec, &str)> = Vec::new();
+        // Each key taken, by which action, and whether config gave it.
+        let mut taken: Vec<(KeySpec, &str, bool)> = Vec::new();
         for spec in ACTIONS {
+            let given = keys.contains_key(spec.name);
             let texts: Vec<&str> = match keys.get(spec.name) {
                 Some(list) if list.is_empty() => {
                     return Err(KeyMapError::Empty {
@@ -378,14 +389,22 @@ impl KeyMap {
                     action: spec.name.to_owned(),
                     key: text.to_owned(),
                 })?;
-                if let Some((_, other)) = taken.iter().find(|(k, _)| *k == key) {
-                    return Err(KeyMapError::Clash {
-                        action: spec.name.to_owned(),
-                        key: text.to_owned(),
-                        other: (*other).to_owned(),
+                if let Some(&(_, other, other_given)) = taken.iter().find(|(k, ..)| *k == key) {
+                    // Told from the side of the key the user wrote.
+                    let (action, other) = if given {
+                        (spec.name, other)
+                    } else {
+                        (other, spec.name)
+                    };
+                    let (action, key, other) =
+                        (action.to_owned(), text.to_owned(), other.to_owned());
+                    return Err(if given && other_given {
+                        KeyMapError::Clash { action, key, other }
+                    } else {
+                        KeyMapError::ClashWithDefault { action, key, other }
                     });
                 }
-                taken.push((key, spec.name));
+                taken.push((key, spec.name, given));
                 parsed.push(key);
             }
             bindings.push((spec.action, parsed));
@@ -504,8 +523,15 @@ mod tests {
     fn a_key_bound_to_two_actions_is_refused() {
         let keys = BTreeMap::from([("revoke".to_owned(), vec!["n".to_owned()])]);
         let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+        // Told as the user wrote it, whichever action comes first.
+        assert_eq!(
+            err,
+            "keys.revoke = \"n\" is already login's default key; give login other keys in [keys], or revoke another key"
+        );
+        let keys = BTreeMap::from([("login".to_owned(), vec!["a".to_owned()])]);
+        let err = KeyMap::from_config(&keys).unwrap_err().to_string();
         assert!(
-            err.contains("\"n\"") && err.contains("login") && err.contains("revoke"),
+            err.starts_with("keys.login = \"a\" is already activity's default key"),
             "{err}"
         );
         let swapped = BTreeMap::from([

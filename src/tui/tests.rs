@@ -432,6 +432,40 @@ fn angle_brackets_skip_the_columns_a_narrow_terminal_leaves_out() {
 }
 
 #[test]
+fn a_terminal_narrowed_past_the_sorted_column_sorts_by_idle() {
+    let mut app = fixture::app_with(sessions(), 120, 40);
+    app.mirror.set_sort(SortColumn::Origin, true);
+    app.update(Msg::Resize(80, 24));
+    assert_eq!(app.mirror.sort(), (SortColumn::Idle, true));
+}
+
+#[test]
+fn a_wide_user_name_keeps_the_event_log_in_columns() {
+    let mut app = fixture::app_with(sessions(), 120, 40);
+    let wide = session(41, &"あ".repeat(20), "192.0.2.9", T0, T0);
+    let narrow = session(42, "zed", "192.0.2.1", T0, T0);
+    send(&mut app, event(101, EventKind::Created, T0, &wide));
+    send(&mut app, event(102, EventKind::Created, T0, &narrow));
+    let text = screen(&mut app);
+    let column = |needle: &str| {
+        let line = (text.lines())
+            .find(|l| l.contains(&format!("logged in from {needle}")))
+            .unwrap();
+        let at = line.find("logged in from").unwrap();
+        ratatui::text::Line::raw(&line[..at]).width()
+    };
+    assert_eq!(column("192.0.2.9"), column("192.0.2.1"), "{text}");
+}
+
+#[test]
+fn on_a_server_space_is_offered_as_freeze() {
+    let mut app = remote_app();
+    app.clock.paused = false;
+    let footer = screen(&mut app).lines().last().unwrap().to_owned();
+    assert!(footer.contains("Space freeze"), "{footer}");
+}
+
+#[test]
 fn space_pauses_and_plus_minus_change_the_speed() {
     let mut app = app();
     tick(&mut app, T0, 0);

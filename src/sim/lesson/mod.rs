@@ -168,8 +168,9 @@ const LOGIN_ONLY: &[&str] = &[
     "user_agent",
 ];
 
-/// One line per bundled lesson, for `sessiontop lesson`.
-pub fn listing() -> String {
+/// One line per bundled lesson, for `sessiontop lesson`, then `keys`: the
+/// lesson keys as the dashboard's key map binds them.
+pub fn listing(keys: &str) -> String {
     let mut out = String::from("Bundled lessons (start one with `sessiontop lesson NAME`):\n\n");
     for (name, _) in BUNDLED {
         match Lesson::bundled(name) {
@@ -178,9 +179,9 @@ pub fn listing() -> String {
         }
     }
     out.push_str(
-        "\nA lesson file of your own works too: `sessiontop lesson PATH` (see assets/lessons/).\n\
-         Keys: s step · Space pause/go on · p pause after endings · +/- speed · q quit.\n",
+        "\nA lesson file of your own works too: `sessiontop lesson PATH` (see assets/lessons/).\n",
     );
+    out.push_str(&format!("Keys: {keys}.\n"));
     out
 }
 

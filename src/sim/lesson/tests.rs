@@ -48,7 +48,7 @@ fn play_with_step_key(lesson: &Lesson) -> (Vec<Millis>, Vec<EventKind>, usize) {
 
 #[test]
 fn every_bundled_lesson_parses_and_is_listed() {
-    let listing = listing();
+    let listing = listing("s step");
     for (name, _) in BUNDLED {
         let lesson = Lesson::bundled(name).unwrap();
         assert!(!lesson.steps.is_empty(), "{name}");

@@ -55,7 +55,12 @@ pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
             format!("{:<11}", event.kind.as_str().replace('_', " ")),
             theme.style(kind_role(event.kind)),
         ),
-        Span::raw(format!("{:<15}", untrusted(&event.session.user, 14))),
+        // Padded by the cells it takes: a wide character takes two.
+        Span::raw({
+            let user = untrusted(&event.session.user, 14);
+            let pad = 15usize.saturating_sub(Line::raw(user.as_str()).width());
+            format!("{user}{}", " ".repeat(pad))
+        }),
     ];
     // Narrow terminals drop the handle here too, as the table does.
     if app.size.0 >= 100 {

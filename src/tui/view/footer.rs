@@ -61,6 +61,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 key,
                 if action == Action::Pause && stopped {
                     "go on"
+                } else if action == Action::Pause && !app.info.clock_control {
+                    // A server's clock runs on: the view freezes.
+                    "freeze"
                 } else {
                     hint
                 },

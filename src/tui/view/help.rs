@@ -44,6 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .map(|spec| {
             let help = match spec.action {
                 Action::Pause if !app.info.clock_control => "freeze view; server runs on",
+                Action::Freeze if !app.info.clock_control => "freeze view, like pause",
                 Action::Login if app.info.remote => "real login on the server",
                 Action::Burst if app.info.remote => "10 real logins there (asks)",
                 Action::Faster if narrow => "clock faster, up to ×100",
