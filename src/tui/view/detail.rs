@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use super::events::{fit, kind_role, reason};
+use super::events::{kind_role, reason};
 use crate::engine::Millis;
 use crate::tui::app::{App, Detail};
 use crate::tui::text::{countdown, date_time, duration, time_of_day, untrusted};
@@ -159,7 +159,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
         ];
         let used = Line::from(spans.clone()).width();
         let room = usize::from(bottom.width).saturating_sub(used);
-        spans.push(Span::raw(fit(&reason(app, e), room)));
+        spans.push(Span::raw(untrusted(&reason(app, e), room)));
         Line::from(spans)
     }));
     if !detail.loading && detail.events.is_empty() {

@@ -69,21 +69,13 @@ pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
             theme.style(Role::Muted),
         ));
     }
+    // The reason gives way, cut with "…" (`untrusted` leaves it whole if it fits).
     let used = Line::from(spans.clone()).width();
-    spans.push(Span::raw(fit(
+    spans.push(Span::raw(untrusted(
         &reason(app, event),
         width.saturating_sub(used),
     )));
     Line::from(spans)
-}
-
-/// `text` in `width` columns: whole, or cut with "…".
-pub fn fit(text: &str, width: usize) -> String {
-    if Line::raw(text).width() <= width {
-        text.to_owned()
-    } else {
-        untrusted(text, width)
-    }
 }
 
 /// Why it happened, as a person would say it.
