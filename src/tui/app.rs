@@ -141,7 +141,7 @@ pub struct App {
     pub top: Option<Position>,
     pub size: (u16, u16),
     /// Newest first.
-    pub log: VecDeque<Event>,
+    pub log: VecDeque<LogEntry>,
     pub activity: Activity,
     pub mode: Mode,
     pub detail: Option<Detail>,
@@ -376,9 +376,11 @@ impl App {
                     _ => None,
                 })
                 .collect();
+            let arrived = self.last_event_ms;
             for update in held {
                 self.on_update(update);
             }
+            self.last_event_ms = arrived;
             let linger = self.linger_at(self.clock.speed);
             self.mirror
                 .linger_until_at_least(&unseen, self.clock.now.saturating_add(linger));
@@ -387,8 +389,15 @@ impl App {
 
     pub(super) fn on_update(&mut self, update: SourceUpdate) {
         if let Some((_, held)) = &mut self.frozen {
-            if matches!(update, SourceUpdate::Resync(_) | SourceUpdate::Restarted(_)) {
-                held.clear();
+            // The header's "last event … ago" tells the link's news, which a
+            // frozen view does not hold back.
+            match &update {
+                SourceUpdate::Event(_) => self.last_event_ms = Some(self.real_ms),
+                SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => {
+                    self.last_event_ms = None;
+                    held.clear();
+                }
+                _ => {}
             }
             held.push(update);
             if held.len() >= MAX_HELD {
@@ -403,6 +412,10 @@ impl App {
                 self.load(snapshot);
                 // What came before may be another server's: its age says nothing now.
                 self.last_event_ms = None;
+                self.log_entry(LogEntry::Mark {
+                    at: self.clock.now,
+                    text: "events were missed here: every session reloaded".to_owned(),
+                });
                 self.set_status("reloaded every session: events were missed (resync)", false);
             }
             SourceUpdate::Restarted(snapshot) => {
@@ -416,6 +429,11 @@ impl App {
                 let lost = self.mirror.active().saturating_sub(kept);
                 self.load(snapshot);
                 self.last_event_ms = None;
+                // The events before it are the last run's: the log says where it ends.
+                self.log_entry(LogEntry::Mark {
+                    at: self.clock.now,
+                    text: restart_status(lost),
+                });
                 self.set_status(restart_status(lost), lost > 0);
             }
             SourceUpdate::Info(info) => {
@@ -472,11 +490,15 @@ impl App {
             detail.events.push(event.clone());
         }
         if event.kind != EventKind::Touched || self.settings.show_touches {
-            if self.log.len() == self.settings.event_log {
-                self.log.pop_back();
-            }
-            self.log.push_front(event);
+            self.log_entry(LogEntry::Event(event));
         }
+    }
+
+    fn log_entry(&mut self, entry: LogEntry) {
+        if self.log.len() == self.settings.event_log {
+            self.log.pop_back();
+        }
+        self.log.push_front(entry);
     }
 
     /// The linger: real time at the clock's `speed`, counted in clock time
@@ -579,6 +601,7 @@ impl App {
                     self.log
                         .iter()
                         .rev()
+                        .filter_map(LogEntry::event)
                         .filter(|e| e.session.handle == detail.handle)
                         .cloned()
                         .collect()
@@ -706,6 +729,23 @@ pub fn speed_label(speed: f64) -> String {
 
 /// What the footer says after a restart: a durable server keeps every
 /// session, and "0 sessions were not kept" reads like a loss.
+/// One line of the event log: an event, or a mark where the log has a seam
+/// (a server restart, missed events).
+#[derive(Debug, Clone)]
+pub enum LogEntry {
+    Event(Event),
+    Mark { at: Millis, text: String },
+}
+
+impl LogEntry {
+    pub fn event(&self) -> Option<&Event> {
+        match self {
+            LogEntry::Event(event) => Some(event),
+            LogEntry::Mark { .. } => None,
+        }
+    }
+}
+
 fn restart_status(lost: usize) -> String {
     match lost {
         0 => "server restarted".to_owned(),

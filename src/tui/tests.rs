@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::app::{App, Confirm, Mode};
+use super::app::{App, Confirm, LogEntry, Mode};
 use super::fixture::{self, T0, event, session, sessions};
 use super::keymap::Action;
 use super::mirror::{Ending, SortColumn};
@@ -684,7 +684,7 @@ fn created_adds_a_row_and_a_log_line() {
     send(&mut app, event(101, EventKind::Created, T0, &new));
     assert_eq!(app.mirror.active(), 9);
     assert_eq!(app.activity.totals.logins, 19);
-    assert_eq!(app.log[0].kind, EventKind::Created);
+    assert_eq!(app.log[0].event().unwrap().kind, EventKind::Created);
     assert!(screen(&mut app).contains("logged in from 192.0.2.1"));
 }
 
@@ -738,7 +738,7 @@ fn renewed_is_logged() {
     let mut app = app();
     let bob = sessions()[1].clone();
     send(&mut app, event(101, EventKind::Renewed, T0, &bob));
-    assert_eq!(app.log[0].kind, EventKind::Renewed);
+    assert_eq!(app.log[0].event().unwrap().kind, EventKind::Renewed);
     assert!(screen(&mut app).contains("token renewed"));
 }
 
@@ -858,6 +858,43 @@ fn a_restarted_server_replaces_the_mirror_and_says_how_many_sessions_were_lost()
         format!("server restarted: {} sessions were not kept", before - 1)
     );
     assert!(screen(&mut app).contains("server restarted"));
+}
+
+#[test]
+fn the_event_log_marks_where_a_restart_or_a_resync_cut_it() {
+    let mut app = remote_app();
+    let old = session(20, "heidi", "192.0.2.1", T0, T0);
+    send(&mut app, event(900, EventKind::Created, T0, &old));
+    let kept = sessions().remove(0);
+    app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
+        vec![kept.clone()],
+        3,
+    ))));
+    send(&mut app, event(4, EventKind::Revoked, T0, &kept));
+    app.update(Msg::Update(SourceUpdate::Resync(fixture::snapshot(
+        vec![],
+        10,
+    ))));
+    let marks: Vec<String> = (app.log.iter())
+        .map(|entry| match entry {
+            LogEntry::Event(event) => event.kind.as_str().to_owned(),
+            LogEntry::Mark { text, .. } => text.clone(),
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "events were missed here: every session reloaded",
+            "revoked",
+            "server restarted: 8 sessions were not kept",
+            "created",
+        ]
+    );
+    let shown = screen(&mut app);
+    assert!(
+        shown.contains("── server restarted: 8 sessions were not kept ───"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -1163,6 +1200,22 @@ fn a_remote_header_says_connected_and_how_old_the_last_event_is() {
 }
 
 #[test]
+fn a_frozen_view_still_tells_how_old_the_last_event_is() {
+    let mut app = remote_app();
+    tick(&mut app, T0, 1_000);
+    char_key(&mut app, 'f');
+    send(&mut app, event(900, EventKind::Touched, T0, &sessions()[0]));
+    tick(&mut app, T0 + 4_000, 5_000);
+    let shown = screen(&mut app);
+    assert!(shown.contains("last event 4s ago"), "{shown}");
+    // Going live shows the held event; it is no newer for that.
+    char_key(&mut app, 'f');
+    tick(&mut app, T0 + 6_000, 7_000);
+    let shown = screen(&mut app);
+    assert!(shown.contains("last event 6s ago"), "{shown}");
+}
+
+#[test]
 fn a_dropped_link_counts_down_to_the_retry_and_marks_countdowns_stale() {
     let mut app = remote_app();
     tick(&mut app, T0, 10_000);
@@ -1246,6 +1299,20 @@ fn the_login_prompt_says_when_a_name_is_as_long_as_it_may_be() {
     char_key(&mut app, 'b');
     assert!(matches!(&app.mode, Mode::Prompt(text) if text.len() == 64 && !text.contains('b')));
     assert!(screen(&mut app).contains("64 characters at most · Enter log in"));
+}
+
+#[test]
+fn the_filter_says_when_it_is_as_long_as_it_may_be() {
+    let mut app = app();
+    char_key(&mut app, '/');
+    for _ in 0..63 {
+        char_key(&mut app, 'a');
+    }
+    assert!(!screen(&mut app).contains("characters at most"));
+    char_key(&mut app, 'a');
+    char_key(&mut app, 'b');
+    assert_eq!(app.mirror.filter(), "a".repeat(64));
+    assert!(screen(&mut app).contains("64 characters at most · Enter keep"));
 }
 
 #[test]

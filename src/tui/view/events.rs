@@ -5,8 +5,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::engine::{Event, EventKind, ExpiryReason};
-use crate::tui::app::App;
+use crate::engine::{Event, EventKind, ExpiryReason, Millis};
+use crate::tui::app::{App, LogEntry};
 use crate::tui::mirror::evicted_label;
 use crate::tui::text::{duration, time_of_day, untrusted};
 use crate::tui::theme::Role;
@@ -28,7 +28,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .log
         .iter()
         .take(height)
-        .map(|e| line(app, e, width))
+        .map(|entry| match entry {
+            LogEntry::Event(event) => line(app, event, width),
+            LogEntry::Mark { at, text } => mark(app, *at, text, width),
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
@@ -76,6 +79,17 @@ pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
         width.saturating_sub(used),
     )));
     Line::from(spans)
+}
+
+/// A seam in the log (a restart, missed events), as a rule across it.
+fn mark<'a>(app: &App, at: Millis, text: &str, width: usize) -> Line<'a> {
+    let time = format!("{} ", time_of_day(at, &app.zone()));
+    let text = untrusted(&format!("── {text} "), width.saturating_sub(time.len()));
+    let rule = "─".repeat(width.saturating_sub(time.len() + Line::raw(text.as_str()).width()));
+    Line::from(vec![
+        Span::styled(time, app.theme.style(Role::Muted)),
+        Span::styled(format!("{text}{rule}"), app.theme.style(Role::Accent)),
+    ])
 }
 
 /// Why it happened, as a person would say it.

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, Mode};
+use crate::tui::app::{App, MAX_PROMPT, Mode};
 use crate::tui::keymap::Action;
 use crate::tui::text::{untrusted, untrusted_end};
 use crate::tui::theme::Role;
@@ -19,16 +19,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if app.mode == Mode::Filter {
         // What is typed shows its end; the keys' help goes first when it
         // would leave the filter too little room.
-        const HELP: &str = "   Enter keep · Esc clear · ↑↓ select";
+        // A key past the limit does nothing: say why.
+        let help_text = if app.mirror.filter().chars().count() >= MAX_PROMPT {
+            format!("   {MAX_PROMPT} characters at most · Enter keep · Esc clear")
+        } else {
+            "   Enter keep · Esc clear · ↑↓ select".to_owned()
+        };
         let room = usize::from(area.width).saturating_sub(4);
-        let help = Line::raw(HELP).width();
+        let help = Line::raw(help_text.as_str()).width();
         let with_help = room.saturating_sub(help) >= MIN_STATUS;
         let typed_room = if with_help { room - help } else { room };
         spans.push(Span::styled(" / ", theme.style(Role::Key)));
         spans.push(Span::raw(untrusted_end(app.mirror.filter(), typed_room)));
         spans.push(Span::styled("▏", theme.style(Role::Key)));
         if with_help {
-            spans.push(Span::styled(HELP, theme.style(Role::Muted)));
+            spans.push(Span::styled(help_text, theme.style(Role::Muted)));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
