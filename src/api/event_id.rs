@@ -18,13 +18,19 @@ impl<'a> EventId<'a> {
         EventId { instance, seq }
     }
 
-    /// Reads an id; `None` if it is not `<instance>-<seq>` with a decimal seq.
+    /// Reads an id; `None` if it is not `<instance>-<seq>` with a decimal seq
+    /// as `Display` writes it.
     /// An instance is hex and never holds a `-`, so the seq is everything
     /// after the first one: `abc--1` has the seq `-1`, which is malformed,
     /// not the seq 1 of an instance `abc-`.
     pub fn parse(text: &'a str) -> Option<Self> {
         let (instance, seq) = text.trim().split_once('-')?;
-        if instance.is_empty() || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        // A seq is written without leading zeros: `abc-05` was not written here.
+        if instance.is_empty()
+            || seq.is_empty()
+            || !seq.bytes().all(|b| b.is_ascii_digit())
+            || (seq.len() > 1 && seq.starts_with('0'))
+        {
             return None;
         }
         Some(EventId {
@@ -50,6 +56,7 @@ mod tests {
         assert_eq!(id.to_string(), "abc123-42");
         assert_eq!(EventId::parse("abc123-42"), Some(id));
         assert_eq!(EventId::parse(" abc123-42 "), Some(id));
+        assert_eq!(EventId::parse("abc123-0"), Some(EventId::new("abc123", 0)));
     }
 
     #[test]
@@ -64,6 +71,8 @@ mod tests {
             "abc-99999999999999999999",
             "abc--1",
             "abc-1-2",
+            "abc-05",
+            "abc-00",
         ] {
             assert_eq!(EventId::parse(text), None, "{text:?}");
         }
