@@ -142,6 +142,10 @@ pub struct App {
     pub size: (u16, u16),
     /// Newest first.
     pub log: VecDeque<LogEntry>,
+    /// The activity the log does not show (`show_touches` off), newest
+    /// first and as many as the log: the details of a session that has ended
+    /// read its history here and in the log.
+    hidden_touches: VecDeque<Event>,
     pub activity: Activity,
     pub mode: Mode,
     pub detail: Option<Detail>,
@@ -197,6 +201,7 @@ impl App {
             top: None,
             size: (120, 40),
             log: VecDeque::new(),
+            hidden_touches: VecDeque::new(),
             activity: Activity::default(),
             mode: Mode::Normal,
             detail: None,
@@ -491,6 +496,11 @@ impl App {
         }
         if event.kind != EventKind::Touched || self.settings.show_touches {
             self.log_entry(LogEntry::Event(event));
+        } else {
+            if self.hidden_touches.len() == self.settings.event_log {
+                self.hidden_touches.pop_back();
+            }
+            self.hidden_touches.push_front(event);
         }
     }
 
@@ -597,14 +607,15 @@ impl App {
                 }
                 let arrived: Vec<Event> = std::mem::take(&mut detail.events);
                 let mut all = if events.is_empty() {
-                    // The source no longer holds them (ended session): use our log.
-                    self.log
-                        .iter()
-                        .rev()
-                        .filter_map(LogEntry::event)
+                    // The source no longer holds them (ended session): use
+                    // what we saw, activity the log hides included.
+                    let mut seen: Vec<Event> = (self.log.iter().filter_map(LogEntry::event))
+                        .chain(&self.hidden_touches)
                         .filter(|e| e.session.handle == detail.handle)
                         .cloned()
-                        .collect()
+                        .collect();
+                    seen.sort_by_key(|e| (e.seq, e.at));
+                    seen
                 } else {
                     events
                 };

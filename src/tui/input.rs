@@ -25,6 +25,14 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return vec![Command::Quit];
         }
+        // A screen too small shows only how to quit: no key acts unseen (on a
+        // hidden prompt or confirmation, or the clock it holds paused).
+        if !view::fits(self.size) {
+            return match self.keymap.action(&key) {
+                Some(Action::Quit) => vec![Command::Quit],
+                _ => Vec::new(),
+            };
+        }
         match self.mode.clone() {
             Mode::Help => {
                 match self.keymap.action(&key) {
@@ -312,6 +320,9 @@ impl App {
     }
 
     pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
+        if !view::fits(self.size) {
+            return;
+        }
         match mouse.kind {
             MouseEventKind::ScrollDown => self.move_selection(3),
             MouseEventKind::ScrollUp => self.move_selection(-3),

@@ -149,6 +149,22 @@ fn too_small_terminal_asks_to_be_enlarged() {
 }
 
 #[test]
+fn a_terminal_too_small_takes_only_the_quit_key() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    assert!(matches!(app.mode, Mode::Prompt(_)));
+    let before = app.mode.clone();
+    app.update(Msg::Resize(60, 20));
+    for c in ['x', 'y', ' '] {
+        assert!(char_key(&mut app, c).is_empty());
+    }
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, before, "nothing typed unseen");
+    assert!(screen(&mut app).contains("(q quits)"));
+    assert_eq!(char_key(&mut app, 'q'), vec![Command::Quit]);
+}
+
+#[test]
 fn untrusted_user_names_are_escaped_and_cut() {
     let mut app = app();
     let text = screen(&mut app);
@@ -196,6 +212,45 @@ fn countdowns_turn_colour_as_they_run_low() {
     let x = line.find("00:30").unwrap();
     let x = line[..x].chars().count() as u16;
     assert_eq!(buffer[(x, row)].fg, ratatui::style::Color::Red);
+}
+
+#[test]
+fn the_selected_rows_countdowns_stay_readable_when_stale_and_on_a_projector() {
+    use ratatui::style::Color;
+    for (stale, projector) in [(true, false), (false, true), (true, true)] {
+        let mut app = remote_app();
+        app.theme.projector = projector;
+        if stale {
+            app.update(Msg::Update(SourceUpdate::Connection(
+                crate::source::ConnectionState::Reconnecting {
+                    reason: "connection refused".into(),
+                    retry_in_ms: 2_000,
+                },
+            )));
+        }
+        let handle = app.selected_row().unwrap().session.handle.to_string();
+        let terminal = render(&mut app);
+        let buffer = terminal.backend().buffer();
+        let row = (0..40)
+            .find(|&y| {
+                (0..120)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains(&handle)
+            })
+            .unwrap();
+        let line: String = (0..120).map(|x| buffer[(x, row)].symbol()).collect();
+        let bar = buffer[(2, row)].bg;
+        for text in ["active", ":"] {
+            let x = line[..line.rfind(text).unwrap()].chars().count() as u16;
+            let cell = &buffer[(x, row)];
+            assert_eq!(cell.bg, bar, "{text} on the bar: {stale} {projector}");
+            assert_ne!(cell.fg, bar, "{text} readable: {stale} {projector}");
+            if stale {
+                assert_ne!(cell.fg, Color::DarkGray, "{text}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -673,6 +728,13 @@ fn keys_rebound_in_config_work_and_show_in_the_footer() {
     app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
     assert!(char_key(&mut app, 'q').is_empty());
     assert_eq!(ctrl_c(&mut app), vec![Command::Quit], "Ctrl-C always quits");
+    let keys = std::collections::BTreeMap::from([(
+        "help".to_owned(),
+        vec!["h".to_owned(), "F1".to_owned()],
+    )]);
+    app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
+    char_key(&mut app, 'h');
+    assert!(screen(&mut app).contains("Keys (h or Esc to close)"));
 }
 
 // ---- engine events ----
@@ -1403,6 +1465,32 @@ fn an_eviction_without_a_limit_on_the_event_still_says_what_happened() {
     one.session.user = "carol".into();
     send(&mut app, one);
     assert!(screen(&mut app).contains("evicted: user over 1 session "));
+}
+
+#[test]
+fn the_details_of_an_ended_session_keep_the_activity_the_log_hides() {
+    let mut app = app();
+    assert!(!app.settings.show_touches);
+    let bob = sessions()[1].clone();
+    send(&mut app, event(900, EventKind::Touched, T0 + 1_000, &bob));
+    send(&mut app, event(901, EventKind::Revoked, T0 + 2_000, &bob));
+    assert!(
+        app.log
+            .iter()
+            .all(|e| e.event().unwrap().kind != EventKind::Touched),
+        "the log hides activity"
+    );
+    app.selected = app.mirror.position(bob.handle);
+    key(&mut app, KeyCode::Enter);
+    // The source no longer holds an ended session's events.
+    app.update(Msg::Outcome(Ok(CommandOutcome::Detail {
+        session: None,
+        events: vec![],
+    })));
+    let kinds: Vec<EventKind> = (app.detail.as_ref().unwrap().events.iter())
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Touched, EventKind::Revoked]);
 }
 
 #[test]

@@ -70,7 +70,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Title))
         .title(Span::styled(
-            " Keys (? or Esc to close) ",
+            match app.keymap.first(Action::Help) {
+                key if key == "Esc" => " Keys (Esc to close) ".to_owned(),
+                key => format!(" Keys ({key} or Esc to close) "),
+            },
             theme.style(Role::Title),
         ));
     let inner = block.inner(popup);

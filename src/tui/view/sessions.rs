@@ -415,7 +415,7 @@ fn build_row<'a>(
     }
     let gauge = theme.gauge();
     let c = countdowns(app, s, now);
-    let idle_style = countdown_style(app, c.idle_ratio);
+    let idle_style = on_bar(app, countdown_style(app, c.idle_ratio), selected);
     Row::new(columns.iter().map(|(column, _)| match column {
         SortColumn::Handle => Cell::from(s.handle.to_string()),
         SortColumn::User => Cell::from(untrusted(&s.user, widths.user)),
@@ -426,10 +426,14 @@ fn build_row<'a>(
             Span::styled(bar(c.idle_ratio, gauge), idle_style),
             Span::styled(format!(" {}", c.idle_text), idle_style),
         ])),
-        SortColumn::Absolute => {
-            Cell::from(c.absolute_text.clone()).style(countdown_style(app, c.absolute_ratio))
+        SortColumn::Absolute => Cell::from(c.absolute_text.clone()).style(on_bar(
+            app,
+            countdown_style(app, c.absolute_ratio),
+            selected,
+        )),
+        SortColumn::State => {
+            Cell::from("● active").style(on_bar(app, theme.style(Role::Good), selected))
         }
-        SortColumn::State => Cell::from("● active").style(theme.style(Role::Good)),
     }))
 }
 
@@ -459,6 +463,21 @@ fn countdowns(app: &App, s: &SessionView, now: i64) -> Countdowns {
         },
         absolute_ratio: absolute_left as f64 / (s.absolute_expires_at - s.created_at).max(1) as f64,
     }
+}
+
+/// A live row's cell style on the selection bar, if it is selected: the bar's
+/// background shows through, and a stale (grey) countdown, which would be
+/// grey on grey, takes the bar's text colour in italics.
+fn on_bar(app: &App, style: Style, selected: bool) -> Style {
+    if !selected {
+        return style;
+    }
+    let mut style = Style { bg: None, ..style };
+    if app.is_stale() {
+        style.fg = None;
+        style = style.add_modifier(ratatui::style::Modifier::ITALIC);
+    }
+    style
 }
 
 fn countdown_style(app: &App, ratio: f64) -> Style {
