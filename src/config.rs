@@ -206,6 +206,8 @@ pub struct Config {
     /// Mistakes that do not stop this mode (in a section it does not use, or
     /// an unreadable `TZ`), one sentence each, for `main` to print.
     pub warnings: Vec<String>,
+    /// The config file these values were read from, if any.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -923,13 +925,33 @@ fn invalid_number(
 }
 
 impl Config {
+    /// `error`, about the value of `key` ("section.name"), with the config
+    /// file's line that set it in front, as every config error has it; as it
+    /// is when no file set `key`. For a check made outside this module (the
+    /// dashboard's key map).
+    pub fn refuse(&self, key: &str, error: impl std::fmt::Display) -> String {
+        let place = self.file.as_ref().and_then(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            Some((path, read::line_of(&text, key)?))
+        });
+        match place {
+            Some((path, line)) => format!(
+                "config file {} is invalid at line {line}: {error}",
+                path.display()
+            ),
+            None => error.to_string(),
+        }
+    }
+
     /// Reads a config file for a mode that uses `uses` (not yet checked: see `validate`).
     pub fn from_file(path: &Path, uses: Uses) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::read(&text, path, uses)
+        let mut config = Self::read(&text, path, uses)?;
+        config.file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Reads config.toml text for a mode that uses `uses` (not yet checked: see `validate`).

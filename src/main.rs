@@ -24,12 +24,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The key map is config too: a bad one is a usage error like the rest.
-    if matches!(cli.command, None | Some(Command::Lesson { .. }))
-        && let Err(e) = sessiontop::tui::keymap::KeyMap::from_config(&config.keys)
-    {
-        eprintln!("sessiontop: {e}");
-        return ExitCode::from(2);
+    // The key map is config too: a bad one is a usage error like the rest,
+    // and a warning where it goes unused, as for any other section.
+    if let Err(e) = sessiontop::tui::keymap::KeyMap::from_config(&config.keys) {
+        let refused = config.refuse(&e.key(), e);
+        match cli.command {
+            None | Some(Command::Lesson { .. }) => {
+                eprintln!("sessiontop: {refused}");
+                return ExitCode::from(2);
+            }
+            Some(Command::Serve(_)) => eprintln!(
+                "sessiontop: warning: {refused}; serve does not use [keys] and goes on without it"
+            ),
+            Some(Command::Bench(_)) => {}
+        }
     }
     let result = match cli.command {
         None => sessiontop::tui::run(config),

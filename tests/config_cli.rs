@@ -546,10 +546,29 @@ fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
     for args in [&[][..], &["lesson", "each-way"][..]] {
         let stderr = refused_with_config(&dir, args, &file);
         assert!(
-            stderr.contains("keys.quit = \"x\" is already the key of revoke"),
+            stderr.contains(&format!(
+                "{} is invalid at line 3: keys.quit = \"x\" is already the key of revoke",
+                file.display()
+            )),
             "{stderr}"
         );
     }
+    // serve draws no dashboard: the same words, as a warning.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let output = sessiontop(&dir)
+        .args(["serve", "--store", "memory", "--listen", &listen])
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "sessiontop: warning: config file {} is invalid at line 3: keys.quit = \"x\" is already the key of revoke; give each key one action; serve does not use [keys] and goes on without it",
+            file.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -246,6 +246,20 @@ pub enum KeyMapError {
     },
 }
 
+impl KeyMapError {
+    /// The config key the error is about: `keys.<action>`, as the user wrote it.
+    pub fn key(&self) -> String {
+        let action = match self {
+            KeyMapError::UnknownAction(action)
+            | KeyMapError::BadKey { action, .. }
+            | KeyMapError::Empty { action }
+            | KeyMapError::Clash { action, .. }
+            | KeyMapError::ClashWithDefault { action, .. } => action,
+        };
+        format!("keys.{action}")
+    }
+}
+
 fn action_names() -> String {
     ACTIONS
         .iter()
