@@ -369,6 +369,15 @@ impl App {
         self.refresh_selection();
     }
 
+    /// How many events a frozen view holds back.
+    pub fn events_waiting(&self) -> usize {
+        self.frozen.as_ref().map_or(0, |(_, held)| {
+            (held.iter())
+                .filter(|update| matches!(update, SourceUpdate::Event(_)))
+                .count()
+        })
+    }
+
     /// Applies what a frozen view held back, in order, and goes live.
     pub(super) fn unfreeze(&mut self) {
         if let Some((_, held)) = self.frozen.take() {
@@ -393,9 +402,12 @@ impl App {
     }
 
     pub(super) fn on_update(&mut self, update: SourceUpdate) {
-        if let Some((_, held)) = &mut self.frozen {
-            // The header's "last event … ago" tells the link's news, which a
-            // frozen view does not hold back.
+        // The link's state is news of the link, not of the sessions: a
+        // frozen view shows it live (a server gone is never hidden).
+        if let Some((_, held)) = &mut self.frozen
+            && !matches!(update, SourceUpdate::Connection(_))
+        {
+            // The header's "last event … ago" tells the link's news too.
             match &update {
                 SourceUpdate::Event(_) => self.last_event_ms = Some(self.real_ms),
                 SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => {

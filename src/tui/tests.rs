@@ -1278,6 +1278,30 @@ fn a_frozen_view_still_tells_how_old_the_last_event_is() {
 }
 
 #[test]
+fn a_frozen_view_counts_the_events_waiting_and_shows_the_link_live() {
+    let mut app = remote_app();
+    tick(&mut app, T0, 1_000);
+    char_key(&mut app, 'f');
+    assert!(screen(&mut app).contains("FROZEN: the server runs on"));
+    send(&mut app, event(900, EventKind::Touched, T0, &sessions()[0]));
+    send(&mut app, event(901, EventKind::Touched, T0, &sessions()[1]));
+    assert!(screen(&mut app).contains("FROZEN: 2 events waiting"));
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Reconnecting {
+            reason: "connection refused".into(),
+            retry_in_ms: 2_000,
+        },
+    )));
+    let shown = screen(&mut app);
+    assert!(shown.contains(" FROZEN   RECONNECTING in 2s"), "{shown}");
+    assert!(
+        shown.contains("○ disconnected: connection refused"),
+        "{shown}"
+    );
+    assert!(!shown.contains("the server runs on"), "{shown}");
+}
+
+#[test]
 fn a_dropped_link_counts_down_to_the_retry_and_marks_countdowns_stale() {
     let mut app = remote_app();
     tick(&mut app, T0, 10_000);

@@ -255,11 +255,13 @@ fn line(
     }
     if app.frozen.is_some() {
         spans.push(Span::raw(" "));
+        // While the link is down the RECONNECTING badge says the rest.
         spans.push(Span::styled(
-            if frozen_words {
-                " FROZEN: the server runs on "
-            } else {
-                " FROZEN "
+            match app.events_waiting() {
+                _ if !frozen_words || app.is_stale() => " FROZEN ".to_owned(),
+                0 => " FROZEN: the server runs on ".to_owned(),
+                1 => " FROZEN: 1 event waiting ".to_owned(),
+                n => format!(" FROZEN: {n} events waiting "),
             },
             theme.style(Role::Badge),
         ));
