@@ -299,7 +299,8 @@ impl App {
                 }
                 // Ended rows stay for a while of clock time: a paused clock or a
                 // frozen view keeps what just happened on screen.
-                if self.frozen.is_none() && self.mirror.drop_lingering(clock.now) {
+                let open = self.detail.as_ref().map(|detail| detail.handle);
+                if self.frozen.is_none() && self.mirror.drop_lingering(clock.now, open) {
                     self.dirty = true;
                 }
                 if self.status.as_ref().is_some_and(|s| s.until_ms <= real_ms) {

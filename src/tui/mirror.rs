@@ -341,15 +341,22 @@ impl Mirror {
             .collect();
     }
 
-    /// Drops ended sessions whose linger is over by clock time `now`; says whether any left.
-    pub fn drop_lingering(&mut self, now: Millis) -> bool {
+    /// Drops ended sessions whose linger is over by clock time `now`, but
+    /// `keep` (whose details are open: it goes once they close); says
+    /// whether any left.
+    pub fn drop_lingering(&mut self, now: Millis, keep: Option<Handle>) -> bool {
         let mut any = false;
+        let mut kept = None;
         while let Some(&Reverse((due, handle))) = self.leaving.peek() {
             if due > now {
                 break;
             }
             self.leaving.pop();
             let handle = Handle(handle);
+            if Some(handle) == keep {
+                kept = Some(Reverse((due, handle.0)));
+                continue;
+            }
             if let Some(position) = self.position(handle) {
                 self.order.remove(&position);
             }
@@ -358,6 +365,7 @@ impl Mirror {
             }
             any = true;
         }
+        self.leaving.extend(kept);
         any
     }
 

@@ -1518,6 +1518,24 @@ fn the_details_of_an_ended_session_keep_the_activity_the_log_hides() {
 }
 
 #[test]
+fn open_details_keep_an_ended_session_on_screen_until_they_close() {
+    let mut app = app();
+    let bob = sessions()[1].clone();
+    app.selected = app.mirror.position(bob.handle);
+    key(&mut app, KeyCode::Enter);
+    send(&mut app, event(900, EventKind::Revoked, T0, &bob));
+    tick(&mut app, T0 + 3_600_000, 1_000);
+    assert!(
+        app.mirror.get(bob.handle).is_some(),
+        "kept while its details are open"
+    );
+    assert!(!screen(&mut app).contains("no longer on screen"));
+    key(&mut app, KeyCode::Esc);
+    tick(&mut app, T0 + 3_600_001, 2_000);
+    assert!(app.mirror.get(bob.handle).is_none(), "gone once they close");
+}
+
+#[test]
 fn the_detail_view_shows_the_eviction_and_the_users_live_sessions_against_the_limit() {
     let mut app = app_after_an_eviction();
     let all = sessions();
