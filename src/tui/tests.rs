@@ -1021,6 +1021,14 @@ fn a_failed_command_is_shown_as_an_error() {
     )))));
     assert!(app.status.as_ref().unwrap().error);
     assert!(screen(&mut app).contains("no active session has handle"));
+    // A wide terminal shows a long status whole, before the hints.
+    let long = format!(
+        "lost the session source: cannot reach http://127.0.0.1:7610: {}",
+        "connection refused ".repeat(3)
+    );
+    let mut app = fixture::app_with(sessions(), 160, 40);
+    app.update(Msg::Outcome(Err(SourceError::Refused(long.clone()))));
+    assert!(screen(&mut app).contains(long.trim_end()));
 }
 
 #[test]

@@ -177,7 +177,8 @@ fn refusal_for(status: StatusCode, body: Option<ErrorBody>) -> SourceError {
             Some(body) if body.code() == Some(ErrorCode::NoRoute) => SourceError::Refused(
                 "no sessiontop API answers under that path: give --server the server's base URL, such as http://127.0.0.1:7878".into(),
             ),
-            Some(body) => SourceError::Refused(format!("{} ({})", body.message, body.error)),
+            // The message says it; the code is for programs.
+            Some(body) => SourceError::Refused(body.message),
             None => SourceError::Refused(format!("the server answered {status}")),
         },
     }

@@ -94,9 +94,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             Role::Accent
         };
-        // " text " and the "│" after it; a status cut to a few letters says
-        // nothing, so below that it waits for a wider terminal.
-        let text = untrusted(&status.text, room.saturating_sub(3).min(60));
+        // " text " and the "│" after it, whole where it fits: it goes before
+        // the hints, which come back when it goes. A status cut to a few
+        // letters says nothing, so below that it waits for a wider terminal.
+        let text = untrusted(&status.text, room.saturating_sub(3));
         if room >= 3 + MIN_STATUS {
             let shown = format!(" {text} ");
             room = room.saturating_sub(Line::raw(shown.as_str()).width() + 1);
