@@ -29,6 +29,8 @@ pub const BURST: usize = 10;
 pub(super) const MAX_PROMPT: usize = 64;
 /// How long a status message stays in the footer (real ms).
 const STATUS_MS: u64 = 4_000;
+/// Real milliseconds a config warning stays in the footer at start.
+const WARNING_MS: u64 = 15_000;
 /// Updates a frozen view holds back at most; then it goes live on its own,
 /// rather than let a busy server fill memory while nobody looks.
 pub const MAX_HELD: usize = 200_000;
@@ -206,7 +208,19 @@ impl App {
             mode: Mode::Normal,
             detail: None,
             frozen: None,
-            status: None,
+            // A warning printed before the screen was taken would be out of
+            // sight until the end: the footer says the first for a while.
+            status: config.warnings.first().map(|first| Status {
+                text: match config.warnings.len() {
+                    1 => format!("warning: {first}"),
+                    n => format!(
+                        "warning: {first} ({} more, in the terminal after you quit)",
+                        n - 1
+                    ),
+                },
+                error: true,
+                until_ms: WARNING_MS,
+            }),
             simulator_on: config.simulator.enabled,
             burst: None,
             lesson: None,

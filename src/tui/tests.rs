@@ -1013,6 +1013,29 @@ fn an_event_line_too_long_is_cut_with_an_ellipsis_inside_the_border() {
 }
 
 #[test]
+fn a_config_warning_is_in_the_footer_at_start() {
+    let mut config = crate::config::Config::default();
+    config.warnings = vec![
+        "TZ=CET-1CEST is not an IANA time zone name".to_owned(),
+        "another".to_owned(),
+    ];
+    let mut app = App::new(
+        fixture::info(),
+        &config,
+        super::keymap::KeyMap::default(),
+        1,
+    );
+    app.update(Msg::Resize(160, 40));
+    let status = app.status.clone().unwrap();
+    assert!(status.error);
+    assert_eq!(
+        status.text,
+        "warning: TZ=CET-1CEST is not an IANA time zone name (1 more, in the terminal after you quit)"
+    );
+    assert!(screen(&mut app).contains("warning: TZ=CET-1CEST"));
+}
+
+#[test]
 fn a_failed_command_is_shown_as_an_error() {
     let mut app = app();
     app.update(Msg::Outcome(Err(SourceError::Refused(format!(
