@@ -1014,11 +1014,13 @@ fn an_event_line_too_long_is_cut_with_an_ellipsis_inside_the_border() {
 
 #[test]
 fn a_config_warning_is_in_the_footer_at_start() {
-    let mut config = crate::config::Config::default();
-    config.warnings = vec![
-        "TZ=CET-1CEST is not an IANA time zone name".to_owned(),
-        "another".to_owned(),
-    ];
+    let config = crate::config::Config {
+        warnings: vec![
+            "TZ=CET-1CEST is not an IANA time zone name".to_owned(),
+            "another".to_owned(),
+        ],
+        ..Default::default()
+    };
     let mut app = App::new(
         fixture::info(),
         &config,
