@@ -532,6 +532,19 @@ impl Cli {
             ignored.error = origins.rename(ignored.error);
             config.warnings.push(ignored.to_string());
         }
+        // Allowed (a policy may want only the hard limit), but more often
+        // the two values swapped: said, not refused.
+        let policy = &config.policy;
+        if !lesson && policy.idle_timeout >= policy.absolute_timeout {
+            config.warnings.push(format!(
+                "the idle timeout ({}, {}) is not shorter than the absolute timeout ({}, {}): \
+                 no session can end idle, each lasts until its absolute limit",
+                crate::units::format_duration(policy.idle_timeout),
+                origins.origin("policy.idle_timeout"),
+                crate::units::format_duration(policy.absolute_timeout),
+                origins.origin("policy.absolute_timeout"),
+            ));
+        }
         Ok(config)
     }
 
@@ -590,6 +603,18 @@ impl Cli {
             return Err(ConfigError::Usage(format!(
                 "{flag} does not apply to `sessiontop lesson`: a lesson's steps are timed for its own policy and speed ({instead}); drop {flag}"
             )));
+        }
+        if matches!(
+            &self.command,
+            Some(Command::Lesson {
+                lesson: None,
+                record: Some(_),
+                ..
+            })
+        ) {
+            return Err(ConfigError::Usage(
+                "--record records a lesson as it plays: name one (sessiontop lesson NAME --record FILE); `sessiontop lesson` lists them".to_owned(),
+            ));
         }
         if d.server.is_some() || d.no_sim {
             let flag = if d.no_sim { "--no-sim" } else { "--server" };

@@ -300,6 +300,11 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
         );
         assert!(err.ends_with(&format!("drop {flag}")), "{err}");
     }
+    let err = load(&["lesson", "--record", "x.cast"], &env(&[])).unwrap_err();
+    assert!(
+        err.starts_with("--record records a lesson as it plays: name one"),
+        "{err}"
+    );
     // The environment and the config file are the user's standing settings,
     // not a request for this lesson: they stay for the other modes.
     assert!(
@@ -323,6 +328,20 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
             "{name}={value}"
         );
     }
+}
+
+#[test]
+fn an_idle_timeout_not_shorter_than_the_absolute_one_is_warned_about() {
+    let args = ["--idle-timeout", "5m", "--absolute-timeout", "1m"];
+    let config = load(&args, &env(&[])).unwrap();
+    assert_eq!(
+        config.warnings,
+        [
+            "the idle timeout (5m, --idle-timeout) is not shorter than the absolute timeout (1m, --absolute-timeout): no session can end idle, each lasts until its absolute limit"
+        ]
+    );
+    let config = load(&[], &env(&[])).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
 #[test]
