@@ -109,9 +109,17 @@ fn plays_with_captions_in_order(name: &str, event_captions: &[&str]) {
         screens.iter().all(|s| !s.contains("ms late")),
         "a lesson hides lateness"
     );
-    // r replays from the top.
+    // r replays from the top, pausing after endings or not as the trainer
+    // last chose (p).
+    d.press("p");
     d.press("r");
     d.wait_text(&format!("step 0 of {}", lesson.steps.len()));
+    let replayed = d.wait_still("the replay's first frame", Duration::from_millis(200));
+    assert_eq!(
+        replayed.contains("pauses after endings"),
+        !lesson.auto_pause,
+        "{replayed}"
+    );
     d.press("q");
     let (ok, bytes) = d.wait_exit();
     assert!(ok);

@@ -135,6 +135,7 @@ async fn classes(
     driver: crate::engine::driver::DriverConfig,
     zone: Tz,
 ) -> color_eyre::Result<()> {
+    let mut auto_pause = lesson.auto_pause;
     loop {
         let start = start_time(lesson, zone);
         let clock = Arc::new(VirtualClock::new(start, lesson.speed));
@@ -147,7 +148,7 @@ async fn classes(
             &lesson.title,
             &lesson.summary,
             lesson.steps.len(),
-            lesson.auto_pause,
+            auto_pause,
         ));
         let mut runner = Runner {
             engine: engine.clone(),
@@ -169,7 +170,7 @@ async fn classes(
         .await;
         engine.shutdown();
         match exit? {
-            Exit::Replay => continue,
+            Exit::Replay { auto_pause: chosen } => auto_pause = chosen,
             Exit::Quit => return Ok(()),
         }
     }

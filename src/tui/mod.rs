@@ -59,8 +59,11 @@ pub type Term = Terminal<CrosstermBackend<Screen>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Quit,
-    /// Lesson mode: start the lesson again.
-    Replay,
+    /// Lesson mode: start the lesson again, pausing after endings or not
+    /// as the trainer last chose.
+    Replay {
+        auto_pause: bool,
+    },
 }
 
 /// Source updates applied per wake-up before the screen gets a turn.
@@ -344,7 +347,8 @@ pub(crate) async fn event_loop(
                 match command {
                     Command::Quit => return Ok(Exit::Quit),
                     Command::Lesson(LessonCommand::Replay) if lesson.is_some() => {
-                        return Ok(Exit::Replay);
+                        let auto_pause = app.lesson.as_ref().is_some_and(|l| l.auto_pause);
+                        return Ok(Exit::Replay { auto_pause });
                     }
                     Command::Lesson(LessonCommand::Step) => {
                         if let Some(runner) = lesson.as_deref_mut() {
