@@ -328,6 +328,26 @@ fn a_touch_inside_the_interval_is_announced_when_the_interval_ends() {
 }
 
 #[test]
+fn an_operators_touch_is_announced_at_once_with_its_actor() {
+    let mut engine = engine();
+    let (token, view) = engine.login(T0, Login::user("alice")).unwrap();
+    engine.take_events();
+    engine.touch(T0 + 2 * SEC, token.expose()).unwrap();
+    engine.touch(T0 + 2 * SEC + 100, token.expose()).unwrap();
+    engine.take_events();
+    for at in [T0 + 2 * SEC + 200, T0 + 2 * SEC + 300] {
+        engine.touch_handle(at, view.handle, "admin").unwrap();
+        let events = engine.take_events();
+        let actors: Vec<_> = events.iter().map(|e| e.actor.as_deref()).collect();
+        assert_eq!(actors, [Some("admin")], "at {at}: {events:?}");
+        assert_eq!(events[0].session.last_seen_at, at);
+    }
+    // The coalesced touch before them was said by them: nothing is left.
+    engine.expire_due(T0 + 5 * SEC);
+    assert!(engine.take_events().is_empty());
+}
+
+#[test]
 fn a_renewal_leaves_no_touch_to_announce() {
     let mut engine = engine();
     let (token, _) = engine.login(T0, Login::user("alice")).unwrap();

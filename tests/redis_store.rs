@@ -806,6 +806,32 @@ async fn plant_earlier_versions_session(
         .unwrap();
 }
 
+/// Touches by token are coalesced (one event a minute here); an operator's
+/// touch is announced at once, each with its actor, as the engine does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_touch_is_announced_at_once_with_its_actor() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let coalescing = Policy {
+        touch_event_interval: Duration::from_secs(60),
+        ..Policy::default()
+    };
+    let a = node(&redis, "op:", coalescing.clone()).await;
+    let b = node(&redis, "op:", coalescing).await;
+    let mut watch = b.subscribe_after(0).await.unwrap();
+    let (token, view) = a.login(login("alice")).await.unwrap();
+    assert_eq!(next_event(&mut watch).await.kind, EventKind::Created);
+    a.touch(token.expose()).await.unwrap();
+    for _ in 0..2 {
+        let touched = b.touch_handle(view.handle, "admin").await.unwrap();
+        let event = next_event(&mut watch).await;
+        assert_eq!(event.kind, EventKind::Touched);
+        assert_eq!(event.actor.as_deref(), Some("admin"));
+        assert_eq!(event.session.last_seen_at, touched.last_seen_at);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_stored_by_an_earlier_version_keeps_its_attributes() {
     let Some(redis) = RedisServer::start() else {

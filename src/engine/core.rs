@@ -364,7 +364,9 @@ impl Engine {
     }
 
     fn touch_slot(&mut self, now: Millis, slot: Slot, actor: Option<&str>) -> SessionView {
-        let announce = self.mark_seen(now, slot);
+        // An operator's touch is an act worth its own event, with its actor:
+        // never coalesced.
+        let announce = self.mark_seen(now, slot, actor.is_some());
         self.totals.touches += 1;
         let view = self.view(slot, State::Active);
         if announce {
@@ -384,7 +386,8 @@ impl Engine {
     /// a `touched` event is due now. Events are coalesced to at most one per
     /// `touch_event_interval`: a touch inside the interval is announced when
     /// the interval ends, so watchers never keep a stale deadline for longer.
-    fn mark_seen(&mut self, now: Millis, slot: Slot) -> bool {
+    /// A `forced` touch is announced now whatever the interval.
+    fn mark_seen(&mut self, now: Millis, slot: Slot, forced: bool) -> bool {
         let record = self.records[slot as usize]
             .as_mut()
             .expect("indexed slots are live");
@@ -394,7 +397,7 @@ impl Engine {
             .min(i64::from(record.idle_timeout_ms));
         record.last_seen = record.last_seen.max(now);
         let idle_deadline = record.idle_deadline();
-        let announce = now - record.last_touch_event >= interval;
+        let announce = forced || now - record.last_touch_event >= interval;
         let mut deferred = None;
         if announce {
             record.last_touch_event = now;
@@ -438,7 +441,7 @@ impl Engine {
         let (token, hash) = self.mint.issue(selector);
         self.record_mut(slot).verifier_hash = hash;
         self.totals.renewals += 1;
-        self.mark_seen(now, slot);
+        self.mark_seen(now, slot, false);
         let record = self.record_mut(slot);
         record.last_touch_event = now;
         // The renewal announces this activity; nothing is left to announce.

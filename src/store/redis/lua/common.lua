@@ -294,10 +294,10 @@ local function announce_due_touch(s)
 end
 
 -- Moves the idle deadline for activity now; true when a `touched` event is due now.
-local function mark_seen(s)
+local function mark_seen(s, forced)
   local iv = touch_interval(s)
   if NOW > s.last_seen then s.last_seen = NOW end
-  local announce = NOW - s.lte >= iv
+  local announce = forced or NOW - s.lte >= iv
   if announce then
     s.lte = NOW
     if s.pend == 1 then

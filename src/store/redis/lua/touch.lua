@@ -18,7 +18,8 @@ for i = 5, #ARGV, 3 do
     touched = touched + 1
     announce_due_touch(s)
     local e
-    if mark_seen(s) then
+    -- An operator's touch (with an actor) is announced at once, never coalesced.
+    if mark_seen(s, actor ~= nil) then
       e = emit('touched', s, 'active', nil, nil, actor)
     else
       e = encode(s, 'active')
