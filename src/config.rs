@@ -304,6 +304,14 @@ impl PolicyConfig {
                 "49days".into(),
             ));
         }
+        if self.max_absolute_timeout > crate::engine::session::MAX_ABSOLUTE_TIMEOUT {
+            return Err(out_of_range(
+                "policy.max_absolute_timeout",
+                self.max_absolute_timeout,
+                true,
+                "3650days".into(),
+            ));
+        }
         let within = |key: &'static str, value: Duration, max_key: &'static str, max: Duration| {
             if value < self.min_timeout {
                 let min = show("policy.min_timeout", self.min_timeout);

@@ -471,6 +471,14 @@ fn an_out_of_range_duration_is_echoed_as_written() {
         "policy.max_idle_timeout = \"60days\" is more than allowed (49days)"
     );
     let err = refused(
+        "[policy]\nmax_absolute_timeout = \"20000years\"\n",
+        Uses::Server,
+    );
+    assert_eq!(
+        err,
+        "policy.max_absolute_timeout = \"20000years\" is more than allowed (3650days)"
+    );
+    let err = refused(
         "[policy]\nmax_absolute_timeout = \"60days\"\nabsolute_timeout = \"1y\"\n",
         Uses::Dashboard,
     );
