@@ -24,19 +24,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The key map is config too: a bad one is a usage error like the rest,
-    // and a warning where it goes unused, as for any other section.
-    if let Err(e) = sessiontop::tui::keymap::KeyMap::from_config(&config.keys) {
-        let refused = config.refuse(&e.key(), e);
-        match cli.command {
-            None | Some(Command::Lesson { .. }) => {
+    // The key map and the scenario are config too: a bad one is a usage
+    // error like the rest where it is used (a lesson uses only the keys), and
+    // a warning where it is not, as for any other section.
+    for (section, refused) in sessiontop::tui::check_settings(&config) {
+        match (&cli.command, section) {
+            (None, _) | (Some(Command::Lesson { .. }), "keys") => {
                 eprintln!("sessiontop: {refused}");
                 return ExitCode::from(2);
             }
-            Some(Command::Serve(_)) => eprintln!(
-                "sessiontop: warning: {refused}; serve does not use [keys] and goes on without it"
+            (Some(Command::Serve(_)), _) => eprintln!(
+                "sessiontop: warning: {refused}; serve does not use [{section}] and goes on without it"
             ),
-            Some(Command::Bench(_)) => {}
+            _ => {}
         }
     }
     let result = match cli.command {

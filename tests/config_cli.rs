@@ -572,7 +572,12 @@ fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
             "{stderr}"
         );
     }
-    // serve draws no dashboard: the same words, as a warning.
+    // serve draws no dashboard: the same words, as a warning; so for a
+    // scenario it cannot load.
+    let file = dir.write(
+        "c.toml",
+        "[keys]\nrevoke = [\"x\"]\nquit = [\"x\"]\n[simulator]\nscenario = \"nope\"\n",
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
     let output = sessiontop(&dir)
@@ -586,6 +591,13 @@ fn a_key_given_two_actions_is_refused_like_any_bad_setting() {
             "sessiontop: warning: config file {} is invalid at line 3: keys.quit = \"x\" is already the key of revoke; give each key one action; serve does not use [keys] and goes on without it",
             file.display()
         )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "sessiontop: warning: config file {} is invalid at line 5: simulator.scenario = \"nope\": not a bundled scenario",
+            file.display()
+        )) && stderr.contains("serve does not use [simulator] and goes on without it"),
         "{stderr}"
     );
 }

@@ -69,6 +69,23 @@ pub enum Exit {
 /// Source updates applied per wake-up before the screen gets a turn.
 const UPDATE_BATCH: usize = 4096;
 
+/// The dashboard's settings that `config` leaves to their owners: the key
+/// map and the scenario, each mistake in one sentence (with the config
+/// file's line) and with the section it is in.
+pub fn check_settings(config: &Config) -> Vec<(&'static str, String)> {
+    let mut mistakes = Vec::new();
+    if let Err(e) = KeyMap::from_config(&config.keys) {
+        mistakes.push(("keys", config.refuse(&e.key(), e)));
+    }
+    if let Some(name) = &config.simulator.scenario
+        && let Err(e) = Scenario::load(name)
+    {
+        let e = format!("simulator.scenario = {name:?}: {e}");
+        mistakes.push(("simulator", config.refuse("simulator.scenario", e)));
+    }
+    mistakes
+}
+
 pub fn run(config: Config) -> color_eyre::Result<()> {
     // A bad setting is reported first, whether or not there is a terminal.
     let keymap = KeyMap::from_config(&config.keys)?;
