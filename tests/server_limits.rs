@@ -528,3 +528,32 @@ async fn an_answer_given_before_the_body_was_read_says_the_connection_closes() {
     let again = exchange(&mut stream, &get("/healthz", None)).await;
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_over_the_limit_gets_413_before_it_is_sent() {
+    let server = TestServer::start_with(|config| {
+        config.server.body_limit = 256;
+        config.server.request_body_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut stream = connect(&server).await;
+    let started = Instant::now();
+    // The headers say 1,000 bytes; twelve are sent, and the client waits.
+    let answer = exchange(
+        &mut stream,
+        &format!(
+            "POST /v1/sessions HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {APP}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"user\":\"a\""
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"error\":\"payload_too_large\""),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not after the body timeout"
+    );
+    assert_eq!(server.stats().await["active"], 0, "nothing was changed");
+}

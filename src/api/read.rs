@@ -83,6 +83,12 @@ pub fn json_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
             "the body is empty; send a JSON object".to_owned()
+        } else if e.to_string().starts_with("recursion limit exceeded") {
+            format!(
+                "the body nests arrays or objects too deeply (line {}, column {})",
+                e.line(),
+                e.column()
+            )
         } else {
             format!(
                 "the body is not valid JSON (line {}, column {})",
@@ -357,6 +363,15 @@ mod tests {
             "the body is empty; send a JSON object"
         );
         assert_eq!(login("[1]").unwrap_err().code, ErrorCode::InvalidBody);
+        let deep = format!("{{\"user\":{}{}}}", "[".repeat(500), "]".repeat(500));
+        let err = login(&deep).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+        assert!(
+            err.message
+                .starts_with("the body nests arrays or objects too deeply (line 1, column "),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -13,26 +13,17 @@ use axum::response::Json;
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::{AdminAuthFailures, PathParam};
+use super::error::{AdminAuthFailures, PathParam, parse_handle};
 use crate::api::body::DEFAULT_LIMIT;
 use crate::api::{
-    ApiError, ErrorBody, ErrorCode, ListParams, PolicyView, RevokedCount, SessionDetail,
-    SessionPage, SessionResponse, StatsResponse,
+    ApiError, ErrorBody, ListParams, PolicyView, RevokedCount, SessionDetail, SessionPage,
+    SessionResponse, StatsResponse,
 };
-use crate::engine::{EngineError, Handle};
+use crate::engine::EngineError;
 use crate::store::StoreQuery;
 
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
-
-fn parse_handle(text: &str) -> Result<Handle, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::BadHandle,
-            "a session handle is 16 hexadecimal characters",
-        )
-    })
-}
 
 /// Active sessions in idle-deadline order, one page at a time.
 #[utoipa::path(

@@ -83,6 +83,30 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A handle from a path or a body, in the same words wherever it is refused.
+pub fn parse_handle(text: &str) -> Result<crate::engine::Handle, ApiError> {
+    text.parse()
+        .map_err(|e: crate::engine::token::InvalidHandle| {
+            ApiError::new(ErrorCode::BadHandle, e.to_string())
+        })
+}
+
+/// A request whose `Content-Length` is over `limit` gets 413 at once: the
+/// client is not kept waiting to send a body that would be refused (one sent
+/// in chunks is refused when it passes the limit).
+pub async fn refuse_declared_too_large(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = (req.headers().get(axum::http::header::CONTENT_LENGTH))
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large().into_response();
+    }
+    next.run(req).await
+}
+
 /// A JSON object body, with every rejection in the API's error shape and in
 /// our words (`api::read`): serde's own messages quote what was sent.
 ///

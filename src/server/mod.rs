@@ -108,6 +108,10 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         ))
         .fallback(error::no_route)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            error::refuse_declared_too_large,
+        ))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::map_response(no_store))
         .layer(axum::middleware::from_fn_with_state(

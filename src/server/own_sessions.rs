@@ -17,10 +17,8 @@ use super::ServerState;
 use super::auth::AppCaller;
 use super::error::{AppAuthFailures, BodyFailures, JsonBody};
 use crate::api::{
-    ApiError, ErrorBody, ErrorCode, MySession, MySessions, RevokeMineRequest, RevokedCount,
-    TokenRequest,
+    ApiError, ErrorBody, MySession, MySessions, RevokeMineRequest, RevokedCount, TokenRequest,
 };
-use crate::engine::Handle;
 
 /// The live sessions of the token's user, with `current: true` on the caller's.
 #[utoipa::path(
@@ -70,12 +68,7 @@ pub async fn revoke(
     State(state): State<Arc<ServerState>>,
     JsonBody(request): JsonBody<RevokeMineRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let handle: Handle = request.handle.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::BadHandle,
-            "a handle is 16 hexadecimal characters",
-        )
-    })?;
+    let handle = super::error::parse_handle(&request.handle)?;
     state.store.revoke_mine(&request.token, handle).await?;
     Ok(StatusCode::NO_CONTENT)
 }
