@@ -254,6 +254,33 @@ fn the_selected_rows_countdowns_stay_readable_when_stale_and_on_a_projector() {
 }
 
 #[test]
+fn the_charts_draw_exactly_the_minutes_their_label_names() {
+    for width in [100, 120, 160, 200] {
+        let mut app = fixture::app_with(sessions(), width, 40);
+        // An hour of activity: more than any chart shows.
+        app.activity.advance(T0 + 3_600_000, 8);
+        let text = screen(&mut app);
+        let row =
+            (text.lines().position(|l| l.contains("active ("))).unwrap_or_else(|| panic!("{text}"));
+        let label = &text.lines().nth(row).unwrap()[..];
+        let minutes: usize = label
+            .split("active (")
+            .nth(1)
+            .and_then(|rest| rest.trim_start_matches("last ").split('m').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{label}"));
+        let bars = text.lines().nth(row + 1).unwrap();
+        let at = bars.find('█').unwrap_or_else(|| panic!("{text}"));
+        let drawn = bars[at..].chars().take_while(|c| *c == '█').count();
+        assert_eq!(drawn, minutes * 6, "{width}: {label}\n{bars}");
+        assert!(
+            !bars[at..].contains("█│"),
+            "a column before the border: {bars}"
+        );
+    }
+}
+
+#[test]
 fn no_color_draws_without_colours() {
     let mut config = crate::config::Config::default();
     config.dashboard.no_color = true;

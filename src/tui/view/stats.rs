@@ -62,18 +62,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ]),
     ];
     frame.render_widget(Paragraph::new(lines), numbers);
-    // The charts' time span, whole or not at all ("(last 2m" reads as
-    // broken), and the same on all three: as long as the narrowest chart
-    // fits it after the longest title.
-    let minutes = (BUCKET_MS * active.width as i64) / 60_000;
+    // The three charts span the same whole minutes, as many as the
+    // narrowest holds with a column to spare before the border, so the
+    // label says exactly what is drawn. The span is named whole or not at
+    // all ("(last 2m" reads as broken), as long as the narrowest chart fits
+    // it after the longest title.
     let narrowest = [active, logins, expiries]
         .iter()
         .map(|chart| usize::from(chart.width))
         .min()
         .unwrap_or(0);
+    let per_minute = (60_000 / BUCKET_MS) as usize;
+    let minutes = narrowest.saturating_sub(1) / per_minute;
+    let bars = if minutes == 0 {
+        narrowest
+    } else {
+        minutes * per_minute
+    };
     let span = [format!(" (last {minutes}m)"), format!(" ({minutes}m)")]
         .into_iter()
-        .find(|span| "expiries".len() + span.len() <= narrowest)
+        .find(|span| minutes > 0 && "expiries".len() + span.len() <= narrowest)
         .unwrap_or_default();
     spark(
         frame,
@@ -81,7 +89,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         theme,
         "active",
         &span,
-        a.series(active.width as usize, |b| b.active),
+        a.series(bars, |b| b.active),
         Role::Title,
     );
     spark(
@@ -90,7 +98,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         theme,
         "logins",
         &span,
-        a.series(logins.width as usize, |b| b.logins),
+        a.series(bars, |b| b.logins),
         Role::Good,
     );
     spark(
@@ -99,7 +107,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         theme,
         "expiries",
         &span,
-        a.series(expiries.width as usize, |b| b.expiries),
+        a.series(bars, |b| b.expiries),
         Role::Critical,
     );
 }
@@ -125,6 +133,12 @@ fn spark(
         ])),
         title_area,
     );
+    let chart = Rect {
+        width: chart
+            .width
+            .min(u16::try_from(data.len()).unwrap_or(u16::MAX)),
+        ..chart
+    };
     frame.render_widget(
         Sparkline::default().data(&data).style(theme.style(role)),
         chart,
