@@ -262,7 +262,7 @@ fn the_charts_draw_exactly_the_minutes_their_label_names() {
         let text = screen(&mut app);
         let row =
             (text.lines().position(|l| l.contains("active ("))).unwrap_or_else(|| panic!("{text}"));
-        let label = &text.lines().nth(row).unwrap()[..];
+        let label = text.lines().nth(row).unwrap();
         let minutes: usize = label
             .split("active (")
             .nth(1)
