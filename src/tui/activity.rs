@@ -57,18 +57,20 @@ impl Activity {
         }
         self.peak = self.peak.max(active);
         self.advance(event.at, active);
-        let bucket = self.buckets.back_mut().expect("advance keeps one bucket");
-        match event.kind {
-            EventKind::Created => {
-                bucket.logins += 1;
-                self.logins.push_back(event.at);
-            }
-            EventKind::Expired => {
-                bucket.expiries += 1;
-                self.expiries.push_back(event.at);
-            }
-            _ => {}
+        // An event caught up after a reconnect counts in the bar of its own
+        // time, not the newest one (nor at all if the charts no longer reach
+        // back to it).
+        let bucket = self.buckets.iter_mut().rev().find(|b| b.start <= event.at);
+        let (count, times) = match event.kind {
+            EventKind::Created => (bucket.map(|b| &mut b.logins), &mut self.logins),
+            EventKind::Expired => (bucket.map(|b| &mut b.expiries), &mut self.expiries),
+            _ => return,
+        };
+        if let Some(count) = count {
+            *count += 1;
         }
+        // In order, so the minute's window drops the oldest first.
+        times.insert(times.partition_point(|&t| t <= event.at), event.at);
     }
 
     /// Moves the sparkline window to `now`, carrying the active count forward.

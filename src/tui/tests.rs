@@ -281,6 +281,21 @@ fn the_charts_draw_exactly_the_minutes_their_label_names() {
 }
 
 #[test]
+fn an_event_caught_up_after_a_reconnect_counts_in_the_bar_of_its_time() {
+    let mut app = remote_app();
+    // The link was down for a minute; the charts moved on without events.
+    app.activity.advance(T0 + 60_000, 8);
+    let new = session(20, "heidi", "192.0.2.1", T0 + 5_000, T0 + 5_000);
+    send(&mut app, event(900, EventKind::Created, T0 + 5_000, &new));
+    let buckets = &app.activity.buckets;
+    let own = (buckets.iter())
+        .find(|b| b.start <= T0 + 5_000 && T0 + 5_000 < b.start + 10_000)
+        .unwrap();
+    assert_eq!(own.logins, 1);
+    assert_eq!(buckets.back().unwrap().logins, 0, "not the newest bar");
+}
+
+#[test]
 fn no_color_draws_without_colours() {
     let mut config = crate::config::Config::default();
     config.dashboard.no_color = true;
