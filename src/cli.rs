@@ -660,7 +660,15 @@ impl Cli {
             }
             return Ok(());
         };
-        crate::source::remote::base_url(server).map_err(|e| ConfigError::Usage(e.to_string()))?;
+        let name = if self.dashboard.server.is_some() {
+            "--server"
+        } else if env.server.is_some() {
+            "SESSIONTOP_SERVER"
+        } else {
+            "dashboard.server"
+        };
+        crate::source::remote::base_url(server, name)
+            .map_err(|e| ConfigError::Usage(e.to_string()))?;
         let refused = if self.dashboard.speed.is_some() {
             Some("--speed")
         } else if env.speed.is_some() {

@@ -331,6 +331,25 @@ fn a_lesson_refuses_the_flags_its_own_policy_and_speed_set() {
 }
 
 #[test]
+fn a_bad_server_url_is_named_where_it_came_from_and_its_query_not_repeated() {
+    let err = load(&[], &env(&[("SESSIONTOP_SERVER", "http://h:7878/v1")])).unwrap_err();
+    assert!(
+        err.starts_with("SESSIONTOP_SERVER \"http://h:7878/v1\" goes past"),
+        "{err}"
+    );
+    let err = load(
+        &["--server", "http://h:7878/?access_token=s3cret"],
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("--server \"http://h:7878/…\" has a query"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[test]
 fn an_idle_timeout_not_shorter_than_the_absolute_one_is_warned_about() {
     let args = ["--idle-timeout", "5m", "--absolute-timeout", "1m"];
     let config = load(&args, &env(&[])).unwrap();

@@ -57,13 +57,13 @@ impl Remote {
         file: Option<&Path>,
         env: Option<&secrecy::SecretString>,
     ) -> Result<Self, SourceError> {
-        base_url(url)?;
+        base_url(url, "--server")?;
         let token = Self::token_from(file, env)?;
         Self::build(url, token, file.map(Path::to_owned))
     }
 
     fn build(url: &str, token: String, token_file: Option<PathBuf>) -> Result<Self, SourceError> {
-        let base = base_url(url)?;
+        let base = base_url(url, "--server")?;
         if token.trim().is_empty() {
             return Err(SourceError::Connection(
                 "the admin token is empty; put it in --token-file or SESSIONTOP_TOKEN".into(),
@@ -103,18 +103,25 @@ impl Remote {
     }
 }
 
-/// Checks a `--server` URL and returns the base every path is appended to.
-pub(crate) fn base_url(url: &str) -> Result<String, SourceError> {
+/// Checks a server URL given as `name` (`--server`, `SESSIONTOP_SERVER`,
+/// `dashboard.server`) and returns the base every path is appended to. A
+/// refusal never repeats what follows a `?` or `#`: a query or fragment may
+/// hold a secret (`?access_token=…`).
+pub(crate) fn base_url(url: &str, name: &str) -> Result<String, SourceError> {
     let refuse = |message: String| Err(SourceError::Connection(message));
     let url = url.trim();
+    let shown = match url.find(['?', '#']) {
+        Some(at) => format!("{}…", &url[..at]),
+        None => url.to_owned(),
+    };
     if !url.contains("://") {
         return refuse(format!(
-            "--server {url:?} has no scheme: add http:// (or https://), as in http://{url}"
+            "{name} {shown:?} has no scheme: add http:// (or https://), as in http://{shown}"
         ));
     }
     let parsed = match reqwest::Url::parse(url) {
         Ok(parsed) => parsed,
-        Err(e) => return refuse(format!("--server {url:?} is not a URL: {e}")),
+        Err(e) => return refuse(format!("{name} {shown:?} is not a URL: {e}")),
     };
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return refuse(
@@ -123,11 +130,11 @@ pub(crate) fn base_url(url: &str) -> Result<String, SourceError> {
     }
     if !matches!(parsed.scheme(), "http" | "https") {
         return refuse(format!(
-            "--server {url:?} is not an http:// or https:// URL"
+            "{name} {shown:?} is not an http:// or https:// URL"
         ));
     }
     let Some(host) = parsed.host_str() else {
-        return refuse(format!("--server {url:?} names no host"));
+        return refuse(format!("{name} {shown:?} names no host"));
     };
     let origin = match parsed.port() {
         Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
@@ -144,9 +151,14 @@ pub(crate) fn base_url(url: &str) -> Result<String, SourceError> {
         None => path.to_owned(),
     };
     let base = format!("{origin}{prefix}");
-    if api_part.is_some() || parsed.query().is_some() || parsed.fragment().is_some() {
+    if parsed.query().is_some() || parsed.fragment().is_some() {
         return refuse(format!(
-            "--server {url:?} goes past the server's address; give the base URL, {base}, and sessiontop adds /v1/... itself"
+            "{name} {shown:?} has a query or fragment (not repeated: it may hold a secret); give the base URL, {base}, and the admin token in --token-file or SESSIONTOP_TOKEN"
+        ));
+    }
+    if api_part.is_some() {
+        return refuse(format!(
+            "{name} {shown:?} goes past the server's address; give the base URL, {base}, and sessiontop adds /v1/... itself"
         ));
     }
     Ok(base)
@@ -287,7 +299,7 @@ mod tests {
     use super::*;
 
     fn refusal(url: &str) -> String {
-        base_url(url).unwrap_err().to_string()
+        base_url(url, "--server").unwrap_err().to_string()
     }
 
     #[test]
@@ -309,11 +321,31 @@ mod tests {
             refusal("https://host:8443/v1/admin?x=1")
                 .contains("give the base URL, https://host:8443")
         );
-        assert_eq!(base_url(" http://host:7878/ ").unwrap(), "http://host:7878");
-        assert_eq!(base_url("http://[::1]:7878").unwrap(), "http://[::1]:7878");
+        // A query or fragment may hold a secret: never repeated.
+        for url in [
+            "http://host:7450/?access_token=s3cret-admin-token",
+            "http://host:7450/#s3cret-admin-token",
+            "http://host:99999/?access_token=s3cret-admin-token",
+            "host:7450/?access_token=s3cret-admin-token",
+        ] {
+            let refused = refusal(url);
+            assert!(!refused.contains("s3cret"), "{refused}");
+        }
+        assert_eq!(
+            refusal("http://host:7450/?access_token=s3cret"),
+            "--server \"http://host:7450/…\" has a query or fragment (not repeated: it may hold a secret); give the base URL, http://host:7450, and the admin token in --token-file or SESSIONTOP_TOKEN"
+        );
+        assert_eq!(
+            base_url(" http://host:7878/ ", "--server").unwrap(),
+            "http://host:7878"
+        );
+        assert_eq!(
+            base_url("http://[::1]:7878", "--server").unwrap(),
+            "http://[::1]:7878"
+        );
         // Behind a reverse proxy, a path prefix is the base.
         assert_eq!(
-            base_url("https://ops.example/sessiontop/").unwrap(),
+            base_url("https://ops.example/sessiontop/", "--server").unwrap(),
             "https://ops.example/sessiontop"
         );
         assert!(
