@@ -491,6 +491,66 @@ async fn a_node_whose_password_was_refused_for_a_while_connects_again() {
     assert_eq!(subscribed.backlog[0].session.user, "after");
 }
 
+/// A password rotated the way secrets are (Redis gets a new one, then the
+/// file `[store] password_file` names does): the node reads the file again
+/// when Redis refuses the old one, and serves again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reads_a_rotated_password_from_its_password_file() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set_password = |password: &'static str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("requirepass").arg(password);
+        cmd
+    };
+    set_password("old-password-0123")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    let file = std::env::temp_dir().join(format!("sessiontop-rotate-{}", std::process::id()));
+    std::fs::write(&file, "old-password-0123\n").unwrap();
+    let mut options = RedisOptions::new(redis.url(), Policy::default());
+    options.key_prefix = "rotate:".into();
+    options.password = Some(sessiontop::store::redis::read_password(&file).unwrap());
+    options.password_file = Some(file.clone());
+    let node = RedisStore::connect(options).await.unwrap();
+    node.login(Login::user("before")).await.unwrap();
+
+    set_password("new-password-4567")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .exec_async(&mut admin)
+        .await
+        .unwrap();
+    let give_up = Instant::now() + PATIENCE;
+    while node.stats().await.is_ok() {
+        assert!(Instant::now() < give_up, "the node never lost Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(&file, "new-password-4567\n").unwrap();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while node.stats().await.is_err() {
+        assert!(
+            Instant::now() < give_up,
+            "the node never read the new password"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.login(Login::user("after")).await.unwrap();
+    let _ = std::fs::remove_file(&file);
+}
+
 /// A call that Redis starts near the end of its window, and whose answer is
 /// slow to come back, must not be one its caller was told 503 about: the
 /// window leaves the answer 0.3 s for its way back. Here Redis stalls for

@@ -288,6 +288,7 @@ pub async fn open(
             let redis = redis::RedisStore::connect(redis::RedisOptions {
                 key_prefix: options.key_prefix.clone(),
                 password,
+                password_file: options.password_file.clone(),
                 tls_root_cert,
                 tls_client,
                 retention: usize::try_from(options.max_events).unwrap_or(usize::MAX),
@@ -312,20 +313,7 @@ pub async fn open(
 
 /// The Redis password from `path`, without a trailing newline.
 fn read_password(path: &std::path::Path) -> Result<String, OpenError> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        OpenError::Redis(format!(
-            "cannot read the Redis password file {}: {error}",
-            path.display()
-        ))
-    })?;
-    let password = text.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        return Err(OpenError::Redis(format!(
-            "the Redis password file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(password.to_owned())
+    redis::read_password(path).map_err(OpenError::Redis)
 }
 
 /// The PEM certificates of the CA in `path`, checked the way the Redis client

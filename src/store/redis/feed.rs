@@ -134,7 +134,7 @@ pub(super) async fn tail(shared: Arc<Shared>) {
     let mut failing_since: Option<tokio::time::Instant> = None;
     while !shared.shutdown.load(Ordering::SeqCst) {
         if conn.is_none() {
-            let connect = ConnectionManager::new_with_config(shared.client.clone(), config.clone());
+            let connect = ConnectionManager::new_with_config(shared.client(), config.clone());
             match tokio::time::timeout(OP_TIMEOUT, connect).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => {

@@ -89,6 +89,9 @@ pub struct RedisOptions {
     pub key_prefix: String,
     /// A password from a file, used when the URL has none.
     pub password: Option<String>,
+    /// The file `password` came from: read again when Redis refuses the
+    /// password, so a rotated one is picked up without a restart.
+    pub password_file: Option<std::path::PathBuf>,
     /// For `rediss://`: the PEM certificates of the CA to trust instead of the
     /// system's trust store (a Redis with a privately signed certificate).
     pub tls_root_cert: Option<Vec<u8>>,
@@ -111,6 +114,7 @@ impl RedisOptions {
             url: url.into(),
             key_prefix: "sessiontop:".into(),
             password: None,
+            password_file: None,
             tls_root_cert: None,
             tls_client: None,
             policy,
@@ -195,7 +199,10 @@ struct Shared {
     /// Every call's connection (clones share it); replaced when it is stuck
     /// (see `reconnect`).
     conn: Mutex<ConnectionManager>,
-    client: redis::Client,
+    /// Makes the connections; rebuilt when the password file changes.
+    client: Mutex<redis::Client>,
+    /// What `client` is built from.
+    options: RedisOptions,
     /// Tells `reconnect` that a call found the connection stuck.
     stuck: Notify,
     keys: [String; 5],
@@ -460,19 +467,88 @@ async fn reconnect(shared: Arc<Shared>) {
             if let Ok(Ok(())) = tokio::time::timeout(OP_TIMEOUT, ping).await {
                 break;
             }
-            let fresh =
-                ConnectionManager::new_with_config(shared.client.clone(), connection_config());
-            if let Ok(Ok(conn)) = tokio::time::timeout(OP_TIMEOUT, fresh).await {
-                *shared
-                    .conn
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = conn;
-                tracing::info!("connected to Redis again, on a new connection");
-                break;
+            let fresh = ConnectionManager::new_with_config(shared.client(), connection_config());
+            match tokio::time::timeout(OP_TIMEOUT, fresh).await {
+                Ok(Ok(conn)) => {
+                    *shared
+                        .conn
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = conn;
+                    tracing::info!("connected to Redis again, on a new connection");
+                    break;
+                }
+                Ok(Err(error)) if needs_new_connection(&error) => shared.reread_password(),
+                _ => {}
             }
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
+}
+
+impl Shared {
+    fn client(&self) -> redis::Client {
+        (self.client.lock())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Reads the password file again after Redis refused the password: a
+    /// new password there makes a new client, for the next attempt.
+    fn reread_password(&self) {
+        let Some(path) = &self.options.password_file else {
+            return;
+        };
+        let password = match read_password(path) {
+            Ok(password) => password,
+            Err(why) => {
+                tracing::warn!("Redis refused the password, and {why}");
+                return;
+            }
+        };
+        let current = self.client();
+        if current.get_connection_info().redis_settings().password() == Some(password.as_str()) {
+            tracing::warn!(
+                "Redis refused the password in {}: put the new one there",
+                path.display()
+            );
+            return;
+        }
+        let options = RedisOptions {
+            password: Some(password),
+            ..self.options.clone()
+        };
+        match client(&options) {
+            Ok(client) => {
+                *self
+                    .client
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = client;
+                tracing::info!("read the Redis password file {} again", path.display());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the Redis password file's new password is not usable")
+            }
+        }
+    }
+}
+
+/// The password in the file at `path` (its last line break is not part of
+/// it), or why there is none, in words that name the file.
+pub fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        format!(
+            "cannot read the Redis password file {}: {error}",
+            path.display()
+        )
+    })?;
+    let password = text.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(format!(
+            "the Redis password file {} is empty",
+            path.display()
+        ));
+    }
+    Ok(password.to_owned())
 }
 
 /// Whether a failed call means the connection could not be set up again
@@ -921,7 +997,8 @@ impl RedisStore {
         .map_err(|(error, _)| error)?;
         let shared = Arc::new(Shared {
             conn: Mutex::new(conn),
-            client: client.clone(),
+            client: Mutex::new(client.clone()),
+            options: options.clone(),
             stuck: Notify::new(),
             keys,
             prefix,
