@@ -413,6 +413,7 @@ impl Cli {
         }
         if let Some(listen) = &env.listen {
             config.server.listen = listen.clone();
+            origins.set("server.listen", "SESSIONTOP_LISTEN");
         }
         if let Some(token) = &env.app_token {
             config.server.app_token = Some(token.clone());
@@ -485,6 +486,7 @@ impl Cli {
         if let Some(Command::Serve(serve)) = &self.command {
             if let Some(listen) = &serve.listen {
                 config.server.listen = listen.clone();
+                origins.set("server.listen", "--listen");
             }
             if let Some(store) = &serve.store {
                 config.store.url = Some(store.clone());

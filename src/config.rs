@@ -492,6 +492,19 @@ impl ServerConfig {
             self.connection_idle_timeout,
             Duration::from_millis(10),
         )?;
+        // HOST:PORT; whether HOST resolves is for the listener to find.
+        let port = self.listen.rsplit_once(':').and_then(|(host, port)| {
+            (!host.is_empty())
+                .then(|| port.parse::<u16>().ok())
+                .flatten()
+        });
+        if port.is_none() {
+            return Err(invalid(
+                "server.listen",
+                self.listen.clone(),
+                "HOST:PORT with a port up to 65535, such as 127.0.0.1:7878",
+            ));
+        }
         if self.body_limit < 256 {
             return Err(invalid_number(
                 "server.body_limit",

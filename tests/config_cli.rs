@@ -350,6 +350,28 @@ fn a_bad_server_url_is_named_where_it_came_from_and_its_query_not_repeated() {
 }
 
 #[test]
+fn a_bad_listen_address_is_named_as_the_flag_or_variable_that_gave_it() {
+    let err = load(
+        &["serve", "--store", "memory", "--listen", "127.0.0.1:99999"],
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("--listen 127.0.0.1:99999 is not allowed"),
+        "{err}"
+    );
+    let err = load(
+        &["serve", "--store", "memory"],
+        &env(&[("SESSIONTOP_LISTEN", "nope")]),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("SESSIONTOP_LISTEN=nope is not allowed"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_idle_timeout_not_shorter_than_the_absolute_one_is_warned_about() {
     let args = ["--idle-timeout", "5m", "--absolute-timeout", "1m"];
     let config = load(&args, &env(&[])).unwrap();

@@ -459,6 +459,24 @@ fn the_whole_number_rules_state_the_bounds_the_checks_use() {
 }
 
 #[test]
+fn a_listen_address_without_a_usable_port_is_refused() {
+    for listen in ["127.0.0.1:99999", "127.0.0.1", ":7878", "localhost:http"] {
+        let err = refused(&format!("[server]\nlisten = {listen:?}\n"), Uses::Server);
+        assert!(
+            err.starts_with(&format!(
+                "server.listen = {listen:?} is not allowed: HOST:PORT"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        Config::from_toml("[server]\nlisten = \"[::1]:7878\"\n", Uses::Server)
+            .and_then(|c| c.validate(Uses::Server))
+            .is_ok()
+    );
+}
+
+#[test]
 fn an_out_of_range_duration_is_echoed_as_written() {
     let err = refused("[policy]\nidle_timeout = \"60days\"\n", Uses::Server);
     assert_eq!(

@@ -63,6 +63,9 @@ impl std::fmt::Debug for StoreUrl {
     }
 }
 
+/// How a Redis URL is written; never quoting the one given (it may hold a password).
+pub const REDIS_URL_HELP: &str = "the Redis URL is not valid: use redis://[[USER]:PASSWORD@]HOST:PORT/DB (or rediss://), with a `/`, `#`, `@` or `%` in the password percent-encoded";
+
 impl StoreUrl {
     /// Reads a store URL: `memory`, `file:PATH`, `redis://…`, `rediss://…`, or
     /// a path with no scheme (a file store).
@@ -92,7 +95,12 @@ impl StoreUrl {
                             .into(),
                     );
                 }
-                return Ok(StoreUrl::Redis(format!("{scheme}{rest}")));
+                let url = format!("{scheme}{rest}");
+                // A mistake in the URL is the configuration's, not an outage.
+                if ::redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+                    return Err(REDIS_URL_HELP.into());
+                }
+                return Ok(StoreUrl::Redis(url));
             }
         }
         let lower = value.to_ascii_lowercase();
@@ -436,6 +444,20 @@ mod tests {
         ));
         assert!(StoreUrl::parse("postgres://x").is_err());
         assert!(StoreUrl::parse("file:").is_err());
+        // A Redis URL its client cannot read is the configuration's mistake,
+        // told without repeating it.
+        for bad in [
+            "redis://127.0.0.1:6379/abc",
+            "redis://:pa/ss@127.0.0.1:6379/0",
+        ] {
+            let refused = StoreUrl::parse(bad).unwrap_err();
+            assert!(
+                refused.starts_with("the Redis URL is not valid"),
+                "{bad}: {refused}"
+            );
+            assert!(!refused.contains("pa/ss"), "{refused}");
+        }
+        assert!(StoreUrl::parse("rediss://:p%2Fw@host:6380/2").is_ok());
         // A file whose name holds a colon is named with file:.
         assert_eq!(
             StoreUrl::parse("file:a:b.db"),

@@ -574,11 +574,11 @@ fn connection_config() -> ConnectionManagerConfig {
 /// the given CA. `#insecure` (no certificate check) is refused, not obeyed.
 fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
     // The URL is never quoted: it may hold a password.
-    let mut info = options.url.as_str().into_connection_info().map_err(|_| {
-        StoreError::Unavailable(
-            "the Redis URL is not valid: use redis://[[USER]:PASSWORD@]HOST:PORT/DB (or rediss://), with a `/`, `#`, `@` or `%` in the password percent-encoded".into(),
-        )
-    })?;
+    let mut info = options
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|_| StoreError::Unavailable(super::REDIS_URL_HELP.into()))?;
     let settings = info.redis_settings();
     if settings.username().is_some() && settings.password().is_none() && options.password.is_none()
     {
