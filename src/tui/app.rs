@@ -384,6 +384,16 @@ impl App {
         self.refresh_selection();
     }
 
+    /// The name a session goes by on screen: its user, or in a lesson the
+    /// name the script gave it (`session = "ada-laptop"`), so a room can tell
+    /// one user's sessions apart where the table has no room for more.
+    pub fn name_of<'a>(&self, session: &'a SessionView) -> &'a str {
+        match session.attribute(crate::sim::lesson::SESSION_ATTRIBUTE) {
+            Some(name) if self.lesson.is_some() => name,
+            _ => &session.user,
+        }
+    }
+
     /// How many events a frozen view holds back.
     pub fn events_waiting(&self) -> usize {
         self.frozen.as_ref().map_or(0, |(_, held)| {

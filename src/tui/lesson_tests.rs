@@ -527,6 +527,27 @@ fn a_selected_ended_row_stays_readable_in_both_themes() {
 }
 
 #[test]
+fn a_lessons_table_and_log_name_sessions_as_the_script_does() {
+    let mut app = lesson_app(80, 24, false);
+    let mut laptop = session(30, "ada", "192.0.2.9", T0, T0);
+    laptop.attributes = std::collections::BTreeMap::from([(
+        crate::sim::lesson::SESSION_ATTRIBUTE.to_owned(),
+        "ada-laptop".to_owned(),
+    )])
+    .into();
+    send(&mut app, event(101, EventKind::Created, T0, &laptop));
+    let text = screen(&mut app);
+    assert_eq!(
+        text.matches("ada-laptop").count(),
+        2,
+        "the table's row and the log's line: {text}"
+    );
+    // Outside a lesson the attribute is a web app's own: the user shows.
+    app.lesson = None;
+    assert!(!screen(&mut app).contains("ada-laptop"));
+}
+
+#[test]
 fn a_terminal_too_small_pauses_the_clock_until_it_fits() {
     let mut app = lesson_app(80, 24, false);
     app.clock.paused = false;

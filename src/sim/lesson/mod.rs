@@ -88,6 +88,10 @@ pub struct Step {
     pub pause: bool,
 }
 
+/// The attribute a login of a lesson keeps its session's name in, when the
+/// script names it apart from its user (`session = "ada-laptop"`).
+pub const SESSION_ATTRIBUTE: &str = "session";
+
 /// What a step does. Sessions are named by `session` at login (default: the user).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Act {

@@ -205,7 +205,7 @@ impl Player {
                 ip,
                 user_agent,
             } => {
-                let attributes = BTreeMap::from([
+                let mut attributes = BTreeMap::from([
                     (
                         "ip".to_owned(),
                         ip.clone().unwrap_or_else(|| "192.0.2.10".to_owned()),
@@ -217,6 +217,11 @@ impl Player {
                             .unwrap_or_else(|| "Firefox/133.0 (X11; Linux x86_64)".to_owned()),
                     ),
                 ]);
+                // A session named apart from its user keeps its name, which
+                // the lesson's table shows.
+                if session != user {
+                    attributes.insert(super::SESSION_ATTRIBUTE.to_owned(), session.clone());
+                }
                 let login = Login {
                     user: user.clone(),
                     attributes: Some(attributes),

@@ -60,7 +60,7 @@ pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
         ),
         // Padded by the cells it takes: a wide character takes two.
         Span::raw({
-            let user = untrusted(&event.session.user, 14);
+            let user = untrusted(app.name_of(&event.session), 14);
             let pad = 15usize.saturating_sub(Line::raw(user.as_str()).width());
             format!("{user}{}", " ".repeat(pad))
         }),

@@ -394,7 +394,7 @@ fn build_row<'a>(
         return Row::new(columns.iter().map(|(column, _)| {
             match column {
                 SortColumn::Handle => Cell::from(s.handle.to_string()).style(style),
-                SortColumn::User => Cell::from(untrusted(&s.user, widths.user)).style(style),
+                SortColumn::User => Cell::from(untrusted(app.name_of(s), widths.user)).style(style),
                 SortColumn::Origin => Cell::from(origin(s, widths.origin)).style(style),
                 SortColumn::Started => {
                     Cell::from(time_of_day(s.created_at, &app.zone())).style(style)
@@ -418,7 +418,7 @@ fn build_row<'a>(
     let idle_style = on_bar(app, countdown_style(app, c.idle_ratio), selected);
     Row::new(columns.iter().map(|(column, _)| match column {
         SortColumn::Handle => Cell::from(s.handle.to_string()),
-        SortColumn::User => Cell::from(untrusted(&s.user, widths.user)),
+        SortColumn::User => Cell::from(untrusted(app.name_of(s), widths.user)),
         SortColumn::Origin => Cell::from(origin(s, widths.origin)),
         SortColumn::Started => Cell::from(time_of_day(s.created_at, &app.zone())),
         SortColumn::LastSeen => Cell::from(ago(now - s.last_seen_at)),
