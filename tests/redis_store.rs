@@ -1446,3 +1446,25 @@ async fn a_redis_that_answers_but_refuses_writes_is_not_ready() {
     assert_eq!((stats.active, stats.totals.logins), (2, 2));
     a.shutdown();
 }
+
+/// A node pointed at a read-only replica is told to use the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_a_read_only_replica_is_told_to_use_the_primary() {
+    let (Some(primary), Some(replica)) = (RedisServer::start(), RedisServer::start()) else {
+        return;
+    };
+    redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port())
+        .exec_async(&mut raw_connection(&replica).await)
+        .await
+        .unwrap();
+    match connect(&replica, "replica:", policy()).await {
+        Err(StoreError::Unavailable(why)) => assert_eq!(
+            why,
+            "Redis is a read-only replica: give the store URL of the primary"
+        ),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a node started on a read-only replica"),
+    }
+}

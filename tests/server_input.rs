@@ -112,6 +112,33 @@ async fn every_auth_failure_is_401_or_403_in_the_error_shape() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    // Two Authorization headers could disagree: neither order is taken.
+    for tokens in [
+        [APP, "bogus-token-0123456789"],
+        ["bogus-token-0123456789", APP],
+    ] {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for token in tokens {
+            headers.append(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
+        let response = server
+            .client
+            .post(server.url("/v1/sessions"))
+            .headers(headers)
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(
+            body["message"],
+            "send one Authorization header, not several"
+        );
+    }
     assert_eq!(server.active().await, 0, "no failed call logged anyone in");
 
     // /healthz, /readyz and /openapi.json need no token.

@@ -163,6 +163,13 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             "send the API token in the header Authorization: Bearer <token>",
         )
     };
+    // Two could disagree, and proxies and frameworks pick different ones.
+    if parts.headers.get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send one Authorization header, not several",
+        ));
+    }
     let value = parts
         .headers
         .get(AUTHORIZATION)

@@ -782,6 +782,10 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
         StoreError::Unavailable("Redis is loading its data after a restart".into())
     } else if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
         StoreError::Unavailable(format!("Redis cannot be reached ({:?})", error.kind()))
+    } else if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) {
+        StoreError::Unavailable(
+            "Redis is a read-only replica: give the store URL of the primary".into(),
+        )
     } else {
         if let Some(more) = REFUSALS.note() {
             tracing::error!(%error, "Redis refused an operation{more}");
@@ -853,7 +857,9 @@ async fn overlap(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResu
         format!(
             "the key prefix {inner:?} lies inside the keys of the deployment with prefix \
              {outer:?} on this Redis (its user sets are {outer:?} + \"u:\" + the user): \
-             no deployment's [store] key_prefix may begin with another's and \"u:\""
+             no deployment's [store] key_prefix may begin with another's and \"u:\" \
+             (a deployment no longer used goes once its keys are deleted: every key that \
+             begins with its prefix)"
         )
     };
     for (at, _) in prefix.match_indices("u:").filter(|&(at, _)| at > 0) {
