@@ -410,6 +410,38 @@ async fn a_stalled_redis_closes_subscriptions_and_they_resume_after() {
     assert_eq!(events[0].session.user, "after");
 }
 
+/// A connection of the test's own, which keeps working as passwords change.
+async fn admin_connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn set_password(password: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("SET").arg("requirepass").arg(password);
+    cmd
+}
+
+/// Drops every client connection but the admin's (Redis spares the caller)
+/// and waits for `node` to notice.
+async fn drop_clients_until_lost(admin: &mut redis::aio::MultiplexedConnection, node: &RedisStore) {
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .exec_async(admin)
+        .await
+        .unwrap();
+    let give_up = Instant::now() + PATIENCE;
+    while node.stats().await.is_ok() {
+        assert!(Instant::now() < give_up, "the node never lost Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A Redis that refuses the node's password for a while (it was changed,
 /// then changed back) must not strand the node. The redis crate reconnects
 /// after a lost connection but keeps a refused login's error for every later
@@ -421,16 +453,7 @@ async fn a_node_whose_password_was_refused_for_a_while_connects_again() {
         return;
     };
     let password = "first-password-0123";
-    let mut admin = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let set_password = |password: &'static str| {
-        let mut cmd = redis::cmd("CONFIG");
-        cmd.arg("SET").arg("requirepass").arg(password);
-        cmd
-    };
+    let mut admin = admin_connection(&redis).await;
     set_password(password).exec_async(&mut admin).await.unwrap();
     let mut options = RedisOptions::new(
         redis
@@ -447,18 +470,7 @@ async fn a_node_whose_password_was_refused_for_a_while_connects_again() {
         .exec_async(&mut admin)
         .await
         .unwrap();
-    redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .exec_async(&mut admin)
-        .await
-        .unwrap();
-    let give_up = Instant::now() + PATIENCE;
-    while node.stats().await.is_ok() {
-        assert!(Instant::now() < give_up, "the node never lost Redis");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    drop_clients_until_lost(&mut admin, &node).await;
     assert!(matches!(
         node.login(Login::user("refused")).await,
         Err(StoreError::Unavailable(_))
@@ -499,16 +511,7 @@ async fn a_node_reads_a_rotated_password_from_its_password_file() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let mut admin = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let set_password = |password: &'static str| {
-        let mut cmd = redis::cmd("CONFIG");
-        cmd.arg("SET").arg("requirepass").arg(password);
-        cmd
-    };
+    let mut admin = admin_connection(&redis).await;
     set_password("old-password-0123")
         .exec_async(&mut admin)
         .await
@@ -526,18 +529,7 @@ async fn a_node_reads_a_rotated_password_from_its_password_file() {
         .exec_async(&mut admin)
         .await
         .unwrap();
-    redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .exec_async(&mut admin)
-        .await
-        .unwrap();
-    let give_up = Instant::now() + PATIENCE;
-    while node.stats().await.is_ok() {
-        assert!(Instant::now() < give_up, "the node never lost Redis");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    drop_clients_until_lost(&mut admin, &node).await;
     std::fs::write(&file, "new-password-4567\n").unwrap();
     let give_up = Instant::now() + Duration::from_secs(10);
     while node.stats().await.is_err() {

@@ -78,6 +78,16 @@ fn running_tick(app: &mut App, now: i64) {
     });
 }
 
+/// The link drops for `reason`; the next attempt in `retry_in_ms`.
+fn disconnect(app: &mut App, reason: &str, retry_in_ms: u64) {
+    app.update(Msg::Update(SourceUpdate::Connection(
+        crate::source::ConnectionState::Reconnecting {
+            reason: reason.into(),
+            retry_in_ms,
+        },
+    )));
+}
+
 fn selected_user(app: &App) -> String {
     app.selected_row().unwrap().session.user.to_string()
 }
@@ -221,12 +231,7 @@ fn the_selected_rows_countdowns_stay_readable_when_stale_and_on_a_projector() {
         let mut app = remote_app();
         app.theme.projector = projector;
         if stale {
-            app.update(Msg::Update(SourceUpdate::Connection(
-                crate::source::ConnectionState::Reconnecting {
-                    reason: "connection refused".into(),
-                    retry_in_ms: 2_000,
-                },
-            )));
+            disconnect(&mut app, "connection refused", 2_000);
         }
         let handle = app.selected_row().unwrap().session.handle.to_string();
         let terminal = render(&mut app);
@@ -1361,12 +1366,7 @@ fn a_frozen_view_counts_the_events_waiting_and_shows_the_link_live() {
     send(&mut app, event(900, EventKind::Touched, T0, &sessions()[0]));
     send(&mut app, event(901, EventKind::Touched, T0, &sessions()[1]));
     assert!(screen(&mut app).contains("FROZEN: 2 events waiting"));
-    app.update(Msg::Update(SourceUpdate::Connection(
-        crate::source::ConnectionState::Reconnecting {
-            reason: "connection refused".into(),
-            retry_in_ms: 2_000,
-        },
-    )));
+    disconnect(&mut app, "connection refused", 2_000);
     let shown = screen(&mut app);
     assert!(shown.contains(" FROZEN   RECONNECTING in 2s"), "{shown}");
     assert!(
@@ -1380,12 +1380,7 @@ fn a_frozen_view_counts_the_events_waiting_and_shows_the_link_live() {
 fn a_dropped_link_counts_down_to_the_retry_and_marks_countdowns_stale() {
     let mut app = remote_app();
     tick(&mut app, T0, 10_000);
-    app.update(Msg::Update(SourceUpdate::Connection(
-        crate::source::ConnectionState::Reconnecting {
-            retry_in_ms: 4_000,
-            reason: "connection refused".into(),
-        },
-    )));
+    disconnect(&mut app, "connection refused", 4_000);
     tick(&mut app, T0 + 1_000, 11_000);
     let shown = screen(&mut app);
     assert!(shown.contains("RECONNECTING in 3s"), "{shown}");
@@ -1709,12 +1704,7 @@ fn the_header_shows_the_per_user_limit_and_the_server_node() {
     // columns: the title and "closing off" make room.
     app.info.mode = "http://127.0.0.1:41987 (v0.1.0)".into();
     running_tick(&mut app, T0);
-    app.update(Msg::Update(SourceUpdate::Connection(
-        crate::source::ConnectionState::Reconnecting {
-            retry_in_ms: 2_000,
-            reason: "connection reset".into(),
-        },
-    )));
+    disconnect(&mut app, "connection reset", 2_000);
     let header = screen(&mut app).lines().next().unwrap().to_owned();
     assert!(
         header.contains("node 77e0b5aa")
