@@ -527,6 +527,25 @@ fn a_selected_ended_row_stays_readable_in_both_themes() {
 }
 
 #[test]
+fn a_lessons_help_is_whole_at_80x24_and_names_replay() {
+    for (width, height) in [(80, 24), (100, 30)] {
+        let mut app = lesson_app(width, height, false);
+        key(&mut app, '?');
+        let text = screen(&mut app);
+        for spec in crate::tui::keymap::ACTIONS {
+            let help = match spec.action {
+                // A lesson plays its own logins: no simulator.
+                crate::tui::keymap::Action::Simulator => continue,
+                crate::tui::keymap::Action::Faster if width < 100 => "clock faster, up to ×100",
+                _ => spec.help,
+            };
+            assert!(text.contains(help), "{help:?} is cut:\n{text}");
+        }
+        assert!(text.contains("replay a finished lesson"), "{text}");
+    }
+}
+
+#[test]
 fn a_lessons_table_and_log_name_sessions_as_the_script_does() {
     let mut app = lesson_app(80, 24, false);
     let mut laptop = session(30, "ada", "192.0.2.9", T0, T0);

@@ -30,8 +30,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     // Two columns when one does not fit the terminal's height: the keys,
-    // Esc, mouse, a blank line and the rebind hint.
-    let rows = shown.len() as u16 + 4;
+    // Esc, mouse, a lesson's replay, a blank line and the rebind hint.
+    let lesson = app.lesson.is_some();
+    let rows = shown.len() as u16 + 4 + u16::from(lesson);
     let (width, height, columns) = if rows + 2 <= area.height {
         (76, rows + 2, 1)
     } else {
@@ -55,6 +56,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
     lines.push(entry("Esc".to_owned(), "close help, details, filter"));
     lines.push(entry("mouse".to_owned(), "wheel scrolls, click picks"));
+    if lesson {
+        // Not a [keys] action: `r` replays a finished lesson whatever is bound.
+        lines.push(entry("r".to_owned(), "replay a finished lesson"));
+    }
     lines.push(Line::from(""));
     lines.push(Line::styled(
         if area.width >= 100 {
