@@ -78,11 +78,83 @@ fn field_list(fields: &[Field]) -> String {
     fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }
 
+/// A JSON value read with every object's keys told apart: a key given twice
+/// is an error, not "the last one wins", since another reader of the same
+/// body (a proxy, a log) may take the first.
+struct Unique(Value);
+
+/// The error a repeated key raises, found again by its text.
+const REPEATED_KEY: &str = "a key is repeated";
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Unique;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Unique, E> {
+                Ok(Unique(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Unique, E> {
+                Ok(Unique(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Unique, E> {
+                Ok(Unique(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Unique, E> {
+                Ok(Unique(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Unique, E> {
+                Ok(Unique(Value::from(v)))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Unique, E> {
+                Ok(Unique(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Unique, E> {
+                Ok(Unique(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Unique, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Unique(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Unique(Value::Array(items)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Unique, A::Error> {
+                let mut object = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Unique(value) = map.next_value()?;
+                    if object.insert(key, value).is_some() {
+                        return Err(serde::de::Error::custom(REPEATED_KEY));
+                    }
+                }
+                Ok(Unique(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// Reads a JSON object body as `T`, or says in one sentence what is wrong.
 pub fn json_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let Unique(value) = serde_json::from_slice(bytes).map_err(|e| {
         let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
             "the body is empty; send a JSON object".to_owned()
+        } else if e.to_string().starts_with(REPEATED_KEY) {
+            // The key is not named: a key may be a misplaced secret.
+            format!(
+                "the body gives one key twice (line {}, column {}); give each once",
+                e.line(),
+                e.column()
+            )
         } else if e.to_string().starts_with("recursion limit exceeded") {
             format!(
                 "the body nests arrays or objects too deeply (line {}, column {})",
@@ -363,6 +435,21 @@ mod tests {
             "the body is empty; send a JSON object"
         );
         assert_eq!(login("[1]").unwrap_err().code, ErrorCode::InvalidBody);
+        for twice in [
+            r#"{"user":"a","user":"b"}"#,
+            r#"{"user":"a","attributes":{"ip":"1","ip":"2"}}"#,
+        ] {
+            let err = login(twice).unwrap_err();
+            assert_eq!(err.code, ErrorCode::MalformedJson, "{twice}");
+            assert!(
+                err.message
+                    .starts_with("the body gives one key twice (line 1, column "),
+                "{}",
+                err.message
+            );
+        }
+        let read = login(r#"{"user":"a","attributes":{"ip":"192.0.2.1","n":"2"}}"#).unwrap();
+        assert_eq!(read.user, "a");
         let deep = format!("{{\"user\":{}{}}}", "[".repeat(500), "]".repeat(500));
         let err = login(&deep).unwrap_err();
         assert_eq!(err.code, ErrorCode::MalformedJson);
