@@ -309,7 +309,7 @@ impl PolicyConfig {
                 "policy.max_absolute_timeout",
                 self.max_absolute_timeout,
                 true,
-                "3650days".into(),
+                "10years".into(),
             ));
         }
         let within = |key: &'static str, value: Duration, max_key: &'static str, max: Duration| {

@@ -488,13 +488,25 @@ fn an_out_of_range_duration_is_echoed_as_written() {
         err,
         "policy.max_idle_timeout = \"60days\" is more than allowed (49days)"
     );
+    assert_eq!(
+        crate::units::format_duration(crate::engine::session::MAX_ABSOLUTE_TIMEOUT),
+        "10years"
+    );
+    assert!(
+        Config::from_toml(
+            "[policy]\nmax_absolute_timeout = \"10years\"\n",
+            Uses::Server
+        )
+        .and_then(|c| c.validate(Uses::Server))
+        .is_ok()
+    );
     let err = refused(
         "[policy]\nmax_absolute_timeout = \"20000years\"\n",
         Uses::Server,
     );
     assert_eq!(
         err,
-        "policy.max_absolute_timeout = \"20000years\" is more than allowed (3650days)"
+        "policy.max_absolute_timeout = \"20000years\" is more than allowed (10years)"
     );
     let err = refused(
         "[policy]\nmax_absolute_timeout = \"60days\"\nabsolute_timeout = \"1y\"\n",

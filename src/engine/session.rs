@@ -77,9 +77,10 @@ pub struct Bounds {
 /// The longest idle timeout a session can have (u32 milliseconds: 49 days).
 pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_millis(u32::MAX as u64);
 
-/// The longest absolute timeout a policy may allow: ten years, so every
-/// deadline is a time RFC 3339 can write (a year of four digits).
-pub const MAX_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(3650 * 86_400);
+/// The longest absolute timeout a policy may allow: ten years (of 365.25
+/// days, as durations are read and written), so every deadline is a time
+/// RFC 3339 can write (a year of four digits).
+pub const MAX_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(10 * 31_557_600);
 
 impl Bounds {
     pub fn contains(&self, d: Duration) -> bool {

@@ -433,12 +433,11 @@ impl App {
             && !matches!(update, SourceUpdate::Connection(_))
         {
             // The header's "last event … ago" tells the link's news too.
+            // What came before a restart or resync is kept and shown first,
+            // as a live view would have: its events in the log, before the mark.
             match &update {
                 SourceUpdate::Event(_) => self.last_event_ms = Some(self.real_ms),
-                SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => {
-                    self.last_event_ms = None;
-                    held.clear();
-                }
+                SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => self.last_event_ms = None,
                 _ => {}
             }
             held.push(update);

@@ -235,6 +235,12 @@ pub enum KeyMapError {
         key: String,
         other: String,
     },
+    /// A key the dashboard keeps for itself: Esc closes what is open, and
+    /// Ctrl-C always quits.
+    #[error(
+        "keys.{action} = {key:?} is kept: Esc closes help, details and the filter, and Ctrl-C always quits; give {action} another key"
+    )]
+    Reserved { action: String, key: String },
     /// A key given in config that another action has by default.
     #[error(
         "keys.{action} = {key:?} is already {other}'s default key; give {other} other keys in [keys], or {action} another key"
@@ -254,6 +260,7 @@ impl KeyMapError {
             | KeyMapError::BadKey { action, .. }
             | KeyMapError::Empty { action }
             | KeyMapError::Clash { action, .. }
+            | KeyMapError::Reserved { action, .. }
             | KeyMapError::ClashWithDefault { action, .. } => action,
         };
         format!("keys.{action}")
@@ -403,6 +410,14 @@ impl KeyMap {
                     action: spec.name.to_owned(),
                     key: text.to_owned(),
                 })?;
+                let reserved = (key.code == KeyCode::Esc && !key.ctrl)
+                    || (key.ctrl && key.code == KeyCode::Char('c') && spec.action != Action::Quit);
+                if reserved {
+                    return Err(KeyMapError::Reserved {
+                        action: spec.name.to_owned(),
+                        key: text.to_owned(),
+                    });
+                }
                 if let Some(&(_, other, other_given)) = taken.iter().find(|(k, ..)| *k == key) {
                     // Told from the side of the key the user wrote.
                     let (action, other) = if given {
@@ -553,6 +568,22 @@ mod tests {
             ("login".to_owned(), vec!["r".to_owned()]),
         ]);
         assert!(KeyMap::from_config(&swapped).is_ok(), "a swap is fine");
+    }
+
+    #[test]
+    fn esc_and_ctrl_c_are_kept() {
+        for key in ["Esc", "Ctrl-c"] {
+            let keys = BTreeMap::from([("help".to_owned(), vec![key.to_owned()])]);
+            let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "keys.help = {key:?} is kept: Esc closes help, details and the filter, and Ctrl-C always quits; give help another key"
+                )
+            );
+        }
+        let keys = BTreeMap::from([("help".to_owned(), vec!["Ctrl-e".to_owned()])]);
+        assert!(KeyMap::from_config(&keys).is_ok());
     }
 
     #[test]

@@ -1026,6 +1026,9 @@ fn a_restarted_server_that_kept_every_session_says_only_that_it_restarted() {
 fn a_restart_while_frozen_is_told_when_the_view_goes_live() {
     let mut app = remote_app();
     char_key(&mut app, 'f');
+    // What happened before the restart waited too, and still shows, first.
+    let bob = sessions()[1].clone();
+    send(&mut app, event(900, EventKind::Revoked, T0, &bob));
     let kept = sessions().remove(0);
     app.update(Msg::Update(SourceUpdate::Restarted(fixture::snapshot(
         vec![kept],
@@ -1033,11 +1036,12 @@ fn a_restart_while_frozen_is_told_when_the_view_goes_live() {
     ))));
     char_key(&mut app, 'f');
     let status = app.status.as_ref().unwrap();
-    assert!(
-        status.text.starts_with("server restarted"),
-        "{}",
-        status.text
+    assert_eq!(
+        status.text, "server restarted: 6 sessions were not kept",
+        "bob was revoked, not lost"
     );
+    assert!(matches!(&app.log[0], LogEntry::Mark { .. }));
+    assert_eq!(app.log[1].event().unwrap().kind, EventKind::Revoked);
 }
 
 #[test]

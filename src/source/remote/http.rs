@@ -145,7 +145,10 @@ impl Http {
         } else {
             cause
         };
-        SourceError::Connection(format!("cannot reach {}: {what}", self.base))
+        SourceError::Connection(format!(
+            "cannot reach {}: {what}",
+            super::shown_url(&self.base)
+        ))
     }
 }
 

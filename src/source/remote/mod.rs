@@ -103,6 +103,32 @@ impl Remote {
     }
 }
 
+/// A server URL as it may be shown (on screen, in an error): a path segment
+/// long enough to be a token (`units::REPEATED_BELOW`) is left out as "…".
+pub(crate) fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut shown = if scheme.is_empty() {
+        host.to_owned()
+    } else {
+        format!("{scheme}://{host}")
+    };
+    if rest.contains('/') {
+        let segments: Vec<&str> = (path.split('/'))
+            .map(|segment| {
+                if segment.chars().count() < crate::units::REPEATED_BELOW {
+                    segment
+                } else {
+                    "…"
+                }
+            })
+            .collect();
+        shown.push('/');
+        shown.push_str(&segments.join("/"));
+    }
+    shown
+}
+
 /// Checks a server URL given as `name` (`--server`, `SESSIONTOP_SERVER`,
 /// `dashboard.server`) and returns the base every path is appended to. A
 /// refusal never repeats what follows a `?` or `#`: a query or fragment may
@@ -111,8 +137,8 @@ pub(crate) fn base_url(url: &str, name: &str) -> Result<String, SourceError> {
     let refuse = |message: String| Err(SourceError::Connection(message));
     let url = url.trim();
     let shown = match url.find(['?', '#']) {
-        Some(at) => format!("{}…", &url[..at]),
-        None => url.to_owned(),
+        Some(at) => format!("{}…", shown_url(&url[..at])),
+        None => shown_url(url),
     };
     if !url.contains("://") {
         return refuse(format!(
@@ -151,14 +177,15 @@ pub(crate) fn base_url(url: &str, name: &str) -> Result<String, SourceError> {
         None => path.to_owned(),
     };
     let base = format!("{origin}{prefix}");
+    let shown_base = shown_url(&base);
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return refuse(format!(
-            "{name} {shown:?} has a query or fragment (not repeated: it may hold a secret); give the base URL, {base}, and the admin token in --token-file or SESSIONTOP_TOKEN"
+            "{name} {shown:?} has a query or fragment (not repeated: it may hold a secret); give the base URL, {shown_base}, and the admin token in --token-file or SESSIONTOP_TOKEN"
         ));
     }
     if api_part.is_some() {
         return refuse(format!(
-            "{name} {shown:?} goes past the server's address; give the base URL, {base}, and sessiontop adds /v1/... itself"
+            "{name} {shown:?} goes past the server's address; give the base URL, {shown_base}, and sessiontop adds /v1/... itself"
         ));
     }
     Ok(base)
@@ -179,9 +206,9 @@ impl Shared {
     fn info(&self) -> SourceInfo {
         let facts = self.facts();
         let mode = if facts.version.is_empty() {
-            self.http.base.clone()
+            shown_url(&self.http.base)
         } else {
-            format!("{} (v{})", self.http.base, facts.version)
+            format!("{} (v{})", shown_url(&self.http.base), facts.version)
         };
         SourceInfo {
             mode,
@@ -321,7 +348,16 @@ mod tests {
             refusal("https://host:8443/v1/admin?x=1")
                 .contains("give the base URL, https://host:8443")
         );
-        // A query or fragment may hold a secret: never repeated.
+        // A query or fragment, or a long path segment, may hold a secret:
+        // never repeated.
+        assert_eq!(
+            refusal("http://host:7450/admin-secret-0123456789abc/v1"),
+            "--server \"http://host:7450/…/v1\" goes past the server's address; give the base URL, http://host:7450/…, and sessiontop adds /v1/... itself"
+        );
+        assert_eq!(
+            shown_url("https://ops.example/sessiontop"),
+            "https://ops.example/sessiontop"
+        );
         for url in [
             "http://host:7450/?access_token=s3cret-admin-token",
             "http://host:7450/#s3cret-admin-token",
