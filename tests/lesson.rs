@@ -177,7 +177,7 @@ fn revocation_plays_with_its_captions_in_order() {
     plays_with_captions_in_order(
         "revocation",
         &[
-            "The trainer revoked bob's session: it ended at once, whatever its countdowns said.",
+            "The trainer revoked bob-stolen: it ended at once, whatever its countdowns said.",
             "The trainer logged bob out everywhere: both of their sessions ended at once.",
             "alice logged out: the session ended at once",
         ],
@@ -202,10 +202,10 @@ fn session_limit_plays_with_its_captions_in_order() {
     plays_with_captions_in_order(
         "session-limit",
         &[
-            "ada logged in from 192.0.2.10: an idle countdown of 3:00 starts",
-            "ada logged in once more, over the limit of 3 sessions per user: the oldest of ada's sessions,",
+            "ada logged in on ada-laptop from 192.0.2.10: an idle countdown of 3:00 starts",
+            "ada logged in once more, over the limit of 3 sessions per user: the oldest of ada's sessions, ada-laptop, was evicted",
             "ada-laptop clicks, but ada-laptop's session has already ended.",
-            "ada logged out: the session ended at once",
+            "ada logged out of ada-phone: the session ended at once",
             "2 sessions were idle for too long at once: they ended",
         ],
     );

@@ -15,6 +15,13 @@ use crate::engine::{Event, EventKind, ExpiryReason, Millis};
 pub fn explain(app: &App, event: &Event) -> String {
     let s = &event.session;
     let user = untrusted(&s.user, 24);
+    // A session the script named apart from its user (`ada-laptop`) is
+    // called by that name, as the table shows it.
+    let named = Some(app.name_of(s))
+        .filter(|name| *name != s.user.as_str())
+        .map(|name| untrusted(name, 24));
+    let session = named.clone().unwrap_or_else(|| format!("{user}'s session"));
+    let subject = named.clone().unwrap_or_else(|| user.clone());
     let actor = actor_name(event);
     let idle = clock_left(s.idle_timeout_ms);
     let absolute_left = clock_left(s.absolute_expires_at - event.at);
@@ -23,8 +30,11 @@ pub fn explain(app: &App, event: &Event) -> String {
             let from = s
                 .attribute("ip")
                 .map_or(String::new(), |ip| format!(" from {}", untrusted(ip, 40)));
+            let on = named
+                .as_ref()
+                .map_or(String::new(), |name| format!(" on {name}"));
             format!(
-                "{user} logged in{from}: an idle countdown of {idle} starts, and an absolute limit of {}.",
+                "{user} logged in{on}{from}: an idle countdown of {idle} starts, and an absolute limit of {}.",
                 clock_left(s.absolute_expires_at - s.created_at)
             )
         }
@@ -35,7 +45,9 @@ pub fn explain(app: &App, event: &Event) -> String {
                     s.handle
                 )
             } else if event.actor.is_some() {
-                format!("{actor} made activity on {user}'s session:")
+                format!("{actor} made activity on {session}:")
+            } else if let Some(name) = &named {
+                format!("{user} clicked on {name}:")
             } else {
                 format!("{user} clicked:")
             };
@@ -57,36 +69,42 @@ pub fn explain(app: &App, event: &Event) -> String {
             }
         }
         (EventKind::LoggedOut, _) => {
-            format!("{user} logged out: the session ended at once, and its token no longer works.")
+            let of = named
+                .as_ref()
+                .map_or(String::new(), |name| format!(" of {name}"));
+            format!(
+                "{user} logged out{of}: the session ended at once, and its token no longer works."
+            )
         }
         (EventKind::Revoked, Some(ExpiryReason::Evicted)) => format!(
             "{user} logged in once more, over the limit of {}: the oldest of {user}'s sessions, {}, was evicted and ended at once.",
             limit_words(event.limit),
-            s.handle
+            named.clone().unwrap_or_else(|| s.handle.to_string())
         ),
-        (EventKind::Revoked, _) => format!(
-            "{actor} revoked {user}'s session: it ended at once, whatever its countdowns said."
-        ),
+        (EventKind::Revoked, _) => {
+            format!("{actor} revoked {session}: it ended at once, whatever its countdowns said.")
+        }
         (EventKind::Expired, Some(ExpiryReason::Absolute)) => format!(
-            "{user} reached the absolute limit of {}: the session ended, however active (last click {} before).",
+            "{subject} reached the absolute limit of {}: the session ended, however active (last click {} before).",
             words(s.absolute_expires_at - s.created_at),
             words(event.at - s.last_seen_at)
         ),
         (EventKind::Expired, Some(ExpiryReason::ClosingTime)) => format!(
-            "{} closing time: {user}'s session ended.",
+            "{} closing time: {session} ended.",
             closing_label(event.deadline.unwrap_or(event.at), &app.zone())
         ),
         (EventKind::Expired, _) => format!(
-            "{user} was idle for {}: the session ended.",
+            "{subject} was idle for {}: the session ended.",
             words(s.idle_timeout_ms)
         ),
     }
 }
 
-/// Several endings of one kind at one instant, said once.
-pub fn explain_group(users: &[String], event: &Event, tz: &Tz) -> String {
+/// Several endings of one kind at one instant, said once: `users` are the
+/// sessions' users, `shown` the names they go by on screen (`App::name_of`).
+pub fn explain_group(users: &[String], shown: &[String], event: &Event, tz: &Tz) -> String {
     let n = users.len();
-    let names = names(users);
+    let names = names(shown);
     let actor = actor_name(event);
     let one_user = users.iter().all(|u| *u == users[0]);
     match (event.kind, event.reason) {

@@ -74,6 +74,8 @@ struct Group {
     reason: Option<ExpiryReason>,
     actor: Option<String>,
     users: Vec<String>,
+    /// The names the sessions go by on screen (`App::name_of`).
+    shown: Vec<String>,
 }
 
 impl LessonState {
@@ -213,6 +215,7 @@ impl App {
     /// Explains an event in the caption panel; an ending may pause the clock.
     pub(super) fn caption_event(&mut self, event: &Event) {
         let text = caption::sentence(caption::explain(self, event));
+        let shown = self.name_of(&event.session).to_owned();
         let auto_pause = self.lesson.as_ref().is_some_and(|l| l.auto_pause);
         let zone = self.zone();
         let Some(lesson) = &mut self.lesson else {
@@ -246,7 +249,7 @@ impl App {
         let actor = event.actor.as_ref().map(|a| a.to_string());
         let (slot, _) = lesson.slot(order);
         if let Some(Caption {
-            text: shown,
+            text: shown_text,
             group: Some(group),
             order: shared,
             ..
@@ -257,7 +260,13 @@ impl App {
             && group.actor == actor
         {
             group.users.push(user);
-            *shown = caption::sentence(caption::explain_group(&group.users, event, &zone));
+            group.shown.push(shown);
+            *shown_text = caption::sentence(caption::explain_group(
+                &group.users,
+                &group.shown,
+                event,
+                &zone,
+            ));
             *shared = 2 * event.seq;
         } else {
             let group = Group {
@@ -266,6 +275,7 @@ impl App {
                 reason: event.reason,
                 actor,
                 users: vec![user],
+                shown: vec![shown],
             };
             lesson.push(text, order, false, Some(group));
         }

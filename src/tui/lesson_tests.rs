@@ -558,8 +558,12 @@ fn a_lessons_table_and_log_name_sessions_as_the_script_does() {
     let text = screen(&mut app);
     assert_eq!(
         text.matches("ada-laptop").count(),
-        2,
-        "the table's row and the log's line: {text}"
+        3,
+        "the table's row, the log's line and the caption: {text}"
+    );
+    assert!(
+        text.contains("ada logged in on ada-laptop: an idle countdown"),
+        "{text}"
     );
     // Outside a lesson the attribute is a web app's own: the user shows.
     app.lesson = None;
