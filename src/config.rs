@@ -951,17 +951,20 @@ impl Config {
     /// is when no file set `key`. For a check made outside this module (the
     /// dashboard's key map).
     pub fn refuse(&self, key: &str, error: impl std::fmt::Display) -> String {
+        let error = ConfigError::Usage(error.to_string());
         let place = self.file.as_ref().and_then(|path| {
             let text = std::fs::read_to_string(path).ok()?;
             Some((path, read::line_of(&text, key)?))
         });
         match place {
-            Some((path, line)) => format!(
-                "config file {} is invalid at line {line}: {error}",
-                path.display()
-            ),
-            None => error.to_string(),
+            Some((path, line)) => ConfigError::InFile {
+                path: path.clone(),
+                line,
+                source: Box::new(error),
+            },
+            None => error,
         }
+        .to_string()
     }
 
     /// Reads a config file for a mode that uses `uses` (not yet checked: see `validate`).

@@ -153,6 +153,8 @@ pub struct App {
     pub detail: Option<Detail>,
     /// Updates held back while the view is frozen, and the clock it froze at.
     pub frozen: Option<(ClockReading, Vec<SourceUpdate>)>,
+    /// How many of the held updates are events (the header counts them).
+    pub(super) held_events: usize,
     pub status: Option<Status>,
     pub simulator_on: bool,
     /// The logins of a burst (`N`) still to be answered, and how many of its
@@ -208,6 +210,7 @@ impl App {
             mode: Mode::Normal,
             detail: None,
             frozen: None,
+            held_events: 0,
             // A warning printed before the screen was taken would be out of
             // sight until the end: the footer says the first for a while.
             status: config.warnings.first().map(|first| Status {
@@ -396,11 +399,11 @@ impl App {
 
     /// How many events a frozen view holds back.
     pub fn events_waiting(&self) -> usize {
-        self.frozen.as_ref().map_or(0, |(_, held)| {
-            (held.iter())
-                .filter(|update| matches!(update, SourceUpdate::Event(_)))
-                .count()
-        })
+        if self.frozen.is_some() {
+            self.held_events
+        } else {
+            0
+        }
     }
 
     /// Applies what a frozen view held back, in order, and goes live.
@@ -436,7 +439,10 @@ impl App {
             // What came before a restart or resync is kept and shown first,
             // as a live view would have: its events in the log, before the mark.
             match &update {
-                SourceUpdate::Event(_) => self.last_event_ms = Some(self.real_ms),
+                SourceUpdate::Event(_) => {
+                    self.last_event_ms = Some(self.real_ms);
+                    self.held_events += 1;
+                }
                 SourceUpdate::Resync(_) | SourceUpdate::Restarted(_) => self.last_event_ms = None,
                 _ => {}
             }
@@ -533,18 +539,12 @@ impl App {
         if event.kind != EventKind::Touched || self.settings.show_touches {
             self.log_entry(LogEntry::Event(event));
         } else {
-            if self.hidden_touches.len() == self.settings.event_log {
-                self.hidden_touches.pop_back();
-            }
-            self.hidden_touches.push_front(event);
+            push_newest(&mut self.hidden_touches, event, self.settings.event_log);
         }
     }
 
     fn log_entry(&mut self, entry: LogEntry) {
-        if self.log.len() == self.settings.event_log {
-            self.log.pop_back();
-        }
-        self.log.push_front(entry);
+        push_newest(&mut self.log, entry, self.settings.event_log);
     }
 
     /// The linger: real time at the clock's `speed`, counted in clock time
@@ -776,6 +776,14 @@ pub fn speed_label(speed: f64) -> String {
 
 /// What the footer says after a restart: a durable server keeps every
 /// session, and "0 sessions were not kept" reads like a loss.
+/// Puts `item` at the front of `newest_first`, dropping the oldest past `cap`.
+fn push_newest<T>(newest_first: &mut VecDeque<T>, item: T, cap: usize) {
+    if newest_first.len() == cap {
+        newest_first.pop_back();
+    }
+    newest_first.push_front(item);
+}
+
 /// One line of the event log: an event, or a mark where the log has a seam
 /// (a server restart, missed events).
 #[derive(Debug, Clone)]

@@ -124,8 +124,7 @@ impl App {
                     return Vec::new();
                 }
                 // At the end of a lesson, r replays it: the prompt on screen says so.
-                if self.lesson.as_ref().is_some_and(|l| l.steps_done())
-                    && self.mirror.active() == 0
+                if self.lesson_finished()
                     && key.code == KeyCode::Char('r')
                     && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
                 {
@@ -283,6 +282,7 @@ impl App {
             self.unfreeze();
         } else {
             self.frozen = Some((self.clock, Vec::new()));
+            self.held_events = 0;
             let text = format!(
                 "view frozen (the server runs on): {} goes live",
                 self.keymap.first(Action::Pause)

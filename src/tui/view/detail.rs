@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::centered;
-use super::events::{kind_role, reason};
+use super::events::{kind_role, with_reason};
 use crate::engine::Millis;
 use crate::tui::app::{App, Detail};
 use crate::tui::text::{countdown, date_time, duration, time_of_day, untrusted};
@@ -147,7 +147,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
         theme.style(Role::Title),
     )];
     history.extend(detail.events.iter().rev().map(|e| {
-        let mut spans = vec![
+        let spans = vec![
             Span::styled(
                 format!(" {} ", time_of_day(e.at, &app.zone())),
                 theme.style(Role::Muted),
@@ -157,10 +157,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
                 theme.style(kind_role(e.kind)),
             ),
         ];
-        let used = Line::from(spans.clone()).width();
-        let room = usize::from(bottom.width).saturating_sub(used);
-        spans.push(Span::raw(untrusted(&reason(app, e), room)));
-        Line::from(spans)
+        with_reason(app, e, spans, usize::from(bottom.width))
     }));
     if !detail.loading && detail.events.is_empty() {
         history.push(Line::styled(" none held", theme.style(Role::Muted)));

@@ -72,7 +72,17 @@ pub fn line<'a>(app: &App, event: &Event, width: usize) -> Line<'a> {
             theme.style(Role::Muted),
         ));
     }
-    // The reason gives way, cut with "…" (`untrusted` leaves it whole if it fits).
+    with_reason(app, event, spans, width)
+}
+
+/// `spans`, then the event's reason in what is left of `width`: the reason
+/// gives way, cut with "…" (`untrusted` leaves it whole if it fits).
+pub fn with_reason<'a>(
+    app: &App,
+    event: &Event,
+    mut spans: Vec<Span<'a>>,
+    width: usize,
+) -> Line<'a> {
     let used = Line::from(spans.clone()).width();
     spans.push(Span::raw(untrusted(
         &reason(app, event),
