@@ -646,6 +646,15 @@ impl StoreConfig {
                     crate::store::redis::INSECURE_REFUSED,
                 ));
             }
+            if let Some(file) = &self.password_file
+                && url.has_password()
+            {
+                return Err(invalid(
+                    "store.password_file",
+                    file.display().to_string(),
+                    crate::store::redis::PASSWORD_TWICE,
+                ));
+            }
             if let Some(ca) = &self.tls_ca_file
                 && !text.starts_with("rediss://")
             {

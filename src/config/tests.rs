@@ -253,6 +253,24 @@ fn a_rediss_url_that_skips_certificate_checks_is_refused_without_its_password() 
 }
 
 #[test]
+fn a_redis_password_in_the_url_and_in_a_file_is_refused_at_parse() {
+    let err = refused(
+        "[store]\nurl = \"redis://:hunter2hunter2@127.0.0.1:6379/0\"\npassword_file = \"/run/secrets/redis\"\n",
+        Uses::Server,
+    );
+    assert!(
+        err.contains("store.password_file") && err.contains("given twice"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    parsed(
+        "[store]\nurl = \"redis://app@127.0.0.1:6379/0\"\npassword_file = \"/run/secrets/redis\"\n",
+    )
+    .validate(Uses::Server)
+    .unwrap();
+}
+
+#[test]
 fn a_redis_password_in_the_store_url_never_shows_in_debug() {
     let config = parsed("[store]\nurl = \"redis://u:hunter2hunter2@127.0.0.1:6379/0\"\n");
     assert!(!format!("{config:?}").contains("hunter2"));

@@ -97,8 +97,15 @@ impl StoreUrl {
                 }
                 let url = format!("{scheme}{rest}");
                 // A mistake in the URL is the configuration's, not an outage.
-                if ::redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+                let Ok(info) = ::redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                else {
                     return Err(REDIS_URL_HELP.into());
+                };
+                if info.redis_settings().db() < 0 {
+                    return Err(
+                        "the Redis database in the URL's path is a number from 0 up, as in redis://HOST:PORT/0"
+                            .into(),
+                    );
                 }
                 return Ok(StoreUrl::Redis(url));
             }
@@ -143,6 +150,15 @@ impl StoreUrl {
             );
         }
         Ok(StoreUrl::File(PathBuf::from(value)))
+    }
+
+    /// Whether this is a Redis URL with a password in it.
+    pub fn has_password(&self) -> bool {
+        let StoreUrl::Redis(url) = self else {
+            return false;
+        };
+        ::redis::IntoConnectionInfo::into_connection_info(url.as_str())
+            .is_ok_and(|info| info.redis_settings().password().is_some())
     }
 
     /// The store as it may be printed or logged: a Redis URL without its credentials.
@@ -500,6 +516,14 @@ mod tests {
             assert!(!error.contains("S3cretPW"), "{typo}: {error}");
             assert!(error.contains("redis://HOST:PORT/DB"), "{typo}: {error}");
         }
+    }
+
+    #[test]
+    fn a_negative_redis_database_is_refused_at_parse() {
+        let error = StoreUrl::parse("redis://:S3cretPW@127.0.0.1:6379/-1").unwrap_err();
+        assert!(!error.contains("S3cretPW"), "{error}");
+        assert!(error.contains("a number from 0 up"), "{error}");
+        assert!(StoreUrl::parse("redis://127.0.0.1:6379/15").is_ok());
     }
 
     #[test]

@@ -138,11 +138,14 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// A countdown: "mm:ss", or "h:mm:ss" from an hour up. Negative counts as 0.
+/// A countdown: "mm:ss", "h:mm:ss" from an hour up, and "3d 04:05" (days,
+/// hours and minutes) from a day up. Negative counts as 0.
 pub fn countdown(ms: i64) -> String {
     let s = ms.max(0).div_euclid(1000) + i64::from(ms.max(0) % 1000 != 0);
     let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
+    if h >= 24 {
+        format!("{}d {:02}:{m:02}", h / 24, h % 24)
+    } else if h > 0 {
         format!("{h}:{m:02}:{s:02}")
     } else {
         format!("{m:02}:{s:02}")
@@ -336,6 +339,12 @@ mod tests {
         assert_eq!(countdown(65_000), "01:05");
         assert_eq!(countdown(-5), "00:00");
         assert_eq!(countdown(8 * 3_600_000), "8:00:00");
+        assert_eq!(countdown(24 * 3_600_000 - 1_000), "23:59:59");
+        assert_eq!(countdown(24 * 3_600_000), "1d 00:00");
+        assert_eq!(
+            countdown(3_650 * 86_400_000 + 5 * 3_600_000 + 7 * 60_000),
+            "3650d 05:07"
+        );
     }
 
     #[test]

@@ -591,9 +591,7 @@ fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
     }
     if let Some(password) = &options.password {
         if info.redis_settings().password().is_some() {
-            return Err(StoreError::Unavailable(
-                "the Redis password is given twice, in the store URL and in [store] password_file: keep one".into(),
-            ));
+            return Err(StoreError::Unavailable(PASSWORD_TWICE.into()));
         }
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
@@ -624,6 +622,9 @@ fn client(options: &RedisOptions) -> Result<redis::Client, StoreError> {
 
 /// Why a `rediss://…#insecure` URL is refused.
 pub const INSECURE_REFUSED: &str = "a store URL ending in #insecure would skip checking Redis's certificate, which sessiontop refuses: to trust a privately signed Redis, set [store] tls_ca_file to its CA's PEM file";
+/// Why a password both in the URL and in a password file is refused.
+pub const PASSWORD_TWICE: &str =
+    "the Redis password is given twice, in the store URL and in [store] password_file: keep one";
 /// Why a CA file with a plain `redis://` URL is refused.
 pub const CA_NEEDS_TLS: &str = "tls_ca_file needs a rediss:// store URL";
 /// Why a client certificate with a plain `redis://` URL is refused.
