@@ -318,6 +318,18 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
     // is the store's: a load balancer's check sends no one to it meanwhile.
     let (status, _) = a.admin(&client, reqwest::Method::GET, "/healthz");
     assert_eq!(status, 200);
+    let scrape = |node: &Server| {
+        let response = client
+            .get(format!("{}/metrics", node.url()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    };
+    let metrics = scrape(&a);
+    assert!(metrics.contains("\nsessiontop_store_up 0\n"), "{metrics}");
+    assert!(!metrics.contains("sessiontop_active_sessions"), "{metrics}");
     for node in [&a, &b] {
         let started = Instant::now();
         let (status, body) = node.admin(&client, reqwest::Method::GET, "/readyz");
@@ -340,6 +352,8 @@ fn redis_going_away_is_a_503_within_a_second_and_the_nodes_recover_by_themselves
     for node in [&a, &b] {
         let (status, body) = node.admin(&client, reqwest::Method::GET, "/readyz");
         assert_eq!((status, body), (200, json!({"status": "ok"})));
+        let metrics = scrape(node);
+        assert!(metrics.contains("\nsessiontop_store_up 1\n"), "{metrics}");
     }
     // Nothing answered before the outage was lost (AOF, fsync always).
     assert_eq!(

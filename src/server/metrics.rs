@@ -238,6 +238,12 @@ impl Collector for StoreFigures {
             self.stream_clients.load(Ordering::Relaxed),
         )?;
         let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        gauge(
+            e,
+            "sessiontop_store_up",
+            "1 when the session store answered this scrape, 0 when it did not (its figures are then left out).",
+            u64::from(latest.is_some()),
+        )?;
         let Some(stats) = latest.as_ref() else {
             return Ok(());
         };
@@ -510,6 +516,7 @@ mod tests {
             "sessiontop_renewals_total 0",
             "sessiontop_events_last_seq 0",
             "sessiontop_event_stream_clients 0",
+            "sessiontop_store_up 1",
             "sessiontop_sessions_ended_total{reason=\"closing_time\"} 0",
             "# TYPE sessiontop_expiry_lateness_seconds histogram",
             "sessiontop_expiry_lateness_seconds_bucket{le=\"0.002\"} 0",
@@ -523,6 +530,12 @@ mod tests {
                 "{line:?} missing from:\n{text}"
             );
         }
+        // A store that did not answer: said so, and its figures left out
+        // rather than shown as zeros.
+        let text = metrics.render(None);
+        assert!(text.lines().any(|l| l == "sessiontop_store_up 0"), "{text}");
+        assert!(!text.contains("sessiontop_active_sessions"), "{text}");
+        assert!(text.contains("sessiontop_http_requests_total"), "{text}");
         engine.shutdown();
     }
 }
