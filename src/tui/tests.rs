@@ -1296,7 +1296,7 @@ fn long_countdowns_are_shown_whole_and_the_origin_gives_way() {
     for (width, height) in [(160, 45), (120, 40), (100, 30), (80, 24)] {
         let mut app = fixture::app_with(vec![late_session()], width, height);
         let text = screen(&mut app);
-        assert!(text.contains(" 24:00:00 "), "{width}x{height}:\n{text}");
+        assert!(text.contains(" 1d 00:00 "), "{width}x{height}:\n{text}");
         assert!(
             text.contains(" 11:26:11 close "),
             "{width}x{height}:\n{text}"

@@ -95,7 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let header = Row::new(columns.iter().map(|(column, _)| {
         let mut text = column.title().to_owned();
         if *column == sort {
-            text.push_str(if reverse { " ↓" } else { " ↑" });
+            text.push(if reverse { '↓' } else { '↑' });
             Cell::from(text).style(theme.style(Role::Key))
         } else {
             Cell::from(text).style(theme.style(Role::Muted))
@@ -276,8 +276,8 @@ const MIN_USER: u16 = 9;
 /// another time), so the flexible origin shrinks first; narrow terminals
 /// then drop the origin, the handle, the start time and last seen. The
 /// spare width goes to the origin, or once it is dropped to the user, so it
-/// never sits unused after the last column. The column sorted by has room
-/// for its title's arrow.
+/// never sits unused after the last column. Every column but the flexible
+/// one has room for its title's arrow, so choosing another sort moves none.
 pub fn columns(
     width: u16,
     gauge: usize,
@@ -286,7 +286,7 @@ pub fn columns(
 ) -> Vec<(SortColumn, Constraint)> {
     let width_of = |column: SortColumn| -> u16 {
         let arrow = if column == sort {
-            columns_of(column.title()) + 2
+            columns_of(column.title()) + 1
         } else {
             0
         };
@@ -296,7 +296,8 @@ pub fn columns(
             // The least worth showing: an ip address and a little more.
             SortColumn::Origin => 12,
             SortColumn::Started => 8,
-            SortColumn::LastSeen => 9,
+            // With room for its title's arrow, so sorting by it moves no column.
+            SortColumn::LastSeen => 10,
             // The gauge, a space and "h:mm:ss" at least, so the column keeps
             // its width while most countdowns tick down.
             SortColumn::Idle => gauge as u16 + 1 + widest.idle.max(7),
@@ -535,8 +536,19 @@ mod tests {
                     }
                     // The sorted column's title and arrow fit whole.
                     if let Some(shown) = cell(sort) {
-                        assert!(shown >= columns_of(sort.title()) + 2, "{at}");
+                        assert!(shown > columns_of(sort.title()), "{at}");
                     }
+                    // And choosing it moved no column.
+                    let other = if sort == SortColumn::State {
+                        SortColumn::Idle
+                    } else {
+                        SortColumn::State
+                    };
+                    let unsorted: Vec<Constraint> = super::columns(width, gauge, widest, other)
+                        .iter()
+                        .map(|(_, w)| *w)
+                        .collect();
+                    assert_eq!(cells, super::cells(inner, &unsorted), "{at}");
                 }
             }
         }
