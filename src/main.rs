@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use sessiontop::cli::{Cli, Command};
 use sessiontop::config::Environment;
+use sessiontop::tui::text::printable;
 
+/// Everything printed goes through `printable`: an error may quote what a
+/// server answered or a file held, which must not drive the terminal.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Environment::from_process();
@@ -15,12 +18,12 @@ fn main() -> ExitCode {
         Ok(config) => {
             // Before the dashboard takes the terminal; also in scrollback after it.
             for warning in &config.warnings {
-                eprintln!("sessiontop: warning: {warning}");
+                eprintln!("sessiontop: warning: {}", printable(warning));
             }
             config
         }
         Err(e) => {
-            eprintln!("sessiontop: {e}");
+            eprintln!("sessiontop: {}", printable(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -30,11 +33,12 @@ fn main() -> ExitCode {
     for (section, refused) in sessiontop::tui::check_settings(&config) {
         match (&cli.command, section) {
             (None, _) | (Some(Command::Lesson { .. }), "keys") => {
-                eprintln!("sessiontop: {refused}");
+                eprintln!("sessiontop: {}", printable(&refused.to_string()));
                 return ExitCode::from(2);
             }
             (Some(Command::Serve(_)), _) => eprintln!(
-                "sessiontop: warning: {refused}; serve does not use [{section}] and goes on without it"
+                "sessiontop: warning: {}; serve does not use [{section}] and goes on without it",
+                printable(&refused.to_string())
             ),
             _ => {}
         }
@@ -50,7 +54,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sessiontop: {e:#}");
+            eprintln!("sessiontop: {}", printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

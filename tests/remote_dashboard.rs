@@ -254,4 +254,57 @@ fn a_wrong_token_or_an_unreachable_server_is_a_clear_error_at_start() {
     let text = failure(&dir, &server.url(), &app_token);
     assert!(text.contains("403"), "{text}");
     assert!(!text.contains(APP_TOKEN));
+
+    // A file that is not one token is said to be the problem, not the
+    // server, and what it holds is not shown.
+    let two = dir.write("two", &format!("{ADMIN_TOKEN}\nsecond-line-0123456789\n"));
+    let text = failure(&dir, &server.url(), &two);
+    assert!(
+        text.contains("does not hold one token") && text.contains("two"),
+        "{text}"
+    );
+    assert!(!text.contains("cannot reach"), "{text}");
+    assert!(!text.contains("second-line"), "{text}");
+}
+
+/// A server that answers every request with `response`, as written.
+fn canned_server(response: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_servers_error_text_cannot_drive_the_terminal() {
+    let dir = TempDir::new("remote-escapes");
+    let body = r#"{"error":"invalid","message":"bad \u001b[2J\u001b]0;PWNED\u0007 x"}"#;
+    let response: &'static str = format!(
+        "HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .leak();
+    let url = canned_server(response);
+    let token = dir.write("token", &format!("{ADMIN_TOKEN}\n"));
+    let text = failure(&dir, &url, &token);
+    assert!(
+        text.contains("bad \\u{1b}[2J\\u{1b}]0;PWNED\\u{7} x"),
+        "{text}"
+    );
+    assert!(!text.contains("\u{1b}]0;PWNED"), "{text:?}");
 }

@@ -39,6 +39,21 @@ pub fn untrusted(text: &str, max: usize) -> String {
     out
 }
 
+/// `text` for a line on standard error: escaped as `untrusted` does but
+/// uncut, keeping its line breaks and tabs. An error may quote what a
+/// server answered, a file held or a flag said.
+pub fn printable(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(|piece| untrusted(piece, piece.len().saturating_mul(10)))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `text` escaped as `untrusted` does, and cut to its last `max` columns
 /// with "…" in front: for what is being typed, whose end is what matters.
 pub fn untrusted_end(text: &str, max: usize) -> String {
@@ -323,6 +338,16 @@ mod tests {
         );
         assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
         assert_eq!(wrap("", 5), [""]);
+    }
+
+    #[test]
+    fn printable_text_keeps_its_lines_and_escapes_the_rest() {
+        assert_eq!(
+            printable("bad \u{1b}[2J\u{1b}]0;TITLE\u{7} x\nline two\tend \u{202e}"),
+            "bad \\u{1b}[2J\\u{1b}]0;TITLE\\u{7} x\nline two\tend \\u{202e}"
+        );
+        let long = "é".repeat(5_000);
+        assert_eq!(printable(&long), long, "never cut");
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Http {
         };
         let fresh = text.trim();
         let mut token = self.token.lock().unwrap_or_else(PoisonError::into_inner);
-        if fresh.is_empty() || fresh == token.as_str() {
+        if fresh.is_empty() || fresh == token.as_str() || super::checked_token(fresh, "").is_err() {
             return false;
         }
         *token = fresh.to_owned();

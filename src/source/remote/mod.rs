@@ -83,24 +83,39 @@ impl Remote {
         env: Option<&secrecy::SecretString>,
     ) -> Result<String, SourceError> {
         if let Some(file) = file {
-            return std::fs::read_to_string(file)
-                .map(|t| t.trim().to_owned())
-                .map_err(|e| {
-                    SourceError::Connection(format!(
-                        "cannot read the token file {}: {e}",
-                        file.display()
-                    ))
-                });
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                SourceError::Connection(format!(
+                    "cannot read the token file {}: {e}",
+                    file.display()
+                ))
+            })?;
+            return checked_token(text.trim(), &format!("the token file {}", file.display()));
         }
         use secrecy::ExposeSecret;
-        env.map(|t| t.expose_secret().trim().to_owned())
+        let token = env
+            .map(|t| t.expose_secret().trim().to_owned())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 SourceError::Connection(
                     "no admin token: pass --token-file FILE or set SESSIONTOP_TOKEN".into(),
                 )
-            })
+            })?;
+        checked_token(&token, "SESSIONTOP_TOKEN")
     }
+}
+
+/// `token` if it can be a server's token: one word of printable ASCII, as
+/// `serve` requires of its own. Anything else (two lines, a control
+/// character) could not be sent as a header, and is not quoted: it may
+/// hold the token.
+pub(crate) fn checked_token(token: &str, from: &str) -> Result<String, SourceError> {
+    if token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(token.to_owned());
+    }
+    Err(SourceError::Connection(format!(
+        "{from} does not hold one token: a server's admin token is a single line of printable \
+         characters without spaces"
+    )))
 }
 
 /// A server URL as it may be shown (on screen, in an error): a path segment
