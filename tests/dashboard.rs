@@ -208,8 +208,60 @@ fn a_bundled_scenario_shows_each_way_a_session_ends() {
 }
 
 #[test]
-fn sigterm_and_sighup_restore_the_terminal_too() {
-    for (name, signal) in [("sigterm", libc::SIGTERM), ("sighup", libc::SIGHUP)] {
+fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
+    let mut d = start("suspend", &["--no-sim"]);
+    d.wait_text("No live sessions");
+    for stop in ["ctrl-z", "sigtstp"] {
+        let before = d.output.lock().unwrap().0.len();
+        if stop == "ctrl-z" {
+            d.press("\x1a");
+        } else {
+            d.signal(libc::SIGTSTP);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while d.state() != 'T' {
+            assert!(
+                Instant::now() < deadline,
+                "{stop}: the dashboard did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // What it wrote before stopping may still be on its way through the pty.
+        loop {
+            let written = d.output.lock().unwrap().0[before..].to_vec();
+            let text = String::from_utf8_lossy(&written);
+            if text.contains("\x1b[?1049l") && text.contains("\x1b[?25h") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{stop}: the alternate screen was not left, or the cursor not shown: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d.wait_for("the normal screen", |s| !s.contains("No live sessions"));
+        d.signal(libc::SIGCONT);
+        d.wait_text("No live sessions");
+        assert_ne!(d.state(), 'T');
+    }
+    // Keys are read as before: no line buffering after the stop.
+    d.press("?");
+    d.wait_text("Esc to close");
+    d.press("\x1b");
+    d.wait_for("help to close", |s| !s.contains("Esc to close"));
+    d.press("q");
+    let (ok, _) = d.wait_exit();
+    assert!(ok);
+}
+
+#[test]
+fn sigterm_sighup_sigint_and_sigquit_restore_the_terminal_too() {
+    for (name, signal) in [
+        ("sigterm", libc::SIGTERM),
+        ("sighup", libc::SIGHUP),
+        ("sigint", libc::SIGINT),
+        ("sigquit", libc::SIGQUIT),
+    ] {
         let d = start(name, &["--no-sim"]);
         d.wait_text("No live sessions");
         d.signal(signal);

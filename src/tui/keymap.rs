@@ -209,6 +209,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec(Action::Quit, "quit", &["q", "Ctrl-c"], "quit", Some("quit")),
 ];
 
+/// Ctrl-Z, which suspends the dashboard as it does any terminal program;
+/// no action can have it.
+pub fn is_suspend(key: &KeyEvent) -> bool {
+    KeySpec {
+        code: KeyCode::Char('z'),
+        ctrl: true,
+    }
+    .matches(key)
+}
+
 /// A key as config.toml spells it: "r", "Delete", "Ctrl-c", "Space", "PageDown".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeySpec {
@@ -235,10 +245,10 @@ pub enum KeyMapError {
         key: String,
         other: String,
     },
-    /// A key the dashboard keeps for itself: Esc closes what is open, and
-    /// Ctrl-C always quits.
+    /// A key the dashboard keeps for itself: Esc closes what is open,
+    /// Ctrl-C always quits and Ctrl-Z suspends.
     #[error(
-        "keys.{action} = {key:?} is kept: Esc closes help, details and the filter, and Ctrl-C always quits; give {action} another key"
+        "keys.{action} = {key:?} is kept: Esc closes help, details and the filter, Ctrl-C always quits and Ctrl-Z suspends; give {action} another key"
     )]
     Reserved { action: String, key: String },
     /// A key given in config that another action has by default.
@@ -411,7 +421,8 @@ impl KeyMap {
                     key: text.to_owned(),
                 })?;
                 let reserved = (key.code == KeyCode::Esc && !key.ctrl)
-                    || (key.ctrl && key.code == KeyCode::Char('c') && spec.action != Action::Quit);
+                    || (key.ctrl && key.code == KeyCode::Char('c') && spec.action != Action::Quit)
+                    || (key.ctrl && key.code == KeyCode::Char('z'));
                 if reserved {
                     return Err(KeyMapError::Reserved {
                         action: spec.name.to_owned(),
@@ -571,14 +582,14 @@ mod tests {
     }
 
     #[test]
-    fn esc_and_ctrl_c_are_kept() {
-        for key in ["Esc", "Ctrl-c"] {
+    fn esc_ctrl_c_and_ctrl_z_are_kept() {
+        for key in ["Esc", "Ctrl-c", "Ctrl-z"] {
             let keys = BTreeMap::from([("help".to_owned(), vec![key.to_owned()])]);
             let err = KeyMap::from_config(&keys).unwrap_err().to_string();
             assert_eq!(
                 err,
                 format!(
-                    "keys.help = {key:?} is kept: Esc closes help, details and the filter, and Ctrl-C always quits; give help another key"
+                    "keys.help = {key:?} is kept: Esc closes help, details and the filter, Ctrl-C always quits and Ctrl-Z suspends; give help another key"
                 )
             );
         }

@@ -258,6 +258,32 @@ pub(crate) fn restore_terminal() {
     ratatui::restore();
 }
 
+/// Ctrl-Z: gives the terminal back as found and stops the process, as a
+/// shell's job control expects; on `fg` takes the terminal again and
+/// redraws it whole. Returns the terminal's size, which may have changed.
+fn suspend(terminal: &mut Term) -> color_eyre::Result<Msg> {
+    restore_terminal();
+    // SAFETY: raise(3) with a signal number; SIGSTOP cannot be caught, so
+    // no handler of ours runs. The process goes on here when continued.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    crossterm::terminal::enable_raw_mode().wrap_err("cannot set up the terminal again")?;
+    crossterm::execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        crossterm::cursor::Hide
+    )
+    .wrap_err("cannot set up the terminal again")?;
+    // Clears the screen and forgets what was drawn, so the next frame is
+    // drawn whole (`clear` would ask the terminal where its cursor is,
+    // an answer the input reader may take first).
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
+    Ok(Msg::Resize(size.width, size.height))
+}
+
 async fn run_with(
     source: Arc<dyn SessionSource>,
     mut app: App,
@@ -309,9 +335,14 @@ pub(crate) async fn event_loop(
     let (outcome_tx, mut outcomes) =
         mpsc::unbounded_channel::<Result<CommandOutcome, SourceError>>();
     let mut source_open = true;
-    // kill, timeout, tmux and systemd end a program with these: leave the terminal as found.
+    // kill, timeout, tmux, scripts and systemd end a program with these
+    // (Ctrl-C and Ctrl-\ come as keys in raw mode): leave the terminal as found.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    // A stop from outside (kill -TSTP) is taken as Ctrl-Z is.
+    let mut stop = signal(SignalKind::from_raw(libc::SIGTSTP))?;
     loop {
         if app.needs_redraw() {
             app.prepare_frame();
@@ -322,7 +353,13 @@ pub(crate) async fn event_loop(
         tokio::select! {
             _ = terminate.recv() => return Ok(Exit::Quit),
             _ = hangup.recv() => return Ok(Exit::Quit),
+            _ = interrupt.recv() => return Ok(Exit::Quit),
+            _ = quit.recv() => return Ok(Exit::Quit),
+            _ = stop.recv() => msgs.push(suspend(terminal)?),
             input = input.next() => match input {
+                Some(Ok(TermEvent::Key(key))) if keymap::is_suspend(&key) => {
+                    msgs.push(suspend(terminal)?);
+                }
                 Some(Ok(TermEvent::Key(key))) => msgs.push(Msg::Key(key)),
                 Some(Ok(TermEvent::Mouse(mouse))) => msgs.push(Msg::Mouse(mouse)),
                 Some(Ok(TermEvent::Resize(w, h))) => msgs.push(Msg::Resize(w, h)),

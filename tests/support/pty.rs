@@ -43,7 +43,7 @@ pub struct Dashboard {
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
     /// Every byte the dashboard wrote, and the screen they draw.
-    output: Arc<Mutex<(Vec<u8>, vt100::Parser)>>,
+    pub output: Arc<Mutex<(Vec<u8>, vt100::Parser)>>,
     dir: Option<TempDir>,
 }
 
@@ -171,6 +171,16 @@ impl Dashboard {
         let pid = self.child.process_id().expect("the dashboard runs") as i32;
         // SAFETY: kill(2) with a pid of our own child and a plain signal number.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// The process's state letter in /proc (Linux): `T` when stopped.
+    pub fn state(&self) -> char {
+        let pid = self.child.process_id().expect("the dashboard runs");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command's name, which is in parentheses.
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .unwrap_or('?')
     }
 
     /// Simulates a login of `user` with `n`, replacing the suggested name.
