@@ -64,9 +64,23 @@ pub enum Mode {
     Help,
     /// Typing a filter; it applies as you type.
     Filter,
-    /// Typing the user name for a simulated login.
-    Prompt(String),
+    /// Typing the user name for a simulated login. A `suggested` name is
+    /// replaced by the first key typed, as a selected text would be.
+    Prompt {
+        text: String,
+        suggested: bool,
+    },
     Confirm(Confirm),
+}
+
+impl Mode {
+    /// A login prompt holding what the user typed.
+    pub fn prompt(text: String) -> Mode {
+        Mode::Prompt {
+            text,
+            suggested: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -43,7 +43,14 @@ impl App {
                 }
                 Vec::new()
             }
-            Mode::Prompt(mut input) => {
+            Mode::Prompt {
+                text: mut input,
+                suggested,
+            } => {
+                // What was offered goes once the user types or deletes.
+                if suggested && key.code != KeyCode::Enter && key.code != KeyCode::Esc {
+                    input.clear();
+                }
                 match key.code {
                     KeyCode::Esc => self.mode = Mode::Normal,
                     KeyCode::Enter => {
@@ -60,15 +67,16 @@ impl App {
                     }
                     KeyCode::Backspace => {
                         input.pop();
-                        self.mode = Mode::Prompt(input);
+                        self.mode = Mode::prompt(input);
                     }
                     KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                        self.mode = Mode::Prompt(String::new());
+                        self.mode = Mode::prompt(String::new());
                     }
                     KeyCode::Char(c) if typed(&key) && input.chars().count() < MAX_PROMPT => {
                         input.push(c);
-                        self.mode = Mode::Prompt(input);
+                        self.mode = Mode::prompt(input);
                     }
+                    // A key that types nothing leaves the prompt (and an offer) as it was.
                     _ => {}
                 }
                 Vec::new()
@@ -158,7 +166,12 @@ impl App {
         match action {
             Action::Quit => return vec![Command::Quit],
             Action::Help => self.mode = Mode::Help,
-            Action::Login => self.mode = Mode::Prompt(sim::random_user(&mut self.rng)),
+            Action::Login => {
+                self.mode = Mode::Prompt {
+                    text: sim::random_user(&mut self.rng),
+                    suggested: true,
+                }
+            }
             // On a server these are real sessions: ask first.
             Action::Burst if self.info.remote => {
                 self.mode = Mode::Confirm(Confirm::Burst { count: BURST })

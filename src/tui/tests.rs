@@ -162,7 +162,7 @@ fn too_small_terminal_asks_to_be_enlarged() {
 fn a_terminal_too_small_takes_only_the_quit_key() {
     let mut app = app();
     char_key(&mut app, 'n');
-    assert!(matches!(app.mode, Mode::Prompt(_)));
+    assert!(matches!(app.mode, Mode::Prompt { .. }));
     let before = app.mode.clone();
     app.update(Msg::Resize(60, 20));
     for c in ['x', 'y', ' '] {
@@ -343,12 +343,15 @@ fn question_mark_opens_help_and_esc_closes_it() {
 fn n_offers_a_random_user_and_logs_in_the_typed_name() {
     let mut app = app();
     char_key(&mut app, 'n');
-    let Mode::Prompt(suggested) = app.mode.clone() else {
-        panic!("no prompt")
+    let Mode::Prompt {
+        text: offered,
+        suggested: true,
+    } = app.mode.clone()
+    else {
+        panic!("no offer: {:?}", app.mode)
     };
-    assert!(crate::sim::user_names().contains(&suggested.as_str()));
-    let ctrl_u = KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL);
-    app.update(Msg::Key(ctrl_u));
+    assert!(crate::sim::user_names().contains(&offered.as_str()));
+    // Typing replaces the offer, as it would a selected text.
     for c in "mallory".chars() {
         char_key(&mut app, c);
     }
@@ -360,6 +363,27 @@ fn n_offers_a_random_user_and_logs_in_the_typed_name() {
     assert_eq!(user, "mallor");
     assert_eq!(attributes["ip"], "127.0.0.1");
     assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn the_offered_name_is_logged_in_with_enter_and_cleared_by_backspace() {
+    let mut app = app();
+    char_key(&mut app, 'n');
+    let Mode::Prompt { text: offered, .. } = app.mode.clone() else {
+        panic!("no prompt")
+    };
+    // A key that types nothing keeps the offer.
+    key(&mut app, KeyCode::Left);
+    let commands = key(&mut app, KeyCode::Enter);
+    let [Command::Source(SourceCommand::Login { user, .. })] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(user, &offered);
+
+    char_key(&mut app, 'n');
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.mode, Mode::prompt(String::new()));
+    assert!(screen(&mut app).contains("Ctrl-U clear"));
 }
 
 #[test]
@@ -1437,7 +1461,7 @@ fn control_and_alt_keys_type_nothing_in_the_login_prompt() {
     )));
     char_key(&mut app, 'Y');
     assert!(
-        matches!(&app.mode, Mode::Prompt(text) if text == "xY"),
+        matches!(&app.mode, Mode::Prompt { text, .. } if text == "xY"),
         "{:?}",
         app.mode
     );
@@ -1457,7 +1481,9 @@ fn the_login_prompt_says_when_a_name_is_as_long_as_it_may_be() {
     assert!(!screen(&mut app).contains("characters at most"));
     char_key(&mut app, 'a');
     char_key(&mut app, 'b');
-    assert!(matches!(&app.mode, Mode::Prompt(text) if text.len() == 64 && !text.contains('b')));
+    assert!(
+        matches!(&app.mode, Mode::Prompt { text, .. } if text.len() == 64 && !text.contains('b'))
+    );
     assert!(screen(&mut app).contains("64 characters at most · Enter log in"));
 }
 

@@ -187,7 +187,8 @@ impl Dashboard {
     pub fn login(&mut self, user: &str) {
         self.press("n");
         self.wait_text("Simulate a login");
-        self.press(&format!("\x15{user}\r"));
+        // Typing replaces the offered name.
+        self.press(&format!("{user}\r"));
         self.wait_text(user);
         self.wait_for("the prompt to close", |s| !s.contains("Simulate a login"));
     }

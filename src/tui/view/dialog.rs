@@ -2,6 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
@@ -25,7 +26,9 @@ fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>
     );
 }
 
-pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
+/// The login prompt; an offered name is shown selected (reversed), as
+/// it goes when the user types.
+pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str, suggested: bool) {
     let theme = &app.theme;
     let (title, question) = if app.info.remote {
         (
@@ -42,7 +45,14 @@ pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
         Line::from(question),
         Line::from(vec![
             Span::raw(" > "),
-            Span::styled(untrusted_end(input, 56), theme.style(Role::Title)),
+            Span::styled(
+                untrusted_end(input, 56),
+                if suggested {
+                    theme.style(Role::Title).add_modifier(Modifier::REVERSED)
+                } else {
+                    theme.style(Role::Title)
+                },
+            ),
             Span::styled("▏", theme.style(Role::Key)),
         ]),
         // A key past the limit does nothing: say why.
@@ -50,7 +60,11 @@ pub fn prompt(frame: &mut Frame, area: Rect, app: &App, input: &str) {
             if input.chars().count() >= MAX_PROMPT {
                 format!(" {MAX_PROMPT} characters at most · Enter log in · Esc cancel")
             } else {
-                " Enter log in · Esc cancel · Ctrl-U clear".to_owned()
+                if suggested {
+                    " Enter log in · type to replace · Esc cancel".to_owned()
+                } else {
+                    " Enter log in · Esc cancel · Ctrl-U clear".to_owned()
+                }
             },
             theme.style(Role::Muted),
         ),

@@ -146,7 +146,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     match &app.mode {
         Mode::Help => help::draw(frame, area, app),
-        Mode::Prompt(input) => dialog::prompt(frame, area, app, input),
+        Mode::Prompt { text, suggested } => dialog::prompt(frame, area, app, text, *suggested),
         Mode::Confirm(confirm) => dialog::confirm(frame, area, app, confirm),
         Mode::Normal | Mode::Filter => {}
     }
