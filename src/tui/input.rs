@@ -146,11 +146,17 @@ impl App {
         }
     }
 
+    /// Filters the table; the selection stays on its session while the
+    /// filter shows it, as htop's and k9s's do.
     fn set_filter(&mut self, filter: &str) {
         if filter != self.mirror.filter() {
             self.mirror.set_filter(filter);
             self.top = None;
-            self.selected = self.mirror.first().cloned();
+            let kept = self
+                .selected
+                .as_ref()
+                .and_then(|(_, handle)| self.mirror.position(*handle));
+            self.selected = kept.or_else(|| self.mirror.first().cloned());
         }
     }
 

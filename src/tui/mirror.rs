@@ -130,8 +130,10 @@ pub struct Mirror {
     order: BTreeSet<Position>,
     sort: SortColumn,
     reverse: bool,
-    /// Lower-case filter text; empty shows everything.
+    /// The filter as typed; empty shows everything.
     filter: String,
+    /// What rows are matched with: the filter, trimmed and lower-case.
+    needle: String,
     /// Ended sessions to drop, soonest first, by the clock time they leave.
     leaving: BinaryHeap<Reverse<(Millis, u64)>>,
     ended: usize,
@@ -145,6 +147,7 @@ impl Mirror {
             sort,
             reverse: false,
             filter: String::new(),
+            needle: String::new(),
             leaving: BinaryHeap::new(),
             ended: 0,
         }
@@ -197,6 +200,12 @@ impl Mirror {
             SortColumn::Origin => SortKey::Text(s.attribute("ip").unwrap_or("").into()),
             SortColumn::Started => SortKey::Number(s.created_at),
             SortColumn::LastSeen => SortKey::Number(s.last_seen_at),
+            // An ended row's countdowns show "—": it goes by when it ended,
+            // so ended rows stay together before every live deadline (and
+            // one that just expired keeps its place at the top).
+            SortColumn::Idle | SortColumn::Absolute if row.ended.is_some() => {
+                SortKey::Number(row.ended.map_or(0, |(_, at)| at))
+            }
             SortColumn::Idle => SortKey::Number(s.idle_expires_at),
             SortColumn::Absolute => SortKey::Number(s.absolute_expires_at),
             SortColumn::State => SortKey::Number(match row.ended {
@@ -213,15 +222,19 @@ impl Mirror {
         self.passes(row).then(|| (self.key(row), handle))
     }
 
+    /// Whether a row's user, handle or origin (ip or user agent, as the
+    /// ORIGIN column shows them) holds the filter, in any case.
     fn passes(&self, row: &Row) -> bool {
-        if self.filter.is_empty() {
+        let needle = &self.needle;
+        if needle.is_empty() {
             return true;
         }
         let s = &row.session;
-        contains_lower(&s.user, &self.filter)
-            || s.handle.to_string().contains(&self.filter)
-            || s.attribute("ip")
-                .is_some_and(|ip| contains_lower(ip, &self.filter))
+        contains_lower(&s.user, needle)
+            || s.handle.to_string().contains(needle.as_str())
+            || ["ip", "user_agent"]
+                .iter()
+                .any(|key| s.attribute(key).is_some_and(|v| contains_lower(v, needle)))
     }
 
     /// Re-sorts from scratch: only when the sort or the filter changes.
@@ -246,9 +259,13 @@ impl Mirror {
     }
 
     pub fn set_filter(&mut self, filter: &str) {
-        let filter = filter.to_lowercase();
-        if filter != self.filter {
-            self.filter = filter;
+        if filter == self.filter {
+            return;
+        }
+        self.filter = filter.to_owned();
+        let needle = filter.trim().to_lowercase();
+        if needle != self.needle {
+            self.needle = needle;
             self.rebuild();
         }
     }

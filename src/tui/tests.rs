@@ -513,6 +513,52 @@ fn slash_filters_by_user_handle_or_ip_and_esc_clears() {
 }
 
 #[test]
+fn the_filter_shows_as_typed_matches_trimmed_and_reads_the_user_agent_too() {
+    let mut app = app();
+    char_key(&mut app, '/');
+    for c in "  ALI ".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.mirror.shown(), 2, "spaces around it do not count");
+    assert!(screen(&mut app).contains("filter \"  ALI \""));
+    key(&mut app, KeyCode::Esc);
+    char_key(&mut app, '/');
+    for c in "firefox/1".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.mirror.shown(), 8, "the ORIGIN column's user agent");
+}
+
+#[test]
+fn the_selection_stays_on_its_session_through_a_filter() {
+    let selected_user = |app: &App| {
+        let (_, handle) = app.selected.clone().unwrap();
+        app.mirror.get(handle).unwrap().session.user.to_string()
+    };
+    let mut app = app();
+    for _ in 0..4 {
+        char_key(&mut app, 'j');
+    }
+    let chosen = selected_user(&app);
+    assert_ne!(chosen, order(&app)[0]);
+    // A filter that keeps it showing keeps it selected, and so does clearing it.
+    char_key(&mut app, '/');
+    char_key(&mut app, chosen.chars().next().unwrap());
+    assert_eq!(selected_user(&app), chosen);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.mirror.shown(), 8);
+    assert_eq!(selected_user(&app), chosen);
+    // One that hides it moves to the first row that shows.
+    char_key(&mut app, '/');
+    for c in "zzz".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.selected, None);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(selected_user(&app), order(&app)[0]);
+}
+
+#[test]
 fn angle_brackets_pick_the_sort_column_and_i_reverses() {
     let mut app = app();
     assert_eq!(app.mirror.sort(), (SortColumn::Idle, false));
