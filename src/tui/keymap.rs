@@ -122,7 +122,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         Action::Filter,
         "filter",
         &["/"],
-        "filter by user, handle or ip",
+        "filter by user, handle or origin",
         Some("filter"),
     ),
     spec(
