@@ -122,7 +122,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         Action::Filter,
         "filter",
         &["/"],
-        "filter by user, handle or origin",
+        "filter: user, handle, origin",
         Some("filter"),
     ),
     spec(
