@@ -177,6 +177,9 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
         return None;
     }
     let mut chunk = Vec::with_capacity(1024);
+    if !feed.written().await {
+        return None;
+    }
     feed.write_queued(&mut chunk);
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
@@ -197,12 +200,30 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
             };
             feed.take(delivery).await;
         }
+        if !feed.written().await {
+            return None;
+        }
         feed.write_queued(&mut chunk);
     }
     Some((Ok(Bytes::from(chunk)), feed))
 }
 
 impl Feed {
+    /// Waits until the store holds every event queued (a file store sends
+    /// none before its writer committed it: after a crash, no id a client
+    /// saw is given to another event). False on shutdown.
+    async fn written(&self) -> bool {
+        if !self.queued.iter().any(|o| matches!(o, Outgoing::Event(_))) {
+            return true;
+        }
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|&stop| stop) => false,
+            () = self.state.store.written(self.last_queued) => true,
+        }
+    }
+
     /// Queues what the subscription delivered. A client that fell behind its
     /// live feed catches up from the store's history (the engine's ring, or a
     /// durable store's file) and gets `resync` only when that no longer holds

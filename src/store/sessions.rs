@@ -193,6 +193,17 @@ impl Sessions {
         }
     }
 
+    /// Waits until the event `seq` is as durable as the store's changes
+    /// (a file store's writer has committed it); at once for the others.
+    pub async fn written(&self, seq: u64) {
+        if let Backend::Local {
+            file: Some(file), ..
+        } = &self.backend
+        {
+            file.written(seq).await;
+        }
+    }
+
     /// Runs `change` on the local engine: refused while the file cannot be
     /// written (before the engine changes anything, so a 503 means nothing
     /// was changed), answered once the change is as durable as promised. A

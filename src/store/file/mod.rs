@@ -83,6 +83,8 @@ struct Shared {
     submitted: AtomicU64,
     /// Batches the writer has committed so far.
     committed: watch::Sender<u64>,
+    /// The newest event seq committed to the file.
+    written: watch::Sender<u64>,
     /// Why the store refuses changes, while it does: a commit failed, or
     /// the writer could not keep its reserve.
     failure: Mutex<Option<String>>,
@@ -92,7 +94,6 @@ struct Shared {
 
 pub struct FileStore {
     path: PathBuf,
-    fsync: Fsync,
     shared: Arc<Shared>,
     queue: Mutex<Option<mpsc::Sender<Vec<Change>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -132,6 +133,7 @@ impl FileStore {
         let shared = Arc::new(Shared {
             submitted: AtomicU64::new(0),
             committed: watch::Sender::new(0),
+            written: watch::Sender::new(restored.last_seq),
             failure: Mutex::new(None),
             gave_up: std::sync::atomic::AtomicBool::new(false),
         });
@@ -146,7 +148,6 @@ impl FileStore {
             })?;
         let store = Arc::new(FileStore {
             path,
-            fsync: options.fsync,
             shared,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
@@ -174,17 +175,16 @@ impl FileStore {
         }
     }
 
-    /// With `fsync = "always"`, waits until every change made so far is on
-    /// disk; otherwise returns at once. Called after the engine made a
+    /// Waits until every change made so far is committed: written to the
+    /// file, so a crash of this process loses none of them, and with
+    /// `fsync = "always"` synced, so a crash of the machine does not either.
+    /// Called after the engine made a
     /// change, so it does not fail while the disk does: a 503 now would say
     /// nothing was changed, and the change is made and held by the writer,
     /// which commits it into its reserve when the disk fills, or else once
     /// the disk has room. Only a writer that stopped without writing it
     /// (a server shutting down on a full disk) makes this fail.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        if self.fsync != Fsync::Always {
-            return Ok(());
-        }
         let target = self.shared.submitted.load(Ordering::SeqCst);
         let mut committed = self.shared.committed.subscribe();
         loop {
@@ -200,6 +200,14 @@ impl FileStore {
             // Woken by every commit; the timeout re-checks for a writer that gave up.
             let _ = tokio::time::timeout(Duration::from_millis(250), committed.changed()).await;
         }
+    }
+
+    /// Waits until the event `seq` and those before it are committed: the
+    /// event stream sends none before, so no id a client has seen can be
+    /// given again to another event after a crash.
+    pub async fn written(&self, seq: u64) {
+        let mut written = self.shared.written.subscribe();
+        let _ = written.wait_for(|&newest| newest >= seq).await;
     }
 
     /// Waits until every change made so far is committed (whatever the fsync

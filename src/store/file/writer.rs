@@ -280,6 +280,7 @@ impl Writer {
     /// store takes changes again if the reserve is still held.
     fn recovered(&mut self) {
         self.shared.committed.send_replace(self.committed);
+        self.shared.written.send_replace(self.last_seq);
         if self.reserve_held {
             self.writable_again();
         }
