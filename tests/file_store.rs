@@ -308,6 +308,81 @@ async fn a_file_that_is_not_a_store_is_refused_with_a_sentence() {
     );
 }
 
+#[tokio::test]
+async fn an_empty_file_is_refused_not_taken_for_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("sessions.db");
+    std::fs::write(&empty, "").unwrap();
+    let message = open_error(&empty).await;
+    assert!(
+        message.contains("is not a sessiontop store (it is empty: 0 bytes, perhaps truncated)"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "left as it was"
+    );
+}
+
+#[tokio::test]
+async fn another_programs_database_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&other).unwrap();
+    let message = open_error(&other).await;
+    assert!(message.contains("another program"), "{message}");
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        before,
+        "not even its journal mode changed"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_meta_table_is_said_to_be_damage_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let clock = Arc::new(VirtualClock::paused_at(T0));
+    let (sessions, _) = open_at(&path, &clock, 16).await.unwrap();
+    sessions.login(Login::user("ann")).await.unwrap();
+    sessions.shutdown();
+    drop(sessions);
+    let good = std::fs::read(&path).unwrap();
+    for (damage, said) in [
+        (
+            "DELETE FROM meta WHERE key = 'selector_keys'",
+            "its selector keys are missing",
+        ),
+        (
+            "DELETE FROM meta WHERE key = 'instance'",
+            "its instance id is missing",
+        ),
+        (
+            "UPDATE meta SET value = x'0102' WHERE key = 'last_seq'",
+            "its last_seq is not a number",
+        ),
+        (
+            "DELETE FROM meta WHERE key = 'last_seq'",
+            "its last_seq is behind its events",
+        ),
+    ] {
+        std::fs::write(&path, &good).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(damage).unwrap();
+        drop(conn);
+        let message = open_error(&path).await;
+        assert!(
+            message.contains("is damaged") && message.contains(said),
+            "{damage}: {message}"
+        );
+    }
+}
+
 /// The bytes of a closed store: closing folds the WAL into the file.
 fn checkpointed(path: &Path) -> Vec<u8> {
     let mut wal = path.as_os_str().to_owned();

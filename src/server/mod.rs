@@ -337,25 +337,32 @@ async fn bind(listen: &str, tokens_generated: bool) -> Result<TcpListener, Serve
     })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+/// Resolves on SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal `serve`
+/// ran in closed): each stops the server gracefully, writing what it holds.
 async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let on = |kind| async move {
+        match tokio::signal::unix::signal(kind) {
             Ok(mut signal) => {
                 signal.recv().await;
             }
             Err(_) => std::future::pending::<()>().await,
         }
     };
+    #[cfg(unix)]
+    let (terminate, hangup) = (
+        on(tokio::signal::unix::SignalKind::terminate()),
+        on(tokio::signal::unix::SignalKind::hangup()),
+    );
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+    let (terminate, hangup) = (std::future::pending::<()>(), std::future::pending::<()>());
     tokio::select! {
         _ = interrupt => {}
         _ = terminate => {}
+        _ = hangup => {}
     }
 }
 

@@ -59,6 +59,18 @@ pub struct StoreQuery {
     pub cursor: Option<String>,
 }
 
+/// When a file store answers a change made on the local engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    /// A login: answered at once with `fsync = "everysec"` (a crash of the
+    /// process may lose the last moments' logins, whose users log in
+    /// again), once synced with `"always"`.
+    StartsASession,
+    /// A logout, revoke or renew: answered once committed, so no crash of
+    /// the process brings back a token it ended (synced too with `"always"`).
+    EndsAToken,
+}
+
 #[derive(Clone)]
 pub struct Sessions {
     backend: Backend,
@@ -183,12 +195,13 @@ impl Sessions {
         }
     }
 
-    /// Waits until a change just made is as durable as the store promises.
-    async fn durable(&self) -> Result<(), StoreError> {
+    /// Waits until a change just made is as durable as the store promises
+    /// for its kind (`Durable`).
+    async fn durable(&self, kind: Durable) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Local {
                 file: Some(file), ..
-            } => file.durable().await,
+            } if kind == Durable::EndsAToken || file.syncs_every_commit() => file.durable().await,
             _ => Ok(()),
         }
     }
@@ -212,17 +225,21 @@ impl Sessions {
     async fn locally<T>(
         &self,
         engine: &EngineHandle,
+        kind: Durable,
         change: impl FnOnce(&EngineHandle) -> Result<T, crate::engine::EngineError>,
     ) -> Result<T, StoreError> {
         self.writable()?;
         let answer = change(engine)?;
-        self.durable().await?;
+        self.durable(kind).await?;
         Ok(answer)
     }
 
     pub async fn login(&self, login: Login) -> Result<(Token, SessionView), StoreError> {
         match &self.backend {
-            Backend::Local { engine, .. } => self.locally(engine, |e| e.login(login)).await,
+            Backend::Local { engine, .. } => {
+                self.locally(engine, Durable::StartsASession, |e| e.login(login))
+                    .await
+            }
             Backend::Redis { redis, .. } => redis.login(login).await,
         }
     }
@@ -254,14 +271,20 @@ impl Sessions {
 
     pub async fn renew(&self, token: &str) -> Result<(Token, SessionView), StoreError> {
         match &self.backend {
-            Backend::Local { engine, .. } => self.locally(engine, |e| e.renew(token)).await,
+            Backend::Local { engine, .. } => {
+                self.locally(engine, Durable::EndsAToken, |e| e.renew(token))
+                    .await
+            }
             Backend::Redis { redis, .. } => redis.renew(token).await,
         }
     }
 
     pub async fn logout(&self, token: &str) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Local { engine, .. } => self.locally(engine, |e| e.logout(token)).await,
+            Backend::Local { engine, .. } => {
+                self.locally(engine, Durable::EndsAToken, |e| e.logout(token))
+                    .await
+            }
             Backend::Redis { redis, .. } => redis.logout(token).await,
         }
     }
@@ -269,7 +292,8 @@ impl Sessions {
     pub async fn revoke(&self, handle: Handle, actor: &str) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Local { engine, .. } => {
-                self.locally(engine, |e| e.revoke(handle, actor)).await
+                self.locally(engine, Durable::EndsAToken, |e| e.revoke(handle, actor))
+                    .await
             }
             Backend::Redis { redis, .. } => redis.revoke(handle, actor).await,
         }
@@ -278,8 +302,10 @@ impl Sessions {
     pub async fn revoke_user(&self, user: &str, actor: &str) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Local { engine, .. } => {
-                self.locally(engine, |e| Ok(e.revoke_user(user, actor)))
-                    .await
+                self.locally(engine, Durable::EndsAToken, |e| {
+                    Ok(e.revoke_user(user, actor))
+                })
+                .await
             }
             Backend::Redis { redis, .. } => redis.revoke_user(user, actor).await,
         }
@@ -297,7 +323,10 @@ impl Sessions {
     pub async fn revoke_mine(&self, token: &str, handle: Handle) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Local { engine, .. } => {
-                self.locally(engine, |e| e.revoke_mine(token, handle)).await
+                self.locally(engine, Durable::EndsAToken, |e| {
+                    e.revoke_mine(token, handle)
+                })
+                .await
             }
             Backend::Redis { redis, .. } => redis.revoke_mine(token, Some(handle)).await.map(drop),
         }
@@ -306,7 +335,10 @@ impl Sessions {
     /// Ends every other session of the token's user; returns how many.
     pub async fn revoke_others(&self, token: &str) -> Result<usize, StoreError> {
         match &self.backend {
-            Backend::Local { engine, .. } => self.locally(engine, |e| e.revoke_others(token)).await,
+            Backend::Local { engine, .. } => {
+                self.locally(engine, Durable::EndsAToken, |e| e.revoke_others(token))
+                    .await
+            }
             Backend::Redis { redis, .. } => redis.revoke_mine(token, None).await,
         }
     }

@@ -101,9 +101,14 @@ impl Server {
     }
 
     /// Stops the server as systemd does, with SIGTERM, and waits until it has exited.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal` and waits until the server has exited.
+    pub fn stop_with(mut self, signal: i32) -> std::process::ExitStatus {
         // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         self.child.wait().unwrap()
     }
 }

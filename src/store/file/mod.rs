@@ -94,6 +94,7 @@ struct Shared {
 
 pub struct FileStore {
     path: PathBuf,
+    fsync: Fsync,
     shared: Arc<Shared>,
     queue: Mutex<Option<mpsc::Sender<Vec<Change>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -148,6 +149,7 @@ impl FileStore {
             })?;
         let store = Arc::new(FileStore {
             path,
+            fsync: options.fsync,
             shared,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
@@ -173,6 +175,11 @@ impl FileStore {
             Some(reason) => Err(StoreError::Unavailable(reason.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Whether each commit is synced (`fsync = "always"`).
+    pub fn syncs_every_commit(&self) -> bool {
+        self.fsync == Fsync::Always
     }
 
     /// Waits until every change made so far is committed: written to the

@@ -124,6 +124,14 @@ impl Database {
                 .create(dir)
                 .map_err(|e| FileStoreError::from_io(path, e))?;
         }
+        // A file of no bytes is not a store being created but one cut short
+        // (SQLite would take it for a new, empty database).
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(FileStoreError::NotAStore {
+                path: path.to_owned(),
+                detail: "it is empty: 0 bytes, perhaps truncated".into(),
+            });
+        }
         let lock = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -148,16 +156,19 @@ impl Database {
             conn,
             _lock: lock,
         };
+        // Whose database it is comes first: another program's is refused
+        // before anything (its journal mode) is changed in it.
+        db.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| FileStoreError::from_sqlite(path, e))?;
+        db.check_identity()?;
         db.prepare(fsync_always)
-            .map_err(|e| FileStoreError::from_sqlite(path, e))
-            .and_then(|()| db.check_identity())?;
+            .map_err(|e| FileStoreError::from_sqlite(path, e))?;
         Ok(db)
     }
 
     fn prepare(&self, fsync_always: bool) -> rusqlite::Result<()> {
         let conn = &self.conn;
-        // Reading the schema first turns a file that is not SQLite into an error here.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -244,12 +255,32 @@ impl Database {
             })?),
             None => None,
         };
-        let last_seq = self.meta_int("last_seq").map_err(sqlite)?.unwrap_or(0);
-        let generation_floor = self
-            .meta_int("generation_floor")
-            .map_err(sqlite)?
-            .unwrap_or(0);
-        let last_time = self.meta_int("last_time").map_err(sqlite)?.unwrap_or(0);
+        let corrupt = |detail: &str| FileStoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        };
+        // Written together when the store is made: one without the other is damage.
+        match (&instance, &selector_keys) {
+            (Some(_), None) => return Err(corrupt("its selector keys are missing")),
+            (None, Some(_)) => return Err(corrupt("its instance id is missing")),
+            _ => {}
+        }
+        // A figure of the wrong type is damage too, not an SQLite error.
+        let number = |key: &str| {
+            self.meta_int(key)
+                .map_err(|_| corrupt(&format!("its {key} is not a number")))
+        };
+        let newest_event: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        let last_seq = match number("last_seq")? {
+            Some(seq) if seq >= newest_event => seq,
+            _ if newest_event > 0 => return Err(corrupt("its last_seq is behind its events")),
+            _ => 0,
+        };
+        let generation_floor = number("generation_floor")?.unwrap_or(0);
+        let last_time = number("last_time")?.unwrap_or(0);
         let mut statement = self
             .conn
             .prepare(
