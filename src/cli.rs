@@ -39,7 +39,7 @@ pub struct Cli {
 /// Flags every mode accepts.
 #[derive(Debug, Args, Default, Clone)]
 pub struct CommonArgs {
-    /// Config file (default: $SESSIONTOP_CONFIG, then ~/.config/sessiontop/config.toml).
+    /// Config file (default: $SESSIONTOP_CONFIG, then $XDG_CONFIG_HOME/sessiontop/config.toml, ~/.config when unset).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -232,7 +232,7 @@ pub struct BenchArgs {
     /// Live sessions to measure with.
     #[arg(long, default_value_t = 1_000_000)]
     pub sessions: usize,
-    /// Print one JSON object instead of a table.
+    /// Print the report (a JSON object) on one line instead of indented.
     #[arg(long)]
     pub json: bool,
     /// For `bench tui`: measure a dashboard connected to a real server over loopback.

@@ -55,7 +55,31 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sessiontop: {}", printable(&format!("{e:#}")));
-            ExitCode::FAILURE
+            if is_usage_error(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// What the user gave is wrong (a lesson that does not load, an API token
+/// that is not allowed, an address `serve` will not listen on without
+/// tokens), found as the mode starts: exit 2, as for any other setting.
+fn is_usage_error(e: &color_eyre::Report) -> bool {
+    use sessiontop::server::ServerError;
+    e.chain().any(|cause| {
+        cause.is::<sessiontop::sim::lesson::LessonError>()
+            || cause.is::<sessiontop::server::auth::TokenError>()
+            || cause.downcast_ref::<ServerError>().is_some_and(|e| {
+                matches!(
+                    e,
+                    ServerError::Config(_)
+                        | ServerError::Tokens(_)
+                        | ServerError::BadAddress { .. }
+                        | ServerError::NotLoopback { .. }
+                )
+            })
+    })
 }

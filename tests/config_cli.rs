@@ -798,6 +798,31 @@ fn serve_warns_about_a_dashboard_type_mistake_and_starts() {
     );
 }
 
+/// A lesson that does not load and an API token that is not allowed are
+/// settings like the others: exit 2, as a usage error, not 1.
+#[test]
+fn a_lesson_that_does_not_load_and_a_weak_token_exit_2() {
+    let dir = TempDir::new("bin-usage-exit");
+    let output = sessiontop(&dir)
+        .args(["lesson", "no-such-lesson"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-lesson"), "{stderr}");
+
+    let output = sessiontop(&dir)
+        .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
+        .env("SESSIONTOP_APP_TOKEN", "short")
+        .env("SESSIONTOP_ADMIN_TOKEN", "admin-token-0123456789abcdef")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the app token"), "{stderr}");
+    assert!(!stderr.contains("admin-token-0123456789abcdef"), "{stderr}");
+}
+
 #[test]
 fn the_dashboard_gets_past_a_store_mistake_with_a_warning() {
     let dir = TempDir::new("bin-dashboard-store");

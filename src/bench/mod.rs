@@ -1,7 +1,7 @@
 //! `sessiontop bench`: capacity figures for this machine, as a user would ask for them.
 //!
-//! Each target measures one part and prints one JSON object (`--json`) or a
-//! short table. Benchmarks live here, not in tests: a test never fails because
+//! Each target measures one part and prints one JSON object: indented, or
+//! on one line with `--json` (for scripts). Benchmarks live here, not in tests: a test never fails because
 //! the machine is slow.
 
 mod engine;
