@@ -26,7 +26,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "SESSIONTOP_LOG",
         "the log filter (else RUST_LOG), such as info or debug",
     ),
-    ("NO_COLOR", "draw without colour when set"),
+    (
+        "NO_COLOR",
+        "draw without colour when set (so does TERM=dumb)",
+    ),
     (
         "TZ",
         "the host's time zone, the default of policy.time_zone",
@@ -102,7 +105,8 @@ impl Environment {
             absolute_timeout: text("SESSIONTOP_ABSOLUTE_TIMEOUT"),
             closing_time: text("SESSIONTOP_CLOSING_TIME"),
             log: text("SESSIONTOP_LOG").or_else(|| text("RUST_LOG")),
-            no_color: get("NO_COLOR").is_some(),
+            // A terminal that says it is dumb gets no colours either.
+            no_color: get("NO_COLOR").is_some() || get("TERM").is_some_and(|t| t == "dumb"),
             time_zone: None,
             unreadable_tz: None,
             home: None,
@@ -162,6 +166,15 @@ mod tests {
         assert_eq!(env.listen, None);
         assert_eq!(env.time_zone.as_deref(), Some("Europe/Berlin"));
         assert_eq!(env.unreadable_tz, None);
+    }
+
+    #[test]
+    fn a_dumb_terminal_gets_no_colours() {
+        let term = |value: &'static str| {
+            Environment::from_lookup(move |name| (name == "TERM").then(|| value.to_owned()))
+        };
+        assert!(term("dumb").no_color);
+        assert!(!term("xterm-256color").no_color);
     }
 
     #[test]

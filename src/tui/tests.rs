@@ -314,6 +314,9 @@ fn no_color_draws_without_colours() {
             .iter()
             .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
     );
+    // Without colours a warning and a critical countdown still differ.
+    use crate::tui::theme::Role;
+    assert_ne!(app.theme.style(Role::Warn), app.theme.style(Role::Critical));
 }
 
 // ---- keys ----

@@ -84,6 +84,9 @@ impl Theme {
             }
         } else if role == Role::Muted || role == Role::Ended {
             style = style.add_modifier(Modifier::DIM);
+        } else if role == Role::Critical {
+            // Red against yellow is lost in monochrome: underlined against bold.
+            style = style.add_modifier(Modifier::UNDERLINED);
         }
         style
     }
