@@ -2,6 +2,8 @@
 //! config.toml, flags, scenario files, API request bodies and the server's
 //! policy as a remote dashboard reads it.
 //!
+//! Counts are written with thousands separators (`thousands`).
+//!
 //! A leaf: it knows text and `std`/`chrono` types, nothing of sessiontop.
 //! Every error is one sentence that says what was sent and what would do.
 
@@ -119,8 +121,31 @@ pub fn parse_time_zone(s: &str) -> Result<chrono_tz::Tz, String> {
     })
 }
 
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thousands_get_separators() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(
+            crate::source::CommandOutcome::revoked_of_user(2_836, "alice"),
+            crate::source::CommandOutcome::Done("revoked 2,836 sessions of alice".into())
+        );
+    }
+
     use super::*;
 
     #[test]

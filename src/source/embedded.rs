@@ -155,10 +155,7 @@ impl Embedded {
             }
             SourceCommand::RevokeUser(user) => {
                 let n = self.engine.revoke_user(&user, OPERATOR);
-                Ok(CommandOutcome::Done(format!(
-                    "revoked {n} session{} of {user}",
-                    if n == 1 { "" } else { "s" }
-                )))
+                Ok(CommandOutcome::revoked_of_user(n as u64, &user))
             }
             SourceCommand::Detail(handle) => match self.engine.get(handle) {
                 Some((session, events)) => Ok(CommandOutcome::Detail {

@@ -154,6 +154,17 @@ pub enum CommandOutcome {
     Simulator(bool),
 }
 
+impl CommandOutcome {
+    /// "revoked 1,234 sessions of ada": what revoking a user's sessions did.
+    pub fn revoked_of_user(n: u64, user: &str) -> CommandOutcome {
+        CommandOutcome::Done(format!(
+            "revoked {} session{} of {user}",
+            crate::units::thousands(n),
+            if n == 1 { "" } else { "s" }
+        ))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceError {
     #[error("{0}")]

@@ -819,6 +819,9 @@ fn restart_status(lost: usize) -> String {
     match lost {
         0 => "server restarted".to_owned(),
         1 => "server restarted: 1 session was not kept".to_owned(),
-        n => format!("server restarted: {n} sessions were not kept"),
+        n => format!(
+            "server restarted: {} sessions were not kept",
+            crate::units::thousands(n as u64)
+        ),
     }
 }

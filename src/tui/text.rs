@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use unicode_width::UnicodeWidthChar;
 
 use crate::engine::Millis;
+pub use crate::units::thousands;
 
 /// `text` with control characters escaped, cut to `max` columns with "…".
 pub fn untrusted(text: &str, max: usize) -> String {
@@ -247,19 +248,6 @@ pub fn bar(ratio: f64, width: usize) -> String {
     out
 }
 
-/// 1234567 → "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,11 +375,5 @@ mod tests {
         assert_eq!(bar(f64::NAN, 4), "····");
         assert_eq!(bar(0.5, 4), "██··");
         assert_eq!(clamp_ratio(7.0), 1.0);
-    }
-
-    #[test]
-    fn thousands_get_separators() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
     }
 }

@@ -304,11 +304,10 @@ async fn execute(http: &Http, command: SourceCommand) -> Result<CommandOutcome, 
         SourceCommand::RevokeUser(user) => {
             let path = format!("/v1/admin/users/{}/sessions", encode_component(&user));
             let revoked: RevokedCount = http.call(Method::DELETE, &path, NO_BODY).await?;
-            let n = revoked.revoked;
-            Ok(CommandOutcome::Done(format!(
-                "revoked {n} session{} of {user}",
-                if n == 1 { "" } else { "s" }
-            )))
+            Ok(CommandOutcome::revoked_of_user(
+                revoked.revoked as u64,
+                &user,
+            ))
         }
         SourceCommand::Detail(handle) => {
             let path = format!("/v1/admin/sessions/{handle}");

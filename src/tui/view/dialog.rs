@@ -83,7 +83,11 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
             "Revoke user",
             match sessions {
                 1 => format!(" Revoke the only live session of {}?", untrusted(user, 24)),
-                n => format!(" Revoke all {n} live sessions of {}?", untrusted(user, 24)),
+                n => format!(
+                    " Revoke all {} live sessions of {}?",
+                    crate::units::thousands(*n as u64),
+                    untrusted(user, 24)
+                ),
             },
         ),
         Confirm::Burst { count } => (
