@@ -197,20 +197,20 @@ pub trait SessionSource: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_users_revoked_sessions_are_counted_with_separators() {
-        let done = |text: &str| super::CommandOutcome::Done(text.to_owned());
+        let done = |text: &str| CommandOutcome::Done(text.to_owned());
         assert_eq!(
-            super::CommandOutcome::revoked_of_user(2_836, "alice"),
+            CommandOutcome::revoked_of_user(2_836, "alice"),
             done("revoked 2,836 sessions of alice")
         );
         assert_eq!(
-            super::CommandOutcome::revoked_of_user(1, "bo"),
+            CommandOutcome::revoked_of_user(1, "bo"),
             done("revoked 1 session of bo")
         );
     }
-
-    use super::*;
 
     #[test]
     fn a_logged_command_names_its_handle_as_the_screen_shows_it() {
