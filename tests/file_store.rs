@@ -308,6 +308,36 @@ async fn a_file_that_is_not_a_store_is_refused_with_a_sentence() {
     );
 }
 
+/// A store file deleted (or moved away) under a running server: changes
+/// are refused from then on, since a restart would not find them, and the
+/// server says it is not ready, instead of answering into a file nothing
+/// will read again.
+#[tokio::test]
+async fn a_store_file_deleted_under_the_server_turns_changes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let clock = Arc::new(VirtualClock::paused_at(T0));
+    let (sessions, _) = open_at(&path, &clock, 16).await.unwrap();
+    sessions.login(Login::user("ann")).await.unwrap();
+    sessions.ready().await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let reason = loop {
+        match sessions.ready().await {
+            Err(e) => break e.to_string(),
+            Ok(()) => assert!(std::time::Instant::now() < give_up, "still ready"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        reason.contains("was deleted while the server ran"),
+        "{reason}"
+    );
+    let refused = sessions.login(Login::user("ben")).await.unwrap_err();
+    assert!(refused.to_string().contains("was deleted"), "{refused}");
+    sessions.shutdown();
+}
+
 #[tokio::test]
 async fn an_empty_file_is_refused_not_taken_for_a_new_store() {
     let dir = tempfile::tempdir().unwrap();

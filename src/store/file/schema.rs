@@ -115,6 +115,21 @@ pub struct Database {
 }
 
 impl Database {
+    /// Why `path` no longer leads to the file this server writes, if it does
+    /// not: deleted, or moved and perhaps replaced. What is written goes on
+    /// into the open file, which nothing will find after a restart.
+    pub fn gone(&self) -> Option<&'static str> {
+        use std::os::unix::fs::MetadataExt;
+        let open = self._lock.metadata().ok()?;
+        if open.nlink() == 0 {
+            return Some("was deleted");
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (open.dev(), open.ino()) => None,
+            _ => Some("was moved or replaced"),
+        }
+    }
+
     /// Opens (or creates) the store at `path`, claims it and checks it is ours.
     pub fn open(path: &Path, fsync_always: bool) -> Result<Database, FileStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

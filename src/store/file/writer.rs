@@ -57,6 +57,10 @@ pub(super) struct Writer {
     unsynced: bool,
     last_sync: Instant,
     last_prune: Instant,
+    /// When the file was last checked to be where it was opened; once it is
+    /// not (deleted, moved), why: changes are refused until a restart.
+    last_check: Instant,
+    gone: Option<String>,
     /// Failed commits after the queue closed: a disk that stays full cannot
     /// hold a stopping server forever.
     shutdown_tries: u32,
@@ -91,6 +95,8 @@ impl Writer {
             unsynced: false,
             last_sync: Instant::now(),
             last_prune: Instant::now(),
+            last_check: Instant::now(),
+            gone: None,
             shutdown_tries: 0,
             reserve: reserve_path(&options.path),
             reserve_held: false,
@@ -158,6 +164,9 @@ impl Writer {
                 && (!open || self.last_sync.elapsed() >= SYNC_EVERY)
             {
                 self.sync();
+            }
+            if self.gone.is_none() && self.last_check.elapsed() >= SYNC_EVERY {
+                self.check_file();
             }
             if self.last_prune.elapsed() >= PRUNE_EVERY {
                 self.last_prune = Instant::now();
@@ -286,7 +295,28 @@ impl Writer {
         }
     }
 
+    /// Refuses every change from now on if the file is no longer where the
+    /// server opened it: a change answered now would be gone after a restart.
+    fn check_file(&mut self) {
+        self.last_check = Instant::now();
+        let Some(why) = self.db.gone() else {
+            return;
+        };
+        let reason = format!(
+            "{} {why} while the server ran: changes are refused, since a restart would not find \
+             them; the sessions live on in memory until the server stops (restore the file from \
+             a backup and restart, or restart to begin with none)",
+            self.db.path.display()
+        );
+        tracing::error!("{reason}");
+        *lock(&self.shared.failure) = Some(reason.clone());
+        self.gone = Some(reason);
+    }
+
     fn writable_again(&self) {
+        if self.gone.is_some() {
+            return;
+        }
         let mut failure = lock(&self.shared.failure);
         if failure.take().is_some() {
             tracing::info!("writes to {} work again", self.db.path.display());
