@@ -311,7 +311,7 @@ impl Cli {
             None => Uses::Dashboard,
             Some(Command::Serve(_)) => Uses::Server,
             Some(Command::Bench(_)) => Uses::Everything,
-            Some(Command::Lesson { .. }) => Uses::Dashboard,
+            Some(Command::Lesson { .. }) => Uses::Lesson,
         }
     }
 

@@ -135,6 +135,9 @@ fn as_written(key: &str, value: &str, number: bool) -> String {
 pub enum Uses {
     /// The dashboard: policy, engine, dashboard, simulator, keys.
     Dashboard,
+    /// A lesson: the dashboard's sections but the simulator (a lesson plays
+    /// its own script).
+    Lesson,
     /// `serve`: policy, engine, server, store.
     Server,
     /// `bench`: all of them.
@@ -158,6 +161,7 @@ impl Uses {
         match self {
             Uses::Everything => true,
             Uses::Dashboard => !matches!(section, "server" | "store"),
+            Uses::Lesson => !matches!(section, "server" | "store" | "simulator"),
             Uses::Server => !matches!(section, "dashboard" | "simulator" | "keys"),
         }
     }
@@ -166,6 +170,7 @@ impl Uses {
     fn mode(self) -> &'static str {
         match self {
             Uses::Dashboard => "the dashboard",
+            Uses::Lesson => "a lesson",
             Uses::Server => "serve",
             Uses::Everything => "bench",
         }

@@ -823,6 +823,26 @@ fn a_lesson_that_does_not_load_and_a_weak_token_exit_2() {
     assert!(!stderr.contains("admin-token-0123456789abcdef"), "{stderr}");
 }
 
+/// A lesson plays its own script: a mistake in [simulator] is warned about,
+/// not a reason to stop.
+#[test]
+fn a_lesson_gets_past_a_simulator_mistake_with_a_warning() {
+    let dir = TempDir::new("bin-lesson-simulator");
+    let file = dir.write("c.toml", "[simulator]\ninitial_logins = 99999\n");
+    let output = sessiontop(&dir)
+        .args(["lesson", "renewal"])
+        .env("SESSIONTOP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("simulator.initial_logins")
+            && stderr.contains("a lesson does not use [simulator]"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_dashboard_gets_past_a_store_mistake_with_a_warning() {
     let dir = TempDir::new("bin-dashboard-store");
