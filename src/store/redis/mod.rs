@@ -711,7 +711,7 @@ fn not_connected(error: &redis::RedisError, tls: bool, client_cert: bool) -> Sto
         "what answers at that address does not speak the Redis protocol: check the host and port"
             .into()
     } else if error.is_connection_refusal() {
-        format!("nothing accepts connections at that address ({text}): is Redis running there?")
+        nothing_accepts(&text)
     } else if error.is_timeout() {
         return no_answer_at_start(tls);
     } else if tls && (error.is_connection_dropped() || text.contains("corrupt message")) {
@@ -741,6 +741,28 @@ fn certificate_refused(problem: &str) -> String {
         format!("Redis's TLS certificate has expired ({problem})")
     } else {
         format!("Redis's TLS certificate was refused ({problem})")
+    }
+}
+
+fn nothing_accepts(text: &str) -> String {
+    format!("nothing accepts connections at that address ({text}): is Redis running there?")
+}
+
+/// Why the first connection did not come in time: the client retries a
+/// refused connection until the deadline, so a refusal is asked of the
+/// address once more, directly, to say so rather than "did not answer".
+async fn silent_at_start(client: &redis::Client, tls: bool) -> StoreError {
+    let (host, port) = match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+        redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+        _ => return no_answer_at_start(tls),
+    };
+    let probe = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_millis(500), probe).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            StoreError::Unavailable(nothing_accepts(&e.to_string()))
+        }
+        _ => no_answer_at_start(tls),
     }
 }
 
@@ -964,7 +986,7 @@ impl RedisStore {
             Ok(Err(error)) => {
                 return Err(not_connected(&error, tls, options.tls_client.is_some()));
             }
-            Err(_) => return Err(no_answer_at_start(tls)),
+            Err(_) => return Err(silent_at_start(&client, tls).await),
         };
         let prefix = options.key_prefix.clone();
         let keys = ["m", "s", "d", "t", "e"].map(|k| format!("{prefix}{k}"));
