@@ -247,12 +247,12 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
-    let not_shown = "(not shown: it may hold a secret)";
+    let not_shown = "not shown: it may hold a secret";
     let (key, shown, hidden) = match (section, line.split_once('=')) {
         (Some(section), Some((key, value))) if !line.starts_with('[') => {
             let key = format!("{section}.{}", key.trim());
             let (shown, hidden) = if may_be_secret(&key, value) {
-                (format!("{key} = {not_shown}"), Some(value.trim()))
+                (format!("{key} = ({not_shown})"), Some(value.trim()))
             } else {
                 (format!("{key} = {}", value.trim()), None)
             };

@@ -638,6 +638,11 @@ fn on_a_server_space_is_offered_as_freeze() {
     app.clock.paused = false;
     let footer = screen(&mut app).lines().last().unwrap().to_owned();
     assert!(footer.contains("Space freeze"), "{footer}");
+    // Frozen, it offers to go live, as the status said.
+    char_key(&mut app, ' ');
+    app.status = None;
+    let footer = screen(&mut app).lines().last().unwrap().to_owned();
+    assert!(footer.contains("Space go live"), "{footer}");
 }
 
 #[test]

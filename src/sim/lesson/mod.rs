@@ -272,7 +272,7 @@ impl Lesson {
             return Err(format!("speed = {speed} is outside 0.5 to 100"));
         }
         let clock = string(&table, "clock")?
-            .map(|s| time_of_day(&s).map_err(|e| format!("clock = {s:?}: {e}")))
+            .map(|s| time_of_day(&s).map_err(|e| format!("clock = {s:?} {e}")))
             .transpose()?;
         let auto_pause = match table.get("auto_pause") {
             None => true,

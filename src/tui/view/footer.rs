@@ -64,7 +64,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             (
                 action,
                 key,
-                if action == Action::Pause && stopped {
+                if action == Action::Pause && stopped && !app.info.clock_control {
+                    // A frozen view of a server, as the status says.
+                    "go live"
+                } else if action == Action::Pause && stopped {
                     "go on"
                 } else if action == Action::Pause && !app.info.clock_control {
                     // A server's clock runs on: the view freezes.
