@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::centered;
 use super::events::{kind_role, with_reason};
@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
         area.width.saturating_sub(8).min(110),
         area.height.saturating_sub(4),
     );
-    frame.render_widget(Clear, popup);
+    super::clear_for_popup(frame, popup);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Title))

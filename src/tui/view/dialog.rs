@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::centered;
 use crate::tui::app::{App, Confirm, MAX_PROMPT};
@@ -14,7 +14,7 @@ use crate::tui::theme::Role;
 fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>) {
     let theme = &app.theme;
     let rect = centered(area, 64, lines.len() as u16 + 2);
-    frame.render_widget(Clear, rect);
+    super::clear_for_popup(frame, rect);
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()

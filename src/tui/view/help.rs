@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::centered;
 use crate::tui::app::App;
@@ -70,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         theme.style(Role::Muted),
     ));
     let popup = centered(area, width, height);
-    frame.render_widget(Clear, popup);
+    super::clear_for_popup(frame, popup);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.style(Role::Title))

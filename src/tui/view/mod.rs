@@ -18,7 +18,8 @@ mod stats;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Mode};
 use super::theme::Role;
@@ -153,6 +154,22 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 /// A rectangle of at most `width` x `height` in the middle of `area`.
+/// Clears `area` for a popup. A wide character (CJK, an emoji) just left
+/// of it would be drawn across the popup's left border, so it goes too.
+pub fn clear_for_popup(frame: &mut Frame, area: Rect) {
+    frame.render_widget(Clear, area);
+    let Some(left) = area.x.checked_sub(1) else {
+        return;
+    };
+    let buffer = frame.buffer_mut();
+    for y in area.top()..area.bottom() {
+        let cell = &mut buffer[(left, y)];
+        if cell.symbol().width() > 1 {
+            cell.set_symbol(" ");
+        }
+    }
+}
+
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
@@ -161,5 +178,32 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
         y: area.y + (area.height - height) / 2,
         width,
         height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    #[test]
+    fn a_wide_character_left_of_a_popup_does_not_cross_its_border() {
+        let mut terminal = Terminal::new(TestBackend::new(12, 3)).unwrap();
+        terminal
+            .draw(|frame| {
+                frame
+                    .buffer_mut()
+                    .set_string(0, 1, "ab一一一一", ratatui::style::Style::default());
+                let popup = Rect::new(5, 0, 5, 3);
+                clear_for_popup(frame, popup);
+                frame.render_widget(Block::bordered(), popup);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        // "一" at columns 2-3 stays; the one at 4-5 would cover the border at 5.
+        assert_eq!(buffer[(2, 1)].symbol(), "一");
+        assert_eq!(buffer[(4, 1)].symbol(), " ");
+        assert_eq!(buffer[(5, 1)].symbol(), "│");
     }
 }
