@@ -289,6 +289,27 @@ fn canned_server(response: &'static str) -> String {
     url
 }
 
+/// A server that takes the connection and never answers: the terminal says
+/// what is being waited for instead of staying silent for 15 s.
+#[test]
+fn a_server_slow_to_answer_is_said_to_be_waited_for() {
+    let dir = TempDir::new("remote-slow");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let token = dir.write("token", &format!("{ADMIN_TOKEN}\n"));
+    let d = Dashboard::start(
+        &dir.0,
+        &["--server", &url, "--token-file", token.to_str().unwrap()],
+        &[],
+    );
+    d.wait_text(&format!("connecting to {url}…"));
+}
+
 #[test]
 fn a_servers_error_text_cannot_drive_the_terminal() {
     let dir = TempDir::new("remote-escapes");

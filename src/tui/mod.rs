@@ -290,10 +290,22 @@ async fn run_with(
     fps: u32,
     connected: impl FnOnce(&mut App),
 ) -> color_eyre::Result<()> {
-    let (snapshot, updates) = source
-        .connect()
-        .await
-        .wrap_err("cannot load the sessions")?;
+    let connecting = source.connect();
+    tokio::pin!(connecting);
+    // A server slow to answer is said to be waited for, rather than leave
+    // the terminal silent until the request gives up.
+    let answer = tokio::select! {
+        answer = &mut connecting => answer,
+        () = tokio::time::sleep(Duration::from_millis(500)),
+            if source.info().remote && std::io::stderr().is_terminal() =>
+        {
+            eprint!("sessiontop: connecting to {}…", source.info().mode);
+            let answer = connecting.await;
+            eprint!("\r\x1b[2K");
+            answer
+        }
+    };
+    let (snapshot, updates) = answer.wrap_err("cannot load the sessions")?;
     connected(&mut app);
     tracing::info!(
         mode = %source.info().mode,
