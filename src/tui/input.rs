@@ -47,7 +47,12 @@ impl App {
                 text: mut input,
                 suggested,
             } => {
-                // What was offered goes once the user types or deletes.
+                // Right or End keeps the offer to edit, as they would a
+                // selected text; anything else typed or deleted replaces it.
+                if suggested && matches!(key.code, KeyCode::Right | KeyCode::End) {
+                    self.mode = Mode::prompt(input);
+                    return Vec::new();
+                }
                 if suggested && key.code != KeyCode::Enter && key.code != KeyCode::Esc {
                     input.clear();
                 }
@@ -91,6 +96,9 @@ impl App {
                     KeyCode::Enter => self.mode = Mode::Normal,
                     KeyCode::Backspace => {
                         filter.pop();
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        filter.clear();
                     }
                     KeyCode::Down => self.move_selection(1),
                     KeyCode::Up => self.move_selection(-1),

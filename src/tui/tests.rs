@@ -375,13 +375,29 @@ fn the_offered_name_is_logged_in_with_enter_and_cleared_by_backspace() {
     let Mode::Prompt { text: offered, .. } = app.mode.clone() else {
         panic!("no prompt")
     };
-    // A key that types nothing keeps the offer.
+    // A key that types nothing keeps the offer; Right keeps it to edit.
     key(&mut app, KeyCode::Left);
+    assert!(matches!(
+        app.mode,
+        Mode::Prompt {
+            suggested: true,
+            ..
+        }
+    ));
     let commands = key(&mut app, KeyCode::Enter);
     let [Command::Source(SourceCommand::Login { user, .. })] = commands.as_slice() else {
         panic!("{commands:?}")
     };
     assert_eq!(user, &offered);
+
+    char_key(&mut app, 'n');
+    let Mode::Prompt { text: offered, .. } = app.mode.clone() else {
+        panic!("no prompt")
+    };
+    key(&mut app, KeyCode::Right);
+    char_key(&mut app, '2');
+    assert_eq!(app.mode, Mode::prompt(format!("{offered}2")));
+    key(&mut app, KeyCode::Esc);
 
     char_key(&mut app, 'n');
     key(&mut app, KeyCode::Backspace);
@@ -524,6 +540,13 @@ fn the_filter_shows_as_typed_matches_trimmed_and_reads_the_user_agent_too() {
     }
     assert_eq!(app.mirror.shown(), 2, "spaces around it do not count");
     assert!(screen(&mut app).contains("filter \"  ALI \""));
+    let ctrl_u = KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    app.update(Msg::Key(ctrl_u));
+    assert_eq!(
+        app.mirror.filter(),
+        "",
+        "Ctrl-U clears it, as in the login prompt"
+    );
     key(&mut app, KeyCode::Esc);
     char_key(&mut app, '/');
     for c in "firefox/1".chars() {
