@@ -82,7 +82,7 @@ pub struct DashboardArgs {
     pub no_sim: bool,
 
     /// Clock speed of the embedded engine, 0.5 to 100 [dashboard.speed, SESSIONTOP_SPEED].
-    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = speed_factor)]
     pub speed: Option<f64>,
 
     /// Draw without colour (NO_COLOR is honoured too) [dashboard.no_color].
@@ -687,4 +687,11 @@ impl Cli {
             None => Ok(()),
         }
     }
+}
+
+/// `--speed`'s value as a number; its range is checked with the config's.
+fn speed_factor(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "not a number; use a speed factor from 0.5 to 100, such as 10".to_owned())
 }

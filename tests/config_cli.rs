@@ -442,6 +442,12 @@ fn a_bad_variable_is_named_with_its_value() {
     // A negative speed is a value out of range, not an unknown flag.
     let err = load(&["--speed", "-1"], &env(&[])).unwrap_err();
     assert!(err.contains("--speed -1 is not allowed"), "{err}");
+    // Not a number: said in words, not as "invalid float literal".
+    let err = load(&["--speed", "abc"], &env(&[])).unwrap_err();
+    assert!(
+        err.contains("not a number; use a speed factor from 0.5 to 100"),
+        "{err}"
+    );
 }
 
 #[test]
