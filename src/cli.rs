@@ -423,7 +423,10 @@ impl Cli {
         }
         if let Some(text) = &env.store {
             match StoreUrl::parse(text) {
-                Ok(url) => config.store.url = Some(url),
+                Ok(url) => {
+                    config.store.url = Some(url);
+                    origins.set("store.url", "SESSIONTOP_STORE");
+                }
                 Err(message) => unused_or(
                     "store",
                     ConfigError::Unreadable {
@@ -490,6 +493,7 @@ impl Cli {
             }
             if let Some(store) = &serve.store {
                 config.store.url = Some(store.clone());
+                origins.set("store.url", "--store");
             }
             if config.store.url.is_none() {
                 let state = env.state_dir.as_deref().ok_or_else(|| {

@@ -442,6 +442,13 @@ fn a_bad_variable_is_named_with_its_value() {
     // A negative speed is a value out of range, not an unknown flag.
     let err = load(&["--speed", "-1"], &env(&[])).unwrap_err();
     assert!(err.contains("--speed -1 is not allowed"), "{err}");
+    // A store URL refused names the flag that gave it.
+    let err = load(
+        &["serve", "--store", "rediss://127.0.0.1:6380/0#insecure"],
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(err.starts_with("--store rediss://"), "{err}");
     // Not a number: said in words, not as "invalid float literal".
     let err = load(&["--speed", "abc"], &env(&[])).unwrap_err();
     assert!(
