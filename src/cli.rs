@@ -645,6 +645,21 @@ impl Cli {
                 )));
             }
         }
+        // `bench`'s options for one target are refused with the others, not ignored.
+        if let Some(Command::Bench(bench)) = &self.command {
+            let misplaced = [
+                ("--remote", bench.remote, BenchTarget::Tui),
+                ("--store", bench.store.is_some(), BenchTarget::Server),
+            ];
+            for (flag, given, target) in misplaced {
+                if given && bench.target != target {
+                    let name = format!("{target:?}").to_lowercase();
+                    return Err(ConfigError::Usage(format!(
+                        "{flag} is for `sessiontop bench {name}` only"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 

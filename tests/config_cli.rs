@@ -442,6 +442,12 @@ fn a_bad_variable_is_named_with_its_value() {
     // A negative speed is a value out of range, not an unknown flag.
     let err = load(&["--speed", "-1"], &env(&[])).unwrap_err();
     assert!(err.contains("--speed -1 is not allowed"), "{err}");
+    // A bench option of another target is refused, not ignored.
+    let err = load(&["bench", "engine", "--remote"], &env(&[])).unwrap_err();
+    assert_eq!(err, "--remote is for `sessiontop bench tui` only");
+    let err = load(&["bench", "store", "--store", "memory"], &env(&[])).unwrap_err();
+    assert_eq!(err, "--store is for `sessiontop bench server` only");
+    assert!(load(&["bench", "tui", "--remote"], &env(&[])).is_ok());
     // A store URL refused names the flag that gave it.
     let err = load(
         &["serve", "--store", "rediss://127.0.0.1:6380/0#insecure"],
