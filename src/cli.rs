@@ -504,6 +504,11 @@ impl Cli {
                 config.store.url = Some(StoreConfig::default_file(state));
             }
         }
+        for name in &env.empty_tokens {
+            config.warnings.push(format!(
+                "{name} is set but empty, so it is not used (a secret that failed to load?)"
+            ));
+        }
         if config.policy.time_zone.is_none() {
             let zone = env
                 .time_zone

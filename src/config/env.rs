@@ -59,6 +59,10 @@ pub struct Environment {
     /// A `TZ` that is not an IANA name (a POSIX rule such as "CET-1CEST", or
     /// a misspelling), which gave way to the system's zone: `cli` warns about it.
     pub unreadable_tz: Option<String>,
+    /// Token variables set but empty (such as `VAR=$(cat missing-file)`):
+    /// unset, as every blank value is, and warned about, since a secret
+    /// that failed to load should not pass unseen.
+    pub empty_tokens: Vec<&'static str>,
     /// The user's home directory, for `~` in paths.
     pub home: Option<PathBuf>,
     /// `sessiontop/config.toml` in the user's config directory (read if it exists).
@@ -109,6 +113,14 @@ impl Environment {
             no_color: get("NO_COLOR").is_some() || get("TERM").is_some_and(|t| t == "dumb"),
             time_zone: None,
             unreadable_tz: None,
+            empty_tokens: [
+                "SESSIONTOP_APP_TOKEN",
+                "SESSIONTOP_ADMIN_TOKEN",
+                "SESSIONTOP_TOKEN",
+            ]
+            .into_iter()
+            .filter(|name| lookup(name).is_some_and(|v| v.trim().is_empty()))
+            .collect(),
             home: None,
             default_config: None,
             state_dir: None,
@@ -166,6 +178,21 @@ mod tests {
         assert_eq!(env.listen, None);
         assert_eq!(env.time_zone.as_deref(), Some("Europe/Berlin"));
         assert_eq!(env.unreadable_tz, None);
+    }
+
+    #[test]
+    fn a_token_variable_set_but_empty_is_unset_and_named() {
+        let env = Environment::from_lookup(|name| match name {
+            "SESSIONTOP_APP_TOKEN" => Some(String::new()),
+            "SESSIONTOP_TOKEN" => Some(" \n".into()),
+            "SESSIONTOP_ADMIN_TOKEN" => Some("admin-token-0123456789".into()),
+            _ => None,
+        });
+        assert!(env.app_token.is_none() && env.token.is_none());
+        assert_eq!(
+            env.empty_tokens,
+            ["SESSIONTOP_APP_TOKEN", "SESSIONTOP_TOKEN"]
+        );
     }
 
     #[test]
