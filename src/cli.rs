@@ -658,9 +658,10 @@ impl Cli {
             ];
             for (flag, given, target) in misplaced {
                 if given && bench.target != target {
-                    let name = format!("{target:?}").to_lowercase();
+                    let name = target.to_possible_value().expect("no target is skipped");
                     return Err(ConfigError::Usage(format!(
-                        "{flag} is for `sessiontop bench {name}` only"
+                        "{flag} is for `sessiontop bench {}` only",
+                        name.get_name()
                     )));
                 }
             }

@@ -821,7 +821,7 @@ fn restart_status(lost: usize) -> String {
         1 => "server restarted: 1 session was not kept".to_owned(),
         n => format!(
             "server restarted: {} sessions were not kept",
-            crate::units::thousands(n as u64)
+            super::text::thousands(n as u64)
         ),
     }
 }

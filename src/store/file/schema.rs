@@ -282,8 +282,13 @@ impl Database {
         }
         // A figure of the wrong type is damage too, not an SQLite error.
         let number = |key: &str| {
-            self.meta_int(key)
-                .map_err(|_| corrupt(&format!("its {key} is not a number")))
+            self.meta_int(key).map_err(|e| match e {
+                rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..) => {
+                    corrupt(&format!("its {key} is not a number"))
+                }
+                e => sqlite(e),
+            })
         };
         let newest_event: i64 = self
             .conn

@@ -57,10 +57,10 @@ pub(super) struct Writer {
     unsynced: bool,
     last_sync: Instant,
     last_prune: Instant,
-    /// When the file was last checked to be where it was opened; once it is
-    /// not (deleted, moved), why: changes are refused until a restart.
+    /// When the file was last checked to be where it was opened, and
+    /// whether it is not (deleted, moved): changes are refused until a restart.
     last_check: Instant,
-    gone: Option<String>,
+    gone: bool,
     /// Failed commits after the queue closed: a disk that stays full cannot
     /// hold a stopping server forever.
     shutdown_tries: u32,
@@ -96,7 +96,7 @@ impl Writer {
             last_sync: Instant::now(),
             last_prune: Instant::now(),
             last_check: Instant::now(),
-            gone: None,
+            gone: false,
             shutdown_tries: 0,
             reserve: reserve_path(&options.path),
             reserve_held: false,
@@ -165,7 +165,7 @@ impl Writer {
             {
                 self.sync();
             }
-            if self.gone.is_none() && self.last_check.elapsed() >= SYNC_EVERY {
+            if !self.gone && self.last_check.elapsed() >= SYNC_EVERY {
                 self.check_file();
             }
             if self.last_prune.elapsed() >= PRUNE_EVERY {
@@ -309,12 +309,12 @@ impl Writer {
             self.db.path.display()
         );
         tracing::error!("{reason}");
-        *lock(&self.shared.failure) = Some(reason.clone());
-        self.gone = Some(reason);
+        *lock(&self.shared.failure) = Some(reason);
+        self.gone = true;
     }
 
     fn writable_again(&self) {
-        if self.gone.is_some() {
+        if self.gone {
             return;
         }
         let mut failure = lock(&self.shared.failure);

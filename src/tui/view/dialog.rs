@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::centered;
 use crate::tui::app::{App, Confirm, MAX_PROMPT};
-use crate::tui::text::{untrusted, untrusted_end};
+use crate::tui::text::{thousands, untrusted, untrusted_end};
 use crate::tui::theme::Role;
 
 fn popup(frame: &mut Frame, area: Rect, app: &App, title: &str, lines: Vec<Line>) {
@@ -85,7 +85,7 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, confirm: &Confirm) {
                 1 => format!(" Revoke the only live session of {}?", untrusted(user, 24)),
                 n => format!(
                     " Revoke all {} live sessions of {}?",
-                    crate::units::thousands(*n as u64),
+                    thousands(*n as u64),
                     untrusted(user, 24)
                 ),
             },
