@@ -476,7 +476,7 @@ fn a_node_that_cannot_reach_redis_stops_at_start_without_showing_the_password() 
     let url = format!("redis://app:hunter2hunter2@127.0.0.1:{port}/0");
     let (stdout, stderr) = serve_failing(&url);
     assert!(
-        stderr.contains(&format!("cannot use redis://***@127.0.0.1:{port}/0")),
+        stderr.contains(&format!("cannot use redis://app:***@127.0.0.1:{port}/0")),
         "{stderr}"
     );
     assert!(

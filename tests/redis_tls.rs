@@ -183,7 +183,7 @@ fn a_node_that_does_not_trust_the_certificate_stops_at_start_and_says_why() {
     let url = format!("rediss://app:hunter2hunter2@localhost:{port}/0");
     let (stdout, stderr) = start_failing(&["--store", &url]);
     assert!(
-        stderr.contains(&format!("cannot use rediss://***@localhost:{port}/0"))
+        stderr.contains(&format!("cannot use rediss://app:***@localhost:{port}/0"))
             && stderr.contains("certificate is not trusted")
             && stderr.contains("tls_ca_file"),
         "{stderr}"
@@ -222,7 +222,7 @@ fn the_wrong_scheme_for_the_port_stops_at_start_and_says_which_to_use() {
     let url = format!("redis://app:hunter2hunter2@localhost:{}/0", tls.port());
     let (_, stderr) = start_failing(&["--store", &url]);
     assert!(
-        stderr.contains("redis://***@localhost:") && stderr.contains("use a rediss:// URL"),
+        stderr.contains("redis://app:***@localhost:") && stderr.contains("use a rediss:// URL"),
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
@@ -231,7 +231,7 @@ fn the_wrong_scheme_for_the_port_stops_at_start_and_says_which_to_use() {
     let url = format!("rediss://app:hunter2hunter2@localhost:{}/0", plain.port());
     let (_, stderr) = start_failing(&["--store", &url, "--config", &config]);
     assert!(
-        stderr.contains("rediss://***@localhost:")
+        stderr.contains("rediss://app:***@localhost:")
             && stderr.contains("TLS handshake")
             && stderr.contains("use a redis:// URL"),
         "{stderr}"

@@ -245,7 +245,7 @@ fn a_rediss_url_that_skips_certificate_checks_is_refused_without_its_password() 
     );
     assert!(
         err.contains("store.url")
-            && err.contains("rediss://***@redis.internal:6380/0#insecure")
+            && err.contains("rediss://app:***@redis.internal:6380/0#insecure")
             && err.contains("tls_ca_file"),
         "{err}"
     );

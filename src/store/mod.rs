@@ -161,14 +161,19 @@ impl StoreUrl {
             .is_ok_and(|info| info.redis_settings().password().is_some())
     }
 
-    /// The store as it may be printed or logged: a Redis URL without its credentials.
+    /// The store as it may be printed or logged: a Redis URL without its password.
+    /// The user name stays (an operator needs to see which ACL user connects), unless
+    /// it stands alone, where it may be a password put in the wrong place.
     pub fn redacted(&self) -> String {
         match self {
             StoreUrl::Memory => "memory".into(),
             StoreUrl::File(path) => format!("file:{}", path.display()),
             StoreUrl::Redis(url) => match url.split_once("://") {
                 Some((scheme, rest)) => match rest.rsplit_once('@') {
-                    Some((_, host)) => format!("{scheme}://***@{host}"),
+                    Some((userinfo, host)) => match userinfo.split_once(':') {
+                        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                        None => format!("{scheme}://***@{host}"),
+                    },
                     None => url.clone(),
                 },
                 None => url.clone(),
@@ -529,8 +534,13 @@ mod tests {
     #[test]
     fn a_redis_password_is_never_shown() {
         let url = StoreUrl::parse("redis://user:hunter2hunter2@127.0.0.1:6379/0").unwrap();
-        assert_eq!(url.redacted(), "redis://***@127.0.0.1:6379/0");
+        assert_eq!(url.redacted(), "redis://user:***@127.0.0.1:6379/0");
         assert!(!url.redacted().contains("hunter2"));
+        let no_user = StoreUrl::parse("redis://:hunter2hunter2@127.0.0.1:6379/0").unwrap();
+        assert_eq!(no_user.redacted(), "redis://:***@127.0.0.1:6379/0");
+        // A lone user name may be a password in the wrong place: it is not shown.
+        let alone = StoreUrl::parse("redis://hunter2hunter2@127.0.0.1:6379/0").unwrap();
+        assert_eq!(alone.redacted(), "redis://***@127.0.0.1:6379/0");
         assert!(!format!("{url:?}").contains("hunter2"));
     }
 
