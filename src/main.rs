@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sessiontop::cli::{Cli, Command};
 use sessiontop::config::Environment;
+use sessiontop::tui::Ended;
 use sessiontop::tui::text::printable;
 
 /// Everything printed goes through `printable`: an error may quote what a
@@ -43,16 +44,19 @@ fn main() -> ExitCode {
             _ => {}
         }
     }
+    // `serve` stops gracefully on a signal, as a service manager expects: 0.
     let result = match cli.command {
         None => sessiontop::tui::run(config),
-        Some(Command::Serve(_)) => sessiontop::server::run(config),
+        Some(Command::Serve(_)) => sessiontop::server::run(config).map(|()| Ended::Quit),
         Some(Command::Lesson { lesson, record, .. }) => {
             sessiontop::tui::classroom::run(config, lesson, record)
         }
-        Some(Command::Bench(bench)) => sessiontop::bench::run(&bench, &config),
+        Some(Command::Bench(bench)) => {
+            sessiontop::bench::run(&bench, &config).map(|()| Ended::Quit)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(ended) => ExitCode::from(ended.exit_status()),
         Err(e) => {
             eprintln!("sessiontop: {}", printable(&format!("{e:#}")));
             if is_usage_error(&e) {

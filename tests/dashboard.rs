@@ -254,6 +254,9 @@ fn ctrl_z_gives_the_terminal_back_and_continuing_takes_it_again() {
     assert!(ok);
 }
 
+/// A signal from outside ends the dashboard with the terminal restored, and
+/// with the status a shell gives a program that signal ended (128 + its
+/// number), so a script can tell it from a quit.
 #[test]
 fn sigterm_sighup_sigint_and_sigquit_restore_the_terminal_too() {
     for (name, signal) in [
@@ -265,8 +268,8 @@ fn sigterm_sighup_sigint_and_sigquit_restore_the_terminal_too() {
         let d = start(name, &["--no-sim"]);
         d.wait_text("No live sessions");
         d.signal(signal);
-        let (ok, bytes) = d.wait_exit();
-        assert!(ok, "{name} ends the dashboard cleanly");
+        let (code, bytes) = d.wait_exit_code();
+        assert_eq!(code, 128 + signal as u32, "{name} ends the dashboard");
         assert_terminal_restored(&bytes);
     }
 }

@@ -21,7 +21,7 @@ use super::keymap::{Action, KeyMap};
 use super::lesson::{LessonNote, LessonState};
 use super::msg::Msg;
 use super::record::Cast;
-use super::{Exit, Term, event_loop, init_logging, init_terminal, restore_terminal};
+use super::{Ended, Exit, Term, event_loop, init_logging, init_terminal, restore_terminal};
 use crate::config::Config;
 use crate::engine::clock::system_now;
 use crate::engine::{EngineHandle, Millis, VirtualClock};
@@ -70,7 +70,7 @@ pub fn run(
     config: Config,
     lesson: Option<String>,
     record: Option<PathBuf>,
-) -> color_eyre::Result<()> {
+) -> color_eyre::Result<Ended> {
     let keymap = KeyMap::from_config(&config.keys)?;
     let Some(name) = lesson else {
         let key = |action| keymap.first(action);
@@ -86,7 +86,7 @@ pub fn run(
                 key(Action::Quit)
             ))
         );
-        return Ok(());
+        return Ok(Ended::Quit);
     };
     let lesson = Lesson::load(&name, None)?;
     if !std::io::stdout().is_terminal() {
@@ -134,7 +134,7 @@ async fn classes(
     keymap: KeyMap,
     driver: crate::engine::driver::DriverConfig,
     zone: Tz,
-) -> color_eyre::Result<()> {
+) -> color_eyre::Result<Ended> {
     let mut auto_pause = lesson.auto_pause;
     loop {
         let start = start_time(lesson, zone);
@@ -171,7 +171,8 @@ async fn classes(
         engine.shutdown();
         match exit? {
             Exit::Replay { auto_pause: chosen } => auto_pause = chosen,
-            Exit::Quit => return Ok(()),
+            Exit::Quit => return Ok(Ended::Quit),
+            Exit::Signal(n) => return Ok(Ended::Signal(n)),
         }
     }
 }

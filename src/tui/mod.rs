@@ -59,11 +59,32 @@ pub type Term = Terminal<CrosstermBackend<Screen>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Quit,
+    /// A signal from outside (its number) ended it.
+    Signal(i32),
     /// Lesson mode: start the lesson again, pausing after endings or not
     /// as the trainer last chose.
     Replay {
         auto_pause: bool,
     },
+}
+
+/// How the dashboard or a lesson ended, for `main` to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Quit,
+    /// A signal from outside (its number): a shell expects exit status 128 + it,
+    /// as for a program the signal ended, so a script can tell it from a quit.
+    Signal(i32),
+}
+
+impl Ended {
+    /// The exit status this end calls for.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Ended::Quit => 0,
+            Ended::Signal(n) => 128u8.saturating_add(u8::try_from(n).unwrap_or(0)),
+        }
+    }
 }
 
 /// Source updates applied per wake-up before the screen gets a turn.
@@ -86,7 +107,7 @@ pub fn check_settings(config: &Config) -> Vec<(&'static str, String)> {
     mistakes
 }
 
-pub fn run(config: Config) -> color_eyre::Result<()> {
+pub fn run(config: Config) -> color_eyre::Result<Ended> {
     // A bad setting is reported first, whether or not there is a terminal.
     let keymap = KeyMap::from_config(&config.keys)?;
     if !std::io::stdout().is_terminal() {
@@ -289,7 +310,7 @@ async fn run_with(
     mut app: App,
     fps: u32,
     connected: impl FnOnce(&mut App),
-) -> color_eyre::Result<()> {
+) -> color_eyre::Result<Ended> {
     let connecting = source.connect();
     tokio::pin!(connecting);
     // A server slow to answer is said to be waited for, rather than leave
@@ -315,7 +336,11 @@ async fn run_with(
     let mut terminal = init_terminal(None)?;
     let result = event_loop(&mut terminal, source, app, snapshot, updates, fps, None).await;
     restore_terminal();
-    result.map(drop)
+    result.map(|exit| match exit {
+        Exit::Signal(n) => Ended::Signal(n),
+        // No lesson, so no replay.
+        Exit::Quit | Exit::Replay { .. } => Ended::Quit,
+    })
 }
 
 /// The dashboard's one loop: input, source updates, command outcomes and
@@ -363,10 +388,10 @@ pub(crate) async fn event_loop(
         }
         let mut msgs = Vec::new();
         tokio::select! {
-            _ = terminate.recv() => return Ok(Exit::Quit),
-            _ = hangup.recv() => return Ok(Exit::Quit),
-            _ = interrupt.recv() => return Ok(Exit::Quit),
-            _ = quit.recv() => return Ok(Exit::Quit),
+            _ = terminate.recv() => return Ok(Exit::Signal(libc::SIGTERM)),
+            _ = hangup.recv() => return Ok(Exit::Signal(libc::SIGHUP)),
+            _ = interrupt.recv() => return Ok(Exit::Signal(libc::SIGINT)),
+            _ = quit.recv() => return Ok(Exit::Signal(libc::SIGQUIT)),
             _ = stop.recv() => msgs.push(suspend(terminal)?),
             input = input.next() => match input {
                 Some(Ok(TermEvent::Key(key))) if keymap::is_suspend(&key) => {

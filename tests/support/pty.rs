@@ -207,14 +207,20 @@ impl Dashboard {
     }
 
     /// Waits for the process to end and returns its success and all its output.
-    pub fn wait_exit(mut self) -> (bool, Vec<u8>) {
+    pub fn wait_exit(self) -> (bool, Vec<u8>) {
+        let (code, bytes) = self.wait_exit_code();
+        (code == 0, bytes)
+    }
+
+    /// The exit status and everything the dashboard wrote.
+    pub fn wait_exit_code(mut self) -> (u32, Vec<u8>) {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 // Let the reader drain what is left.
                 std::thread::sleep(Duration::from_millis(100));
                 let bytes = self.output.lock().unwrap().0.clone();
-                return (status.success(), bytes);
+                return (status.exit_code(), bytes);
             }
             if Instant::now() > deadline {
                 let threads = self.threads();
