@@ -871,9 +871,10 @@ impl SimulatorConfig {
             }
         }
         if mix.go_idle + mix.log_out + mix.stay <= 0.0 {
-            return Err(invalid(
+            // Written as TOML's inline table would be.
+            return Err(invalid_number(
                 "simulator.mix",
-                "all zero",
+                "{ go_idle = 0, log_out = 0, stay = 0 }".to_owned(),
                 "at least one share above 0",
             ));
         }

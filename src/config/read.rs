@@ -183,19 +183,29 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneSection<T> {
     }
 }
 
-/// The line (from 1) that sets `key` ("section.name") in config.toml
-/// `text`, written the usual way: `name = …` under `[section]`.
+/// The line (from 1) that sets `key` ("section.name", or "section.table.name")
+/// in config.toml `text`, written the usual ways: `name = …` under its table's
+/// header, or a dotted `table.name = …` under its section's. A key that names a
+/// table (`simulator.mix`) is found at its header.
 pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
-    let (section, name) = key.split_once('.')?;
-    let mut current = "";
+    let mut current = String::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
-        if let Some(header) = line.strip_prefix('[') {
-            current = header.split(']').next().unwrap_or("").trim();
-        } else if current == section
-            && let Some(rest) = line.strip_prefix(name)
-            && rest.trim_start().starts_with('=')
-        {
+        let found = if let Some(header) = line.strip_prefix('[') {
+            current = header.split(']').next().unwrap_or("").trim().to_owned();
+            current == key
+        } else if let Some((name, _)) = line.split_once('=') {
+            let name = name.trim();
+            !name.is_empty()
+                && !current.is_empty()
+                && key
+                    .strip_prefix(current.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(name)
+        } else {
+            false
+        };
+        if found {
             return Some(index + 1);
         }
     }

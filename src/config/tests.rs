@@ -678,3 +678,41 @@ fn a_whole_number_too_large_for_its_type_gets_the_keys_bounds() {
         );
     }
 }
+
+#[test]
+fn a_refused_value_in_a_sub_table_is_found_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    for (text, says) in [
+        (
+            "[simulator]\nenabled = true\n\n[simulator.mix]\nstay = -1\n",
+            "at line 5: simulator.mix.stay = -1 is not allowed: a share >= 0",
+        ),
+        (
+            "[simulator]\nmix.log_out = -2\n",
+            "at line 2: simulator.mix.log_out = -2 is not allowed",
+        ),
+        (
+            "[simulator]\nenabled = true\n[simulator.mix]\ngo_idle = 0\nlog_out = 0\nstay = 0\n",
+            "at line 3: simulator.mix = { go_idle = 0, log_out = 0, stay = 0 } is not allowed: at least one share above 0",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        // As the CLI reports it (cli.rs).
+        let err = Config::from_file(&path, Uses::Dashboard)
+            .and_then(|config| config.validate(Uses::Dashboard).map(drop))
+            .map_err(|e| e.in_file(&path, text))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn a_key_is_not_found_in_another_table_or_a_comment() {
+    let text = "[policy]\n# idle_timeout = 1\nidle_timeout_x = 2\n[server]\nidle_timeout = 3\n[policy.x]\nidle_timeout = 4\n";
+    assert_eq!(read::line_of(text, "policy.idle_timeout"), None);
+    assert_eq!(read::line_of(text, "server.idle_timeout"), Some(5));
+    assert_eq!(read::line_of(text, "policy.x"), Some(6));
+    assert_eq!(read::line_of(text, "policy.x.idle_timeout"), Some(7));
+}
