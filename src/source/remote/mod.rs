@@ -118,11 +118,20 @@ pub(crate) fn checked_token(token: &str, from: &str) -> Result<String, SourceErr
     )))
 }
 
-/// A server URL as it may be shown (on screen, in an error): a path segment
-/// long enough to be a token (`units::REPEATED_BELOW`) is left out as "…".
+/// A server URL as it may be shown (on screen, in an error): credentials
+/// before the host become "***", and a path segment long enough to be a token
+/// (`units::REPEATED_BELOW`) is left out as "…".
 pub(crate) fn shown_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let masked;
+    let host = match host.rsplit_once('@') {
+        Some((_, host)) => {
+            masked = format!("***@{host}");
+            masked.as_str()
+        }
+        None => host,
+    };
     let mut shown = if scheme.is_empty() {
         host.to_owned()
     } else {
@@ -401,6 +410,24 @@ mod tests {
         assert!(
             refusal("https://ops.example/sessiontop/v1/admin")
                 .contains("base URL, https://ops.example/sessiontop,")
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_refused_server_url_are_never_repeated() {
+        for url in [
+            "alice:S3cretPass@host:7878",
+            "http://alice:S3cretPass@host:7878",
+            "http://alice:S3cretPass@host:99999",
+            "http://:S3cretPass@host:7878/x/v1",
+            "alice:S3cretPass@host:7878/?t=1",
+        ] {
+            let refused = refusal(url);
+            assert!(!refused.contains("S3cret"), "{refused}");
+        }
+        assert_eq!(
+            refusal("alice:S3cretPass@host:7878"),
+            "--server \"***@host:7878\" has no scheme: add http:// (or https://), as in http://***@host:7878"
         );
     }
 
