@@ -177,7 +177,13 @@ pub async fn serve_store(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let result = serve_sessions(store.clone(), config, listener, shutdown).await;
-    store.shutdown();
+    // A file store's last commit and sync block: off the runtime's workers.
+    if tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!("the store did not close cleanly");
+    }
     result
 }
 

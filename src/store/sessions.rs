@@ -458,7 +458,7 @@ impl Sessions {
 /// writer has committed it.
 async fn catch_up_from_file(
     engine: &EngineHandle,
-    file: &FileStore,
+    file: &Arc<FileStore>,
     seq: u64,
 ) -> Result<Result<Subscription, TooOld>, StoreError> {
     let (mut subscription, live_from) = engine.subscribe_live();
@@ -472,17 +472,27 @@ async fn catch_up_from_file(
             file.path().display()
         )));
     }
-    let mut backlog = Vec::new();
-    let mut after = seq;
-    while after < live_from {
-        let events = match file.events_after(after, 10_000)? {
-            Ok(events) => events,
-            Err(too_old) => return Ok(Err(too_old)),
-        };
-        let Some(last) = events.last() else { break };
-        after = last.seq;
-        backlog.extend(events.into_iter().filter(|e| e.seq <= live_from));
-    }
-    subscription.backlog = backlog;
-    Ok(Ok(subscription))
+    // SQLite reads block: off the runtime's workers, which answer requests.
+    let file = Arc::clone(file);
+    let backlog =
+        tokio::task::spawn_blocking(move || -> Result<Result<Vec<Event>, TooOld>, StoreError> {
+            let mut backlog = Vec::new();
+            let mut after = seq;
+            while after < live_from {
+                let events = match file.events_after(after, 10_000)? {
+                    Ok(events) => events,
+                    Err(too_old) => return Ok(Err(too_old)),
+                };
+                let Some(last) = events.last() else { break };
+                after = last.seq;
+                backlog.extend(events.into_iter().filter(|e| e.seq <= live_from));
+            }
+            Ok(Ok(backlog))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the history reader stopped: {e}")))?;
+    Ok(backlog?.map(|backlog| {
+        subscription.backlog = backlog;
+        subscription
+    }))
 }
