@@ -374,7 +374,7 @@ async fn another_programs_database_is_refused_unchanged() {
 }
 
 #[tokio::test]
-async fn a_damaged_meta_table_is_said_to_be_damage_not_a_panic() {
+async fn a_damaged_meta_table_or_session_row_is_said_to_be_damage_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
     let clock = Arc::new(VirtualClock::paused_at(T0));
@@ -399,6 +399,20 @@ async fn a_damaged_meta_table_is_said_to_be_damage_not_a_panic() {
         (
             "DELETE FROM meta WHERE key = 'last_seq'",
             "its last_seq is behind its events",
+        ),
+        // A row another store's keys made names any slot of 2^32: not a
+        // table of billions, not a panic.
+        (
+            "UPDATE sessions SET handle = 3141592653589793",
+            "was not made by this store",
+        ),
+        (
+            "UPDATE sessions SET absolute_deadline = created - 1",
+            "has impossible times",
+        ),
+        (
+            "UPDATE sessions SET idle_timeout_ms = -5",
+            "has an impossible idle timeout",
         ),
     ] {
         std::fs::write(&path, &good).unwrap();

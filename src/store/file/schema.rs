@@ -7,6 +7,7 @@
 //! `-wal` and `-shm` files the same mode), and an exclusive `flock` on it keeps
 //! a second server off the same file.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -17,6 +18,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::engine::Handle;
 use crate::engine::persist::{Restored, SelectorKeys, StoredSession};
+use crate::engine::token::SelectorCodec;
 
 /// "STST" in ASCII: what marks a database as a sessiontop store.
 const APPLICATION_ID: i32 = 0x5354_5354;
@@ -313,6 +315,12 @@ impl Database {
         while let Some(row) = rows.next().map_err(sqlite)? {
             sessions.push(self.session_from_row(row)?);
         }
+        check_handles(&sessions, selector_keys, generation_floor as u32).map_err(|detail| {
+            FileStoreError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            }
+        })?;
         Ok((
             instance,
             Restored {
@@ -353,10 +361,47 @@ impl Database {
             attributes,
             created: row.get(4).map_err(sqlite)?,
             last_seen: row.get(5).map_err(sqlite)?,
-            idle_timeout_ms: row.get::<_, i64>(6).map_err(sqlite)? as u32,
+            idle_timeout_ms: u32::try_from(row.get::<_, i64>(6).map_err(sqlite)?)
+                .map_err(|_| corrupt(format!("session {handle} has an impossible idle timeout")))?,
             absolute_deadline: row.get(7).map_err(sqlite)?,
         })
     }
+}
+
+/// Every stored session's handle was made with this store's keys: it names
+/// a generation below the floor, and a slot no other session holds. A row
+/// from another store (or damage) would name any of 2^32 slots, which an
+/// engine would size its table by; it is refused as damage instead. So are
+/// times that cannot be a session's.
+fn check_handles(
+    sessions: &[StoredSession],
+    keys: Option<SelectorKeys>,
+    generation_floor: u32,
+) -> Result<(), String> {
+    let Some(first) = sessions.first() else {
+        return Ok(());
+    };
+    let Some(keys) = keys else {
+        return Err(format!(
+            "it holds session {} but no selector keys",
+            first.handle
+        ));
+    };
+    let codec = SelectorCodec::from_keys(keys);
+    let mut slots = HashSet::with_capacity(sessions.len());
+    for session in sessions {
+        let (slot, generation) = codec.decode(session.handle.0);
+        if generation >= generation_floor || !slots.insert(slot) {
+            return Err(format!(
+                "session {} was not made by this store",
+                session.handle
+            ));
+        }
+        if session.last_seen < session.created || session.absolute_deadline < session.created {
+            return Err(format!("session {} has impossible times", session.handle));
+        }
+    }
+    Ok(())
 }
 
 pub fn encode_keys(keys: &SelectorKeys) -> Vec<u8> {
