@@ -464,6 +464,9 @@ impl Default for ServerConfig {
     }
 }
 
+/// The longest interval between the event stream's keep-alive comments.
+const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);
+
 impl ServerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let at_least = |key: &'static str, value: Duration, min: Duration| {
@@ -477,11 +480,18 @@ impl ServerConfig {
                 Ok(())
             }
         };
-        at_least(
-            "server.keep_alive",
-            self.keep_alive,
-            Duration::from_millis(10),
-        )?;
+        // A dashboard counts 45 s without a byte as a lost stream
+        // (`STREAM_SILENCE`): a keep-alive comes well within it.
+        if !(Duration::from_millis(10)..=MAX_KEEP_ALIVE).contains(&self.keep_alive) {
+            return Err(invalid(
+                "server.keep_alive",
+                format_duration(self.keep_alive),
+                format!(
+                    "a duration from 10ms to {} (a dashboard takes 45s of silence for a lost stream)",
+                    format_duration(MAX_KEEP_ALIVE)
+                ),
+            ));
+        }
         at_least(
             "server.request_header_timeout",
             self.request_header_timeout,

@@ -716,3 +716,14 @@ fn a_key_is_not_found_in_another_table_or_a_comment() {
     assert_eq!(read::line_of(text, "policy.x"), Some(6));
     assert_eq!(read::line_of(text, "policy.x.idle_timeout"), Some(7));
 }
+
+#[test]
+fn a_keep_alive_longer_than_a_dashboard_waits_is_refused() {
+    let err = refused("[server]\nkeep_alive = \"60s\"\n", Uses::Server);
+    assert!(
+        err.contains("server.keep_alive = \"1m\" is not allowed: a duration from 10ms to 30s"),
+        "{err}"
+    );
+    let config = Config::from_toml("[server]\nkeep_alive = \"30s\"\n", Uses::Server).unwrap();
+    assert!(config.validate(Uses::Server).is_ok());
+}
