@@ -68,10 +68,21 @@ impl LoginRequest {
 }
 
 /// A session token, as login or renew gave it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,
+}
+
+/// A token is never printed, not even by `{:?}` (as `engine::Token` is not).
+const HIDDEN: &str = "<redacted>";
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("token", &HIDDEN)
+            .finish()
+    }
 }
 
 impl RequestBody for TokenRequest {
@@ -79,10 +90,19 @@ impl RequestBody for TokenRequest {
 }
 
 /// A new token and the session it opens. The only place a token appears.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub token: String,
     pub session: SessionView,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token", &HIDDEN)
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -186,7 +206,7 @@ pub struct MySessions {
 }
 
 /// The caller's token and the handle of one of the same user's sessions.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeMineRequest {
     pub token: String,
@@ -195,9 +215,42 @@ pub struct RevokeMineRequest {
     pub handle: String,
 }
 
+impl std::fmt::Debug for RevokeMineRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevokeMineRequest")
+            .field("token", &HIDDEN)
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
 impl RequestBody for RevokeMineRequest {
     const FIELDS: &'static [Field] = &[
         Field::required("token", Kind::String),
         Field::required("handle", Kind::String),
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_in_a_body_is_never_printed_by_debug() {
+        let secret = "tok_S3cretS3cretS3cret".to_owned();
+        let request = TokenRequest {
+            token: secret.clone(),
+        };
+        let mine = RevokeMineRequest {
+            token: secret.clone(),
+            handle: "9f2c4e1a7b3d5c60".into(),
+        };
+        for shown in [format!("{request:?}"), format!("{mine:#?}")] {
+            assert!(
+                !shown.contains("S3cret") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+        }
+        assert!(format!("{mine:?}").contains("9f2c4e1a7b3d5c60"));
+    }
 }
