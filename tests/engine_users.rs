@@ -110,6 +110,12 @@ fn mine_lists_the_users_own_sessions_and_marks_the_callers() {
     let (_, _) = login(&mut engine, T0 + SEC, "bob");
     let mine = engine.mine(T0 + 2 * SEC, a1.expose()).unwrap();
     assert_eq!(mine.current, h1);
+    assert_eq!(
+        mine.sessions[0].last_seen_at,
+        T0 + 2 * SEC,
+        "listing through the token touches the caller's session"
+    );
+    assert_eq!(mine.sessions[1].last_seen_at, T0 + SEC, "not the others");
     let handles: Vec<_> = mine.sessions.iter().map(|s| s.handle).collect();
     assert_eq!(handles, [h1, h2], "only alice's, oldest first");
     assert!(mine.sessions.iter().all(|s| s.user == "alice"));
@@ -137,7 +143,10 @@ fn revoke_mine_ends_one_of_the_users_sessions_but_not_another_users() {
 
     engine.revoke_mine(T0 + SEC, a1.expose(), h2).unwrap();
     let events = engine.take_events();
-    assert_eq!(kinds(&events), [EventKind::Revoked]);
+    // Showing the token is activity: the caller's session is touched after.
+    assert_eq!(kinds(&events), [EventKind::Revoked, EventKind::Touched]);
+    assert_eq!(events[1].session.handle, h1);
+    assert_eq!(events[1].session.last_seen_at, T0 + SEC);
     assert_eq!(events[0].session.handle, h2);
     assert_eq!(events[0].reason, None);
     assert_eq!(

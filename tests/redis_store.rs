@@ -598,7 +598,11 @@ async fn a_call_of_thousands_of_events_makes_one_entry_read_from_anywhere() {
     let revoked = a.revoke_mine(sessions[0].0.expose(), None).await.unwrap();
     assert_eq!(revoked, 2_499);
     let last = a.stats().await.unwrap().last_seq;
-    assert_eq!(last, before + 2_499, "one event per revoked session");
+    assert_eq!(
+        last,
+        before + 2_500,
+        "one event per revoked session, then the caller's touch"
+    );
     let entries = stream_entries(&redis, "many:e").await;
     assert_eq!(entries - entries_before, 1, "one entry for the call");
 
@@ -607,7 +611,12 @@ async fn a_call_of_thousands_of_events_makes_one_entry_read_from_anywhere() {
         let mut seqs = Vec::new();
         while seqs.last() != Some(&last) {
             let event = next_event(&mut resumed).await;
-            assert_eq!(event.kind, EventKind::Revoked);
+            let kind = if event.seq == last {
+                EventKind::Touched
+            } else {
+                EventKind::Revoked
+            };
+            assert_eq!(event.kind, kind, "seq {}", event.seq);
             seqs.push(event.seq);
         }
         assert_eq!(seqs, (from + 1..=last).collect::<Vec<_>>(), "after {from}");

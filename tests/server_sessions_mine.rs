@@ -146,6 +146,110 @@ async fn a_user_revokes_one_of_their_sessions_but_not_another_users() {
     error_code(&body);
 }
 
+/// Every request that shows a token touches its session (DESIGN): listing
+/// "mine", revoking one of mine and revoking the others are activity too,
+/// announced as any touch is; a refused request changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_or_revoking_through_a_token_touches_the_callers_session() {
+    // Every touch announced at once, so each is seen on the stream.
+    let server =
+        start(|config| config.policy.touch_event_interval = std::time::Duration::ZERO).await;
+    let (caller, me) = server.login("alice").await;
+    let (_, second) = server.login("alice").await;
+    let (_, third) = server.login("alice").await;
+    let (_, bob) = server.login("bob").await;
+    let mut stream = server.events(None).await;
+    let mut next = async || {
+        let event = stream.next().await.expect("an event");
+        (event.event, event.data["session"].clone())
+    };
+
+    let (status, mine) = server
+        .app_post("/v1/sessions/mine", json!({"token": caller}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let (kind, touched) = next().await;
+    assert_eq!(
+        (kind.as_str(), touched["handle"].as_str()),
+        ("touched", Some(me.as_str()))
+    );
+    let listed = mine["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        listed["last_seen_at"], touched["last_seen_at"],
+        "the listing shows the touch"
+    );
+    assert_eq!(listed["idle_expires_at"], touched["idle_expires_at"]);
+
+    // Refused: another user's session. No event, no touch.
+    let (status, _) = server
+        .app_post(
+            "/v1/sessions/revoke",
+            json!({"token": caller, "handle": bob}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _) = server
+        .app_post(
+            "/v1/sessions/revoke",
+            json!({"token": caller, "handle": second}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (kind, ended) = next().await;
+    assert_eq!(
+        (kind.as_str(), ended["handle"].as_str()),
+        ("revoked", Some(second.as_str())),
+        "the refused revoke made no event"
+    );
+    let (kind, touched) = next().await;
+    assert_eq!(
+        (kind.as_str(), touched["handle"].as_str()),
+        ("touched", Some(me.as_str()))
+    );
+
+    let (status, body) = server
+        .app_post("/v1/sessions/revoke-others", json!({"token": caller}))
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"revoked": 1})));
+    let (kind, ended) = next().await;
+    assert_eq!(
+        (kind.as_str(), ended["handle"].as_str()),
+        ("revoked", Some(third.as_str()))
+    );
+    let (kind, touched) = next().await;
+    assert_eq!(
+        (kind.as_str(), touched["handle"].as_str()),
+        ("touched", Some(me.as_str()))
+    );
+
+    // Revoking its own session ends it, with no touch after.
+    let (status, _) = server
+        .app_post(
+            "/v1/sessions/revoke",
+            json!({"token": caller, "handle": me}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (kind, ended) = next().await;
+    assert_eq!(
+        (kind.as_str(), ended["handle"].as_str()),
+        ("revoked", Some(me.as_str()))
+    );
+    server.login("carol").await;
+    let (kind, _) = next().await;
+    assert_eq!(
+        kind, "created",
+        "nothing came between the caller's end and the next login"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_others_keeps_exactly_the_callers_session() {
     let server = start(|_| {}).await;
@@ -339,6 +443,11 @@ mod on_the_file_store {
     }
 
     #[test]
+    fn listing_or_revoking_through_a_token_touches_the_callers_session() {
+        on_file(super::listing_or_revoking_through_a_token_touches_the_callers_session)
+    }
+
+    #[test]
     fn over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream() {
         on_file(super::over_the_limit_the_oldest_session_is_evicted_with_its_reason_on_the_stream)
     }
@@ -377,6 +486,11 @@ mod on_redis {
     #[test]
     fn revoke_others_keeps_exactly_the_callers_session() {
         on_redis(super::revoke_others_keeps_exactly_the_callers_session)
+    }
+
+    #[test]
+    fn listing_or_revoking_through_a_token_touches_the_callers_session() {
+        on_redis(super::listing_or_revoking_through_a_token_touches_the_callers_session)
     }
 
     #[test]

@@ -527,10 +527,13 @@ impl Engine {
         }
     }
 
-    /// The live sessions of the user behind `token`, and which one is the caller's.
+    /// The live sessions of the user behind `token`, and which one is the
+    /// caller's. Showing the token is activity: the caller's session is
+    /// touched first, as every request that shows a token touches it.
     pub fn mine(&mut self, now: Millis, token: &str) -> Result<Mine, EngineError> {
-        self.catch_up(now);
+        let now = self.catch_up(now);
         let caller = self.authenticate(self.locate(token))?;
+        self.touch_slot(now, caller, None);
         let id = self.record(caller).user;
         let sessions = self
             .users
@@ -543,8 +546,9 @@ impl Engine {
         })
     }
 
-    /// Ends one of the caller's user's sessions. A handle of another user's
-    /// session gets the same answer as an unknown one.
+    /// Ends one of the caller's user's sessions, and touches the caller's
+    /// (unless it was the one ended). A handle of another user's session gets
+    /// the same answer as an unknown one, and changes nothing.
     pub fn revoke_mine(
         &mut self,
         now: Millis,
@@ -560,11 +564,14 @@ impl Engine {
         let actor = self.session_actor(caller);
         self.totals.revoked += 1;
         self.end(now, slot, Ending::revoked_by(actor));
+        if slot != caller {
+            self.touch_slot(now, caller, None);
+        }
         Ok(())
     }
 
-    /// Ends every session of the caller's user except the caller's own;
-    /// returns how many it ended.
+    /// Ends every session of the caller's user except the caller's own, and
+    /// touches the caller's; returns how many it ended.
     pub fn revoke_others(&mut self, now: Millis, token: &str) -> Result<usize, EngineError> {
         let now = self.catch_up(now);
         let caller = self.authenticate(self.locate(token))?;
@@ -579,6 +586,7 @@ impl Engine {
             self.totals.revoked += 1;
             self.end(now, slot, Ending::revoked_by(actor.clone()));
         }
+        self.touch_slot(now, caller, None);
         Ok(others.len())
     }
 

@@ -21,6 +21,7 @@ use crate::api::{
 };
 
 /// The live sessions of the token's user, with `current: true` on the caller's.
+/// As every request that shows a token, it touches the caller's session.
 #[utoipa::path(
     post,
     path = "/v1/sessions/mine",
@@ -50,7 +51,8 @@ pub async fn mine(
     Ok(Json(MySessions { sessions }))
 }
 
-/// End one of the user's own sessions (for example "log out that phone").
+/// End one of the user's own sessions (for example "log out that phone"); the
+/// caller's session is touched, unless it is the one ended.
 #[utoipa::path(
     post,
     path = "/v1/sessions/revoke",
@@ -73,7 +75,8 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// End every other session of the user, keeping the caller's (for example after a password change).
+/// End every other session of the user, keeping the caller's (for example after a
+/// password change), which is touched.
 #[utoipa::path(
     post,
     path = "/v1/sessions/revoke-others",

@@ -821,6 +821,12 @@ fn unavailable(error: &redis::RedisError) -> StoreError {
 /// between: while Redis refuses the password, every call fails the same way.
 static REFUSALS: crate::throttle::Throttle = crate::throttle::Throttle::new(1000);
 
+/// When a coalesced touch falls due, as a script writes it in a list of
+/// strings: decimal Redis time, or empty for none.
+fn wake_of(text: &[u8]) -> Option<Millis> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 fn broken(what: String) -> StoreError {
     tracing::error!(%what, "unreadable data in Redis");
     StoreError::Unavailable(what)
@@ -1267,7 +1273,8 @@ impl RedisStore {
         }
     }
 
-    /// The live sessions of the token's user, oldest first, and which is the caller's.
+    /// The live sessions of the token's user, oldest first, and which is the
+    /// caller's (touched, as every request that shows its token).
     pub async fn mine(&self, token: &str) -> Result<Mine, StoreError> {
         let presented = PresentedToken::parse(token).ok_or(EngineError::InvalidToken)?;
         let handle = presented.selector.to_be_bytes();
@@ -1284,6 +1291,9 @@ impl RedisStore {
             _ => return Err(EngineError::InvalidToken.into()),
         };
         let mut reply = reply.into_iter();
+        if let Some(wake) = reply.next().as_deref().and_then(wake_of) {
+            self.shared.wake_for(wake);
+        }
         let current = reply
             .next()
             .and_then(|hex| std::str::from_utf8(&hex).ok()?.parse().ok())
@@ -1316,8 +1326,13 @@ impl RedisStore {
                 ],
             )
             .await?;
-        if let redis::Value::Int(n) = reply {
-            return Ok(n as usize);
+        if let redis::Value::Array(items) = &reply
+            && let [redis::Value::Int(n), wake] = items.as_slice()
+        {
+            if let redis::Value::Int(wake) = wake {
+                self.shared.wake_for(*wake);
+            }
+            return Ok(usize::try_from(*n).unwrap_or(0));
         }
         let text: String = FromRedisValue::from_redis_value(reply)
             .map_err(|e| broken(format!("the revoke script answered {e}")))?;

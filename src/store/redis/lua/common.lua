@@ -312,6 +312,25 @@ local function mark_seen(s, forced)
   return announce
 end
 
+-- Activity on live session `s` now: a touch (an operator's, with an actor,
+-- is announced at once, never coalesced), or any other request that shows
+-- its token. Moves its idle deadline, announces it or leaves it to be
+-- announced, and stores the session. Returns the session encoded as an
+-- event, and when its coalesced `touched` event falls due (nil for none), so
+-- this node's driver is told.
+local function seen(s, actor)
+  announce_due_touch(s)
+  local e
+  if mark_seen(s, actor ~= nil) then
+    e = emit('touched', s, 'active', nil, nil, actor)
+  else
+    e = encode(s, 'active')
+  end
+  store(s)
+  if s.pend == 1 then return e, s.lte + touch_interval(s) end
+  return e, nil
+end
+
 -- Compares two verifier hashes in constant time: every byte is looked at
 -- with plain arithmetic, whatever differs (no branch on the data). A hash is
 -- 32 bytes, read as eight unsigned 32-bit words (unsigned: reading a signed

@@ -16,20 +16,7 @@ for i = 5, #ARGV, 3 do
     answers[#answers + 1] = '!gone'
   else
     touched = touched + 1
-    announce_due_touch(s)
-    local e
-    -- An operator's touch (with an actor) is announced at once, never coalesced.
-    if mark_seen(s, actor ~= nil) then
-      e = emit('touched', s, 'active', nil, nil, actor)
-    else
-      e = encode(s, 'active')
-    end
-    store(s)
-    if s.pend == 1 then
-      answers[#answers + 1] = answer(e, s.lte + touch_interval(s))
-    else
-      answers[#answers + 1] = answer(e)
-    end
+    answers[#answers + 1] = answer(seen(s, actor))
   end
 end
 if touched > 0 then redis.call('HINCRBY', K_META, 'touches', ms(touched)) end
