@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use sessiontop::engine::driver::Delivery;
 use sessiontop::engine::{Clock, EventKind, ExpiryReason, Login, Millis, Policy, SystemClock};
-use sessiontop::store::StoreError;
+use sessiontop::server::metrics::{Metrics, follow_expiries};
 use sessiontop::store::redis::{RedisOptions, RedisStore, SubscribeError};
+use sessiontop::store::{Sessions, StoreError};
 
 use redis_support::RedisServer;
 
@@ -52,6 +53,12 @@ async fn redis_killed_mid_load_answers_unavailable_then_recovers_with_every_sess
     let a = node(&redis, "fault:").await;
     let b = node(&redis, "fault:").await;
     let mut watch = a.subscribe_after(0).await.unwrap();
+    // `/metrics`' lateness figures, as `serve` keeps them on node b.
+    let metrics = Arc::new(Metrics::new());
+    let follower = tokio::spawn(follow_expiries(
+        Sessions::redis(b.clone(), redis.url()),
+        metrics.clone(),
+    ));
 
     // A steady load of logins on both nodes, keeping every answered token.
     let running = Arc::new(AtomicBool::new(true));
@@ -168,6 +175,34 @@ async fn redis_killed_mid_load_answers_unavailable_then_recovers_with_every_sess
             "ended after the outage, and says so: {event:?}"
         );
     }
+    // `/metrics` counts them too, with the outage in their lateness: the
+    // follower took the stream up again where it had been cut.
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        let text = metrics.render(None);
+        let figure = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        let (count, sum) = (
+            figure("sessiontop_expiry_lateness_seconds_count"),
+            figure("sessiontop_expiry_lateness_seconds_sum"),
+        );
+        if count >= 20.0 {
+            assert!(
+                sum >= 20.0 * 0.5,
+                "each over half a second late: {sum} s in all"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the lateness figures missed the outage's expiries: {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    follower.abort();
     // A login whose answer was lost to the kill may still have been written:
     // at most one per worker was in flight.
     let active = b.stats().await.unwrap().active as usize;

@@ -37,7 +37,7 @@ use super::ServerState;
 use super::auth::AdminCaller;
 use super::error::AdminAuthFailures;
 use crate::engine::driver::Delivery;
-use crate::engine::{EventKind, Stats, Subscription};
+use crate::engine::{Event, EventKind, Stats, Subscription};
 use crate::store::Sessions;
 
 /// Upper bounds of the expiry lateness buckets, in seconds.
@@ -377,27 +377,48 @@ impl Metrics {
 
 /// Follows the store's events and records the lateness of each expiry
 /// (on a shared store, every node's). If the store cannot be followed, tries
-/// again a second later.
+/// again a second later, from the last event it saw: the expiries a Redis
+/// that comes back makes at once, late by the outage, are counted too.
 pub async fn follow_expiries(store: Sessions, metrics: Arc<Metrics>) {
+    let mut last = None;
     loop {
-        match store.subscribe_live().await {
-            Ok((feed, _)) => record_lateness(feed, &metrics).await,
+        let feed = match last {
+            Some(seq) => match store.subscribe_after(seq).await {
+                Ok(Ok(feed)) => Ok(feed),
+                // Trimmed past it, or another store (emptied, restarted).
+                Ok(Err(_)) => {
+                    metrics.missed_feed.inc();
+                    store.subscribe_live().await.map(|(feed, _)| feed)
+                }
+                Err(error) => Err(error),
+            },
+            None => store.subscribe_live().await.map(|(feed, _)| feed),
+        };
+        match feed {
+            Ok(feed) => record_lateness(feed, &metrics, &mut last).await,
             Err(error) => tracing::debug!(%error, "expiry lateness cannot follow the store"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
-/// Records the lateness of each expiry `feed` delivers, until it ends.
-async fn record_lateness(mut feed: Subscription, metrics: &Metrics) {
+/// Records the lateness of each expiry `feed` delivers, until it ends;
+/// `last` keeps the seq of the newest event it saw.
+async fn record_lateness(mut feed: Subscription, metrics: &Metrics, last: &mut Option<u64>) {
+    let mut record = |event: &Event| {
+        *last = Some(event.seq);
+        if event.kind == EventKind::Expired
+            && let Some(ms) = event.lateness_ms()
+        {
+            metrics.lateness.observe(ms.max(0) as f64 / 1000.0);
+        }
+    };
+    for event in std::mem::take(&mut feed.backlog) {
+        record(&event);
+    }
     while let Some(delivery) = feed.next().await {
         match delivery {
-            Delivery::Event(event) if event.kind == EventKind::Expired => {
-                if let Some(ms) = event.lateness_ms() {
-                    metrics.lateness.observe(ms.max(0) as f64 / 1000.0);
-                }
-            }
-            Delivery::Event(_) => {}
+            Delivery::Event(event) => record(&event),
             Delivery::Resync => {
                 metrics.missed_feed.inc();
             }
