@@ -494,6 +494,12 @@ impl Cli {
             if let Some(store) = &serve.store {
                 config.store.url = Some(store.clone());
                 origins.set("store.url", "--store");
+                // As redis-cli warns of `-a`: a command line is anyone's to read.
+                if store.has_password() {
+                    config.warnings.push(
+                        "the Redis password in --store can be read by every user of this machine (ps shows command lines); put it in [store] password_file, or the URL in SESSIONTOP_STORE".into(),
+                    );
+                }
             }
             if config.store.url.is_none() {
                 let state = env.state_dir.as_deref().ok_or_else(|| {

@@ -882,3 +882,44 @@ fn the_dashboard_gets_past_a_store_mistake_with_a_warning() {
     );
     assert!(stderr.contains("terminal"), "{stderr}");
 }
+
+#[test]
+fn a_redis_password_on_the_command_line_is_warned_about_without_being_shown() {
+    let config = load(
+        &[
+            "serve",
+            "--store",
+            "redis://app:hunter2hunter2@127.0.0.1:6379/0",
+        ],
+        &env(&[]),
+    )
+    .unwrap();
+    let warning = config.warnings.join("\n");
+    assert!(
+        warning.contains("password in --store can be read by every user")
+            && warning.contains("password_file"),
+        "{warning}"
+    );
+    assert!(!warning.contains("hunter2"), "{warning}");
+    // From the environment or without a password: nothing to say.
+    for (args, vars) in [
+        (
+            vec!["serve"],
+            vec![(
+                "SESSIONTOP_STORE",
+                "redis://:hunter2hunter2@127.0.0.1:6379/0",
+            )],
+        ),
+        (vec!["serve", "--store", "redis://127.0.0.1:6379/0"], vec![]),
+    ] {
+        let config = load(&args, &env(&vars)).unwrap();
+        assert!(
+            !config
+                .warnings
+                .iter()
+                .any(|w| w.contains("can be read by every user")),
+            "{args:?}: {:?}",
+            config.warnings
+        );
+    }
+}
