@@ -25,7 +25,10 @@ use crate::store::StoreQuery;
 /// Who the engine records as the actor of an admin touch or revoke.
 const ACTOR: &str = "admin";
 
-/// Active sessions in idle-deadline order, one page at a time.
+/// Active sessions, soonest deadline first, one page at a time.
+///
+/// Ordered by idle deadline; on a Redis store, by when each will end
+/// (its idle deadline unless its absolute limit or the closing time comes sooner).
 #[utoipa::path(
     get,
     path = "/v1/admin/sessions",

@@ -101,11 +101,6 @@ impl ApiTokens {
     }
 }
 
-/// Whether `config` names a token for `role` (directly or by file).
-pub fn is_configured(token: Option<&str>, file: Option<&std::path::Path>) -> bool {
-    token.is_some() || file.is_some()
-}
-
 fn configured_token(
     role: &'static str,
     token: Option<&str>,

@@ -14,6 +14,11 @@
 pub mod lesson;
 pub mod scenario;
 
+/// The latest a lesson's or scenario's step may come after its start: a
+/// script of more than a month is a mistake, and clock times far past it
+/// would not fit the engine's milliseconds.
+pub const MAX_STEP_AT: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
@@ -73,10 +78,6 @@ pub struct SimulatorControl {
 impl SimulatorControl {
     pub fn set_enabled(&self, on: bool) {
         self.enabled.send_replace(on);
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        *self.enabled.borrow()
     }
 }
 

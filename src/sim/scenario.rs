@@ -110,6 +110,13 @@ impl Scenario {
                     i + 1
                 ));
             }
+            if step.at > super::MAX_STEP_AT {
+                return Err(format!(
+                    "step {}: at = {:?} is later than a scenario may run (30 days)",
+                    i + 1,
+                    humantime::format_duration(step.at).to_string()
+                ));
+            }
         }
         Ok(scenario)
     }
@@ -242,6 +249,10 @@ mod tests {
         let err = Scenario::parse("description = \"x\"\n[[step]]\nat = \"soon\"\nlogin = \"a\"\n")
             .unwrap_err();
         assert!(err.contains("soon"), "{err}");
+        let err =
+            Scenario::parse("description = \"x\"\n[[step]]\nat = \"40days\"\nlogin = \"a\"\n")
+                .unwrap_err();
+        assert!(err.contains("step 1") && err.contains("30 days"), "{err}");
         assert!(
             Scenario::load("no-such-scenario")
                 .unwrap_err()

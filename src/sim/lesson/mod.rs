@@ -491,6 +491,15 @@ impl Checker {
             Some(s) => duration(&s).map_err(|e| fail("at", format!("{s:?} {e}")))?,
             None => self.at,
         };
+        if at > super::MAX_STEP_AT {
+            return Err(fail(
+                "at",
+                format!(
+                    "{} is later than a lesson may run (30 days)",
+                    humantime::format_duration(at)
+                ),
+            ));
+        }
         if at < self.at {
             return Err(fail(
                 "at",

@@ -392,3 +392,22 @@ fn a_policy_value_out_of_bounds_is_refused_in_the_words_config_toml_gets() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_step_past_thirty_days_is_refused_not_played_into_an_overflowed_clock() {
+    let err = error(
+        "title = \"t\"\n[[step]]\nlogin = \"ada\"\n[[step]]\nat = \"500000000years\"\nlogin = \"bob\"\n",
+    );
+    assert!(err.starts_with("step 2"), "{err}");
+    assert!(
+        err.contains("is later than a lesson may run (30 days)"),
+        "{err}"
+    );
+    assert!(
+        Lesson::parse(
+            "t",
+            "title = \"t\"\n[[step]]\nat = \"30days\"\nlogin = \"ada\"\n"
+        )
+        .is_ok()
+    );
+}
