@@ -101,12 +101,18 @@ async fn the_admin_token_can_do_what_the_app_token_can() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_a_short_idle_timeout_expires_on_its_own() {
-    let server = TestServer::start().await;
+    let (server, engine) = TestServer::on_paused_clock(1_800_000_000_000, |_| {}).await;
     let (token, _) = server
-        .login_with(json!({"user": "quick", "idle_timeout": "50ms"}))
+        .login_with(json!({"user": "quick", "idle_timeout": "5m"}))
         .await;
     assert_eq!(server.active().await, 1);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut stream = server.events(None).await;
+    // Past its deadline on the engine's clock: the driver ends it on its own,
+    // with no request to notice.
+    engine.adjust_clock(|clock| clock.step(Duration::from_secs(5 * 60 + 1)));
+    let expired = stream.next().await.expect("the expiry is on the stream");
+    assert_eq!(expired.event, "expired");
+    assert_eq!(expired.data["reason"], "idle");
     let (status, _) = server
         .app_post("/v1/sessions/touch", json!({"token": token}))
         .await;

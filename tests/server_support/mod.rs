@@ -3,12 +3,14 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sessiontop::config::Config;
+use sessiontop::engine::{EngineHandle, Millis, VirtualClock};
 use sessiontop::server::ServerError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -47,6 +49,41 @@ impl TestServer {
         let task = tokio::spawn(sessiontop::server::serve(config, listener, async move {
             let _ = stopped.await;
         }));
+        Self::running(base, stop, task)
+    }
+
+    /// A server on the memory store whose engine runs on a virtual clock
+    /// paused at `start`: a test steps it past a deadline
+    /// (`engine.adjust_clock`) instead of waiting for one.
+    pub async fn on_paused_clock(
+        start: Millis,
+        tweak: impl FnOnce(&mut Config),
+    ) -> (Self, EngineHandle) {
+        let mut config = test_config();
+        tweak(&mut config);
+        let engine = EngineHandle::spawn(
+            config.policy.to_policy().unwrap(),
+            Arc::new(VirtualClock::paused_at(start)),
+            config.engine.to_driver_config().unwrap(),
+        );
+        let handle = engine.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            sessiontop::server::serve_engine(engine, &config.server, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        (Self::running(base, stop, task), handle)
+    }
+
+    fn running(
+        base: String,
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<Result<(), ServerError>>,
+    ) -> Self {
         TestServer {
             base,
             client: reqwest::Client::new(),
