@@ -352,6 +352,10 @@ async fn openapi_lists_every_route_the_router_serves() {
             };
             let responses = operation["responses"].as_object().unwrap();
             assert!(responses.contains_key(success), "{method} {path}");
+            // Answered before any handler, on every route.
+            for status in ["408", "413", "503"] {
+                assert!(responses.contains_key(status), "{method} {path} {status}");
+            }
             for (status, response) in responses {
                 if status.starts_with('4') {
                     let schema = &response["content"]["application/json"]["schema"]["$ref"];

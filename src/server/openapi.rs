@@ -122,7 +122,7 @@ pub async fn document(State(state): State<Arc<ServerState>>) -> Response {
 ///   schema and still be refused with 422, as documented).
 /// - Links, so that tools (and readers) can chain a login's token into
 ///   touch, renew and logout, and a handle into the admin calls.
-/// - The connection layer's 408 and 503, which no handler declares.
+/// - The connection layer's 408, 413 and 503, which no handler declares.
 /// - The 400s of the query check (`auth::check_query`) and the router's
 ///   405, which come before any handler.
 pub fn refine(doc: &mut Value) {
@@ -235,7 +235,7 @@ pub fn refine(doc: &mut Value) {
 
 /// What the connection layer (`connection`) answers before any handler runs,
 /// and so on every operation: 408 when a request's headers or body are too
-/// slow, 503 past the connection limit. A /v1 call and `/readyz` may also
+/// slow, 413 for a body over the limit, 503 past the connection limit. A /v1 call and `/readyz` may also
 /// get 503 from a store that cannot be written.
 fn add_connection_answers(doc: &mut Value) {
     let error_body =
@@ -250,6 +250,14 @@ fn add_connection_answers(doc: &mut Value) {
         responses.entry("408").or_insert_with(|| {
             json!({
                 "description": "The request's headers (server.request_header_timeout) or its body (server.request_body_timeout) did not arrive in time (`request_timeout`); nothing was done and the connection is closed",
+                "content": error_body,
+            })
+        });
+        // A body over the limit is refused before anything reads it, on every
+        // route, one that takes no body included.
+        responses.entry("413").or_insert_with(|| {
+            json!({
+                "description": "The request's body is larger than server.body_limit (`payload_too_large`); nothing was done",
                 "content": error_body,
             })
         });
