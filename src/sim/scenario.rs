@@ -139,11 +139,21 @@ impl Playback {
             .collect();
         // Latest last, so the next one due is popped from the end.
         steps.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        Playback {
+        let playback = Playback {
             engine,
             steps,
             tokens: HashMap::new(),
-        }
+        };
+        playback.hold_at_next();
+        playback
+    }
+
+    /// The clock may not pass the next step until it is played (as a
+    /// lesson's player holds it), so a step happens at its scripted instant
+    /// however late the task wakes at a high speed.
+    fn hold_at_next(&self) {
+        let next = self.next_at();
+        self.engine.adjust_clock(|c| c.hold_at(next));
     }
 
     pub fn finished(&self) -> bool {
@@ -161,6 +171,7 @@ impl Playback {
             let (_, step) = self.steps.pop().expect("checked");
             self.play(&step);
         }
+        self.hold_at_next();
     }
 
     fn play(&mut self, step: &Step) {
@@ -258,6 +269,31 @@ mod tests {
                 .unwrap_err()
                 .contains("each-way")
         );
+    }
+
+    /// At a high speed the task wakes late in clock time; the clock is held
+    /// at each step, so every step still happens at its own instant.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fast_clock_plays_each_step_at_its_instant() {
+        let start = 1_000_000;
+        let clock = Arc::new(VirtualClock::paused_at(start));
+        let engine = EngineHandle::spawn(Policy::default(), clock, DriverConfig::default());
+        let scenario = Scenario::parse(
+            "description = \"x\"\n[[step]]\nat = \"10s\"\nlogin = \"a\"\n[[step]]\nat = \"20s\"\ntouch = \"a\"\n",
+        )
+        .unwrap();
+        let playback = Playback::new(engine.clone(), scenario, start);
+        engine.adjust_clock(|c| {
+            c.set_speed(1000.0);
+            c.set_paused(false);
+        });
+        tokio::time::timeout(Duration::from_secs(10), playback.run())
+            .await
+            .expect("played within 10 s");
+        let page = engine.list(&crate::engine::ListQuery::default());
+        let session = &page.sessions[0];
+        assert_eq!(session.created_at, start + 10_000);
+        assert_eq!(session.last_seen_at, start + 20_000);
     }
 
     #[tokio::test]
