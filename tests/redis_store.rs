@@ -256,6 +256,48 @@ async fn listing_pages_soonest_deadline_first_and_by_user() {
     assert_eq!(a.stats().await.unwrap().active, 5);
 }
 
+/// A user of many sessions is listed a page at a time, picked from their
+/// deadlines (a heap of the page's worth), each session once, soonest first,
+/// in the same order as the whole listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_of_many_sessions_pages_through_each_once_soonest_first() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "many-user:", policy()).await;
+    let logins = (0..300u64).map(|i| {
+        let user = if i % 3 == 0 { "other" } else { "busy" };
+        a.login(Login {
+            // Deadlines out of login order, some shared.
+            idle_timeout: Some(Duration::from_secs(600 + (i * 7919) % 97 * 10)),
+            ..Login::user(user)
+        })
+    });
+    futures_util::future::try_join_all(logins).await.unwrap();
+    let (all, _) = a.list(None, 1000, None).await.unwrap();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|s| s.user == "busy")
+        .map(|s| s.handle)
+        .collect();
+    assert_eq!(expected.len(), 200);
+    for limit in [1, 7, 200, 1000] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = a.list(Some("busy"), limit, cursor.as_ref()).await.unwrap();
+            assert!(page.len() <= limit);
+            assert!(page.iter().all(|s| s.user == "busy"));
+            seen.extend(page.iter().map(|s| s.handle));
+            match next {
+                Some(next) => cursor = Some(next.to_string().parse().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "limit {limit}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_resumes_on_another_node_with_no_gap_and_no_duplicate() {
     let Some(redis) = RedisServer::start() else {

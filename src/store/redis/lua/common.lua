@@ -62,14 +62,7 @@ local function member(h)
   local a, b, c, d, e, f, g, i = string.byte(h, 1, 8)
   return ms(((((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f) * 256 + g) * 256 + i)
 end
-local function handle_of(m)
-  local n, b = tonumber(m), {}
-  for i = 8, 1, -1 do
-    b[i] = n % 256
-    n = math.floor(n / 256)
-  end
-  return string.char(unpack(b))
-end
+local function handle_of(m) return struct.pack('>I8', tonumber(m)) end
 
 -- A record is one packed msgpack string: user, verifier hash, created, then
 -- times as offsets from created (shorter), pending-touch flag, attributes,
