@@ -319,7 +319,7 @@ impl Metrics {
         let missed_feed = Counter::default();
         registry.register(
             "sessiontop_expiry_lateness_missed",
-            "Times the lateness follower fell behind the event feed and skipped expiries",
+            "Times the lateness follower lost events the history no longer held (it may have missed expiries there)",
             missed_feed.clone(),
         );
         let requests = Family::<RequestLabels, Counter>::default();
@@ -376,9 +376,11 @@ impl Metrics {
 }
 
 /// Follows the store's events and records the lateness of each expiry
-/// (on a shared store, every node's). If the store cannot be followed, tries
-/// again a second later, from the last event it saw: the expiries a Redis
-/// that comes back makes at once, late by the outage, are counted too.
+/// (on a shared store, every node's). A follower that falls behind (a burst
+/// of events) takes the feed up again from the last event it saw, out of the
+/// history; one the store cut off (Redis away) does the same a second later,
+/// so the expiries a returning Redis makes at once, late by the outage, are
+/// counted too. Only expiries the history no longer holds are missed.
 pub async fn follow_expiries(store: Sessions, metrics: Arc<Metrics>) {
     let mut last = None;
     loop {
@@ -395,17 +397,34 @@ pub async fn follow_expiries(store: Sessions, metrics: Arc<Metrics>) {
             None => store.subscribe_live().await.map(|(feed, _)| feed),
         };
         match feed {
-            Ok(feed) => record_lateness(feed, &metrics, &mut last).await,
+            Ok(feed) => {
+                if record_lateness(feed, &metrics, &mut last).await == FeedEnd::Behind {
+                    continue;
+                }
+            }
             Err(error) => tracing::debug!(%error, "expiry lateness cannot follow the store"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
-/// Records the lateness of each expiry `feed` delivers, until it ends;
+/// Why a followed feed ended.
+#[derive(Debug, PartialEq, Eq)]
+enum FeedEnd {
+    /// The follower fell behind: take it up again from the history at once.
+    Behind,
+    /// The store closed it.
+    Closed,
+}
+
+/// Records the lateness of each expiry `feed` delivers until it ends;
 /// `last` keeps the seq of the newest event it saw.
-async fn record_lateness(mut feed: Subscription, metrics: &Metrics, last: &mut Option<u64>) {
-    let mut record = |event: &Event| {
+async fn record_lateness(
+    mut feed: Subscription,
+    metrics: &Metrics,
+    last: &mut Option<u64>,
+) -> FeedEnd {
+    let record = |event: &Event, last: &mut Option<u64>| {
         *last = Some(event.seq);
         if event.kind == EventKind::Expired
             && let Some(ms) = event.lateness_ms()
@@ -414,16 +433,19 @@ async fn record_lateness(mut feed: Subscription, metrics: &Metrics, last: &mut O
         }
     };
     for event in std::mem::take(&mut feed.backlog) {
-        record(&event);
+        record(&event, last);
     }
     while let Some(delivery) = feed.next().await {
         match delivery {
-            Delivery::Event(event) => record(&event),
-            Delivery::Resync => {
+            Delivery::Event(event) => record(&event, last),
+            // Without a seq to go on from, nothing is left but to count it.
+            Delivery::Resync if last.is_none() => {
                 metrics.missed_feed.inc();
             }
+            Delivery::Resync => return FeedEnd::Behind,
         }
     }
+    FeedEnd::Closed
 }
 
 /// Counts every request by its method, route pattern and status, and logs it
@@ -520,6 +542,56 @@ mod tests {
             ),
             "{after}"
         );
+        engine.shutdown();
+    }
+
+    /// A follower that falls behind a burst (its feed holds 64 events, the
+    /// burst is 5,000 expiries) takes the feed up again from the history and
+    /// counts every expiry, none missed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_behind_a_burst_catches_up_from_the_history() {
+        let engine = EngineHandle::spawn(
+            Policy::default(),
+            Arc::new(VirtualClock::paused_at(1_000_000)),
+            DriverConfig {
+                history: 100_000,
+                subscriber_buffer: 64,
+            },
+        );
+        let metrics = Arc::new(Metrics::new());
+        let follower = tokio::spawn(follow_expiries(
+            Sessions::memory(engine.clone()),
+            metrics.clone(),
+        ));
+        let counted = async |n: usize| {
+            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let text = metrics.render(None);
+                if text.contains(&format!("sessiontop_expiry_lateness_seconds_count {n}\n")) {
+                    return text;
+                }
+                assert!(std::time::Instant::now() < give_up, "{text}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        // Once a first expiry is counted, the follower is surely subscribed.
+        let mut short = crate::engine::Login::user("first");
+        short.idle_timeout = Some(std::time::Duration::from_secs(60));
+        engine.login(short).unwrap();
+        engine.adjust_clock(|c| c.step(std::time::Duration::from_secs(61)));
+        counted(1).await;
+        for i in 0..5_000 {
+            engine
+                .login(crate::engine::Login::user(format!("u{i}")))
+                .unwrap();
+        }
+        engine.adjust_clock(|c| c.step(std::time::Duration::from_secs(16 * 60)));
+        let text = counted(5_001).await;
+        assert!(
+            text.contains("sessiontop_expiry_lateness_missed_total 0"),
+            "{text}"
+        );
+        follower.abort();
         engine.shutdown();
     }
 
