@@ -23,6 +23,10 @@ use crate::source::{
     ClockReading, CommandOutcome, ConnectionState, SourceInfo, SourceSnapshot, SourceUpdate,
 };
 
+/// A table of this many rows or more is filtered once the typing pauses.
+pub(super) const FILTER_PAUSE_ROWS: usize = 50_000;
+/// The pause in typing (real ms) after which such a table is filtered.
+pub(super) const FILTER_PAUSE_MS: u64 = 150;
 /// Logins a burst (`N`) simulates.
 pub const BURST: usize = 10;
 /// Longest name the login prompt accepts.
@@ -148,6 +152,8 @@ pub struct App {
     pub clock: ClockReading,
     /// Real milliseconds since the dashboard started.
     pub real_ms: u64,
+    /// When typed filter text is to be applied to a big table (real ms).
+    pub(super) filter_due: Option<u64>,
     /// Wall-clock time when the dashboard started (the header shows real time from it).
     pub wall_start: Millis,
     pub mirror: Mirror,
@@ -213,6 +219,7 @@ impl App {
                 paused: false,
             },
             real_ms: 0,
+            filter_due: None,
             wall_start: 0,
             mirror: Mirror::new(SortColumn::Idle),
             selected: None,
@@ -325,6 +332,9 @@ impl App {
                 }
                 self.clock = clock;
                 self.real_ms = real_ms;
+                if self.filter_due.is_some_and(|due| due <= real_ms) {
+                    self.apply_filter();
+                }
                 if clock.paused {
                     self.pause_requested = false;
                 }

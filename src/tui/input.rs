@@ -7,7 +7,9 @@ use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use super::app::{App, BURST, Confirm, Detail, MAX_PROMPT, Mode};
+use super::app::{
+    App, BURST, Confirm, Detail, FILTER_PAUSE_MS, FILTER_PAUSE_ROWS, MAX_PROMPT, Mode,
+};
 use super::keymap::Action;
 use super::lesson::LessonCommand;
 use super::msg::Command;
@@ -93,7 +95,10 @@ impl App {
                         filter.clear();
                         self.mode = Mode::Normal;
                     }
-                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        self.apply_filter();
+                    }
                     KeyCode::Backspace => {
                         filter.pop();
                     }
@@ -107,7 +112,12 @@ impl App {
                     }
                     _ => {}
                 }
-                self.set_filter(&filter);
+                if filter.is_empty() {
+                    // Cleared (Esc, Ctrl-U, the last Backspace): all rows at once.
+                    self.set_filter("");
+                } else {
+                    self.type_filter(&filter);
+                }
                 Vec::new()
             }
             Mode::Confirm(confirm) => {
@@ -157,15 +167,39 @@ impl App {
     /// Filters the table; the selection stays on its session while the
     /// filter shows it, as htop's and k9s's do.
     fn set_filter(&mut self, filter: &str) {
-        if filter != self.mirror.filter() {
-            self.mirror.set_filter(filter);
-            self.top = None;
-            let kept = self
-                .selected
-                .as_ref()
-                .and_then(|(_, handle)| self.mirror.position(*handle));
-            self.selected = kept.or_else(|| self.mirror.first().cloned());
+        self.mirror.type_filter(filter);
+        self.apply_filter();
+    }
+
+    /// Typing into the filter. A table of `FILTER_PAUSE_ROWS` rows or more is
+    /// filtered once the typing pauses for `FILTER_PAUSE_MS` (or at Enter):
+    /// filtering a million rows takes a few hundred ms, which every key would
+    /// otherwise wait for. The typed text shows at once.
+    fn type_filter(&mut self, filter: &str) {
+        if filter == self.mirror.filter() {
+            return;
         }
+        if self.mirror.held() < FILTER_PAUSE_ROWS {
+            self.set_filter(filter);
+        } else {
+            self.mirror.type_filter(filter);
+            self.filter_due = Some(self.real_ms + FILTER_PAUSE_MS);
+        }
+    }
+
+    /// Makes the rows follow the filter's text, if they do not yet.
+    pub(super) fn apply_filter(&mut self) {
+        self.filter_due = None;
+        if self.mirror.filter_applied() {
+            return;
+        }
+        self.mirror.apply_filter();
+        self.top = None;
+        let kept = self
+            .selected
+            .as_ref()
+            .and_then(|(_, handle)| self.mirror.position(*handle));
+        self.selected = kept.or_else(|| self.mirror.first().cloned());
     }
 
     /// The selected session, if it is still live.

@@ -231,7 +231,7 @@ impl Mirror {
         }
         let s = &row.session;
         contains_lower(&s.user, needle)
-            || s.handle.to_string().contains(needle.as_str())
+            || handle_holds(s.handle, needle)
             || ["ip", "user_agent"]
                 .iter()
                 .any(|key| s.attribute(key).is_some_and(|v| contains_lower(v, needle)))
@@ -259,15 +259,37 @@ impl Mirror {
     }
 
     pub fn set_filter(&mut self, filter: &str) {
-        if filter == self.filter {
-            return;
+        self.type_filter(filter);
+        self.apply_filter();
+    }
+
+    /// Takes the filter's text as typed, without filtering the rows yet (a
+    /// big table waits for a pause in the typing: see `App`); `apply_filter`
+    /// makes the rows follow.
+    pub fn type_filter(&mut self, filter: &str) {
+        if filter != self.filter {
+            self.filter = filter.to_owned();
         }
-        self.filter = filter.to_owned();
-        let needle = filter.trim().to_lowercase();
+    }
+
+    /// Whether the rows shown follow the filter's text.
+    pub fn filter_applied(&self) -> bool {
+        self.needle == needle_of(&self.filter)
+    }
+
+    /// Filters the rows by the filter's text: a rebuild of every row, once
+    /// the needle changed.
+    pub fn apply_filter(&mut self) {
+        let needle = needle_of(&self.filter);
         if needle != self.needle {
             self.needle = needle;
             self.rebuild();
         }
+    }
+
+    /// Sessions held, live and lingering, whether shown or not.
+    pub fn held(&self) -> usize {
+        self.rows.len()
     }
 
     /// Applies one engine event. An ended session stays until the clock reads `leave_at`.
@@ -453,6 +475,25 @@ impl Mirror {
     }
 }
 
+/// What the filter's text is matched as: trimmed, in lower case.
+fn needle_of(filter: &str) -> String {
+    filter.trim().to_lowercase()
+}
+
+/// Whether a handle's 16 hex digits (as shown) hold `needle_lower`, without
+/// formatting a string for every row.
+fn handle_holds(handle: Handle, needle_lower: &str) -> bool {
+    let needle = needle_lower.as_bytes();
+    if needle.len() > 16 || !needle.iter().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let mut hex = [0u8; 16];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(handle.0 >> (60 - 4 * i) & 0xf) as usize];
+    }
+    needle.is_empty() || hex.windows(needle.len()).any(|w| w == needle)
+}
+
 fn contains_lower(haystack: &str, needle_lower: &str) -> bool {
     if haystack.is_ascii() {
         haystack
@@ -462,5 +503,68 @@ fn contains_lower(haystack: &str, needle_lower: &str) -> bool {
             || needle_lower.is_empty()
     } else {
         haystack.to_lowercase().contains(needle_lower)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixture::{T0, session};
+
+    #[test]
+    fn a_handle_holds_a_needle_as_its_shown_digits_do() {
+        for handle in [0, 1, 0x9f2c_4e1a_7b3d_5c60, u64::MAX, 0x000a_0000_0000_00f0] {
+            let shown = Handle(handle).to_string();
+            for needle in [
+                "",
+                "0",
+                "9f2c",
+                "5c60",
+                "000a",
+                "f0",
+                "ff",
+                "g",
+                "9f2c4e1a7b3d5c60",
+                "9f2c4e1a7b3d5c600",
+                "ada",
+            ] {
+                assert_eq!(
+                    handle_holds(Handle(handle), needle),
+                    shown.contains(needle),
+                    "{shown} {needle:?}"
+                );
+            }
+        }
+    }
+
+    /// Typing on, back and anew shows the rows, in order, that a fresh
+    /// filter gives.
+    #[test]
+    fn typing_shows_what_a_fresh_filter_shows() {
+        let sessions: Vec<SessionView> = (0..300)
+            .map(|n| {
+                let user = ["ada", "adam", "bob", "madame"][n as usize % 4];
+                session(
+                    n,
+                    user,
+                    &format!("10.0.{}.{}", n % 7, n),
+                    T0,
+                    T0 + (n as i64 * 7919) % 600_000,
+                )
+            })
+            .collect();
+        let shown = |mirror: &Mirror| mirror.walk(None).map(|(_, h)| *h).collect::<Vec<_>>();
+        let mut typed = Mirror::new(SortColumn::Idle);
+        typed.load(sessions.clone());
+        for filter in [
+            "a", "ad", "ada", "adam", "ada", "", "10.0.3", "10.0.3.1", "9f",
+        ] {
+            typed.set_filter(filter);
+            let mut fresh = Mirror::new(SortColumn::Idle);
+            fresh.load(sessions.clone());
+            fresh.set_filter(filter);
+            assert_eq!(shown(&typed), shown(&fresh), "{filter:?}");
+            assert!(!shown(&typed).is_empty() || filter == "9f", "{filter:?}");
+        }
     }
 }

@@ -531,6 +531,47 @@ fn slash_filters_by_user_handle_or_ip_and_esc_clears() {
     assert_eq!(order(&app), vec!["dave"], "by handle");
 }
 
+/// On a big table, typing shows at once but filters once the typing
+/// pauses (or at Enter), so no key waits on a filter of every row.
+#[test]
+fn a_big_table_is_filtered_when_the_typing_pauses() {
+    let many: Vec<_> = (0..60_000)
+        .map(|n| {
+            let user = if n % 1000 == 0 { "alice" } else { "bob" };
+            session(n, user, "192.0.2.1", T0, T0)
+        })
+        .collect();
+    let mut app = fixture::app_with(many, 120, 40);
+    tick(&mut app, T0, 1_000);
+    char_key(&mut app, '/');
+    for c in "ali".chars() {
+        char_key(&mut app, c);
+    }
+    assert_eq!(app.mirror.filter(), "ali", "the typed text shows at once");
+    assert_eq!(app.mirror.shown(), 60_000, "not filtered while typing");
+    tick(&mut app, T0, 1_100);
+    assert_eq!(app.mirror.shown(), 60_000, "nor before the pause is over");
+    tick(&mut app, T0, 1_150);
+    assert_eq!(app.mirror.shown(), 60, "filtered once the typing paused");
+    assert_eq!(
+        app.mirror
+            .get(app.selected.as_ref().unwrap().1)
+            .unwrap()
+            .session
+            .user,
+        "alice"
+    );
+
+    char_key(&mut app, 'x');
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.mirror.shown(), 0, "Enter filters at once");
+    char_key(&mut app, '/');
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.mirror.filter(), "ali");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.mirror.shown(), 60_000, "Esc clears at once");
+}
+
 #[test]
 fn the_filter_shows_as_typed_matches_trimmed_and_reads_the_user_agent_too() {
     let mut app = app();
