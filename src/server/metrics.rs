@@ -563,30 +563,47 @@ mod tests {
             Sessions::memory(engine.clone()),
             metrics.clone(),
         ));
-        let counted = async |n: usize| {
-            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                let text = metrics.render(None);
-                if text.contains(&format!("sessiontop_expiry_lateness_seconds_count {n}\n")) {
-                    return text;
-                }
-                assert!(std::time::Instant::now() < give_up, "{text}");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+        let count = || {
+            let text = metrics.render(None);
+            let n = text
+                .lines()
+                .find_map(|line| line.strip_prefix("sessiontop_expiry_lateness_seconds_count "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            (n, text)
         };
-        // Once a first expiry is counted, the follower is surely subscribed.
-        let mut short = crate::engine::Login::user("first");
-        short.idle_timeout = Some(std::time::Duration::from_secs(60));
-        engine.login(short).unwrap();
-        engine.adjust_clock(|c| c.step(std::time::Duration::from_secs(61)));
-        counted(1).await;
+        // The follower subscribes on its own task: once an expiry is counted,
+        // it surely is (an expiry made before it subscribed is not seen, so
+        // one more is made until one is).
+        let mut short = 0;
+        while count().0 == 0 {
+            assert!(short < 100, "the follower never counted an expiry");
+            let mut login = crate::engine::Login::user(format!("short{short}"));
+            login.idle_timeout = Some(std::time::Duration::from_secs(60));
+            engine.login(login).unwrap();
+            engine.adjust_clock(|c| c.step(std::time::Duration::from_secs(61)));
+            short += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Every expiry made so far has been delivered by now.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let before = count().0;
         for i in 0..5_000 {
             engine
                 .login(crate::engine::Login::user(format!("u{i}")))
                 .unwrap();
         }
         engine.adjust_clock(|c| c.step(std::time::Duration::from_secs(16 * 60)));
-        let text = counted(5_001).await;
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let text = loop {
+            let (n, text) = count();
+            if n >= before + 5_000 {
+                assert_eq!(n, before + 5_000, "{text}");
+                break text;
+            }
+            assert!(std::time::Instant::now() < give_up, "{text}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
         assert!(
             text.contains("sessiontop_expiry_lateness_missed_total 0"),
             "{text}"

@@ -2110,3 +2110,28 @@ fn slowing_the_clock_does_not_stretch_an_ended_rows_linger() {
     app.update(at(T0 + 102_500, 0.5, 6_000));
     assert_eq!(app.mirror.shown(), 7, "gone after the linger");
 }
+
+/// A million-login day's counters are shown whole: the charts give way,
+/// never a number's digits.
+#[test]
+fn big_counters_are_never_cut() {
+    for width in [100, 160] {
+        let mut app = fixture::app_with(sessions(), width, 40);
+        app.activity.peak = 1_204_227;
+        app.activity.totals.logins = 1_504_227;
+        app.activity.totals.logged_out = 1_302_256;
+        app.activity.totals.revoked = 400_012;
+        let shown = screen(&mut app);
+        for figure in [
+            "peak 1,204,227",
+            "logins 1,504,227",
+            "logged out 1,302,256",
+            "revoked 400,012",
+        ] {
+            assert!(
+                shown.contains(figure),
+                "{width} columns, {figure}:\n{shown}"
+            );
+        }
+    }
+}

@@ -21,15 +21,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(title(app)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [numbers, active, logins, expiries] = Layout::horizontal([
-        Constraint::Length(46),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-    ])
-    .spacing(2)
-    .areas(inner);
-
     let a = &app.activity;
     let (logins_per_min, expiries_per_min) = a.per_minute();
     let label = |s: &'static str| Span::styled(s, theme.style(Role::Muted));
@@ -61,6 +52,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             value(a.totals.revoked),
         ]),
     ];
+    // The counters keep their room (46 columns, or what a million-login day
+    // needs): the charts give way, never a number's digits.
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let [numbers, active, logins, expiries] = Layout::horizontal([
+        Constraint::Length(widest.max(46) as u16),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ])
+    .spacing(2)
+    .areas(inner);
     frame.render_widget(Paragraph::new(lines), numbers);
     // The three charts span the same whole minutes, as many as the
     // narrowest holds with a column to spare before the border, so the
