@@ -295,6 +295,7 @@ pub async fn open(
                 opened.restored,
                 opened.store.clone(),
             );
+            give_back_freed_memory();
             Ok(OpenedStore {
                 sessions: Sessions::file(engine, opened.store),
                 loaded,
@@ -400,6 +401,19 @@ fn looks_like_redis_without_scheme(value: &str) -> bool {
             !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
         })
         && db.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Returns the heap's free memory to the OS. Reading a file store builds
+/// every session once more (rows, attribute maps) before the engine takes
+/// them apart; without this a restarted server keeps that memory (292 MB
+/// against 184 MB before the restart at 300,000 sessions; 206 MB with it).
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS; it is
+    // thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
