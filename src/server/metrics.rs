@@ -375,14 +375,17 @@ impl Metrics {
     }
 }
 
-/// Follows the store's events and records the lateness of each expiry
-/// (on a shared store, every node's). A follower that falls behind (a burst
+/// Follows the store's events from the start of this run and records the
+/// lateness of each expiry (on a shared store, every node's). A follower that falls behind (a burst
 /// of events) takes the feed up again from the last event it saw, out of the
 /// history; one the store cut off (Redis away) does the same a second later,
 /// so the expiries a returning Redis makes at once, late by the outage, are
 /// counted too. Only expiries the history no longer holds are missed.
 pub async fn follow_expiries(store: Sessions, metrics: Arc<Metrics>) {
-    let mut last = None;
+    // From the start of this run where the store can say (a file store's
+    // expiries at start-up, of sessions that ran out while no server ran,
+    // come first), else from now.
+    let mut last = store.run_start();
     loop {
         let feed = match last {
             Some(seq) => match store.subscribe_after(seq).await {

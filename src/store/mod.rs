@@ -287,6 +287,7 @@ pub async fn open(
                 max_event_age: options.max_event_age,
             })?;
             let loaded = opened.restored.sessions.len();
+            let last_seq = opened.restored.last_seq;
             let engine = EngineHandle::spawn_restored(
                 policy,
                 clock,
@@ -297,7 +298,7 @@ pub async fn open(
             );
             give_back_freed_memory();
             Ok(OpenedStore {
-                sessions: Sessions::file(engine, opened.store),
+                sessions: Sessions::file(engine, opened.store, last_seq),
                 loaded,
             })
         }

@@ -76,6 +76,11 @@ pub struct Sessions {
     backend: Backend,
     /// This process's own id, random per run (see `node()`).
     node: Arc<str>,
+    /// The seq this process's engine went on from (a file store's last),
+    /// so its first events, a file store's expiries at start-up among them,
+    /// can be read from there; `None` for Redis, whose stream holds other
+    /// runs' and nodes' events before it.
+    run_start: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -95,16 +100,27 @@ impl Sessions {
         Sessions::local(engine, None)
     }
 
-    /// Sessions in `engine`, written behind to `file` (the engine was restored from it).
-    pub fn file(engine: EngineHandle, file: Arc<FileStore>) -> Sessions {
-        Sessions::local(engine, Some(file))
+    /// Sessions in `engine`, written behind to `file` (the engine was
+    /// restored from it, going on after event `last_seq`).
+    pub fn file(engine: EngineHandle, file: Arc<FileStore>, last_seq: u64) -> Sessions {
+        Sessions {
+            run_start: Some(last_seq),
+            ..Sessions::local(engine, Some(file))
+        }
     }
 
     fn local(engine: EngineHandle, file: Option<Arc<FileStore>>) -> Sessions {
         Sessions {
             backend: Backend::Local { engine, file },
             node: new_node(),
+            run_start: Some(0),
         }
+    }
+
+    /// The seq after which this process's own events begin, for a follower
+    /// that wants them all from the start of the run (`None`: from now).
+    pub fn run_start(&self) -> Option<u64> {
+        self.run_start
     }
 
     /// Sessions in Redis, shared with every other node on it. `url` is shown
@@ -116,6 +132,7 @@ impl Sessions {
                 redis,
                 url: url.into(),
             },
+            run_start: None,
         }
     }
 
