@@ -354,6 +354,14 @@ fn sessions_that_ran_out_while_the_server_was_down_end_at_start_with_one_event_e
             "late by about the downtime: {late}"
         );
     }
+    // The start line says so.
+    assert!(
+        server.started.iter().any(|line| line.ends_with(
+            ": 11 loaded, of which 10 had run out while no server ran and ended now (1 live)"
+        )),
+        "{:?}",
+        server.started
+    );
     // `/metrics` counts them too, late by the downtime: its follower reads
     // the run's events from the start, those made at start-up first.
     let give_up = std::time::Instant::now() + Duration::from_secs(30);

@@ -260,7 +260,27 @@ pub fn run(mut config: Config) -> color_eyre::Result<()> {
                 opened.loaded,
                 opened.sessions.node()
             ),
-            kind => format!("sessions are kept in {kind}: {} loaded", opened.loaded),
+            kind => {
+                // Reading the figures ends first what ran out while no server ran.
+                let live = opened
+                    .sessions
+                    .stats()
+                    .await
+                    .map_or(opened.loaded, |stats| stats.active as usize);
+                let count = |n: usize| crate::units::thousands(n as u64);
+                match opened.loaded.saturating_sub(live) {
+                    0 => format!(
+                        "sessions are kept in {kind}: {} loaded",
+                        count(opened.loaded)
+                    ),
+                    ended => format!(
+                        "sessions are kept in {kind}: {} loaded, of which {} had run out while no server ran and ended now ({} live)",
+                        count(opened.loaded),
+                        count(ended),
+                        count(live),
+                    ),
+                }
+            }
         };
         if !generated.is_empty() {
             if generated.len() == 2 {

@@ -28,6 +28,8 @@ fn serve(args: &[&str]) -> Command {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// What it printed before it listened (where its sessions are kept, …).
+    pub started: Vec<String>,
 }
 
 impl Server {
@@ -46,6 +48,7 @@ impl Server {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut started = Vec::new();
         let addr = loop {
             let line = lines
                 .next()
@@ -54,10 +57,15 @@ impl Server {
             if let Some(addr) = line.strip_prefix("listening on http://") {
                 break addr.trim().parse().unwrap();
             }
+            started.push(line);
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            started,
+        }
     }
 
     pub fn url(&self) -> String {
