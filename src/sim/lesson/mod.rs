@@ -488,18 +488,18 @@ impl Checker {
             }
         };
         let at = match text("at")? {
-            Some(s) => duration(&s).map_err(|e| fail("at", format!("{s:?} {e}")))?,
+            Some(s) => {
+                let at = duration(&s).map_err(|e| fail("at", format!("{s:?} {e}")))?;
+                if at > super::MAX_STEP_AT {
+                    return Err(fail(
+                        "at",
+                        format!("{s:?} is later than a lesson may run (30 days)"),
+                    ));
+                }
+                at
+            }
             None => self.at,
         };
-        if at > super::MAX_STEP_AT {
-            return Err(fail(
-                "at",
-                format!(
-                    "{} is later than a lesson may run (30 days)",
-                    humantime::format_duration(at)
-                ),
-            ));
-        }
         if at < self.at {
             return Err(fail(
                 "at",

@@ -400,7 +400,7 @@ fn a_step_past_thirty_days_is_refused_not_played_into_an_overflowed_clock() {
     );
     assert!(err.starts_with("step 2"), "{err}");
     assert!(
-        err.contains("is later than a lesson may run (30 days)"),
+        err.contains("at: \"500000000years\" is later than a lesson may run (30 days)"),
         "{err}"
     );
     assert!(
