@@ -4,6 +4,9 @@
 //! Each test mounts its own small tmpfs, which needs root; under CI=true a
 //! machine that cannot mount fails the test instead of skipping it.
 
+#[path = "support/ci.rs"]
+mod ci;
+use ci::on_ci;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -278,11 +281,4 @@ async fn with_fsync_always_a_change_the_disk_fills_under_is_kept_and_later_ones_
     );
     assert!(reopened.mine(token.expose()).await.is_err());
     assert_eq!(count(&reopened).await, 1);
-}
-
-/// Whether this runs in CI, where a missing tool fails the run instead of
-/// skipping: `CI` set to anything but empty, `0` or `false` (`true`, `1`, `True`…).
-fn on_ci() -> bool {
-    std::env::var("CI")
-        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
 }

@@ -3,7 +3,7 @@
 //! and stop, kill and restart, so tests can take Redis away and give it back.
 //!
 //! When `redis-server` is not installed a test is skipped with a note, except
-//! under CI (`CI=true`), where that fails the run: CI must test on Redis.
+//! under CI (`ci::on_ci`), where that fails the run: CI must test on Redis.
 //!
 //! `TestCa` makes a private CA, a server certificate and a client
 //! certificate with the `openssl` command; `start_tls` runs a Redis that
@@ -11,6 +11,10 @@
 //! client for a certificate (the same skip-or-fail rule holds for a missing
 //! `openssl`).
 #![allow(dead_code)]
+
+#[path = "ci.rs"]
+mod ci;
+use ci::on_ci;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -403,11 +407,4 @@ impl Drop for RedisServer {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now())
-}
-
-/// Whether this runs in CI, where a missing tool fails the run instead of
-/// skipping: `CI` set to anything but empty, `0` or `false` (`true`, `1`, `True`…).
-fn on_ci() -> bool {
-    std::env::var("CI")
-        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
 }
