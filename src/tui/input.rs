@@ -387,6 +387,18 @@ impl App {
         match mouse.kind {
             MouseEventKind::ScrollDown => self.move_selection(3),
             MouseEventKind::ScrollUp => self.move_selection(-3),
+            // A click on a column's title sorts by it, and on the sorted
+            // column's title reverses the order, as in htop.
+            MouseEventKind::Down(MouseButton::Left)
+                if self.layout().on_table_header(mouse.column, mouse.row) =>
+            {
+                let Some(clicked) = view::column_at(self, mouse.column) else {
+                    return;
+                };
+                let (column, reverse) = self.mirror.sort();
+                self.mirror.set_sort(clicked, clicked == column && !reverse);
+                self.top = None;
+            }
             MouseEventKind::Down(MouseButton::Left) => {
                 let Some(row) = self.layout().table_row_at(mouse.column, mouse.row) else {
                     return;

@@ -903,6 +903,44 @@ fn mouse_wheel_scrolls_and_click_selects() {
 }
 
 #[test]
+fn a_click_on_a_column_title_sorts_by_it_and_a_second_click_reverses() {
+    let mut app = fixture::app_with(sessions(), 160, 45);
+    let click = |app: &mut App, column: u16, row: u16| {
+        app.update(Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }));
+    };
+    let text = screen(&mut app);
+    let (y, header) = (text.lines().enumerate())
+        .find(|(_, line)| line.contains("USER"))
+        .unwrap();
+    // Screen columns, not bytes: the border and the arrows are wider in UTF-8.
+    let at = |line: &str, title: &str| line[..line.find(title).unwrap()].chars().count() as u16;
+    let x = |title: &str| at(header, title) + 1;
+    assert_eq!(y as u16, app.layout().table.y + 1, "the titles' row");
+    click(&mut app, x("USER"), y as u16);
+    assert_eq!(app.mirror.sort(), (SortColumn::User, false));
+    assert_eq!(order(&app)[..3], ["alice", "alice", "bob"]);
+    click(&mut app, x("USER"), y as u16);
+    assert_eq!(app.mirror.sort(), (SortColumn::User, true));
+    assert_eq!(order(&app)[0], "grace");
+    // The titles moved with the new sort's arrow: find them again.
+    let text = screen(&mut app);
+    let header = text.lines().nth(y).unwrap().to_owned();
+    let absolute = at(&header, "ABSOLUTE") + 1;
+    click(&mut app, absolute, y as u16);
+    assert_eq!(app.mirror.sort(), (SortColumn::Absolute, false));
+    assert_eq!(order(&app)[0], "carol");
+    // A click on a row below the titles selects it and sorts nothing.
+    click(&mut app, absolute, y as u16 + 2);
+    assert_eq!(app.mirror.sort(), (SortColumn::Absolute, false));
+    assert_eq!(order(&app)[1], selected_user(&app));
+}
+
+#[test]
 fn keys_rebound_in_config_work_and_show_in_the_footer() {
     let mut app = app();
     let keys = std::collections::BTreeMap::from([("revoke".to_owned(), vec!["x".to_owned()])]);

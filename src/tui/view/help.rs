@@ -55,7 +55,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     lines.push(entry("Esc".to_owned(), "close help, details, filter"));
-    lines.push(entry("mouse".to_owned(), "wheel scrolls, click picks"));
+    let mouse = if narrow {
+        "wheel; click row or title"
+    } else {
+        "wheel; click a row, or a title to sort"
+    };
+    lines.push(entry("mouse".to_owned(), mouse));
     if lesson {
         // Not a [keys] action: `r` replays a finished lesson whatever is bound.
         lines.push(entry("r".to_owned(), "replay a finished lesson"));

@@ -12,7 +12,7 @@ mod header;
 mod help;
 mod sessions;
 
-pub use sessions::shown_columns;
+pub use sessions::{column_at, shown_columns};
 mod stats;
 
 use ratatui::Frame;
@@ -59,6 +59,11 @@ impl Areas {
         let inside = column > self.table.x && column + 1 < self.table.right() && row >= first;
         let index = row.checked_sub(first)? as usize;
         (inside && index < self.table_rows()).then_some(index)
+    }
+
+    /// Whether a screen cell is on the table's column titles.
+    pub fn on_table_header(&self, column: u16, row: u16) -> bool {
+        row == self.table.y + 1 && column > self.table.x && column + 1 < self.table.right()
     }
 }
 

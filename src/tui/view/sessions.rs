@@ -240,15 +240,32 @@ pub struct CountdownWidths {
 /// size and with the rows now on screen: `<`/`>` skip the others.
 pub fn shown_columns(app: &App, sort: SortColumn) -> Vec<SortColumn> {
     let area = super::layout(app.size, app.lesson.is_some()).table;
+    table_columns(app, area, sort)
+        .into_iter()
+        .map(|(column, _)| column)
+        .collect()
+}
+
+/// The column whose title is at screen column `x` in the table as drawn
+/// now, for a click on the titles.
+pub fn column_at(app: &App, x: u16) -> Option<SortColumn> {
+    let area = super::layout(app.size, app.lesson.is_some()).table;
+    let columns = table_columns(app, area, app.mirror.sort().0);
+    let widths: Vec<Constraint> = columns.iter().map(|(_, width)| *width).collect();
+    let cells = cells(Block::default().borders(Borders::ALL).inner(area), &widths);
+    (columns.iter().zip(cells.iter()))
+        .find(|(_, cell)| (cell.x..cell.right()).contains(&x))
+        .map(|((column, _), _)| *column)
+}
+
+/// The columns `draw` lays out in `area` with the rows now on screen.
+fn table_columns(app: &App, area: Rect, sort: SortColumn) -> Vec<(SortColumn, Constraint)> {
     let height = area.height.saturating_sub(3) as usize;
     let rows = (app.mirror.walk(app.top.as_ref()))
         .take(height)
         .filter_map(|position| app.mirror.get(position.1));
     let widest = widest_countdowns(app, rows, app.shown_clock().now);
     columns(area.width, app.theme.gauge(), widest, sort)
-        .into_iter()
-        .map(|(column, _)| column)
-        .collect()
 }
 
 fn widest_countdowns<'a>(
