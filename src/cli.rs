@@ -534,6 +534,8 @@ impl Cli {
 
         self.refuse_flags_a_server_ignores(&config, env)?;
         config.expand_paths(env.home.as_deref());
+        let open = config.readable_secret_files(self.uses());
+        config.warnings.extend(open);
         let ignored = config.validate(self.uses()).map_err(|e| {
             let e = origins.rename(e);
             // A value the file set is refused with the file's line.

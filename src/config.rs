@@ -1102,6 +1102,50 @@ impl Config {
             *scenario = expand_home(Path::new(scenario), home).display().to_string();
         }
     }
+
+    /// The secret files this mode reads that every user of the machine may
+    /// read (as ssh warns of an open key; a warning, not a refusal, since
+    /// some secret mounts are world-readable in a private namespace): one
+    /// sentence each.
+    pub fn readable_secret_files(&self, uses: Uses) -> Vec<String> {
+        let serve = uses.section("server");
+        let files = [
+            (serve, "server.app_token_file", &self.server.app_token_file),
+            (serve, "server.admin_token_file", &self.server.admin_token_file),
+            (serve, "store.password_file", &self.store.password_file),
+            (serve, "store.tls_key_file", &self.store.tls_key_file),
+            (
+                matches!(uses, Uses::Dashboard | Uses::Everything),
+                "dashboard.token_file",
+                &self.dashboard.token_file,
+            ),
+        ];
+        files
+            .into_iter()
+            .filter(|(used, _, _)| *used)
+            .filter_map(|(_, key, path)| {
+                let path = path.as_ref()?;
+                let mode = readable_by_all(path)?;
+                Some(format!(
+                    "{key} {} can be read by every user of this machine (mode {mode:o}); chmod o-r it",
+                    path.display()
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The file's permission bits, when others may read it.
+#[cfg(unix)]
+fn readable_by_all(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o004 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_: &Path) -> Option<u32> {
+    None
 }
 
 /// `~` or `~/rest` with the home directory in front; any other path as it is.

@@ -727,3 +727,35 @@ fn a_keep_alive_longer_than_a_dashboard_waits_is_refused() {
     let config = Config::from_toml("[server]\nkeep_alive = \"30s\"\n", Uses::Server).unwrap();
     assert!(config.validate(Uses::Server).is_ok());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_secret_file_every_user_may_read_is_warned_of_by_the_modes_that_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("admin.token");
+    let closed = dir.path().join("app.token");
+    for (path, mode) in [(&open, 0o644), (&closed, 0o640)] {
+        std::fs::write(path, "a-token-long-enough-to-be-allowed").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let mut config = Config::default();
+    config.server.admin_token_file = Some(open.clone());
+    config.server.app_token_file = Some(closed);
+    let warnings = config.readable_secret_files(Uses::Server);
+    assert_eq!(warnings.len(), 1, "group-readable is allowed: {warnings:?}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "server.admin_token_file {} can be read by every user of this machine (mode 644)",
+            open.display()
+        )),
+        "{warnings:?}"
+    );
+    assert!(
+        config.readable_secret_files(Uses::Dashboard).is_empty(),
+        "the dashboard reads no server token"
+    );
+    config.dashboard.token_file = Some(open);
+    assert_eq!(config.readable_secret_files(Uses::Dashboard).len(), 1);
+    assert!(config.readable_secret_files(Uses::Lesson).is_empty());
+}
