@@ -1103,15 +1103,19 @@ impl Config {
         }
     }
 
-    /// The secret files this mode reads that every user of the machine may
-    /// read (as ssh warns of an open key; a warning, not a refusal, since
+    /// The secret files this mode reads (and the file store's sessions) that
+    /// every user of the machine may read (as ssh warns of an open key; a warning, not a refusal, since
     /// some secret mounts are world-readable in a private namespace): one
     /// sentence each.
     pub fn readable_secret_files(&self, uses: Uses) -> Vec<String> {
         let serve = uses.section("server");
         let files = [
             (serve, "server.app_token_file", &self.server.app_token_file),
-            (serve, "server.admin_token_file", &self.server.admin_token_file),
+            (
+                serve,
+                "server.admin_token_file",
+                &self.server.admin_token_file,
+            ),
             (serve, "store.password_file", &self.store.password_file),
             (serve, "store.tls_key_file", &self.store.tls_key_file),
             (
@@ -1120,8 +1124,13 @@ impl Config {
                 &self.dashboard.token_file,
             ),
         ];
-        files
-            .into_iter()
+        // Its sessions' users and addresses, not their tokens.
+        let sessions_file = match &self.store.url {
+            Some(StoreUrl::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        (files.into_iter())
+            .chain([(serve, "the sessions file", &sessions_file)])
             .filter(|(used, _, _)| *used)
             .filter_map(|(_, key, path)| {
                 let path = path.as_ref()?;

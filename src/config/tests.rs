@@ -755,6 +755,12 @@ fn a_secret_file_every_user_may_read_is_warned_of_by_the_modes_that_read_it() {
         config.readable_secret_files(Uses::Dashboard).is_empty(),
         "the dashboard reads no server token"
     );
+    config.store.url = Some(StoreUrl::File(open.clone()));
+    let warnings = config.readable_secret_files(Uses::Server);
+    assert!(
+        warnings[1].starts_with(&format!("the sessions file {} can be read", open.display())),
+        "{warnings:?}"
+    );
     config.dashboard.token_file = Some(open);
     assert_eq!(config.readable_secret_files(Uses::Dashboard).len(), 1);
     assert!(config.readable_secret_files(Uses::Lesson).is_empty());
