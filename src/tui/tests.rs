@@ -156,6 +156,13 @@ fn too_small_terminal_asks_to_be_enlarged() {
     let mut app = fixture::app_with(sessions(), 60, 15);
     let text = screen(&mut app);
     assert!(text.contains("enlarge it to at least 80x24"), "{text}");
+    // However small, how to quit stays on screen (the other lines wrap).
+    for (w, h) in [(30, 8), (24, 6)] {
+        app.update(Msg::Resize(w, h));
+        app.size_paused = true;
+        let text = screen(&mut app);
+        assert!(text.contains("(q quits)"), "{w}x{h}: {text}");
+    }
 }
 
 #[test]
@@ -938,6 +945,29 @@ fn a_click_on_a_column_title_sorts_by_it_and_a_second_click_reverses() {
     click(&mut app, absolute, y as u16 + 2);
     assert_eq!(app.mirror.sort(), (SortColumn::Absolute, false));
     assert_eq!(order(&app)[1], selected_user(&app));
+}
+
+#[test]
+fn a_frame_drawn_before_the_resize_event_arrives_fits_the_terminal_it_is_drawn_on() {
+    // The terminal shrank and ratatui's frame has the new size, while the
+    // resize event that tells the app is still on its way.
+    let mut app = fixture::app_with(sessions(), 160, 45);
+    for k in 1..=20 {
+        tick(&mut app, T0 + k * 10_000, 0);
+    }
+    let wide = screen(&mut app);
+    let stats = wide.lines().take(7).collect::<Vec<_>>().join("\n");
+    assert!(stats.contains('█'), "the sparklines have bars: {stats}");
+    for (w, h) in [(80, 24), (100, 30), (60, 15), (30, 8)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        app.prepare_frame();
+        terminal.draw(|frame| view::draw(frame, &app)).unwrap();
+        let text = terminal.backend().to_string();
+        assert!(
+            text.contains("Sessions") || text.contains("enlarge"),
+            "{w}x{h}: {text}"
+        );
+    }
 }
 
 #[test]

@@ -126,19 +126,27 @@ pub fn draw(frame: &mut Frame, app: &App) {
             "({} quits)",
             app.keymap.first(crate::tui::keymap::Action::Quit)
         )));
+        // Centred as wrapped, so the last line (how to quit) stays on screen.
+        let wrapped: usize = (text.iter())
+            .map(|line| line.width().div_ceil(usize::from(area.width.max(1))).max(1))
+            .sum();
+        let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
         frame.render_widget(
             Paragraph::new(text)
                 .alignment(Alignment::Center)
                 .style(app.theme.style(Role::Warn))
                 .wrap(Wrap { trim: true }),
             Rect {
-                y: area.height / 2 - area.height.min(2) / 2,
+                y: area.height.saturating_sub(wrapped) / 2,
                 ..area
             },
         );
         return;
     }
-    let areas = app.layout();
+    // Laid out for the frame's own size: the terminal may have changed size
+    // before the app has heard of it, and a widget drawn past the frame's
+    // edge panics.
+    let areas = layout((area.width, area.height), app.lesson.is_some());
     header::draw(frame, areas.header, app);
     stats::draw(frame, areas.stats, app);
     sessions::draw(frame, areas.table, app);
