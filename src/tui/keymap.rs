@@ -239,6 +239,15 @@ pub enum KeyMapError {
     BadKey { action: String, key: String },
     #[error("keys.{action} lists no keys; give at least one")]
     Empty { action: String },
+    #[error("keys.{action} lists {key:?} twice; give it once")]
+    Twice { action: String, key: String },
+    /// A key the terminal sends as another key (or not at all).
+    #[error("keys.{action} = {key:?} cannot reach the dashboard: {why}")]
+    Undeliverable {
+        action: String,
+        key: String,
+        why: &'static str,
+    },
     #[error("keys.{action} = {key:?} is already the key of {other}; give each key one action")]
     Clash {
         action: String,
@@ -269,6 +278,8 @@ impl KeyMapError {
             KeyMapError::UnknownAction(action)
             | KeyMapError::BadKey { action, .. }
             | KeyMapError::Empty { action }
+            | KeyMapError::Twice { action, .. }
+            | KeyMapError::Undeliverable { action, .. }
             | KeyMapError::Clash { action, .. }
             | KeyMapError::Reserved { action, .. }
             | KeyMapError::ClashWithDefault { action, .. } => action,
@@ -287,30 +298,35 @@ fn action_names() -> String {
 
 impl KeySpec {
     pub fn parse(text: &str) -> Option<KeySpec> {
-        let (ctrl, rest) = match text
-            .strip_prefix("Ctrl-")
-            .or_else(|| text.strip_prefix("ctrl-"))
-        {
-            Some(rest) if !rest.is_empty() => (true, rest),
+        // Names in any case ("enter", "CTRL-x"); a single character as written.
+        let (ctrl, rest) = match text.get(..5) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("ctrl-") && text.len() > 5 => {
+                (true, &text[5..])
+            }
             _ => (false, text),
         };
-        let code = match rest {
-            "Enter" => KeyCode::Enter,
-            "Esc" => KeyCode::Esc,
-            "Space" => KeyCode::Char(' '),
-            "Tab" => KeyCode::Tab,
-            "Backspace" => KeyCode::Backspace,
-            "Delete" => KeyCode::Delete,
-            "Insert" => KeyCode::Insert,
-            "Up" => KeyCode::Up,
-            "Down" => KeyCode::Down,
-            "Left" => KeyCode::Left,
-            "Right" => KeyCode::Right,
-            "Home" => KeyCode::Home,
-            "End" => KeyCode::End,
-            "PageUp" => KeyCode::PageUp,
-            "PageDown" => KeyCode::PageDown,
-            f if f.len() >= 2 && f.starts_with('F') => {
+        let name = if rest.chars().nth(1).is_some() {
+            rest.to_ascii_lowercase()
+        } else {
+            rest.to_owned()
+        };
+        let code = match name.as_str() {
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "space" => KeyCode::Char(' '),
+            "tab" => KeyCode::Tab,
+            "backspace" => KeyCode::Backspace,
+            "delete" => KeyCode::Delete,
+            "insert" => KeyCode::Insert,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            f if f.len() >= 2 && f.starts_with('f') => {
                 let n: u8 = f[1..].parse().ok()?;
                 if !(1..=12).contains(&n) {
                     return None;
@@ -327,6 +343,27 @@ impl KeySpec {
             }
         };
         Some(KeySpec { code, ctrl })
+    }
+
+    /// Why a terminal cannot send this key as itself, if it cannot: it
+    /// sends Ctrl-i as Tab, Ctrl-m as Enter, Ctrl-[ as Esc, Ctrl with a
+    /// digit or a sign as something else or not at all, and Ctrl-Enter,
+    /// Ctrl-Tab, Ctrl-Esc and Ctrl-Backspace as the key alone (or Ctrl-h).
+    pub fn undeliverable(&self) -> Option<&'static str> {
+        if !self.ctrl {
+            return None;
+        }
+        Some(match self.code {
+            KeyCode::Char('i') => "a terminal sends Ctrl-i as Tab; write \"Tab\"",
+            KeyCode::Char('m') => "a terminal sends Ctrl-m as Enter; write \"Enter\"",
+            KeyCode::Char('[') => "a terminal sends Ctrl-[ as Esc, which is kept",
+            KeyCode::Char(c) if c == ' ' || c.is_ascii_lowercase() => return None,
+            KeyCode::Char(_) => "a terminal sends Ctrl- only with a letter or Space as itself",
+            KeyCode::Enter | KeyCode::Tab | KeyCode::Esc | KeyCode::Backspace => {
+                "a terminal sends Ctrl- with Enter, Tab, Esc or Backspace as the key alone"
+            }
+            _ => return None,
+        })
     }
 
     pub fn matches(&self, key: &KeyEvent) -> bool {
@@ -420,11 +457,24 @@ impl KeyMap {
                     action: spec.name.to_owned(),
                     key: text.to_owned(),
                 })?;
+                if let Some(why) = key.undeliverable() {
+                    return Err(KeyMapError::Undeliverable {
+                        action: spec.name.to_owned(),
+                        key: text.to_owned(),
+                        why,
+                    });
+                }
                 let reserved = (key.code == KeyCode::Esc && !key.ctrl)
                     || (key.ctrl && key.code == KeyCode::Char('c') && spec.action != Action::Quit)
                     || (key.ctrl && key.code == KeyCode::Char('z'));
                 if reserved {
                     return Err(KeyMapError::Reserved {
+                        action: spec.name.to_owned(),
+                        key: text.to_owned(),
+                    });
+                }
+                if parsed.contains(&key) {
+                    return Err(KeyMapError::Twice {
                         action: spec.name.to_owned(),
                         key: text.to_owned(),
                     });
@@ -579,6 +629,54 @@ mod tests {
             ("login".to_owned(), vec!["r".to_owned()]),
         ]);
         assert!(KeyMap::from_config(&swapped).is_ok(), "a swap is fine");
+    }
+
+    #[test]
+    fn a_key_a_terminal_sends_as_another_is_refused_with_what_to_write() {
+        for (key, says) in [
+            ("Ctrl-i", "a terminal sends Ctrl-i as Tab; write \"Tab\""),
+            (
+                "Ctrl-M",
+                "a terminal sends Ctrl-m as Enter; write \"Enter\"",
+            ),
+            ("Ctrl-[", "a terminal sends Ctrl-[ as Esc, which is kept"),
+            ("Ctrl-5", "only with a letter or Space"),
+            ("Ctrl-Enter", "as the key alone"),
+            ("ctrl-tab", "as the key alone"),
+        ] {
+            let keys = BTreeMap::from([("revoke".to_owned(), vec![key.to_owned()])]);
+            let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "keys.revoke = {key:?} cannot reach the dashboard: "
+                )),
+                "{err}"
+            );
+            assert!(err.contains(says), "{key}: {err}");
+        }
+        for key in ["Ctrl-x", "Ctrl-Space", "Ctrl-Up", "Ctrl-F5", "Tab"] {
+            let keys = BTreeMap::from([("revoke".to_owned(), vec![key.to_owned()])]);
+            assert!(KeyMap::from_config(&keys).is_ok(), "{key}");
+        }
+    }
+
+    #[test]
+    fn key_names_are_read_in_any_case_and_characters_as_written() {
+        let spec = |text: &str| KeySpec::parse(text).unwrap();
+        assert_eq!(spec("enter"), spec("Enter"));
+        assert_eq!(spec("PAGEDOWN"), spec("PageDown"));
+        assert_eq!(spec("f5"), spec("F5"));
+        assert_eq!(spec("CTRL-x"), spec("Ctrl-x"));
+        assert_eq!(spec("ctrl-space"), spec("Ctrl-Space"));
+        assert_ne!(spec("R"), spec("r"), "a character is the one written");
+        assert_eq!(spec("F").code, KeyCode::Char('F'));
+    }
+
+    #[test]
+    fn a_key_listed_twice_for_one_action_is_said_as_such() {
+        let keys = BTreeMap::from([("revoke".to_owned(), vec!["x".to_owned(), "x".to_owned()])]);
+        let err = KeyMap::from_config(&keys).unwrap_err().to_string();
+        assert_eq!(err, "keys.revoke lists \"x\" twice; give it once");
     }
 
     #[test]
