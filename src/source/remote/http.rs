@@ -96,7 +96,7 @@ impl Http {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(refusal(response).await)
+        Err(refusal(response, &self.base).await)
     }
 
     /// Sends a request with an optional JSON body and reads the answer as `T`.
@@ -114,7 +114,7 @@ impl Http {
         response
             .json::<T>()
             .await
-            .map_err(|e| SourceError::Connection(format!("unexpected answer from the server: {e}")))
+            .map_err(|_| SourceError::Connection(not_sessiontop(&self.base, "answered")))
     }
 
     /// One clear sentence for a request that got no HTTP answer.
@@ -153,14 +153,23 @@ impl Http {
 }
 
 /// One sentence for an answer other than success.
-async fn refusal(response: Response) -> SourceError {
+async fn refusal(response: Response, base: &str) -> SourceError {
     let status = response.status();
     let body = response.json::<ErrorBody>().await.ok();
-    refusal_for(status, body)
+    refusal_for(status, body, base)
+}
+
+/// What to say of an answer no sessiontop server gives: `base` is likely
+/// another server, or a proxy in front of sessiontop that failed.
+fn not_sessiontop(base: &str, answered: &str) -> String {
+    format!(
+        "{} {answered}, but not as a sessiontop server does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878",
+        super::shown_url(base)
+    )
 }
 
 /// One sentence for an answer with `status` and, if it had one, `body`.
-fn refusal_for(status: StatusCode, body: Option<ErrorBody>) -> SourceError {
+fn refusal_for(status: StatusCode, body: Option<ErrorBody>, base: &str) -> SourceError {
     match status {
         StatusCode::UNAUTHORIZED => SourceError::Unauthorized(
             "the server refused the token (401): check --token-file or SESSIONTOP_TOKEN".into(),
@@ -182,7 +191,12 @@ fn refusal_for(status: StatusCode, body: Option<ErrorBody>) -> SourceError {
             ),
             // The message says it; the code is for programs.
             Some(body) => SourceError::Refused(body.message),
-            None => SourceError::Refused(format!("the server answered {status}")),
+            // A proxy's own failure: sessiontop is behind it, perhaps down.
+            None if status.is_server_error() => SourceError::Connection(format!(
+                "{} answered {status}, not sessiontop itself (a proxy in front of it?)",
+                super::shown_url(base)
+            )),
+            None => SourceError::Refused(not_sessiontop(base, &format!("answered {status}"))),
         },
     }
 }
@@ -211,7 +225,7 @@ mod tests {
                       changed, try again shortly"
                 .into(),
         };
-        let error = refusal_for(StatusCode::SERVICE_UNAVAILABLE, Some(body));
+        let error = refusal_for(StatusCode::SERVICE_UNAVAILABLE, Some(body), BASE);
         assert!(
             matches!(&error, SourceError::Connection(text)
                 if text == "the server's session store is unavailable"),
@@ -225,12 +239,30 @@ mod tests {
             error: "no_route".into(),
             message: "no such endpoint; see /openapi.json".into(),
         };
-        let error = refusal_for(StatusCode::NOT_FOUND, Some(body));
+        let error = refusal_for(StatusCode::NOT_FOUND, Some(body), BASE);
         assert!(
             matches!(&error, SourceError::Refused(text) if text.contains("base URL")),
             "{error:?}"
         );
     }
+
+    #[test]
+    fn an_answer_no_sessiontop_server_gives_says_to_check_the_url() {
+        let error = refusal_for(StatusCode::NOT_FOUND, None, "http://u:pw@127.0.0.1:8000");
+        assert!(
+            matches!(&error, SourceError::Refused(text)
+                if text == "http://***@127.0.0.1:8000 answered 404 Not Found, but not as a sessiontop server does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878"),
+            "{error:?}"
+        );
+        let error = refusal_for(StatusCode::BAD_GATEWAY, None, BASE);
+        assert!(
+            matches!(&error, SourceError::Connection(text)
+                if text.ends_with("answered 502 Bad Gateway, not sessiontop itself (a proxy in front of it?)")),
+            "{error:?}"
+        );
+    }
+
+    const BASE: &str = "http://127.0.0.1:7878";
 
     #[test]
     fn user_names_are_percent_encoded_in_paths() {
