@@ -308,6 +308,39 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         let wanted = checked.unwrap_or("a smaller whole number");
         return format!("{subject} takes {wanted}; this number is too large");
     }
+    if let Some(said) = unknown_name(message, key) {
+        return said;
+    }
+    // An enum's value ("theme = \"dark\""), or no text at all ("theme = 5").
+    let choice = match message.strip_prefix("unknown variant `") {
+        Some(rest) => rest.split_once("`, expected ").map(|(given, expected)| {
+            let choices = names_in(expected);
+            let choices = choices
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>();
+            let wanted = match choices.as_slice() {
+                [one] => one.clone(),
+                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+                [] => "another value".to_owned(),
+            };
+            (wanted, Some(given))
+        }),
+        None if message == "wanted string or table" => Some(("text in quotes".to_owned(), None)),
+        None => None,
+    };
+    if let Some((wanted, given)) = choice {
+        let mut said = match given {
+            Some(given) if !may_be_secret(key.unwrap_or(""), given) => {
+                format!("{subject} takes {wanted}, not \"{given}\"")
+            }
+            _ => format!("{subject} takes {wanted}"),
+        };
+        if let Some(example) = key.and_then(example_of) {
+            said.push_str(&format!("; for example {example}"));
+        }
+        return said;
+    }
     let (given, expected) = if let Some(rest) = message.strip_prefix("invalid type: ") {
         match rest.split_once(", expected ") {
             Some((given, expected)) => (kind_of(given), expected),
@@ -341,6 +374,66 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         said.push_str(&format!("; for example {example}"));
     }
     said
+}
+
+/// serde's "unknown field `idle`, expected one of `idle_timeout`, …" for a
+/// key (or a section, when `key` is None: the line is `[dashbord]`), said
+/// with the name most likely meant and the names allowed.
+fn unknown_name(message: &str, key: Option<&str>) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (given, expected) = rest.split_once("`, expected ")?;
+    let known = names_in(expected);
+    let list = known.join(", ");
+    Some(match key.and_then(|key| key.rsplit_once('.')) {
+        Some((section, name)) if name == given => {
+            let hint =
+                nearest(given, &known).map_or(String::new(), |n| format!("did you mean {n}? "));
+            format!("[{section}] has no key {given}; {hint}its keys are: {list}")
+        }
+        Some(_) => format!("{given} is not a key here; the keys are: {list}"),
+        None => {
+            let hint =
+                nearest(given, &known).map_or(String::new(), |n| format!("did you mean [{n}]? "));
+            format!("[{given}] is not a section; {hint}the sections are: {list}")
+        }
+    })
+}
+
+/// The names in serde's "`a` or `b`" / "one of `a`, `b`, `c`".
+fn names_in(expected: &str) -> Vec<&str> {
+    expected.split('`').skip(1).step_by(2).collect()
+}
+
+/// The known name a mistyped one most likely meant: one it begins, or one
+/// at most two edits away.
+fn nearest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    let given = given.to_ascii_lowercase();
+    if let Some(longer) = known.iter().find(|k| k.starts_with(&given)) {
+        return Some(longer);
+    }
+    (known.iter())
+        .map(|k| (edits(&given, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// What serde calls a value ("string \"fast\"", "integer `5`"), in our words.

@@ -765,3 +765,36 @@ fn a_secret_file_every_user_may_read_is_warned_of_by_the_modes_that_read_it() {
     assert_eq!(config.readable_secret_files(Uses::Dashboard).len(), 1);
     assert!(config.readable_secret_files(Uses::Lesson).is_empty());
 }
+
+#[test]
+fn a_mistyped_name_or_choice_is_said_with_what_was_likely_meant() {
+    let err = refused("[dashbord]\nfps = 30\n", Uses::Dashboard);
+    assert!(
+        err.ends_with("[dashbord] is not a section; did you mean [dashboard]? the sections are: policy, engine, server, store, dashboard, simulator, keys"),
+        "{err}"
+    );
+    let err = refused("[policy]\nidle = \"15m\"\n", Uses::Dashboard);
+    assert!(
+        err.contains(
+            "[policy] has no key idle; did you mean idle_timeout? its keys are: idle_timeout, "
+        ),
+        "{err}"
+    );
+    let err = refused("[dashboard]\nfsp = 30\n", Uses::Dashboard);
+    assert!(err.contains("did you mean fps?"), "{err}");
+    let err = refused("[dashboard]\nzzzzzz = 30\n", Uses::Dashboard);
+    assert!(
+        err.contains("[dashboard] has no key zzzzzz; its keys are: "),
+        "{err}"
+    );
+    let err = refused("[dashboard]\ntheme = \"dark\"\n", Uses::Dashboard);
+    assert!(
+        err.ends_with("dashboard.theme takes \"default\" or \"projector\", not \"dark\"; for example theme = \"default\""),
+        "{err}"
+    );
+    let err = refused("[dashboard]\ntheme = 5\n", Uses::Dashboard);
+    assert!(
+        err.ends_with("dashboard.theme takes text in quotes; for example theme = \"default\""),
+        "{err}"
+    );
+}
