@@ -144,10 +144,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
     let room = usize::from(inner.height);
     // Like subtitles: in the order things happened, the newest at the
     // bottom; what the latest step brought stands out, what came before is
-    // muted. When room is short the oldest lines go first: the newest
-    // captions show whole, and the rows left show the end of the one before
-    // them, marked "…" where it was cut (the newest alone, when it does not
-    // fit, shows its beginning). But the latest step's own words are the
+    // muted. When room is short the oldest go first: the newest captions
+    // show whole, and the rows left show the beginning of the one before
+    // them, cut with "…" (a sentence's end alone reads as nothing), as the
+    // newest alone does when it does not fit. But the latest step's own words are the
     // lesson: when they and what came after them do not fit, they show
     // whole, and what came after shows its beginning, cut with "…".
     let width = usize::from(inner.width);
@@ -220,10 +220,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
             if shown.is_empty() {
                 shown.push(styled(whole.into_iter().take(room).collect(), caption));
             } else if left > 0 {
-                let narrow = wrap(&caption.text, width.saturating_sub(2));
-                let mut tail: Vec<String> = narrow[narrow.len().saturating_sub(left)..].to_vec();
-                tail[0] = format!("… {}", tail[0]);
-                shown.push(styled(tail, caption));
+                shown.push(styled(head(&caption.text, width, left), caption));
             }
             break;
         }
