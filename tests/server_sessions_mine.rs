@@ -384,8 +384,9 @@ async fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
     assert_eq!(server.active().await, 0);
 
     server.login("alice").await;
+    // 1.0 is the whole number 1 (JSON Schema's integer), as some clients write it.
     let (_, second) = server
-        .login_with(json!({"user": "alice", "max_sessions_per_user": 1}))
+        .login_with(json!({"user": "alice", "max_sessions_per_user": 1.0}))
         .await;
     let (status, mine) = server
         .app_post(

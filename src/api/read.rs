@@ -246,8 +246,11 @@ pub fn saturating_count<'de, D: serde::Deserializer<'de>>(
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
+    // JSON Schema's integer: 1.0 is 1 (serializers that write every number
+    // as a float send it so); 1.5 is no count, refused as one too large.
     let nearest = match (number.as_u64(), number.as_f64()) {
         (Some(n), _) => u32::try_from(n).unwrap_or(u32::MAX),
+        (None, Some(f)) if f >= 1.0 && f.fract() == 0.0 && f <= f64::from(u32::MAX) => f as u32,
         (None, Some(f)) if f > 0.0 => u32::MAX,
         _ => 0,
     };
