@@ -743,3 +743,62 @@ async fn refusals_are_in_our_words_and_say_what_was_wrong() {
     );
     assert_eq!(server.active().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_that_reads_no_body_refuses_one_and_does_nothing() {
+    let server = TestServer::start().await;
+    let (_, handle) = server.login("grace").await;
+    let response = server.call(Method::GET, "/openapi.json", None, None).await;
+    let (_, doc) = read(response).await;
+    let mut bodiless = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("requestBody").is_none() {
+                let path = path.replace("{handle}", &handle).replace("{user}", "grace");
+                bodiless.push((method.to_ascii_uppercase(), path));
+            }
+        }
+    }
+    assert!(bodiless.len() >= 10, "{bodiless:?}");
+    for (method, path) in &bodiless {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        // What a client might think was heard: a reason, a filter.
+        let said = json!({"reason": "stolen laptop", "user": "grace"});
+        let response = server
+            .call(method.clone(), path, Some(ADMIN), Some(said))
+            .await;
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert_eq!(error_code(&body), "unexpected_body", "{method} {path}");
+        let documented =
+            doc["paths"][path
+                .replace(&handle, "{handle}")
+                .replace("/grace/", "/{user}/")][method.as_str().to_ascii_lowercase()]["responses"]
+                ["400"]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+        assert!(
+            documented.contains("`unexpected_body`"),
+            "{method} {path}: {documented}"
+        );
+    }
+    assert_eq!(server.active().await, 1, "no revoke happened");
+    // An empty body, `{}` or `null`, as some clients send with every POST, is none.
+    for body in [json!({}), Value::Null] {
+        let response = server
+            .call(
+                Method::POST,
+                &format!("/v1/admin/sessions/{handle}/touch"),
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // An operation that reads a body is unchanged.
+    let (status, _) = server
+        .app_post("/v1/sessions", json!({"user": "ada"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}

@@ -169,7 +169,8 @@ impl ListParams {
     }
 }
 
-/// One page of active sessions, soonest idle deadline first.
+/// One page of active sessions, soonest deadline first (by idle deadline; on a Redis store, by
+/// when each will end).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionPage {
     pub sessions: Vec<SessionView>,

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     BadHandle,
     BadCursor,
     TokenInUrl,
+    /// A body on an operation that takes none: what it says would be ignored.
+    UnexpectedBody,
     // 401 and 403: who is asking.
     Unauthorized,
     Forbidden,
@@ -57,7 +59,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 31] = {
+    pub const ALL: [ErrorCode; 32] = {
         use ErrorCode::*;
         [
             BadRequest,
@@ -69,6 +71,7 @@ impl ErrorCode {
             BadHandle,
             BadCursor,
             TokenInUrl,
+            UnexpectedBody,
             Unauthorized,
             Forbidden,
             NotFound,
@@ -99,7 +102,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadRequest | NotJson | MalformedJson | UnreadableBody | BadQuery | BadPath
-            | BadHandle | BadCursor | TokenInUrl => 400,
+            | BadHandle | BadCursor | TokenInUrl | UnexpectedBody => 400,
             Unauthorized => 401,
             Forbidden => 403,
             NotFound | NoRoute | InvalidToken | NoSuchSession => 404,
@@ -145,6 +148,7 @@ impl ErrorCode {
             BadHandle => "bad_handle",
             BadCursor => "bad_cursor",
             TokenInUrl => "token_in_url",
+            UnexpectedBody => "unexpected_body",
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
             NotFound => "not_found",

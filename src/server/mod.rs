@@ -102,7 +102,12 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .routes(routes!(openapi::readyz))
         .routes(routes!(openapi::document))
         .split_for_parts();
+    let bodies = error::BodiesTaken::from_document(&api, body_limit);
     let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            bodies,
+            error::refuse_bodies_where_none_is_read,
+        ))
         .route_layer(axum::middleware::from_fn(
             auth::refuse_queries_that_may_hold_secrets,
         ))

@@ -283,7 +283,8 @@ fn add_connection_answers(doc: &mut Value) {
 
 /// What every operation may get before its handler runs: 400 `token_in_url`
 /// for a query that names a token (on every route), 400 `bad_query` for any
-/// query on a /v1 route that reads none (`auth::refuses_any_query`), and 405
+/// query on a /v1 route that reads none (`auth::refuses_any_query`), 400
+/// `unexpected_body` for a body on an operation that reads none, and 405
 /// for a method its path does not take. A 400 the handler documents keeps
 /// its description, and these are added to it.
 fn add_router_answers(doc: &mut Value) {
@@ -295,6 +296,7 @@ fn add_router_answers(doc: &mut Value) {
         .collect::<Vec<_>>()
         .join(", ");
     for_each_operation(doc, |path, _, operation| {
+        let reads_no_body = operation.get("requestBody").is_none();
         let Some(responses) = operation
             .get_mut("responses")
             .and_then(Value::as_object_mut)
@@ -310,12 +312,21 @@ fn add_router_answers(doc: &mut Value) {
                     .to_owned(),
             );
         }
+        // `error::refuse_bodies_where_none_is_read`.
+        if reads_no_body {
+            refusals.push(
+                "a body (other than none, `{}` or `null`), which this operation does not take (`unexpected_body`)"
+                    .to_owned(),
+            );
+        }
         let refusals = refusals.join("; or ");
         let bad_request = responses
             .entry("400")
             .or_insert_with(|| json!({"description": "", "content": error_body}));
         let description = match bad_request["description"].as_str() {
-            Some(own) if !own.is_empty() => format!("{own}; or {refusals}"),
+            Some(own) if !own.is_empty() => {
+                format!("{}; or {refusals}", own.trim_end_matches('.'))
+            }
             _ => {
                 let mut first = refusals;
                 first[..1].make_ascii_uppercase();
