@@ -20,6 +20,9 @@ pub struct LoginRequest {
     pub user: String,
     /// Free-form facts about the login, such as `ip` and `user_agent`: at most
     /// 32, each name 1 to 64 bytes and each value at most 1,024 bytes of UTF-8.
+    /// The whole body must also fit the server's `body_limit` (16,384 bytes
+    /// unless configured; a larger body gets 413), which 32 values of 1,024
+    /// bytes do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
     /// This session's idle timeout, such as "90s", "15m" or "1h 30m", within the
