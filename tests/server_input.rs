@@ -802,3 +802,53 @@ async fn an_operation_that_reads_no_body_refuses_one_and_does_nothing() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// Waits (up to 10 s) until `token` gets `want` on the stats: the server
+/// looks at its token files once a second.
+async fn until_token_gets(server: &TestServer, token: &str, want: StatusCode) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = server
+            .call(Method::GET, "/v1/admin/stats", Some(token), None)
+            .await;
+        if response.status() == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{token}: still {}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_rotates_its_tokens_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin.tokens");
+    let (old, new) = ("old-admin-token-0123456789", "new-admin-token-0123456789");
+    std::fs::write(&file, format!("{old}\n")).unwrap();
+    let server = TestServer::start_with(|c| {
+        c.server.admin_token = None;
+        c.server.admin_token_file = Some(file.clone());
+    })
+    .await;
+    until_token_gets(&server, old, StatusCode::OK).await;
+    // The overlap: both, one per line, while clients move to the new one.
+    std::fs::write(&file, format!("{old}\n\n{new}\n")).unwrap();
+    until_token_gets(&server, new, StatusCode::OK).await;
+    until_token_gets(&server, old, StatusCode::OK).await;
+    std::fs::write(&file, format!("{new}\n")).unwrap();
+    until_token_gets(&server, old, StatusCode::UNAUTHORIZED).await;
+    until_token_gets(&server, new, StatusCode::OK).await;
+    // A file that cannot be used keeps the tokens in force: an empty one,
+    // a weak token, the app token.
+    for bad in ["", "short\n", &format!("{new}\n{APP}\n")] {
+        std::fs::write(&file, bad).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        until_token_gets(&server, new, StatusCode::OK).await;
+    }
+    // The app token stays an app token throughout.
+    until_token_gets(&server, APP, StatusCode::FORBIDDEN).await;
+}

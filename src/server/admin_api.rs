@@ -13,7 +13,7 @@ use axum::response::Json;
 
 use super::ServerState;
 use super::auth::AdminCaller;
-use super::error::{AdminAuthFailures, PathParam, parse_handle};
+use super::error::{AdminAuthFailures, NoBody, PathParam, parse_handle};
 use crate::api::body::DEFAULT_LIMIT;
 use crate::api::{
     ApiError, ErrorBody, ListParams, PolicyView, RevokedCount, SessionDetail, SessionPage,
@@ -46,6 +46,7 @@ pub async fn list_sessions(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     RawQuery(query): RawQuery,
+    _: NoBody,
 ) -> Result<Json<SessionPage>, ApiError> {
     let params = ListParams::parse(query.as_deref())?;
     let page = state
@@ -80,6 +81,7 @@ pub async fn get_session(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     PathParam(handle): PathParam<String>,
+    _: NoBody,
 ) -> Result<Json<SessionDetail>, ApiError> {
     let handle = parse_handle(&handle)?;
     let (session, events) = state
@@ -111,6 +113,7 @@ pub async fn touch_session(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     PathParam(handle): PathParam<String>,
+    _: NoBody,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let session = state
         .store
@@ -139,6 +142,7 @@ pub async fn revoke_session(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     PathParam(handle): PathParam<String>,
+    _: NoBody,
 ) -> Result<StatusCode, ApiError> {
     let handle = parse_handle(&handle)?;
     state.store.revoke(handle, ACTOR).await?;
@@ -164,6 +168,7 @@ pub async fn revoke_user(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     PathParam(user): PathParam<String>,
+    _: NoBody,
 ) -> Result<Json<RevokedCount>, ApiError> {
     // The answer a login with the same user gets.
     crate::engine::validate_user(&user)?;
@@ -191,6 +196,7 @@ pub async fn revoke_user(
 pub async fn stats(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
+    _: NoBody,
 ) -> Result<Json<StatsResponse>, ApiError> {
     let store = &state.store;
     let stats = store.stats().await?;

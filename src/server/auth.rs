@@ -6,7 +6,8 @@
 //! both configured hashes, so neither timing nor the answer tells which part of
 //! a guess was right. This module never logs or echoes a token.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError};
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::Uri;
@@ -34,11 +35,13 @@ pub enum Role {
     Admin,
 }
 
-/// The configured tokens, kept only as SHA-256 hashes.
+/// The configured tokens, kept only as SHA-256 hashes. A token file may
+/// hold several, one per line, so that a token can be rotated with an
+/// overlap: add the new one, move every client to it, remove the old one.
 #[derive(Clone)]
 pub struct ApiTokens {
-    app: [u8; 32],
-    admin: [u8; 32],
+    app: Vec<[u8; 32]>,
+    admin: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +55,7 @@ pub enum TokenError {
         reason: std::io::Error,
     },
     #[error(
-        "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces"
+        "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces (a token file holds one or more, one per line)"
     )]
     Weak {
         role: &'static str,
@@ -65,32 +68,41 @@ pub enum TokenError {
 impl ApiTokens {
     /// The tokens `config` names, directly or in files.
     pub fn from_config(config: &ServerConfig) -> Result<Self, TokenError> {
-        let app = configured_token(
+        let app = configured_tokens(
             "app",
             config.app_token.as_ref().map(|t| t.expose_secret()),
             config.app_token_file.as_deref(),
         )?
         .ok_or(TokenError::Missing { role: "app" })?;
-        let admin = configured_token(
+        let admin = configured_tokens(
             "admin",
             config.admin_token.as_ref().map(|t| t.expose_secret()),
             config.admin_token_file.as_deref(),
         )?
         .ok_or(TokenError::Missing { role: "admin" })?;
-        if app == admin {
+        if app.iter().any(|token| admin.contains(token)) {
             return Err(TokenError::Same);
         }
+        let digests = |tokens: Vec<String>| tokens.iter().map(|t| digest(t)).collect();
         Ok(ApiTokens {
-            app: digest(&app),
-            admin: digest(&admin),
+            app: digests(app),
+            admin: digests(admin),
         })
     }
 
-    /// The role `presented` grants, if any. Both comparisons always run.
+    /// How many app and admin tokens are in force.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.app.len(), self.admin.len())
+    }
+
+    /// The role `presented` grants, if any. Every comparison always runs.
     pub fn role_of(&self, presented: &str) -> Option<Role> {
         let hash = digest(presented);
-        let is_app = hash.ct_eq(&self.app);
-        let is_admin = hash.ct_eq(&self.admin);
+        let any = |hashes: &[[u8; 32]]| {
+            (hashes.iter()).fold(subtle::Choice::from(0), |found, h| found | hash.ct_eq(h))
+        };
+        let is_app = any(&self.app);
+        let is_admin = any(&self.admin);
         if bool::from(is_admin) {
             Some(Role::Admin)
         } else if bool::from(is_app) {
@@ -101,11 +113,13 @@ impl ApiTokens {
     }
 }
 
-fn configured_token(
+/// The tokens of `role`: the one the config or environment gives, else
+/// each line of its token file (blank lines skipped; at least one).
+fn configured_tokens(
     role: &'static str,
     token: Option<&str>,
     file: Option<&std::path::Path>,
-) -> Result<Option<String>, TokenError> {
+) -> Result<Option<Vec<String>>, TokenError> {
     let (setting, file_setting) = match role {
         "app" => (
             "server.app_token or SESSIONTOP_APP_TOKEN",
@@ -116,23 +130,26 @@ fn configured_token(
             "server.admin_token_file",
         ),
     };
-    let (value, from) = match (token, file) {
-        (Some(token), _) => (token.to_owned(), setting),
+    let (values, from) = match (token, file) {
+        (Some(token), _) => (vec![token.to_owned()], setting),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).map_err(|reason| TokenError::Unreadable {
                 key: file_setting,
                 path: path.display().to_string(),
                 reason,
             })?;
-            (text.trim().to_owned(), file_setting)
+            let lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+            (lines.map(str::to_owned).collect(), file_setting)
         }
         (None, None) => return Ok(None),
     };
-    let acceptable = value.len() >= MIN_TOKEN_LEN && value.bytes().all(|b| b.is_ascii_graphic());
-    if !acceptable {
+    let acceptable = |value: &String| {
+        value.len() >= MIN_TOKEN_LEN && value.bytes().all(|b| b.is_ascii_graphic())
+    };
+    if values.is_empty() || !values.iter().all(acceptable) {
         return Err(TokenError::Weak { role, from });
     }
-    Ok(Some(value))
+    Ok(Some(values))
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -235,10 +252,80 @@ fn check_query(uri: &Uri) -> Result<(), ApiError> {
 }
 
 fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
-    state
-        .tokens
-        .role_of(bearer(parts)?)
+    let presented = bearer(parts)?;
+    let tokens = state.tokens.read().unwrap_or_else(PoisonError::into_inner);
+    tokens
+        .role_of(presented)
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the API token is not valid"))
+}
+
+/// What a token file is now, to see that it changed: modified, length, inode.
+pub type FileStamps = Vec<Option<(std::time::SystemTime, u64, u64)>>;
+
+/// The token files `config` reads (a token given directly wins over its file).
+fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
+    [
+        (&config.app_token, &config.app_token_file),
+        (&config.admin_token, &config.admin_token_file),
+    ]
+    .into_iter()
+    .filter(|(token, _)| token.is_none())
+    .filter_map(|(_, file)| file.clone())
+    .collect()
+}
+
+pub fn stamp_token_files(config: &ServerConfig) -> FileStamps {
+    use std::os::unix::fs::MetadataExt;
+    (token_files(config).iter())
+        .map(|file| {
+            let meta = std::fs::metadata(file).ok()?;
+            Some((meta.modified().ok()?, meta.len(), meta.ino()))
+        })
+        .collect()
+}
+
+/// Reads the token files again whenever one changes (looked at every
+/// second), so tokens rotate without a restart. Files that cannot be used
+/// (unreadable, empty, a weak token) keep the tokens in force, said in the log.
+pub async fn follow_token_files(
+    state: Arc<ServerState>,
+    config: ServerConfig,
+    mut seen: FileStamps,
+) {
+    if token_files(&config).is_empty() {
+        return;
+    }
+    let config = Arc::new(config);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let config = config.clone();
+        let previous = seen.clone();
+        let looked = tokio::task::spawn_blocking(move || {
+            let now = stamp_token_files(&config);
+            let read = (now != previous).then(|| ApiTokens::from_config(&config));
+            (now, read)
+        })
+        .await;
+        let Ok((now, read)) = looked else { continue };
+        seen = now;
+        match read {
+            None => {}
+            Some(Ok(tokens)) => {
+                let (app, admin) = tokens.counts();
+                *state.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+                tracing::info!(
+                    app,
+                    admin,
+                    "read the API token files again: these many tokens are in force"
+                );
+            }
+            Some(Err(e)) => tracing::warn!(
+                "the API token files changed but cannot be used, so the tokens in force stay: {e}"
+            ),
+        }
+    }
 }
 
 /// A caller holding the app token or the admin token.

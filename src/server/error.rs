@@ -107,69 +107,45 @@ pub async fn refuse_declared_too_large(
     next.run(req).await
 }
 
-/// The operations (method and route) that read a body, taken from the
-/// OpenAPI document the routes were built with, and the body limit.
-#[derive(Debug, Clone)]
-pub struct BodiesTaken {
-    operations: std::sync::Arc<std::collections::HashSet<(String, String)>>,
-    limit: usize,
-}
+/// The body of an operation that reads none: there must be none, or what a
+/// client put there (a `{"reason": …}` on a revoke, a `{"user": …}` on the
+/// listing) would be ignored while it took it as heard, so it is refused
+/// (400 `unexpected_body`). An empty body, `{}` or `null`, which some
+/// clients send with every POST, is none. Taken last, after the caller's
+/// token is checked, as a body is.
+pub struct NoBody;
 
-impl BodiesTaken {
-    pub fn from_document(api: &utoipa::openapi::OpenApi, limit: usize) -> BodiesTaken {
-        let doc = serde_json::to_value(api).unwrap_or_default();
-        let operations = (doc["paths"].as_object().into_iter().flatten())
-            .flat_map(|(path, item)| {
-                (item.as_object().into_iter().flatten())
-                    .filter(|(_, operation)| operation.get("requestBody").is_some())
-                    .map(move |(method, _)| (method.to_ascii_uppercase(), path.clone()))
-            })
-            .collect();
-        BodiesTaken {
-            operations: std::sync::Arc::new(operations),
-            limit,
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let declared = (headers.get(axum::http::header::CONTENT_LENGTH))
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        let may_have_one = declared.is_some_and(|length| length > 0)
+            || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if !may_have_one {
+            return Ok(NoBody);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
+            }
+        })?;
+        let none = bytes.iter().all(u8::is_ascii_whitespace)
+            || serde_json::from_slice::<serde_json::Value>(&bytes)
+                .is_ok_and(|v| v.is_null() || v.as_object().is_some_and(serde_json::Map::is_empty));
+        if none {
+            Ok(NoBody)
+        } else {
+            Err(ApiError::new(
+                ErrorCode::UnexpectedBody,
+                "this operation takes no body, and what one says would be ignored; nothing was done (send none)",
+            ))
         }
     }
-}
-
-/// Refuses a body on an operation that reads none (400 `unexpected_body`):
-/// a `{"reason": …}` on a revoke or a `{"user": …}` on the listing would be
-/// ignored, and the client would take it as heard. An empty body, `{}` or
-/// `null`, which some clients send with every POST, is no body.
-pub async fn refuse_bodies_where_none_is_read(
-    axum::extract::State(taken): axum::extract::State<BodiesTaken>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let route = req.extensions().get::<axum::extract::MatchedPath>();
-    let reads_one = route.is_none_or(|route| {
-        let operation = (req.method().as_str().to_owned(), route.as_str().to_owned());
-        taken.operations.contains(&operation)
-    });
-    let headers = req.headers();
-    let declared = (headers.get(axum::http::header::CONTENT_LENGTH))
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    let may_have_one = declared.is_some_and(|length| length > 0)
-        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
-    if reads_one || !may_have_one {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, taken.limit).await else {
-        return too_large().into_response();
-    };
-    let nothing = bytes.iter().all(u8::is_ascii_whitespace)
-        || serde_json::from_slice::<serde_json::Value>(&bytes)
-            .is_ok_and(|v| v.is_null() || v.as_object().is_some_and(serde_json::Map::is_empty));
-    if !nothing {
-        return ApiError::new(
-            ErrorCode::UnexpectedBody,
-            "this operation takes no body, and what one says would be ignored; nothing was done (send none)",
-        )
-        .into_response();
-    }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
 }
 
 /// A JSON object body, with every rejection in the API's error shape and in

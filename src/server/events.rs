@@ -105,6 +105,7 @@ pub async fn stream(
     _: AdminCaller,
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
+    _: super::error::NoBody,
 ) -> Result<Response, ApiError> {
     let store = &state.store;
     // An id that is present but unreadable is not "no id": it gets a resync.

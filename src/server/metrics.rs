@@ -485,7 +485,11 @@ pub async fn count_requests(
         AdminAuthFailures,
     )
 )]
-pub async fn metrics(_: AdminCaller, State(state): State<Arc<ServerState>>) -> Response {
+pub async fn metrics(
+    _: AdminCaller,
+    State(state): State<Arc<ServerState>>,
+    _: super::error::NoBody,
+) -> Response {
     let stats = match state.store.stats().await {
         Ok(stats) => Some(stats),
         Err(error) => {

