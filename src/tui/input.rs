@@ -297,8 +297,17 @@ impl App {
                 if !self.info.clock_control {
                     self.set_status("the clock speed cannot change on a server", true);
                 } else {
+                    use crate::engine::clock::SPEED_STEPS;
                     let faster = action == Action::Faster;
-                    return vec![Command::Source(SourceCommand::StepSpeed { faster })];
+                    let (fastest, slowest) = (SPEED_STEPS[SPEED_STEPS.len() - 1], SPEED_STEPS[0]);
+                    let speed = self.clock.speed;
+                    if faster && speed >= fastest {
+                        self.set_status(format!("×{fastest} is the fastest"), false);
+                    } else if !faster && speed <= slowest {
+                        self.set_status(format!("×{slowest} is the slowest"), false);
+                    } else {
+                        return vec![Command::Source(SourceCommand::StepSpeed { faster })];
+                    }
                 }
             }
             Action::Simulator => {

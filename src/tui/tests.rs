@@ -740,6 +740,19 @@ fn space_pauses_and_plus_minus_change_the_speed() {
     }))));
     assert!(!app.clock.paused);
     assert!(screen(&mut app).contains("×4"));
+    // At either end of the steps a key says so instead of doing nothing.
+    for (speed, key, says) in [
+        (100.0, '+', "×100 is the fastest"),
+        (0.5, '-', "×0.5 is the slowest"),
+    ] {
+        app.update(Msg::Outcome(Ok(CommandOutcome::Clock(ClockReading {
+            now: T0,
+            speed,
+            paused: false,
+        }))));
+        assert!(char_key(&mut app, key).is_empty(), "{key}");
+        assert_eq!(app.status.as_ref().unwrap().text, says);
+    }
 }
 
 #[test]
