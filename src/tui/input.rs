@@ -200,6 +200,13 @@ impl App {
             .as_ref()
             .and_then(|(_, handle)| self.mirror.position(*handle));
         self.selected = kept.or_else(|| self.mirror.first().cloned());
+        // Details of a session the filter hides would stand over rows that
+        // are not it: they close, as the selection moves on.
+        if (self.detail.as_ref())
+            .is_some_and(|detail| self.mirror.position(detail.handle).is_none())
+        {
+            self.detail = None;
+        }
     }
 
     /// The selected session, if it is still live.

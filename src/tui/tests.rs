@@ -604,6 +604,24 @@ fn the_filter_shows_as_typed_matches_trimmed_and_reads_the_user_agent_too() {
 }
 
 #[test]
+fn details_stay_open_while_the_filter_shows_their_session_and_close_when_it_hides_it() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    let handle = app.detail.as_ref().unwrap().handle;
+    let user = app.mirror.get(handle).unwrap().session.user.to_string();
+    char_key(&mut app, '/');
+    char_key(&mut app, user.chars().next().unwrap());
+    assert_eq!(app.detail.as_ref().map(|d| d.handle), Some(handle));
+    for c in "zzz".chars() {
+        char_key(&mut app, c);
+    }
+    assert!(
+        app.detail.is_none(),
+        "no details over rows that are not their session"
+    );
+}
+
+#[test]
 fn the_selection_stays_on_its_session_through_a_filter() {
     let selected_user = |app: &App| {
         let (_, handle) = app.selected.clone().unwrap();
