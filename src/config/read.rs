@@ -222,7 +222,12 @@ pub(super) fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> Confi
     {
         message = message
             .replace(&format!("{hidden:?}"), "the value")
-            .replace(hidden, "the value");
+            .replace(&format!("`{hidden}`"), "the value");
+        // Bare, only what is long enough to be a secret: a short value
+        // replaced everywhere would garble the message ("e" in every word).
+        if hidden.chars().count() >= crate::units::REPEATED_BELOW {
+            message = message.replace(hidden, "the value");
+        }
     }
     ConfigError::Parse {
         path: path.to_owned(),
@@ -230,7 +235,7 @@ pub(super) fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> Confi
             .as_ref()
             .map(|p| format!(" at line {} ({})", p.line, p.shown))
             .unwrap_or_default(),
-        message: in_our_words(&message, place.as_ref().and_then(|p| p.key.as_deref())),
+        message: in_our_words(&message, place.as_ref()),
     }
 }
 
@@ -269,7 +274,9 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
             (Some(key), shown, hidden)
         }
         // A line that is not `key = value` may be a secret pasted alone.
-        _ if may_be_secret("", line) => (None, not_shown.to_owned(), Some(line)),
+        _ if !line.starts_with('[') && may_be_secret("", line) => {
+            (None, not_shown.to_owned(), Some(line))
+        }
         _ => (None, line.to_owned(), None),
     };
     Some(Place {
@@ -297,7 +304,10 @@ fn may_be_secret(key: &str, value: &str) -> bool {
 /// The parser's type errors ("invalid type: string \"fast\", expected u32")
 /// said as a user would: what the key takes, what it was given, and the
 /// key's default from the repository's config.toml as an example.
-fn in_our_words(message: &str, key: Option<&str>) -> String {
+fn in_our_words(message: &str, place: Option<&Place>) -> String {
+    let key = place.and_then(|p| p.key.as_deref());
+    // A value not shown is not said in another form either ("the number …").
+    let hidden = place.is_some_and(|p| p.hidden.is_some());
     let subject = key.unwrap_or("this key");
     let checked = key.and_then(super::whole_number_allowed);
     // A number too large for any integer type: TOML reads one past i64 as a
@@ -308,7 +318,10 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         let wanted = checked.unwrap_or("a smaller whole number");
         return format!("{subject} takes {wanted}; this number is too large");
     }
-    if let Some(said) = unknown_name(message, key) {
+    let header = (place.map(|p| p.shown.as_str()))
+        .filter(|line| line.starts_with('['))
+        .map(|line| line.trim_matches(|c| c == '[' || c == ']').trim());
+    if let Some(said) = unknown_name(message, key, header) {
         return said;
     }
     // An enum's value ("theme = \"dark\""), or no text at all ("theme = 5").
@@ -331,7 +344,7 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
     };
     if let Some((wanted, given)) = choice {
         let mut said = match given {
-            Some(given) if !may_be_secret(key.unwrap_or(""), given) => {
+            Some(given) if !hidden && !may_be_secret(key.unwrap_or(""), given) => {
                 format!("{subject} takes {wanted}, not \"{given}\"")
             }
             _ => format!("{subject} takes {wanted}"),
@@ -362,10 +375,11 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
         "a boolean" => "true or false",
         "a string" => "text in quotes",
         "a sequence" => "a list, such as [\"r\", \"Delete\"]",
+        "path string" => "a file's path in quotes",
         e if e.starts_with("struct ") || e == "a map" => "a table (a [section])",
         e => e,
     };
-    let mut said = if key.is_some_and(|key| may_be_secret(key, "")) {
+    let mut said = if hidden || key.is_some_and(|key| may_be_secret(key, "")) {
         format!("{subject} takes {wanted}")
     } else {
         format!("{subject} takes {wanted}, not {given}")
@@ -379,7 +393,7 @@ fn in_our_words(message: &str, key: Option<&str>) -> String {
 /// serde's "unknown field `idle`, expected one of `idle_timeout`, …" for a
 /// key (or a section, when `key` is None: the line is `[dashbord]`), said
 /// with the name most likely meant and the names allowed.
-fn unknown_name(message: &str, key: Option<&str>) -> Option<String> {
+fn unknown_name(message: &str, key: Option<&str>, header: Option<&str>) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (given, expected) = rest.split_once("`, expected ")?;
     let known = names_in(expected);
@@ -391,11 +405,19 @@ fn unknown_name(message: &str, key: Option<&str>) -> Option<String> {
             format!("[{section}] has no key {given}; {hint}its keys are: {list}")
         }
         Some(_) => format!("{given} is not a key here; the keys are: {list}"),
-        None => {
-            let hint =
-                nearest(given, &known).map_or(String::new(), |n| format!("did you mean [{n}]? "));
-            format!("[{given}] is not a section; {hint}the sections are: {list}")
-        }
+        // A table under a section (`[simulator.mixx]`): its keys are the section's.
+        None => match header.and_then(|h| h.rsplit_once('.')) {
+            Some((parent, name)) if name.trim() == given => {
+                let hint = nearest(given, &known)
+                    .map_or(String::new(), |n| format!("did you mean [{parent}.{n}]? "));
+                format!("[{parent}] has no table {given}; {hint}its keys are: {list}")
+            }
+            _ => {
+                let hint = nearest(given, &known)
+                    .map_or(String::new(), |n| format!("did you mean [{n}]? "));
+                format!("[{given}] is not a section; {hint}the sections are: {list}")
+            }
+        },
     })
 }
 

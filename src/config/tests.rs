@@ -798,3 +798,27 @@ fn a_mistyped_name_or_choice_is_said_with_what_was_likely_meant() {
         "{err}"
     );
 }
+
+#[test]
+fn a_short_value_on_a_secret_looking_key_leaves_the_message_whole() {
+    // The value is not shown, but replacing "e" everywhere garbled the rest.
+    let err = refused("[server]\napp_tokn = \"e\"\n", Uses::Server);
+    assert!(
+        err.contains("[server] has no key app_tokn; did you mean app_token?"),
+        "{err}"
+    );
+    let err = refused("[simulator.mixx]\nstay = 1\n", Uses::Dashboard);
+    assert!(
+        err.contains(
+            "([simulator.mixx]): [simulator] has no table mixx; did you mean [simulator.mix]?"
+        ),
+        "a header is shown, and named under its section: {err}"
+    );
+    let err = refused("[store]\nurl = 1_234_567_890_123_456_789\n", Uses::Server);
+    assert!(
+        !err.contains("1234567890123456789"),
+        "not shown, not said: {err}"
+    );
+    let err = refused("[server]\napp_token_file = 5\n", Uses::Server);
+    assert!(err.contains("takes a file's path in quotes"), "{err}");
+}
