@@ -1146,14 +1146,14 @@ impl Config {
 
 /// The file's permission bits, when others may read it.
 #[cfg(unix)]
-fn readable_by_all(path: &Path) -> Option<u32> {
+pub(crate) fn readable_by_all(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o004 != 0).then_some(mode)
 }
 
 #[cfg(not(unix))]
-fn readable_by_all(_: &Path) -> Option<u32> {
+pub(crate) fn readable_by_all(_: &Path) -> Option<u32> {
     None
 }
 

@@ -202,6 +202,40 @@ async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
     }
 }
 
+#[test]
+fn a_token_file_other_users_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (app_file, admin_file) = (dir.path().join("app"), dir.path().join("admin"));
+    std::fs::write(&app_file, "file-app-token-0123456789\n").unwrap();
+    std::fs::write(&admin_file, "file-admin-token-0123456789\n").unwrap();
+    std::fs::set_permissions(&admin_file, std::fs::Permissions::from_mode(0o602)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\napp_token_file = {:?}\nadmin_token_file = {:?}\n",
+            app_file.display().to_string(),
+            admin_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = sessiontop(&config)
+        .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "server.admin_token_file {} can be written by other users of this machine (mode 602), who could add a token of their own: chmod go-w it",
+            admin_file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("file-admin-token"), "{stderr}");
+}
+
 /// Ends the server even when an assertion fails first.
 struct KillOnDrop(std::process::Child);
 

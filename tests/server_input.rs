@@ -849,6 +849,18 @@ async fn a_token_file_rotates_its_tokens_without_a_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         until_token_gets(&server, new, StatusCode::OK).await;
     }
+    // A comment line is skipped.
+    let third = "third-admin-token-0123456789";
+    std::fs::write(&file, format!("# rotated today\n{new}\n{third}\n")).unwrap();
+    until_token_gets(&server, third, StatusCode::OK).await;
+    // A file other users may write is not read: they could add a token.
+    use std::os::unix::fs::PermissionsExt;
+    let evil = "evil-admin-token-0123456789";
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).unwrap();
+    std::fs::write(&file, format!("{new}\n{evil}\n")).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    until_token_gets(&server, evil, StatusCode::UNAUTHORIZED).await;
+    until_token_gets(&server, third, StatusCode::OK).await;
     // The app token stays an app token throughout.
     until_token_gets(&server, APP, StatusCode::FORBIDDEN).await;
 }

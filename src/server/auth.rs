@@ -63,6 +63,15 @@ pub enum TokenError {
     },
     #[error("the app token and the admin token are the same: give them different values")]
     Same,
+    /// A token file others may write: they could add a token of their own.
+    #[error(
+        "{key} {path} can be written by other users of this machine (mode {mode:o}), who could add a token of their own: chmod go-w it"
+    )]
+    Writable {
+        key: &'static str,
+        path: String,
+        mode: u32,
+    },
 }
 
 impl ApiTokens {
@@ -133,13 +142,34 @@ fn configured_tokens(
     let (values, from) = match (token, file) {
         (Some(token), _) => (vec![token.to_owned()], setting),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|reason| TokenError::Unreadable {
+            let unreadable = |reason| TokenError::Unreadable {
                 key: file_setting,
                 path: path.display().to_string(),
                 reason,
-            })?;
-            let lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
-            (lines.map(str::to_owned).collect(), file_setting)
+            };
+            let mode = {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(path)
+                    .map_err(unreadable)?
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
+            if mode & 0o022 != 0 {
+                return Err(TokenError::Writable {
+                    key: file_setting,
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+            let text = std::fs::read_to_string(path).map_err(unreadable)?;
+            // One token a line; blank lines and `#` comments are skipped.
+            let lines = (text.lines().map(str::trim))
+                .filter(|line| !line.is_empty() && !line.starts_with('#'));
+            let mut tokens: Vec<String> = lines.map(str::to_owned).collect();
+            tokens.sort_unstable();
+            tokens.dedup();
+            (tokens, file_setting)
         }
         (None, None) => return Ok(None),
     };
@@ -300,11 +330,11 @@ pub async fn follow_token_files(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let config = config.clone();
+        let shared = config.clone();
         let previous = seen.clone();
         let looked = tokio::task::spawn_blocking(move || {
-            let now = stamp_token_files(&config);
-            let read = (now != previous).then(|| ApiTokens::from_config(&config));
+            let now = stamp_token_files(&shared);
+            let read = (now != previous).then(|| ApiTokens::from_config(&shared));
             (now, read)
         })
         .await;
@@ -320,6 +350,14 @@ pub async fn follow_token_files(
                     admin,
                     "read the API token files again: these many tokens are in force"
                 );
+                for file in token_files(&config) {
+                    if let Some(mode) = crate::config::readable_by_all(&file) {
+                        tracing::warn!(
+                            "{} can be read by every user of this machine (mode {mode:o}); chmod o-r it",
+                            file.display()
+                        );
+                    }
+                }
             }
             Some(Err(e)) => tracing::warn!(
                 "the API token files changed but cannot be used, so the tokens in force stay: {e}"
