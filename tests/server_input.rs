@@ -839,9 +839,26 @@ async fn a_token_file_rotates_its_tokens_without_a_restart() {
     std::fs::write(&file, format!("{old}\n\n{new}\n")).unwrap();
     until_token_gets(&server, new, StatusCode::OK).await;
     until_token_gets(&server, old, StatusCode::OK).await;
+    // An event stream opened with the old token ends when the token goes.
+    let opened = (server.client.get(server.url("/v1/admin/events")))
+        .bearer_auth(old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let mut stream = opened.bytes_stream();
     std::fs::write(&file, format!("{new}\n")).unwrap();
     until_token_gets(&server, old, StatusCode::UNAUTHORIZED).await;
     until_token_gets(&server, new, StatusCode::OK).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream of a token rotated out ends (keep-alive is 15 s)"
+    );
     // A file that cannot be used keeps the tokens in force: an empty one,
     // a weak token, the app token.
     for bad in ["", "short\n", &format!("{new}\n{APP}\n")] {

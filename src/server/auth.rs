@@ -1,13 +1,15 @@
-//! API tokens: where they come from, and the extractors that check them.
+//! API tokens: where they come from, the extractors that check them, and the
+//! task that reads the token files again when they change.
 //!
 //! There are two roles. The app token logs users in, touches, renews and logs
 //! out; the admin token can do all of that and also use `/v1/admin` and
-//! `/metrics`. Presented tokens are hashed and compared in constant time with
-//! both configured hashes, so neither timing nor the answer tells which part of
-//! a guess was right. This module never logs or echoes a token.
+//! `/metrics`. A role may have several tokens (a token file holds one a line,
+//! for rotation). Presented tokens are hashed and compared in constant time
+//! with every configured hash, so neither timing nor the answer tells which
+//! part of a guess was right. This module never logs or echoes a token.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::Uri;
@@ -20,6 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 
 use super::ServerState;
 use crate::api::{ApiError, ErrorCode};
@@ -106,7 +109,11 @@ impl ApiTokens {
 
     /// The role `presented` grants, if any. Every comparison always runs.
     pub fn role_of(&self, presented: &str) -> Option<Role> {
-        let hash = digest(presented);
+        self.role_of_digest(&digest(presented))
+    }
+
+    /// The role of the token whose SHA-256 is `hash`, if any.
+    fn role_of_digest(&self, hash: &[u8; 32]) -> Option<Role> {
         let any = |hashes: &[[u8; 32]]| {
             (hashes.iter()).fold(subtle::Choice::from(0), |found, h| found | hash.ct_eq(h))
         };
@@ -281,19 +288,31 @@ fn check_query(uri: &Uri) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn role(parts: &Parts, state: &ServerState) -> Result<Role, ApiError> {
-    let presented = bearer(parts)?;
-    let tokens = state.tokens.read().unwrap_or_else(PoisonError::into_inner);
-    tokens
-        .role_of(presented)
+/// The role of the caller's token, and the token's SHA-256.
+fn role(parts: &Parts, state: &ServerState) -> Result<(Role, [u8; 32]), ApiError> {
+    let hash = digest(bearer(parts)?);
+    let role = state.tokens.borrow().role_of_digest(&hash);
+    role.map(|role| (role, hash))
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the API token is not valid"))
 }
 
-/// What a token file is now, to see that it changed: modified, length, inode.
-pub type FileStamps = Vec<Option<(std::time::SystemTime, u64, u64)>>;
+/// Resolves once the admin token whose SHA-256 is `hash` is no longer one
+/// (its token file changed): an event stream opened with it then ends, so a
+/// token rotated out stops reading sessions at once.
+pub async fn until_admin_token_leaves(mut tokens: watch::Receiver<ApiTokens>, hash: [u8; 32]) {
+    loop {
+        if tokens.changed().await.is_err() {
+            // The tokens can no longer change.
+            return std::future::pending().await;
+        }
+        if tokens.borrow_and_update().role_of_digest(&hash) != Some(Role::Admin) {
+            return;
+        }
+    }
+}
 
 /// The token files `config` reads (a token given directly wins over its file).
-fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
+pub fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
     [
         (&config.app_token, &config.app_token_file),
         (&config.admin_token, &config.admin_token_file),
@@ -304,23 +323,23 @@ fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
     .collect()
 }
 
-pub fn stamp_token_files(config: &ServerConfig) -> FileStamps {
-    use std::os::unix::fs::MetadataExt;
+/// What the token files hold now (their SHA-256; `None` for one that cannot
+/// be read), to see that one changed: a token rewritten in place with one
+/// of the same length, within the same second, is a change too.
+pub fn token_file_contents(config: &ServerConfig) -> Vec<Option<[u8; 32]>> {
     (token_files(config).iter())
-        .map(|file| {
-            let meta = std::fs::metadata(file).ok()?;
-            Some((meta.modified().ok()?, meta.len(), meta.ino()))
-        })
+        .map(|file| Some(Sha256::digest(std::fs::read(file).ok()?).into()))
         .collect()
 }
 
-/// Reads the token files again whenever one changes (looked at every
-/// second), so tokens rotate without a restart. Files that cannot be used
-/// (unreadable, empty, a weak token) keep the tokens in force, said in the log.
+/// Reads the token files again whenever what one holds changes (looked at
+/// every second), so tokens rotate without a restart. Files that cannot be
+/// used (unreadable, empty, a weak token, writable by others) keep the
+/// tokens in force, said in the log.
 pub async fn follow_token_files(
-    state: Arc<ServerState>,
+    tokens: watch::Sender<ApiTokens>,
     config: ServerConfig,
-    mut seen: FileStamps,
+    mut seen: Vec<Option<[u8; 32]>>,
 ) {
     if token_files(&config).is_empty() {
         return;
@@ -333,7 +352,7 @@ pub async fn follow_token_files(
         let shared = config.clone();
         let previous = seen.clone();
         let looked = tokio::task::spawn_blocking(move || {
-            let now = stamp_token_files(&shared);
+            let now = token_file_contents(&shared);
             let read = (now != previous).then(|| ApiTokens::from_config(&shared));
             (now, read)
         })
@@ -342,9 +361,9 @@ pub async fn follow_token_files(
         seen = now;
         match read {
             None => {}
-            Some(Ok(tokens)) => {
-                let (app, admin) = tokens.counts();
-                *state.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+            Some(Ok(fresh)) => {
+                let (app, admin) = fresh.counts();
+                tokens.send_replace(fresh);
                 tracing::info!(
                     app,
                     admin,
@@ -381,7 +400,8 @@ impl FromRequestParts<Arc<ServerState>> for AppCaller {
 }
 
 /// A caller holding the admin token.
-pub struct AdminCaller;
+/// A caller holding the admin token; the token's SHA-256.
+pub struct AdminCaller(pub [u8; 32]);
 
 impl FromRequestParts<Arc<ServerState>> for AdminCaller {
     type Rejection = ApiError;
@@ -391,8 +411,8 @@ impl FromRequestParts<Arc<ServerState>> for AdminCaller {
         state: &Arc<ServerState>,
     ) -> Result<Self, ApiError> {
         match role(parts, state)? {
-            Role::Admin => Ok(AdminCaller),
-            Role::App => Err(ApiError::new(
+            (Role::Admin, hash) => Ok(AdminCaller(hash)),
+            (Role::App, _) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "this endpoint needs the admin token; the app token cannot use it",
             )),

@@ -52,6 +52,9 @@ struct Feed {
     last_queued: u64,
     subscription: Subscription,
     shutdown: watch::Receiver<bool>,
+    /// The SHA-256 of the admin token the stream was opened with: the
+    /// stream ends once the token files no longer hold it.
+    caller: [u8; 32],
 }
 
 impl Drop for Feed {
@@ -102,7 +105,7 @@ fn parse_last_event_id(header: Option<&str>, instance: &str) -> Resume {
     )
 )]
 pub async fn stream(
-    _: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
     _: super::error::NoBody,
@@ -153,6 +156,7 @@ pub async fn stream(
         queued,
         last_queued,
         subscription,
+        caller,
     };
     // A comment first, so the response head goes out now rather than with the
     // first event: clients (and EventSource's `open`) know they are connected.
@@ -185,9 +189,11 @@ async fn next_chunk(mut feed: Feed) -> Option<(Result<Bytes, Infallible>, Feed)>
     if chunk.is_empty() {
         let mut shutdown = feed.shutdown.clone();
         let keep_alive = feed.state.keep_alive;
+        let revoked = super::auth::until_admin_token_leaves(feed.state.tokens.clone(), feed.caller);
         let delivery = tokio::select! {
             biased;
             _ = shutdown.wait_for(|&stop| stop) => return None,
+            () = revoked => return None,
             delivery = tokio::time::timeout(keep_alive, feed.subscription.next()) => delivery,
         };
         match delivery {

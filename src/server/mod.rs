@@ -48,8 +48,9 @@ const FRAME_CACHE: usize = 4096;
 /// What every handler shares.
 pub struct ServerState {
     pub store: Sessions,
-    /// Swapped when the token files change (`auth::follow_token_files`).
-    tokens: std::sync::RwLock<ApiTokens>,
+    /// The tokens in force, replaced when the token files change
+    /// (`auth::follow_token_files`).
+    tokens: watch::Receiver<ApiTokens>,
     metrics: Arc<Metrics>,
     keep_alive: Duration,
     /// Turns true when the server begins to shut down; event streams end then.
@@ -195,13 +196,13 @@ async fn serve_sessions(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     // Looked at before the files are read, so no change after is missed.
-    let stamps = auth::stamp_token_files(config);
-    let tokens = ApiTokens::from_config(config)?;
+    let contents = auth::token_file_contents(config);
+    let (tokens, tokens_in_force) = watch::channel(ApiTokens::from_config(config)?);
     let (stop, stopped) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(ServerState {
         store: store.clone(),
-        tokens: std::sync::RwLock::new(tokens),
+        tokens: tokens_in_force,
         metrics: metrics.clone(),
         keep_alive: config.keep_alive.max(Duration::from_millis(10)),
         shutdown: stopped,
@@ -214,11 +215,7 @@ async fn serve_sessions(
     let _ = state.openapi.set(Bytes::from(document.to_string()));
     let refusals = metrics.refusals.clone();
     let follower = tokio::spawn(metrics::follow_expiries(store.clone(), metrics));
-    let token_files = tokio::spawn(auth::follow_token_files(
-        state.clone(),
-        config.clone(),
-        stamps,
-    ));
+    let token_files = tokio::spawn(auth::follow_token_files(tokens, config.clone(), contents));
     let tails = tokio::spawn(async {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
