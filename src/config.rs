@@ -468,6 +468,27 @@ impl Default for ServerConfig {
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 impl ServerConfig {
+    /// The token files `serve` reads, with their keys: a token given
+    /// directly (in config.toml or the environment) wins over its file.
+    pub fn token_files(&self) -> Vec<(&'static str, &PathBuf)> {
+        [
+            (
+                "server.app_token_file",
+                &self.app_token,
+                &self.app_token_file,
+            ),
+            (
+                "server.admin_token_file",
+                &self.admin_token,
+                &self.admin_token_file,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, token, _)| token.is_none())
+        .filter_map(|(key, _, file)| Some((key, file.as_ref()?)))
+        .collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let at_least = |key: &'static str, value: Duration, min: Duration| {
             if value < min {
@@ -1109,31 +1130,33 @@ impl Config {
     /// sentence each.
     pub fn readable_secret_files(&self, uses: Uses) -> Vec<String> {
         let serve = uses.section("server");
-        let files = [
-            (serve, "server.app_token_file", &self.server.app_token_file),
-            (
-                serve,
-                "server.admin_token_file",
-                &self.server.admin_token_file,
-            ),
-            (serve, "store.password_file", &self.store.password_file),
-            (serve, "store.tls_key_file", &self.store.tls_key_file),
-            (
-                matches!(uses, Uses::Dashboard | Uses::Everything),
-                "dashboard.token_file",
-                &self.dashboard.token_file,
-            ),
-        ];
-        // Its sessions' users and addresses, not their tokens.
-        let sessions_file = match &self.store.url {
-            Some(StoreUrl::File(path)) => Some(path.clone()),
-            _ => None,
-        };
+        let mut files: Vec<(&str, &PathBuf)> = Vec::new();
+        if serve {
+            files.extend(self.server.token_files());
+            match &self.store.url {
+                Some(StoreUrl::Redis(_)) => {
+                    let secrets = [
+                        ("store.password_file", &self.store.password_file),
+                        ("store.tls_key_file", &self.store.tls_key_file),
+                    ];
+                    files.extend(
+                        secrets
+                            .into_iter()
+                            .filter_map(|(k, f)| Some((k, f.as_ref()?))),
+                    );
+                }
+                // Its sessions' users and addresses, not their tokens.
+                Some(StoreUrl::File(path)) => files.push(("the sessions file", path)),
+                _ => {}
+            }
+        }
+        // The dashboard reads its token file only when attached to a server.
+        let attached = matches!(uses, Uses::Dashboard) && self.dashboard.server.is_some();
+        if let Some(file) = self.dashboard.token_file.as_ref().filter(|_| attached) {
+            files.push(("the token file", file));
+        }
         (files.into_iter())
-            .chain([(serve, "the sessions file", &sessions_file)])
-            .filter(|(used, _, _)| *used)
-            .filter_map(|(_, key, path)| {
-                let path = path.as_ref()?;
+            .filter_map(|(key, path)| {
                 let mode = readable_by_all(path)?;
                 Some(format!(
                     "{key} {} can be read by every user of this machine (mode {mode:o}); chmod o-r it",

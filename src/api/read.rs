@@ -247,7 +247,8 @@ pub fn saturating_count<'de, D: serde::Deserializer<'de>>(
         return Ok(None);
     };
     // JSON Schema's integer: 1.0 is 1 (serializers that write every number
-    // as a float send it so); 1.5 is no count, refused as one too large.
+    // as a float send it so). A fraction such as 1.5 never gets here: the
+    // body's check refuses it as no whole number.
     let nearest = match (number.as_u64(), number.as_f64()) {
         (Some(n), _) => u32::try_from(n).unwrap_or(u32::MAX),
         (None, Some(f)) if f >= 1.0 && f.fract() == 0.0 && f <= f64::from(u32::MAX) => f as u32,

@@ -761,9 +761,26 @@ fn a_secret_file_every_user_may_read_is_warned_of_by_the_modes_that_read_it() {
         warnings[1].starts_with(&format!("the sessions file {} can be read", open.display())),
         "{warnings:?}"
     );
-    config.dashboard.token_file = Some(open);
+    config.dashboard.token_file = Some(open.clone());
+    assert!(
+        config.readable_secret_files(Uses::Dashboard).is_empty(),
+        "an embedded dashboard reads no token file"
+    );
+    config.dashboard.server = Some("http://127.0.0.1:7878".into());
     assert_eq!(config.readable_secret_files(Uses::Dashboard).len(), 1);
     assert!(config.readable_secret_files(Uses::Lesson).is_empty());
+    // A file a token given directly wins over is not read, so not warned of;
+    // nor is a Redis password file on another store.
+    config.server.admin_token = Some("a-token-long-enough-to-be-allowed".into());
+    config.store.password_file = Some(open.clone());
+    let warnings = config.readable_secret_files(Uses::Server);
+    assert_eq!(warnings.len(), 1, "the sessions file alone: {warnings:?}");
+    config.store.url = Some(StoreUrl::Redis("redis://127.0.0.1:6379/0".into()));
+    let warnings = config.readable_secret_files(Uses::Server);
+    assert!(
+        warnings[0].starts_with("store.password_file "),
+        "{warnings:?}"
+    );
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub enum TokenError {
         reason: std::io::Error,
     },
     #[error(
-        "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces (a token file holds one or more, one per line)"
+        "the {role} token (from {from}) is not allowed: use at least {MIN_TOKEN_LEN} printable characters without spaces"
     )]
     Weak {
         role: &'static str,
@@ -312,15 +312,10 @@ pub async fn until_admin_token_leaves(mut tokens: watch::Receiver<ApiTokens>, ha
 }
 
 /// The token files `config` reads (a token given directly wins over its file).
-pub fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
-    [
-        (&config.app_token, &config.app_token_file),
-        (&config.admin_token, &config.admin_token_file),
-    ]
-    .into_iter()
-    .filter(|(token, _)| token.is_none())
-    .filter_map(|(_, file)| file.clone())
-    .collect()
+fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
+    (config.token_files().into_iter())
+        .map(|(_, file)| file.clone())
+        .collect()
 }
 
 /// What the token files hold now (their SHA-256; `None` for one that cannot

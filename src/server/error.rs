@@ -24,7 +24,7 @@ const TOO_LARGE: &str = "the request body is larger than the server's limit (ser
 /// The failures of every route that takes a JSON body, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
 pub enum BodyFailures {
-    /// The body is not JSON, or not sent as `application/json` (`not_json`, `malformed_json`), or its `handle` is not 16 hexadecimal characters (`bad_handle`).
+    /// The body is not JSON, or not sent as `application/json` (`not_json`, `malformed_json`), or, on a revoke of one's own session, its `handle` is not 16 hexadecimal characters (`bad_handle`).
     #[response(status = 400)]
     Malformed(ErrorBody),
     /// The body is larger than `server.body_limit`.

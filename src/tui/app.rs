@@ -362,7 +362,10 @@ impl App {
                 self.dirty = true;
                 return self.on_key(key);
             }
-            Msg::Mouse(mouse) => self.on_mouse(mouse),
+            Msg::Mouse(mouse) => {
+                self.dirty = true;
+                return self.on_mouse(mouse);
+            }
             Msg::Outcome(outcome) => self.on_outcome(outcome),
         }
         self.dirty = true;

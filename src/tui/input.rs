@@ -304,14 +304,11 @@ impl App {
                 if !self.info.clock_control {
                     self.set_status("the clock speed cannot change on a server", true);
                 } else {
-                    use crate::engine::clock::SPEED_STEPS;
                     let faster = action == Action::Faster;
-                    let (fastest, slowest) = (SPEED_STEPS[SPEED_STEPS.len() - 1], SPEED_STEPS[0]);
                     let speed = self.clock.speed;
-                    if faster && speed >= fastest {
-                        self.set_status(format!("×{fastest} is the fastest"), false);
-                    } else if !faster && speed <= slowest {
-                        self.set_status(format!("×{slowest} is the slowest"), false);
+                    if crate::engine::clock::stepped_speed(speed, faster) == speed {
+                        let end = if faster { "fastest" } else { "slowest" };
+                        self.set_status(format!("×{speed} is the {end}"), false);
                     } else {
                         return vec![Command::Source(SourceCommand::StepSpeed { faster })];
                     }
@@ -396,35 +393,40 @@ impl App {
         }
     }
 
-    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
-        if !view::fits(self.size) {
-            return;
+    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Command> {
+        // Help and the dialogs stand over the table: the mouse does not reach
+        // through them. Over details the wheel moves the selection, which the
+        // details follow, and a click does nothing (it would act on a row or
+        // a title the details hide).
+        let over_table = matches!(self.mode, Mode::Normal | Mode::Filter);
+        if !view::fits(self.size) || !over_table {
+            return Vec::new();
         }
+        let (column, row) = (mouse.column, mouse.row);
         match mouse.kind {
-            MouseEventKind::ScrollDown => self.move_selection(3),
-            MouseEventKind::ScrollUp => self.move_selection(-3),
+            MouseEventKind::ScrollDown => return self.move_and_follow(3),
+            MouseEventKind::ScrollUp => return self.move_and_follow(-3),
+            _ if self.detail.is_some() => {}
             // A click on a column's title sorts by it, and on the sorted
             // column's title reverses the order, as in htop.
             MouseEventKind::Down(MouseButton::Left)
-                if self.layout().on_table_header(mouse.column, mouse.row) =>
+                if self.layout().on_table_header(column, row) =>
             {
-                let Some(clicked) = view::column_at(self, mouse.column) else {
-                    return;
-                };
-                let (column, reverse) = self.mirror.sort();
-                self.mirror.set_sort(clicked, clicked == column && !reverse);
-                self.top = None;
+                if let Some(clicked) = view::column_at(self, column) {
+                    let (sorted, reverse) = self.mirror.sort();
+                    self.mirror.set_sort(clicked, clicked == sorted && !reverse);
+                    self.top = None;
+                }
             }
             MouseEventKind::Down(MouseButton::Left) => {
-                let Some(row) = self.layout().table_row_at(mouse.column, mouse.row) else {
-                    return;
-                };
-                if let Some(p) = self.mirror.walk(self.top.as_ref()).nth(row) {
+                let at = self.layout().table_row_at(column, row);
+                if let Some(p) = at.and_then(|row| self.mirror.walk(self.top.as_ref()).nth(row)) {
                     self.selected = Some(p.clone());
                 }
             }
             _ => {}
         }
+        Vec::new()
     }
 }
 

@@ -346,8 +346,8 @@ impl KeySpec {
     }
 
     /// Why a terminal cannot send this key as itself, if it cannot: it
-    /// sends Ctrl-i as Tab, Ctrl-m as Enter, Ctrl-[ as Esc, Ctrl with a
-    /// digit or a sign as something else or not at all, and Ctrl-Enter,
+    /// sends Ctrl-i as Tab, Ctrl-m as Enter, Ctrl-[ as Esc, Ctrl with most
+    /// digits and signs as something else or not at all, and Ctrl-Enter,
     /// Ctrl-Tab, Ctrl-Esc and Ctrl-Backspace as the key alone (or Ctrl-h).
     pub fn undeliverable(&self) -> Option<&'static str> {
         if !self.ctrl {
@@ -357,8 +357,13 @@ impl KeySpec {
             KeyCode::Char('i') => "a terminal sends Ctrl-i as Tab; write \"Tab\"",
             KeyCode::Char('m') => "a terminal sends Ctrl-m as Enter; write \"Enter\"",
             KeyCode::Char('[') => "a terminal sends Ctrl-[ as Esc, which is kept",
-            KeyCode::Char(c) if c == ' ' || c.is_ascii_lowercase() => return None,
-            KeyCode::Char(_) => "a terminal sends Ctrl- only with a letter or Space as itself",
+            // Ctrl-4 to Ctrl-7 send the bytes 0x1C to 0x1F, read back as themselves.
+            KeyCode::Char(c) if c == ' ' || c.is_ascii_lowercase() || ('4'..='7').contains(&c) => {
+                return None;
+            }
+            KeyCode::Char(_) => {
+                "a terminal sends Ctrl- as itself only with a letter a to z, Space or 4 to 7"
+            }
             KeyCode::Enter | KeyCode::Tab | KeyCode::Esc | KeyCode::Backspace => {
                 "a terminal sends Ctrl- with Enter, Tab, Esc or Backspace as the key alone"
             }
@@ -640,7 +645,8 @@ mod tests {
                 "a terminal sends Ctrl-m as Enter; write \"Enter\"",
             ),
             ("Ctrl-[", "a terminal sends Ctrl-[ as Esc, which is kept"),
-            ("Ctrl-5", "only with a letter or Space"),
+            ("Ctrl-2", "only with a letter a to z, Space or 4 to 7"),
+            ("Ctrl-é", "only with a letter a to z"),
             ("Ctrl-Enter", "as the key alone"),
             ("ctrl-tab", "as the key alone"),
         ] {
@@ -654,7 +660,14 @@ mod tests {
             );
             assert!(err.contains(says), "{key}: {err}");
         }
-        for key in ["Ctrl-x", "Ctrl-Space", "Ctrl-Up", "Ctrl-F5", "Tab"] {
+        for key in [
+            "Ctrl-x",
+            "Ctrl-Space",
+            "Ctrl-Up",
+            "Ctrl-F5",
+            "Tab",
+            "Ctrl-5",
+        ] {
             let keys = BTreeMap::from([("revoke".to_owned(), vec![key.to_owned()])]);
             assert!(KeyMap::from_config(&keys).is_ok(), "{key}");
         }

@@ -157,7 +157,16 @@ fn too_small_terminal_asks_to_be_enlarged() {
     let text = screen(&mut app);
     assert!(text.contains("enlarge it to at least 80x24"), "{text}");
     // However small, how to quit stays on screen (the other lines wrap).
-    for (w, h) in [(30, 8), (24, 6)] {
+    for (w, h) in [
+        (30, 8),
+        (24, 6),
+        (30, 5),
+        (60, 3),
+        (13, 8),
+        (12, 3),
+        (10, 10),
+        (9, 1),
+    ] {
         app.update(Msg::Resize(w, h));
         app.size_paused = true;
         let text = screen(&mut app);
@@ -999,6 +1008,49 @@ fn a_frame_drawn_before_the_resize_event_arrives_fits_the_terminal_it_is_drawn_o
             "{w}x{h}: {text}"
         );
     }
+}
+
+#[test]
+fn the_mouse_does_not_reach_through_details_help_or_a_dialog() {
+    let mut app = fixture::app_with(sessions(), 160, 45);
+    let click = |app: &mut App, column: u16, row: u16| {
+        app.update(Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    let table = app.layout().table;
+    let (header, third_row) = (table.y + 1, table.y + 2 + 2);
+    key(&mut app, KeyCode::Enter);
+    let shown = app.detail.as_ref().unwrap().handle;
+    let sort = app.mirror.sort();
+    // Under the details: a title and a row.
+    assert!(click(&mut app, 22, header).is_empty());
+    assert!(click(&mut app, 22, third_row).is_empty());
+    assert_eq!(app.mirror.sort(), sort, "no sort through the details");
+    assert_eq!(
+        app.selected.as_ref().unwrap().1,
+        shown,
+        "no selection through them"
+    );
+    // The wheel moves the selection, and the details follow it.
+    let commands = app.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 22,
+        row: third_row,
+        modifiers: KeyModifiers::NONE,
+    }));
+    let now = app.selected.as_ref().unwrap().1;
+    assert_ne!(now, shown);
+    assert_eq!(app.detail.as_ref().unwrap().handle, now);
+    assert_eq!(commands, vec![Command::Source(SourceCommand::Detail(now))]);
+    key(&mut app, KeyCode::Esc);
+    // Help stands over the table too.
+    char_key(&mut app, '?');
+    click(&mut app, 22, header);
+    assert_eq!(app.mirror.sort(), sort, "no sort through help");
 }
 
 #[test]

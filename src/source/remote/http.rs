@@ -111,10 +111,15 @@ impl Http {
             request = request.json(body);
         }
         let response = self.send(request).await?;
-        response
-            .json::<T>()
-            .await
-            .map_err(|_| SourceError::Connection(not_sessiontop(&self.base, "answered")))
+        response.json::<T>().await.map_err(|e| {
+            // An answer of another shape (another server, or another
+            // version of sessiontop); a body cut short is a lost link.
+            if e.is_decode() {
+                SourceError::Connection(not_sessiontop(&self.base, "answered"))
+            } else {
+                self.unreachable(&e)
+            }
+        })
     }
 
     /// One clear sentence for a request that got no HTTP answer.
@@ -163,18 +168,20 @@ async fn refusal(response: Response, base: &str) -> SourceError {
 /// another server, or a proxy in front of sessiontop that failed.
 fn not_sessiontop(base: &str, answered: &str) -> String {
     format!(
-        "{} {answered}, but not as a sessiontop server does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878",
+        "{} {answered}, but not as a sessiontop server (of this version) does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878",
         super::shown_url(base)
     )
 }
 
 /// One sentence for an answer with `status` and, if it had one, `body`.
 fn refusal_for(status: StatusCode, body: Option<ErrorBody>, base: &str) -> SourceError {
+    // A 401 or 403 without sessiontop's error body is another server's (a
+    // proxy's login, a firewall's page): not about this token.
     match status {
-        StatusCode::UNAUTHORIZED => SourceError::Unauthorized(
+        StatusCode::UNAUTHORIZED if body.is_some() => SourceError::Unauthorized(
             "the server refused the token (401): check --token-file or SESSIONTOP_TOKEN".into(),
         ),
-        StatusCode::FORBIDDEN => {
+        StatusCode::FORBIDDEN if body.is_some() => {
             SourceError::Connection("the token is not the server's admin token (403)".into())
         }
         _ => match body {
@@ -251,8 +258,13 @@ mod tests {
         let error = refusal_for(StatusCode::NOT_FOUND, None, "http://u:pw@127.0.0.1:8000");
         assert!(
             matches!(&error, SourceError::Refused(text)
-                if text == "http://***@127.0.0.1:8000 answered 404 Not Found, but not as a sessiontop server does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878"),
+                if text == "http://***@127.0.0.1:8000 answered 404 Not Found, but not as a sessiontop server (of this version) does: give --server the base URL of `sessiontop serve`, such as http://127.0.0.1:7878"),
             "{error:?}"
+        );
+        let error = refusal_for(StatusCode::FORBIDDEN, None, BASE);
+        assert!(
+            matches!(&error, SourceError::Refused(text) if text.contains("answered 403 Forbidden, but not as a sessiontop server")),
+            "a firewall's page is not about the token: {error:?}"
         );
         let error = refusal_for(StatusCode::BAD_GATEWAY, None, BASE);
         assert!(

@@ -218,7 +218,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, lesson: &LessonState) {
                 continue;
             }
             if shown.is_empty() {
-                shown.push(styled(whole.into_iter().take(room).collect(), caption));
+                shown.push(styled(head(&caption.text, width, room), caption));
             } else if left > 0 {
                 shown.push(styled(head(&caption.text, width, left), caption));
             }

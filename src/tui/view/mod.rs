@@ -18,7 +18,7 @@ mod stats;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Mode};
@@ -113,34 +113,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     frame.render_widget(Block::default().style(app.theme.base()), area);
     if !fits((area.width, area.height)) {
-        let mut text = vec![
-            Line::from(format!("The terminal is {}x{}.", area.width, area.height)),
-            Line::from(format!(
-                "Please enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}."
-            )),
-        ];
-        if app.size_paused {
-            text.push(Line::from("The clock is paused until it fits."));
-        }
-        text.push(Line::from(format!(
-            "({} quits)",
-            app.keymap.first(crate::tui::keymap::Action::Quit)
-        )));
-        // Centred as wrapped, so the last line (how to quit) stays on screen.
-        let wrapped: usize = (text.iter())
-            .map(|line| line.width().div_ceil(usize::from(area.width.max(1))).max(1))
-            .sum();
-        let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
-        frame.render_widget(
-            Paragraph::new(text)
-                .alignment(Alignment::Center)
-                .style(app.theme.style(Role::Warn))
-                .wrap(Wrap { trim: true }),
-            Rect {
-                y: area.height.saturating_sub(wrapped) / 2,
-                ..area
-            },
-        );
+        too_small(frame, area, app);
         return;
     }
     // Laid out for the frame's own size: the terminal may have changed size
@@ -164,6 +137,51 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Confirm(confirm) => dialog::confirm(frame, area, app, confirm),
         Mode::Normal | Mode::Filter => {}
     }
+}
+
+/// What a terminal too small for the dashboard shows: its size, the size
+/// wanted, whether the clock waits, and how to quit. When even that does not
+/// fit, the other lines give way, so how to quit always shows.
+fn too_small(frame: &mut Frame, area: Rect, app: &App) {
+    let width = usize::from(area.width);
+    let wrap = |text: String| crate::tui::text::wrap(&text, width);
+    let size = wrap(format!("The terminal is {}x{}.", area.width, area.height));
+    let wanted = wrap(format!(
+        "Please enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}."
+    ));
+    let paused = if app.size_paused {
+        wrap("The clock is paused until it fits.".to_owned())
+    } else {
+        Vec::new()
+    };
+    let quit = wrap(format!(
+        "({} quits)",
+        app.keymap.first(crate::tui::keymap::Action::Quit)
+    ));
+    let height = usize::from(area.height);
+    // The parts in the order they show, and the order they give way.
+    let mut parts = [size, wanted, paused];
+    for dropped in [2, 0, 1] {
+        let used: usize = parts.iter().map(Vec::len).sum::<usize>() + quit.len();
+        if used <= height {
+            break;
+        }
+        parts[dropped].clear();
+    }
+    let mut lines: Vec<String> = parts.into_iter().flatten().chain(quit).collect();
+    let cut = lines.len().saturating_sub(height);
+    lines.drain(..cut);
+    let shown = u16::try_from(lines.len()).unwrap_or(area.height);
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().map(Line::from).collect::<Vec<_>>())
+            .alignment(Alignment::Center)
+            .style(app.theme.style(Role::Warn)),
+        Rect {
+            y: (area.height - shown) / 2,
+            height: shown,
+            ..area
+        },
+    );
 }
 
 /// A rectangle of at most `width` x `height` in the middle of `area`.
