@@ -33,6 +33,9 @@ pub const BURST: usize = 10;
 pub(super) const MAX_PROMPT: usize = 64;
 /// How long a status message stays in the footer (real ms).
 const STATUS_MS: u64 = 4_000;
+
+/// The sort a terminal too narrow for the chosen sort's column shows.
+const NARROW_SORT: (SortColumn, bool) = (SortColumn::Idle, false);
 /// Real milliseconds a config warning stays in the footer at start.
 const WARNING_MS: u64 = 15_000;
 /// Updates a frozen view holds back at most; then it goes live on its own,
@@ -187,6 +190,9 @@ pub struct App {
     pub closing_at: Option<Millis>,
     /// The clock was paused because the terminal is too small; it goes on when it fits.
     pub size_paused: bool,
+    /// The sort a narrower terminal put aside (its column did not fit), to
+    /// come back when it fits again.
+    sort_before_narrowing: Option<(SortColumn, bool)>,
     /// A pause after an ending was asked for and the clock has not said so yet.
     pub(super) pause_requested: bool,
     /// Commands that arose while handling a message, returned by `update`.
@@ -250,6 +256,7 @@ impl App {
             lesson: None,
             closing_at: None,
             size_paused: false,
+            sort_before_narrowing: None,
             pause_requested: false,
             outbox: Vec::new(),
             connection: ConnectionState::Connected,
@@ -377,11 +384,26 @@ impl App {
     fn resize(&mut self, width: u16, height: u16) {
         self.size = (width, height);
         // A sort by a column the narrower terminal leaves out would show no
-        // order: the idle countdown, which always shows, takes over.
-        let (sort, reverse) = self.mirror.sort();
-        if view::fits((width, height)) && !view::shown_columns(self, sort).contains(&sort) {
-            self.mirror.set_sort(SortColumn::Idle, reverse);
-            self.top = None;
+        // order: the idle countdown, which always shows, takes over, soonest
+        // first, until the terminal is wide enough again for the one chosen.
+        let sort = self.mirror.sort();
+        if view::fits((width, height)) {
+            let shows = |app: &App, column| view::shown_columns(app, column).contains(&column);
+            match self.sort_before_narrowing {
+                Some(chosen) if sort == NARROW_SORT && shows(self, chosen.0) => {
+                    self.mirror.set_sort(chosen.0, chosen.1);
+                    self.sort_before_narrowing = None;
+                    self.top = None;
+                }
+                _ if !shows(self, sort.0) => {
+                    self.sort_before_narrowing = Some(sort);
+                    self.mirror.set_sort(NARROW_SORT.0, NARROW_SORT.1);
+                    self.top = None;
+                }
+                // Another sort chosen since: it stays.
+                _ if sort != NARROW_SORT => self.sort_before_narrowing = None,
+                _ => {}
+            }
         }
         if !self.info.clock_control {
             return;

@@ -423,6 +423,13 @@ pub(crate) async fn event_loop(
             },
             Some(outcome) = outcomes.recv() => msgs.push(Msg::Outcome(outcome)),
             _ = tick.tick() => {
+                // A resize whose event has not come yet (the frame already
+                // has the new size): the app's clicks and pages follow it too.
+                if let Ok(size) = terminal.size()
+                    && (size.width, size.height) != app.size
+                {
+                    msgs.push(Msg::Resize(size.width, size.height));
+                }
                 if let Some(runner) = lesson.as_deref_mut() {
                     msgs.extend(runner.tick());
                 }

@@ -709,7 +709,16 @@ fn a_terminal_narrowed_past_the_sorted_column_sorts_by_idle() {
     let mut app = fixture::app_with(sessions(), 120, 40);
     app.mirror.set_sort(SortColumn::Origin, true);
     app.update(Msg::Resize(80, 24));
-    assert_eq!(app.mirror.sort(), (SortColumn::Idle, true));
+    assert_eq!(app.mirror.sort(), (SortColumn::Idle, false));
+    // Wide enough again: the sort chosen comes back.
+    app.update(Msg::Resize(120, 40));
+    assert_eq!(app.mirror.sort(), (SortColumn::Origin, true));
+    // Unless another was chosen meanwhile.
+    app.update(Msg::Resize(80, 24));
+    char_key(&mut app, '>');
+    let chosen = app.mirror.sort();
+    app.update(Msg::Resize(120, 40));
+    assert_eq!(app.mirror.sort(), chosen);
 }
 
 #[test]
