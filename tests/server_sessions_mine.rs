@@ -355,6 +355,10 @@ async fn a_login_may_ask_for_a_lower_limit_but_not_a_higher_one() {
         json!(5_000_000_000u64),
         json!(0),
         json!(-3),
+        // Whole floats are whole numbers (1.0 is 1, below), held as such.
+        json!(0.0),
+        json!(4294967296.0),
+        json!(1e300),
     ] {
         let (status, body) = server
             .app_post(

@@ -265,7 +265,8 @@ fn place(text: &str, span: Option<std::ops::Range<usize>>) -> Option<Place> {
     let not_shown = "not shown: it may hold a secret";
     let (key, shown, hidden) = match (section, line.split_once('=')) {
         (Some(section), Some((key, value))) if !line.starts_with('[') => {
-            let key = format!("{section}.{}", key.trim());
+            // A quoted key (`"idle" = …`) is the same key.
+            let key = format!("{section}.{}", key.trim().trim_matches('"'));
             let (shown, hidden) = if may_be_secret(&key, value) {
                 (format!("{key} = ({not_shown})"), Some(value.trim()))
             } else {
@@ -412,7 +413,15 @@ fn unknown_name(message: &str, key: Option<&str>, header: Option<&str>) -> Optio
                     .map_or(String::new(), |n| format!("did you mean [{parent}.{n}]? "));
                 format!("[{parent}] has no table {given}; {hint}its keys are: {list}")
             }
-            _ => {
+            Some(_) => format!("{given} is not a key here; the keys are: {list}"),
+            // A key above every section (`fps = 30` at the top of the file).
+            None if header.is_none() => match section_with_key(given) {
+                Some(section) => {
+                    format!("{given} is outside any section: put it under [{section}]")
+                }
+                None => format!("{given} is outside any section; the sections are: {list}"),
+            },
+            None => {
                 let hint = nearest(given, &known)
                     .map_or(String::new(), |n| format!("did you mean [{n}]? "));
                 format!("[{given}] is not a section; {hint}the sections are: {list}")
@@ -421,17 +430,28 @@ fn unknown_name(message: &str, key: Option<&str>, header: Option<&str>) -> Optio
     })
 }
 
+/// The section of the repository's config.toml that has `key`, if one has.
+fn section_with_key(key: &str) -> Option<String> {
+    let sample: toml::Table = toml::from_str(include_str!("../../config.toml")).ok()?;
+    (sample.iter())
+        .find(|(_, table)| table.as_table().is_some_and(|t| t.contains_key(key)))
+        .map(|(section, _)| section.clone())
+}
+
 /// The names in serde's "`a` or `b`" / "one of `a`, `b`, `c`".
 fn names_in(expected: &str) -> Vec<&str> {
     expected.split('`').skip(1).step_by(2).collect()
 }
 
-/// The known name a mistyped one most likely meant: one it begins, or one
-/// at most two edits away.
+/// The known name a mistyped one most likely meant: the one name it begins
+/// (given three characters or more), or one at most two edits away.
 fn nearest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
     let given = given.to_ascii_lowercase();
-    if let Some(longer) = known.iter().find(|k| k.starts_with(&given)) {
-        return Some(longer);
+    let mut longer = known.iter().filter(|k| k.starts_with(&given));
+    if let (Some(only), None) = (longer.next(), longer.next())
+        && given.chars().count() >= 3
+    {
+        return Some(only);
     }
     (known.iter())
         .map(|k| (edits(&given, k), *k))

@@ -839,3 +839,25 @@ fn a_short_value_on_a_secret_looking_key_leaves_the_message_whole() {
     let err = refused("[server]\napp_token_file = 5\n", Uses::Server);
     assert!(err.contains("takes a file's path in quotes"), "{err}");
 }
+
+#[test]
+fn a_key_above_every_section_or_quoted_or_cut_short_is_said_plainly() {
+    let err = refused("fps = 30\n", Uses::Dashboard);
+    assert!(
+        err.ends_with("fps is outside any section: put it under [dashboard]"),
+        "{err}"
+    );
+    let err = refused("[policy]\n\"idle\" = \"15m\"\n", Uses::Dashboard);
+    assert!(
+        err.contains("[policy] has no key idle; did you mean idle_timeout?"),
+        "{err}"
+    );
+    // One letter, or a beginning several names share, suggests nothing.
+    let err = refused("[policy]\ni = \"15m\"\n", Uses::Dashboard);
+    assert!(err.contains("[policy] has no key i; its keys are"), "{err}");
+    let err = refused("[policy]\nmax = 3\n", Uses::Dashboard);
+    assert!(
+        err.contains("[policy] has no key max; its keys are"),
+        "{err}"
+    );
+}

@@ -99,9 +99,7 @@ pub async fn refuse_declared_too_large(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let declared = (req.headers().get(axum::http::header::CONTENT_LENGTH))
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if declared_length(req.headers()).is_some_and(|length| length > limit as u64) {
         return too_large().into_response();
     }
     next.run(req).await
@@ -120,20 +118,12 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let headers = req.headers();
-        let declared = (headers.get(axum::http::header::CONTENT_LENGTH))
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-        let may_have_one = declared.is_some_and(|length| length > 0)
+        let may_have_one = declared_length(headers).is_some_and(|length| length > 0)
             || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
         if !may_have_one {
             return Ok(NoBody);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         let none = bytes.iter().all(u8::is_ascii_whitespace)
             || serde_json::from_slice::<serde_json::Value>(&bytes)
                 .is_ok_and(|v| v.is_null() || v.as_object().is_some_and(serde_json::Map::is_empty));
@@ -162,16 +152,27 @@ impl<S: Send + Sync, T: RequestBody> FromRequest<S> for JsonBody<T> {
         if !has_json_content_type(&req) {
             return Err(not_json());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         let value = crate::api::read::json_body::<T>(&bytes)?;
         Ok(JsonBody(value))
     }
+}
+
+/// The body's length as its `Content-Length` declares it, if it does.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    let value = headers.get(axum::http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.parse().ok()
+}
+
+/// The whole body, within the body limit, with a rejection in our shape.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
+        }
+    })
 }
 
 fn has_json_content_type(req: &Request) -> bool {
