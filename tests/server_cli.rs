@@ -149,15 +149,13 @@ fn serve_with_an_address_in_use_says_so_in_one_sentence() {
     let _ = std::fs::remove_file(config);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
-    let dir = std::env::temp_dir();
-    let id = std::process::id();
-    let app_file = dir.join(format!("sessiontop-cli-app-{id}"));
-    let admin_file = dir.join(format!("sessiontop-cli-admin-{id}"));
+/// A config in `dir` whose tokens come from two files there; its path and
+/// the admin token file's.
+fn config_with_token_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (app_file, admin_file) = (dir.join("app"), dir.join("admin"));
     std::fs::write(&app_file, "file-app-token-0123456789\n").unwrap();
     std::fs::write(&admin_file, "file-admin-token-0123456789\n").unwrap();
-    let config = dir.join(format!("sessiontop-server-cli-files-{id}.toml"));
+    let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
@@ -167,6 +165,13 @@ async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
         ),
     )
     .unwrap();
+    (config, admin_file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config_with_token_files(dir.path());
     let mut child = sessiontop(&config)
         .args(["serve", "--store", "memory", "--listen", "0.0.0.0:0"])
         .stdout(Stdio::piped())
@@ -197,29 +202,14 @@ async fn tokens_from_files_allow_a_public_address_and_are_never_printed() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().all(|l| !l.contains("token")), "{rest:?}");
     assert!(child.wait().unwrap().success());
-    for file in [app_file, admin_file, config] {
-        let _ = std::fs::remove_file(file);
-    }
 }
 
 #[test]
 fn a_token_file_other_users_may_write_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (app_file, admin_file) = (dir.path().join("app"), dir.path().join("admin"));
-    std::fs::write(&app_file, "file-app-token-0123456789\n").unwrap();
-    std::fs::write(&admin_file, "file-admin-token-0123456789\n").unwrap();
+    let (config, admin_file) = config_with_token_files(dir.path());
     std::fs::set_permissions(&admin_file, std::fs::Permissions::from_mode(0o602)).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\napp_token_file = {:?}\nadmin_token_file = {:?}\n",
-            app_file.display().to_string(),
-            admin_file.display().to_string()
-        ),
-    )
-    .unwrap();
     let output = sessiontop(&config)
         .args(["serve", "--store", "memory", "--listen", "127.0.0.1:0"])
         .output()

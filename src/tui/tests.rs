@@ -55,6 +55,19 @@ fn ctrl_c(app: &mut App) -> Vec<Command> {
     )))
 }
 
+fn mouse(kind: MouseEventKind, column: u16, row: u16) -> Msg {
+    Msg::Mouse(MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+fn click(app: &mut App, column: u16, row: u16) -> Vec<Command> {
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), column, row))
+}
+
 fn tick(app: &mut App, now: i64, real_ms: u64) {
     app.update(Msg::Tick {
         clock: ClockReading {
@@ -937,14 +950,6 @@ fn navigation_keys_move_the_selection() {
 #[test]
 fn mouse_wheel_scrolls_and_click_selects() {
     let mut app = app();
-    let mouse = |kind, column, row| {
-        Msg::Mouse(MouseEvent {
-            kind,
-            column,
-            row,
-            modifiers: KeyModifiers::NONE,
-        })
-    };
     app.update(mouse(MouseEventKind::ScrollDown, 10, 10));
     assert_eq!(order(&app)[3], selected_user(&app));
     app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
@@ -961,14 +966,6 @@ fn mouse_wheel_scrolls_and_click_selects() {
 #[test]
 fn a_click_on_a_column_title_sorts_by_it_and_a_second_click_reverses() {
     let mut app = fixture::app_with(sessions(), 160, 45);
-    let click = |app: &mut App, column: u16, row: u16| {
-        app.update(Msg::Mouse(MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column,
-            row,
-            modifiers: KeyModifiers::NONE,
-        }));
-    };
     let text = screen(&mut app);
     let (y, header) = (text.lines().enumerate())
         .find(|(_, line)| line.contains("USER"))
@@ -1022,14 +1019,6 @@ fn a_frame_drawn_before_the_resize_event_arrives_fits_the_terminal_it_is_drawn_o
 #[test]
 fn the_mouse_does_not_reach_through_details_help_or_a_dialog() {
     let mut app = fixture::app_with(sessions(), 160, 45);
-    let click = |app: &mut App, column: u16, row: u16| {
-        app.update(Msg::Mouse(MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column,
-            row,
-            modifiers: KeyModifiers::NONE,
-        }))
-    };
     let table = app.layout().table;
     let (header, third_row) = (table.y + 1, table.y + 2 + 2);
     key(&mut app, KeyCode::Enter);
@@ -1045,12 +1034,7 @@ fn the_mouse_does_not_reach_through_details_help_or_a_dialog() {
         "no selection through them"
     );
     // The wheel moves the selection, and the details follow it.
-    let commands = app.update(Msg::Mouse(MouseEvent {
-        kind: MouseEventKind::ScrollDown,
-        column: 22,
-        row: third_row,
-        modifiers: KeyModifiers::NONE,
-    }));
+    let commands = app.update(mouse(MouseEventKind::ScrollDown, 22, third_row));
     let now = app.selected.as_ref().unwrap().1;
     assert_ne!(now, shown);
     assert_eq!(app.detail.as_ref().unwrap().handle, now);
