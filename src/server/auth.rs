@@ -461,6 +461,42 @@ mod tests {
     }
 
     #[test]
+    fn a_token_file_gives_every_token_on_its_lines_and_refuses_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin");
+        let with_file = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            ApiTokens::from_config(&ServerConfig {
+                app_token: Some("app-token-0123456789".into()),
+                admin_token_file: Some(file.clone()),
+                ..ServerConfig::default()
+            })
+        };
+        let tokens =
+            with_file("# two, for a rotation\r\nadmin-one-0123456789\r\n\n  admin-two-0123456789  \nadmin-one-0123456789\n")
+                .unwrap();
+        assert_eq!(tokens.counts(), (1, 2), "the repeated one counts once");
+        for admin in ["admin-one-0123456789", "admin-two-0123456789"] {
+            assert_eq!(tokens.role_of(admin), Some(Role::Admin), "{admin}");
+        }
+        assert_eq!(tokens.role_of("app-token-0123456789"), Some(Role::App));
+        assert_eq!(tokens.role_of("# two, for a rotation"), None);
+        // One weak line spoils the file, and so does the app token in it.
+        assert!(matches!(
+            with_file("admin-one-0123456789\nshort\n"),
+            Err(TokenError::Weak { .. })
+        ));
+        assert!(matches!(
+            with_file("\n# nothing\n"),
+            Err(TokenError::Weak { .. })
+        ));
+        assert!(matches!(
+            with_file("admin-one-0123456789\napp-token-0123456789\n"),
+            Err(TokenError::Same)
+        ));
+    }
+
+    #[test]
     fn generated_tokens_are_long_and_distinct() {
         let a = generate_token(Role::App);
         let b = generate_token(Role::App);
