@@ -970,8 +970,9 @@ fn a_click_on_a_column_title_sorts_by_it_and_a_second_click_reverses() {
     let (y, header) = (text.lines().enumerate())
         .find(|(_, line)| line.contains("USER"))
         .unwrap();
-    // Screen columns, not bytes: the border and the arrows are wider in UTF-8.
-    let at = |line: &str, title: &str| line[..line.find(title).unwrap()].chars().count() as u16;
+    // Screen columns, not bytes (the border and the arrows are wider in
+    // UTF-8), less the quote each line of the backend's text starts with.
+    let at = |line: &str, title: &str| line[..line.find(title).unwrap()].chars().count() as u16 - 1;
     let x = |title: &str| at(header, title) + 1;
     assert_eq!(y as u16, app.layout().table.y + 1, "the titles' row");
     click(&mut app, x("USER"), y as u16);
@@ -991,6 +992,20 @@ fn a_click_on_a_column_title_sorts_by_it_and_a_second_click_reverses() {
     click(&mut app, absolute, y as u16 + 2);
     assert_eq!(app.mirror.sort(), (SortColumn::Absolute, false));
     assert_eq!(order(&app)[1], selected_user(&app));
+    // The space between two titles is no title.
+    click(&mut app, at(&header, "ABSOLUTE") - 1, y as u16);
+    assert_eq!(app.mirror.sort(), (SortColumn::Absolute, false));
+    // At 80 columns the titles that show are where the table draws them.
+    app.update(Msg::Resize(80, 24));
+    let text = screen(&mut app);
+    let y = app.layout().table.y + 1;
+    let header = text.lines().nth(usize::from(y)).unwrap().to_owned();
+    assert!(
+        header.contains("USER") && !header.contains("HANDLE"),
+        "{header}"
+    );
+    click(&mut app, at(&header, "USER") + 1, y);
+    assert_eq!(app.mirror.sort(), (SortColumn::User, false));
 }
 
 #[test]
