@@ -18,13 +18,43 @@ use super::{ConfigError, SECTIONS, Uses};
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Read only to refuse unknown sections.
 pub(super) struct KnownSections {
-    policy: Option<de::IgnoredAny>,
-    engine: Option<de::IgnoredAny>,
-    server: Option<de::IgnoredAny>,
-    store: Option<de::IgnoredAny>,
-    dashboard: Option<de::IgnoredAny>,
-    simulator: Option<de::IgnoredAny>,
-    keys: Option<de::IgnoredAny>,
+    policy: Option<Section>,
+    engine: Option<Section>,
+    server: Option<Section>,
+    store: Option<Section>,
+    dashboard: Option<Section>,
+    simulator: Option<Section>,
+    keys: Option<Section>,
+}
+
+/// A section's value, which must be a table (`[policy]`): serde would read
+/// a struct from a list too (`policy = ["2s", "3h"]`, `[[policy]]`), field
+/// by field in order, and take it silently.
+struct Section;
+
+/// What `Section` expects, as `in_our_words` knows it.
+const SECTION_TABLE: &str = "a section's table";
+
+impl<'de> Deserialize<'de> for Section {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Table;
+        impl<'de> de::Visitor<'de> for Table {
+            type Value = Section;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(SECTION_TABLE)
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Section, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Section)
+            }
+        }
+        deserializer.deserialize_any(Table)
+    }
 }
 
 /// Reads one section at a time, so a mistake in a section the mode does not
@@ -322,6 +352,13 @@ fn in_our_words(message: &str, place: Option<&Place>) -> String {
     let header = (place.map(|p| p.shown.as_str()))
         .filter(|line| line.starts_with('['))
         .map(|line| line.trim_matches(|c| c == '[' || c == ']').trim());
+    if message == "duplicate key" {
+        return match (key, header) {
+            (Some(key), _) => format!("{key} is given twice; give it once"),
+            (None, Some(header)) => format!("[{header}] is given twice; give each section once"),
+            (None, None) => "this key is given twice; give it once".to_owned(),
+        };
+    }
     if let Some(said) = unknown_name(message, key, header) {
         return said;
     }
@@ -357,6 +394,12 @@ fn in_our_words(message: &str, place: Option<&Place>) -> String {
     }
     let (given, expected) = if let Some(rest) = message.strip_prefix("invalid type: ") {
         match rest.split_once(", expected ") {
+            Some((given, SECTION_TABLE)) => {
+                return format!(
+                    "a section is a table, its name in brackets and its keys on the lines under it (such as [policy] and idle_timeout = \"15m\"), not {}",
+                    kind_of(given)
+                );
+            }
             Some((given, expected)) => (kind_of(given), expected),
             None => return message.to_owned(),
         }

@@ -861,3 +861,38 @@ fn a_key_above_every_section_or_quoted_or_cut_short_is_said_plainly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_section_written_as_a_list_or_a_value_is_refused_not_read_in_order() {
+    for text in [
+        "policy = [\"2s\", \"3h\"]\n",
+        "[[policy]]\nidle_timeout = \"1s\"\n",
+        "engine = 7\n",
+        "policy = []\n",
+    ] {
+        let err = refused(text, Uses::Dashboard);
+        assert!(
+            err.contains("a section is a table, its name in brackets"),
+            "{text}: {err}"
+        );
+    }
+    // A table is a table, however written.
+    assert!(Config::from_toml("policy = {}\n", Uses::Dashboard).is_ok());
+}
+
+#[test]
+fn a_key_or_a_section_given_twice_is_said_by_name() {
+    let err = refused(
+        "[policy]\nidle_timeout = \"1m\"\nidle_timeout = \"2m\"\n",
+        Uses::Dashboard,
+    );
+    assert!(
+        err.ends_with("policy.idle_timeout is given twice; give it once"),
+        "{err}"
+    );
+    let err = refused("[policy]\n[policy]\n", Uses::Dashboard);
+    assert!(
+        err.ends_with("[policy] is given twice; give each section once"),
+        "{err}"
+    );
+}

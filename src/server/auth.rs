@@ -320,7 +320,9 @@ fn token_files(config: &ServerConfig) -> Vec<PathBuf> {
 
 /// What the token files hold now (their SHA-256; `None` for one that cannot
 /// be read), to see that one changed: a token rewritten in place with one
-/// of the same length, within the same second, is a change too.
+/// of the same length, within the same second, is a change too. A `chmod`
+/// alone is not: a file others could write is read again only once it is
+/// written again, so that what they may have added is not taken on trust.
 pub fn token_file_contents(config: &ServerConfig) -> Vec<Option<[u8; 32]>> {
     (token_files(config).iter())
         .map(|file| Some(Sha256::digest(std::fs::read(file).ok()?).into()))
@@ -360,9 +362,7 @@ pub async fn follow_token_files(
                 let (app, admin) = fresh.counts();
                 tokens.send_replace(fresh);
                 tracing::info!(
-                    app,
-                    admin,
-                    "read the API token files again: these many tokens are in force"
+                    "read the API token files again: {app} app and {admin} admin tokens in force"
                 );
                 for file in token_files(&config) {
                     if let Some(mode) = crate::config::readable_by_all(&file) {
