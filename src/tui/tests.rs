@@ -1062,6 +1062,38 @@ fn the_mouse_does_not_reach_through_details_help_or_a_dialog() {
 }
 
 #[test]
+fn long_rebound_keys_keep_a_space_before_their_help() {
+    let mut app = app();
+    let keys = std::collections::BTreeMap::from([
+        (
+            "revoke".to_owned(),
+            vec!["r".to_owned(), "Delete".to_owned(), "Ctrl-r".to_owned()],
+        ),
+        (
+            "page_down".to_owned(),
+            vec![
+                "PageDown".to_owned(),
+                "Ctrl-PageDown".to_owned(),
+                "Ctrl-Down".to_owned(),
+            ],
+        ),
+    ]);
+    app.keymap = super::keymap::KeyMap::from_config(&keys).unwrap();
+    char_key(&mut app, '?');
+    let text = screen(&mut app);
+    let line = text
+        .lines()
+        .find(|l| l.contains("revoke the session"))
+        .unwrap();
+    assert!(
+        line.contains("r, Del, Ctrl-r   revoke"),
+        "the column widens: {line}"
+    );
+    // Longer than the column may be: cut, still apart from its help.
+    assert!(text.contains("PgDn, Ctrl-PgDn… "), "{text}");
+}
+
+#[test]
 fn keys_rebound_in_config_work_and_show_in_the_footer() {
     let mut app = app();
     let keys = std::collections::BTreeMap::from([("revoke".to_owned(), vec!["x".to_owned()])]);

@@ -12,12 +12,6 @@ use crate::tui::theme::Role;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    let entry = |keys: String, help: &'static str| {
-        Line::from(vec![
-            Span::styled(format!(" {keys:<10}"), theme.style(Role::Key)),
-            Span::raw(help),
-        ])
-    };
     // Keys that do nothing here are left out: the clock and the simulator on
     // a server, the lesson keys outside a lesson.
     let shown: Vec<_> = ACTIONS
@@ -40,6 +34,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     // A column of a narrow two-column popup has 28 columns for the text.
     let narrow = columns == 2 && area.width < 100;
+    // The keys' column is as wide as its widest entry (rebound keys may make
+    // one long), within reason: a longer one is cut, never run into its text.
+    let key_width = (shown.iter())
+        .map(|spec| Line::raw(app.keymap.describe(spec.action)).width())
+        .max()
+        .unwrap_or(0)
+        .clamp(9, 16);
+    let entry = |keys: String, help: &'static str| {
+        let keys = crate::tui::text::untrusted(&keys, key_width);
+        Line::from(vec![
+            Span::styled(format!(" {keys:<key_width$} "), theme.style(Role::Key)),
+            Span::raw(help),
+        ])
+    };
     let mut lines: Vec<Line> = shown
         .iter()
         .map(|spec| {
