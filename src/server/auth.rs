@@ -66,6 +66,8 @@ pub enum TokenError {
     },
     #[error("the app token and the admin token are the same: give them different values")]
     Same,
+    #[error("{key} {path} holds no token: write one on a line (several, one a line, to rotate)")]
+    Empty { key: &'static str, path: String },
     /// A token file others may write: they could add a token of their own.
     #[error(
         "{key} {path} can be written by other users of this machine (mode {mode:o}), who could add a token of their own: chmod go-w it"
@@ -170,10 +172,17 @@ fn configured_tokens(
                 });
             }
             let text = std::fs::read_to_string(path).map_err(unreadable)?;
-            // One token a line; blank lines and `#` comments are skipped.
-            let lines = (text.lines().map(str::trim))
+            // One token a line; blank lines and `#` comments are skipped, and
+            // so is the byte-order mark some editors write first.
+            let lines = (text.trim_start_matches('\u{feff}').lines().map(str::trim))
                 .filter(|line| !line.is_empty() && !line.starts_with('#'));
             let mut tokens: Vec<String> = lines.map(str::to_owned).collect();
+            if tokens.is_empty() {
+                return Err(TokenError::Empty {
+                    key: file_setting,
+                    path: path.display().to_string(),
+                });
+            }
             tokens.sort_unstable();
             tokens.dedup();
             (tokens, file_setting)
@@ -183,7 +192,7 @@ fn configured_tokens(
     let acceptable = |value: &String| {
         value.len() >= MIN_TOKEN_LEN && value.bytes().all(|b| b.is_ascii_graphic())
     };
-    if values.is_empty() || !values.iter().all(acceptable) {
+    if !values.iter().all(acceptable) {
         return Err(TokenError::Weak { role, from });
     }
     Ok(Some(values))
@@ -488,8 +497,14 @@ mod tests {
         ));
         assert!(matches!(
             with_file("\n# nothing\n"),
-            Err(TokenError::Weak { .. })
+            Err(TokenError::Empty { .. })
         ));
+        let tokens = with_file("\u{feff}admin-one-0123456789\n").unwrap();
+        assert_eq!(
+            tokens.role_of("admin-one-0123456789"),
+            Some(Role::Admin),
+            "a byte-order mark is no part of the token"
+        );
         assert!(matches!(
             with_file("admin-one-0123456789\napp-token-0123456789\n"),
             Err(TokenError::Same)
