@@ -475,8 +475,7 @@ fn unknown_name(message: &str, key: Option<&str>, header: Option<&str>) -> Optio
 
 /// The section of the repository's config.toml that has `key`, if one has.
 fn section_with_key(key: &str) -> Option<String> {
-    let sample: toml::Table = toml::from_str(include_str!("../../config.toml")).ok()?;
-    (sample.iter())
+    (sample_config()?.iter())
         .find(|(_, table)| table.as_table().is_some_and(|t| t.contains_key(key)))
         .map(|(section, _)| section.clone())
 }
@@ -545,9 +544,14 @@ fn kind_of(given: &str) -> String {
     }
 }
 
+/// The repository's config.toml, which holds every key with its default.
+fn sample_config() -> Option<toml::Table> {
+    toml::from_str(include_str!("../../config.toml")).ok()
+}
+
 /// `key = default` from the repository's config.toml, for a dotted key it sets.
 fn example_of(key: &str) -> Option<String> {
-    let sample: toml::Table = toml::from_str(include_str!("../../config.toml")).ok()?;
+    let sample = sample_config()?;
     let mut parts = key.split('.').peekable();
     let mut table = &sample;
     while let Some(part) = parts.next() {

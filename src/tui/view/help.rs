@@ -36,8 +36,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let narrow = columns == 2 && area.width < 100;
     // The keys' column is as wide as its widest entry (rebound keys may make
     // one long), within reason: a longer one is cut, never run into its text.
-    let key_width = (shown.iter())
-        .map(|spec| Line::raw(app.keymap.describe(spec.action)).width())
+    let labels: Vec<String> = (shown.iter())
+        .map(|spec| app.keymap.describe(spec.action))
+        .collect();
+    let key_width = (labels.iter())
+        .map(|label| Line::raw(label.as_str()).width())
         .max()
         .unwrap_or(0)
         .clamp(9, 16);
@@ -48,9 +51,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(help),
         ])
     };
-    let mut lines: Vec<Line> = shown
-        .iter()
-        .map(|spec| {
+    let mut lines: Vec<Line> = (shown.iter().zip(labels))
+        .map(|(spec, label)| {
             let help = match spec.action {
                 Action::Pause if !app.info.clock_control => "freeze view; server runs on",
                 Action::Freeze if !app.info.clock_control => "freeze view, like pause",
@@ -59,7 +61,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 Action::Faster if narrow => "clock faster, up to ×100",
                 _ => spec.help,
             };
-            entry(app.keymap.describe(spec.action), help)
+            entry(label, help)
         })
         .collect();
     lines.push(entry("Esc".to_owned(), "close help, details, filter"));
